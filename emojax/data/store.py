@@ -1,0 +1,57 @@
+"""The feature store: one ``<stem>.npz`` + ``<stem>.json`` per (video content, cut, extractor config).
+
+The key hashes the file's content (not its path), the cut's start/end and the extractor
+config, so extracting the same file again - under any name - is a cache hit, and a change of
+any setting is a miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+
+from .._io import file_sha256
+from ..features.record import ExtractorConfig, Features
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:80] or "video"
+
+
+class FeatureStore:
+    """A folder of feature records (default ``artifacts/features``)."""
+
+    def __init__(self, root: str | os.PathLike = "artifacts/features"):
+        self.root = Path(root)
+
+    def key(self, path: str | os.PathLike, config: ExtractorConfig, start: float | None = None,
+            end: float | None = None) -> str:
+        """16 hex digits naming (content, cut, config)."""
+        payload = json.dumps({"sha256": file_sha256(path), "start": start, "end": end,
+                              "config": config.to_dict()}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def stem(self, path: str | os.PathLike, config: ExtractorConfig, start: float | None = None,
+             end: float | None = None, name: str | None = None) -> Path:
+        """``<root>/<name or file stem>__<key>`` (add ``.npz`` / ``.json``)."""
+        base = _slug(name or Path(path).stem)
+        return self.root / f"{base}__{self.key(path, config, start, end)}"
+
+    def has(self, stem: Path) -> bool:
+        """A record is complete once its JSON (written last) exists beside its arrays."""
+        return stem.with_name(stem.name + ".json").is_file() and stem.with_name(stem.name + ".npz").is_file()
+
+    def load(self, stem: Path) -> Features:
+        return Features.load(stem)
+
+    def put(self, stem: Path, features: Features) -> None:
+        features.save(stem)
+
+    def records(self) -> list[Path]:
+        """Stems of every complete record in the store."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.with_suffix("") for p in self.root.glob("*.json") if p.with_suffix(".npz").is_file())

@@ -1,0 +1,25 @@
+"""Exceptions raised by emojax. Each message names the file and what to do about it."""
+
+
+class EmojaxError(Exception):
+    """Base class of every error emojax raises on purpose."""
+
+
+class VideoError(EmojaxError):
+    """A video is missing, empty, truncated, not a video, or of a type we refuse."""
+
+
+class NoFaceError(EmojaxError):
+    """No face was found where one was required."""
+
+
+class DatasetError(EmojaxError):
+    """A dataset root, manifest or annotation file is missing or malformed."""
+
+
+class FeatureStoreError(EmojaxError):
+    """A stored feature record is unreadable or does not match what was asked for."""
+
+
+class CheckpointError(EmojaxError):
+    """A model checkpoint is missing, truncated or does not match the model."""

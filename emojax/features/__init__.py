@@ -1,0 +1,6 @@
+"""Per-frame features of a face video: face box, 68 landmarks and ROI colour, then rPPG."""
+
+from .record import PAPER_EXTRACTOR, ExtractorConfig, Features
+from .pipeline import Extractor, FaceTracker, extract
+
+__all__ = ["ExtractorConfig", "Features", "Extractor", "FaceTracker", "extract", "PAPER_EXTRACTOR"]
