@@ -190,8 +190,8 @@ class FrameReader:
                 src_index += 1
                 if self.end is not None and t >= self.end:
                     break
-                if t + tol < next_keep:
-                    continue
+                if t < next_keep - 1e-9 if not self.frames_read else t + tol < next_keep:
+                    continue  # before the cut, or between resampled frames
                 ok, bgr = cap.retrieve()
                 if not ok or bgr is None:
                     break

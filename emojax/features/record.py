@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,7 +117,7 @@ class Features:
             info = json.loads(meta.read_text())
             with np.load(npz, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in cls.ARRAYS}
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
             raise FeatureStoreError(f"{stem}: unreadable feature record ({e}); delete it and extract again") from e
         if info.get("format") != FORMAT_VERSION:
             raise FeatureStoreError(f"{meta}: format {info.get('format')} is not {FORMAT_VERSION}; extract again")

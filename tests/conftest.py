@@ -1,0 +1,69 @@
+"""Shared fixtures. Real media come from ../shared/data; tests needing it skip when it is absent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def shared(sub: str) -> Path:
+    """A folder of ../shared/data, or skip the test saying why."""
+    p = SHARED / sub
+    if not p.is_dir():
+        pytest.skip(f"real test media not available: {p} is absent (it lives beside the repository)")
+    return p
+
+
+@pytest.fixture(scope="session")
+def predictor():
+    from emojax.features.landmarks import LandmarkPredictor
+
+    return LandmarkPredictor()
+
+
+@pytest.fixture(scope="session")
+def extractor(predictor):
+    from emojax.features import Extractor
+
+    return Extractor(predictor=predictor)
+
+
+def write_video(path: Path, frames, fps: float, fourcc: str = "mp4v") -> Path:
+    """Write BGR frames with OpenCV (a real encoder, as users' files are)."""
+    h, w = frames[0].shape[:2]
+    wr = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
+    assert wr.isOpened(), f"cannot write {fourcc} to {path}"
+    for f in frames:
+        wr.write(f)
+    wr.release()
+    return path
+
+
+def read_all(path) -> list[np.ndarray]:
+    from emojax.video import FrameReader
+
+    return [f.bgr for f in FrameReader(path)]
+
+
+def dlib_per_frame(path, predictor) -> np.ndarray:
+    """Reference landmarks: dlib's HOG detector on every full frame, then the predictor."""
+    import dlib
+
+    from emojax.video import FrameReader
+
+    det = dlib.get_frontal_face_detector()
+    out = []
+    for fr in FrameReader(path):
+        g = cv2.cvtColor(fr.bgr, cv2.COLOR_BGR2GRAY)
+        rects = det(g, 0) or det(g, 1)
+        if not rects:
+            out.append(np.full((68, 2), np.nan))
+            continue
+        r = max(rects, key=lambda r: r.area())
+        out.append(predictor(g, np.array([r.left(), r.top(), r.right(), r.bottom()])))
+    return np.array(out)
