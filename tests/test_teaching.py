@@ -1,0 +1,90 @@
+"""The teaching set: balanced classes, ground truth beside each clip, planted heart rate recoverable."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from emojax.data import load_teaching
+from emojax.data.teaching import HR_HIGH, HR_LOW, TEACHING_CLASSES, TeachingConfig, make_teaching_set
+from emojax.features import Features, rppg
+from emojax.features.batch import extract_items
+
+pytestmark = pytest.mark.timeout(600)
+
+
+@pytest.fixture(scope="module")
+def teaching(tmp_path_factory):
+    root = tmp_path_factory.mktemp("teaching")
+    cfg = TeachingConfig(clips_per_class=5, seconds=8.0, seed=7)
+    make_teaching_set(root, cfg)
+    ds = load_teaching(root)
+    summary = extract_items(ds.items, root / "store", workers=2)
+    return root, cfg, ds, summary
+
+
+def test_classes_balanced_and_ground_truth_beside_each_clip(teaching):
+    root, cfg, ds, _ = teaching
+    assert ds.counts() == {c: cfg.clips_per_class for c in sorted(TEACHING_CLASSES)}
+    assert json.loads((root / "config.json").read_text())["seed"] == 7
+    for item in ds.items:
+        truth = json.loads((root / f"{item.id}.json").read_text())
+        assert truth["label"] == item.label and truth["group"] == item.group
+        lo, hi = HR_HIGH if TEACHING_CLASSES[item.label][1] > 0 else HR_LOW
+        assert lo - 3 <= truth["hr_bpm"] <= hi + 3
+    assert len(ds.groups()) == cfg.groups
+
+
+def test_faces_tracked_and_planted_heart_rate_recovered(teaching):
+    root, cfg, ds, summary = teaching
+    assert summary.count("done") == len(ds.items)
+    errors = []
+    for item, outcome in zip(ds.items, summary.outcomes):
+        feats = Features.load(outcome.stem)
+        assert feats.face_ratio >= 0.98
+        assert len(feats) == int(cfg.seconds * cfg.fps)
+        bpm, _ = rppg.heart_rate(rppg.pulse(feats.rgb, feats.fps, "pos"), feats.fps)
+        errors.append(abs(bpm - json.loads((root / f"{item.id}.json").read_text())["hr_bpm"]))
+    within = np.mean(np.array(errors) <= 3.0)
+    assert within >= 0.9, f"planted heart rate within 3 bpm on {within:.0%} of clips: {np.round(errors, 1)}"
+
+
+def test_expression_carries_valence(teaching):
+    """Mouth corners sit higher (relative to the mouth centre) when smiling than when frowning."""
+    _, _, ds, summary = teaching
+    lift = {}
+    for item, outcome in zip(ds.items, summary.outcomes):
+        lm = Features.load(outcome.stem).landmarks[-60:]
+        corners = lm[:, [48, 54], 1].mean(axis=1)
+        centre = lm[:, [51, 57], 1].mean(axis=1)
+        iod = np.linalg.norm(lm[:, 36:42].mean(1) - lm[:, 42:48].mean(1), axis=1)
+        lift.setdefault(TEACHING_CLASSES[item.label][0], []).append(np.median((centre - corners) / iod))
+    assert min(lift[1]) > max(lift[-1])
+
+
+def test_uninformative_pulse_plants_the_same_heart_rates_for_all_classes(tmp_path):
+    from emojax.data.animate import make_rig
+    from emojax.data.teaching import render_clip
+
+    rig = make_rig(np.full((64, 64, 3), 150, np.uint8), _toy_landmarks())
+    cfg = TeachingConfig(seconds=1.0, size=64, pulse_info=0.0)
+    rng = np.random.default_rng(0)
+    hrs = {c: [render_clip(rig, c, cfg, rng)[1]["hr_bpm"] for _ in range(12)] for c in ("happy", "calm")}
+    assert min(hrs["calm"]) < 80 < max(hrs["calm"]) and min(hrs["happy"]) < 80 < max(hrs["happy"])
+
+
+def _toy_landmarks() -> np.ndarray:
+    """A plausible 68-point layout on a 64x64 canvas (for rig-only tests)."""
+    t = np.linspace(np.pi, 2 * np.pi, 17)
+    jaw = np.c_[32 + 22 * np.cos(t + np.pi), 30 - 26 * np.sin(t + np.pi) * 0.9]
+    brows = np.c_[np.linspace(14, 50, 10), np.full(10, 22.0)]
+    nose = np.c_[np.r_[np.full(4, 32.0), np.linspace(28, 36, 5)], np.r_[np.linspace(25, 36, 4), np.full(5, 38.0)]]
+    eye = lambda cx: np.c_[cx + 5 * np.cos(np.linspace(np.pi, -np.pi, 6, endpoint=False)),
+                           27 + 2 * np.sin(np.linspace(np.pi, -np.pi, 6, endpoint=False))]
+    mouth_out = np.c_[32 + 9 * np.cos(np.linspace(np.pi, -np.pi, 12, endpoint=False)),
+                      46 + 3 * np.sin(np.linspace(np.pi, -np.pi, 12, endpoint=False))]
+    mouth_in = np.c_[32 + 6 * np.cos(np.linspace(np.pi, -np.pi, 8, endpoint=False)),
+                     46 + 1.5 * np.sin(np.linspace(np.pi, -np.pi, 8, endpoint=False))]
+    return np.vstack([jaw, brows, nose, eye(22), eye(42), mouth_out, mouth_in])
