@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -27,7 +28,9 @@ def _extractor(config: ExtractorConfig):
     from .pipeline import Extractor
 
     if config not in _EXTRACTORS:
-        predictor = next(iter(_EXTRACTORS.values())).predictor if _EXTRACTORS else None
+        warm = sys.modules.get("emojax.features._warm")  # preloaded by the pool's fork server
+        predictor = warm.PREDICTOR if warm else (
+            next(iter(_EXTRACTORS.values())).predictor if _EXTRACTORS else None)
         _EXTRACTORS[config] = Extractor(config, predictor=predictor)
     return _EXTRACTORS[config]
 
@@ -35,6 +38,20 @@ def _extractor(config: ExtractorConfig):
 def item_config(item: VideoItem, config: ExtractorConfig) -> ExtractorConfig:
     """The config for one item: its frame region (IEMOCAP's speaker half) overrides the default."""
     return dataclasses.replace(config, region=item.region) if item.region else config
+
+
+def _pool_context():
+    """A fork server whose workers inherit dlib's model, loaded once in the server.
+
+    Plain ``fork`` from the caller is unsafe (a caller that has used OpenCV's thread pool,
+    or JAX, deadlocks its children) and ``spawn`` makes every worker load the model again.
+    """
+    methods = __import__("multiprocessing").get_all_start_methods()
+    if "forkserver" not in methods:
+        return get_context("spawn")
+    ctx = get_context("forkserver")
+    ctx.set_forkserver_preload(["emojax.features._warm"])
+    return ctx
 
 
 @dataclass
@@ -115,7 +132,7 @@ def extract_items(items: Iterable[VideoItem], store_root: str | os.PathLike, con
         for it in items:
             finish(extract_item(it, root, config))
         return summary
-    with ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=get_context("spawn"),
+    with ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=_pool_context(),
                              initializer=_init_worker) as pool:
         futures = {pool.submit(extract_item, it, root, config): i for i, it in enumerate(items)}
         done: dict[int, Outcome] = {}

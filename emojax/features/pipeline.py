@@ -39,21 +39,36 @@ class FaceTracker:
 
     last_detection: np.ndarray | None = None  # raw box of the most recent detection
 
+    def _confirm(self, gray: np.ndarray, tracked: np.ndarray) -> bool:
+        """Look for the tracked face again in a window around it, at a scale that makes it
+        the detector's ``confirm_side``: a small fraction of the cost of a full-frame search."""
+        side = tracked[2] - tracked[0]
+        h, w = gray.shape
+        x0, y0 = int(max(0, tracked[0] - side / 2)), int(max(0, tracked[1] - side / 2))
+        x1, y1 = int(min(w, tracked[2] + side / 2)), int(min(h, tracked[3] + side / 2))
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return False
+        scale = min(1.0, self.detector.confirm_side / side)
+        boxes, _ = self.detector.find(gray[y0:y1, x0:x1], scale=scale, min_side=0.6 * side, max_side=1.7 * side)
+        if len(boxes) == 0:
+            return False
+        boxes = boxes + (x0, y0, x0, y0)
+        overlaps = [iou(b, tracked) for b in boxes]
+        self.last_detection = boxes[int(np.argmax(overlaps))]
+        return max(overlaps) > 0.3
+
     def _detect(self, gray: np.ndarray) -> np.ndarray | None:
         """A fresh box in the predictor's convention, or None when no face is seen."""
+        if self._pts is not None and self.config.detect_every > 1:
+            tracked = box_from_landmarks(self._pts)
+            if self._confirm(gray, tracked):  # the tracked face is still there: keep following it
+                return tracked
         boxes, _ = self.detector(gray)
         sides = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
         boxes = boxes[sides >= self.config.min_face]
         if len(boxes) == 0:
             self.last_detection = None
             return None
-        tracking = self._pts is not None and self.config.detect_every > 1
-        if tracking:  # a track is running: keep following that face while the detector agrees
-            tracked = box_from_landmarks(self._pts)
-            overlaps = [iou(b, tracked) for b in boxes]
-            if max(overlaps) > 0.3:
-                self.last_detection = boxes[int(np.argmax(overlaps))]
-                return tracked
         self.last_detection = boxes[select_face(boxes, self.config.policy, near=self.config.near)]
         # Detector boxes (Haar's above all) differ from the box dlib's predictor was trained
         # on: one predictor pass, then the box those points imply.
