@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -173,7 +172,7 @@ def table(r: dict) -> str:
         ("paper's naive pipeline, 1 core", f"{r['naive_fps']:.1f} fps", "1×"),
         ("emojax, 1 core", f"{r['emojax_1core_fps']:.0f} fps", f"**{r['speedup_1core']:.0f}×** (target ≥ 40×)"),
         ("landmarks vs per-frame dlib", f"{r['landmark_deviation_px']:.2f} px mean", "target ≤ 1.5 px"),
-        (f"emojax, 8 cuts, 1 process", f"{r['batch_1core_fps']:.0f} fps", ""),
+        ("emojax, 8 cuts, 1 process", f"{r['batch_1core_fps']:.0f} fps", ""),
         (f"emojax, 8 cuts, {r['machine']['cores']} processes", f"{r['batch_allcores_fps']:.0f} fps",
          f"**{r['scaling_allcores']:.2f}×** of 1 process (target ≥ 1.8×)"),
         ("peak memory, 10 s video", f"{r['rss_10s_mb']:.0f} MB", ""),

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import os
 import sys
 from pathlib import Path
 
@@ -74,36 +72,18 @@ def cmd_extract(args) -> int:
     return 1 if summary.failed else 0
 
 
-def heart_rate_report(path: str, method: str = "pos", config=None) -> dict:
-    """Heart rate of a face video: mean bpm, quality (SNR dB) and the series over time."""
+def cmd_heart_rate(args) -> int:
     from .features import extract, rppg
 
-    import numpy as np
-
-    feats = extract(path, config)
-    if not np.isfinite(feats.rgb).any():
-        return {"video": path, "method": method, "bpm": None, "quality": None, "series": [],
-                "face_ratio": 0.0, "error": "no face found in any frame"}
-    sig = rppg.pulse(feats.rgb, feats.fps, method)
-    bpm, snr = rppg.heart_rate(sig, feats.fps)
-    series = rppg.heart_rate_series(sig, feats.fps)
-
-    def num(x):
-        return None if x is None or not math.isfinite(x) else round(float(x), 3)
-
-    return {"video": path, "method": method, "fps": feats.fps, "frames": len(feats),
-            "face_ratio": round(feats.face_ratio, 4), "bpm": num(bpm), "quality": num(snr),
-            "series": [{"t": num(t), "bpm": num(b), "quality": num(q)} for t, b, q in series]}
-
-
-def cmd_heart_rate(args) -> int:
-    report = heart_rate_report(args.video, args.method, _extractor_config(args))
+    feats = extract(args.video, _extractor_config(args))
+    report = {"video": args.video, **rppg.heart_rate_report(feats.rgb, feats.fps, args.method),
+              "frames": len(feats), "face_ratio": round(feats.face_ratio, 4)}
     if args.json:
         print(json.dumps(report))
     else:
         bpm = report["bpm"]
         print(f"{args.video}: " + (f"{bpm:.1f} bpm (quality {report['quality']:.1f} dB SNR, {args.method})"
-                                   if bpm is not None else report.get("error", "no estimate")))
+                                   if bpm is not None else report["error"]))
     return 0 if report["bpm"] is not None else 1
 
 

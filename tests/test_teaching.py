@@ -64,6 +64,28 @@ def test_expression_carries_valence(teaching):
     assert min(lift[1]) > max(lift[-1])
 
 
+def test_a_face_from_the_user_video_is_animated(tmp_path, extractor):
+    from .conftest import shared
+
+    clip = shared("cremad") / "1001_DFA_NEU_XX.flv"
+    make_teaching_set(tmp_path, TeachingConfig(clips_per_class=1, seconds=2.0, size=192, groups=2), faces=[clip])
+    ds = load_teaching(tmp_path)
+    assert len(ds) == 4 and set(ds.groups()) == {"face0-v0", "face0-v1"}
+    feats = extractor(ds.items[0].path)
+    assert feats.face_ratio >= 0.95
+
+
+def test_a_picture_without_a_face_is_refused(tmp_path):
+    from emojax.errors import NoFaceError
+
+    blank = tmp_path / "wall.png"
+    import cv2
+
+    cv2.imwrite(str(blank), np.full((200, 200, 3), 200, np.uint8))
+    with pytest.raises(NoFaceError, match="wall.png"):
+        make_teaching_set(tmp_path / "out", TeachingConfig(clips_per_class=1, seconds=1.0), faces=[blank])
+
+
 def test_uninformative_pulse_plants_the_same_heart_rates_for_all_classes(tmp_path):
     from emojax.data.animate import make_rig
     from emojax.data.teaching import render_clip

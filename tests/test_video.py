@@ -127,3 +127,16 @@ def test_bad_cut_arguments(indexed_video):
         FrameReader(indexed_video, start=5, end=4)
     with pytest.raises(VideoError, match="no frame"):
         list(FrameReader(indexed_video, start=50, end=60))
+
+
+@pytest.mark.parametrize("ext,fourcc", [(".mp4", "mp4v"), (".mov", "mp4v"), (".m4v", "mp4v"), (".mkv", "MJPG"),
+                                        (".avi", "XVID"), (".webm", "VP80")])
+def test_containers_round_trip_frame_exact(tmp_path, ext, fourcc):
+    path = tmp_path / f"clip{ext}"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 25.0, (320, 240))
+    if not writer.isOpened():
+        pytest.skip(f"this OpenCV build cannot write {fourcc} into {ext}")
+    for f in _index_frames(30):
+        writer.write(f)
+    writer.release()
+    assert [_decode_index(f.bgr) for f in FrameReader(path)] == list(range(30))

@@ -129,6 +129,41 @@ def _box_mean(bgr: np.ndarray, box: np.ndarray) -> np.ndarray:
     return np.array([r, g, b])
 
 
+class _Columns:
+    """Per-frame outputs in preallocated arrays (NaN = no face), sized from the container's
+    frame count and grown by half when it lied: memory stays at the size of the result
+    instead of a list of small arrays per frame."""
+
+    def __init__(self, capacity: int):
+        self.n = 0
+        self.data = self._empty(max(capacity, 16))
+
+    @staticmethod
+    def _empty(n: int) -> dict[str, np.ndarray]:
+        return {"rgb": np.full((n, 3), np.nan), "landmarks": np.full((n, 68, 2), np.nan, np.float32),
+                "box": np.full((n, 4), np.nan), "confidence": np.zeros(n, np.float32),
+                "times": np.zeros(n), "face_found": np.zeros(n, bool)}
+
+    def next_row(self) -> int:
+        if self.n == len(self.data["times"]):
+            more = self._empty(self.n // 2 + 16)
+            self.data = {k: np.concatenate([v, more[k]]) for k, v in self.data.items()}
+        self.n += 1
+        return self.n - 1
+
+    def result(self) -> dict[str, np.ndarray]:
+        return {k: v[:self.n] for k, v in self.data.items()}
+
+
+def _expected_frames(reader: FrameReader) -> int:
+    info = reader.info
+    if not info.fps or not np.isfinite(info.fps):
+        return 1024
+    first = reader.start or 0.0
+    last = reader.end if reader.end is not None else info.frame_count_claimed / info.fps
+    return int(min(max(last - first, 0.0) * reader.fps, 10_000_000)) + 2
+
+
 class Extractor:
     """Everything expensive to build (detector, predictor), built once; call it per video."""
 
@@ -138,56 +173,54 @@ class Extractor:
         self.detector = make_detector(c.detector, scale=c.detect_scale)
         self.predictor = predictor or LandmarkPredictor()
 
+    def _colour(self, bgr: np.ndarray, tracker: FaceTracker, sm_box, sm_pts) -> np.ndarray:
+        c = self.config
+        if c.roi == "frame":
+            b, g, r, _ = cv2.mean(bgr)
+            return np.array([r, g, b])
+        if sm_pts is None:
+            return np.full(3, np.nan)
+        if c.roi == "skin":
+            return _roi_mean(bgr, skin_polygons(sm_pts))
+        # "box": the paper's is the detector's own box, when the detector runs on every frame
+        use = tracker.last_detection if c.detect_every == 1 else None
+        return _box_mean(bgr, use if use is not None else sm_box)
+
     def __call__(self, path: str | os.PathLike, *, start: float | None = None, end: float | None = None,
                  progress: Callable[[int], None] | None = None) -> Features:
         """Extract a video (or its ``[start, end)`` seconds) into a :class:`Features` record."""
         c = self.config
         reader = FrameReader(path, start=start, end=end, fps=c.fps)
         tracker = FaceTracker(c, self.detector, self.predictor)
-        cols = {k: [] for k in ("rgb", "landmarks", "box", "conf", "times")}
+        cols = _Columns(_expected_frames(reader))
         sm_box = sm_pts = None
-        nan_pts, nan4, nan3 = np.full((68, 2), np.nan, np.float32), np.full(4, np.nan), np.full(3, np.nan)
         for frame in reader:
-            bgr = frame.bgr
-            x_off = 0
+            bgr, x_off = frame.bgr, 0
             if c.region is not None:
                 half = bgr.shape[1] // 2
                 x_off = 0 if c.region == "left" else half
-                bgr = bgr[:, x_off:x_off + half] if c.region == "left" else bgr[:, half:]
-            gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
-            pts, conf = tracker(gray)
-            if c.roi == "frame":
-                b, g, r, _ = cv2.mean(bgr)
-                cols["rgb"].append(np.array([r, g, b]))
+                bgr = bgr[:, x_off:x_off + half]
+            pts, conf = tracker(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
             if pts is None:
                 sm_box = sm_pts = None
-                if c.roi != "frame":
-                    cols["rgb"].append(nan3)
-                cols["landmarks"].append(nan_pts); cols["box"].append(nan4)
             else:
-                box = box_from_landmarks(pts)
-                a = c.smooth
+                box, a = box_from_landmarks(pts), c.smooth
                 sm_box = box if sm_box is None else a * box + (1 - a) * sm_box
                 sm_pts = pts if sm_pts is None else a * pts + (1 - a) * sm_pts
-                if c.roi == "skin":
-                    cols["rgb"].append(_roi_mean(bgr, skin_polygons(sm_pts)))
-                elif c.roi == "box":  # the paper's: the detector's own box when it runs every frame
-                    use = tracker.last_detection if c.detect_every == 1 else sm_box
-                    cols["rgb"].append(_box_mean(bgr, use if use is not None else sm_box))
-                cols["landmarks"].append((pts + (x_off, 0)).astype(np.float32))
-                cols["box"].append(sm_box + (x_off, 0, x_off, 0))
-            cols["conf"].append(conf)
-            cols["times"].append(frame.time)
+            i = cols.next_row()
+            d = cols.data
+            d["rgb"][i] = self._colour(bgr, tracker, sm_box, sm_pts)
+            if pts is not None:
+                d["landmarks"][i] = pts + (x_off, 0)
+                d["box"][i] = sm_box + (x_off, 0, x_off, 0)
+                d["face_found"][i] = True
+            d["confidence"][i], d["times"][i] = conf, frame.time
             if progress is not None:
                 progress(1)
-        found = np.array([np.isfinite(l[0, 0]) for l in cols["landmarks"]], bool)
         source = {"path": os.fspath(path), "sha256": file_sha256(path), "start": start, "end": end,
                   "frames_read": reader.frames_read, "frame_count_claimed": reader.info.frame_count_claimed,
                   "width": reader.info.width, "height": reader.info.height}
-        return Features(rgb=np.array(cols["rgb"], np.float64), landmarks=np.array(cols["landmarks"], np.float32),
-                        box=np.array(cols["box"], np.float64), face_found=found,
-                        confidence=np.array(cols["conf"], np.float32), times=np.array(cols["times"]),
-                        fps=float(reader.fps), source=source, config=c.to_dict())
+        return Features(**cols.result(), fps=float(reader.fps), source=source, config=c.to_dict())
 
 
 def extract(path: str | os.PathLike, config: ExtractorConfig | None = None, **kwargs) -> Features:

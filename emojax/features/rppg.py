@@ -202,3 +202,24 @@ def heart_rate_series(x: np.ndarray, fs: float, *, window_s: float = 10.0,
     for s in range(0, len(x) - win + 1, hop):
         rows.append([(s + win / 2) / fs, *heart_rate(x[s:s + win], fs)])
     return np.array(rows)
+
+
+def heart_rate_report(rgb: np.ndarray, fs: float, method: str = "pos") -> dict:
+    """JSON-ready heart rate of a mean-RGB trace: ``bpm``, ``quality`` (SNR dB) and ``series``
+    (one entry per second: ``t``, ``bpm``, ``quality``); ``bpm`` is None, with an ``error``,
+    when no colour was measured (no face in any frame)."""
+
+    def num(x: float) -> float | None:
+        return round(float(x), 3) if np.isfinite(x) else None
+
+    rgb = np.asarray(rgb, dtype=np.float64)
+    report = {"method": method, "fps": float(fs), "bpm": None, "quality": None, "series": []}
+    if not np.isfinite(rgb).any():
+        return {**report, "error": "no colour measured: no face found in any frame"}
+    sig = pulse(rgb, fs, method)
+    bpm, snr = heart_rate(sig, fs)
+    report.update(bpm=num(bpm), quality=num(snr),
+                  series=[{"t": num(t), "bpm": num(b), "quality": num(q)} for t, b, q in heart_rate_series(sig, fs)])
+    if report["bpm"] is None:
+        report["error"] = "too short or too many frames without a face for a heart rate"
+    return report
