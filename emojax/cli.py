@@ -62,20 +62,28 @@ def cmd_extract(args) -> int:
         print(f"skipped: {what}: {why}", file=sys.stderr)
     if not items:
         raise EmojaxError("nothing to extract: no video among " + ", ".join(args.paths))
-    with tqdm(total=len(items), unit="video", desc="extract", disable=args.quiet) as bar:
+    in_process = args.workers == 1 or len(items) == 1
+    with tqdm(total=len(items), unit="video", desc="extract", disable=args.quiet) as bar, \
+            tqdm(unit="frame", desc="frames", disable=args.quiet or not in_process, leave=False) as frames:
         def on_done(o):
             bar.update(1)
             bar.set_postfix_str(f"{o.status}: {o.item.id}"[:40])
-        summary = extract_items(items, args.out, _extractor_config(args), workers=args.workers, on_done=on_done)
+        summary = extract_items(items, args.out, _extractor_config(args), workers=args.workers,
+                                on_done=on_done, on_frames=frames.update)
     print(summary.text())
     print(f"feature store: {args.out}")
     return 1 if summary.failed else 0
 
 
 def cmd_heart_rate(args) -> int:
-    from .features import extract, rppg
+    from tqdm import tqdm
 
-    feats = extract(args.video, _extractor_config(args))
+    from .features import extract, rppg
+    from .video import probe
+
+    with tqdm(total=probe(args.video).frame_count_claimed or None, unit="frame", desc="extract",
+              leave=False, disable=args.json) as bar:
+        feats = extract(args.video, _extractor_config(args), progress=bar.update)
     report = {"video": args.video, **rppg.heart_rate_report(feats.rgb, feats.fps, args.method),
               "frames": len(feats), "face_ratio": round(feats.face_ratio, 4)}
     if args.json:

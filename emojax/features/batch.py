@@ -6,6 +6,7 @@ import dataclasses
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import Callable, Iterable
@@ -81,8 +82,10 @@ def extract_item(item: VideoItem, store_root: str, config: ExtractorConfig,
         feats.source["id"] = item.id
         store.put(stem, feats)
         return Outcome(item, "done", str(stem), frames=len(feats), no_face=int((~feats.face_found).sum()))
-    except (EmojaxError, OSError, ValueError) as e:
+    except (EmojaxError, OSError) as e:  # messages that already name the file
         return Outcome(item, "failed", error=str(e))
+    except Exception as e:  # anything else (an OpenCV or dlib error on a strange frame): report, go on
+        return Outcome(item, "failed", error=f"{item.path}: {type(e).__name__}: {e}")
 
 
 @dataclass
@@ -110,12 +113,14 @@ class Summary:
 
 
 def extract_items(items: Iterable[VideoItem], store_root: str | os.PathLike, config: ExtractorConfig | None = None,
-                  *, workers: int | None = None, on_done: Callable[[Outcome], None] | None = None) -> Summary:
+                  *, workers: int | None = None, on_done: Callable[[Outcome], None] | None = None,
+                  on_frames: Callable[[int], None] | None = None) -> Summary:
     """Extract every item into the store at ``store_root``.
 
     Args:
         workers: processes (default: all cores); 1 runs in this process.
         on_done: called after each item (the CLI advances its progress bar with it).
+        on_frames: called with 1 per decoded frame, when items run in this process.
     """
     items = list(items)
     config = config or ExtractorConfig()
@@ -130,15 +135,20 @@ def extract_items(items: Iterable[VideoItem], store_root: str | os.PathLike, con
 
     if workers == 1 or len(items) <= 1:
         for it in items:
-            finish(extract_item(it, root, config))
+            finish(extract_item(it, root, config, progress=on_frames))
         return summary
     with ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=_pool_context(),
                              initializer=_init_worker) as pool:
         futures = {pool.submit(extract_item, it, root, config): i for i, it in enumerate(items)}
         done: dict[int, Outcome] = {}
         for fut in as_completed(futures):
-            done[futures[fut]] = fut.result()
+            i = futures[fut]
+            try:
+                done[i] = fut.result()
+            except BrokenProcessPool:
+                done[i] = Outcome(items[i], "failed", error=f"{items[i].path}: the worker process died "
+                                  "(out of memory, or a crash in a native library); run again to resume")
             if on_done is not None:
-                on_done(done[futures[fut]])
+                on_done(done[i])
     summary.outcomes = [done[i] for i in range(len(items))]
     return summary
