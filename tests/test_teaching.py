@@ -35,6 +35,8 @@ def test_classes_balanced_and_ground_truth_beside_each_clip(teaching):
         lo, hi = HR_HIGH if TEACHING_CLASSES[item.label][1] > 0 else HR_LOW
         assert lo - 3 <= truth["hr_bpm"] <= hi + 3
     assert len(ds.groups()) == cfg.groups
+    for label in TEACHING_CLASSES:  # no actor confounded with a class
+        assert {i.group for i in ds.items if i.label == label} == set(ds.groups())
 
 
 def test_faces_tracked_and_planted_heart_rate_recovered(teaching):

@@ -205,7 +205,7 @@ def make_teaching_set(out: str | os.PathLike, config: TeachingConfig | None = No
     rows = []
     for label in TEACHING_CLASSES:
         for k in range(cfg.clips_per_class):
-            group, rig = rigs[(k + len(rows)) % len(rigs)]
+            group, rig = rigs[len(rows) % len(rigs)]  # every class sees every actor alike
             frames, truth = render_clip(rig, label, cfg, rng)
             name = f"{label}_{k:03d}"
             write_video(out / f"{name}.mp4", frames, cfg.fps)
