@@ -41,6 +41,19 @@ def test_extract_reports_failures_by_name_and_keeps_going(tmp_path):
     assert "broken.mp4" in proc.stdout and "not a video" in proc.stdout
 
 
+def test_truncated_video_is_extracted_with_a_warning(tmp_path):
+    import numpy as np
+
+    from .conftest import write_video
+
+    full = write_video(tmp_path / "full.avi", [np.full((120, 160, 3), i, np.uint8) for i in range(60)], 25.0, "MJPG")
+    data = full.read_bytes()
+    cut = tmp_path / "cut.avi"  # an AVI's header states its frame count; half the file is gone
+    cut.write_bytes(data[: len(data) // 2])
+    proc = emojax("extract", cut, "--out", tmp_path / "store", "--workers", "1")
+    assert "done 1" in proc.stdout and "warning: cut: read" in proc.stdout and "truncated" in proc.stdout
+
+
 def test_extract_with_nothing_to_do_is_a_clear_error(tmp_path):
     proc = emojax("extract", tmp_path, "--out", tmp_path / "store", check=False)
     assert proc.returncode == 2 and "nothing to extract" in proc.stderr

@@ -65,6 +65,7 @@ class Outcome:
     error: str | None = None
     frames: int = 0
     no_face: int = 0
+    note: str | None = None  # e.g. fewer frames than the container claims (truncated?)
 
 
 def extract_item(item: VideoItem, store_root: str, config: ExtractorConfig,
@@ -81,7 +82,10 @@ def extract_item(item: VideoItem, store_root: str, config: ExtractorConfig,
         feats = _extractor(cfg)(item.path, start=item.start, end=item.end, progress=progress)
         feats.source["id"] = item.id
         store.put(stem, feats)
-        return Outcome(item, "done", str(stem), frames=len(feats), no_face=int((~feats.face_found).sum()))
+        claimed, read = feats.source["frame_count_claimed"], feats.source["frames_read"]
+        note = (f"read {read} of the {claimed} frames its container claims (truncated?)"
+                if item.start is None and item.end is None and cfg.fps is None and read < 0.95 * claimed else None)
+        return Outcome(item, "done", str(stem), frames=len(feats), no_face=int((~feats.face_found).sum()), note=note)
     except (EmojaxError, OSError) as e:  # messages that already name the file
         return Outcome(item, "failed", error=str(e))
     except Exception as e:  # anything else (an OpenCV or dlib error on a strange frame): report, go on
@@ -107,6 +111,7 @@ class Summary:
         lines = [f"done {self.count('done')}, already stored {self.count('cached')}, failed {self.count('failed')}; "
                  f"{frames} frames, {no_face} without a face ({100 * no_face / max(frames, 1):.1f} %)"]
         lines += [f"  failed: {o.item.id}: {o.error}" for o in self.failed]
+        lines += [f"  warning: {o.item.id}: {o.note}" for o in self.outcomes if o.note]
         faceless = [o for o in self.outcomes if o.frames and o.no_face == o.frames]
         lines += [f"  no face in any frame: {o.item.id}" for o in faceless]
         return "\n".join(lines)
