@@ -1,0 +1,148 @@
+"""From feature records to model arrays: ``X_rppg (N, T, C)``, ``X_face (N, T, 136)``, ``mask (N, T)``.
+
+Two presets:
+- ``paper`` (Kumar & Li 2023): the raw per-frame mean R, G, B and raw landmark coordinates,
+  zero-padded to the longest sequence.
+- ``improved``: the pulse signal of the chosen rPPG method (normalised) with heart-rate and
+  quality channels; landmarks aligned to a mean shape by Procrustes (translation, scale,
+  rotation removed), relative to the speaker's mean shape, with velocities; resampled to a
+  fixed length. Frames without a face are masked, never filled with random values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ..features import rppg
+from ..features.record import Features
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    """How feature records become model inputs (saved with every run)."""
+
+    preset: str = "improved"     # "paper" or "improved"
+    length: int | None = 150     # improved: frames after resampling; paper: None = longest in the set
+    rppg_method: str = "pos"     # improved: pulse method (see rppg.RPPG_METHODS)
+    hr_window_s: float = 4.0     # improved: window of the heart-rate / quality channels
+    speaker_relative: bool = True  # improved: subtract each speaker's mean aligned shape
+                                   # (per the groups given to to_arrays; without them, one mean for all)
+
+    def __post_init__(self):
+        if self.preset not in ("paper", "improved"):
+            raise ValueError(f"unknown input preset {self.preset!r}; choose 'paper' or 'improved'")
+        if self.rppg_method not in rppg.RPPG_METHODS:
+            raise ValueError(f"unknown rPPG method {self.rppg_method!r}; choose one of {sorted(rppg.RPPG_METHODS)}")
+        if self.length is not None and self.length < 2:
+            raise ValueError(f"length must be at least 2 frames, got {self.length}")
+
+
+def align_shapes(landmarks: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
+    """Procrustes-align every frame's 68 points to ``reference`` (default: the frames' own
+    mean shape, itself centred and of unit RMS radius). NaN frames stay NaN. ``(T, 68, 2)``."""
+    lm = np.asarray(landmarks, np.float64)
+    ok = np.isfinite(lm).all(axis=(1, 2))
+    out = np.full_like(lm, np.nan)
+    if not ok.any():
+        return out
+    centred = lm[ok] - lm[ok].mean(axis=1, keepdims=True)
+    norms = np.sqrt((centred ** 2).sum(axis=(1, 2)) / lm.shape[1])
+    unit = centred / np.where(norms > 0, norms, 1.0)[:, None, None]
+    if reference is None:
+        reference = unit.mean(axis=0)
+    ref = reference - reference.mean(axis=0)
+    ref = ref / (np.sqrt((ref ** 2).sum() / len(ref)) or 1.0)
+    # optimal rotation per frame: SVD of the 2x2 cross-covariance (Kabsch, no reflection)
+    u, _, vt = np.linalg.svd(np.einsum("tki,kj->tij", unit, ref))
+    d = np.sign(np.linalg.det(u @ vt))
+    u[:, :, 1] *= d[:, None]
+    out[ok] = np.einsum("tki,tij->tkj", unit, u @ vt)
+    return out
+
+
+def _resample(x: np.ndarray, length: int) -> np.ndarray:
+    """Linear resampling of ``(T, ...)`` along time to ``length`` rows (NaNs propagate)."""
+    t = len(x)
+    if t == length:
+        return x.copy()
+    pos = np.linspace(0, t - 1, length)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, t - 1)
+    w = (pos - lo).reshape(-1, *([1] * (x.ndim - 1)))
+    return x[lo] * (1 - w) + x[hi] * w
+
+
+def _rppg_channels(f: Features, cfg: InputConfig) -> np.ndarray:
+    """Improved rPPG input ``(T, 3)``: z-scored pulse, heart rate (bpm / 100) and quality (SNR / 10)
+    over a sliding window (0 where a clip is too short to tell); NaN rows where there is no face."""
+    t = len(f)
+    out = np.full((t, 3), np.nan)
+    out[:, 1:] = 0.0
+    if not np.isfinite(f.rgb).any() or t < 8:
+        return out
+    sig = rppg.pulse(f.rgb, f.fps, cfg.rppg_method)
+    sig = sig if sig.ndim == 1 else sig[:, 1]
+    sd = np.nanstd(sig)
+    out[:, 0] = (sig - np.nanmean(sig)) / (sd if sd > 0 else 1.0)
+    series = rppg.heart_rate_series(sig, f.fps, window_s=min(cfg.hr_window_s, t / f.fps), step_s=1.0 / f.fps)
+    centres = np.clip(np.round(series[:, 0] * f.fps).astype(int), 0, t - 1)
+    for col, scale, k in ((1, 100.0, 1), (2, 10.0, 2)):
+        vals = series[:, k] / scale
+        good = np.isfinite(vals)
+        if good.any():
+            out[:, col] = np.interp(np.arange(t), centres[good], vals[good])
+    out[~f.face_found & (f.config.get("roi") != "frame")] = np.nan
+    return out
+
+
+def _face_channels(f: Features, cfg: InputConfig, speaker_mean: np.ndarray | None) -> np.ndarray:
+    if cfg.preset == "paper":
+        return f.landmarks.reshape(len(f), -1).astype(np.float64)
+    aligned = align_shapes(f.landmarks)
+    if speaker_mean is not None:
+        aligned = aligned - speaker_mean
+    flat = aligned.reshape(len(f), -1)
+    vel = np.vstack([np.zeros((1, flat.shape[1])), np.diff(flat, axis=0)]) * f.fps / 30.0
+    return np.hstack([flat, np.nan_to_num(vel)])
+
+
+def speaker_means(records: Sequence[Features], groups: Sequence[str | None]) -> dict:
+    """Mean aligned shape of each speaker (group), over all their frames with a face."""
+    out: dict = {}
+    for f, g in zip(records, groups, strict=True):
+        a = align_shapes(f.landmarks)
+        out.setdefault(g, []).append(a[np.isfinite(a).all(axis=(1, 2))])
+    return {g: np.concatenate(v).mean(axis=0) if sum(map(len, v)) else None for g, v in out.items()}
+
+
+def to_arrays(records: Sequence[Features], cfg: InputConfig | None = None, *,
+              groups: Sequence[str | None] | None = None) -> dict[str, np.ndarray]:
+    """Stack records into ``rppg (N, T, C)``, ``face (N, T, F)`` and ``mask (N, T)`` (True =
+    a real frame with a face). Masked positions are zeros in the arrays."""
+    cfg = cfg or InputConfig()
+    if not records:
+        raise ValueError("to_arrays needs at least one feature record")
+    groups = list(groups) if groups is not None else [None] * len(records)
+    means = speaker_means(records, groups) if cfg.preset == "improved" and cfg.speaker_relative else {}
+    length = cfg.length if cfg.preset == "improved" else (cfg.length or max(len(f) for f in records))
+    rp, fa, mk = [], [], []
+    for f, g in zip(records, groups, strict=True):
+        r = f.rgb.astype(np.float64) if cfg.preset == "paper" else _rppg_channels(f, cfg)
+        x = _face_channels(f, cfg, means.get(g))
+        m = f.face_found.copy()
+        if cfg.preset == "improved":
+            r, x = _resample(r, length), _resample(x, length)
+            m = _resample(m.astype(float), length) > 0.5
+        else:
+            r, x, m = r[:length], x[:length], m[:length]
+        pad = length - len(m)
+        r, x = (np.pad(a, ((0, pad), (0, 0))) for a in (r, x))
+        m = np.pad(m, (0, pad))
+        m &= np.isfinite(r).all(axis=1) & np.isfinite(x).all(axis=1)
+        rp.append(np.where(m[:, None], r, 0.0))
+        fa.append(np.where(m[:, None], x, 0.0))
+        mk.append(m)
+    return {"rppg": np.stack(rp).astype(np.float32), "face": np.stack(fa).astype(np.float32), "mask": np.stack(mk)}

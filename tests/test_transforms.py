@@ -1,0 +1,70 @@
+"""Feature records -> model arrays: the paper's raw padding and the improved normalisation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from emojax.data.transforms import InputConfig, align_shapes, to_arrays
+from emojax.features import Features
+
+
+def record(t: int, seed: int = 0, missing: slice | None = None, shift=(0.0, 0.0), scale=1.0, angle=0.0) -> Features:
+    rng = np.random.default_rng(seed)
+    base = rng.uniform(-1, 1, (68, 2))
+    c, s = np.cos(angle), np.sin(angle)
+    lm = np.repeat((base @ np.array([[c, -s], [s, c]]).T * 40 * scale + (200, 150) + shift)[None], t, axis=0)
+    lm = lm + rng.normal(0, 0.1, lm.shape)
+    times = np.arange(t) / 30.0
+    rgb = np.c_[150 + np.sin(2 * np.pi * 1.2 * times), 100 + 2 * np.sin(2 * np.pi * 1.2 * times), np.full(t, 80.0)]
+    found = np.ones(t, bool)
+    if missing is not None:
+        found[missing] = False
+        lm[missing] = np.nan
+        rgb[missing] = np.nan
+    return Features(rgb=rgb, landmarks=lm.astype(np.float32), box=np.zeros((t, 4)), face_found=found,
+                    confidence=found.astype(np.float32), times=times, fps=30.0, config={"roi": "skin"})
+
+
+def test_paper_preset_zero_pads_raw_values_to_the_longest():
+    recs = [record(50), record(80, seed=1, missing=slice(10, 20))]
+    a = to_arrays(recs, InputConfig(preset="paper", length=None))
+    assert a["rppg"].shape == (2, 80, 3) and a["face"].shape == (2, 80, 136) and a["mask"].shape == (2, 80)
+    assert np.allclose(a["rppg"][0, :50], recs[0].rgb) and (a["rppg"][0, 50:] == 0).all()
+    assert np.allclose(a["face"][0, :50], recs[0].landmarks.reshape(50, -1))
+    assert a["mask"][0, :50].all() and not a["mask"][0, 50:].any()
+    assert not a["mask"][1, 10:20].any() and (a["face"][1, 10:20] == 0).all() and a["mask"][1, 20:].all()
+
+
+def test_improved_preset_fixed_length_and_channels():
+    recs = [record(90), record(300, seed=1, missing=slice(0, 30))]
+    a = to_arrays(recs, InputConfig(length=64), groups=["s1", "s2"])
+    assert a["rppg"].shape == (2, 64, 3) and a["face"].shape == (2, 64, 272)
+    assert np.isfinite(a["rppg"]).all() and np.isfinite(a["face"]).all()
+    assert a["mask"][0].all() and not a["mask"][1, :5].any() and a["mask"][1, 10:].all()
+
+
+def test_alignment_removes_translation_scale_and_rotation():
+    a, b = record(5), record(5, shift=(37.0, -12.0), scale=1.8, angle=0.4)
+    al = align_shapes(np.concatenate([a.landmarks, b.landmarks]))
+    assert np.abs(al[:5] - al[5:]).max() < 0.02
+    assert np.isnan(align_shapes(np.full((3, 68, 2), np.nan))).all()
+
+
+def test_speaker_relative_shapes_differ_only_by_expression():
+    # two speakers with different faces; relative to each speaker's mean, both are ~0
+    a = to_arrays([record(40, seed=1), record(40, seed=2)], InputConfig(length=40), groups=["p", "q"])
+    assert a["mask"].all()
+    assert np.abs(a["face"][:, :, :136]).max() < 0.05
+    b = to_arrays([record(40, seed=1), record(40, seed=2)], InputConfig(length=40, speaker_relative=False),
+                  groups=["p", "q"])
+    assert np.abs(b["face"][0, :, :136] - b["face"][1, :, :136]).max() > 0.1
+
+
+def test_bad_configs_raise():
+    with pytest.raises(ValueError, match="paper"):
+        InputConfig(preset="fancy")
+    with pytest.raises(ValueError, match="pos"):
+        InputConfig(rppg_method="ica")
+    with pytest.raises(ValueError, match="at least one"):
+        to_arrays([])
