@@ -88,18 +88,15 @@ def procrustes_residual(pts: np.ndarray, ref: np.ndarray) -> float:
     if na == 0 or nb == 0 or not np.isfinite(na + nb):
         return float("inf")
     a, b = a / na, b / nb
-    u, sv, vt = np.linalg.svd(a.T @ b)
+    sv = np.linalg.svd(a.T @ b, compute_uv=False)
     return float(np.sqrt(max(0.0, 2.0 - 2.0 * sv.sum())))
 
 
-def _eye_frame(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Unit vectors along and up from the eye line, and the inter-ocular distance."""
-    le, re = pts[36:42].mean(axis=0), pts[42:48].mean(axis=0)
-    along = re - le
+def _eye_frame(pts: np.ndarray) -> tuple[np.ndarray, float]:
+    """Unit vector up from the eye line (perpendicular to it), and the inter-ocular distance."""
+    along = pts[42:48].mean(axis=0) - pts[36:42].mean(axis=0)
     d = float(np.hypot(*along)) or 1.0
-    along = along / d
-    up = np.array([along[1], -along[0]])  # image y grows downwards
-    return along, up, d
+    return np.array([along[1], -along[0]]) / d, d  # image y grows downwards
 
 
 #: the cheeks and the nose between them, bounded by the jaw, the mouth corners and the
@@ -115,7 +112,7 @@ def skin_polygons(pts: np.ndarray) -> list[np.ndarray]:
     from the lower eyelids down to the mouth corners and out to the jaw, with the nose between
     them (``MIDFACE``); a mid-face region like this gave a far cleaner pulse than the face box.
     """
-    _, up, d = _eye_frame(pts)
+    up, d = _eye_frame(pts)
     brow = pts[[18, 19, 20, 23, 24, 25]]
     forehead = np.vstack([brow + up * 0.1 * d, brow[::-1] + up * 0.35 * d])
     return [forehead, pts[list(MIDFACE)]]
