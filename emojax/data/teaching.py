@@ -182,18 +182,39 @@ def write_video(path: str | os.PathLike, frames: Sequence[np.ndarray], fps: floa
     os.replace(tmp, path)
 
 
+_RIGS: list = []  # per worker process: the actors' rigs, sent once by the pool's initializer
+
+
+def _set_rigs(rigs: list) -> None:
+    _RIGS[:] = rigs
+
+
+def _write_clip(out: Path, cfg: TeachingConfig, index: int, label: str, k: int) -> tuple[str, str, str]:
+    """Render and write clip ``index`` (its own random stream, so clips need no order)."""
+    group, rig = _RIGS[index % len(_RIGS)]  # every class sees every actor alike
+    frames, truth = render_clip(rig, label, cfg, np.random.default_rng([cfg.seed, index]))
+    name = f"{label}_{k:03d}"
+    write_video(out / f"{name}.mp4", frames, cfg.fps)
+    atomic_write_json(out / f"{name}.json", {**truth, "group": group})
+    return f"{name}.mp4", label, group
+
+
 def make_teaching_set(out: str | os.PathLike, config: TeachingConfig | None = None, *,
-                      faces: Sequence[str | os.PathLike] | None = None,
+                      faces: Sequence[str | os.PathLike] | None = None, workers: int | None = None,
                       progress: Callable[[int], None] | None = None) -> Path:
     """Write the teaching set into ``out``: ``<class>_<nnn>.mp4`` + ``.json`` ground truth,
     ``manifest.csv`` (path,label,group) and ``config.json``. Returns the manifest's path.
 
-    ``progress`` is called with 1 after each clip.
+    ``workers`` processes render clips in parallel (default: all cores; the clips are the
+    same whatever the number). ``progress`` is called with 1 after each clip.
     """
+    from concurrent.futures import ProcessPoolExecutor
+
+    from ..features.batch import pool_context
+
     cfg = config or TeachingConfig()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(cfg.seed)
     sources = list(faces) if faces else [None]
     rigs = []
     for s_i, src in enumerate(sources):
@@ -202,17 +223,23 @@ def make_teaching_set(out: str | os.PathLike, config: TeachingConfig | None = No
         for v in range(cfg.groups):
             img, p = _actor(rgb, pts, cfg.size, v)
             rigs.append((f"face{s_i}-v{v}", make_rig(img, p)))
-    rows = []
-    for label in TEACHING_CLASSES:
-        for k in range(cfg.clips_per_class):
-            group, rig = rigs[len(rows) % len(rigs)]  # every class sees every actor alike
-            frames, truth = render_clip(rig, label, cfg, rng)
-            name = f"{label}_{k:03d}"
-            write_video(out / f"{name}.mp4", frames, cfg.fps)
-            atomic_write_json(out / f"{name}.json", {**truth, "group": group})
-            rows.append((f"{name}.mp4", label, group))
+    jobs = [(label, k) for label in TEACHING_CLASSES for k in range(cfg.clips_per_class)]
+    workers = min(workers or os.cpu_count() or 1, len(jobs))
+    rows: list = [None] * len(jobs)
+    if workers == 1:
+        _set_rigs(rigs)
+        for i, (label, k) in enumerate(jobs):
+            rows[i] = _write_clip(out, cfg, i, label, k)
             if progress is not None:
                 progress(1)
+    else:  # workers from a fork server: safe whatever threads (OpenCV, JAX) the caller runs
+        with ProcessPoolExecutor(workers, mp_context=pool_context(), initializer=_set_rigs,
+                                 initargs=(rigs,)) as pool:
+            futures = {pool.submit(_write_clip, out, cfg, i, label, k): i for i, (label, k) in enumerate(jobs)}
+            for fut, i in futures.items():
+                rows[i] = fut.result()
+                if progress is not None:
+                    progress(1)
     atomic_write_json(out / "config.json", asdict(cfg))
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")

@@ -41,7 +41,7 @@ def item_config(item: VideoItem, config: ExtractorConfig) -> ExtractorConfig:
     return dataclasses.replace(config, region=item.region) if item.region else config
 
 
-def _pool_context():
+def pool_context():
     """A fork server whose workers inherit dlib's model, loaded once in the server.
 
     Plain ``fork`` from the caller is unsafe (a caller that has used OpenCV's thread pool,
@@ -68,6 +68,22 @@ class Outcome:
     note: str | None = None  # e.g. fewer frames than the container claims (truncated?)
 
 
+def _cached_outcome(item: VideoItem, store: FeatureStore, stem) -> Outcome:
+    meta = store.load(stem)
+    return Outcome(item, "cached", str(stem), frames=len(meta), no_face=int((~meta.face_found).sum()))
+
+
+def cached_item(item: VideoItem, store_root: str, config: ExtractorConfig) -> Outcome | None:
+    """The outcome of an item already in the store, else None (also for an unreadable file,
+    which :func:`extract_item` then reports)."""
+    store = FeatureStore(store_root)
+    try:
+        stem = store.stem(item.path, item_config(item, config), item.start, item.end, name=item.id.replace("/", "_"))
+        return _cached_outcome(item, store, stem) if store.has(stem) else None
+    except (EmojaxError, OSError):
+        return None
+
+
 def extract_item(item: VideoItem, store_root: str, config: ExtractorConfig,
                  progress: Callable[[int], None] | None = None) -> Outcome:
     """Extract one item into the store unless it is there already. Never raises for a bad
@@ -77,8 +93,7 @@ def extract_item(item: VideoItem, store_root: str, config: ExtractorConfig,
     try:
         stem = store.stem(item.path, cfg, item.start, item.end, name=item.id.replace("/", "_"))
         if store.has(stem):
-            meta = store.load(stem)
-            return Outcome(item, "cached", str(stem), frames=len(meta), no_face=int((~meta.face_found).sum()))
+            return _cached_outcome(item, store, stem)
         feats = _extractor(cfg)(item.path, start=item.start, end=item.end, progress=progress)
         feats.source["id"] = item.id
         store.put(stem, feats)
@@ -130,30 +145,31 @@ def extract_items(items: Iterable[VideoItem], store_root: str | os.PathLike, con
     items = list(items)
     config = config or ExtractorConfig()
     workers = workers or os.cpu_count() or 1
-    summary = Summary()
     root = os.fspath(store_root)
+    done: dict[int, Outcome] = {}
 
-    def finish(outcome: Outcome) -> None:
-        summary.outcomes.append(outcome)
+    def record(i: int, outcome: Outcome) -> None:
+        done[i] = outcome
         if on_done is not None:
             on_done(outcome)
 
-    if workers == 1 or len(items) <= 1:
-        for it in items:
-            finish(extract_item(it, root, config, progress=on_frames))
-        return summary
-    with ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=_pool_context(),
-                             initializer=_init_worker) as pool:
-        futures = {pool.submit(extract_item, it, root, config): i for i, it in enumerate(items)}
-        done: dict[int, Outcome] = {}
-        for fut in as_completed(futures):
-            i = futures[fut]
-            try:
-                done[i] = fut.result()
-            except BrokenProcessPool:
-                done[i] = Outcome(items[i], "failed", error=f"{items[i].path}: the worker process died "
-                                  "(out of memory, or a crash in a native library); run again to resume")
-            if on_done is not None:
-                on_done(done[i])
-    summary.outcomes = [done[i] for i in range(len(items))]
-    return summary
+    for i, it in enumerate(items):  # what is stored already needs no worker process
+        if (o := cached_item(it, root, config)) is not None:
+            record(i, o)
+    todo = [i for i in range(len(items)) if i not in done]
+    if workers == 1 or len(todo) <= 1:
+        for i in todo:
+            record(i, extract_item(items[i], root, config, progress=on_frames))
+    else:
+        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=pool_context(),
+                                 initializer=_init_worker) as pool:
+            futures = {pool.submit(extract_item, items[i], root, config): i for i in todo}
+            for fut in as_completed(futures):
+                i = futures[fut]
+                try:
+                    outcome = fut.result()
+                except BrokenProcessPool:
+                    outcome = Outcome(items[i], "failed", error=f"{items[i].path}: the worker process died "
+                                      "(out of memory, or a crash in a native library); run again to resume")
+                record(i, outcome)
+    return Summary([done[i] for i in range(len(items))])
