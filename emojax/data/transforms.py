@@ -19,6 +19,10 @@ import numpy as np
 from ..features import rppg
 from ..features.record import Features
 
+#: hop of the sliding heart-rate estimate behind the improved heart-rate / quality channels
+#: (interpolated to every frame in between)
+HR_STEP_S = 0.25
+
 
 @dataclass(frozen=True)
 class InputConfig:
@@ -28,8 +32,9 @@ class InputConfig:
     length: int | None = 150     # improved: frames after resampling; paper: None = longest in the set
     rppg_method: str = "pos"     # improved: pulse method (see rppg.RPPG_METHODS)
     hr_window_s: float = 4.0     # improved: window of the heart-rate / quality channels
-    speaker_relative: bool = True  # improved: subtract each speaker's mean aligned shape
-                                   # (per the groups given to to_arrays; without them, one mean for all)
+    speaker_relative: bool = True  # improved: subtract each speaker's mean aligned shape (per the groups
+                                   # given to to_arrays; a video of an unknown speaker, group None, uses
+                                   # the mean given for None, else the mean of the videos given)
 
     def __post_init__(self):
         if self.preset not in ("paper", "improved"):
@@ -87,7 +92,7 @@ def _rppg_channels(f: Features, cfg: InputConfig) -> np.ndarray:
     sig = sig if sig.ndim == 1 else sig[:, 1]
     sd = np.nanstd(sig)
     out[:, 0] = (sig - np.nanmean(sig)) / (sd if sd > 0 else 1.0)
-    series = rppg.heart_rate_series(sig, f.fps, window_s=min(cfg.hr_window_s, t / f.fps), step_s=1.0 / f.fps)
+    series = rppg.heart_rate_series(sig, f.fps, window_s=min(cfg.hr_window_s, t / f.fps), step_s=HR_STEP_S)
     centres = np.clip(np.round(series[:, 0] * f.fps).astype(int), 0, t - 1)
     for col, scale, k in ((1, 100.0, 1), (2, 10.0, 2)):
         vals = series[:, k] / scale
@@ -110,7 +115,8 @@ def _face_channels(f: Features, cfg: InputConfig, speaker_mean: np.ndarray | Non
 
 
 def speaker_means(records: Sequence[Features], groups: Sequence[str | None]) -> dict:
-    """Mean aligned shape of each speaker (group), over all their frames with a face."""
+    """Mean aligned shape ``(68, 2)`` of each speaker (group), over all their frames with a face;
+    ``None`` for a speaker with no such frame."""
     out: dict = {}
     for f, g in zip(records, groups, strict=True):
         a = align_shapes(f.landmarks)
@@ -119,14 +125,23 @@ def speaker_means(records: Sequence[Features], groups: Sequence[str | None]) -> 
 
 
 def to_arrays(records: Sequence[Features], cfg: InputConfig | None = None, *,
-              groups: Sequence[str | None] | None = None) -> dict[str, np.ndarray]:
+              groups: Sequence[str | None] | None = None, shape_means: dict | None = None) -> dict[str, np.ndarray]:
     """Stack records into ``rppg (N, T, C)``, ``face (N, T, F)`` and ``mask (N, T)`` (True =
-    a real frame with a face). Masked positions are zeros in the arrays."""
+    a real frame with a face). Masked positions are zeros in the arrays.
+
+    ``shape_means`` (improved, speaker-relative): mean aligned shapes by group to use instead of
+    computing them from ``records``; its ``None`` entry serves videos of unknown speakers (a
+    trained model's population mean, so that one new video keeps its expression).
+    """
     cfg = cfg or InputConfig()
     if not records:
         raise ValueError("to_arrays needs at least one feature record")
     groups = list(groups) if groups is not None else [None] * len(records)
-    means = speaker_means(records, groups) if cfg.preset == "improved" and cfg.speaker_relative else {}
+    means: dict = {}
+    if cfg.preset == "improved" and cfg.speaker_relative:
+        known = shape_means or {}
+        todo = [i for i, g in enumerate(groups) if g not in known]
+        means = {**speaker_means([records[i] for i in todo], [groups[i] for i in todo]), **known} if todo else known
     length = cfg.length if cfg.preset == "improved" else (cfg.length or max(len(f) for f in records))
     rp, fa, mk = [], [], []
     for f, g in zip(records, groups, strict=True):
