@@ -1,0 +1,49 @@
+"""Pieces every model shares: fixed input statistics, masked pooling, the model interface.
+
+Every model is called as ``model(rppg, face, mask) -> logits`` with
+``rppg (N, T, Cr)``, ``face (N, T, Cf)`` and ``mask (N, T)`` (True = a real frame with a face);
+a unimodal model ignores the other modality.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+
+class Stat(nnx.Variable):
+    """A fixed statistic of the training inputs: saved with the weights, never trained."""
+
+
+class InputNorm(nnx.Module):
+    """Standardise each channel with the training set's mean and spread over real frames;
+    padded and face-less frames stay exactly zero."""
+
+    def __init__(self, channels: int):
+        self.mean = Stat(jnp.zeros((channels,), jnp.float32))
+        self.scale = Stat(jnp.ones((channels,), jnp.float32))
+
+    def fit(self, x: np.ndarray, mask: np.ndarray) -> None:
+        """Set the statistics from ``x (N, T, C)`` over the frames where ``mask`` is True."""
+        rows = np.asarray(x, np.float64)[np.asarray(mask, bool)]
+        if len(rows):
+            sd = rows.std(axis=0)
+            self.mean[...] = jnp.asarray(rows.mean(axis=0), jnp.float32)
+            self.scale[...] = jnp.asarray(np.where(sd > 1e-8, sd, 1.0), jnp.float32)
+
+    def __call__(self, x, mask):
+        return jnp.where(mask[..., None], (x - self.mean[...]) / self.scale[...], 0.0)
+
+
+def masked_mean(h, mask):
+    """Mean over time of ``h (N, T, C)`` over the real frames (zeros when a clip has none)."""
+    m = mask[..., None].astype(h.dtype)
+    return (h * m).sum(axis=1) / jnp.maximum(m.sum(axis=1), 1.0)
+
+
+def masked_mean_std(h, mask):
+    """Mean and standard deviation over time, over real frames: ``(N, 2C)``."""
+    mu = masked_mean(h, mask)
+    var = masked_mean((h - mu[:, None, :]) ** 2, mask)
+    return jnp.concatenate([mu, jnp.sqrt(var + 1e-6)], axis=-1)

@@ -1,0 +1,84 @@
+"""Early fusion: both modalities joined frame by frame before any learning.
+
+- ``EarlyFusion``: the paper's network (Kumar & Li 2023, Fig. 2): concatenate the rPPG and
+  landmark features of each frame, flatten the whole sequence, then 512 -> 256 -> classes.
+- ``TemporalFusion``: the improved one - the per-frame concatenation goes through residual
+  1-D convolutions over time and is pooled over the real frames (mean and spread), so it
+  does not depend on where in the clip something happens and needs ~100x fewer weights.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from .common import InputNorm, masked_mean_std
+
+
+class _Fused(nnx.Module):
+    """Both modalities standardised and joined frame by frame: ``(N, T, Cr + Cf)``."""
+
+    def __init__(self, rppg_channels: int, face_channels: int):
+        self.rppg_norm = InputNorm(rppg_channels)
+        self.face_norm = InputNorm(face_channels)
+
+    def fit_inputs(self, rppg, face, mask) -> None:
+        """Set the input standardisation of both modalities from the training videos."""
+        self.rppg_norm.fit(rppg, mask)
+        self.face_norm.fit(face, mask)
+
+    def joined(self, rppg, face, mask):
+        return jnp.concatenate([self.rppg_norm(rppg, mask), self.face_norm(face, mask)], axis=-1)
+
+
+class EarlyFusion(_Fused):
+    """``(rppg (N, T, Cr), face (N, T, Cf), mask) -> logits``; ``T`` is fixed at construction."""
+
+    def __init__(self, rppg_channels: int, face_channels: int, length: int, n_classes: int, *,
+                 hidden: tuple[int, int] = (512, 256), dropout: float = 0.0, rngs: nnx.Rngs):
+        super().__init__(rppg_channels, face_channels)
+        self.length = length
+        self.fc1 = nnx.Linear(length * (rppg_channels + face_channels), hidden[0], rngs=rngs)
+        self.fc2 = nnx.Linear(hidden[0], hidden[1], rngs=rngs)
+        self.drop = nnx.Dropout(dropout, rngs=rngs)
+        self.head = nnx.Linear(hidden[1], n_classes, rngs=rngs)
+
+    def __call__(self, rppg, face, mask):
+        x = self.joined(rppg, face, mask)
+        h = jax.nn.relu(self.fc1(x.reshape(x.shape[0], -1)))
+        h = jax.nn.relu(self.fc2(self.drop(h)))
+        return self.head(self.drop(h))
+
+
+class TemporalFusion(_Fused):
+    """``(rppg, face, mask) -> logits`` for any ``T``.
+
+    Each frame's rPPG and landmark channels are first embedded separately to the same width
+    (so the 3 pulse channels are not drowned by the 272 landmark channels), concatenated frame
+    by frame, then go through a convolution and a residual convolution over time, masked
+    mean/std pooling, a dense layer and the classifier. In training, modality dropout zeroes
+    one modality's embedding of a whole clip at a time, so that neither modality can be ignored.
+    """
+
+    def __init__(self, rppg_channels: int, face_channels: int, n_classes: int, *, hidden: int = 64,
+                 kernel: int = 5, dropout: float = 0.2, modality_dropout: float = 0.25, rngs: nnx.Rngs):
+        super().__init__(rppg_channels, face_channels)
+        self.rppg_in = nnx.Linear(rppg_channels, hidden // 2, rngs=rngs)
+        self.face_in = nnx.Linear(face_channels, hidden // 2, rngs=rngs)
+        # drops a whole (clip, modality) embedding: broadcast over frames and features
+        self.modality_drop = nnx.Dropout(modality_dropout, broadcast_dims=(1, 2), rngs=rngs)
+        self.conv1 = nnx.Conv(hidden, hidden, kernel_size=(kernel,), rngs=rngs)
+        self.conv2 = nnx.Conv(hidden, hidden, kernel_size=(kernel,), rngs=rngs)
+        self.fc = nnx.Linear(2 * hidden, hidden, rngs=rngs)
+        self.drop = nnx.Dropout(dropout, rngs=rngs)
+        self.head = nnx.Linear(hidden, n_classes, rngs=rngs)
+
+    def __call__(self, rppg, face, mask):
+        r = self.modality_drop(jax.nn.relu(self.rppg_in(self.rppg_norm(rppg, mask))))
+        f = self.modality_drop(jax.nn.relu(self.face_in(self.face_norm(face, mask))))
+        x = jnp.concatenate([r, f], axis=-1)
+        h = jax.nn.relu(self.conv1(x))
+        h = jax.nn.relu(self.conv2(h) + h)
+        z = jax.nn.relu(self.fc(self.drop(masked_mean_std(h, mask))))
+        return self.head(self.drop(z))

@@ -1,0 +1,44 @@
+"""``FaceResNet``: the landmark branch - residual 1-D convolutions over time with two hidden
+layers (Kumar & Li 2023, Sec. 3.2), pooled over the real frames."""
+
+from __future__ import annotations
+
+import jax
+from flax import nnx
+
+from .common import InputNorm, masked_mean, masked_mean_std
+
+
+class FaceResNet(nnx.Module):
+    """``(rppg, face (N, T, Cf), mask) -> logits (N, K)``; ``rppg`` is ignored.
+
+    Two residual layers: ``h1 = relu(conv1(x) + proj(x))``, ``h2 = relu(conv2(h1) + h1)``.
+
+    Args:
+        channels: landmark channels (136 raw coordinates; 272 aligned shape + velocity).
+        hidden: width of both layers.
+        kernel: convolution width in frames.
+        pool: ``"mean"`` (the paper) or ``"mean_std"``.
+        dropout: before the classifier (0 in the paper).
+    """
+
+    def __init__(self, channels: int, n_classes: int, *, hidden: int = 64, kernel: int = 5, pool: str = "mean",
+                 dropout: float = 0.0, rngs: nnx.Rngs):
+        self.norm = InputNorm(channels)
+        self.proj = nnx.Conv(channels, hidden, kernel_size=(1,), use_bias=False, rngs=rngs)
+        self.conv1 = nnx.Conv(channels, hidden, kernel_size=(kernel,), rngs=rngs)
+        self.conv2 = nnx.Conv(hidden, hidden, kernel_size=(kernel,), rngs=rngs)
+        self.pool = pool
+        self.drop = nnx.Dropout(dropout, rngs=rngs)
+        self.head = nnx.Linear(hidden * (2 if pool == "mean_std" else 1), n_classes, rngs=rngs)
+
+    def fit_inputs(self, rppg, face, mask) -> None:
+        """Set the input standardisation from the training videos."""
+        self.norm.fit(face, mask)
+
+    def __call__(self, rppg, face, mask):
+        x = self.norm(face, mask)
+        h = jax.nn.relu(self.conv1(x) + self.proj(x))
+        h = jax.nn.relu(self.conv2(h) + h)
+        z = masked_mean_std(h, mask) if self.pool == "mean_std" else masked_mean(h, mask)
+        return self.head(self.drop(z))

@@ -1,0 +1,37 @@
+"""``LateFusion``: a weighted average of the two unimodal models' class probabilities
+(Kumar & Li 2023), the weight chosen on the validation split."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from .common import Stat
+
+#: candidate weights of the rPPG model tried on the validation split
+WEIGHT_GRID = np.round(np.linspace(0.0, 1.0, 21), 2)
+
+
+class LateFusion(nnx.Module):
+    """``p = w * p_rppg + (1 - w) * p_face``; returns ``log p`` so that ``softmax`` of the output
+    is ``p``, like every other model's logits."""
+
+    def __init__(self, rppg_model: nnx.Module, face_model: nnx.Module, weight: float = 0.5):
+        self.rppg = rppg_model
+        self.face = face_model
+        self.weight = Stat(jnp.asarray(weight, jnp.float32))
+
+    def __call__(self, rppg, face, mask):
+        w = self.weight[...]
+        p = w * jax.nn.softmax(self.rppg(rppg, face, mask)) + (1 - w) * jax.nn.softmax(self.face(rppg, face, mask))
+        return jnp.log(jnp.maximum(p, 1e-30))
+
+
+def choose_weight(p_rppg: np.ndarray, p_face: np.ndarray, y: np.ndarray, score) -> float:
+    """The grid weight whose fused validation probabilities score best (ties: closest to 0.5)."""
+    scores = [score(y, (w * p_rppg + (1 - w) * p_face).argmax(axis=1)) for w in WEIGHT_GRID]
+    best = max(scores)
+    ties = [w for w, s in zip(WEIGHT_GRID, scores) if s == best]
+    return float(min(ties, key=lambda w: abs(w - 0.5)))

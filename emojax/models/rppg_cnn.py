@@ -1,0 +1,40 @@
+"""``RppgCNN``: the pulse branch - a 1-D CNN over time with two hidden layers and ReLU
+(Kumar & Li 2023, Sec. 3.2), pooled over the real frames."""
+
+from __future__ import annotations
+
+import jax
+from flax import nnx
+
+from .common import InputNorm, masked_mean, masked_mean_std
+
+
+class RppgCNN(nnx.Module):
+    """``(rppg (N, T, Cr), face, mask) -> logits (N, K)``; ``face`` is ignored.
+
+    Args:
+        channels: rPPG channels (3: R, G, B in the paper; pulse, heart rate, quality improved).
+        hidden: filters of the two convolution layers.
+        kernel: their width in frames.
+        pool: ``"mean"`` (the paper) or ``"mean_std"`` (mean and spread over time).
+        dropout: before the classifier (0 in the paper).
+    """
+
+    def __init__(self, channels: int, n_classes: int, *, hidden: tuple[int, int] = (32, 64), kernel: int = 7,
+                 pool: str = "mean", dropout: float = 0.0, rngs: nnx.Rngs):
+        self.norm = InputNorm(channels)
+        self.conv1 = nnx.Conv(channels, hidden[0], kernel_size=(kernel,), rngs=rngs)
+        self.conv2 = nnx.Conv(hidden[0], hidden[1], kernel_size=(kernel,), rngs=rngs)
+        self.pool = pool
+        self.drop = nnx.Dropout(dropout, rngs=rngs)
+        self.head = nnx.Linear(hidden[1] * (2 if pool == "mean_std" else 1), n_classes, rngs=rngs)
+
+    def fit_inputs(self, rppg, face, mask) -> None:
+        """Set the input standardisation from the training videos."""
+        self.norm.fit(rppg, mask)
+
+    def __call__(self, rppg, face, mask):
+        h = jax.nn.relu(self.conv1(self.norm(rppg, mask)))
+        h = jax.nn.relu(self.conv2(h))
+        z = masked_mean_std(h, mask) if self.pool == "mean_std" else masked_mean(h, mask)
+        return self.head(self.drop(z))
