@@ -67,3 +67,44 @@ def dlib_per_frame(path, predictor) -> np.ndarray:
         r = max(rects, key=lambda r: r.area())
         out.append(predictor(g, np.array([r.left(), r.top(), r.right(), r.bottom()])))
     return np.array(out)
+
+
+# --- teaching sets for training tests: generated and extracted once per session -------------
+
+_TEACHING: dict = {}
+
+
+@pytest.fixture(scope="session")
+def teaching_set(tmp_path_factory):
+    """``teaching_set(pulse_info) -> root``: a small teaching set, extracted into ``root/store``
+    (improved extractor: skin ROI) once per test session."""
+    from emojax.data import load_teaching
+    from emojax.data.teaching import TeachingConfig, make_teaching_set
+    from emojax.features.batch import extract_items
+
+    def make(pulse_info: float = 1.0) -> Path:
+        if pulse_info not in _TEACHING:
+            root = tmp_path_factory.mktemp(f"teaching-pulse{pulse_info}")
+            make_teaching_set(root, TeachingConfig(clips_per_class=TEACHING_CLIPS, seconds=TEACHING_SECONDS,
+                                                   size=TEACHING_SIZE, pulse_info=pulse_info, seed=11), workers=2)
+            summary = extract_items(load_teaching(root).items, root / "store", workers=2)
+            assert not summary.failed, summary.text()
+            _TEACHING[pulse_info] = root
+        return _TEACHING[pulse_info]
+
+    return make
+
+
+TEACHING_CLIPS, TEACHING_SECONDS, TEACHING_SIZE = 12, 6.0, 192
+
+
+@pytest.fixture(scope="session", autouse=True)
+def jax_compilation_cache(tmp_path_factory):
+    """One persistent compilation cache for the session (this process and the CLI subprocesses)."""
+    import os
+
+    os.environ["EMOJAX_JAX_CACHE"] = str(tmp_path_factory.mktemp("jax-cache"))
+    from emojax._jaxcache import enable_compilation_cache
+
+    enable_compilation_cache()
+    yield

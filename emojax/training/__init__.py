@@ -1,0 +1,10 @@
+"""Training and evaluation: settings and presets (``config``), the jit-compiled loop (``loop``),
+checkpoints (``checkpoint``), protocols (``protocols``), metrics (``metrics``), the models of
+one split (``trained``) and whole runs into a run folder (``run``)."""
+
+from .config import PRESETS, TrainConfig, preset
+from .protocols import PROTOCOLS, Fold, make_folds
+from .run import RunConfig, evaluate_run, read_curves, read_predictions, run_config, train_run
+
+__all__ = ["TrainConfig", "PRESETS", "preset", "PROTOCOLS", "Fold", "make_folds", "RunConfig", "run_config",
+           "train_run", "evaluate_run", "read_curves", "read_predictions"]
