@@ -1,0 +1,159 @@
+"""``EmotionClassifier``: one of the four models behind scikit-learn's estimator interface,
+trained here (``fit``) or taken from a finished run (``from_run``, the folds' models averaged)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+
+from .data.transforms import InputConfig, speaker_means, to_arrays
+from .errors import CheckpointError
+from .features.record import ExtractorConfig, Features
+from .models import MODEL_NAMES, ModelSpec
+from .training.config import preset as train_preset
+from .training.loop import INPUTS, Split
+from .training.protocols import split_off
+from .training.trained import load_models, probabilities, train_models
+
+
+def _check_arrays(X: dict, spec: ModelSpec | None = None) -> dict:
+    missing = [k for k in INPUTS if k not in X]
+    if missing:
+        raise ValueError(f"input arrays lack {missing}; give a dict with {list(INPUTS)} or a list of Features")
+    r, f, m = (np.asarray(X[k]) for k in INPUTS)
+    if r.ndim != 3 or f.ndim != 3 or m.shape != r.shape[:2] or f.shape[:2] != m.shape:
+        raise ValueError(f"input shapes rppg {r.shape}, face {f.shape}, mask {m.shape} do not agree; "
+                         "expected (N, T, Cr), (N, T, Cf), (N, T)")
+    if spec is not None:
+        want = {"rppg channels": (r.shape[2], spec.rppg_channels), "face channels": (f.shape[2], spec.face_channels)}
+        if spec.preset == "paper":
+            want["frames"] = (r.shape[1], spec.length)
+        bad = {k: v for k, v in want.items() if v[0] != v[1]}
+        if bad:
+            raise ValueError("inputs do not fit the model: " + ", ".join(f"{k} {a} (model: {b})" for k, (a, b) in bad.items()))
+    return {"rppg": r.astype(np.float32), "face": f.astype(np.float32), "mask": m.astype(bool)}
+
+
+class EmotionClassifier(ClassifierMixin, BaseEstimator):
+    """Emotion from face video features, with scikit-learn's ``fit / predict / predict_proba /
+    score``.
+
+    ``X`` is a list of :class:`emojax.Features` records (turned into model inputs by the
+    preset's :class:`InputConfig`) or a dict of model inputs ``{"rppg", "face", "mask"}``.
+
+    Args:
+        model: ``"rppg"``, ``"face"``, ``"early_fusion"`` or ``"late_fusion"``.
+        preset: ``"paper"`` or ``"improved"`` (inputs, architecture, training).
+        epochs, batch_size, learning_rate, seed: override the preset's training settings.
+        length: frames of the improved inputs (the paper pads to the longest video).
+    """
+
+    def __init__(self, model: str = "early_fusion", preset: str = "improved", *, epochs: int | None = None,
+                 batch_size: int | None = None, learning_rate: float | None = None, length: int = 150,
+                 seed: int = 0):
+        self.model = model
+        self.preset = preset
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.length = length
+        self.seed = seed
+
+    # -- inputs ---------------------------------------------------------------------------
+    def inputs_for(self, X, groups: Sequence[str | None] | None = None) -> dict:
+        """Model inputs ``{"rppg", "face", "mask"}`` for ``X`` (checked against the fitted model
+        when ``X`` is already a dict of arrays). Videos of unknown speakers (``groups`` None)
+        take their landmarks relative to the training population's mean shape."""
+        if isinstance(X, dict):
+            return _check_arrays(X, getattr(self, "spec_", None))
+        records = list(X)
+        if not records or not all(isinstance(r, Features) for r in records):
+            raise ValueError("X must be a non-empty list of Features records or a dict of input arrays")
+        means = {None: self.shape_mean_} if getattr(self, "shape_mean_", None) is not None else None
+        return to_arrays(records, self.inputs_, groups=groups, shape_means=means)
+
+    def fit(self, X, y, groups: Sequence[str | None] | None = None) -> "EmotionClassifier":
+        """Train on ``X`` with labels ``y``; a validation share (speaker-disjoint when ``groups``
+        name at least 3 speakers) picks the late-fusion weight and, in the improved preset, the
+        early-stopping epoch."""
+        if self.model not in MODEL_NAMES:
+            raise ValueError(f"unknown model {self.model!r}; choose one of {list(MODEL_NAMES)}")
+        cfg = train_preset(self.preset, epochs=self.epochs, batch_size=self.batch_size,
+                           learning_rate=self.learning_rate, seed=self.seed)
+        self.classes_, y_idx = np.unique(np.asarray(y), return_inverse=True)
+        if not isinstance(X, dict):
+            records = list(X)
+            self.inputs_ = InputConfig(preset=self.preset, length=self.length if self.preset == "improved" else
+                                       max(len(r) for r in records))
+            relative = self.preset == "improved" and self.inputs_.speaker_relative
+            self.shape_mean_ = speaker_means(records, [None] * len(records))[None] if relative else None
+            arrays = to_arrays(records, self.inputs_, groups=groups)
+        else:
+            self.inputs_, self.shape_mean_ = None, None
+            arrays = _check_arrays(X)
+        self.spec_ = ModelSpec(preset=self.preset, rppg_channels=arrays["rppg"].shape[2],
+                               face_channels=arrays["face"].shape[2], length=arrays["mask"].shape[1],
+                               n_classes=len(self.classes_))
+        train, val = split_off(y_idx, groups, cfg.val_fraction, cfg.seed)
+        models = train_models((self.model,), Split.of(arrays, train, y_idx), Split.of(arrays, val, y_idx),
+                              self.spec_, cfg)
+        self.models_ = [models[self.model]]
+        return self
+
+    # -- prediction -----------------------------------------------------------------------
+    def predict_proba(self, X, groups: Sequence[str | None] | None = None) -> np.ndarray:
+        """Class probabilities ``(N, K)`` in the order of ``classes_`` (the mean over the folds'
+        models for a classifier taken from a run)."""
+        check_is_fitted(self, "models_", msg="this EmotionClassifier is not fitted; call fit() or use from_run()")
+        split = Split.of(self.inputs_for(X, groups))
+        return np.mean([probabilities(m, split) for m in self.models_], axis=0)
+
+    def predict(self, X, groups: Sequence[str | None] | None = None) -> np.ndarray:
+        proba = self.predict_proba(X, groups)
+        return self.classes_[proba.argmax(axis=1)]
+
+    @classmethod
+    def from_run(cls, run: str | os.PathLike, model: str = "early_fusion") -> "EmotionClassifier":
+        """The ``model`` of a finished run (one per fold, their probabilities averaged)."""
+        return TrainedRun(run).classifier(model)
+
+
+class TrainedRun:
+    """The trained models of every fold of a finished run, loaded once."""
+
+    def __init__(self, run: str | os.PathLike, models: Sequence[str] = MODEL_NAMES):
+        self.path = Path(run)
+        info_path, cfg_path = self.path / "model.json", self.path / "config.json"
+        for p in (cfg_path, info_path):
+            if not p.is_file():
+                raise CheckpointError(f"{p}: missing; {self.path} is not a finished emojax run")
+        info = json.loads(info_path.read_text())
+        self.config = json.loads(cfg_path.read_text())
+        self.classes = np.array(info["classes"])
+        self.spec = ModelSpec(**info["spec"])
+        self.inputs = InputConfig(**info["inputs"])
+        self.extractor = ExtractorConfig.from_dict(info["extractor"])
+        self.shape_mean = None if info["shape_mean"] is None else np.asarray(info["shape_mean"])
+        self.fold_names = info["folds"]
+        self.folds = [load_models(self.path / "checkpoint" / f"fold-{i + 1}", self.spec, tuple(models))
+                      for i in range(len(self.fold_names))]
+
+    def classifier(self, model: str = "early_fusion") -> EmotionClassifier:
+        if model not in self.folds[0]:
+            raise ValueError(f"unknown model {model!r}; this run has {list(self.folds[0])}")
+        clf = EmotionClassifier(model=model, preset=self.spec.preset, length=self.inputs.length or 150,
+                                seed=self.config.get("train", {}).get("seed", 0))
+        clf.classes_, clf.spec_, clf.inputs_, clf.shape_mean_ = self.classes, self.spec, self.inputs, self.shape_mean
+        clf.models_ = [f[model] for f in self.folds]
+        return clf
+
+    def describe(self) -> dict:
+        return {"run": str(self.path), "classes": self.classes.tolist(), "spec": self.spec.to_dict(),
+                "inputs": asdict(self.inputs), "folds": self.fold_names}

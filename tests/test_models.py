@@ -1,0 +1,137 @@
+"""The models, their checkpoints and the scikit-learn facade, on small synthetic inputs."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from emojax import EmotionClassifier
+from emojax.errors import CheckpointError
+from emojax.models import ModelSpec, build_model
+from emojax.training import checkpoint
+from emojax.training.config import preset
+from emojax.training.loop import Split, fit, make_optimizer, predict_logits
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def toy_arrays(n=64, t=40, seed=0):
+    """Class = (sign of a face channel's level, a pulse channel's frequency): both needed."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 4
+    times = np.arange(t) / 10
+    rppg = rng.normal(0, 0.3, (n, t, 3)).astype(np.float32)
+    rppg[:, :, 0] += np.sin(2 * np.pi * np.where(y[:, None] >= 2, 1.5, 0.5) * times)
+    face = rng.normal(0, 1, (n, t, 8)).astype(np.float32)
+    face[:, :, 0] += np.where(y % 2 == 0, 1.0, -1.0)[:, None]
+    mask = np.ones((n, t), bool)
+    mask[::3, -5:] = False
+    return {"rppg": rppg, "face": face, "mask": mask}, y
+
+
+SPEC = ModelSpec(preset="improved", rppg_channels=3, face_channels=8, length=40, n_classes=4)
+
+
+def leaves(node):
+    return jax.tree.leaves(checkpoint.pure_state(node))
+
+
+@pytest.mark.parametrize("name", ["rppg", "face", "early_fusion"])
+@pytest.mark.parametrize("arch", ["paper", "improved"])
+def test_checkpoint_round_trips_bit_exactly(tmp_path, name, arch):
+    spec = ModelSpec(**{**SPEC.to_dict(), "preset": arch})
+    a, y = toy_arrays()
+    model = build_model(name, spec, seed=1)
+    model.fit_inputs(a["rppg"], a["face"], a["mask"])
+    fit(model, Split.of(a, y=y), None, preset(arch, epochs=2, batch_size=16), n_classes=4)
+    opt = make_optimizer(model, preset(arch), 4)
+    checkpoint.save(tmp_path / "m.msgpack", {"model": model, "optimizer": opt})
+    other = build_model(name, spec, seed=2)
+    other_opt = make_optimizer(other, preset(arch), 4)
+    assert not all(np.array_equal(p, q) for p, q in zip(leaves(model), leaves(other)))
+    checkpoint.load_into(tmp_path / "m.msgpack", {"model": other, "optimizer": other_opt})
+    assert all(np.array_equal(p, q) and p.dtype == q.dtype for p, q in zip(leaves(model), leaves(other)))
+    assert all(np.array_equal(p, q) for p, q in zip(leaves(opt), leaves(other_opt)))
+    split = Split.of(a)
+    assert np.array_equal(predict_logits(model, split), predict_logits(other, split))
+
+
+def test_wrong_shape_and_truncated_checkpoints_are_clear_errors(tmp_path):
+    model = build_model("early_fusion", SPEC)
+    path = tmp_path / "m.msgpack"
+    checkpoint.save(path, {"model": model})
+    wider = build_model("early_fusion", ModelSpec(**{**SPEC.to_dict(), "face_channels": 9}))
+    before = leaves(wider)
+    with pytest.raises(CheckpointError, match=r"m\.msgpack.*face_in/kernel.*float32\[8, 32\].*expects float32\[9, 32\]"):
+        checkpoint.load_into(path, {"model": wider})
+    assert all(np.array_equal(p, q) for p, q in zip(before, leaves(wider)))  # nothing half-loaded
+    with pytest.raises(CheckpointError, match="do not match the model"):
+        checkpoint.load_into(path, {"model": build_model("rppg", SPEC)})
+    data = path.read_bytes()
+    cut = tmp_path / "cut.msgpack"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=r"cut\.msgpack.*truncated or corrupt"):
+        checkpoint.load_into(cut, {"model": build_model("early_fusion", SPEC)})
+    junk = tmp_path / "junk.msgpack"
+    junk.write_bytes(b"\x93\x01\x02\x03")
+    with pytest.raises(CheckpointError, match="not an emojax checkpoint"):
+        checkpoint.read(junk)
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        checkpoint.read(tmp_path / "absent.msgpack")
+
+
+def test_padding_does_not_change_a_prediction():
+    a, _ = toy_arrays(n=4)
+    for name in ("rppg", "face", "early_fusion"):
+        model = build_model(name, SPEC)
+        model.eval()
+        noisy = {k: v.copy() for k, v in a.items()}
+        noisy["rppg"][~a["mask"]] = 1e3  # whatever lies under the mask
+        noisy["face"][~a["mask"]] = -1e3
+        assert np.allclose(predict_logits(model, Split.of(a)), predict_logits(model, Split.of(noisy)), atol=1e-5)
+
+
+def test_classifier_is_a_scikit_learn_estimator_and_learns_both_modalities():
+    from sklearn.base import clone
+
+    a, y = toy_arrays(n=96)
+    labels = np.array(["happy", "calm", "angry", "sad"])[y]
+    clf = EmotionClassifier("early_fusion", epochs=60, seed=0)
+    assert clone(clf).get_params() == clf.get_params()
+    test = {k: v[64:] for k, v in a.items()}
+    clf.fit({k: v[:64] for k, v in a.items()}, labels[:64])
+    assert list(clf.classes_) == sorted(set(labels))
+    proba = clf.predict_proba(test)
+    assert proba.shape == (32, 4) and np.allclose(proba.sum(axis=1), 1, atol=1e-5)
+    assert (clf.predict(test) == clf.classes_[proba.argmax(1)]).all()
+    assert clf.score(test, labels[64:]) >= 0.9
+    for unimodal in ("rppg", "face"):  # each alone sees one of the two axes
+        assert EmotionClassifier(unimodal, epochs=60).fit({k: v[:64] for k, v in a.items()}, labels[:64]) \
+            .score(test, labels[64:]) <= 0.7
+
+
+def test_the_same_seed_gives_the_same_model():
+    a, y = toy_arrays()
+    p = [EmotionClassifier("late_fusion", epochs=5, seed=3).fit(a, y).predict_proba(a) for _ in range(2)]
+    assert np.array_equal(p[0], p[1])
+    q = EmotionClassifier("late_fusion", epochs=5, seed=4).fit(a, y).predict_proba(a)
+    assert not np.array_equal(p[0], q)
+
+
+def test_bad_inputs_are_clear_errors():
+    a, y = toy_arrays(n=8)
+    with pytest.raises(ValueError, match="not fitted"):
+        EmotionClassifier().predict(a)
+    with pytest.raises(ValueError, match="unknown model 'fusion'"):
+        EmotionClassifier("fusion").fit(a, y)
+    clf = EmotionClassifier("face", epochs=1).fit(a, y)
+    with pytest.raises(ValueError, match=r"face channels 5 \(model: 8\)"):
+        clf.predict({**a, "face": a["face"][:, :, :5]})
+    with pytest.raises(ValueError, match="lack"):
+        clf.predict({"rppg": a["rppg"]})
+    with pytest.raises(ValueError, match="do not agree"):
+        clf.predict({**a, "mask": a["mask"][:, :10]})
+    with pytest.raises(ValueError, match="unknown model preset"):
+        build_model("rppg", ModelSpec(**{**SPEC.to_dict(), "preset": "fancy"}))
+
