@@ -15,7 +15,8 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
-# Until the dashboard exists: build the teaching set if absent, extract it, print a summary.
+# Until the dashboard exists: build the teaching set and train both presets' four models on it
+# (each step only if its result is not there yet), then print their metrics.
 run: install
 	$(PY) -m emojax.cli demo --root $(TEACH)
 
@@ -24,6 +25,7 @@ test: install
 
 bench: install
 	$(PY) benchmarks/extract.py
+	$(PY) benchmarks/train.py
 
 clean:
-	rm -rf $(VENV) artifacts/features artifacts/teaching
+	rm -rf $(VENV) artifacts/features artifacts/teaching artifacts/runs

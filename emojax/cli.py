@@ -111,42 +111,134 @@ def cmd_make_teaching_set(args) -> int:
     cfg = _teaching_config(args)
     with tqdm(total=cfg.clips_per_class * len(TEACHING_CLASSES), unit="clip", desc="teaching set",
               disable=args.quiet) as bar:
-        manifest = make_teaching_set(args.out, cfg, faces=args.faces, progress=bar.update)
+        manifest = make_teaching_set(args.out, cfg, faces=args.faces, workers=args.workers, progress=bar.update)
     print(f"wrote {manifest}")
     return 0
 
 
-def cmd_demo(args) -> int:
-    """Build the teaching set if absent, extract it, print a summary."""
+class _TrainBars:
+    """tqdm bars for a run's events: extraction, then every fold x model epoch."""
+
+    def __init__(self, quiet: bool = False, label: str = ""):
+        self.quiet, self.label, self.bar, self.key = quiet, label, None, None
+
+    def __call__(self, e: dict) -> None:
+        from tqdm import tqdm
+
+        if self.quiet or "stage" not in e:
+            return
+        key = ("extract",) if e["stage"] == "extract" else (e["stage"], e.get("fold"), e.get("model"))
+        if e["stage"] not in ("extract", "train"):
+            return
+        if key != self.key:
+            self.close()
+            desc = "extract" if e["stage"] == "extract" else f"fold {e['fold']}/{e['folds']} {e['model']}"
+            total = e["total"] if e["stage"] == "extract" else e["epochs"]
+            unit = "video" if e["stage"] == "extract" else "epoch"
+            self.bar, self.key = tqdm(total=total, desc=f"{self.label}{desc}", unit=unit, leave=False), key
+        if e["stage"] == "extract":
+            self.bar.n = e["done"]
+            self.bar.refresh()
+        else:
+            r = e["record"]
+            self.bar.update(1)
+            self.bar.set_postfix_str(f"loss {r['train_loss']:.3f}" + (f" val uar {r['val_uar']:.2f}" if "val_uar" in r else ""))
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _run_config(args):
+    from .training.run import run_config
+
+    return run_config(args.dataset, args.root, preset=args.preset, epochs=args.epochs, seed=args.seed,
+                      length=args.length, protocol=args.protocol, folds=args.folds, classes=args.classes,
+                      store=args.store)
+
+
+def _print_metrics(metrics: dict, run) -> None:
+    print(f"{run}: {metrics['n_videos']} videos tested over {len(metrics['folds'])} fold(s); "
+          "mean ± std over folds, per cent")
+    print(metrics["table1"])
+    for m, ci in metrics["ci"].items():
+        lo, hi = ci["accuracy"]
+        print(f"  {m}: pooled accuracy {100 * metrics['pooled'][m]['accuracy']:.2f} "
+              f"(95% bootstrap CI {100 * lo:.1f}-{100 * hi:.1f})")
+
+
+def cmd_train(args) -> int:
+    from .training.run import train_run
+
+    bars = _TrainBars(args.quiet)
+    try:
+        metrics = train_run(_run_config(args), args.out, workers=args.workers,
+                            checkpoint_every=args.checkpoint_every, on_progress=bars)
+    finally:
+        bars.close()
+    _print_metrics(metrics, args.out)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .training.run import evaluate_run
+
+    metrics = evaluate_run(args.run)
+    if args.json:
+        print(json.dumps(metrics))
+        return 0
+    _print_metrics(metrics, args.run)
+    best = max(metrics["summary"], key=lambda m: metrics["summary"][m]["uar"]["mean"])
+    print(f"\nper class, {best} (pooled over folds):")
+    for c in metrics["classes"]:
+        r = metrics["pooled"][best]["per_class"][c]
+        print(f"  {c:>12}: precision {r['precision']:.2f} recall {r['recall']:.2f} f1 {r['f1-score']:.2f} "
+              f"(n={int(r['support'])})")
+    return 0
+
+
+def cmd_predict(args) -> int:
     from tqdm import tqdm
 
-    from .data import load_teaching
+    from .inference import predict_video
+
+    with tqdm(unit="frame", desc="extract", leave=False, disable=args.json) as bar:
+        result = predict_video(args.video, args.run, start=args.start, end=args.end, progress=bar.update)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{args.video}: {result['label']} (early fusion); {result['frames']} frames, "
+          f"face in {100 * result['face_ratio']:.0f} %")
+    for m, r in result["models"].items():
+        probs = ", ".join(f"{c} {p:.2f}" for c, p in r["proba"].items())
+        print(f"  {m:>12}: {r['label']:>8}  ({probs})")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """Teaching set (built if absent) -> features -> both presets' four models -> metrics."""
+    from tqdm import tqdm
+
     from .data.teaching import TEACHING_CLASSES, TeachingConfig, make_teaching_set
-    from .features import ExtractorConfig, rppg
-    from .features.batch import extract_items
-    from .features.record import Features
+    from .training.run import run_config, train_run
 
     root = Path(args.root)
     if not (root / "manifest.csv").is_file():
         cfg = TeachingConfig()
         with tqdm(total=cfg.clips_per_class * len(TEACHING_CLASSES), unit="clip", desc="teaching set") as bar:
-            make_teaching_set(root, cfg, progress=bar.update)
-    ds = load_teaching(root)
-    print(ds.summary())
-    store = Path(args.store)
-    with tqdm(total=len(ds.items), unit="video", desc="extract") as bar:
-        summary = extract_items(ds.items, store, ExtractorConfig(), workers=args.workers,
-                                on_done=lambda o: bar.update(1))
-    print(summary.text())
-    hits = 0
-    for o in summary.outcomes:
-        if o.stem:
-            f = Features.load(o.stem)
-            bpm, _ = rppg.heart_rate(rppg.pulse(f.rgb, f.fps, "pos"), f.fps)
-            truth = json.loads(Path(o.item.path).with_suffix(".json").read_text())["hr_bpm"]
-            hits += abs(bpm - truth) <= 3
-    print(f"heart rate recovered within 3 bpm on {hits}/{len(summary.outcomes)} clips")
-    return 1 if summary.failed else 0
+            make_teaching_set(root, cfg, workers=args.workers, progress=bar.update)
+    for preset in ("paper", "improved"):
+        out = Path(args.runs) / f"demo-{preset}"
+        cfg = run_config("teaching", root, preset=preset, protocol="speaker", store=args.store)
+        bars = _TrainBars(label=f"{preset}: ")
+        try:
+            metrics = train_run(cfg, out, workers=args.workers, on_progress=bars)
+        finally:
+            bars.close()
+        print(f"\n{preset} preset")
+        _print_metrics(metrics, out)
+    return 0
 
 
 def _add_extractor_options(p) -> None:
@@ -191,19 +283,61 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pulse-info", type=float, default=1.0, help="0..1: how much the pulse says (arousal)")
     p.add_argument("--faces", nargs="*", help="face images or videos to animate (default: astronaut)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_make_teaching_set)
 
-    p = sub.add_parser("demo", help="teaching set -> features -> summary (what `make run` does)")
+    p = sub.add_parser("train", help="train and test the four models on a dataset, fold by fold")
+    p.add_argument("--dataset", required=True, choices=["iemocap", "cremad", "ravdess", "folder", "csv", "teaching"])
+    p.add_argument("--root", required=True, help="dataset root folder (or manifest for csv)")
+    p.add_argument("--preset", choices=["paper", "improved"], default="improved")
+    p.add_argument("--protocol", choices=["holdout", "kfold", "loso", "speaker"], default="kfold",
+                   help="holdout, (speaker-grouped) k-fold, leave-one-session-out, leave-one-speaker-out")
+    p.add_argument("--folds", type=int, default=5, help="k of kfold (default 5)")
+    p.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
+    p.add_argument("--length", type=int, default=None, help="frames per video (improved: 150; paper: the longest)")
+    p.add_argument("--classes", choices=["paper", "four"], help="IEMOCAP class set (default: paper)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--store", default="artifacts/features", help="feature store")
+    p.add_argument("--out", required=True, help="run folder (e.g. artifacts/runs/<name>); an unfinished run resumes")
+    p.add_argument("--workers", type=int, default=None, help="extraction processes (default: all cores)")
+    p.add_argument("--checkpoint-every", type=float, default=30.0, metavar="SECONDS",
+                   help="save a training model's state this often, to resume after an interruption (default 30)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="metrics of a finished run, recomputed from its predictions")
+    p.add_argument("run")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="each model's class probabilities for a video")
+    p.add_argument("video")
+    p.add_argument("--run", required=True, help="a finished run folder")
+    p.add_argument("--start", type=float, default=None, help="seconds")
+    p.add_argument("--end", type=float, default=None, help="seconds")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("demo", help="teaching set -> features -> both presets trained -> metrics (what `make run` does)")
     p.add_argument("--root", default="artifacts/teaching")
     p.add_argument("--store", default="artifacts/features")
+    p.add_argument("--runs", default="artifacts/runs")
     p.add_argument("--workers", type=int, default=None)
     p.set_defaults(func=cmd_demo)
     return ap
 
 
+#: commands that run JAX models (they keep compiled programs in the persistent cache)
+JAX_COMMANDS = ("train", "evaluate", "predict", "demo")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in JAX_COMMANDS:
+        from ._jaxcache import enable_compilation_cache
+
+        enable_compilation_cache()
     try:
         return args.func(args)
     except EmojaxError as e:
