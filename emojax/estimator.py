@@ -13,7 +13,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .data.transforms import InputConfig, speaker_means, to_arrays
+from .data.transforms import InputConfig, population_mean, to_arrays
 from .errors import CheckpointError
 from .features.record import ExtractorConfig, Features
 from .models import MODEL_NAMES, ModelSpec
@@ -76,6 +76,8 @@ class EmotionClassifier(ClassifierMixin, BaseEstimator):
         records = list(X)
         if not records or not all(isinstance(r, Features) for r in records):
             raise ValueError("X must be a non-empty list of Features records or a dict of input arrays")
+        if self.inputs_ is None:
+            raise ValueError("this classifier was fitted on input arrays; give it input arrays, not Features")
         means = {None: self.shape_mean_} if getattr(self, "shape_mean_", None) is not None else None
         return to_arrays(records, self.inputs_, groups=groups, shape_means=means)
 
@@ -93,7 +95,7 @@ class EmotionClassifier(ClassifierMixin, BaseEstimator):
             self.inputs_ = InputConfig(preset=self.preset, length=self.length if self.preset == "improved" else
                                        max(len(r) for r in records))
             relative = self.preset == "improved" and self.inputs_.speaker_relative
-            self.shape_mean_ = speaker_means(records, [None] * len(records))[None] if relative else None
+            self.shape_mean_ = population_mean(records) if relative else None
             arrays = to_arrays(records, self.inputs_, groups=groups)
         else:
             self.inputs_, self.shape_mean_ = None, None

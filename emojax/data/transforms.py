@@ -124,6 +124,12 @@ def speaker_means(records: Sequence[Features], groups: Sequence[str | None]) -> 
     return {g: np.concatenate(v).mean(axis=0) if sum(map(len, v)) else None for g, v in out.items()}
 
 
+def population_mean(records: Sequence[Features]) -> np.ndarray | None:
+    """Mean aligned shape over every frame with a face of every record: what a new video of
+    an unknown speaker is taken relative to."""
+    return speaker_means(records, [None] * len(records))[None]
+
+
 def to_arrays(records: Sequence[Features], cfg: InputConfig | None = None, *,
               groups: Sequence[str | None] | None = None, shape_means: dict | None = None) -> dict[str, np.ndarray]:
     """Stack records into ``rppg (N, T, C)``, ``face (N, T, F)`` and ``mask (N, T)`` (True =

@@ -30,7 +30,7 @@ import numpy as np
 
 from .._io import atomic_write_json, atomic_write_npz
 from ..data import LOADERS, load_dataset
-from ..data.transforms import InputConfig, speaker_means, to_arrays
+from ..data.transforms import InputConfig, population_mean, to_arrays
 from ..errors import DatasetError, EmojaxError
 from ..features.record import ExtractorConfig, Features
 from ..models import MODEL_NAMES, TRAINED, ModelSpec
@@ -148,7 +148,7 @@ def prepare(cfg: RunConfig, *, workers: int | None = None, on_progress: Callable
         ids=[o.item.id for o in ok], y=np.array([ds.classes.index(o.item.label) for o in ok]),
         classes=list(ds.classes), groups=groups, sessions=_all_or_none([o.item.session for o in ok]),
         arrays=to_arrays(records, inputs, groups=groups), inputs=inputs,
-        shape_mean=speaker_means(records, [None] * len(records))[None] if improved_shapes else None,
+        shape_mean=population_mean(records) if improved_shapes else None,
         skipped=skipped)
 
 

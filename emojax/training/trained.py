@@ -41,6 +41,11 @@ def _load_weights(path: Path, model: nnx.Module, spec: ModelSpec) -> None:
         raise CheckpointError(f"{path}: trained for inputs {saved}, not {spec.to_dict()}")
 
 
+def _needed(names: tuple[str, ...]) -> list[str]:
+    """The trained models behind ``names`` (late fusion stands on rppg and face)."""
+    return [m for m in TRAINED if m in names or (m in ("rppg", "face") and "late_fusion" in names)]
+
+
 def train_models(names: tuple[str, ...], train: Split, val: Split | None, spec: ModelSpec, cfg: TrainConfig, *,
                  split: int = 0, folder: str | os.PathLike | None = None, checkpoint_every: float = 30.0,
                  on_epoch: Callable[[str, dict], None] | None = None) -> dict[str, nnx.Module]:
@@ -49,7 +54,7 @@ def train_models(names: tuple[str, ...], train: Split, val: Split | None, spec: 
     there and loaded instead of trained again, and an unfinished one resumes from its last
     saved state (written every ``checkpoint_every`` seconds). ``on_epoch(model_name, record)``
     follows training."""
-    need = [m for m in TRAINED if m in names or (m in ("rppg", "face") and "late_fusion" in names)]
+    need = _needed(names)
     folder = Path(folder) if folder is not None else None
     out: dict[str, nnx.Module] = {}
     for name in need:
@@ -91,7 +96,7 @@ def late_fusion(rppg: nnx.Module, face: nnx.Module, val: Split | None, cfg: Trai
 def load_models(folder: str | os.PathLike, spec: ModelSpec, names: tuple[str, ...]) -> dict[str, nnx.Module]:
     """The finished models ``names`` of one split folder (shapes checked against ``spec``)."""
     folder = Path(folder)
-    need = [m for m in TRAINED if m in names or (m in ("rppg", "face") and "late_fusion" in names)]
+    need = _needed(names)
     out = {}
     for name in need:
         path = folder / f"{name}.msgpack"
