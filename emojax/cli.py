@@ -9,6 +9,9 @@ from pathlib import Path
 
 from .errors import EmojaxError
 
+#: dataset kinds the commands accept (emojax.data.LOADERS, listed here to keep the CLI light)
+DATASET_KINDS = ["iemocap", "cremad", "ravdess", "folder", "csv", "teaching"]
+
 
 def _items_from_paths(paths: list[str], dataset: str | None, classes: str | None):
     from .data import VideoItem, load_dataset
@@ -125,11 +128,9 @@ class _TrainBars:
     def __call__(self, e: dict) -> None:
         from tqdm import tqdm
 
-        if self.quiet or "stage" not in e:
+        if self.quiet or e.get("stage") not in ("extract", "train"):
             return
-        key = ("extract",) if e["stage"] == "extract" else (e["stage"], e.get("fold"), e.get("model"))
-        if e["stage"] not in ("extract", "train"):
-            return
+        key = ("extract",) if e["stage"] == "extract" else ("train", e["fold"], e["model"])
         if key != self.key:
             self.close()
             desc = "extract" if e["stage"] == "extract" else f"fold {e['fold']}/{e['folds']} {e['model']}"
@@ -258,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("extract", help="extract rPPG + landmark features into a feature store")
     p.add_argument("paths", nargs="+", help="video files, folders, a CSV manifest, or a dataset root with --dataset")
     p.add_argument("--out", required=True, help="feature store folder")
-    p.add_argument("--dataset", choices=["iemocap", "cremad", "ravdess", "folder", "csv", "teaching"],
+    p.add_argument("--dataset", choices=DATASET_KINDS,
                    help="read PATH as a dataset root of this kind")
     p.add_argument("--classes", choices=["paper", "four"], help="IEMOCAP class set (default: paper)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
@@ -288,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_make_teaching_set)
 
     p = sub.add_parser("train", help="train and test the four models on a dataset, fold by fold")
-    p.add_argument("--dataset", required=True, choices=["iemocap", "cremad", "ravdess", "folder", "csv", "teaching"])
+    p.add_argument("--dataset", required=True, choices=DATASET_KINDS)
     p.add_argument("--root", required=True, help="dataset root folder (or manifest for csv)")
     p.add_argument("--preset", choices=["paper", "improved"], default="improved")
     p.add_argument("--protocol", choices=["holdout", "kfold", "loso", "speaker"], default="kfold",

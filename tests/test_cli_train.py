@@ -108,3 +108,10 @@ def test_predict_errors_name_the_problem(holdout_run, tmp_path):
     assert proc.returncode == 2 and "not a finished emojax run" in proc.stderr
     proc = emojax("evaluate", tmp_path, check=False)
     assert proc.returncode == 2 and "predictions.npz" in proc.stderr
+
+
+def test_the_cli_offers_every_dataset_kind_the_library_loads():
+    from emojax.cli import DATASET_KINDS
+    from emojax.data import LOADERS
+
+    assert sorted(DATASET_KINDS) == sorted(LOADERS)

@@ -107,16 +107,15 @@ def predict_logits(model: nnx.Module, split: Split, batch: int = EVAL_BATCH, *,
     if step is None:
         model.eval()
         step = partial(eval_step, model)
-    size = min(batch, 1 << max(len(split) - 1, 0).bit_length())
-    out = [step(*split.batch(b)) for b in _batches(len(split), size)]
-    return np.concatenate([np.asarray(o)[b >= 0] for o, b in zip(out, _batches(len(split), size))])
+    batches = _batches(len(split), min(batch, 1 << max(len(split) - 1, 0).bit_length()))
+    out = [step(*split.batch(b)) for b in batches]  # all dispatched before the first is read
+    return np.concatenate([np.asarray(o)[b >= 0] for o, b in zip(out, batches)])
 
 
 def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     """Inverse-frequency weights with mean 1 over the samples (absent classes: 0)."""
     counts = np.bincount(y, minlength=n_classes).astype(float)
-    w = np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 0.0)
-    return w
+    return np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 0.0)
 
 
 def make_optimizer(model: nnx.Module, cfg: TrainConfig, steps_per_epoch: int) -> nnx.Optimizer:

@@ -173,9 +173,8 @@ class _Reporter:
               "epochs": self.total, "record": rec})
 
 
-def _claim(out: Path, cfg: RunConfig) -> bool:
-    """Write ``config.json``, or check that the run already in ``out`` has the same config.
-    Returns True when resuming."""
+def _claim(out: Path, cfg: RunConfig) -> None:
+    """Write ``config.json``, or check that the run already in ``out`` has the same config."""
     path = out / "config.json"
     if path.is_file():
         old = _read_json(path)
@@ -184,9 +183,8 @@ def _claim(out: Path, cfg: RunConfig) -> bool:
             diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
             raise EmojaxError(f"{out}: holds a run with other settings ({', '.join(diff)} differ); "
                               "resume it with the same settings, or choose another --out")
-        return True
+        return
     atomic_write_json(path, cfg.to_dict())
-    return False
 
 
 def train_run(cfg: RunConfig, out: str | os.PathLike, *, workers: int | None = None, checkpoint_every: float = 30.0,
