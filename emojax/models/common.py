@@ -3,6 +3,12 @@
 Every model is called as ``model(rppg, face, mask) -> logits`` with
 ``rppg (N, T, Cr)``, ``face (N, T, Cf)`` and ``mask (N, T)`` (True = a real frame with a face);
 a unimodal model ignores the other modality.
+
+Every model is also three stages, so that explanations can reuse the expensive first layer
+(``emojax.explain``): ``standardise`` (each modality by the training statistics, missing
+values exactly 0), ``first`` (the first layer: affine in the standardised inputs) and ``rest``
+(everything after it, which sees ``mask`` for pooling). ``model(r, f, m)`` is
+``rest(first(*standardise(r, f, m, m)), m)``.
 """
 
 from __future__ import annotations
@@ -32,8 +38,29 @@ class InputNorm(nnx.Module):
             self.mean[...] = jnp.asarray(rows.mean(axis=0), jnp.float32)
             self.scale[...] = jnp.asarray(np.where(sd > 1e-8, sd, 1.0), jnp.float32)
 
-    def __call__(self, x, mask):
-        return jnp.where(mask[..., None], (x - self.mean[...]) / self.scale[...], 0.0)
+    def __call__(self, x, valid):
+        """``valid``: ``(N, T)`` per frame or ``(N, T, C)`` per value; invalid values become 0."""
+        valid = valid if valid.ndim == x.ndim else valid[..., None]
+        return jnp.where(valid, (x - self.mean[...]) / self.scale[...], 0.0)
+
+
+class Staged(nnx.Module):
+    """A model as ``standardise -> first (affine) -> rest``; subclasses define the three."""
+
+    def standardise(self, rppg, face, rppg_valid, face_valid):
+        """Standardised ``(z_rppg, z_face)``; ``None`` for a modality the model ignores."""
+        raise NotImplementedError
+
+    def first(self, z_rppg, z_face):
+        """The first layer's pre-activations (a tuple of arrays), affine in ``z``."""
+        raise NotImplementedError
+
+    def rest(self, pre, mask):
+        """Logits from the first layer's pre-activations."""
+        raise NotImplementedError
+
+    def __call__(self, rppg, face, mask):
+        return self.rest(self.first(*self.standardise(rppg, face, mask, mask)), mask)
 
 
 def masked_mean(h, mask):

@@ -13,11 +13,11 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from .common import InputNorm, masked_mean_std
+from .common import InputNorm, Staged, masked_mean_std
 
 
-class _Fused(nnx.Module):
-    """Both modalities standardised and joined frame by frame: ``(N, T, Cr + Cf)``."""
+class _Fused(Staged):
+    """Both modalities standardised with their own statistics."""
 
     def __init__(self, rppg_channels: int, face_channels: int):
         self.rppg_norm = InputNorm(rppg_channels)
@@ -28,8 +28,8 @@ class _Fused(nnx.Module):
         self.rppg_norm.fit(rppg, mask)
         self.face_norm.fit(face, mask)
 
-    def joined(self, rppg, face, mask):
-        return jnp.concatenate([self.rppg_norm(rppg, mask), self.face_norm(face, mask)], axis=-1)
+    def standardise(self, rppg, face, rppg_valid, face_valid):
+        return self.rppg_norm(rppg, rppg_valid), self.face_norm(face, face_valid)
 
 
 class EarlyFusion(_Fused):
@@ -44,9 +44,13 @@ class EarlyFusion(_Fused):
         self.drop = nnx.Dropout(dropout, rngs=rngs)
         self.head = nnx.Linear(hidden[1], n_classes, rngs=rngs)
 
-    def __call__(self, rppg, face, mask):
-        x = self.joined(rppg, face, mask)
-        h = jax.nn.relu(self.fc1(x.reshape(x.shape[0], -1)))
+    def first(self, z_rppg, z_face):
+        """``fc1`` over the flattened sequence of per-frame ``[rppg | face]`` rows."""
+        x = jnp.concatenate([z_rppg, z_face], axis=-1)
+        return (self.fc1(x.reshape(x.shape[0], -1)),)
+
+    def rest(self, pre, mask):
+        h = jax.nn.relu(pre[0])
         h = jax.nn.relu(self.fc2(self.drop(h)))
         return self.head(self.drop(h))
 
@@ -74,9 +78,12 @@ class TemporalFusion(_Fused):
         self.drop = nnx.Dropout(dropout, rngs=rngs)
         self.head = nnx.Linear(hidden, n_classes, rngs=rngs)
 
-    def __call__(self, rppg, face, mask):
-        r = self.modality_drop(jax.nn.relu(self.rppg_in(self.rppg_norm(rppg, mask))))
-        f = self.modality_drop(jax.nn.relu(self.face_in(self.face_norm(face, mask))))
+    def first(self, z_rppg, z_face):
+        return self.rppg_in(z_rppg), self.face_in(z_face)
+
+    def rest(self, pre, mask):
+        r = self.modality_drop(jax.nn.relu(pre[0]))
+        f = self.modality_drop(jax.nn.relu(pre[1]))
         x = jnp.concatenate([r, f], axis=-1)
         h = jax.nn.relu(self.conv1(x))
         h = jax.nn.relu(self.conv2(h) + h)

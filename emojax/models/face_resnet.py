@@ -6,10 +6,10 @@ from __future__ import annotations
 import jax
 from flax import nnx
 
-from .common import InputNorm, masked_mean, masked_mean_std
+from .common import InputNorm, Staged, masked_mean, masked_mean_std
 
 
-class FaceResNet(nnx.Module):
+class FaceResNet(Staged):
     """``(rppg, face (N, T, Cf), mask) -> logits (N, K)``; ``rppg`` is ignored.
 
     Two residual layers: ``h1 = relu(conv1(x) + proj(x))``, ``h2 = relu(conv2(h1) + h1)``.
@@ -36,9 +36,14 @@ class FaceResNet(nnx.Module):
         """Set the input standardisation from the training videos."""
         self.norm.fit(face, mask)
 
-    def __call__(self, rppg, face, mask):
-        x = self.norm(face, mask)
-        h = jax.nn.relu(self.conv1(x) + self.proj(x))
+    def standardise(self, rppg, face, rppg_valid, face_valid):
+        return None, self.norm(face, face_valid)
+
+    def first(self, z_rppg, z_face):
+        return (self.conv1(z_face) + self.proj(z_face),)
+
+    def rest(self, pre, mask):
+        h = jax.nn.relu(pre[0])
         h = jax.nn.relu(self.conv2(h) + h)
         z = masked_mean_std(h, mask) if self.pool == "mean_std" else masked_mean(h, mask)
         return self.head(self.drop(z))

@@ -8,13 +8,13 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from .common import Stat
+from .common import Stat, Staged
 
 #: candidate weights of the rPPG model tried on the validation split
 WEIGHT_GRID = np.round(np.linspace(0.0, 1.0, 21), 2)
 
 
-class LateFusion(nnx.Module):
+class LateFusion(Staged):
     """``p = w * p_rppg + (1 - w) * p_face``; returns ``log p`` so that ``softmax`` of the output
     is ``p``, like every other model's logits."""
 
@@ -23,9 +23,17 @@ class LateFusion(nnx.Module):
         self.face = face_model
         self.weight = Stat(jnp.asarray(weight, jnp.float32))
 
-    def __call__(self, rppg, face, mask):
+    def standardise(self, rppg, face, rppg_valid, face_valid):
+        return (self.rppg.standardise(rppg, face, rppg_valid, face_valid)[0],
+                self.face.standardise(rppg, face, rppg_valid, face_valid)[1])
+
+    def first(self, z_rppg, z_face):
+        return self.rppg.first(z_rppg, None), self.face.first(None, z_face)
+
+    def rest(self, pre, mask):
         w = self.weight[...]
-        p = w * jax.nn.softmax(self.rppg(rppg, face, mask)) + (1 - w) * jax.nn.softmax(self.face(rppg, face, mask))
+        p = (w * jax.nn.softmax(self.rppg.rest(pre[0], mask))
+             + (1 - w) * jax.nn.softmax(self.face.rest(pre[1], mask)))
         return jnp.log(jnp.maximum(p, 1e-30))
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import jax
 from flax import nnx
 
-from .common import InputNorm, masked_mean, masked_mean_std
+from .common import InputNorm, Staged, masked_mean, masked_mean_std
 
 
-class RppgCNN(nnx.Module):
+class RppgCNN(Staged):
     """``(rppg (N, T, Cr), face, mask) -> logits (N, K)``; ``face`` is ignored.
 
     Args:
@@ -33,8 +33,14 @@ class RppgCNN(nnx.Module):
         """Set the input standardisation from the training videos."""
         self.norm.fit(rppg, mask)
 
-    def __call__(self, rppg, face, mask):
-        h = jax.nn.relu(self.conv1(self.norm(rppg, mask)))
+    def standardise(self, rppg, face, rppg_valid, face_valid):
+        return self.norm(rppg, rppg_valid), None
+
+    def first(self, z_rppg, z_face):
+        return (self.conv1(z_rppg),)
+
+    def rest(self, pre, mask):
+        h = jax.nn.relu(pre[0])
         h = jax.nn.relu(self.conv2(h))
         z = masked_mean_std(h, mask) if self.pool == "mean_std" else masked_mean(h, mask)
         return self.head(self.drop(z))
