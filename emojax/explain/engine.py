@@ -1,0 +1,148 @@
+"""The engine behind every permutation explanation: a model's outputs when one group of input
+values of each receiving video is swapped for a donor video's, for many groups and donors at
+once, reusing the first layer.
+
+A model is ``rest(first(z))`` with ``first`` affine in the standardised inputs ``z``
+(``emojax.models.common.Staged``). Swapping group ``g`` of video ``i`` for video ``j``'s changes
+the first layer's pre-activation from ``P[i]`` to ``P[i] - C_g[i] + C_g[j]``, where ``C_g`` is
+``g``'s own contribution (the first layer without bias applied to ``z`` restricted to ``g``).
+So ``C_g`` is computed once per group, and every permutation only gathers rows of it: no
+permutation pays the first layer again. A missing value (a frame without a face) travels with
+its video: it is the standardised 0 wherever it goes.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Callable, Iterator, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from ..models import EarlyFusion
+from .groups import Group
+
+MB = 1 << 20
+
+
+@partial(jax.jit, static_argnums=0)
+def _stage_one(graphdef, state, rppg, face, mask):
+    model = nnx.merge(graphdef, state)
+    z = model.standardise(rppg, face, mask, mask)
+    return z, model.first(*z)
+
+
+@partial(jax.jit, static_argnums=0)
+def _first(graphdef, state, z):
+    return nnx.merge(graphdef, state).first(*z)
+
+
+@partial(jax.jit, static_argnums=0)
+def _masked_contributions(graphdef, state, z, bias, masks_r, masks_f):
+    """``C_g`` for a chunk of groups by masking ``z`` (any affine first layer)."""
+    model = nnx.merge(graphdef, state)
+
+    def one(mr, mf):
+        zr = None if z[0] is None else z[0] * mr
+        zf = None if z[1] is None else z[1] * mf
+        return jax.tree.map(jnp.subtract, model.first(zr, zf), bias)
+
+    return jax.vmap(one)(masks_r, masks_f)
+
+
+@jax.jit
+def _gathered_contribution(z_flat, kernel, idx):
+    """``C_g`` of a flatten-then-dense first layer: only the group's own columns."""
+    return jnp.take(z_flat, idx, axis=1) @ jnp.take(kernel, idx, axis=0)
+
+
+@partial(jax.jit, static_argnums=0)
+def _swapped(graphdef, state, base, contrib, g_idx, donors, recv, mask):
+    """Class probabilities ``(P, R, K)`` of receivers ``recv`` with group ``g_idx[p]`` taken
+    from videos ``donors[p]``."""
+    model = nnx.merge(graphdef, state)
+    m = mask[recv]
+
+    def one(g, d):
+        pre = jax.tree.map(lambda b, c: b[recv] - c[g][recv] + c[g][d], base, contrib)
+        return jax.nn.softmax(model.rest(pre, m), axis=-1)
+
+    return jax.vmap(one)(g_idx, donors)
+
+
+class Staged:
+    """One model on one set of videos: standardised inputs and first-layer outputs, computed once."""
+
+    def __init__(self, model: nnx.Module, arrays: dict):
+        model.eval()
+        self.model = model
+        self.graphdef, self.state = nnx.split(model)
+        mask = jnp.asarray(arrays["mask"])
+        self.mask = mask
+        self.z, self.base = _stage_one(self.graphdef, self.state, jnp.asarray(arrays["rppg"]),
+                                       jnp.asarray(arrays["face"]), mask)
+        zeros = tuple(None if a is None else jnp.zeros_like(a[:1]) for a in self.z)
+        self.bias = jax.tree.map(lambda b: b[0], _first(self.graphdef, self.state, zeros))
+        self.row_bytes = sum(int(np.prod(b.shape[1:])) * 4 for b in jax.tree.leaves(self.base))
+        self.n = int(mask.shape[0])
+
+    def contributions(self, groups: Sequence[Group], pad_to: int) -> object:
+        """``C_g`` of ``groups`` stacked ``(pad_to, n, ...)`` (zeros beyond ``len(groups)``)."""
+        if isinstance(self.model, EarlyFusion):
+            z_flat = jnp.concatenate(self.z, axis=-1).reshape(self.n, -1)
+            kernel = self.model.fc1.kernel[...]
+            out = [_gathered_contribution(z_flat, kernel, jnp.asarray(np.flatnonzero(
+                np.concatenate([g.rppg, g.face], axis=1).reshape(-1)))) for g in groups]
+            out += [jnp.zeros_like(out[0])] * (pad_to - len(groups))
+            return (jnp.stack(out),)
+        masks_r = np.zeros((pad_to, *groups[0].rppg.shape), np.float32)
+        masks_f = np.zeros((pad_to, *groups[0].face.shape), np.float32)
+        for k, g in enumerate(groups):
+            masks_r[k], masks_f[k] = g.rppg, g.face
+        return _masked_contributions(self.graphdef, self.state, self.z, self.bias, masks_r, masks_f)
+
+    def swapped(self, contrib, g_idx: np.ndarray, donors: np.ndarray, recv: np.ndarray) -> np.ndarray:
+        return np.asarray(_swapped(self.graphdef, self.state, self.base, contrib, jnp.asarray(g_idx),
+                                   jnp.asarray(donors), jnp.asarray(recv), self.mask))
+
+
+def _chunks(n: int, size: int) -> Iterator[np.ndarray]:
+    for s in range(0, n, size):
+        yield np.arange(s, min(s + size, n))
+
+
+def swap_probabilities(models: Sequence[nnx.Module], arrays: dict, groups: Sequence[Group], donors: np.ndarray,
+                       recv: np.ndarray, *, max_memory_mb: float = 512,
+                       consume: Callable[[np.ndarray, np.ndarray], None],
+                       progress: Callable[[int, int], None] | None = None) -> None:
+    """For every group ``g`` and donor row ``r`` of ``donors (R, n_recv)``: the class
+    probabilities of videos ``recv`` with ``g`` swapped for ``donors[r]``'s values, averaged
+    over ``models`` (the folds of a run). Results go to ``consume(group_indices, proba
+    (len(group_indices), R, n_recv, K))`` one chunk of groups at a time, so memory stays
+    within about ``max_memory_mb`` whatever the number of groups."""
+    staged = [Staged(m, arrays) for m in models]
+    n_recv, reps = len(recv), len(donors)
+    row = max(s.row_bytes for s in staged)
+    per_group = max(1, int(max_memory_mb * MB // (2 * max(s.n for s in staged) * row)))
+    per_pair = max(1, int(max_memory_mb * MB // (2 * 4 * n_recv * row)))
+    per_group = min(per_group, len(groups))
+    pairs_per_call = min(per_pair, per_group * reps)
+    done = 0
+    for gi in _chunks(len(groups), per_group):
+        pairs = np.array([(g, r) for g in range(len(gi)) for r in range(reps)])
+        total = np.zeros((len(pairs), n_recv, 0))
+        for s in staged:
+            contrib = s.contributions([groups[k] for k in gi], per_group)
+            parts = []
+            for pc in _chunks(len(pairs), pairs_per_call):
+                sel = np.pad(pc, (0, pairs_per_call - len(pc)), mode="edge")
+                p = s.swapped(contrib, pairs[sel, 0], donors[pairs[sel, 1]], recv)
+                parts.append(np.asarray(p[:len(pc)], np.float64))
+            proba = np.concatenate(parts)
+            total = proba if total.shape[-1] == 0 else total + proba
+        consume(gi, (total / len(staged)).reshape(len(gi), reps, n_recv, -1))
+        done += len(gi)
+        if progress is not None:
+            progress(done, len(groups))

@@ -1,0 +1,196 @@
+"""Which input values are permuted together: a ``Group`` marks values of the rPPG input
+``(T, Cr)`` and of the landmark input ``(T, Cf)``.
+
+Ready-made groupings (``GROUPINGS``): ``modality`` (rPPG vs visual, the paper's Table 2),
+``channel`` (every input channel over all frames: R, G, B or pulse / heart rate / quality,
+and each landmark coordinate), ``region`` (jaw, brows, nose, eyes, mouth, with their
+velocities in the improved inputs) and ``time`` (equal windows of frames; ``"time:20"`` for 20).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+import numpy as np
+
+#: dlib's 68-point layout (0-based point indices)
+REGIONS = {"jaw": range(0, 17), "brows": range(17, 27), "nose": range(27, 36), "eyes": range(36, 48),
+           "mouth": range(48, 68)}
+#: rPPG channel names by input preset
+RPPG_CHANNELS = {"paper": ("R", "G", "B"), "improved": ("pulse", "heart_rate", "quality")}
+GROUPINGS = ("modality", "channel", "region", "time")
+TIME_WINDOWS = 10
+MODALITIES = ("rppg", "visual")
+
+
+@dataclass(frozen=True, eq=False)
+class Group:
+    """A named set of input values: boolean masks ``rppg (T, Cr)`` and ``face (T, Cf)``."""
+
+    name: str
+    rppg: np.ndarray
+    face: np.ndarray
+
+    @property
+    def size(self) -> int:
+        return int(self.rppg.sum() + self.face.sum())
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The shape and meaning of a model's inputs."""
+
+    length: int        # T
+    rppg_channels: int  # Cr
+    face_channels: int  # Cf
+    preset: str = "improved"
+
+    def empty(self) -> tuple[np.ndarray, np.ndarray]:
+        return (np.zeros((self.length, self.rppg_channels), bool), np.zeros((self.length, self.face_channels), bool))
+
+    def landmark_channels(self, points: Iterable[int]) -> list[int]:
+        """The landmark-input channels of dlib points ``points`` (x, y; and dx, dy when the
+        input carries velocities)."""
+        if self.face_channels not in (136, 272):
+            raise ValueError(f"landmark regions need 68-point inputs (136 or 272 channels), not {self.face_channels}")
+        cols = [c for p in points for c in (2 * p, 2 * p + 1)]
+        return cols + [136 + c for c in cols] if self.face_channels == 272 else cols
+
+    def channel_names(self) -> tuple[list[str], list[str]]:
+        r = list(RPPG_CHANNELS.get(self.preset, ()))
+        if len(r) != self.rppg_channels:
+            r = [f"rppg{c}" for c in range(self.rppg_channels)]
+        if self.face_channels in (136, 272):
+            f = [f"{a}{p}" for p in range(68) for a in "xy"]
+            f += [f"d{n}" for n in f] if self.face_channels == 272 else []
+        else:
+            f = [f"face{c}" for c in range(self.face_channels)]
+        return r, f
+
+
+def _group(layout: Layout, name: str, rppg_cols=(), face_cols=(), frames=slice(None)) -> Group:
+    r, f = layout.empty()
+    rows = np.zeros(layout.length, bool)
+    rows[frames] = True
+    r[np.ix_(rows, list(rppg_cols))] = True
+    f[np.ix_(rows, list(face_cols))] = True
+    return Group(name, r, f)
+
+
+def ready_groups(kind: str, layout: Layout) -> list[Group]:
+    """The groups of a ready-made grouping (see ``GROUPINGS``; ``"time:N"`` for N windows)."""
+    base, _, arg = kind.partition(":")
+    if base not in GROUPINGS or (arg and base != "time"):
+        raise ValueError(f"unknown grouping {kind!r}; choose from {list(GROUPINGS)} (or 'time:N')")
+    cr, cf = range(layout.rppg_channels), range(layout.face_channels)
+    if base == "modality":
+        return [_group(layout, "rppg", rppg_cols=cr), _group(layout, "visual", face_cols=cf)]
+    if base == "channel":
+        rn, fn = layout.channel_names()
+        return ([_group(layout, f"rppg:{n}", rppg_cols=[c]) for c, n in enumerate(rn)]
+                + [_group(layout, f"face:{n}", face_cols=[c]) for c, n in enumerate(fn)])
+    if base == "region":
+        return [_group(layout, r, face_cols=layout.landmark_channels(pts)) for r, pts in REGIONS.items()]
+    try:
+        n = int(arg) if arg else TIME_WINDOWS
+    except ValueError:
+        raise ValueError(f"time windows: {arg!r} is not a number (write e.g. 'time:10')") from None
+    if not 1 <= n <= layout.length:
+        raise ValueError(f"time windows: {n} windows do not fit {layout.length} frames")
+    edges = np.linspace(0, layout.length, n + 1).round().astype(int)
+    return [_group(layout, f"t{a}-{b - 1}", rppg_cols=cr, face_cols=cf, frames=slice(a, b))
+            for a, b in zip(edges[:-1], edges[1:])]
+
+
+def single_columns(layout: Layout) -> list[Group]:
+    """One group per input value, in the order of the flattened inputs ``[rppg | face]``
+    (what scikit-learn permutes when given ``flat_view``'s columns)."""
+    out = []
+    for key, c in (("rppg", layout.rppg_channels), ("face", layout.face_channels)):
+        for t in range(layout.length):
+            for ch in range(c):
+                r, f = layout.empty()
+                (r if key == "rppg" else f)[t, ch] = True
+                out.append(Group(f"{key}[{t},{ch}]", r, f))
+    return out
+
+
+def _selection(sel, shape: tuple[int, int], where: str) -> np.ndarray:
+    """A user's selection of one input's values as a boolean ``shape`` mask."""
+    out = np.zeros(shape, bool)
+    if sel is None or sel is False:
+        return out
+    if sel is True or (isinstance(sel, str) and sel == "all"):
+        out[:] = True
+        return out
+    arr = np.asarray(sel) if not isinstance(sel, tuple) else None
+    if arr is not None and arr.dtype == bool:
+        if arr.shape != shape:
+            raise ValueError(f"{where}: a boolean mask must have the input's shape {shape}, not {arr.shape}")
+        return arr.copy()
+    frames, chans = sel if isinstance(sel, tuple) else (slice(None), sel)
+    rows = np.zeros(shape[0], bool)
+    cols = np.zeros(shape[1], bool)
+    try:
+        rows[frames] = True
+        cols[np.atleast_1d(chans) if not isinstance(chans, slice) else chans] = True
+    except IndexError as e:
+        raise ValueError(f"{where}: {e} (input shape {shape})") from None
+    out[np.ix_(rows, cols)] = True
+    return out
+
+
+def resolve(groups, layout: Layout, *, disjoint: bool = False) -> list[Group]:
+    """Turn ``groups`` into a list of ``Group``: ``None`` (every single value), a ready-made
+    grouping name, a list of names / ``Group`` objects, or a mapping ``name -> {"rppg": sel,
+    "face": sel}`` where ``sel`` is ``True`` (all), channel indices (all frames),
+    ``(frames, channels)`` or a boolean mask of the input's shape. ``disjoint``: refuse groups
+    that share a value (needed when their importances are shares of a whole)."""
+    if groups is None:
+        out = single_columns(layout)
+    elif isinstance(groups, str):
+        out = ready_groups(groups, layout)
+    elif isinstance(groups, Mapping):
+        out = []
+        for name, spec in groups.items():
+            if not isinstance(spec, Mapping) or not set(spec) <= {"rppg", "face"}:
+                raise ValueError(f"group {name!r}: give a mapping with keys 'rppg' and/or 'face', not {spec!r}")
+            out.append(Group(str(name), _selection(spec.get("rppg"), (layout.length, layout.rppg_channels),
+                                                   f"group {name!r} rppg"),
+                             _selection(spec.get("face"), (layout.length, layout.face_channels), f"group {name!r} face")))
+    else:
+        out = []
+        for g in groups:
+            out.extend(ready_groups(g, layout) if isinstance(g, str) else [_checked(g, layout)])
+    _validate(out, disjoint)
+    return out
+
+
+def _checked(g, layout: Layout) -> Group:
+    if not isinstance(g, Group):
+        raise ValueError(f"a group must be a grouping name or a Group, not {type(g).__name__}")
+    want = ((layout.length, layout.rppg_channels), (layout.length, layout.face_channels))
+    if (g.rppg.shape, g.face.shape) != want:
+        raise ValueError(f"group {g.name!r} has masks {g.rppg.shape} and {g.face.shape}; the inputs are {want}")
+    return g
+
+
+def _validate(groups: list[Group], disjoint: bool) -> None:
+    if not groups:
+        raise ValueError("no groups to permute")
+    names = [g.name for g in groups]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"group names must be unique; repeated: {dupes}")
+    empty = [g.name for g in groups if g.size == 0]
+    if empty:
+        raise ValueError(f"groups select no input value: {empty}")
+    if disjoint:
+        seen_r, seen_f = np.zeros_like(groups[0].rppg, int), np.zeros_like(groups[0].face, int)
+        for g in groups:
+            seen_r += g.rppg
+            seen_f += g.face
+        if seen_r.max() > 1 or seen_f.max() > 1:
+            shared = [g.name for g in groups if (seen_r[g.rppg] > 1).any() or (seen_f[g.face] > 1).any()]
+            raise ValueError(f"these groups overlap, but shares of a whole need disjoint groups: {shared}")
