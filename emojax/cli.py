@@ -239,6 +239,71 @@ def cmd_demo(args) -> int:
             bars.close()
         print(f"\n{preset} preset")
         _print_metrics(metrics, out)
+        if not (out / "importance.json").is_file():
+            clip = sorted(root.glob("*.mp4"))[0]
+            _explain(out, ("modality", "channel", "region", "time"), True, clip, 5, 0)
+        print()
+        _print_importance(json.loads((out / "importance.json").read_text()))
+    return 0
+
+
+def _print_importance(out: dict) -> None:
+    paper = out["paper_table2"]
+    print("modality contributions (Table 2), per cent of the positive permutation importance:")
+    print(f"  {'model':>14}  {'rPPG':>6}  {'visual':>6}")
+    for m, t in out["table2"].items():
+        cells = "  ".join("     -" if t.get(k) is None else f"{t[k]:6.2f}" for k in ("rppg", "visual"))
+        print(f"  {m:>14}  {cells}")
+    print(f"  {'paper (IEMOCAP)':>14}  {paper['rppg']:6.2f}  {paper['face']:6.2f}")
+    for m, e in out["models"].items():
+        print(f"\n{m}: accuracy {100 * e['baseline']['accuracy']:.1f} %; the largest drops in accuracy (points):")
+        for g, d in e["groupings"].items():
+            top = sorted(range(len(d["mean"])), key=lambda i: d["mean"][i], reverse=True)[:5]
+            print(f"  {g:>8}: " + ", ".join(f"{d['names'][i]} {100 * d['mean'][i]:.1f}" for i in top))
+        for g, d in e.get("per_class", {}).items():
+            if g == "modality":
+                print("  per class, drop in recall (points): " + "; ".join(
+                    f"{c}: " + " / ".join(f"{n} {'-' if v[k] is None else f'{100 * v[k]:.0f}'}"
+                                         for n, v in zip(d["names"], d["mean"]))
+                    for k, c in enumerate(out["classes"])))
+    v = out.get("video")
+    if v:
+        print(f"\n{v['path']}:")
+        for m, e in v["models"].items():
+            ig = e["integrated_gradients"]
+            share = dict(zip(e["groupings"]["modality"]["names"], e["groupings"]["modality"]["share_pct"]))
+            print(f"  {m}: {e['label']} ({100 * e['proba'][e['label']]:.0f} %); modality shares "
+                  + ", ".join(f"{k} {'-' if p is None else f'{p:.0f} %'}" for k, p in share.items())
+                  + f"; integrated gradients rPPG {ig['modality']['rppg']:+.3f}, visual {ig['modality']['visual']:+.3f}"
+                  f" (completeness error {100 * ig['completeness_error']:.2f} %)")
+
+
+def _explain(run, groupings, per_class: bool, video, repeats: int, seed: int, quiet: bool = False) -> dict:
+    from tqdm import tqdm
+
+    from .explain.run import explain_run
+
+    with tqdm(unit="step", desc="explain", leave=False, disable=quiet) as bar:
+        def tick(e):
+            bar.total = e["total"]
+            bar.set_postfix_str(f"{e['model']} fold {e['fold']} {e['grouping']}")
+            bar.update(1)
+
+        return explain_run(run, groupings=groupings, per_class=per_class, video=video, n_repeats=repeats,
+                           random_state=seed, progress=tick)
+
+
+def cmd_explain(args) -> int:
+    groupings = [g.strip() for g in args.groups.split(",") if g.strip()]
+    try:
+        out = _explain(args.run, groupings, args.per_class, args.video, args.repeats, args.seed, args.json)
+    except ValueError as e:
+        raise EmojaxError(str(e)) from None
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    _print_importance(out)
+    print(f"\nwritten: {Path(args.run) / 'importance.json'}")
     return 0
 
 
@@ -320,7 +385,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("demo", help="teaching set -> features -> both presets trained -> metrics (what `make run` does)")
+    p = sub.add_parser("explain", help="which modality, channel, face region and moment each fused model relies on")
+    p.add_argument("run", help="a finished run folder")
+    p.add_argument("--groups", default="modality,region,channel,time",
+                   help="comma-separated groupings: modality, region, channel, time or time:N (default: all)")
+    p.add_argument("--per-class", action="store_true", help="also the drop in each class's recall")
+    p.add_argument("--video", help="also explain this video (its own importances and integrated gradients)")
+    p.add_argument("--repeats", type=int, default=5, help="permutations per group (default 5)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("demo", help="teaching set -> features -> both presets trained -> metrics -> explanations "
+                       "(what `make run` does)")
     p.add_argument("--root", default="artifacts/teaching")
     p.add_argument("--store", default="artifacts/features")
     p.add_argument("--runs", default="artifacts/runs")
@@ -330,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: commands that run JAX models (they keep compiled programs in the persistent cache)
-JAX_COMMANDS = ("train", "evaluate", "predict", "demo")
+JAX_COMMANDS = ("train", "evaluate", "predict", "explain", "demo")
 
 
 def main(argv: list[str] | None = None) -> int:

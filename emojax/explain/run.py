@@ -1,0 +1,180 @@
+"""Explanations of a finished run, written to ``importance.json`` in its folder: every fold's
+model explained on that fold's held-out videos, then pooled over folds (weighted by their
+videos), as the paper's Table 2 and finer."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .._io import atomic_write_json
+from ..errors import EmojaxError
+from ..estimator import TrainedRun
+from ..training.metrics import PAPER_TABLE2
+from ..training.run import RunConfig, _read_json, prepare, read_predictions
+from .groups import GROUPINGS
+from .local import integrated_gradients, video_importance
+from .pfi import class_importance, permuted_predictions
+
+FORMAT = 1
+#: models explained by default: the two that fuse both modalities
+FUSED = ("early_fusion", "late_fusion")
+#: groupings of the one-video explanation
+VIDEO_GROUPINGS = ("modality", "region", "time")
+
+
+def shares(mean: np.ndarray) -> list[float | None]:
+    """Importances as per-cent shares of their positive total (Table 2); None when no group
+    helps at all."""
+    pos = np.clip(np.asarray(mean, float), 0.0, None)
+    total = pos.sum()
+    return [float(v) for v in 100.0 * pos / total] if total > 0 else [None] * len(pos)
+
+
+def _pool(per_fold: list[dict], weights: np.ndarray) -> dict:
+    w = weights / weights.sum()
+    means = np.array([f["mean"] for f in per_fold])
+    var = np.array([f["std"] for f in per_fold]) ** 2
+    mean = w @ means
+    return {"names": per_fold[0]["names"], "mean": mean.tolist(), "std": np.sqrt(w @ var).tolist(),
+            "fold_std": means.std(axis=0).tolist(), "per_fold": means.tolist(), "share_pct": shares(mean)}
+
+
+def _pool_classes(per_fold: list[dict]) -> dict:
+    drops = np.array([f["mean"] for f in per_fold])                  # (F, G, K)
+    counts = np.array([f["counts"] for f in per_fold], float)[:, None, :]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.nansum(np.nan_to_num(drops) * counts, axis=0) / counts.sum(axis=0)
+    return {"names": per_fold[0]["names"], "mean": np.where(np.isfinite(mean), mean, None).tolist()}
+
+
+class _RunData:
+    """The run's models and the inputs and labels of its held-out videos, fold by fold."""
+
+    def __init__(self, run: Path):
+        self.trained = TrainedRun(run)
+        cfg = RunConfig.from_dict(_read_json(run / "config.json"))
+        pred = read_predictions(run)
+        data = prepare(cfg)
+        pos = {i: k for k, i in enumerate(data.ids)}
+        missing = [i for i in pred["ids"].tolist() if i not in pos]
+        if missing:
+            raise EmojaxError(f"{run}: {len(missing)} tested video(s) no longer in the dataset, e.g. {missing[0]}")
+        self.arrays, self.classes = data.arrays, np.array(self.trained.classes)
+        self.fold_rows = [np.array([pos[i] for i in pred["ids"][pred["fold"] == f].tolist()], int)
+                          for f in range(len(self.trained.folds))]
+        self.labels = self.classes[data.y]
+
+    def fold(self, f: int, model: str):
+        clf = self.trained.classifier(model)
+        clf.models_ = [self.trained.folds[f][model]]
+        rows = self.fold_rows[f]
+        return clf, {k: v[rows] for k, v in self.arrays.items()}, self.labels[rows]
+
+
+def explain_run(run: str | os.PathLike, *, groupings: Sequence[str] = GROUPINGS, models: Sequence[str] = FUSED,
+                per_class: bool = False, video: str | os.PathLike | None = None, n_repeats: int = 5,
+                random_state: int = 0, max_samples: float = 1.0, background: int = 64,
+                progress: Callable[[dict], None] | None = None, write: bool = True) -> dict:
+    """Permutation importance of every grouping for each of ``models``, per fold on its
+    held-out videos and pooled; per class when ``per_class``; for one ``video`` (extracted
+    with the run's settings) its own importance against ``background`` of the run's videos
+    and its integrated gradients. Written to ``RUN/importance.json`` when ``write``."""
+    run = Path(run)
+    for g in groupings:
+        if g.partition(":")[0] not in GROUPINGS:
+            raise ValueError(f"unknown grouping {g!r}; choose from {list(GROUPINGS)} (or 'time:N')")
+    if not groupings:
+        raise ValueError("no grouping to explain")
+    data = _RunData(run)
+    for m in models:
+        if m not in data.trained.folds[0]:
+            raise ValueError(f"unknown model {m!r}; this run has {list(data.trained.folds[0])}")
+    out: dict = {"format": FORMAT, "run": str(run), "created": time.time(), "classes": data.classes.tolist(),
+                 "settings": {"groupings": list(groupings), "n_repeats": n_repeats, "random_state": random_state,
+                              "max_samples": max_samples, "scoring": "accuracy"},
+                 "models": {}, "table2": {}, "paper_table2": PAPER_TABLE2}
+    steps, done = len(models) * len(data.fold_rows) * len(groupings), 0
+    for m in models:
+        folds: dict = {g: [] for g in groupings}
+        classes: dict = {g: [] for g in groupings}
+        baseline = []
+        for f in range(len(data.fold_rows)):
+            clf, X, y = data.fold(f, m)
+            for g in groupings:
+                r = permuted_predictions(clf, X, y, groups=g, disjoint=True, n_repeats=n_repeats,
+                                         random_state=random_state, max_samples=max_samples)
+                imp = r.baseline - r.scores
+                folds[g].append({"names": r.names, "mean": imp.mean(axis=1), "std": imp.std(axis=1)})
+                if per_class:
+                    c = class_importance(r)
+                    classes[g].append({"names": r.names, "mean": c.importances_mean,
+                                       "counts": [(r.y == k).sum() for k in r.classes]})
+                done += 1
+                if progress is not None:
+                    progress({"stage": "explain", "model": m, "fold": f + 1, "grouping": g, "done": done,
+                              "total": steps})
+            baseline.append(float(r.baseline))
+        weights = np.array([len(rows) for rows in data.fold_rows], float)
+        entry = {"baseline": {"accuracy": float(weights @ baseline / weights.sum()), "per_fold": baseline},
+                 "groupings": {g: _pool(folds[g], weights) for g in groupings}}
+        if per_class:
+            entry["per_class"] = {g: _pool_classes(classes[g]) for g in groupings}
+        out["models"][m] = entry
+        if "modality" in groupings:
+            mod = entry["groupings"]["modality"]
+            out["table2"][m] = dict(zip(mod["names"], mod["share_pct"]))
+    if video is not None:
+        out["video"] = explain_video(data, video, models, n_repeats=n_repeats, random_state=random_state,
+                                     background=background)
+    if write:
+        atomic_write_json(run / "importance.json", out)
+    return out
+
+
+def explain_video(data: _RunData, video: str | os.PathLike, models: Sequence[str], *, n_repeats: int,
+                  random_state: int, background: int) -> dict:
+    """One video: each model's prediction, its block importances and integrated gradients."""
+    from ..features import Extractor
+
+    features = Extractor(data.trained.extractor)(video)
+    rng = np.random.default_rng(random_state)
+    tested = np.concatenate(data.fold_rows)
+    bg_rows = np.sort(rng.choice(tested, size=min(background, len(tested)), replace=False))
+    bg = {k: v[bg_rows] for k, v in data.arrays.items()}
+    out: dict = {"path": os.fspath(video), "frames": len(features), "face_ratio": round(features.face_ratio, 4),
+                 "background": len(bg_rows), "models": {}}
+    for m in models:
+        clf = data.trained.classifier(m)
+        x = clf.inputs_for([features])
+        groups = {}
+        for g in VIDEO_GROUPINGS:
+            r = video_importance(clf, x, bg, groups=g, n_repeats=n_repeats * 4, random_state=random_state)
+            groups[g] = {"names": r.names, "mean": r.importances_mean.tolist(), "std": r.importances_std.tolist(),
+                         "share_pct": shares(r.importances_mean)}
+        ig = integrated_gradients(clf, x)
+        out["models"][m] = {
+            "label": str(r.target), "proba": dict(zip(map(str, clf.classes_), map(float, r.proba))),
+            "groupings": groups,
+            "integrated_gradients": {
+                "target": str(ig.target), "f_x": ig.f_x, "f_baseline": ig.f_baseline,
+                "completeness_error": ig.completeness_error, "steps": ig.steps, "modality": ig.modality,
+                "regions": ig.regions, "rppg": ig.rppg.tolist(),
+                "landmarks": None if ig.landmarks is None else ig.landmarks.tolist()}}
+    return out
+
+
+def read_importance(run: str | os.PathLike) -> dict:
+    """A run's ``importance.json`` (written by ``explain_run`` / ``emojax explain``)."""
+    path = Path(run) / "importance.json"
+    if not path.is_file():
+        raise EmojaxError(f"{path}: missing; run `emojax explain {run}` first")
+    try:
+        return json.loads(path.read_text())
+    except ValueError as e:
+        raise EmojaxError(f"{path}: unreadable ({e})") from None
