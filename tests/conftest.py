@@ -97,6 +97,26 @@ def teaching_set(tmp_path_factory):
 
 TEACHING_CLIPS, TEACHING_SECONDS, TEACHING_SIZE = 12, 6.0, 192
 
+_RUNS: dict = {}
+
+
+@pytest.fixture(scope="session")
+def teaching_run(teaching_set, tmp_path_factory):
+    """``teaching_run(pulse_info) -> (run folder, metrics, progress events)``: the improved
+    preset trained leave-one-actor-out on ``teaching_set(pulse_info)``, once per session."""
+    from emojax.training.run import run_config, train_run
+
+    def make(pulse_info: float = 1.0):
+        if pulse_info not in _RUNS:
+            root = teaching_set(pulse_info)
+            out = tmp_path_factory.mktemp("runs") / f"pulse{pulse_info}"
+            events: list = []
+            cfg = run_config("teaching", root, preset="improved", protocol="speaker", store=str(root / "store"))
+            _RUNS[pulse_info] = (out, train_run(cfg, out, on_progress=events.append), events)
+        return _RUNS[pulse_info]
+
+    return make
+
 
 @pytest.fixture(scope="session", autouse=True)
 def jax_compilation_cache(tmp_path_factory):

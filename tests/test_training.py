@@ -20,14 +20,9 @@ MODELS = ("rppg", "face", "late_fusion", "early_fusion")
 
 
 @pytest.fixture(scope="module")
-def informative_run(teaching_set, tmp_path_factory):
+def informative_run(teaching_run):
     """The improved preset, leave-one-actor-out, on a teaching set where both modalities tell."""
-    root = teaching_set(1.0)
-    out = tmp_path_factory.mktemp("runs") / "both"
-    events = []
-    cfg = run_config("teaching", root, preset="improved", protocol="speaker", store=str(root / "store"))
-    metrics = train_run(cfg, out, on_progress=events.append)
-    return out, metrics, events
+    return teaching_run(1.0)
 
 
 def test_early_fusion_beats_each_modality_when_both_tell(informative_run):

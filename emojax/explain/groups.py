@@ -125,6 +125,8 @@ def _selection(sel, shape: tuple[int, int], where: str) -> np.ndarray:
         out[:] = True
         return out
     arr = np.asarray(sel) if not isinstance(sel, tuple) else None
+    if arr is not None and arr.size == 0:
+        return out
     if arr is not None and arr.dtype == bool:
         if arr.shape != shape:
             raise ValueError(f"{where}: a boolean mask must have the input's shape {shape}, not {arr.shape}")

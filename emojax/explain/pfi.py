@@ -64,10 +64,11 @@ def permutation_plan(n_samples: int, n_repeats: int, random_state, max_samples) 
 
 
 class _Frozen(ClassifierMixin, BaseEstimator):
-    """Predictions already made, served to a scikit-learn scorer."""
+    """Predictions already made, served to a scikit-learn scorer (probabilities renormalised
+    in float64: a float32 softmax sums to 1 only within 1e-7)."""
 
     def __init__(self, classes, proba):
-        self.classes_, self.proba = classes, proba
+        self.classes_, self.proba = classes, proba / proba.sum(axis=-1, keepdims=True)
 
     def predict_proba(self, X):
         return self.proba
@@ -111,17 +112,21 @@ def permuted_predictions(estimator, X, y, *, groups=None, n_repeats: int = 5, ra
     baseline = scorer(clf, arrays, y)
     sub = {k: v[plan.rows] for k, v in arrays.items()}
     y_sub = y[plan.rows]
-    scores = np.zeros((len(groups), n_repeats))
+    multi = isinstance(baseline, dict)
+    scores = ({k: np.zeros((len(groups), n_repeats)) for k in baseline} if multi
+              else np.zeros((len(groups), n_repeats)))
     preds = np.zeros((len(groups), n_repeats, len(plan.rows)), np.int32)
 
     def consume(gi, proba):
         preds[gi] = proba.argmax(axis=-1)
         if _accuracy_path(scoring):
             scores[gi] = (clf.classes_[preds[gi]] == y_sub).mean(axis=-1)
-        else:
-            for a, g in enumerate(gi):
-                for r in range(n_repeats):
-                    scores[g, r] = scorer(_Frozen(clf.classes_, proba[a, r]), sub, y_sub)
+            return
+        for a, g in enumerate(gi):
+            for r in range(n_repeats):
+                s = scorer(_Frozen(clf.classes_, proba[a, r]), sub, y_sub)
+                for k, v in (s.items() if multi else [(None, s)]):
+                    (scores[k] if multi else scores)[g, r] = v
 
     swap_probabilities(clf.models_, sub, groups, plan.perms, np.arange(len(plan.rows)),
                        max_memory_mb=max_memory_mb, consume=consume, progress=progress)
@@ -142,7 +147,8 @@ def permutation_importance(estimator, X, y, *, scoring=None, n_repeats: int = 5,
     shuffled across the videos of ``X``.
 
     Same signature, result (``importances (n_groups, n_repeats)``, ``importances_mean``,
-    ``importances_std``; here also ``names``) and permutations as
+    ``importances_std``; here also ``names``; a dict of them for several scorers) and
+    permutations as
     ``sklearn.inspection.permutation_importance``. ``groups``: ``None`` (every single input
     value, in the order of ``flat_view``'s columns), a ready-made grouping (``"modality"``,
     ``"channel"``, ``"region"``, ``"time"``, ``"time:N"``), a list of them or of ``Group``,
@@ -150,6 +156,8 @@ def permutation_importance(estimator, X, y, *, scoring=None, n_repeats: int = 5,
     """
     r = permuted_predictions(estimator, X, y, groups=groups, n_repeats=n_repeats, random_state=random_state,
                              max_samples=max_samples, scoring=scoring, max_memory_mb=max_memory_mb, progress=progress)
+    if isinstance(r.baseline, dict):
+        return {k: _bunch(r.baseline[k] - r.scores[k], r.names) for k in r.baseline}
     return _bunch(r.baseline - r.scores, r.names)
 
 
@@ -171,10 +179,10 @@ def class_importance(result: Bunch) -> Bunch:
 
 # -- a flat, scikit-learn-shaped view of a classifier ---------------------------------------
 @partial(jax.jit, static_argnums=0)
-def _flat_logits(graphdef, state, rppg, face, mask):
+def _flat_proba(graphdef, state, rppg, face, mask):
     model = nnx.merge(graphdef, state)
     z = model.standardise(jnp.nan_to_num(rppg), jnp.nan_to_num(face), jnp.isfinite(rppg), jnp.isfinite(face))
-    return model.rest(model.first(*z), mask)
+    return jax.nn.softmax(model.rest(model.first(*z), mask), axis=-1)
 
 
 class FlatView(ClassifierMixin, BaseEstimator):
@@ -205,15 +213,18 @@ class FlatView(ClassifierMixin, BaseEstimator):
         return {"rppg": X[:, :a].reshape(len(X), lo.length, lo.rppg_channels),
                 "face": X[:, a:b].reshape(len(X), lo.length, lo.face_channels), "mask": X[:, b:] > 0.5}
 
+    def _split(self) -> list:
+        if getattr(self, "split_", None) is None:
+            for m in self.classifier.models_:
+                m.eval()
+            self.split_ = [nnx.split(m) for m in self.classifier.models_]
+        return self.split_
+
     def predict_proba(self, X) -> np.ndarray:
         x = self.unflatten(X)
-        out = []
-        for m in self.classifier.models_:
-            m.eval()
-            gd, st = nnx.split(m)
-            out.append(np.asarray(jax.nn.softmax(_flat_logits(gd, st, x["rppg"], x["face"], x["mask"]), axis=-1),
-                                  np.float64))
-        return np.mean(out, axis=0)
+        out = [np.asarray(_flat_proba(gd, st, x["rppg"], x["face"], x["mask"]), np.float64) for gd, st in self._split()]
+        p = np.mean(out, axis=0)
+        return p / p.sum(axis=1, keepdims=True)
 
     def predict(self, X) -> np.ndarray:
         return self.classes_[self.predict_proba(X).argmax(axis=1)]

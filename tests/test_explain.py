@@ -1,0 +1,225 @@
+"""Explanations: permutation importance equal to scikit-learn's, planted truth on the teaching
+set, integrated gradients' completeness, per class and per video against doing it by hand,
+``emojax explain``, and clear errors for bad requests."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.inspection import permutation_importance as sk_permutation_importance
+from sklearn.metrics import recall_score
+
+from emojax import EmotionClassifier
+from emojax.explain import (block_view, class_importance, flat_view, permutation_importance, permutation_plan,
+                            permuted_predictions, resolve)
+from emojax.explain.local import integrated_gradients, video_importance
+from emojax.explain.run import explain_run
+
+from .test_cli import emojax
+
+pytestmark = pytest.mark.timeout(900)
+
+T = 8
+MODELS = [("paper", "early_fusion"), ("improved", "early_fusion"), ("improved", "late_fusion"), ("paper", "face")]
+
+
+def _toy(seed: int, n: int):
+    """``n`` videos, 3 classes: the rPPG channel 1 (G; heart rate in the improved layout) tells
+    class 0, landmark channels 10-19 tell 1 from 2; some videos end early and some frames have
+    no face (masked)."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat([0, 1, 2], n // 3)
+    r = rng.normal(size=(n, T, 3)).astype(np.float32)
+    r[:, :, 1] += 1.5 * (y == 0)[:, None]
+    f = rng.normal(size=(n, T, 136)).astype(np.float32)
+    f[:, :, 10:20] += (y == 2)[:, None, None] - 0.5 * (y == 0)[:, None, None]
+    mask = np.ones((n, T), bool)
+    mask[::4, T - 3:] = False
+    mask[1::5, 2] = False
+    r[~mask], f[~mask] = 0, 0
+    return {"rppg": r, "face": f, "mask": mask}, np.array(["anger", "joy", "calm"])[y]
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return _toy(0, 72)
+
+
+@pytest.fixture(scope="module")
+def fitted(toy):
+    X, y = toy
+    return {(p, m): EmotionClassifier(m, p, epochs=4, length=T, seed=1).fit(X, y) for p, m in MODELS}
+
+
+@pytest.mark.parametrize("preset,model,kwargs", [("paper", "early_fusion", {"random_state": 0}),
+                                                  ("improved", "late_fusion", {"random_state": 7, "max_samples": 0.75})])
+def test_single_columns_equal_scikit_learns(fitted, toy, preset, model, kwargs):
+    X, y = toy
+    clf = fitted[preset, model]
+    view, flat = flat_view(clf, X)
+    ours = permutation_importance(clf, X, y, n_repeats=3, **kwargs)
+    ref = sk_permutation_importance(view, flat, y, n_repeats=3, **kwargs)
+    n = ours.importances.shape[0]
+    assert n == T * (3 + 136)
+    assert np.array_equal(ours.importances, ref.importances[:n])      # the last T columns: the frame mask
+    assert np.array_equal(ours.importances_mean, ref.importances_mean[:n])
+    assert np.array_equal(ours.importances_std, ref.importances_std[:n])
+    assert np.abs(ours.importances).max() > 0
+
+
+GROUPINGS = ["modality", "channel", "region", "time:4",
+             {"green": {"rppg": [1]}, "early mouth and pulse": {"rppg": True, "face": (slice(0, 4), list(range(96, 136)))}}]
+
+
+@pytest.mark.parametrize("preset,model", MODELS[:3])
+@pytest.mark.parametrize("groups", GROUPINGS, ids=["modality", "channel", "region", "time", "custom"])
+def test_grouped_importance_equals_scikit_learn_permuting_blocks(fitted, toy, preset, model, groups):
+    X, y = toy
+    clf = fitted[preset, model]
+    view, tokens = block_view(clf, X, groups)
+    state = np.random.RandomState(3)
+    ours = permutation_importance(clf, X, y, n_repeats=4, random_state=np.random.RandomState(3), groups=groups)
+    ref = sk_permutation_importance(view, tokens, y, n_repeats=4, random_state=state)
+    assert ours.names == [g.name for g in view.groups]
+    assert np.array_equal(ours.importances, ref.importances[:len(ours.names)])
+
+
+def test_a_scikit_learn_scoring_name_gives_scikit_learns_numbers(fitted, toy):
+    X, y = toy
+    clf = fitted["improved", "early_fusion"]
+    view, tokens = block_view(clf, X, "modality")
+    for scoring in ("balanced_accuracy", "neg_log_loss", ["accuracy", "f1_macro"]):
+        ours = permutation_importance(clf, X, y, groups="modality", n_repeats=3, random_state=1, scoring=scoring)
+        ref = sk_permutation_importance(view, tokens, y, n_repeats=3, random_state=1, scoring=scoring)
+        pairs = [(ours, ref)] if isinstance(scoring, str) else [(ours[k], ref[k]) for k in scoring]
+        for o, r in pairs:
+            assert np.allclose(o.importances, r.importances[:2], atol=1e-6), scoring
+            assert np.abs(o.importances).max() > 0
+
+
+@pytest.mark.parametrize("preset", ["paper", "improved"])
+def test_the_channels_that_carry_the_classes_matter_most_on_new_videos(fitted, preset):
+    X, y = _toy(1, 144)
+    res = permutation_importance(fitted[preset, "early_fusion"], X, y, n_repeats=5, random_state=0, groups="channel")
+    imp = res.importances_mean
+    assert res.names[int(np.argmax(imp[:3]))] == ("rppg:G" if preset == "paper" else "rppg:heart_rate")
+    face = imp[3:]
+    assert face[10:20].mean() > np.delete(face, range(10, 20)).mean() + 0.005
+
+
+def test_per_class_importance_is_the_drop_in_scikit_learns_recall(fitted, toy):
+    X, y = toy
+    clf = fitted["improved", "late_fusion"]
+    res = permuted_predictions(clf, X, y, groups="modality", n_repeats=3, random_state=2)
+    per_class = class_importance(res)
+    view, tokens = block_view(clf, X, "modality")
+    plan = permutation_plan(len(y), 3, 2, 1.0)
+    base = recall_score(y, clf.predict(X), labels=clf.classes_, average=None)
+    for g in range(2):
+        for r in range(3):
+            t = tokens.copy()
+            t[:, g] = plan.perms[r]
+            want = base - recall_score(y, view.predict(t), labels=clf.classes_, average=None)
+            assert np.allclose(per_class.importances[g, :, r], want), (g, r)
+    assert per_class.importances.shape == (2, 3, 3)
+
+
+def test_one_videos_importance_is_swapping_its_blocks_by_hand(fitted, toy):
+    X, y = toy
+    clf = fitted["improved", "early_fusion"]
+    one = {k: v[:1] for k, v in X.items()}
+    bg = {k: v[40:50] for k, v in X.items()}
+    res = video_importance(clf, one, bg, groups="region")
+    view, flat = flat_view(clf, {k: np.concatenate([one[k], bg[k]]) for k in X})
+    k = int(np.flatnonzero(clf.classes_ == res.target)[0])
+    for g, group in enumerate(resolve("region", view.layout)):
+        from emojax.explain.pfi import block_columns
+        cols = block_columns(group)
+        swapped = np.repeat(flat[:1], 10, axis=0)
+        swapped[:, cols] = flat[1:, cols]
+        want = res.proba[k] - view.predict_proba(swapped)[:, k]
+        assert np.allclose(res.importances[g], want, atol=1e-5)
+
+
+@pytest.mark.parametrize("preset,model", MODELS)
+def test_integrated_gradients_are_complete(fitted, toy, preset, model):
+    X, _ = toy
+    clf = fitted[preset, model]
+    for i in (0, 30, 61):
+        one = {k: v[i:i + 1] for k, v in X.items()}
+        ig = integrated_gradients(clf, one)
+        k = int(np.flatnonzero(clf.classes_ == ig.target)[0])
+        assert ig.f_x == pytest.approx(clf.predict_proba(one)[0, k], abs=1e-5)
+        total = ig.rppg.sum() + ig.face.sum()
+        assert abs(total - (ig.f_x - ig.f_baseline)) <= 0.01 * abs(ig.f_x - ig.f_baseline) + 1e-7
+        assert ig.landmarks.shape == (T, 68) and np.isclose(ig.landmarks.sum(), ig.face.sum())
+        assert not ig.rppg[~one["mask"][0]].any()   # a frame without a face gets nothing
+
+
+@pytest.mark.parametrize("pulse_info", [0.0, 1.0])
+def test_planted_truth_modality_shares_on_the_teaching_set(teaching_run, pulse_info):
+    """Pulse made uninformative: the rPPG share is at most 5 %; both informative: each share
+    is within 25-75 % - for both fused models, pooled over leave-one-actor-out folds."""
+    run, _, _ = teaching_run(pulse_info)
+    out = explain_run(run, groupings=("modality",), n_repeats=10, write=False)
+    for model, share in out["table2"].items():
+        if pulse_info == 0.0:
+            assert share["rppg"] <= 5.0, (model, share)
+        else:
+            assert 25.0 <= share["rppg"] <= 75.0 and 25.0 <= share["visual"] <= 75.0, (model, share)
+
+
+def test_explain_command_writes_importance_json(teaching_run, teaching_set):
+    run, _, _ = teaching_run(1.0)
+    clip = sorted(teaching_set(1.0).glob("happy_*.mp4"))[0]
+    proc = emojax("explain", run, "--groups", "modality,region,time:5", "--per-class", "--video", clip)
+    assert "modality contributions (Table 2)" in proc.stdout and "paper (IEMOCAP)" in proc.stdout
+    out = json.loads((run / "importance.json").read_text())
+    assert set(out["models"]) == {"early_fusion", "late_fusion"}
+    ef = out["models"]["early_fusion"]
+    assert ef["groupings"]["region"]["names"] == ["jaw", "brows", "nose", "eyes", "mouth"]
+    assert len(ef["groupings"]["time:5"]["names"]) == 5
+    assert len(ef["per_class"]["modality"]["mean"][0]) == len(out["classes"])
+    assert sum(out["table2"]["early_fusion"].values()) == pytest.approx(100.0)
+    video = out["video"]["models"]["early_fusion"]
+    assert np.array(video["integrated_gradients"]["landmarks"]).shape == (150, 68)
+    assert video["integrated_gradients"]["completeness_error"] <= 0.01
+    assert video["label"] in out["classes"]
+
+    bad = emojax("explain", run, "--groups", "modality,lips", check=False)
+    assert bad.returncode == 2 and "unknown grouping 'lips'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_bad_requests_say_what_is_wrong(fitted, toy):
+    X, y = toy
+    clf = fitted["paper", "early_fusion"]
+    cases = [
+        (dict(groups="lips"), "unknown grouping 'lips'"),
+        (dict(groups=["modality", "modality"]), "repeated"),
+        (dict(groups={"x": {"rppg": np.ones((T + 1, 3), bool)}}), "must have the input's shape"),
+        (dict(groups={"x": {"face": [500]}}), "out of bounds"),
+        (dict(groups={"x": {"rppg": []}}), "select no input value"),
+        (dict(groups={"x": {"pulse": True}}), "keys 'rppg' and/or 'face'"),
+        (dict(n_repeats=0), "n_repeats"),
+        (dict(max_samples=2.0), "max_samples"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(ValueError, match=message):
+            permutation_importance(clf, X, y, **{"groups": "modality", **kwargs})
+    with pytest.raises(ValueError, match="overlap"):
+        permuted_predictions(clf, X, y, groups=["modality", "region"], disjoint=True)
+    with pytest.raises(ValueError, match="face channels 10 .model: 136."):
+        permutation_importance(clf, {**X, "face": X["face"][:, :, :10]}, y, groups="modality")
+    with pytest.raises(ValueError, match="frames 5 .model: 8."):
+        permutation_importance(clf, {k: v[:, :5] for k, v in X.items()}, y, groups="modality")
+    with pytest.raises(ValueError, match="72 videos but y has 3"):
+        permutation_importance(clf, X, y[:3], groups="modality")
+    with pytest.raises(TypeError, match="sklearn.inspection.permutation_importance"):
+        from sklearn.linear_model import LogisticRegression
+        permutation_importance(LogisticRegression(), X["rppg"][:, :, 0], y)
+    with pytest.raises(ValueError, match="not fitted"):
+        permutation_importance(EmotionClassifier(), X, y)
+    with pytest.raises(ValueError, match="one video at a time"):
+        integrated_gradients(clf, {k: v[:2] for k, v in X.items()})
