@@ -59,6 +59,11 @@ def _gathered_contribution(z_flat, kernel, idx):
 
 
 @partial(jax.jit, static_argnums=0)
+def _rest_proba(graphdef, state, base, mask):
+    return jax.nn.softmax(nnx.merge(graphdef, state).rest(base, mask), axis=-1)
+
+
+@partial(jax.jit, static_argnums=0)
 def _swapped(graphdef, state, base, contrib, g_idx, donors, recv, mask):
     """Class probabilities ``(P, R, K)`` of receivers ``recv`` with group ``g_idx[p]`` taken
     from videos ``donors[p]``."""
@@ -87,14 +92,28 @@ class Staged:
         self.bias = jax.tree.map(lambda b: b[0], _first(self.graphdef, self.state, zeros))
         self.row_bytes = sum(int(np.prod(b.shape[1:])) * 4 for b in jax.tree.leaves(self.base))
         self.n = int(mask.shape[0])
+        self._flat = None
+
+    def proba(self) -> np.ndarray:
+        """Class probabilities of every video, nothing swapped."""
+        return np.asarray(_rest_proba(self.graphdef, self.state, self.base, self.mask), np.float64)
+
+    def _gathered(self, g: Group):
+        """``C_g`` of the flatten-then-dense first layer from ``g``'s own columns, or, for a
+        group of more than half the columns, as everything minus its complement's."""
+        if self._flat is None:
+            self._flat = (jnp.concatenate(self.z, axis=-1).reshape(self.n, -1), self.model.fc1.kernel[...])
+        z_flat, kernel = self._flat
+        member = np.concatenate([g.rppg, g.face], axis=1).reshape(-1)
+        if member.sum() * 2 <= member.size:
+            return _gathered_contribution(z_flat, kernel, jnp.asarray(np.flatnonzero(member)))
+        rest = _gathered_contribution(z_flat, kernel, jnp.asarray(np.flatnonzero(~member)))
+        return self.base[0] - self.bias[0] - rest
 
     def contributions(self, groups: Sequence[Group], pad_to: int) -> object:
         """``C_g`` of ``groups`` stacked ``(pad_to, n, ...)`` (zeros beyond ``len(groups)``)."""
         if isinstance(self.model, EarlyFusion):
-            z_flat = jnp.concatenate(self.z, axis=-1).reshape(self.n, -1)
-            kernel = self.model.fc1.kernel[...]
-            out = [_gathered_contribution(z_flat, kernel, jnp.asarray(np.flatnonzero(
-                np.concatenate([g.rppg, g.face], axis=1).reshape(-1)))) for g in groups]
+            out = [self._gathered(g) for g in groups]
             out += [jnp.zeros_like(out[0])] * (pad_to - len(groups))
             return (jnp.stack(out),)
         masks_r = np.zeros((pad_to, *groups[0].rppg.shape), np.float32)
@@ -113,36 +132,44 @@ def _chunks(n: int, size: int) -> Iterator[np.ndarray]:
         yield np.arange(s, min(s + size, n))
 
 
-def swap_probabilities(models: Sequence[nnx.Module], arrays: dict, groups: Sequence[Group], donors: np.ndarray,
-                       recv: np.ndarray, *, max_memory_mb: float = 512,
-                       consume: Callable[[np.ndarray, np.ndarray], None],
-                       progress: Callable[[int, int], None] | None = None) -> None:
-    """For every group ``g`` and donor row ``r`` of ``donors (R, n_recv)``: the class
-    probabilities of videos ``recv`` with ``g`` swapped for ``donors[r]``'s values, averaged
-    over ``models`` (the folds of a run). Results go to ``consume(group_indices, proba
-    (len(group_indices), R, n_recv, K))`` one chunk of groups at a time, so memory stays
-    within about ``max_memory_mb`` whatever the number of groups."""
-    staged = [Staged(m, arrays) for m in models]
-    n_recv, reps = len(recv), len(donors)
-    row = max(s.row_bytes for s in staged)
-    per_group = max(1, int(max_memory_mb * MB // (2 * max(s.n for s in staged) * row)))
-    per_pair = max(1, int(max_memory_mb * MB // (2 * 4 * n_recv * row)))
-    per_group = min(per_group, len(groups))
-    pairs_per_call = min(per_pair, per_group * reps)
-    done = 0
-    for gi in _chunks(len(groups), per_group):
-        pairs = np.array([(g, r) for g in range(len(gi)) for r in range(reps)])
-        total = np.zeros((len(pairs), n_recv, 0))
-        for s in staged:
-            contrib = s.contributions([groups[k] for k in gi], per_group)
-            parts = []
-            for pc in _chunks(len(pairs), pairs_per_call):
-                sel = np.pad(pc, (0, pairs_per_call - len(pc)), mode="edge")
-                p = s.swapped(contrib, pairs[sel, 0], donors[pairs[sel, 1]], recv)
-                parts.append(np.asarray(p[:len(pc)], np.float64))
-            proba = np.concatenate(parts)
-            total = proba if total.shape[-1] == 0 else total + proba
-        consume(gi, (total / len(staged)).reshape(len(gi), reps, n_recv, -1))
-        done += len(gi)
-        if progress is not None:
-            progress(done, len(groups))
+class Engine:
+    """Models (a run's folds, their probabilities averaged) staged on a set of videos."""
+
+    def __init__(self, models: Sequence[nnx.Module], arrays: dict, *, max_memory_mb: float = 512):
+        self.staged = [Staged(m, arrays) for m in models]
+        self.max_memory_mb = max_memory_mb
+
+    def baseline(self) -> np.ndarray:
+        """Class probabilities ``(n, K)`` of the videos as they are."""
+        return np.mean([s.proba() for s in self.staged], axis=0)
+
+    def swap(self, groups: Sequence[Group], donors: np.ndarray, recv: np.ndarray, *,
+             consume: Callable[[np.ndarray, np.ndarray], None],
+             progress: Callable[[int, int], None] | None = None) -> None:
+        """For every group ``g`` and donor row ``r`` of ``donors (R, n_recv)``: the class
+        probabilities of videos ``recv`` with ``g`` swapped for ``donors[r]``'s values. Results
+        go to ``consume(group_indices, proba (len(group_indices), R, n_recv, K))`` one chunk of
+        groups at a time, so memory stays within about ``max_memory_mb`` whatever the number
+        of groups."""
+        staged = self.staged
+        n_recv, reps = len(recv), len(donors)
+        row = max(s.row_bytes for s in staged)
+        budget = self.max_memory_mb * MB
+        per_group = min(len(groups), max(1, int(budget // (2 * staged[0].n * row))))
+        pairs_per_call = min(per_group * reps, max(1, int(budget // (2 * 4 * n_recv * row))))
+        done = 0
+        for gi in _chunks(len(groups), per_group):
+            pairs = np.array([(g, r) for g in range(len(gi)) for r in range(reps)])
+            total = 0.0
+            for s in staged:
+                contrib = s.contributions([groups[k] for k in gi], per_group)
+                parts = []
+                for pc in _chunks(len(pairs), pairs_per_call):
+                    sel = np.pad(pc, (0, pairs_per_call - len(pc)), mode="edge")
+                    p = s.swapped(contrib, pairs[sel, 0], donors[pairs[sel, 1]], recv)
+                    parts.append(np.asarray(p[:len(pc)], np.float64))
+                total = total + np.concatenate(parts)
+            consume(gi, (total / len(staged)).reshape(len(gi), reps, n_recv, -1))
+            done += len(gi)
+            if progress is not None:
+                progress(done, len(groups))

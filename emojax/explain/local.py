@@ -11,7 +11,7 @@ import numpy as np
 from flax import nnx
 from sklearn.utils import Bunch, check_random_state
 
-from .engine import swap_probabilities
+from .engine import Engine
 from .groups import REGIONS, resolve
 from .pfi import _fitted, layout_of
 
@@ -49,15 +49,15 @@ def video_importance(estimator, x, background, *, groups="modality", n_repeats: 
     b = len(bg["mask"])
     pick = (np.arange(b) if n_repeats is None else
             check_random_state(random_state).choice(b, size=n_repeats, replace=n_repeats > b))
-    proba = clf.predict_proba(one)[0]
+    engine = Engine(clf.models_, arrays, max_memory_mb=max_memory_mb)
+    proba = engine.baseline()[0]
     k = _target(clf, proba, target)
     drops = np.zeros((len(groups), len(pick)))
 
     def consume(gi, p):
         drops[gi] = proba[k] - p[:, :, 0, k]
 
-    swap_probabilities(clf.models_, arrays, groups, (1 + pick)[:, None], np.zeros(1, int),
-                       max_memory_mb=max_memory_mb, consume=consume)
+    engine.swap(groups, (1 + pick)[:, None], np.zeros(1, int), consume=consume)
     return Bunch(importances=drops, importances_mean=drops.mean(axis=1), importances_std=drops.std(axis=1),
                  names=[g.name for g in groups], target=clf.classes_[k], proba=proba)
 

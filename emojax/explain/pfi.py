@@ -24,7 +24,7 @@ from sklearn.utils import Bunch, check_random_state
 from sklearn.utils.random import sample_without_replacement
 
 from ..estimator import EmotionClassifier
-from .engine import swap_probabilities
+from .engine import Engine
 from .groups import Group, Layout, resolve
 
 
@@ -109,7 +109,9 @@ def permuted_predictions(estimator, X, y, *, groups=None, n_repeats: int = 5, ra
     groups = resolve(groups, layout, disjoint=disjoint)
     plan = permutation_plan(len(y), n_repeats, random_state, max_samples)
     scorer = check_scoring(clf, scoring=scoring)
-    baseline = scorer(clf, arrays, y)
+    engine = Engine(clf.models_, arrays, max_memory_mb=max_memory_mb)
+    base_proba = engine.baseline()
+    baseline = scorer(_Frozen(clf.classes_, base_proba), arrays, y)
     sub = {k: v[plan.rows] for k, v in arrays.items()}
     y_sub = y[plan.rows]
     multi = isinstance(baseline, dict)
@@ -128,10 +130,9 @@ def permuted_predictions(estimator, X, y, *, groups=None, n_repeats: int = 5, ra
                 for k, v in (s.items() if multi else [(None, s)]):
                     (scores[k] if multi else scores)[g, r] = v
 
-    swap_probabilities(clf.models_, sub, groups, plan.perms, np.arange(len(plan.rows)),
-                       max_memory_mb=max_memory_mb, consume=consume, progress=progress)
+    engine.swap(groups, plan.rows[plan.perms], plan.rows, consume=consume, progress=progress)
     return Bunch(groups=groups, names=[g.name for g in groups], baseline=baseline, scores=scores, preds=preds,
-                 baseline_preds=clf.predict_proba(sub).argmax(axis=1), y=y_sub, classes=clf.classes_)
+                 baseline_preds=base_proba[plan.rows].argmax(axis=1), y=y_sub, classes=clf.classes_)
 
 
 def _bunch(importances: np.ndarray, names: list[str]) -> Bunch:
