@@ -63,16 +63,21 @@ def _rest_proba(graphdef, state, base, mask):
     return jax.nn.softmax(nnx.merge(graphdef, state).rest(base, mask), axis=-1)
 
 
+@jax.jit
+def _offsets(base, contrib, recv):
+    """``P[recv] - C_g[recv]`` of every group: the receivers' pre-activations without the group."""
+    return jax.tree.map(lambda b, c: b[recv][None] - c[:, recv], base, contrib)
+
+
 @partial(jax.jit, static_argnums=0)
-def _swapped(graphdef, state, base, contrib, g_idx, donors, recv, mask):
-    """Class probabilities ``(P, R, K)`` of receivers ``recv`` with group ``g_idx[p]`` taken
-    from videos ``donors[p]``."""
+def _swapped(graphdef, state, offsets, contrib, g_idx, donors, mask):
+    """Class probabilities ``(P, R, K)`` of the receivers with group ``g_idx[p]`` taken from
+    videos ``donors[p]``."""
     model = nnx.merge(graphdef, state)
-    m = mask[recv]
 
     def one(g, d):
-        pre = jax.tree.map(lambda b, c: b[recv] - c[g][recv] + c[g][d], base, contrib)
-        return jax.nn.softmax(model.rest(pre, m), axis=-1)
+        pre = jax.tree.map(lambda o, c: o[g] + c[g][d], offsets, contrib)
+        return jax.nn.softmax(model.rest(pre, mask), axis=-1)
 
     return jax.vmap(one)(g_idx, donors)
 
@@ -122,9 +127,9 @@ class Staged:
             masks_r[k], masks_f[k] = g.rppg, g.face
         return _masked_contributions(self.graphdef, self.state, self.z, self.bias, masks_r, masks_f)
 
-    def swapped(self, contrib, g_idx: np.ndarray, donors: np.ndarray, recv: np.ndarray) -> np.ndarray:
-        return np.asarray(_swapped(self.graphdef, self.state, self.base, contrib, jnp.asarray(g_idx),
-                                   jnp.asarray(donors), jnp.asarray(recv), self.mask))
+    def swapped(self, offsets, contrib, g_idx: np.ndarray, donors: np.ndarray, recv_mask) -> np.ndarray:
+        return np.asarray(_swapped(self.graphdef, self.state, offsets, contrib, jnp.asarray(g_idx),
+                                   jnp.asarray(donors), recv_mask))
 
 
 def _chunks(n: int, size: int) -> Iterator[np.ndarray]:
@@ -157,16 +162,19 @@ class Engine:
         budget = self.max_memory_mb * MB
         per_group = min(len(groups), max(1, int(budget // (2 * staged[0].n * row))))
         pairs_per_call = min(per_group * reps, max(1, int(budget // (2 * 4 * n_recv * row))))
+        per_group = min(per_group, max(1, int(budget // (2 * n_recv * row))))  # the offsets fit too
+        recv_j = jnp.asarray(recv)
         done = 0
         for gi in _chunks(len(groups), per_group):
             pairs = np.array([(g, r) for g in range(len(gi)) for r in range(reps)])
             total = 0.0
             for s in staged:
                 contrib = s.contributions([groups[k] for k in gi], per_group)
+                offsets = _offsets(s.base, contrib, recv_j)
                 parts = []
                 for pc in _chunks(len(pairs), pairs_per_call):
                     sel = np.pad(pc, (0, pairs_per_call - len(pc)), mode="edge")
-                    p = s.swapped(contrib, pairs[sel, 0], donors[pairs[sel, 1]], recv)
+                    p = s.swapped(offsets, contrib, pairs[sel, 0], donors[pairs[sel, 1]], s.mask[recv_j])
                     parts.append(np.asarray(p[:len(pc)], np.float64))
                 total = total + np.concatenate(parts)
             consume(gi, (total / len(staged)).reshape(len(gi), reps, n_recv, -1))
