@@ -15,7 +15,7 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
-# Until the dashboard exists: build the teaching set and train both presets' four models on it
+# Until the dashboard exists: build the teaching set, train and explain both presets' four models on it
 # (each step only if its result is not there yet), then print their metrics.
 run: install
 	$(PY) -m emojax.cli demo --root $(TEACH)
@@ -26,6 +26,7 @@ test: install
 bench: install
 	$(PY) benchmarks/extract.py
 	$(PY) benchmarks/train.py
+	$(PY) benchmarks/pfi.py
 
 clean:
 	rm -rf $(VENV) artifacts/features artifacts/teaching artifacts/runs
