@@ -74,8 +74,8 @@ def _offsets(base, contrib, recv):
 
 @partial(jax.jit, static_argnums=0)
 def _swapped(graphdef, state, offsets, contrib, g_idx, donors, mask):
-    """Class probabilities ``(P, R, K)`` of the receivers with group ``g_idx[p]`` taken from
-    videos ``donors[p]``."""
+    """Class probabilities ``(P, n_recv, K)`` of the receivers with group ``g_idx[p]`` taken
+    from videos ``donors[p]``."""
     model = nnx.merge(graphdef, state)
     p, n = donors.shape
     # every (pair, receiver) is one row of a single batch: the layers after the first run as

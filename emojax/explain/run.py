@@ -119,7 +119,7 @@ def explain_run(run: str | os.PathLike, *, groupings: Sequence[str] = GROUPINGS,
                 if progress is not None:
                     progress({"stage": "explain", "model": m, "fold": f + 1, "grouping": g, "done": done,
                               "total": steps})
-            baseline.append(float(r.baseline))
+            baseline.append(float(r.baseline))   # the same for every grouping: the fold's own accuracy
         weights = np.array([len(rows) for rows in data.fold_rows], float)
         entry = {"baseline": {"accuracy": float(weights @ baseline / weights.sum()), "per_fold": baseline},
                  "groupings": {g: _pool(folds[g], weights) for g in groupings}}
