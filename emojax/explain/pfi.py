@@ -63,7 +63,21 @@ def permutation_plan(n_samples: int, n_repeats: int, random_state, max_samples) 
     return Plan(np.asarray(rows), np.stack(perms))
 
 
-class _Frozen(ClassifierMixin, BaseEstimator):
+class _Prefitted(ClassifierMixin, BaseEstimator):
+    """A classifier made from one already fitted: never trained, ``predict`` from
+    ``predict_proba`` and ``classes_``."""
+
+    def fit(self, X, y=None):
+        raise TypeError(f"{type(self).__name__} wraps a fitted classifier; it is not trained")
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
+
+    def predict(self, X) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+class _Frozen(_Prefitted):
     """Predictions already made, served to a scikit-learn scorer (probabilities renormalised
     in float64: a float32 softmax sums to 1 only within 1e-7)."""
 
@@ -72,9 +86,6 @@ class _Frozen(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         return self.proba
-
-    def predict(self, X):
-        return self.classes_[self.proba.argmax(axis=1)]
 
 
 def _fitted(estimator) -> EmotionClassifier:
@@ -186,7 +197,7 @@ def _flat_proba(graphdef, state, rppg, face, mask):
     return jax.nn.softmax(model.rest(model.first(*z), mask), axis=-1)
 
 
-class FlatView(ClassifierMixin, BaseEstimator):
+class FlatView(_Prefitted):
     """A fitted :class:`EmotionClassifier` over flat rows ``[rppg (T*Cr) | face (T*Cf) |
     mask (T)]``, a missing value (frame without a face) written NaN: what scikit-learn's
     inspection tools expect. A permuted column carries its missing values with it."""
@@ -194,12 +205,6 @@ class FlatView(ClassifierMixin, BaseEstimator):
     def __init__(self, classifier: EmotionClassifier, layout: Layout):
         self.classifier = classifier
         self.layout = layout
-
-    def fit(self, X, y=None):
-        raise TypeError("FlatView wraps a fitted classifier; it is not trained")
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return True
 
     @property
     def classes_(self):
@@ -227,9 +232,6 @@ class FlatView(ClassifierMixin, BaseEstimator):
         p = np.mean(out, axis=0)
         return p / p.sum(axis=1, keepdims=True)
 
-    def predict(self, X) -> np.ndarray:
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
-
 
 def flat_view(estimator, X) -> tuple[FlatView, np.ndarray]:
     """``(view, X_flat)``: the classifier and its inputs as one 2-D matrix (see ``FlatView``)."""
@@ -247,7 +249,7 @@ def block_columns(group: Group) -> np.ndarray:
     return np.flatnonzero(np.concatenate([group.rppg.reshape(-1), group.face.reshape(-1)]))
 
 
-class BlockView(ClassifierMixin, BaseEstimator):
+class BlockView(_Prefitted):
     """The reference for grouped importance: scikit-learn permutes column ``g`` of the token
     matrix ``(n, n_groups + 1)`` (every entry a row index of ``X_flat``), and this view reads
     group ``g``'s block from the row that column names - scikit-learn itself permutes whole
@@ -255,12 +257,6 @@ class BlockView(ClassifierMixin, BaseEstimator):
 
     def __init__(self, view: FlatView, X_flat: np.ndarray, groups: list[Group]):
         self.view, self.X_flat, self.groups = view, X_flat, groups
-
-    def fit(self, X, y=None):
-        raise TypeError("BlockView wraps a fitted classifier; it is not trained")
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return True
 
     @property
     def classes_(self):
@@ -278,9 +274,6 @@ class BlockView(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, tokens) -> np.ndarray:
         return self.view.predict_proba(self.assemble(tokens))
-
-    def predict(self, tokens) -> np.ndarray:
-        return self.classes_[self.predict_proba(tokens).argmax(axis=1)]
 
 
 def block_view(estimator, X, groups) -> tuple[BlockView, np.ndarray]:
