@@ -64,6 +64,12 @@ def _face_landmarks(rgb: np.ndarray, where: str) -> np.ndarray:
     return LandmarkPredictor()(gray, np.array([r.left(), r.top(), r.right(), r.bottom()]))
 
 
+def face_shape(source: str | os.PathLike | np.ndarray | None = None) -> np.ndarray:
+    """The 68 landmarks (x, y pixels) of the face in :func:`load_face` ``(source)``: a face to
+    draw explanations on (by default the teaching actors' own face)."""
+    return _face_landmarks(load_face(source), "the astronaut" if source is None else str(source)[:80])
+
+
 def load_face(source: str | os.PathLike | np.ndarray | None = None) -> np.ndarray:
     """An RGB face image: ``None`` = scikit-image's astronaut; a path to an image, or to a
     video (its first frame with a face among the first 150)."""

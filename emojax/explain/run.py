@@ -53,10 +53,12 @@ def _pool_classes(per_fold: list[dict]) -> dict:
     return {"names": per_fold[0]["names"], "mean": np.where(np.isfinite(mean), mean, None).tolist()}
 
 
-class _RunData:
-    """The run's models and the inputs and labels of its held-out videos, fold by fold."""
+class RunData:
+    """A finished run's models and the inputs and labels of its held-out videos, fold by fold
+    (the run's dataset must still be readable: its features are loaded from the store)."""
 
-    def __init__(self, run: Path):
+    def __init__(self, run: str | os.PathLike):
+        run = Path(run)
         self.trained = TrainedRun(run)
         cfg = RunConfig.from_dict(_read_json(run / "config.json"))
         pred = read_predictions(run)
@@ -69,6 +71,13 @@ class _RunData:
         self.fold_rows = [np.array([pos[i] for i in pred["ids"][pred["fold"] == f].tolist()], int)
                           for f in range(len(self.trained.folds))]
         self.labels = self.classes[data.y]
+
+    def background(self, n: int = 64, seed: int = 0) -> dict:
+        """Inputs of ``n`` of the run's tested videos drawn at random (the reference a single
+        video's blocks are replaced from)."""
+        tested = np.concatenate(self.fold_rows)
+        rows = np.sort(np.random.default_rng(seed).choice(tested, size=min(n, len(tested)), replace=False))
+        return {k: v[rows] for k, v in self.arrays.items()}
 
     def fold(self, f: int, model: str):
         clf = self.trained.classifier(model)
@@ -91,7 +100,7 @@ def explain_run(run: str | os.PathLike, *, groupings: Sequence[str] = GROUPINGS,
             raise ValueError(f"unknown grouping {g!r}; choose from {list(GROUPINGS)} (or 'time:N')")
     if not groupings:
         raise ValueError("no grouping to explain")
-    data = _RunData(run)
+    data = RunData(run)
     for m in models:
         if m not in data.trained.folds[0]:
             raise ValueError(f"unknown model {m!r}; this run has {list(data.trained.folds[0])}")
@@ -130,42 +139,41 @@ def explain_run(run: str | os.PathLike, *, groupings: Sequence[str] = GROUPINGS,
             mod = entry["groupings"]["modality"]
             out["table2"][m] = dict(zip(mod["names"], mod["share_pct"]))
     if video is not None:
-        out["video"] = explain_video(data, video, models, n_repeats=n_repeats, random_state=random_state,
-                                     background=background)
+        from ..features import Extractor
+
+        out["video"] = explain_video(data, Extractor(data.trained.extractor)(video), models, n_repeats=n_repeats,
+                                     random_state=random_state, background=background)
     if write:
         atomic_write_json(run / "importance.json", out)
     return out
 
 
-def explain_video(data: _RunData, video: str | os.PathLike, models: Sequence[str], *, n_repeats: int,
-                  random_state: int, background: int) -> dict:
-    """One video: each model's prediction, its block importances and integrated gradients."""
-    from ..features import Extractor
-
-    features = Extractor(data.trained.extractor)(video)
-    rng = np.random.default_rng(random_state)
-    tested = np.concatenate(data.fold_rows)
-    bg_rows = np.sort(rng.choice(tested, size=min(background, len(tested)), replace=False))
-    bg = {k: v[bg_rows] for k, v in data.arrays.items()}
-    out: dict = {"path": os.fspath(video), "frames": len(features), "face_ratio": round(features.face_ratio, 4),
-                 "background": len(bg_rows), "models": {}}
+def explain_video(data: RunData, features, models: Sequence[str], *, n_repeats: int = 5, random_state: int = 0,
+                  background: int = 64, groupings: Sequence[str] = VIDEO_GROUPINGS, gradients: bool = True) -> dict:
+    """One video's features (extracted with the run's settings): each model's prediction, its
+    block importances against ``background`` of the run's held-out videos and, with
+    ``gradients``, its integrated gradients."""
+    bg = data.background(background, random_state)
+    out: dict = {"path": features.source.get("path"), "frames": len(features),
+                 "face_ratio": round(features.face_ratio, 4), "background": len(bg["mask"]), "models": {}}
     for m in models:
         clf = data.trained.classifier(m)
         x = clf.inputs_for([features])
         groups = {}
-        for g in VIDEO_GROUPINGS:
+        for g in groupings:
             r = video_importance(clf, x, bg, groups=g, n_repeats=n_repeats * 4, random_state=random_state)
             groups[g] = {"names": r.names, "mean": r.importances_mean.tolist(), "std": r.importances_std.tolist(),
                          "share_pct": shares(r.importances_mean)}
-        ig = integrated_gradients(clf, x)
-        out["models"][m] = {
-            "label": str(r.target), "proba": dict(zip(map(str, clf.classes_), map(float, r.proba))),
-            "groupings": groups,
-            "integrated_gradients": {
+        entry = {"label": str(r.target), "proba": dict(zip(map(str, clf.classes_), map(float, r.proba))),
+                 "groupings": groups}
+        if gradients:
+            ig = integrated_gradients(clf, x)
+            entry["integrated_gradients"] = {
                 "target": str(ig.target), "f_x": ig.f_x, "f_baseline": ig.f_baseline,
                 "completeness_error": ig.completeness_error, "steps": ig.steps, "modality": ig.modality,
                 "regions": ig.regions, "rppg": ig.rppg.tolist(),
-                "landmarks": None if ig.landmarks is None else ig.landmarks.tolist()}}
+                "landmarks": None if ig.landmarks is None else ig.landmarks.tolist()}
+        out["models"][m] = entry
     return out
 
 

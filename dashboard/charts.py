@@ -1,0 +1,251 @@
+"""Plotly figures for the dashboard: pure functions from arrays and dicts (as the library writes
+them) to figures. No Streamlit here, so each figure can be built and checked on its own."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from emojax.explain.groups import REGIONS
+from emojax.models import TITLES
+
+#: colours kept across pages: one per modality and per model
+COLOURS = {"rppg": "#d62728", "visual": "#1f77b4", "face": "#1f77b4", "early_fusion": "#2ca02c",
+           "late_fusion": "#9467bd"}
+RGB = {"R": "#d62728", "G": "#2ca02c", "B": "#1f77b4"}
+#: the 68 points drawn as lines: jaw, brows, nose bridge and base, eyes, lips
+OUTLINE = [range(0, 17), range(17, 22), range(22, 27), range(27, 31), range(31, 36),
+           [*range(36, 42), 36], [*range(42, 48), 42], [*range(48, 60), 48], [*range(60, 68), 60]]
+
+
+def _layout(fig: go.Figure, title: str, **kw) -> go.Figure:
+    fig.update_layout(title=title, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.2), **kw)
+    return fig
+
+
+def _face_off(fig: go.Figure, times: np.ndarray, face_found: np.ndarray) -> go.Figure:
+    """Shade the stretches of frames without a face."""
+    missing = ~np.asarray(face_found, bool)
+    if not missing.any():
+        return fig
+    edges = np.flatnonzero(np.diff(np.r_[0, missing.astype(int), 0]))
+    dt = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+    for a, b in zip(edges[::2], edges[1::2]):
+        fig.add_vrect(x0=times[a], x1=times[b - 1] + dt, fillcolor="grey", opacity=0.25, line_width=0)
+    fig.add_annotation(x=times[edges[0]], y=1, yref="paper", text="no face", showarrow=False, xanchor="left")
+    return fig
+
+
+# --- Predict ---------------------------------------------------------------------------------
+
+def probabilities(models: Mapping[str, Mapping], classes: Sequence[str]) -> go.Figure:
+    """Each model's class probabilities as grouped bars (``models``: {model: {"proba": {class: p}}})."""
+    fig = go.Figure([go.Bar(name=TITLES.get(m, m), x=list(classes), y=[r["proba"][c] for c in classes],
+                            marker_color=COLOURS.get(m)) for m, r in models.items()])
+    return _layout(fig, "Class probabilities, per model", barmode="group", yaxis=dict(range=[0, 1], title="p"))
+
+
+def modality_shares(table: Mapping[str, Mapping[str, float | None]], paper: Mapping[str, float] | None = None,
+                    title: str = "Modality contributions (share of the permutation importance, %)") -> go.Figure:
+    """Stacked rPPG / visual shares per model (Table 2), the paper's early fusion beside them."""
+    rows = {TITLES.get(m, m): t for m, t in table.items()}
+    if paper:
+        rows["Paper (IEMOCAP, early fusion)"] = {"rppg": paper["rppg"], "visual": paper.get("face", paper.get("visual"))}
+    names = list(rows)
+    fig = go.Figure()
+    for k, label in (("rppg", "rPPG"), ("visual", "visual (landmarks)")):
+        vals = [rows[n].get(k) for n in names]
+        fig.add_bar(name=label, y=names, x=[v if v is not None else 0 for v in vals], orientation="h",
+                    marker_color=COLOURS[k], text=["-" if v is None else f"{v:.1f} %" for v in vals])
+    return _layout(fig, title, barmode="stack", xaxis=dict(range=[0, 100], title="%"), height=120 + 45 * len(names))
+
+
+# --- Signals ---------------------------------------------------------------------------------
+
+def frame(image_rgb: np.ndarray, *, box: np.ndarray | None = None, landmarks: np.ndarray | None = None,
+          polygons: Sequence[np.ndarray] = (), title: str = "") -> go.Figure:
+    """A video frame with the face box, the skin ROI polygons and the 68 landmarks drawn."""
+    h, w = image_rgb.shape[:2]
+    fig = go.Figure(go.Image(z=image_rgb))
+    if box is not None and np.isfinite(box).all():
+        x0, y0, x1, y1 = map(float, box)
+        fig.add_shape(type="rect", x0=x0, y0=y0, x1=x1, y1=y1, line=dict(color="yellow", width=2))
+    for i, poly in enumerate(polygons):
+        closed = np.vstack([poly, poly[:1]])
+        fig.add_scatter(x=closed[:, 0], y=closed[:, 1], mode="lines", fill="toself", opacity=0.35,
+                        line=dict(color="magenta"), name="skin ROI", showlegend=i == 0)
+    if landmarks is not None and np.isfinite(landmarks).all():
+        fig.add_scatter(x=landmarks[:, 0], y=landmarks[:, 1], mode="markers", name="68 landmarks",
+                        marker=dict(size=4, color="cyan"))
+    fig.update_xaxes(visible=False, range=[0, w])
+    fig.update_yaxes(visible=False, range=[h, 0], scaleanchor="x")
+    return _layout(fig, title, height=min(520, 80 + int(420 * h / max(w, 1))))
+
+
+def rgb_trace(times: np.ndarray, rgb: np.ndarray, face_found: np.ndarray) -> go.Figure:
+    """The raw mean R, G, B of the colour ROI, frame by frame (each centred on its mean)."""
+    fig = go.Figure()
+    for i, c in enumerate("RGB"):
+        v = rgb[:, i]
+        fig.add_scatter(x=times, y=v - np.nanmean(v), mode="lines", name=c, line=dict(color=RGB[c], width=1))
+    _face_off(fig, times, face_found)
+    return _layout(fig, "rPPG: mean R, G, B of the skin (centred)", xaxis_title="s", yaxis_title="intensity")
+
+
+def pulse_trace(times: np.ndarray, pulse: np.ndarray, face_found: np.ndarray, method: str) -> go.Figure:
+    fig = go.Figure(go.Scatter(x=times, y=pulse, mode="lines", name=f"pulse ({method})",
+                               line=dict(color=COLOURS["rppg"])))
+    _face_off(fig, times, face_found)
+    return _layout(fig, f"rPPG pulse signal ({method.upper()}, band-passed)", xaxis_title="s")
+
+
+def spectrum(freqs_hz: np.ndarray, power: np.ndarray, bpm: float | None, *, max_bpm: float = 240) -> go.Figure:
+    """Power spectrum against beats per minute, the heart-rate peak marked."""
+    bpm_axis = np.asarray(freqs_hz) * 60.0
+    keep = bpm_axis <= max_bpm
+    fig = go.Figure(go.Scatter(x=bpm_axis[keep], y=np.asarray(power)[keep], mode="lines", name="power"))
+    if bpm is not None and np.isfinite(bpm):
+        fig.add_vline(x=bpm, line=dict(color=COLOURS["rppg"], dash="dash"),
+                      annotation_text=f"heart rate {bpm:.0f} bpm")
+    return _layout(fig, "Spectrum of the pulse", xaxis_title="beats per minute", yaxis_title="power")
+
+
+def heart_rate_series(series: np.ndarray) -> go.Figure:
+    """Heart rate over time (rows of time, bpm, SNR dB), coloured by its quality."""
+    series = np.asarray(series, float).reshape(-1, 3)
+    fig = go.Figure(go.Scatter(x=series[:, 0], y=series[:, 1], mode="lines+markers", name="heart rate",
+                               marker=dict(color=series[:, 2], colorscale="RdYlGn", cmin=-10, cmax=10,
+                                           colorbar=dict(title="SNR dB"), size=8)))
+    return _layout(fig, "Heart rate over time (colour: signal quality)", xaxis_title="s", yaxis_title="bpm")
+
+
+# --- Train -----------------------------------------------------------------------------------
+
+def curves(records: Sequence[Mapping], metric: str, title: str) -> go.Figure:
+    """One line per (fold, model) of ``metric`` over epochs, from ``curves.jsonl`` records."""
+    fig = go.Figure()
+    lines: dict = {}
+    for r in records:
+        if metric in r:
+            lines.setdefault((r["fold"], r["model"]), []).append((r["epoch"], r[metric]))
+    for (fold, model), pts in lines.items():
+        x, y = zip(*pts)
+        fig.add_scatter(x=x, y=y, mode="lines", name=f"{TITLES.get(model, model)}, fold {fold}",
+                        line=dict(color=COLOURS.get(model), width=1.5), legendgroup=model)
+    return _layout(fig, title, xaxis_title="epoch")
+
+
+# --- Metrics ---------------------------------------------------------------------------------
+
+def per_class(report: Mapping[str, Mapping], classes: Sequence[str], title: str) -> go.Figure:
+    """Precision, recall and F1 per class (scikit-learn's classification report)."""
+    fig = go.Figure([go.Bar(name=k, x=list(classes), y=[report[c][k] for c in classes])
+                     for k in ("precision", "recall", "f1-score")])
+    return _layout(fig, title, barmode="group", yaxis=dict(range=[0, 1]))
+
+
+def confusion(matrix: Sequence[Sequence[float]], classes: Sequence[str], *, normalise: bool = False,
+              title: str = "Confusion matrix") -> go.Figure:
+    """Confusion matrix as square markers (rows: true, columns: predicted), so that a click on
+    a cell selects it; ``normalise`` divides each row by its total."""
+    m = np.asarray(matrix, float)
+    shown = m / np.maximum(m.sum(axis=1, keepdims=True), 1) if normalise else m
+    k = len(classes)
+    tt, pp = np.meshgrid(range(k), range(k), indexing="ij")
+    text = [f"{v:.2f}" if normalise else f"{int(v)}" for v in shown.ravel()]
+    fig = go.Figure(go.Scatter(
+        x=[classes[j] for j in pp.ravel()], y=[classes[i] for i in tt.ravel()], mode="markers+text", text=text,
+        marker=dict(symbol="square", size=max(24, 320 // k), color=shown.ravel(), colorscale="Blues",
+                    showscale=True, line=dict(width=0)),
+        customdata=np.stack([tt.ravel(), pp.ravel()], axis=1),
+        hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", title="true", type="category", categoryarray=list(classes))
+    fig.update_xaxes(title="predicted", type="category", categoryarray=list(classes))
+    return _layout(fig, title, height=160 + 50 * k)
+
+
+# --- Contributions ---------------------------------------------------------------------------
+
+def importance_bars(names: Sequence[str], mean: Sequence[float], std: Sequence[float] | None = None, *,
+                    title: str, unit: str = "drop in accuracy") -> go.Figure:
+    fig = go.Figure(go.Bar(x=list(mean), y=list(names), orientation="h",
+                           error_x=None if std is None else dict(type="data", array=list(std))))
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, title, xaxis_title=unit, height=120 + 22 * len(names))
+
+
+def class_heatmap(names: Sequence[str], classes: Sequence[str], mean: Sequence[Sequence[float | None]],
+                  title: str) -> go.Figure:
+    """Drop in each class's recall (columns) when each group (rows) is permuted."""
+    z = np.array([[np.nan if v is None else v for v in row] for row in mean], float)
+    fig = go.Figure(go.Heatmap(z=z, x=list(classes), y=list(names), colorscale="RdBu_r", zmid=0,
+                               colorbar=dict(title="recall drop")))
+    return _layout(fig, title, height=140 + 30 * len(names))
+
+
+def face_values(shape: np.ndarray, values: np.ndarray, *, title: str, label: str = "importance") -> go.Figure:
+    """Values per landmark (68) drawn on a face shape: the outline, and each point coloured and
+    sized by its value."""
+    shape, values = np.asarray(shape, float), np.asarray(values, float)
+    fig = go.Figure()
+    for idx in OUTLINE:
+        pts = shape[list(idx)]
+        fig.add_scatter(x=pts[:, 0], y=pts[:, 1], mode="lines", line=dict(color="lightgrey"), showlegend=False,
+                        hoverinfo="skip")
+    scale = np.abs(values).max() or 1.0
+    fig.add_scatter(x=shape[:, 0], y=shape[:, 1], mode="markers", showlegend=False,
+                    text=[f"point {i}: {v:.3g}" for i, v in enumerate(values)], hoverinfo="text",
+                    marker=dict(color=values, colorscale="RdBu_r", cmid=0, size=6 + 18 * np.abs(values) / scale,
+                                colorbar=dict(title=label), line=dict(width=0.5, color="black")))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
+    return _layout(fig, title, height=460)
+
+
+def region_values(region_values: Mapping[str, float]) -> np.ndarray:
+    """Per-landmark values from per-region ones (each point takes its region's value)."""
+    out = np.zeros(68)
+    for name, pts in REGIONS.items():
+        out[list(pts)] = region_values.get(name, 0.0) or 0.0
+    return out
+
+
+def attribution_over_time(values: np.ndarray, title: str) -> go.Figure:
+    """Integrated gradients per region (rows) and frame (columns) from a (T, 68) attribution."""
+    values = np.asarray(values, float)
+    z = np.array([values[:, list(pts)].sum(axis=1) for pts in REGIONS.values()])
+    fig = go.Figure(go.Heatmap(z=z, y=list(REGIONS), colorscale="RdBu_r", zmid=0, colorbar=dict(title="IG")))
+    return _layout(fig, title, xaxis_title="frame (model input)", height=300)
+
+
+# --- Teaching --------------------------------------------------------------------------------
+
+def signal(times: np.ndarray, values: np.ndarray, title: str, *, name: str = "", colour: str | None = None,
+           truth: np.ndarray | None = None) -> go.Figure:
+    """One signal over time, optionally with a ground-truth signal beside it (scaled to match)."""
+    fig = go.Figure(go.Scatter(x=times, y=values, mode="lines", name=name or "signal", line=dict(color=colour)))
+    if truth is not None:
+        t = np.asarray(truth, float)
+        v = np.asarray(values, float)
+        scaled = (t - t.mean()) / (t.std() or 1) * np.nanstd(v) + np.nanmean(v)
+        fig.add_scatter(x=times, y=scaled, mode="lines", name="planted pulse (truth)",
+                        line=dict(color="grey", dash="dot"))
+    return _layout(fig, title, xaxis_title="s")
+
+
+def score_drop(names: Sequence[str], scores: Sequence[float], baseline: float, title: str) -> go.Figure:
+    """Accuracy with each block permuted, against the unpermuted baseline."""
+    fig = go.Figure(go.Bar(x=list(names), y=list(scores), name="permuted", marker_color="#ff7f0e"))
+    fig.add_hline(y=baseline, line=dict(dash="dash"), annotation_text=f"not permuted: {baseline:.2f}")
+    return _layout(fig, title, yaxis=dict(range=[0, 1], title="accuracy"))
+
+
+def model_scores(summary: Mapping[str, Mapping], metric: str = "accuracy", *, title: str) -> go.Figure:
+    """One bar per model of ``metric`` (mean +- std over folds, from a run's metrics summary)."""
+    names = list(summary)
+    fig = go.Figure(go.Bar(x=[TITLES.get(m, m) for m in names], y=[summary[m][metric]["mean"] for m in names],
+                           error_y=dict(type="data", array=[summary[m][metric]["std"] for m in names]),
+                           marker_color=[COLOURS.get(m) for m in names]))
+    return _layout(fig, title, yaxis=dict(range=[0, 1], title=metric))

@@ -1,0 +1,79 @@
+"""What the dashboard loads once per process and shares between visitors: face detectors and
+landmark predictor (one extractor per setting), each run's trained models, the data its
+explanations are computed against. Keys carry the file's modification time, so a run trained
+again is loaded again."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from emojax.data.teaching import face_shape
+from emojax.features import Extractor, ExtractorConfig, Features
+
+
+def _stamp(path: Path) -> float:
+    return path.stat().st_mtime if path.exists() else 0.0
+
+
+@st.cache_resource(show_spinner="Loading the run's models…")
+def _trained_run(path: str, stamp: float):
+    from emojax.estimator import TrainedRun
+
+    return TrainedRun(path)
+
+
+def trained_run(run: Path):
+    """A run's models (every fold), loaded once per process."""
+    return _trained_run(str(run), _stamp(run / "model.json"))
+
+
+@st.cache_resource(show_spinner="Loading the run's data…")
+def _run_data(path: str, stamp: float):
+    from emojax.explain.run import RunData
+
+    return RunData(path)
+
+
+def run_data(run: Path):
+    """A run's models with the inputs of its tested videos (None, with the reason, when its
+    dataset cannot be read any more)."""
+    from emojax.errors import EmojaxError
+
+    try:
+        return _run_data(str(run), _stamp(run / "predictions.npz")), None
+    except EmojaxError as e:
+        return None, str(e)
+
+
+@st.cache_resource(show_spinner="Loading the face detector and landmark model…")
+def _extractor(config_json: str) -> tuple[Extractor, threading.Lock]:
+    return Extractor(ExtractorConfig.from_dict(json.loads(config_json))), threading.Lock()
+
+
+def extract(path: Path, config: ExtractorConfig, progress=None) -> Features:
+    """Features of a video with a shared extractor (one visitor at a time per extractor)."""
+    extractor, lock = _extractor(json.dumps(config.to_dict(), sort_keys=True))
+    with lock:
+        return extractor(path, progress=progress)
+
+
+@st.cache_resource
+def reference_face() -> np.ndarray:
+    """68 landmarks of the teaching actors' face, to draw explanations on."""
+    return face_shape()
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def read_json(path: str, stamp: float) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def run_json(run: Path, name: str) -> dict | None:
+    """``metrics.json``, ``importance.json``… of a run, read once per version; None if absent."""
+    p = run / name
+    return read_json(str(p), _stamp(p)) if p.is_file() else None

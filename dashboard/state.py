@@ -1,0 +1,117 @@
+"""Where the dashboard reads from, what each visitor has chosen, and uploads.
+
+Everything a visitor chooses (the run, the current video and its prediction) lives in their
+own ``st.session_state``, so several people using the dashboard at once each see their own.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from emojax.errors import VideoError
+from emojax.video import VIDEO_EXTENSIONS, check_video_file
+
+ROOT = Path(__file__).resolve().parents[1]
+#: the artifacts folder the dashboard shows (``EMOJAX_ARTIFACTS`` overrides it)
+ARTIFACTS = Path(os.environ.get("EMOJAX_ARTIFACTS", ROOT / "artifacts")).resolve()
+RUNS = ARTIFACTS / "runs"
+TEACHING = ARTIFACTS / "teaching"
+#: the run shown first when there is one
+DEFAULT_RUN = "demo-improved"
+#: uploads: these types (the video readers' allow-list), at most this size
+UPLOAD_TYPES = sorted(e.lstrip(".") for e in VIDEO_EXTENSIONS)
+MAX_UPLOAD_MB = int(os.environ.get("EMOJAX_MAX_UPLOAD_MB", 200))
+
+
+def finished_runs() -> list[Path]:
+    """Runs with trained models and metrics, the demo run first, then the newest first."""
+    if not RUNS.is_dir():
+        return []
+    runs = [p for p in RUNS.iterdir() if (p / "model.json").is_file() and (p / "metrics.json").is_file()]
+    return sorted(runs, key=lambda p: (p.name != DEFAULT_RUN, -(p / "metrics.json").stat().st_mtime))
+
+
+def pick_run(label: str = "Run", *, key: str = "run", runs: list[Path] | None = None) -> Path | None:
+    """A select box of the finished runs (the choice kept in this visitor's session); None,
+    with a note on how to make one, when there is none."""
+    runs = finished_runs() if runs is None else runs
+    if not runs:
+        st.info(f"No finished run in {RUNS}. `make run` trains the demo runs; the Train page starts others.")
+        return None
+    names = [p.name for p in runs]
+    if st.session_state.get(key) not in names:
+        st.session_state[key] = names[0]
+    name = st.selectbox(label, names, key=key)
+    return RUNS / name
+
+
+def teaching_clips() -> list[Path]:
+    return sorted(TEACHING.glob("*.mp4")) if TEACHING.is_dir() else []
+
+
+@dataclass(frozen=True)
+class Video:
+    """The video a visitor is looking at: where it is on disk and what to call it."""
+
+    path: Path
+    name: str
+
+
+def current_video() -> Video | None:
+    return st.session_state.get("video")
+
+
+def set_video(video: Video) -> None:
+    if st.session_state.get("video") != video:
+        st.session_state["video"] = video
+        st.session_state.pop("prediction", None)
+
+
+def _upload_dir() -> Path:
+    """A private folder (mode 0700) for this process's uploads, made once."""
+    if "dir" not in _UPLOADS:
+        _UPLOADS["dir"] = Path(tempfile.mkdtemp(prefix="emojax-uploads-"))
+    return _UPLOADS["dir"]
+
+
+_UPLOADS: dict = {}
+
+
+def save_upload(uploaded) -> Video:
+    """Write an uploaded file to a private temp file named by us (never by the client's file
+    name), after checking its type and size; then check that it really is a video.
+
+    Raises:
+        VideoError: with a message for the page (type, size, or not a video).
+    """
+    shown = Path(uploaded.name).name
+    ext = Path(shown).suffix.lower()
+    if ext not in VIDEO_EXTENSIONS:
+        raise VideoError(f"{shown}: {ext or 'no extension'} is not a video type we read "
+                         f"(allowed: {', '.join(UPLOAD_TYPES)})")
+    size = uploaded.size
+    if size > MAX_UPLOAD_MB * 2**20:
+        raise VideoError(f"{shown}: {size / 2**20:.0f} MB is over the {MAX_UPLOAD_MB} MB limit")
+    fd, tmp = tempfile.mkstemp(dir=_upload_dir(), prefix="upload-", suffix=ext)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(uploaded.getbuffer())
+    try:
+        check_video_file(tmp)
+    except VideoError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise VideoError(str(e).replace(tmp, shown)) from None
+    return Video(Path(tmp), shown)
+
+
+def current_run() -> Path | None:
+    """The run chosen in the sidebar (None, with a note already shown, when there is none)."""
+    name = st.session_state.get("run")
+    if name is None or not (RUNS / name / "model.json").is_file():
+        st.warning("Choose a finished run in the sidebar first.")
+        return None
+    return RUNS / name

@@ -1,0 +1,129 @@
+"""Runs trained in a background process: launch ``emojax train`` detached from the caller, read
+where it is from the run folder, cancel it. The dashboard uses this so that nothing blocks a
+page while a run trains; the training process itself writes ``progress.json`` atomically.
+
+A cancelled run is interrupted like a Ctrl-C (SIGINT): what is stored is kept, its
+``progress.json`` says ``interrupted``, and launching it again resumes it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import EmojaxError
+from ..models import TRAINED
+from .run import _read_json
+
+#: the processes this Python process launched, by run folder (polled, so that they are reaped)
+_CHILDREN: dict[Path, subprocess.Popen] = {}
+LOG = "train.log"
+
+
+def train_command(out: str | os.PathLike, *, dataset: str, root: str | os.PathLike, preset: str = "improved",
+                  protocol: str = "kfold", epochs: int | None = None, folds: int | None = None,
+                  classes: str | None = None, store: str | os.PathLike | None = None,
+                  workers: int | None = None) -> list[str]:
+    """The ``emojax train`` command line for these settings."""
+    cmd = [sys.executable, "-m", "emojax.cli", "train", "--quiet", "--dataset", dataset, "--root", os.fspath(root),
+           "--preset", preset, "--protocol", protocol, "--out", os.fspath(out)]
+    for flag, value in (("--epochs", epochs), ("--folds", folds), ("--classes", classes), ("--store", store),
+                        ("--workers", workers)):
+        if value is not None:
+            cmd += [flag, os.fspath(value) if isinstance(value, os.PathLike) else str(value)]
+    return cmd
+
+
+def launch(cmd: Sequence[str], out: str | os.PathLike) -> int:
+    """Start ``cmd`` (from :func:`train_command`) in a new session, its output appended to
+    ``out/train.log``; returns its pid. Refuses when a run is already training in ``out``."""
+    out = Path(out).resolve()
+    if status(out)["state"] in ("starting", "running"):
+        raise EmojaxError(f"{out}: a run is already training there; cancel it first or choose another folder")
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / LOG, "ab") as log:
+        log.write(f"\n$ {' '.join(cmd)}\n".encode())
+        log.flush()
+        proc = subprocess.Popen(list(cmd), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    _CHILDREN[out] = proc
+    return proc.pid
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _log_tail(out: Path, lines: int = 12) -> str:
+    path = out / LOG
+    if not path.is_file():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def status(run: str | os.PathLike) -> dict:
+    """Where a run is: ``state`` (``none``, ``starting``, ``running``, ``done``, ``failed``,
+    ``interrupted`` or ``stopped`` — a process that died without a word), ``fraction`` done
+    (0..1), the last progress event, and the log's tail when it failed."""
+    out = Path(run).resolve()
+    child = _CHILDREN.get(out)
+    code = child.poll() if child is not None else None
+    progress = _read_json(out / "progress.json") if (out / "progress.json").is_file() else {}
+    state = progress.get("status", "none")
+    if child is not None and code is None and (not progress or progress.get("pid") != child.pid):
+        state = "starting"                 # launched; the process has not written its progress yet
+    elif child is not None and code not in (None, 0) and state in ("none", "running"):
+        state = "failed"                   # it died before or without recording why
+    elif state == "running" and not _alive(int(progress.get("pid", 0)) or -1):
+        state = "stopped"
+    info = {"state": state, "fraction": 1.0 if state == "done" else fraction(progress), "progress": progress}
+    if state in ("failed", "stopped"):
+        info["log"] = _log_tail(out)
+    return info
+
+
+def fraction(progress: dict) -> float:
+    """The share of a run done, from its last progress event (extraction counts for a tenth)."""
+    stage = progress.get("stage")
+    if stage == "extract" and progress.get("total"):
+        return 0.1 * progress.get("done", 0) / progress["total"]
+    if stage == "train" and progress.get("folds") and progress.get("model") in TRAINED:
+        per_fold = len(TRAINED)
+        steps = (progress["fold"] - 1) * per_fold + TRAINED.index(progress["model"])
+        steps += progress.get("epoch", 0) / max(progress.get("epochs") or 1, 1)
+        return 0.1 + 0.9 * min(steps / (progress["folds"] * per_fold), 1.0)
+    if stage in ("evaluate", "done"):
+        return 1.0
+    return 0.0
+
+
+def cancel(run: str | os.PathLike, *, wait: float = 10.0) -> bool:
+    """Interrupt the run training in ``run`` (SIGINT to its process group, as Ctrl-C would);
+    returns whether a process was signalled. Waits up to ``wait`` seconds for it to stop."""
+    out = Path(run).resolve()
+    child = _CHILDREN.get(out)
+    progress = _read_json(out / "progress.json") if (out / "progress.json").is_file() else {}
+    pid = child.pid if child is not None and child.poll() is None else int(progress.get("pid", 0))
+    if not pid or not _alive(pid) or (child is None and progress.get("status") != "running"):
+        return False
+    try:
+        os.killpg(pid, signal.SIGINT) if os.getpgid(pid) == pid else os.kill(pid, signal.SIGINT)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if (child.poll() is not None) if child is not None else not _alive(pid):
+            break
+        time.sleep(0.1)
+    return True

@@ -1,0 +1,78 @@
+"""Modality contributions: what the fused models rely on, from the run's importance.json —
+Table 2, per class, face regions drawn on a face, moments, and one video's own explanation."""
+
+import numpy as np
+import streamlit as st
+
+from dashboard import charts, resources, state
+from emojax.models import TITLES
+
+
+def pooled(imp: dict, model: str) -> None:
+    entry = imp["models"][model]
+    st.caption(f"{TITLES[model]}: accuracy {100 * entry['baseline']['accuracy']:.1f} % on the held-out videos; "
+               f"each bar is the drop in accuracy when a group is permuted across videos "
+               f"({imp['settings']['n_repeats']} repeats, ± std), pooled over folds.")
+    groups = entry["groupings"]
+    if "region" in groups:
+        g = groups["region"]
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(charts.face_values(resources.reference_face(),
+                                           charts.region_values(dict(zip(g["names"], g["mean"]))),
+                                           title="Face regions (drop in accuracy)", label="drop"),
+                        key="region_face")
+        c2.plotly_chart(charts.importance_bars(g["names"], g["mean"], g["std"], title="Face regions"),
+                        key="region_bars")
+    for name, title in (("time", "Moments: windows of the (resampled) video"), ("channel", "Channels (top 20)")):
+        if name in groups:
+            g = groups[name]
+            order = np.argsort(g["mean"])[::-1][:20] if name == "channel" else np.arange(len(g["names"]))
+            st.plotly_chart(charts.importance_bars([g["names"][i] for i in order], [g["mean"][i] for i in order],
+                                                   [g["std"][i] for i in order], title=title), key=f"{name}_bars")
+    if "per_class" in entry:
+        grouping = st.selectbox("Per class, grouped by", list(entry["per_class"]), key="contrib_class_group")
+        g = entry["per_class"][grouping]
+        st.plotly_chart(charts.class_heatmap(g["names"], imp["classes"], g["mean"],
+                                             title="Drop in each class's recall"), key="class_heatmap")
+
+
+def one_video(imp: dict, model: str) -> None:
+    video = imp.get("video")
+    if not video or model not in video["models"]:
+        st.caption("No video explained in this run (`emojax explain RUN --video clip.mp4`).")
+        return
+    v = video["models"][model]
+    st.markdown(f"**{video['path']}**: {TITLES[model]} says **{v['label']}** "
+                f"(p = {v['proba'][v['label']]:.2f}); against {video['background']} of the run's videos.")
+    mod = v["groupings"]["modality"]
+    st.plotly_chart(charts.modality_shares({model: dict(zip(mod["names"], mod["share_pct"]))},
+                                           title="This video: each modality's share (%)"), key="video_modality")
+    ig = v.get("integrated_gradients")
+    if ig and ig.get("landmarks") is not None:
+        lm = np.asarray(ig["landmarks"], float)
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(charts.face_values(resources.reference_face(), lm.sum(axis=0),
+                                           title=f"Integrated gradients on the face (toward {ig['target']})",
+                                           label="IG"), key="ig_face")
+        c2.plotly_chart(charts.attribution_over_time(lm, "Integrated gradients per region over time"), key="ig_time")
+        st.caption(f"Completeness: the attributions add up to f(x) − f(baseline) = "
+                   f"{ig['f_x'] - ig['f_baseline']:.3f} within {100 * ig['completeness_error']:.2f} %; "
+                   f"rPPG {ig['modality'].get('rppg', 0):.3f}, visual {ig['modality'].get('visual', 0):.3f}.")
+
+
+st.title("Modality contributions")
+run = state.current_run()
+if run is not None:
+    imp = resources.run_json(run, "importance.json")
+    if imp is None:
+        st.info(f"{run.name} has not been explained yet. Run `emojax explain {run} --per-class` "
+                "(the demo runs are explained by `make run`).")
+    else:
+        st.plotly_chart(charts.modality_shares(imp["table2"], imp.get("paper_table2")), key="table2")
+        models = list(imp["models"])
+        model = st.radio("Model", models, format_func=TITLES.get, horizontal=True, key="contrib_model")
+        tab1, tab2 = st.tabs(["All tested videos", "One video"])
+        with tab1:
+            pooled(imp, model)
+        with tab2:
+            one_video(imp, model)

@@ -1,0 +1,70 @@
+"""Metrics explorer: a run's four models as in the paper's Table 1, per class, the confusion
+matrix (click a cell to list its videos), and two runs side by side."""
+
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard import charts, resources, state, tables
+from emojax.models import MODEL_NAMES, TITLES
+from emojax.training.run import read_predictions
+
+
+def table(run: Path) -> dict | None:
+    metrics = resources.run_json(run, "metrics.json")
+    if metrics is None:
+        st.warning(f"{run.name} has no metrics.json yet.")
+        return None
+    config = resources.run_json(run, "config.json") or {}
+    st.markdown(f"**{run.name}**: {config.get('dataset', '?')} ({metrics['n_videos']} videos tested), preset "
+                f"{config.get('train', {}).get('preset', '?')}, protocol {config.get('protocol', '?')}, "
+                f"{len(metrics['folds'])} fold(s). Per cent, mean ± std over folds.")
+    paper = config.get("dataset") == "iemocap" and config.get("classes") in (None, "paper")
+    st.dataframe(tables.table1(metrics, paper=paper))
+    return metrics
+
+
+def cell_videos(run: Path, metrics: dict, model: str) -> None:
+    classes = metrics["classes"]
+    normalise = st.toggle("Normalise rows (recall per class)", key="cm_normalise")
+    fig = charts.confusion(metrics["pooled"][model]["confusion"], classes, normalise=normalise,
+                           title=f"Confusion matrix, {TITLES[model]} (rows: true)")
+    event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="confusion_chart")
+    points = event.selection.points if event and event.selection else []
+    if points:
+        st.session_state["cm_true"], st.session_state["cm_pred"] = (classes[int(v)] for v in points[0]["customdata"])
+    c1, c2 = st.columns(2)
+    true = c1.selectbox("True class", classes, key="cm_true")
+    pred = c2.selectbox("Predicted as", classes, key="cm_pred")
+    videos = tables.videos_in_cell(read_predictions(run), model, classes.index(true), classes.index(pred))
+    st.caption(f"{len(videos)} video(s) of class {true} predicted as {pred} by {TITLES[model]}")
+    st.dataframe(videos, hide_index=True)
+
+
+st.title("Metrics explorer")
+run = state.current_run()
+if run is not None:
+    metrics = table(run)
+    if metrics is not None:
+        model = st.radio("Model", MODEL_NAMES, index=MODEL_NAMES.index("early_fusion"), format_func=TITLES.get,
+                         horizontal=True, key="metrics_model")
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(charts.per_class(metrics["pooled"][model]["per_class"], metrics["classes"],
+                                         f"Per class, {TITLES[model]} (pooled over folds)"), key="per_class_chart")
+        c2.dataframe(tables.per_class(metrics, model).style.format("{:.2f}", subset=["precision", "recall", "f1-score"]))
+        cell_videos(run, metrics, model)
+        st.subheader("Two runs side by side")
+        others = [p for p in state.finished_runs() if p != run]
+        if not others:
+            st.caption("Only one finished run: train another on the Train page to compare.")
+        else:
+            other = state.pick_run("Compare with", key="compare_run", runs=others)
+            left, right = st.columns(2)
+            with left:
+                st.plotly_chart(charts.model_scores(metrics["summary"], "uar", title=f"{run.name}: UAR"),
+                                key="uar_left")
+            with right:
+                m2 = table(other)
+                if m2 is not None:
+                    st.plotly_chart(charts.model_scores(m2["summary"], "uar", title=f"{other.name}: UAR"),
+                                    key="uar_right")

@@ -1,0 +1,120 @@
+"""Predict: a video in, each model's class probabilities and this video's modality shares out."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, resources, state
+from emojax.errors import EmojaxError, NoFaceError
+from emojax.models import TITLES
+from emojax.video import probe
+
+
+def choose_video() -> state.Video | None:
+    how = st.radio("Video", ["Upload a video", "A teaching clip"], horizontal=True, key="predict_source")
+    if how == "A teaching clip":
+        clips = state.teaching_clips()
+        if not clips:
+            st.info(f"No teaching clip in {state.TEACHING}; `make run` writes them.")
+            return None
+        clip = st.selectbox("Teaching clip", clips, format_func=lambda p: p.name, key="predict_clip")
+        state.set_video(state.Video(clip, clip.name))
+        return state.current_video()
+    up = st.file_uploader(f"A face video ({', '.join(state.UPLOAD_TYPES)}; at most {state.MAX_UPLOAD_MB} MB)",
+                          type=state.UPLOAD_TYPES, key="predict_upload")
+    if up is None:
+        st.caption("Your file is kept in a private temporary file on this machine, for this session only.")
+        return None
+    saved = st.session_state.get("upload")
+    if saved is None or saved[0] != up.file_id:
+        if saved is not None:
+            saved[1].path.unlink(missing_ok=True)    # this visitor's previous upload
+            st.session_state.pop("upload")
+        try:
+            st.session_state["upload"] = (up.file_id, state.save_upload(up))
+        except EmojaxError as e:
+            st.error(f"This file cannot be used: {e}")
+            return None
+    state.set_video(st.session_state["upload"][1])
+    return state.current_video()
+
+
+def predict(video: state.Video, run: Path) -> dict:
+    """Extract (with a progress bar) and predict with every model of ``run``."""
+    from emojax.inference import predict_features
+
+    trained = resources.trained_run(run)
+    total = max(probe(video.path).frame_count_claimed, 1)
+    bar = st.progress(0.0, text=f"Reading the face in {video.name}…")
+    done = [0]
+
+    def tick(n: int) -> None:
+        done[0] += n
+        if done[0] % 15 == 0:
+            bar.progress(min(done[0] / total, 1.0), text=f"Reading the face: frame {done[0]} of ~{total}")
+
+    features = resources.extract(video.path, trained.extractor, tick)
+    bar.empty()
+    if not features.face_found.any():
+        raise NoFaceError(f"{video.name}: no face found in any of its {len(features)} frames; "
+                          "try a video with a frontal face")
+    return {"key": (str(video.path), str(run)), "features": features,
+            "result": {"video": video.name, "run": run.name, **predict_features(features, trained)}}
+
+
+def contributions(pred: dict, run: Path) -> dict | None:
+    from emojax.explain.run import FUSED, explain_video
+
+    data, why = resources.run_data(run)
+    if data is None:
+        st.info(f"This video's modality contributions need the run's data: {why}")
+        return None
+    with st.spinner("How much did each modality count for this video?"):
+        out = explain_video(data, pred["features"], FUSED, groupings=("modality",), gradients=False)
+    return {m: dict(zip(e["groupings"]["modality"]["names"], e["groupings"]["modality"]["share_pct"]))
+            for m, e in out["models"].items()}
+
+
+def show(pred: dict, run: Path) -> None:
+    r = pred["result"]
+    best = r["models"]["early_fusion"]
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Prediction (early fusion)", r["label"], f"p = {best['proba'][best['label']]:.2f}", delta_color="off")
+    c2.metric("Frames", r["frames"])
+    c3.metric("Face found in", f"{100 * r['face_ratio']:.0f} % of frames")
+    st.plotly_chart(charts.probabilities(r["models"], r["classes"]), key="proba_chart")
+    st.dataframe(pd.DataFrame({TITLES[m]: v["proba"] for m, v in r["models"].items()}).T.style.format("{:.3f}"))
+    if "contrib" not in pred:
+        pred["contrib"] = contributions(pred, run)
+    if pred["contrib"]:
+        st.plotly_chart(charts.modality_shares(pred["contrib"], title="This video: each modality's share (%)"),
+                        key="video_shares")
+        st.caption("The drop in the predicted class's probability when a modality is replaced by that of the "
+                   "run's other videos, as shares of their total.")
+    shown = {**r, "modality_share_pct": pred["contrib"]}
+    st.download_button("Download all of this as JSON", json.dumps(shown, indent=2),
+                       file_name=f"{Path(r['video']).stem}-emojax.json", mime="application/json")
+    st.page_link("../pages/signals.py", label="See its pulse and landmarks on the Signals page",
+                 icon=":material/monitor_heart:")
+
+
+st.title("Predict the emotion in a face video")
+run = state.current_run()
+video = choose_video()
+if run is not None and video is not None:
+    if video.path.suffix.lower() in (".mp4", ".webm", ".mov", ".m4v"):
+        with st.expander("The video", expanded=False):
+            st.video(str(video.path))
+    pred = st.session_state.get("prediction")
+    if pred is None or pred["key"] != (str(video.path), str(run)):
+        try:
+            pred = predict(video, run)
+        except EmojaxError as e:
+            pred = {"key": (str(video.path), str(run)), "error": str(e)}
+        st.session_state["prediction"] = pred
+    if "error" in pred:
+        st.error(f"No prediction: {pred['error']}")
+    else:
+        show(pred, run)

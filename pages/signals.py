@@ -1,0 +1,84 @@
+"""Signals: what the models read from the video — the face, its landmarks, and the pulse in the
+colour of the skin."""
+
+import numpy as np
+import streamlit as st
+
+from dashboard import charts, resources, state
+from emojax.errors import EmojaxError
+from emojax.features import ExtractorConfig, rppg
+from emojax.features.landmarks import skin_polygons
+from emojax.video import FrameReader
+
+
+def features_of(video: state.Video, config: ExtractorConfig):
+    """The current prediction's features when they are of this video, else extracted now."""
+    pred = st.session_state.get("prediction")
+    if pred and "features" in pred and pred["key"][0] == str(video.path):
+        return pred["features"]
+    cached = st.session_state.get("signals")
+    if cached is None or cached[0] != str(video.path):
+        bar = st.progress(0.0, text=f"Reading the face in {video.name}…")
+        feats = resources.extract(video.path, config)
+        bar.empty()
+        cached = st.session_state["signals"] = (str(video.path), feats)
+    return cached[1]
+
+
+def frame_view(video: state.Video, f, roi: str) -> None:
+    i = st.slider("Frame", 0, len(f) - 1, 0, key="signals_frame")
+    t = float(f.times[i])
+    image = next(iter(FrameReader(video.path, start=t)), None)
+    if image is None:
+        st.warning(f"Frame {i} could not be read back from {video.name}.")
+        return
+    found = bool(f.face_found[i])
+    polys = skin_polygons(f.landmarks[i]) if found and roi == "skin" else []
+    title = f"frame {i} at {t:.2f} s" + ("" if found else " — no face found")
+    st.plotly_chart(charts.frame(image.rgb, box=f.box[i] if found else None,
+                                 landmarks=f.landmarks[i] if found else None, polygons=polys, title=title),
+                    key="frame_chart")
+
+
+def pulse_view(f) -> None:
+    method = st.selectbox("Pulse method", ["pos", "chrom", "green"], key="signals_method",
+                          help="POS (Wang et al. 2017), CHROM (de Haan & Jeanne 2013), or the green channel")
+    st.plotly_chart(charts.rgb_trace(f.times, f.rgb, f.face_found), key="rgb_chart")
+    if not f.face_found.any():
+        st.warning("No face in any frame: no colour was measured, so there is no pulse.")
+        return
+    sig = rppg.pulse(f.rgb, f.fps, method)
+    st.plotly_chart(charts.pulse_trace(f.times, sig, f.face_found, method), key="pulse_chart")
+    bpm, snr = rppg.heart_rate(sig, f.fps)
+    freqs, power = rppg.spectrum(sig, f.fps) if np.isfinite(sig).all() else (np.zeros(1), np.zeros(1))
+    c1, c2 = st.columns(2)
+    c1.metric("Heart rate", "—" if not np.isfinite(bpm) else f"{bpm:.0f} bpm")
+    c2.metric("Signal quality (SNR)", "—" if not np.isfinite(snr) else f"{snr:.1f} dB")
+    c1, c2 = st.columns(2)
+    with c1:
+        st.plotly_chart(charts.spectrum(freqs, power, bpm), key="spectrum_chart")
+    with c2:
+        st.plotly_chart(charts.heart_rate_series(rppg.heart_rate_series(sig, f.fps, window_s=min(10.0, len(f) / f.fps))),
+                        key="hr_chart")
+
+
+st.title("Signals: the face and the pulse")
+run = state.current_run()
+clips = state.teaching_clips()
+video = state.current_video()
+if video is None and clips:
+    st.caption("No video chosen on the Predict page: showing a teaching clip.")
+    video = state.Video(clips[0], clips[0].name)
+if video is None:
+    st.info("Choose or upload a video on the Predict page first.")
+elif run is not None:
+    config = resources.trained_run(run).extractor
+    st.caption(f"{video.name}, read with the settings of run {run.name} (colour from the {config.roi} ROI).")
+    try:
+        feats = features_of(video, config)
+    except EmojaxError as e:
+        st.error(str(e))
+    else:
+        st.caption(f"{len(feats)} frames at {feats.fps:.2f} fps; a face in {100 * feats.face_ratio:.0f} % of them.")
+        frame_view(video, feats, config.roi)
+        pulse_view(feats)

@@ -1,0 +1,97 @@
+"""Train: launch a run in a background process, watch it, cancel it."""
+
+import re
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard import charts, state
+from emojax.data import load_dataset
+from emojax.errors import EmojaxError
+from emojax.training import jobs
+from emojax.training.run import read_curves
+
+DATASETS = {"teaching": "Teaching set (the embedded demo)", "folder": "Folder: one sub-folder per class",
+            "csv": "CSV manifest (path, label, group, start, end)", "iemocap": "IEMOCAP release root",
+            "cremad": "CREMA-D root (VideoFlash)", "ravdess": "RAVDESS root"}
+PROTOCOLS = {"speaker": "leave one speaker out", "kfold": "k-fold, speakers kept apart", "loso":
+             "leave one session out (IEMOCAP)", "holdout": "one held-out test share"}
+
+
+def launch_form() -> None:
+    with st.form("train_form"):
+        kind = st.selectbox("Dataset", list(DATASETS), format_func=DATASETS.get, key="train_dataset")
+        root = st.text_input("Its root folder (or the manifest file)", value=str(state.TEACHING), key="train_root")
+        c1, c2, c3 = st.columns(3)
+        preset = c1.selectbox("Preset", ["improved", "paper"], key="train_preset",
+                              help="paper: Kumar & Li (2023) as published; improved: POS pulse, aligned landmarks")
+        protocol = c2.selectbox("Protocol", list(PROTOCOLS), format_func=lambda p: f"{p}: {PROTOCOLS[p]}",
+                                key="train_protocol")
+        epochs = c3.number_input("Epochs (0: the preset's)", 0, 1000, 0, key="train_epochs")
+        name = st.text_input("Run name (letters, digits, - and _)", value=f"{kind}-{preset}", key="train_name")
+        go = st.form_submit_button("Start training", type="primary")
+    if not go:
+        return
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", name):
+        st.error(f"Run name {name!r}: use letters, digits, - and _ only (at most 64).")
+        return
+    try:
+        n = len(load_dataset(kind, Path(root).expanduser()).items)
+        out = state.RUNS / name
+        pid = jobs.launch(jobs.train_command(out, dataset=kind, root=Path(root).expanduser(), preset=preset,
+                                             protocol=protocol, epochs=epochs or None,
+                                             store=state.ARTIFACTS / "features"), out)
+    except (EmojaxError, OSError, ValueError) as e:
+        st.error(str(e))
+        return
+    st.session_state["watch"] = name
+    st.success(f"Training {name} on {n} videos in the background (process {pid}); you can leave this page.")
+
+
+def training_runs() -> list[str]:
+    names = [p.parent.name for p in state.RUNS.glob("*/progress.json")] if state.RUNS.is_dir() else []
+    return sorted(names, key=lambda n: -(state.RUNS / n / "progress.json").stat().st_mtime)
+
+
+@st.fragment(run_every=2)
+def watch(name: str) -> None:
+    """Progress, curves and a cancel button for one run, refreshed every 2 s."""
+    run = state.RUNS / name
+    s = jobs.status(run)
+    p = s["progress"]
+    where = {"extract": lambda: f"reading faces: {p.get('done', 0)} of {p.get('total', '?')} videos",
+             "train": lambda: f"fold {p.get('fold')}/{p.get('folds')}, {p.get('model')}, epoch {p.get('epoch')}",
+             "evaluate": lambda: "scoring the folds"}.get(p.get("stage"), lambda: "")()
+    st.progress(s["fraction"], text=f"{name}: {s['state']} {where}")
+    if s["state"] in ("starting", "running"):
+        if st.button("Cancel", key=f"cancel_{name}"):
+            jobs.cancel(run)
+            st.rerun()
+    elif s["state"] == "done":
+        st.success(f"{name} is finished: it is in the run list of every page.")
+        if st.session_state.get("announced") != name:
+            st.session_state["announced"] = name
+            st.rerun(scope="app")            # refresh the sidebar's run list
+    elif s["state"] in ("failed", "stopped"):
+        st.error(f"{name} {s['state']}: {p.get('error', '')}")
+        if s.get("log"):
+            st.code(s["log"], language="text")
+    elif s["state"] == "interrupted":
+        st.info(f"{name} was interrupted; start it again with the same settings to resume.")
+    records = read_curves(run)
+    if records:
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(charts.curves(records, "train_loss", "Training loss"), key=f"loss_{name}")
+        c2.plotly_chart(charts.curves(records, "val_acc", "Validation accuracy"), key=f"acc_{name}")
+
+
+st.title("Train the four models")
+st.caption("Training runs in its own process; progress is read from the run folder. "
+           f"Runs go to {state.RUNS}; features are cached in {state.ARTIFACTS / 'features'}.")
+launch_form()
+names = training_runs()
+if names:
+    default = st.session_state.get("watch", names[0])
+    watched = st.selectbox("Watch a run", names, index=names.index(default) if default in names else 0,
+                           key="train_watch")
+    watch(watched)
