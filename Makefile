@@ -4,6 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 TEACH  := artifacts/teaching
+PORT   ?= 8501
 
 .PHONY: install run test bench clean
 
@@ -15,10 +16,13 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
-# Until the dashboard exists: build the teaching set, train and explain both presets' four models on it
-# (each step only if its result is not there yet), then print their metrics.
+# Build the embedded default if it is not there (the teaching set; both presets' four models trained and
+# explained on it), print its metrics, then serve the dashboard on 127.0.0.1 (PORT=8501 by default).
 run: install
 	$(PY) -m emojax.cli demo --root $(TEACH)
+	@echo "emojax dashboard: http://127.0.0.1:$(PORT)  (Ctrl-C stops it)"
+	$(PY) -m streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port $(PORT) \
+		--server.headless true --browser.gatherUsageStats false --server.maxUploadSize 200
 
 test: install
 	$(PY) -m pytest -q
@@ -27,6 +31,7 @@ bench: install
 	$(PY) benchmarks/extract.py
 	$(PY) benchmarks/train.py
 	$(PY) benchmarks/pfi.py
+	$(PY) benchmarks/dashboard.py
 
 clean:
-	rm -rf $(VENV) artifacts/features artifacts/teaching artifacts/runs
+	rm -rf $(VENV) artifacts/features artifacts/teaching artifacts/runs artifacts/screenshots

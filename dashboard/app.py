@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import state
+from dashboard import resources, state
 
 st.set_page_config(page_title="emojax", page_icon=":material/favorite:", layout="wide")
 
@@ -17,6 +17,6 @@ PAGES = [
 
 page = st.navigation(PAGES)
 with st.sidebar:
-    state.pick_run("Run", key="run")
+    resources.warm_up(state.pick_run("Run", key="run"))
     st.caption(f"Runs in `{state.RUNS}`")
 page.run()

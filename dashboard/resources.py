@@ -20,11 +20,20 @@ def _stamp(path: Path) -> float:
     return path.stat().st_mtime if path.exists() else 0.0
 
 
-@st.cache_resource(show_spinner="Loading the run's models…")
+@st.cache_resource(show_spinner=False)
 def _trained_run(path: str, stamp: float):
+    from emojax._jaxcache import enable_compilation_cache
     from emojax.estimator import TrainedRun
+    from emojax.models import MODEL_NAMES
 
-    return TrainedRun(path)
+    enable_compilation_cache()
+    trained = TrainedRun(path)
+    n, s = 1, trained.spec                       # compile each model for one video now, not at the first upload
+    zeros = {"rppg": np.zeros((n, s.length, s.rppg_channels), np.float32),
+             "face": np.zeros((n, s.length, s.face_channels), np.float32), "mask": np.ones((n, s.length), bool)}
+    for m in MODEL_NAMES:
+        trained.classifier(m).predict_proba(zeros)
+    return trained
 
 
 def trained_run(run: Path):
@@ -50,7 +59,7 @@ def run_data(run: Path):
         return None, str(e)
 
 
-@st.cache_resource(show_spinner="Loading the face detector and landmark model…")
+@st.cache_resource(show_spinner=False)
 def _extractor(config_json: str) -> tuple[Extractor, threading.Lock]:
     return Extractor(ExtractorConfig.from_dict(json.loads(config_json))), threading.Lock()
 
@@ -60,6 +69,24 @@ def extract(path: Path, config: ExtractorConfig, progress=None) -> Features:
     extractor, lock = _extractor(json.dumps(config.to_dict(), sort_keys=True))
     with lock:
         return extractor(path, progress=progress)
+
+
+def warm_up(run: Path | None) -> None:
+    """Load the run's models (compiled) and its extractor in a background thread, once per
+    process, so that the first upload does not wait for them."""
+    if run is not None:
+        _warm_up(str(run))
+
+
+@st.cache_resource(show_spinner=False)
+def _warm_up(run: str) -> threading.Thread:
+    def work() -> None:
+        trained = trained_run(Path(run))
+        _extractor(json.dumps(trained.extractor.to_dict(), sort_keys=True))
+
+    thread = threading.Thread(target=work, name="emojax-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 @st.cache_resource

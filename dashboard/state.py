@@ -17,22 +17,40 @@ from emojax.errors import VideoError
 from emojax.video import VIDEO_EXTENSIONS, check_video_file
 
 ROOT = Path(__file__).resolve().parents[1]
-#: the artifacts folder the dashboard shows (``EMOJAX_ARTIFACTS`` overrides it)
-ARTIFACTS = Path(os.environ.get("EMOJAX_ARTIFACTS", ROOT / "artifacts")).resolve()
-RUNS = ARTIFACTS / "runs"
-TEACHING = ARTIFACTS / "teaching"
 #: the run shown first when there is one
 DEFAULT_RUN = "demo-improved"
-#: uploads: these types (the video readers' allow-list), at most this size
+#: uploads: these types (the video readers' allow-list)
 UPLOAD_TYPES = sorted(e.lstrip(".") for e in VIDEO_EXTENSIONS)
-MAX_UPLOAD_MB = int(os.environ.get("EMOJAX_MAX_UPLOAD_MB", 200))
+
+
+def artifacts() -> Path:
+    """The artifacts folder shown: ``EMOJAX_ARTIFACTS``, default ./artifacts (read when used)."""
+    return Path(os.environ.get("EMOJAX_ARTIFACTS", ROOT / "artifacts")).resolve()
+
+
+def runs_dir() -> Path:
+    return artifacts() / "runs"
+
+
+def max_upload_mb() -> int:
+    return int(os.environ.get("EMOJAX_MAX_UPLOAD_MB", 200))
+
+
+def __getattr__(name: str):
+    """``ARTIFACTS``, ``RUNS``, ``TEACHING`` and ``MAX_UPLOAD_MB``, from the environment when used."""
+    paths = {"ARTIFACTS": "", "RUNS": "runs", "TEACHING": "teaching"}
+    if name in paths:
+        return artifacts() / paths[name]
+    if name == "MAX_UPLOAD_MB":
+        return max_upload_mb()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def finished_runs() -> list[Path]:
     """Runs with trained models and metrics, the demo run first, then the newest first."""
-    if not RUNS.is_dir():
+    if not runs_dir().is_dir():
         return []
-    runs = [p for p in RUNS.iterdir() if (p / "model.json").is_file() and (p / "metrics.json").is_file()]
+    runs = [p for p in runs_dir().iterdir() if (p / "model.json").is_file() and (p / "metrics.json").is_file()]
     return sorted(runs, key=lambda p: (p.name != DEFAULT_RUN, -(p / "metrics.json").stat().st_mtime))
 
 
@@ -41,17 +59,18 @@ def pick_run(label: str = "Run", *, key: str = "run", runs: list[Path] | None = 
     with a note on how to make one, when there is none."""
     runs = finished_runs() if runs is None else runs
     if not runs:
-        st.info(f"No finished run in {RUNS}. `make run` trains the demo runs; the Train page starts others.")
+        st.info(f"No finished run in {runs_dir()}. `make run` trains the demo runs; the Train page starts others.")
         return None
     names = [p.name for p in runs]
     if st.session_state.get(key) not in names:
         st.session_state[key] = names[0]
     name = st.selectbox(label, names, key=key)
-    return RUNS / name
+    return runs_dir() / name
 
 
 def teaching_clips() -> list[Path]:
-    return sorted(TEACHING.glob("*.mp4")) if TEACHING.is_dir() else []
+    folder = artifacts() / "teaching"
+    return sorted(folder.glob("*.mp4")) if folder.is_dir() else []
 
 
 @dataclass(frozen=True)
@@ -95,8 +114,9 @@ def save_upload(uploaded) -> Video:
         raise VideoError(f"{shown}: {ext or 'no extension'} is not a video type we read "
                          f"(allowed: {', '.join(UPLOAD_TYPES)})")
     size = uploaded.size
-    if size > MAX_UPLOAD_MB * 2**20:
-        raise VideoError(f"{shown}: {size / 2**20:.0f} MB is over the {MAX_UPLOAD_MB} MB limit")
+    limit = max_upload_mb()
+    if size > limit * 2**20:
+        raise VideoError(f"{shown}: {size / 2**20:.0f} MB is over the {limit} MB limit")
     fd, tmp = tempfile.mkstemp(dir=_upload_dir(), prefix="upload-", suffix=ext)
     with os.fdopen(fd, "wb") as fh:
         fh.write(uploaded.getbuffer())
@@ -111,7 +131,7 @@ def save_upload(uploaded) -> Video:
 def current_run() -> Path | None:
     """The run chosen in the sidebar (None, with a note already shown, when there is none)."""
     name = st.session_state.get("run")
-    if name is None or not (RUNS / name / "model.json").is_file():
+    if name is None or not (runs_dir() / name / "model.json").is_file():
         st.warning("Choose a finished run in the sidebar first.")
         return None
-    return RUNS / name
+    return runs_dir() / name

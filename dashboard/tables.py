@@ -31,7 +31,7 @@ def table1(metrics: Mapping, *, paper: bool = False) -> pd.DataFrame:
 def per_class(metrics: Mapping, model: str) -> pd.DataFrame:
     """Precision, recall, F1 and support of each class (pooled over folds)."""
     rep = metrics["pooled"][model]["per_class"]
-    return pd.DataFrame({c: rep[c] for c in metrics["classes"]}).T.astype({"support": int})
+    return pd.DataFrame({c: rep[c] for c in metrics["classes"]}).T[["precision", "recall", "f1-score", "support"]].astype({"support": int})
 
 
 def videos_in_cell(pred: Mapping[str, np.ndarray], model: str, true: int, predicted: int) -> pd.DataFrame:

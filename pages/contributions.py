@@ -23,12 +23,14 @@ def pooled(imp: dict, model: str) -> None:
                         key="region_face")
         c2.plotly_chart(charts.importance_bars(g["names"], g["mean"], g["std"], title="Face regions"),
                         key="region_bars")
-    for name, title in (("time", "Moments: windows of the (resampled) video"), ("channel", "Channels (top 20)")):
-        if name in groups:
-            g = groups[name]
-            order = np.argsort(g["mean"])[::-1][:20] if name == "channel" else np.arange(len(g["names"]))
-            st.plotly_chart(charts.importance_bars([g["names"][i] for i in order], [g["mean"][i] for i in order],
-                                                   [g["std"][i] for i in order], title=title), key=f"{name}_bars")
+    for name in [g for g in groups if g.startswith("time")] + (["channel"] if "channel" in groups else []):
+        g = groups[name]
+        if name == "channel":
+            title, order = "Channels (the 20 that matter most)", np.argsort(g["mean"])[::-1][:20]
+        else:
+            title, order = "Moments: windows of the video (model frames)", np.arange(len(g["names"]))
+        st.plotly_chart(charts.importance_bars([g["names"][i] for i in order], [g["mean"][i] for i in order],
+                                               [g["std"][i] for i in order], title=title), key=f"{name}_bars")
     if "per_class" in entry:
         grouping = st.selectbox("Per class, grouped by", list(entry["per_class"]), key="contrib_class_group")
         g = entry["per_class"][grouping]

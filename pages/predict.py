@@ -45,7 +45,8 @@ def predict(video: state.Video, run: Path) -> dict:
     """Extract (with a progress bar) and predict with every model of ``run``."""
     from emojax.inference import predict_features
 
-    trained = resources.trained_run(run)
+    with st.spinner("Loading the run's models…"):
+        trained = resources.trained_run(run)
     total = max(probe(video.path).frame_count_claimed, 1)
     bar = st.progress(0.0, text=f"Reading the face in {video.name}…")
     done = [0]
@@ -111,8 +112,8 @@ if run is not None and video is not None:
     if pred is None or pred["key"] != (str(video.path), str(run)):
         try:
             pred = predict(video, run)
-        except EmojaxError as e:
-            pred = {"key": (str(video.path), str(run)), "error": str(e)}
+        except EmojaxError as e:       # named by the visitor's file name, not our temp file's
+            pred = {"key": (str(video.path), str(run)), "error": str(e).replace(str(video.path), video.name)}
         st.session_state["prediction"] = pred
     if "error" in pred:
         st.error(f"No prediction: {pred['error']}")

@@ -44,13 +44,14 @@ def launch_form() -> None:
     except (EmojaxError, OSError, ValueError) as e:
         st.error(str(e))
         return
-    st.session_state["watch"] = name
+    st.session_state["train_watch"] = name
     st.success(f"Training {name} on {n} videos in the background (process {pid}); you can leave this page.")
 
 
 def training_runs() -> list[str]:
-    names = [p.parent.name for p in state.RUNS.glob("*/progress.json")] if state.RUNS.is_dir() else []
-    return sorted(names, key=lambda n: -(state.RUNS / n / "progress.json").stat().st_mtime)
+    """Runs started here or elsewhere (a progress file or a training log), the latest first."""
+    folders = {p.parent for pattern in ("*/progress.json", f"*/{jobs.LOG}") for p in state.RUNS.glob(pattern)}
+    return [p.name for p in sorted(folders, key=lambda p: -max(f.stat().st_mtime for f in p.iterdir()))]
 
 
 @st.fragment(run_every=2)
@@ -63,15 +64,17 @@ def watch(name: str) -> None:
              "train": lambda: f"fold {p.get('fold')}/{p.get('folds')}, {p.get('model')}, epoch {p.get('epoch')}",
              "evaluate": lambda: "scoring the folds"}.get(p.get("stage"), lambda: "")()
     st.progress(s["fraction"], text=f"{name}: {s['state']} {where}")
+    seen = st.session_state.setdefault("seen_training", set())
     if s["state"] in ("starting", "running"):
+        seen.add(name)
         if st.button("Cancel", key=f"cancel_{name}"):
             jobs.cancel(run)
             st.rerun()
     elif s["state"] == "done":
         st.success(f"{name} is finished: it is in the run list of every page.")
-        if st.session_state.get("announced") != name:
-            st.session_state["announced"] = name
-            st.rerun(scope="app")            # refresh the sidebar's run list
+        if name in seen:                     # it finished while watched: refresh the sidebar's run list
+            seen.discard(name)
+            st.rerun(scope="app")
     elif s["state"] in ("failed", "stopped"):
         st.error(f"{name} {s['state']}: {p.get('error', '')}")
         if s.get("log"):
@@ -91,7 +94,6 @@ st.caption("Training runs in its own process; progress is read from the run fold
 launch_form()
 names = training_runs()
 if names:
-    default = st.session_state.get("watch", names[0])
-    watched = st.selectbox("Watch a run", names, index=names.index(default) if default in names else 0,
-                           key="train_watch")
-    watch(watched)
+    if st.session_state.get("train_watch") not in names:
+        st.session_state["train_watch"] = names[0]
+    watch(st.selectbox("Watch a run", names, key="train_watch"))

@@ -118,6 +118,25 @@ def teaching_run(teaching_set, tmp_path_factory):
     return make
 
 
+@pytest.fixture(scope="session")
+def dashboard_artifacts(teaching_run, teaching_set, tmp_path_factory):
+    """An artifacts folder as `make run` leaves it: the teaching clips, their feature store, and
+    a trained, explained run named like the demo run."""
+    from emojax.explain.run import explain_run
+
+    run, _, _ = teaching_run(1.0)
+    root = teaching_set(1.0)
+    art = tmp_path_factory.mktemp("artifacts")
+    (art / "runs").mkdir()
+    (art / "runs" / "demo-improved").symlink_to(run)
+    (art / "teaching").symlink_to(root)
+    (art / "features").symlink_to(root / "store")
+    if not (run / "importance.json").is_file():
+        clip = sorted(root.glob("happy_*.mp4"))[0]
+        explain_run(run, groupings=("modality", "region", "time:5"), per_class=True, video=clip, n_repeats=2)
+    return art
+
+
 @pytest.fixture(scope="session", autouse=True)
 def jax_compilation_cache(tmp_path_factory):
     """One persistent compilation cache for the session (this process and the CLI subprocesses)."""

@@ -1,0 +1,127 @@
+"""Time from upload to prediction shown, in a real browser (Debian's Chromium through Playwright),
+for a 10-second 720x480 face clip, on the demo run. In the same run, the baseline: the same
+work through the library with everything loaded (extract + predict), and `emojax predict` from
+the command line (a fresh process). Writes artifacts/benchmarks/dashboard.json and prints a
+Markdown table for the README. Needs the demo runs (`make run`) and ../shared/data.
+
+    .venv/bin/python benchmarks/dashboard.py [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SOURCE = ROOT.parent / "shared" / "data" / "cremad" / "1001_DFA_ANG_XX.flv"
+RUN = ROOT / "artifacts" / "runs" / "demo-improved"
+TARGET_S = 5.0
+
+
+def make_clip(path: Path, seconds: float = 10.0, size=(720, 480), fps: float = 29.97) -> Path:
+    """A CREMA-D clip scaled to 720x480 and played forwards and backwards to ``seconds``."""
+    cap = cv2.VideoCapture(str(SOURCE))
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(cv2.resize(f, size, interpolation=cv2.INTER_CUBIC))
+    cycle = frames + frames[-2:0:-1]
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    for i in range(int(round(seconds * fps))):
+        out.write(cycle[i % len(cycle)])
+    out.release()
+    return path
+
+
+def library_baseline(clip: Path, repeats: int) -> dict:
+    from emojax.estimator import TrainedRun
+    from emojax.features import Extractor
+    from emojax.inference import predict_features
+
+    trained = TrainedRun(RUN)
+    ex = Extractor(trained.extractor)
+    predict_features(ex(clip), trained)                  # load and compile once
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        f = ex(clip)
+        t1 = time.perf_counter()
+        predict_features(f, trained)
+        times.append((time.perf_counter() - t0, t1 - t0))
+    return {"median_s": statistics.median(t for t, _ in times), "extract_s": statistics.median(e for _, e in times)}
+
+
+def cli_baseline(clip: Path) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "emojax.cli", "predict", str(clip), "--run", str(RUN), "--json"],
+                   check=True, capture_output=True, cwd=ROOT)
+    return time.perf_counter() - t0
+
+
+def browser(clip: Path, repeats: int) -> dict:
+    from tests.browser import chromium, serve, upload_and_wait
+
+    with tempfile.TemporaryDirectory() as tmp, serve(ROOT / "artifacts") as url, chromium() as page:
+        first = upload_and_wait(page, url, clip)     # a fresh server: models still loading at the upload
+        warm = []
+        for i in range(repeats):
+            copy = Path(tmp) / f"clip-{i}.mp4"       # a new file each time: nothing is reused
+            copy.write_bytes(clip.read_bytes())
+            warm.append(upload_and_wait(page, url, copy))   # a new page load: a new session
+    return {"first_s": first, "warm_s": warm, "warm_median_s": statistics.median(warm)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    from tests.browser import missing
+
+    why = missing() or (None if SOURCE.is_file() else f"{SOURCE} is absent") or \
+        (None if (RUN / "metrics.json").is_file() else f"{RUN} is absent: run `make run` first")
+    if why:
+        print(f"skipped: {why}")
+        return 1
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = make_clip(Path(tmp) / "face-10s-720x480.mp4")
+        lib = library_baseline(clip, args.repeats)
+        cli = cli_baseline(clip)
+        web = browser(clip, args.repeats)
+    import jax
+
+    result = {
+        "what": "upload to prediction shown in Chromium, 10-s 720x480 clip (300 frames), run demo-improved",
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "jax": jax.__version__},
+        "target_s": TARGET_S, "browser": web, "library": lib, "cli_s": cli,
+        "ratio_warm_to_target": web["warm_median_s"] / TARGET_S,
+        "dashboard_overhead_s": web["warm_median_s"] - lib["median_s"],
+    }
+    out = ROOT / "artifacts" / "benchmarks" / "dashboard.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print("| path | seconds | vs target 5 s |")
+    print("|---|---|---|")
+    for name, s in (("dashboard, first upload (fresh server)", web["first_s"]),
+                    ("dashboard, later uploads (median)", web["warm_median_s"]),
+                    ("library: extract + predict, loaded", lib["median_s"]),
+                    ("`emojax predict` (new process)", cli)):
+        print(f"| {name} | {s:.2f} | {s / TARGET_S:.2f}x |")
+    print(f"(extraction alone: {lib['extract_s']:.2f} s; the dashboard adds {result['dashboard_overhead_s']:.2f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""The dashboard served for real and driven in Debian's Chromium through Playwright (used by the
+browser test and by ``benchmarks/dashboard.py``). Never ``playwright install``: the browser is
+the system's ``/usr/bin/chromium``."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("EMOJAX_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def missing() -> str | None:
+    """Why a browser test cannot run here, or None."""
+    if not Path(CHROMIUM).is_file():
+        return f"{CHROMIUM} is absent (Debian package `chromium`; .ci/run installs it)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the Python package playwright is not installed"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(artifacts: Path, *, env: dict | None = None, timeout: float = 90.0):
+    """``streamlit run dashboard/app.py`` on 127.0.0.1 over ``artifacts``; yields its URL."""
+    port = _free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
+           "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
+           "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
+    log = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "EMOJAX_ARTIFACTS": str(artifacts), **(env or {})})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                raise RuntimeError(f"the dashboard did not start:\n{log.read().decode(errors='replace')[-3000:]}")
+            time.sleep(0.3)
+        yield url
+    except BaseException:
+        log.seek(0)
+        sys.stderr.write(f"--- dashboard server log ---\n{log.read().decode(errors='replace')[-5000:]}\n")
+        raise
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@contextlib.contextmanager
+def chromium():
+    """A Playwright page in headless Chromium with a fresh profile."""
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory(prefix="emojax-chromium-") as profile, sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                                   headless=True, viewport={"width": 1400, "height": 1000})
+        try:
+            yield ctx.pages[0] if ctx.pages else ctx.new_page()
+        finally:
+            ctx.close()
+
+
+def upload_and_wait(page, url: str, video: Path, *, timeout_ms: float = 120_000) -> float:
+    """Open the Predict page, upload ``video`` and wait until its prediction is shown; returns
+    the seconds from the upload to the prediction on screen."""
+    page.goto(url)
+    page.get_by_text("Predict the emotion in a face video").wait_for(timeout=timeout_ms)
+    page.locator("input[type=file]").wait_for(state="attached", timeout=timeout_ms)
+    t0 = time.perf_counter()
+    page.locator("input[type=file]").set_input_files(str(video))
+    page.get_by_text("Prediction (early fusion)").wait_for(timeout=timeout_ms)
+    return time.perf_counter() - t0

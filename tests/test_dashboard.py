@@ -1,0 +1,227 @@
+"""The dashboard through Streamlit's AppTest: every page renders without an exception and shows
+its key widgets and figures; Predict with a real CREMA-D clip uploaded; bad uploads get a clear
+message; visitors' sessions are apart; the Train page launches, shows and cancels a real run."""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from .conftest import shared, write_video
+
+pytestmark = pytest.mark.timeout(900)
+APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
+PAGES = ["predict", "signals", "train", "metrics", "contributions", "teaching"]
+
+
+@pytest.fixture
+def app(dashboard_artifacts, monkeypatch):
+    """``app(page) -> AppTest`` on that page, over the test artifacts."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("EMOJAX_ARTIFACTS", str(dashboard_artifacts))
+
+    def make(page: str = "predict"):
+        at = AppTest.from_file(APP, default_timeout=300)
+        at.run()
+        if page != "predict":
+            at.switch_page(f"../pages/{page}.py")
+            at.run()
+        assert not at.exception, [e.message for e in at.exception]
+        return at
+
+    yield make
+    for t in threading.enumerate():          # let the models' warm-up end before the next test
+        if t.name == "emojax-warm-up":
+            t.join()
+
+
+def figures(at) -> dict:
+    """The page's Plotly figures (as sent to the browser, read back) by title."""
+    import plotly.io
+
+    figs = [plotly.io.from_json(el.proto.spec) for el in at.get("plotly_chart")]
+    return {f.layout.title.text or "": f for f in figs}
+
+
+def values(v) -> np.ndarray:
+    """A figure's data array as plotly sends it: a list, or a base64 typed array."""
+    if isinstance(v, dict) and "bdata" in v:
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]).reshape(v.get("shape", -1))
+    return np.asarray(v)
+
+
+def test_predict_page_offers_upload_and_teaching_clips(app):
+    at = app("predict")
+    up = at.file_uploader(key="predict_upload")
+    assert set(up.allowed_type) >= {".mp4", ".avi", ".flv", ".mov"}
+    assert "at most 200 MB" in up.label
+    at.radio(key="predict_source").set_value("A teaching clip").run()
+    assert not at.exception
+    assert at.selectbox(key="predict_clip").value.name.endswith(".mp4")
+    assert at.metric[0].label == "Prediction (early fusion)"
+    assert "Class probabilities, per model" in figures(at)
+
+
+def test_predict_an_uploaded_cremad_clip(app, dashboard_artifacts):
+    from emojax.inference import predict_video
+
+    clip = shared("cremad") / "1001_DFA_HAP_XX.flv"
+    at = app("predict")
+    at.file_uploader(key="predict_upload").set_value((clip.name, clip.read_bytes(), "video/x-flv"))
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    shown = {m.label: m.value for m in at.metric}
+    pred = at.session_state["prediction"]["result"]
+    # the page shows what the library predicts for the same file with the same run
+    ref = predict_video(clip, dashboard_artifacts / "runs" / "demo-improved")
+    assert shown["Prediction (early fusion)"] == ref["label"] == pred["label"]
+    for m in ref["models"]:
+        assert pred["models"][m]["proba"] == pytest.approx(ref["models"][m]["proba"], abs=1e-6)
+    assert shown["Frames"] == str(ref["frames"])
+    figs = figures(at)
+    probs = figs["Class probabilities, per model"]
+    assert len(probs.data) == 4 and list(probs.data[0].x) == ref["classes"]
+    assert list(probs.data[3].y) == pytest.approx([ref["models"]["early_fusion"]["proba"][c] for c in ref["classes"]])
+    shares = figs["This video: each modality's share (%)"]
+    for m in ("Early fusion", "Late fusion"):
+        i = list(shares.data[0].y).index(m)
+        assert shares.data[0].x[i] + shares.data[1].x[i] == pytest.approx(100.0, abs=0.01)
+    saved = at.session_state["upload"][1].path
+    assert saved.name.startswith("upload-") and clip.stem not in saved.name       # named by us
+    assert (saved.parent.stat().st_mode & 0o777) == 0o700                          # private folder
+    assert len(at.get("download_button")) == 1
+
+    # Signals shows this very video: frame with landmarks, traces, spectrum, heart rate
+    at.switch_page("../pages/signals.py").run()
+    assert not at.exception
+    titles = set(figures(at))
+    assert {"rPPG: mean R, G, B of the skin (centred)", "Spectrum of the pulse",
+            "Heart rate over time (colour: signal quality)"} <= titles
+    feats = at.session_state["prediction"]["features"]
+    i = int(np.flatnonzero(feats.face_found)[len(feats) // 3])
+    at.slider(key="signals_frame").set_value(i).run()
+    frame = figures(at)[f"frame {i} at {feats.times[i]:.2f} s"]
+    drawn = {d.name: d for d in frame.data}
+    lm = drawn["68 landmarks"]
+    assert np.allclose(np.c_[values(lm.x), values(lm.y)], feats.landmarks[i], atol=1e-3)
+    assert "skin ROI" in drawn and frame.layout.shapes[0].type == "rect"         # ROI and face box
+
+
+def _noise_video(path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    return write_video(path, [rng.integers(0, 255, (120, 160, 3), np.uint8) for _ in range(20)], 10.0)
+
+
+def test_bad_uploads_say_why_without_a_traceback(app, tmp_path, monkeypatch):
+    real = (shared("cremad") / "1001_DFA_ANG_XX.flv").read_bytes()
+    cases = [
+        ("notes.mp4", b"this is not a video at all, only text" * 10, "not a video"),
+        ("clip.mp4", real, "named .mp4 but its content is a flv container"),
+        ("cut.flv", real[:2000], "cut.flv"),
+        ("noise.mp4", _noise_video(tmp_path / "noise.mp4").read_bytes(), "no face found in any of its 20 frames"),
+    ]
+    for name, data, message in cases:
+        at = app("predict")
+        at.file_uploader(key="predict_upload").set_value((name, data, "video/mp4")).run()
+        assert not at.exception, (name, [e.message for e in at.exception])
+        errors = " ".join(e.value for e in at.error)
+        assert message in errors and name in errors, (name, errors)
+        assert "Traceback" not in errors and "emojax-uploads" not in errors
+    monkeypatch.setenv("EMOJAX_MAX_UPLOAD_MB", "0")
+    at = app("predict")
+    at.file_uploader(key="predict_upload").set_value(("big.flv", real, "video/x-flv")).run()
+    assert "over the 0 MB limit" in " ".join(e.value for e in at.error)
+
+
+def test_wrong_type_is_refused_before_anything_is_written():
+    from dashboard.state import save_upload
+    from emojax.errors import VideoError
+
+    class Upload:
+        name, size = "../../etc/passwd.txt", 10
+
+        def getbuffer(self):
+            raise AssertionError("a refused file must not be written")
+
+    with pytest.raises(VideoError, match=r"passwd.txt: .txt is not a video type we read"):
+        save_upload(Upload())
+
+
+def test_each_visitor_sees_their_own_prediction(app):
+    clip = shared("cremad") / "1001_DFA_SAD_XX.flv"
+    first, second = app("predict"), app("predict")
+    first.file_uploader(key="predict_upload").set_value((clip.name, clip.read_bytes(), "video/x-flv")).run()
+    second.run()
+    assert "prediction" in first.session_state and "prediction" not in second.session_state
+    assert not second.metric and first.metric
+
+
+@pytest.mark.parametrize("page", PAGES[1:])
+def test_every_page_renders_its_figures(app, page):
+    at = app(page)
+    titles = set(figures(at))
+    if page == "signals":           # no video chosen yet: a teaching clip is shown
+        assert at.slider(key="signals_frame").max > 100
+        assert "Spectrum of the pulse" in titles
+    elif page == "train":
+        assert at.selectbox(key="train_dataset").options[0] == "Teaching set (the embedded demo)"
+        assert [b.label for b in at.button] == ["Start training"]
+        assert at.selectbox(key="train_watch").value == "demo-improved"
+        assert {"Training loss", "Validation accuracy"} <= titles
+    elif page == "metrics":
+        table = at.dataframe[0].value
+        assert list(table.index) == ["rPPG", "Facial", "Late fusion", "Early fusion"]
+        assert list(table.columns) == ["Accuracy", "Precision", "Recall", "F1", "UAR"]
+        assert "Confusion matrix, Early fusion (rows: true)" in titles
+        at.selectbox(key="cm_true").set_value("happy")
+        at.selectbox(key="cm_pred").set_value("happy").run()
+        listed = at.dataframe[-1].value
+        assert len(listed) > 0 and all(v.startswith("happy") for v in listed["video"])
+    elif page == "contributions":
+        assert "Modality contributions (share of the permutation importance, %)" in titles
+        assert {"Face regions (drop in accuracy)", "Moments: windows of the video (model frames)",
+                "Drop in each class's recall", "Integrated gradients per region over time"} <= titles
+    elif page == "teaching":
+        assert {"Mean green of the skin", "Green, band-passed", "Spectrum of the pulse",
+                "Recall of each class, per model"} <= titles
+        drops = [t for t in titles if t.endswith("each block shuffled")]
+        assert drops
+        before = figures(at)[drops[0]].data[0].y
+        at.number_input(key="pfi_seed").set_value(3).run()
+        assert not at.exception
+        assert len(figures(at)[drops[0]].data[0].y) == len(before) == 2
+
+
+def test_train_page_launches_watches_and_cancels_a_run(app, dashboard_artifacts, teaching_set):
+    from dashboard import state
+    from emojax.training import jobs
+
+    at = app("train")
+    at.selectbox(key="train_dataset").set_value("teaching")
+    at.text_input(key="train_root").input(str(teaching_set(1.0)))
+    at.number_input(key="train_epochs").set_value(400)
+    at.text_input(key="train_name").input("from-the-page")
+    at.button[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "in the background" in at.success[0].value
+    run = dashboard_artifacts / "runs" / "from-the-page"
+    deadline = time.monotonic() + 240
+    while jobs.status(run)["progress"].get("stage") != "train":
+        assert time.monotonic() < deadline, jobs.status(run)
+        assert jobs.status(run)["state"] in ("starting", "running"), jobs.status(run)
+        time.sleep(0.5)
+    at.run()                                          # the watcher shows it and offers Cancel
+    assert at.selectbox(key="train_watch").value == "from-the-page"
+    assert "from-the-page: running fold 1/" in at.get("progress")[0].proto.text
+    at.button(key="cancel_from-the-page").click().run()
+    assert jobs.status(run)["state"] == "interrupted"
+    assert "was interrupted" in at.info[0].value
+    assert not (run / "metrics.json").exists()
+    assert run.name not in [p.name for p in state.finished_runs()]
