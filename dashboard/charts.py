@@ -65,9 +65,14 @@ def modality_shares(table: Mapping[str, Mapping[str, float | None]], paper: Mapp
 # --- Signals ---------------------------------------------------------------------------------
 
 def frame(image_rgb: np.ndarray, *, box: np.ndarray | None = None, landmarks: np.ndarray | None = None,
-          polygons: Sequence[np.ndarray] = (), title: str = "") -> go.Figure:
-    """A video frame with the face box, the skin ROI polygons and the 68 landmarks drawn."""
+          polygons: Sequence[np.ndarray] = (), title: str = "", zoom: float | None = None) -> go.Figure:
+    """A video frame with the face box, the skin ROI polygons and the 68 landmarks drawn;
+    with ``zoom``, the view is the box grown by that factor (the whole frame stays sent)."""
     h, w = image_rgb.shape[:2]
+    xr, yr = [0, w], [h, 0]
+    if zoom and box is not None and np.isfinite(box).all():
+        cx, cy, half = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, zoom * max(box[2] - box[0], box[3] - box[1]) / 2
+        xr, yr = [max(cx - half, 0), min(cx + half, w)], [min(cy + half, h), max(cy - half, 0)]
     fig = go.Figure(go.Image(z=image_rgb))
     if box is not None and np.isfinite(box).all():
         x0, y0, x1, y1 = map(float, box)
@@ -79,9 +84,9 @@ def frame(image_rgb: np.ndarray, *, box: np.ndarray | None = None, landmarks: np
     if landmarks is not None and np.isfinite(landmarks).all():
         fig.add_scatter(x=landmarks[:, 0], y=landmarks[:, 1], mode="markers", name="68 landmarks",
                         marker=dict(size=4, color="cyan"))
-    fig.update_xaxes(visible=False, range=[0, w])
-    fig.update_yaxes(visible=False, range=[h, 0], scaleanchor="x")
-    return _layout(fig, title, height=min(520, 80 + int(420 * h / max(w, 1))))
+    fig.update_xaxes(visible=False, range=xr)
+    fig.update_yaxes(visible=False, range=yr, scaleanchor="x")
+    return _layout(fig, title, height=min(560, 80 + int(460 * abs(yr[0] - yr[1]) / max(xr[1] - xr[0], 1))))
 
 
 def rgb_trace(times: np.ndarray, rgb: np.ndarray, face_found: np.ndarray) -> go.Figure:

@@ -6,7 +6,9 @@ own ``st.session_state``, so several people using the dashboard at once each see
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,14 +93,15 @@ def set_video(video: Video) -> None:
         st.session_state.pop("prediction", None)
 
 
+_UPLOADS: dict = {}
+
+
 def _upload_dir() -> Path:
     """A private folder (mode 0700) for this process's uploads, made once."""
     if "dir" not in _UPLOADS:
         _UPLOADS["dir"] = Path(tempfile.mkdtemp(prefix="emojax-uploads-"))
+        atexit.register(shutil.rmtree, _UPLOADS["dir"], ignore_errors=True)
     return _UPLOADS["dir"]
-
-
-_UPLOADS: dict = {}
 
 
 def save_upload(uploaded) -> Video:
@@ -118,13 +121,15 @@ def save_upload(uploaded) -> Video:
     if size > limit * 2**20:
         raise VideoError(f"{shown}: {size / 2**20:.0f} MB is over the {limit} MB limit")
     fd, tmp = tempfile.mkstemp(dir=_upload_dir(), prefix="upload-", suffix=ext)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(uploaded.getbuffer())
     try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(uploaded.getbuffer())
         check_video_file(tmp)
-    except VideoError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise VideoError(str(e).replace(tmp, shown)) from None
+    except BaseException as e:
+        Path(tmp).unlink(missing_ok=True)       # nothing half-written or refused stays behind
+        if isinstance(e, VideoError):
+            raise VideoError(str(e).replace(tmp, shown)) from None
+        raise
     return Video(Path(tmp), shown)
 
 

@@ -38,17 +38,48 @@ def pooled(imp: dict, model: str) -> None:
                                              title="Drop in each class's recall"), key="class_heatmap")
 
 
-def one_video(imp: dict, model: str) -> None:
-    video = imp.get("video")
+def your_video(run, model: str) -> dict | None:
+    """The Predict page's video explained like the run's own, for ``model`` (computed once per
+    visitor, video and model)."""
+    from emojax.explain.run import explain_video
+
+    pred = st.session_state.get("prediction")
+    if not pred or "features" not in pred or pred["key"][1] != str(run):
+        return None
+    key = (*pred["key"], model)
+    cached = st.session_state.get("explained")
+    if cached is None or cached[0] != key:
+        data, why = resources.run_data(run)
+        if data is None:
+            st.info(f"Explaining a video needs the run's data: {why}")
+            return None
+        with st.spinner("Explaining your video: modalities, regions, moments, integrated gradients…"):
+            out = explain_video(data, pred["features"], [model])
+        out["path"] = pred["result"]["video"]
+        cached = st.session_state["explained"] = (key, out)
+    return cached[1]
+
+
+def one_video(imp: dict, model: str, run) -> None:
+    choices = {"The run's explained video": lambda: imp.get("video")}
+    if "features" in (st.session_state.get("prediction") or {}):
+        choices["Your video from the Predict page"] = lambda: your_video(run, model)
+    which = st.radio("Video", list(choices), horizontal=True, key="contrib_video")
+    video = choices[which]()
     if not video or model not in video["models"]:
-        st.caption("No video explained in this run (`emojax explain RUN --video clip.mp4`).")
+        st.caption("No video explained here (`emojax explain RUN --video clip.mp4`, or predict one on the "
+                   "Predict page).")
         return
     v = video["models"][model]
     st.markdown(f"**{video['path']}**: {TITLES[model]} says **{v['label']}** "
                 f"(p = {v['proba'][v['label']]:.2f}); against {video['background']} of the run's videos.")
-    mod = v["groupings"]["modality"]
-    st.plotly_chart(charts.modality_shares({model: dict(zip(mod["names"], mod["share_pct"]))},
+    mod, reg = v["groupings"]["modality"], v["groupings"].get("region")
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(charts.modality_shares({model: dict(zip(mod["names"], mod["share_pct"]))},
                                            title="This video: each modality's share (%)"), key="video_modality")
+    if reg:
+        c2.plotly_chart(charts.importance_bars(reg["names"], reg["mean"], reg["std"], unit="drop in probability",
+                                               title="This video: face regions"), key="video_regions")
     ig = v.get("integrated_gradients")
     if ig and ig.get("landmarks") is not None:
         lm = np.asarray(ig["landmarks"], float)
@@ -77,4 +108,4 @@ if run is not None:
         with tab1:
             pooled(imp, model)
         with tab2:
-            one_video(imp, model)
+            one_video(imp, model, run)

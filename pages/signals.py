@@ -26,7 +26,9 @@ def features_of(video: state.Video, config: ExtractorConfig):
 
 
 def frame_view(video: state.Video, f, roi: str) -> None:
-    i = st.slider("Frame", 0, len(f) - 1, 0, key="signals_frame")
+    c1, c2 = st.columns([4, 1])
+    i = c1.slider("Frame", 0, len(f) - 1, 0, key="signals_frame")
+    zoom = c2.toggle("Zoom to the face", value=True, key="signals_zoom")
     t = float(f.times[i])
     image = next(iter(FrameReader(video.path, start=t)), None)
     if image is None:
@@ -36,7 +38,8 @@ def frame_view(video: state.Video, f, roi: str) -> None:
     polys = skin_polygons(f.landmarks[i]) if found and roi == "skin" else []
     title = f"frame {i} at {t:.2f} s" + ("" if found else " — no face found")
     st.plotly_chart(charts.frame(image.rgb, box=f.box[i] if found else None,
-                                 landmarks=f.landmarks[i] if found else None, polygons=polys, title=title),
+                                 landmarks=f.landmarks[i] if found else None, polygons=polys, title=title,
+                                 zoom=1.8 if zoom else None),
                     key="frame_chart")
 
 

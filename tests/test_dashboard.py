@@ -113,6 +113,16 @@ def test_predict_an_uploaded_cremad_clip(app, dashboard_artifacts):
     assert np.allclose(np.c_[values(lm.x), values(lm.y)], feats.landmarks[i], atol=1e-3)
     assert "skin ROI" in drawn and frame.layout.shapes[0].type == "rect"         # ROI and face box
 
+    # Modality contributions explains this very video too: regions, integrated gradients
+    at.switch_page("../pages/contributions.py").run()
+    at.radio(key="contrib_video").set_value("Your video from the Predict page").run()
+    assert not at.exception, [e.message for e in at.exception]
+    explained = at.session_state["explained"][1]
+    assert explained["path"] == clip.name and explained["frames"] == ref["frames"]
+    assert explained["models"]["early_fusion"]["label"] == ref["label"]
+    titles = set(figures(at))
+    assert {"This video: face regions", "Integrated gradients per region over time"} <= titles
+
 
 def _noise_video(path: Path) -> Path:
     rng = np.random.default_rng(0)
