@@ -119,21 +119,31 @@ def teaching_run(teaching_set, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def dashboard_artifacts(teaching_run, teaching_set, tmp_path_factory):
-    """An artifacts folder as `make run` leaves it: the teaching clips, their feature store, and
-    a trained, explained run named like the demo run."""
-    from emojax.explain.run import explain_run
+def explained_run(teaching_run, teaching_set):
+    """``(run folder, finished process)``: ``teaching_run(1.0)`` explained once per session by
+    ``emojax explain`` (modality, region, 5 time windows, per class, and one happy clip; 2 repeats)."""
+    import subprocess
+    import sys
 
     run, _, _ = teaching_run(1.0)
+    clip = sorted(teaching_set(1.0).glob("happy_*.mp4"))[0]
+    proc = subprocess.run([sys.executable, "-m", "emojax.cli", "explain", str(run), "--groups", "modality,region,time:5",
+                           "--per-class", "--video", str(clip), "--repeats", "2"], capture_output=True, text=True)
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    return run, proc
+
+
+@pytest.fixture(scope="session")
+def dashboard_artifacts(explained_run, teaching_set, tmp_path_factory):
+    """An artifacts folder as `make run` leaves it: the teaching clips, their feature store, and
+    a trained, explained run named like the demo run."""
+    run, _ = explained_run
     root = teaching_set(1.0)
     art = tmp_path_factory.mktemp("artifacts")
     (art / "runs").mkdir()
     (art / "runs" / "demo-improved").symlink_to(run)
     (art / "teaching").symlink_to(root)
     (art / "features").symlink_to(root / "store")
-    if not (run / "importance.json").is_file():
-        clip = sorted(root.glob("happy_*.mp4"))[0]
-        explain_run(run, groupings=("modality", "region", "time:5"), per_class=True, video=clip, n_repeats=2)
     return art
 
 

@@ -64,7 +64,7 @@ def test_upload_predict_and_visit_every_page(chromium_ready, dashboard_artifacts
                 page.get_by_text("Face regions (drop in accuracy)").wait_for(timeout=60_000)
             elif link == "Teaching demos":
                 page.get_by_text("Mean green of the skin").wait_for(timeout=120_000)
-            page.wait_for_timeout(1500)          # let the last figures draw
+            page.wait_for_timeout(500)           # let the last figures draw
             _no_exception(page, link)
             name = link.lower().replace(" ", "-")
             page.screenshot(path=str(SHOTS / f"{name}.png"))

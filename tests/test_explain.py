@@ -171,10 +171,8 @@ def test_planted_truth_modality_shares_on_the_teaching_set(teaching_run, pulse_i
             assert 25.0 <= share["rppg"] <= 75.0 and 25.0 <= share["visual"] <= 75.0, (model, share)
 
 
-def test_explain_command_writes_importance_json(teaching_run, teaching_set):
-    run, _, _ = teaching_run(1.0)
-    clip = sorted(teaching_set(1.0).glob("happy_*.mp4"))[0]
-    proc = emojax("explain", run, "--groups", "modality,region,time:5", "--per-class", "--video", clip)
+def test_explain_command_writes_importance_json(explained_run):
+    run, proc = explained_run        # `emojax explain RUN --groups modality,region,time:5 --per-class --video C`
     assert "modality contributions (Table 2)" in proc.stdout and "paper (IEMOCAP)" in proc.stdout
     out = json.loads((run / "importance.json").read_text())
     assert set(out["models"]) == {"early_fusion", "late_fusion"}

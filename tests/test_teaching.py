@@ -18,7 +18,7 @@ pytestmark = pytest.mark.timeout(600)
 @pytest.fixture(scope="module")
 def teaching(tmp_path_factory):
     root = tmp_path_factory.mktemp("teaching")
-    cfg = TeachingConfig(clips_per_class=5, seconds=8.0, seed=7)
+    cfg = TeachingConfig(clips_per_class=4, seconds=8.0, seed=7)   # one clip per actor and class
     make_teaching_set(root, cfg)
     ds = load_teaching(root)
     summary = extract_items(ds.items, root / "store", workers=2)
