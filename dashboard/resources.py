@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -59,16 +60,39 @@ def run_data(run: Path):
         return None, str(e)
 
 
+def run_extractor(run: Path) -> ExtractorConfig:
+    """The extractor settings a run was trained with (from its model.json)."""
+    return ExtractorConfig.from_dict(run_json(run, "model.json")["extractor"])
+
+
 @st.cache_resource(show_spinner=False)
 def _extractor(config_json: str) -> tuple[Extractor, threading.Lock]:
     return Extractor(ExtractorConfig.from_dict(json.loads(config_json))), threading.Lock()
 
 
-def extract(path: Path, config: ExtractorConfig, progress=None) -> Features:
-    """Features of a video with a shared extractor (one visitor at a time per extractor)."""
-    extractor, lock = _extractor(json.dumps(config.to_dict(), sort_keys=True))
+@st.cache_resource(show_spinner=False)
+def _feature_cache() -> tuple[OrderedDict, threading.Lock]:
+    return OrderedDict(), threading.Lock()
+
+
+def extract(path: Path, config: ExtractorConfig, progress=None, *, keep: int = 16) -> Features:
+    """Features of a video with a shared extractor, read once per file version and setting
+    (the last ``keep`` are kept in memory and shared: never modify one). ``progress`` may draw
+    on the page, so the reading is not inside a Streamlit-cached function."""
+    key = (str(path), _stamp(path), json.dumps(config.to_dict(), sort_keys=True))
+    cache, lock = _feature_cache()
     with lock:
-        return extractor(path, progress=progress)
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+    extractor, busy = _extractor(key[2])
+    with busy:                                   # one video at a time per extractor
+        feats = extractor(path, progress=progress)
+    with lock:
+        cache[key] = feats
+        while len(cache) > keep:
+            cache.popitem(last=False)
+    return feats
 
 
 def warm_up(run: Path | None) -> None:

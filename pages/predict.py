@@ -25,7 +25,8 @@ def choose_video() -> state.Video | None:
     up = st.file_uploader(f"A face video ({', '.join(state.UPLOAD_TYPES)}; at most {state.MAX_UPLOAD_MB} MB)",
                           type=state.UPLOAD_TYPES, key="predict_upload")
     if up is None:
-        st.caption("Your file is kept in a private temporary file on this machine, for this session only.")
+        st.caption("Your file is written to a private temporary file on this machine, under a name of ours; "
+                   "it is deleted when you upload another or when the dashboard stops.")
         return None
     saved = st.session_state.get("upload")
     if saved is None or saved[0] != up.file_id:

@@ -6,23 +6,9 @@ import streamlit as st
 
 from dashboard import charts, resources, state
 from emojax.errors import EmojaxError
-from emojax.features import ExtractorConfig, rppg
+from emojax.features import rppg
 from emojax.features.landmarks import skin_polygons
 from emojax.video import FrameReader
-
-
-def features_of(video: state.Video, config: ExtractorConfig):
-    """The current prediction's features when they are of this video, else extracted now."""
-    pred = st.session_state.get("prediction")
-    if pred and "features" in pred and pred["key"][0] == str(video.path):
-        return pred["features"]
-    cached = st.session_state.get("signals")
-    if cached is None or cached[0] != str(video.path):
-        bar = st.progress(0.0, text=f"Reading the face in {video.name}…")
-        feats = resources.extract(video.path, config)
-        bar.empty()
-        cached = st.session_state["signals"] = (str(video.path), feats)
-    return cached[1]
 
 
 def frame_view(video: state.Video, f, roi: str) -> None:
@@ -75,12 +61,13 @@ if video is None and clips:
 if video is None:
     st.info("Choose or upload a video on the Predict page first.")
 elif run is not None:
-    config = resources.trained_run(run).extractor
+    config = resources.run_extractor(run)
     st.caption(f"{video.name}, read with the settings of run {run.name} (colour from the {config.roi} ROI).")
     try:
-        feats = features_of(video, config)
+        with st.spinner(f"Reading the face in {video.name}…"):    # read once (Predict's, if it read it)
+            feats = resources.extract(video.path, config)
     except EmojaxError as e:
-        st.error(str(e))
+        st.error(str(e).replace(str(video.path), video.name))
     else:
         st.caption(f"{len(feats)} frames at {feats.fps:.2f} fps; a face in {100 * feats.face_ratio:.0f} % of them.")
         frame_view(video, feats, config.roi)

@@ -44,8 +44,8 @@ def test_upload_predict_and_visit_every_page(chromium_ready, dashboard_artifacts
         page.set_viewport_size({"width": 1400, "height": 1800})
         seconds = browser.upload_and_wait(page, url, clip)
         assert seconds < 120
-        page.get_by_text("Class probabilities, per model").wait_for(timeout=60_000)
-        page.get_by_text("This video: each modality's share (%)").wait_for(timeout=120_000)
+        page.get_by_text("Class probabilities, per model", exact=True).wait_for(timeout=60_000)
+        page.get_by_text("This video: each modality's share (%)", exact=True).wait_for(timeout=120_000)
         _no_exception(page, "Predict")
         assert page.locator(".js-plotly-plot").count() >= 2
         page.screenshot(path=str(SHOTS / "predict.png"))
@@ -55,15 +55,15 @@ def test_upload_predict_and_visit_every_page(chromium_ready, dashboard_artifacts
             page.get_by_role("heading", name=heading).wait_for(timeout=120_000)
             if link == "Signals":     # the uploaded clip's pulse, read from its skin
                 page.get_by_text("68 landmarks").first.wait_for(timeout=120_000)
-                page.get_by_text("rPPG: mean R, G, B of the skin (centred)").wait_for(timeout=60_000)
-                page.get_by_text("Spectrum of the pulse").wait_for(timeout=60_000)
+                page.get_by_text("rPPG: mean R, G, B of the skin (centred)", exact=True).wait_for(timeout=60_000)
+                page.get_by_text("Spectrum of the pulse", exact=True).wait_for(timeout=60_000)
                 assert page.get_by_text("1001_DFA_ANG_XX.flv").count() >= 1
             elif link == "Metrics explorer":
-                page.get_by_text("Confusion matrix, Early fusion").wait_for(timeout=60_000)
+                page.get_by_text("Confusion matrix, Early fusion (rows: true)", exact=True).wait_for(timeout=60_000)
             elif link == "Modality contributions":
-                page.get_by_text("Face regions (drop in accuracy)").wait_for(timeout=60_000)
+                page.get_by_text("Face regions (drop in accuracy)", exact=True).wait_for(timeout=60_000)
             elif link == "Teaching demos":
-                page.get_by_text("Mean green of the skin").wait_for(timeout=120_000)
+                page.get_by_text("Mean green of the skin", exact=True).wait_for(timeout=120_000)
             page.wait_for_timeout(500)           # let the last figures draw
             _no_exception(page, link)
             name = link.lower().replace(" ", "-")
