@@ -54,7 +54,7 @@ def predict(video: state.Video, run: Path) -> dict:
 
     def tick(n: int) -> None:
         done[0] += n
-        if done[0] % 15 == 0:
+        if done[0] % 30 == 0:
             bar.progress(min(done[0] / total, 1.0), text=f"Reading the face: frame {done[0]} of ~{total}")
 
     features = resources.extract(video.path, trained.extractor, tick)
@@ -106,9 +106,8 @@ st.title("Predict the emotion in a face video")
 run = state.current_run()
 video = choose_video()
 if run is not None and video is not None:
-    if video.path.suffix.lower() in (".mp4", ".webm", ".mov", ".m4v"):
-        with st.expander("The video", expanded=False):
-            st.video(str(video.path))
+    if video.path.suffix.lower() in (".mp4", ".webm", ".mov", ".m4v") and st.toggle("Show the video", key="show_video"):
+        st.video(str(video.path))          # only when asked: it sends the whole file to the browser
     pred = st.session_state.get("prediction")
     if pred is None or pred["key"] != (str(video.path), str(run)):
         try:
