@@ -84,7 +84,7 @@ def status(run: str | os.PathLike) -> dict:
     if child is not None and code is None and (not progress or progress.get("pid") != child.pid):
         state = "starting"                 # launched; the process has not written its progress yet
     elif child is not None and code not in (None, 0) and state in ("none", "running"):
-        state = "failed"                   # it died before or without recording why
+        state = "interrupted" if code == 130 else "failed"   # ended before or without recording why
     elif state == "running" and not _alive(int(progress.get("pid", 0)) or -1):
         state = "stopped"
     info = {"state": state, "fraction": 1.0 if state == "done" else fraction(progress), "progress": progress}
@@ -112,10 +112,12 @@ def cancel(run: str | os.PathLike, *, wait: float = 10.0) -> bool:
     """Interrupt the run training in ``run`` (SIGINT to its process group, as Ctrl-C would);
     returns whether a process was signalled. Waits up to ``wait`` seconds for it to stop."""
     out = Path(run).resolve()
+    s = status(out)
+    if s["state"] not in ("starting", "running"):
+        return False
     child = _CHILDREN.get(out)
-    progress = _read_json(out / "progress.json") if (out / "progress.json").is_file() else {}
-    pid = child.pid if child is not None and child.poll() is None else int(progress.get("pid", 0))
-    if not pid or not _alive(pid) or (child is None and progress.get("status") != "running"):
+    pid = child.pid if child is not None and child.poll() is None else int(s["progress"].get("pid", 0))
+    if not pid:
         return False
     try:
         os.killpg(pid, signal.SIGINT) if os.getpgid(pid) == pid else os.kill(pid, signal.SIGINT)
