@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import charts, resources, state
 from emojax.models import TITLES
+from emojax.training import jobs
 
 
 def pooled(imp: dict, model: str) -> None:
@@ -93,13 +94,32 @@ def one_video(imp: dict, model: str, run) -> None:
                    f"rPPG {ig['modality'].get('rppg', 0):.3f}, visual {ig['modality'].get('visual', 0):.3f}.")
 
 
+@st.fragment(run_every=3)
+def explain_now(run) -> None:
+    """Offer to explain a run that has not been, in the background; follow it until done."""
+    s = jobs.explaining(run)
+    if s["state"] == "running":
+        st.info(f"Explaining {run.name} in the background… {s['log']}")
+        return
+    if s["state"] == "done" and (run / "importance.json").is_file():
+        st.rerun(scope="app")
+    if s["state"] == "failed":
+        st.error(f"Explaining {run.name} failed:")
+        st.code(s["log"], language="text")
+    st.info(f"{run.name} has not been explained yet (`emojax explain {run} --per-class` does it; "
+            "the demo runs are explained by `make run`).")
+    if st.button("Explain it now, in the background (modality, channel, region, time; per class)",
+                 key="explain_now"):
+        jobs.launch_explain(run)
+        st.rerun(scope="fragment")
+
+
 st.title("Modality contributions")
 run = state.current_run()
 if run is not None:
     imp = resources.run_json(run, "importance.json")
     if imp is None:
-        st.info(f"{run.name} has not been explained yet. Run `emojax explain {run} --per-class` "
-                "(the demo runs are explained by `make run`).")
+        explain_now(run)
     else:
         st.plotly_chart(charts.modality_shares(imp["table2"], imp.get("paper_table2")), key="table2")
         models = list(imp["models"])

@@ -235,3 +235,18 @@ def test_train_page_launches_watches_and_cancels_a_run(app, dashboard_artifacts,
     assert "was interrupted" in at.info[0].value
     assert not (run / "metrics.json").exists()
     assert run.name not in [p.name for p in state.finished_runs()]
+
+
+def test_a_run_not_yet_explained_offers_to_explain_it(app, dashboard_artifacts, tmp_path):
+    import shutil
+
+    run = dashboard_artifacts / "runs" / "not-explained"
+    shutil.copytree(dashboard_artifacts / "runs" / "demo-improved", run, ignore=shutil.ignore_patterns("importance.json"))
+    try:
+        at = app("contributions")
+        at.selectbox(key="run").set_value("not-explained").run()
+        assert not at.exception
+        assert "has not been explained yet" in at.info[0].value
+        assert at.button(key="explain_now").label.startswith("Explain it now, in the background")
+    finally:
+        shutil.rmtree(run)

@@ -50,3 +50,14 @@ def test_progress_maps_to_the_share_done():
     last = jobs.fraction({"stage": "train", "fold": 2, "folds": 2, "model": "early_fusion", "epoch": 10, "epochs": 10})
     assert first == pytest.approx(0.1) and half == pytest.approx(0.55) and last == pytest.approx(1.0)
     assert jobs.fraction({"stage": "evaluate"}) == 1.0
+
+
+def test_explaining_in_the_background_reports_a_failure_with_its_log(tmp_path):
+    run = tmp_path / "not-a-run"
+    assert jobs.explaining(run)["state"] == "none"
+    jobs.launch_explain(run, groupings="modality", per_class=False)
+    deadline = time.monotonic() + 120
+    while (s := jobs.explaining(run))["state"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert s["state"] == "failed" and "not a finished emojax run" in s["log"]

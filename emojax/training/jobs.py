@@ -20,9 +20,10 @@ from ..errors import EmojaxError
 from ..models import TRAINED
 from .run import _read_json
 
-#: the processes this Python process launched, by run folder (polled, so that they are reaped)
-_CHILDREN: dict[Path, subprocess.Popen] = {}
+#: the processes this Python process launched, by (run folder, log name); polled, so they are reaped
+_CHILDREN: dict[tuple[Path, str], subprocess.Popen] = {}
 LOG = "train.log"
+EXPLAIN_LOG = "explain.log"
 
 
 def train_command(out: str | os.PathLike, *, dataset: str, root: str | os.PathLike, preset: str = "improved",
@@ -39,20 +40,52 @@ def train_command(out: str | os.PathLike, *, dataset: str, root: str | os.PathLi
     return cmd
 
 
+def _spawn(cmd: Sequence[str], out: Path, log_name: str) -> int:
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / log_name, "ab") as log:
+        log.write(f"\n$ {' '.join(cmd)}\n".encode())
+        log.flush()
+        proc = subprocess.Popen(list(cmd), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    _CHILDREN[out, log_name] = proc
+    return proc.pid
+
+
 def launch(cmd: Sequence[str], out: str | os.PathLike) -> int:
     """Start ``cmd`` (from :func:`train_command`) in a new session, its output appended to
     ``out/train.log``; returns its pid. Refuses when a run is already training in ``out``."""
     out = Path(out).resolve()
     if status(out)["state"] in ("starting", "running"):
         raise EmojaxError(f"{out}: a run is already training there; cancel it first or choose another folder")
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / LOG, "ab") as log:
-        log.write(f"\n$ {' '.join(cmd)}\n".encode())
-        log.flush()
-        proc = subprocess.Popen(list(cmd), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
-    _CHILDREN[out] = proc
-    return proc.pid
+    return _spawn(cmd, out, LOG)
+
+
+def explain_command(run: str | os.PathLike, *, groupings: str = "modality,region,channel,time",
+                    per_class: bool = True, video: str | os.PathLike | None = None) -> list[str]:
+    """The ``emojax explain`` command line for a finished run."""
+    cmd = [sys.executable, "-m", "emojax.cli", "explain", os.fspath(run), "--groups", groupings]
+    return cmd + (["--per-class"] if per_class else []) + (["--video", os.fspath(video)] if video else [])
+
+
+def launch_explain(run: str | os.PathLike, **kwargs) -> int:
+    """Explain a finished run in a background process (:func:`explain_command`), its output in
+    ``run/explain.log``; refused while one is already running for it."""
+    out = Path(run).resolve()
+    if explaining(out)["state"] == "running":
+        raise EmojaxError(f"{out}: already being explained")
+    return _spawn(explain_command(out, **kwargs), out, EXPLAIN_LOG)
+
+
+def explaining(run: str | os.PathLike) -> dict:
+    """The explanation this process launched for ``run``: ``state`` (``none``, ``running``,
+    ``done``, ``failed``) and the last line of its log (its progress bar)."""
+    out = Path(run).resolve()
+    child = _CHILDREN.get((out, EXPLAIN_LOG))
+    if child is None:
+        return {"state": "none", "log": ""}
+    code = child.poll()
+    state = "running" if code is None else "done" if code == 0 else "failed"
+    return {"state": state, "log": _log_tail(out, 1 if state == "running" else 12, EXPLAIN_LOG)}
 
 
 def _alive(pid: int) -> bool:
@@ -65,8 +98,8 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _log_tail(out: Path, lines: int = 12) -> str:
-    path = out / LOG
+def _log_tail(out: Path, lines: int = 12, name: str = LOG) -> str:
+    path = out / name
     if not path.is_file():
         return ""
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -77,7 +110,7 @@ def status(run: str | os.PathLike) -> dict:
     ``interrupted`` or ``stopped`` — a process that died without a word), ``fraction`` done
     (0..1), the last progress event, and the log's tail when it failed."""
     out = Path(run).resolve()
-    child = _CHILDREN.get(out)
+    child = _CHILDREN.get((out, LOG))
     code = child.poll() if child is not None else None
     progress = _read_json(out / "progress.json") if (out / "progress.json").is_file() else {}
     state = progress.get("status", "none")
@@ -115,7 +148,7 @@ def cancel(run: str | os.PathLike, *, wait: float = 10.0) -> bool:
     s = status(out)
     if s["state"] not in ("starting", "running"):
         return False
-    child = _CHILDREN.get(out)
+    child = _CHILDREN.get((out, LOG))
     pid = child.pid if child is not None and child.poll() is None else int(s["progress"].get("pid", 0))
     if not pid:
         return False
