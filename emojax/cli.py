@@ -217,6 +217,16 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def _finished(out: Path, cfg) -> dict | None:
+    """The metrics of the run in ``out`` if it finished with exactly ``cfg``, else None."""
+    paths = [out / n for n in ("config.json", "metrics.json", "progress.json")]
+    if not all(p.is_file() for p in paths):
+        return None
+    config, metrics, progress = (json.loads(p.read_text()) for p in paths)
+    same = config == json.loads(json.dumps(cfg.to_dict()))
+    return metrics if same and progress.get("status") == "done" else None
+
+
 def cmd_demo(args) -> int:
     """Teaching set (built if absent) -> features -> both presets' four models -> metrics."""
     from tqdm import tqdm
@@ -232,11 +242,13 @@ def cmd_demo(args) -> int:
     for preset in ("paper", "improved"):
         out = Path(args.runs) / f"demo-{preset}"
         cfg = run_config("teaching", root, preset=preset, protocol="speaker", store=args.store)
-        bars = _TrainBars(label=f"{preset}: ")
-        try:
-            metrics = train_run(cfg, out, workers=args.workers, on_progress=bars)
-        finally:
-            bars.close()
+        metrics = _finished(out, cfg)
+        if metrics is None:
+            bars = _TrainBars(label=f"{preset}: ")
+            try:
+                metrics = train_run(cfg, out, workers=args.workers, on_progress=bars)
+            finally:
+                bars.close()
         print(f"\n{preset} preset")
         _print_metrics(metrics, out)
         if not (out / "importance.json").is_file():

@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard import charts, resources, state
 from emojax.errors import EmojaxError, NoFaceError
+from emojax.features import rppg
 from emojax.models import TITLES
 from emojax.video import probe
 
@@ -82,10 +83,17 @@ def contributions(pred: dict, run: Path) -> dict | None:
 def show(pred: dict, run: Path) -> None:
     r = pred["result"]
     best = r["models"]["early_fusion"]
-    c1, c2, c3 = st.columns(3)
+    if "heart_rate" not in pred:
+        f = pred["features"]
+        pred["heart_rate"] = rppg.heart_rate_report(f.rgb, f.fps)
+    hr = pred["heart_rate"]
+    c1, c2, c3, c4 = st.columns(4)
     c1.metric("Prediction (early fusion)", r["label"], f"p = {best['proba'][best['label']]:.2f}", delta_color="off")
     c2.metric("Frames", r["frames"])
     c3.metric("Face found in", f"{100 * r['face_ratio']:.0f} % of frames")
+    c4.metric("Heart rate (POS)", "—" if hr["bpm"] is None else f"{hr['bpm']:.0f} bpm",
+              None if hr["quality"] is None else f"SNR {hr['quality']:.1f} dB", delta_color="off",
+              help="From the colour of the skin; the signal quality says how far to trust it.")
     st.plotly_chart(charts.probabilities(r["models"], r["classes"]), key="proba_chart")
     st.dataframe(pd.DataFrame({TITLES[m]: v["proba"] for m, v in r["models"].items()}).T.style.format("{:.3f}"))
     if "contrib" not in pred:
@@ -95,7 +103,7 @@ def show(pred: dict, run: Path) -> None:
                         key="video_shares")
         st.caption("The drop in the predicted class's probability when a modality is replaced by that of the "
                    "run's other videos, as shares of their total.")
-    shown = {**r, "modality_share_pct": pred["contrib"]}
+    shown = {**r, "modality_share_pct": pred["contrib"], "heart_rate": hr}
     st.download_button("Download all of this as JSON", json.dumps(shown, indent=2),
                        file_name=f"{Path(r['video']).stem}-emojax.json", mime="application/json")
     st.page_link("../pages/signals.py", label="See its pulse and landmarks on the Signals page",

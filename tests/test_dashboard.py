@@ -70,6 +70,7 @@ def test_predict_page_offers_upload_and_teaching_clips(app):
 
 
 def test_predict_an_uploaded_cremad_clip(app, dashboard_artifacts):
+    from emojax.features import rppg
     from emojax.inference import predict_video
 
     clip = shared("cremad") / "1001_DFA_HAP_XX.flv"
@@ -85,6 +86,9 @@ def test_predict_an_uploaded_cremad_clip(app, dashboard_artifacts):
     for m in ref["models"]:
         assert pred["models"][m]["proba"] == pytest.approx(ref["models"][m]["proba"], abs=1e-6)
     assert shown["Frames"] == str(ref["frames"])
+    feats = at.session_state["prediction"]["features"]
+    bpm = rppg.heart_rate_report(feats.rgb, feats.fps)["bpm"]
+    assert shown["Heart rate (POS)"] == ("—" if bpm is None else f"{bpm:.0f} bpm")
     figs = figures(at)
     probs = figs["Class probabilities, per model"]
     assert len(probs.data) == 4 and list(probs.data[0].x) == ref["classes"]
@@ -104,7 +108,6 @@ def test_predict_an_uploaded_cremad_clip(app, dashboard_artifacts):
     titles = set(figures(at))
     assert {"rPPG: mean R, G, B of the skin (centred)", "Spectrum of the pulse",
             "Heart rate over time (colour: signal quality)"} <= titles
-    feats = at.session_state["prediction"]["features"]
     i = int(np.flatnonzero(feats.face_found)[len(feats) // 3])
     at.slider(key="signals_frame").set_value(i).run()
     frame = figures(at)[f"frame {i} at {feats.times[i]:.2f} s"]

@@ -34,6 +34,18 @@ def test_early_fusion_beats_each_modality_when_both_tell(informative_run):
     assert acc["rppg"] > 0.35 and acc["face"] > 0.35, acc
 
 
+def test_the_demo_reuses_a_run_finished_with_the_same_settings_only(informative_run, teaching_set):
+    from emojax.cli import _finished
+
+    out, metrics, _ = informative_run
+    root = teaching_set(1.0)
+    same = run_config("teaching", root, preset="improved", protocol="speaker", store=str(root / "store"))
+    assert _finished(out, same) == json.loads((out / "metrics.json").read_text())
+    other = run_config("teaching", root, preset="improved", protocol="speaker", store=str(root / "store"), epochs=3)
+    assert _finished(out, other) is None
+    assert _finished(out.parent / "nothing-here", same) is None
+
+
 def test_run_folder_holds_config_metrics_predictions_curves_and_checkpoints(informative_run):
     out, metrics, events = informative_run
     cfg = json.loads((out / "config.json").read_text())
