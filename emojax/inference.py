@@ -8,6 +8,7 @@ from typing import Callable
 from .estimator import TrainedRun
 from .features import Extractor
 from .models import MODEL_NAMES
+from .video import check_video_file
 
 
 def predict_features(features, run: TrainedRun) -> dict:
@@ -29,6 +30,7 @@ def predict_video(path: str | os.PathLike, run: str | os.PathLike | TrainedRun, 
     """Extract ``path`` (or its ``[start, end)`` seconds) with the run's extractor settings and
     predict it with every model of ``run``. ``extractor``: one built already (the dashboard
     keeps one per process); it must have the run's settings."""
+    check_video_file(path)                       # a bad file is refused before any model is loaded
     run = run if isinstance(run, TrainedRun) else TrainedRun(run)
     if extractor is None:
         extractor = Extractor(run.extractor)
