@@ -94,6 +94,10 @@ def show(pred: dict, run: Path) -> None:
     c4.metric("Heart rate (POS)", "—" if hr["bpm"] is None else f"{hr['bpm']:.0f} bpm",
               None if hr["quality"] is None else f"SNR {hr['quality']:.1f} dB", delta_color="off",
               help="From the colour of the skin; the signal quality says how far to trust it.")
+    if (resources.run_json(run, "config.json") or {}).get("dataset") == "teaching":
+        st.caption(f"Run {run.name} learned from the synthetic teaching set ({', '.join(r['classes'])}): on a "
+                   "real face this shows how the pipeline works, not what the person feels. Train on a real "
+                   "dataset (Train page) for that.")
     st.plotly_chart(charts.probabilities(r["models"], r["classes"]), key="proba_chart")
     st.dataframe(pd.DataFrame({TITLES[m]: v["proba"] for m, v in r["models"].items()}).T.style.format("{:.3f}"))
     if "contrib" not in pred:
