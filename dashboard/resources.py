@@ -105,8 +105,13 @@ def warm_up(run: Path | None) -> None:
 @st.cache_resource(show_spinner=False)
 def _warm_up(run: str) -> threading.Thread:
     def work() -> None:
-        trained = trained_run(Path(run))
-        _extractor(json.dumps(trained.extractor.to_dict(), sort_keys=True))
+        from emojax.errors import EmojaxError
+
+        try:
+            trained = trained_run(Path(run))
+            _extractor(json.dumps(trained.extractor.to_dict(), sort_keys=True))
+        except EmojaxError:
+            pass        # a run that cannot be loaded says so on the page that needs it
 
     thread = threading.Thread(target=work, name="emojax-warm-up", daemon=True)
     thread.start()

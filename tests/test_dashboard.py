@@ -37,7 +37,12 @@ def app(dashboard_artifacts, monkeypatch):
         return at
 
     yield make
-    for t in threading.enumerate():          # let the models' warm-up end before the next test
+    _join_warm_up()
+
+
+def _join_warm_up() -> None:
+    """Let the models' background warm-up end (before the next test, or before a run goes)."""
+    for t in threading.enumerate():
         if t.name == "emojax-warm-up":
             t.join()
 
@@ -252,4 +257,5 @@ def test_a_run_not_yet_explained_offers_to_explain_it(app, dashboard_artifacts, 
         assert "has not been explained yet" in at.info[0].value
         assert at.button(key="explain_now").label.startswith("Explain it now, in the background")
     finally:
+        _join_warm_up()
         shutil.rmtree(run)

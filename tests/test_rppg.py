@@ -103,3 +103,19 @@ def test_real_forehead_video_heart_rate_within_5_bpm():
     rgb = np.array([cv2.mean(f.bgr)[2::-1] for f in reader])  # whole frame, R G B
     bpm, _ = rppg.heart_rate(rppg.pulse(rgb, reader.fps, "pos"), reader.fps)
     assert abs(bpm - truth["video16"]) <= 5.0, f"{bpm:.1f} bpm vs ground truth {truth['video16']}"
+
+
+def test_heart_rate_series_is_heart_rate_of_each_window():
+    """All windows at once give what each window alone gives, NaN windows included."""
+    fs, rng = 30.0, np.random.default_rng(3)
+    t = np.arange(int(40 * fs)) / fs
+    sig = np.sin(2 * np.pi * (1.0 + 0.01 * t) * t) + 0.7 * rng.normal(size=len(t))
+    sig[400:430] = np.nan                                     # a stretch without a face
+    series = rppg.heart_rate_series(sig, fs, window_s=8, step_s=1.5)
+    win, hop = int(8 * fs), int(1.5 * fs)
+    assert len(series) == (len(sig) - win) // hop + 1
+    for k, (centre, bpm, snr) in enumerate(series):
+        ref = rppg.heart_rate(sig[k * hop:k * hop + win], fs)
+        assert centre == pytest.approx((k * hop + win / 2) / fs)
+        np.testing.assert_allclose([bpm, snr], ref, rtol=1e-12, atol=1e-12)
+    assert np.isnan(series[:, 1]).any() and np.isfinite(series[:, 1]).sum() > len(series) // 2

@@ -152,15 +152,36 @@ def pulse(rgb: np.ndarray, fs: float, method: str = "pos", **kwargs) -> np.ndarr
 
 def spectrum(x: np.ndarray, fs: float, *, segment_s: float = 16.0,
              resolution_bpm: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
-    """Power spectrum of a 1-D pulse signal: Welch's average of Hann-windowed ``segment_s``
-    segments (one periodogram when the signal is shorter), zero-padded to ``resolution_bpm``.
+    """Power spectrum of a pulse signal (1-D, or one per row): Welch's average of Hann-windowed
+    ``segment_s`` segments (one periodogram when the signal is shorter), zero-padded to
+    ``resolution_bpm``.
 
-    Returns frequencies in Hz and power.
+    Returns frequencies in Hz and power (one row per signal for 2-D input).
     """
     x = np.asarray(x, dtype=np.float64)
-    nperseg = min(len(x), int(round(segment_s * fs)))
+    nperseg = min(x.shape[-1], int(round(segment_s * fs)))
     nfft = max(nperseg, int(np.ceil(fs * 60.0 / resolution_bpm)))
-    return sps.welch(x - x.mean(), fs=fs, window="hann", nperseg=nperseg, nfft=nfft)
+    return sps.welch(x - x.mean(axis=-1, keepdims=True), fs=fs, window="hann", nperseg=nperseg, nfft=nfft)
+
+
+def _heart_rates(rows: np.ndarray, fs: float, band: tuple[float, float], tol_hz: float) -> np.ndarray:
+    """:func:`heart_rate` of every row of ``rows`` (N, T) at once: (N, 2) of bpm and SNR dB."""
+    out = np.full((len(rows), 2), np.nan)
+    usable = (rows.shape[1] >= 2 * fs) & np.isfinite(rows).all(axis=1) & np.any(rows != rows[:, :1], axis=1)
+    if not usable.any():
+        return out
+    f, p = spectrum(rows[usable], fs)
+    search = (f >= band[0]) & (f <= min(band[1], fs / 2))
+    pulse_band = (f >= HR_BAND[0]) & (f <= min(HR_BAND[1], fs / 2))
+    if not search.any():
+        return out
+    f0 = f[search][np.argmax(p[:, search], axis=1)][:, None]                   # (n, 1)
+    sig = pulse_band & ((np.abs(f - f0) <= tol_hz) | (np.abs(f - 2 * f0) <= tol_hz))
+    ps, pn = (p * sig).sum(axis=1), (p * (pulse_band & ~sig)).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        snr = np.where((pn > 0) & (ps > 0), 10 * np.log10(ps / pn), np.nan)
+    out[usable] = np.c_[f0[:, 0] * 60.0, snr]
+    return out
 
 
 def heart_rate(x: np.ndarray, fs: float, *, band: tuple[float, float] = HR_SEARCH,
@@ -173,24 +194,14 @@ def heart_rate(x: np.ndarray, fs: float, *, band: tuple[float, float] = HR_SEARC
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 1:
         raise ValueError(f"heart_rate needs a 1-D pulse signal, got shape {x.shape}")
-    if len(x) < 2 * fs or not np.isfinite(x).all() or not np.any(x != x[0]):
-        return float("nan"), float("nan")
-    f, p = spectrum(x, fs)
-    search = (f >= band[0]) & (f <= min(band[1], fs / 2))
-    pulse_band = (f >= HR_BAND[0]) & (f <= min(HR_BAND[1], fs / 2))
-    if not search.any():
-        return float("nan"), float("nan")
-    f0 = f[search][np.argmax(p[search])]
-    sig = pulse_band & ((np.abs(f - f0) <= tol_hz) | (np.abs(f - 2 * f0) <= tol_hz))
-    noise = pulse_band & ~sig
-    ps, pn = p[sig].sum(), p[noise].sum()
-    snr = 10 * np.log10(ps / pn) if pn > 0 and ps > 0 else float("nan")
-    return float(f0 * 60.0), float(snr)
+    bpm, snr = _heart_rates(x[None], fs, band, tol_hz)[0]
+    return float(bpm), float(snr)
 
 
 def heart_rate_series(x: np.ndarray, fs: float, *, window_s: float = 10.0,
                       step_s: float = 1.0) -> np.ndarray:
-    """Heart rate over time in sliding windows: rows of (centre time s, bpm, SNR dB).
+    """Heart rate over time in sliding windows: rows of (centre time s, bpm, SNR dB), all
+    windows' spectra computed at once.
 
     A signal shorter than one window gives one row over its whole length.
     """
@@ -198,10 +209,9 @@ def heart_rate_series(x: np.ndarray, fs: float, *, window_s: float = 10.0,
     win, hop = int(round(window_s * fs)), max(1, int(round(step_s * fs)))
     if len(x) <= win:
         return np.array([[len(x) / (2 * fs), *heart_rate(x, fs)]])
-    rows = []
-    for s in range(0, len(x) - win + 1, hop):
-        rows.append([(s + win / 2) / fs, *heart_rate(x[s:s + win], fs)])
-    return np.array(rows)
+    starts = np.arange(0, len(x) - win + 1, hop)
+    rows = np.lib.stride_tricks.sliding_window_view(x, win)[starts]
+    return np.c_[(starts + win / 2) / fs, _heart_rates(rows, fs, HR_SEARCH, 0.1)]
 
 
 def heart_rate_report(rgb: np.ndarray, fs: float, method: str = "pos") -> dict:
