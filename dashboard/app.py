@@ -18,5 +18,5 @@ PAGES = [
 page = st.navigation(PAGES)
 with st.sidebar:
     resources.warm_up(state.pick_run("Run", key="run"))
-    st.caption(f"Runs in `{state.RUNS}`")
+    st.caption(f"Runs in `{state.runs_dir()}`")
 page.run()

@@ -34,18 +34,12 @@ def runs_dir() -> Path:
     return artifacts() / "runs"
 
 
+def teaching_dir() -> Path:
+    return artifacts() / "teaching"
+
+
 def max_upload_mb() -> int:
     return int(os.environ.get("EMOJAX_MAX_UPLOAD_MB", 200))
-
-
-def __getattr__(name: str):
-    """``ARTIFACTS``, ``RUNS``, ``TEACHING`` and ``MAX_UPLOAD_MB``, from the environment when used."""
-    paths = {"ARTIFACTS": "", "RUNS": "runs", "TEACHING": "teaching"}
-    if name in paths:
-        return artifacts() / paths[name]
-    if name == "MAX_UPLOAD_MB":
-        return max_upload_mb()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def finished_runs() -> list[Path]:
@@ -71,8 +65,7 @@ def pick_run(label: str = "Run", *, key: str = "run", runs: list[Path] | None = 
 
 
 def teaching_clips() -> list[Path]:
-    folder = artifacts() / "teaching"
-    return sorted(folder.glob("*.mp4")) if folder.is_dir() else []
+    return sorted(teaching_dir().glob("*.mp4")) if teaching_dir().is_dir() else []
 
 
 @dataclass(frozen=True)
@@ -81,6 +74,10 @@ class Video:
 
     path: Path
     name: str
+
+    def message(self, error: Exception) -> str:
+        """An error about this video as the visitor knows it: by their file's name, not ours."""
+        return str(error).replace(str(self.path), self.name)
 
 
 def current_video() -> Video | None:
@@ -128,7 +125,7 @@ def save_upload(uploaded) -> Video:
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)       # nothing half-written or refused stays behind
         if isinstance(e, VideoError):
-            raise VideoError(str(e).replace(tmp, shown)) from None
+            raise VideoError(Video(Path(tmp), shown).message(e)) from None
         raise
     return Video(Path(tmp), shown)
 

@@ -18,12 +18,12 @@ def choose_video() -> state.Video | None:
     if how == "A teaching clip":
         clips = state.teaching_clips()
         if not clips:
-            st.info(f"No teaching clip in {state.TEACHING}; `make run` writes them.")
+            st.info(f"No teaching clip in {state.teaching_dir()}; `make run` writes them.")
             return None
         clip = st.selectbox("Teaching clip", clips, format_func=lambda p: p.name, key="predict_clip")
         state.set_video(state.Video(clip, clip.name))
         return state.current_video()
-    up = st.file_uploader(f"A face video ({', '.join(state.UPLOAD_TYPES)}; at most {state.MAX_UPLOAD_MB} MB)",
+    up = st.file_uploader(f"A face video ({', '.join(state.UPLOAD_TYPES)}; at most {state.max_upload_mb()} MB)",
                           type=state.UPLOAD_TYPES, key="predict_upload")
     if up is None:
         st.caption("Your file is written to a private temporary file on this machine, under a name of ours; "
@@ -125,7 +125,7 @@ if run is not None and video is not None:
         try:
             pred = predict(video, run)
         except EmojaxError as e:       # named by the visitor's file name, not our temp file's
-            pred = {"key": (str(video.path), str(run)), "error": str(e).replace(str(video.path), video.name)}
+            pred = {"key": (str(video.path), str(run)), "error": video.message(e)}
         st.session_state["prediction"] = pred
     if "error" in pred:
         st.error(f"No prediction: {pred['error']}")

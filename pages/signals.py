@@ -67,7 +67,7 @@ elif run is not None:
         with st.spinner(f"Reading the face in {video.name}…"):    # read once (Predict's, if it read it)
             feats = resources.extract(video.path, config)
     except EmojaxError as e:
-        st.error(str(e).replace(str(video.path), video.name))
+        st.error(video.message(e))
     else:
         st.caption(f"{len(feats)} frames at {feats.fps:.2f} fps; a face in {100 * feats.face_ratio:.0f} % of them.")
         frame_view(video, feats, config.roi)

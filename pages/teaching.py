@@ -14,7 +14,7 @@ from emojax.models import TITLES
 def pulse_demo() -> None:
     clips = state.teaching_clips()
     if not clips:
-        st.info(f"No teaching clip in {state.TEACHING}; `make run` writes them.")
+        st.info(f"No teaching clip in {state.teaching_dir()}; `make run` writes them.")
         return
     clip = st.selectbox("A teaching clip", clips, format_func=lambda p: p.name, key="teach_clip")
     truth = json.loads(clip.with_suffix(".json").read_text())

@@ -21,7 +21,7 @@ PROTOCOLS = {"speaker": "leave one speaker out", "kfold": "k-fold, speakers kept
 def launch_form() -> None:
     with st.form("train_form"):
         kind = st.selectbox("Dataset", list(DATASETS), format_func=DATASETS.get, key="train_dataset")
-        root = st.text_input("Its root folder (or the manifest file)", value=str(state.TEACHING), key="train_root")
+        root = st.text_input("Its root folder (or the manifest file)", value=str(state.teaching_dir()), key="train_root")
         c1, c2, c3 = st.columns(3)
         preset = c1.selectbox("Preset", ["improved", "paper"], key="train_preset",
                               help="paper: Kumar & Li (2023) as published; improved: POS pulse, aligned landmarks")
@@ -37,10 +37,10 @@ def launch_form() -> None:
         return
     try:
         n = len(load_dataset(kind, Path(root).expanduser()).items)
-        out = state.RUNS / name
+        out = state.runs_dir() / name
         pid = jobs.launch(jobs.train_command(out, dataset=kind, root=Path(root).expanduser(), preset=preset,
                                              protocol=protocol, epochs=epochs or None,
-                                             store=state.ARTIFACTS / "features"), out)
+                                             store=state.artifacts() / "features"), out)
     except (EmojaxError, OSError, ValueError) as e:
         st.error(str(e))
         return
@@ -50,14 +50,14 @@ def launch_form() -> None:
 
 def training_runs() -> list[str]:
     """Runs started here or elsewhere (a progress file or a training log), the latest first."""
-    folders = {p.parent for pattern in ("*/progress.json", f"*/{jobs.LOG}") for p in state.RUNS.glob(pattern)}
+    folders = {p.parent for pattern in ("*/progress.json", f"*/{jobs.LOG}") for p in state.runs_dir().glob(pattern)}
     return [p.name for p in sorted(folders, key=lambda p: -max(f.stat().st_mtime for f in p.iterdir()))]
 
 
 @st.fragment(run_every=2)
 def watch(name: str) -> None:
     """Progress, curves and a cancel button for one run, refreshed every 2 s."""
-    run = state.RUNS / name
+    run = state.runs_dir() / name
     s = jobs.status(run)
     p = s["progress"]
     where = {"extract": lambda: f"reading faces: {p.get('done', 0)} of {p.get('total', '?')} videos",
@@ -90,7 +90,7 @@ def watch(name: str) -> None:
 
 st.title("Train the four models")
 st.caption("Training runs in its own process; progress is read from the run folder. "
-           f"Runs go to {state.RUNS}; features are cached in {state.ARTIFACTS / 'features'}.")
+           f"Runs go to {state.runs_dir()}; features are cached in {state.artifacts() / 'features'}.")
 launch_form()
 names = training_runs()
 if names:
