@@ -227,16 +227,9 @@ def attribution_over_time(values: np.ndarray, title: str) -> go.Figure:
 
 # --- Teaching --------------------------------------------------------------------------------
 
-def signal(times: np.ndarray, values: np.ndarray, title: str, *, name: str = "", colour: str | None = None,
-           truth: np.ndarray | None = None) -> go.Figure:
-    """One signal over time, optionally with a ground-truth signal beside it (scaled to match)."""
+def signal(times: np.ndarray, values: np.ndarray, title: str, *, name: str = "", colour: str | None = None) -> go.Figure:
+    """One signal over time."""
     fig = go.Figure(go.Scatter(x=times, y=values, mode="lines", name=name or "signal", line=dict(color=colour)))
-    if truth is not None:
-        t = np.asarray(truth, float)
-        v = np.asarray(values, float)
-        scaled = (t - t.mean()) / (t.std() or 1) * np.nanstd(v) + np.nanmean(v)
-        fig.add_scatter(x=times, y=scaled, mode="lines", name="planted pulse (truth)",
-                        line=dict(color="grey", dash="dot"))
     return _layout(fig, title, xaxis_title="s")
 
 
