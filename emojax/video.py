@@ -1,20 +1,27 @@
-"""Stream RGB frames with timestamps out of a video file, in bounded memory.
+"""Stream RGB frames with timestamps out of a video file, in bounded memory, and say whether
+the file was whole.
 
-Anything OpenCV's FFmpeg back end decodes is read, but only files whose extension is on
+Anything FFmpeg decodes is read (through PyAV), but only files whose extension is on
 ``VIDEO_EXTENSIONS`` *and* whose first bytes look like that container: FFmpeg follows
 playlists (``.m3u8``) and other indirections, so a renamed text file must never reach it.
-``cv2.VideoCapture`` never raises, so every failure is turned into a :class:`VideoError`
-here, and frames are counted as they are read (``CAP_PROP_FRAME_COUNT`` is only a claim).
+Every failure becomes a :class:`VideoError` naming the file. Frames carry their presentation
+times. After a full read, :attr:`FrameReader.integrity` says whether the file gave what its
+container promised: FFmpeg's own complaints (a corrupt packet, a damaged macroblock) are
+captured for this thread only and put into our message, never onto the user's terminal.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
 
+import av
+import av.logging
 import cv2
 import numpy as np
 
@@ -26,6 +33,11 @@ VIDEO_EXTENSIONS = {
     ".avi": "riff", ".mpg": "mpeg", ".mpeg": "mpeg",
     ".flv": "flv", ".mkv": "matroska", ".webm": "matroska", ".wmv": "asf",
 }
+
+#: a read that yields fewer than this share of the frames the container claims is truncated
+COMPLETE_SHARE = 0.9
+#: FFmpeg warnings with these words report damage (errors always do)
+_DAMAGE_WORDS = ("corrupt", "truncat", "invalid", "damaged", "missing", "overread")
 
 
 def _sniff(head: bytes) -> str | None:
@@ -73,44 +85,139 @@ def check_video_file(path: str | os.PathLike) -> Path:
     return p
 
 
+_LOGS_ROUTED = False
+
+
+def _route_ffmpeg_logs() -> None:
+    """Let FFmpeg's warnings reach PyAV (so that they can be captured per thread), and keep
+    whatever is not captured off the terminal (Python's ``libav`` logger gets a null handler)."""
+    global _LOGS_ROUTED
+    if not _LOGS_ROUTED:
+        av.logging.set_level(av.logging.WARNING)
+        av.logging.set_skip_repeated(False)
+        log = logging.getLogger("libav")
+        log.addHandler(logging.NullHandler())
+        log.propagate = False
+        _LOGS_ROUTED = True
+
+
+def _ffmpeg_message(e: Exception) -> str:
+    """FFmpeg's words from a PyAV exception, without the file name it repeats."""
+    msg = getattr(e, "strerror", None) or str(e)
+    last = getattr(e, "log", None)
+    if last and len(last) >= 3 and last[2]:
+        msg += f" ({last[1]}: {last[2].strip()})"
+    return msg
+
+
 @dataclass(frozen=True)
 class VideoInfo:
-    """What the container claims about a video (the frame count is only a claim)."""
+    """What the container claims about a video (the frame count and duration are only claims)."""
 
     path: str
     width: int
     height: int
     fps: float
-    frame_count_claimed: int
-
-    @property
-    def duration_claimed(self) -> float:
-        return self.frame_count_claimed / self.fps if self.fps > 0 else float("nan")
+    frame_count_claimed: int   # 0 when the container does not say
+    duration_claimed: float = float("nan")  # seconds of video the container claims (NaN: unknown)
 
 
-def _open(path: Path) -> cv2.VideoCapture:
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-    if not cap.isOpened():
-        cap.release()
-        raise VideoError(f"{path}: OpenCV/FFmpeg cannot open it (corrupt, truncated or unsupported codec)")
-    return cap
+def _open(path: Path):
+    _route_ffmpeg_logs()
+    try:
+        container = av.open(str(path), mode="r")
+    except (av.FFmpegError, OSError, ValueError) as e:
+        raise VideoError(f"{path}: FFmpeg cannot open it: {_ffmpeg_message(e)} "
+                         "(corrupt, truncated or not a video?)") from None
+    if not container.streams.video:
+        container.close()
+        raise VideoError(f"{path}: the file holds no video stream")
+    stream = container.streams.video[0]
+    stream.codec_context.thread_count = 1  # FFmpeg then logs from this thread only: captured as ours
+    return container, stream
 
 
-def _fps_of(cap: cv2.VideoCapture) -> float:
-    fps = float(cap.get(cv2.CAP_PROP_FPS))
-    return fps if math.isfinite(fps) and 0.5 <= fps <= 1000 else float("nan")
+def _rate(stream) -> float:
+    for r in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if r and 0.5 <= float(r) <= 1000:
+            return float(r)
+    return float("nan")
+
+
+def _info(path: Path, container, stream) -> VideoInfo:
+    """The container's claims: the video stream's frame count if it keeps one (AVI, MP4), else
+    its duration, else the whole container's duration (MPEG-PS, FLV: estimated or metadata)."""
+    fps = _rate(stream)
+    if stream.frames and math.isfinite(fps):
+        duration = stream.frames / fps
+    elif stream.duration and stream.time_base:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration:
+        duration = container.duration / av.time_base
+    else:
+        duration = float("nan")
+    claimed = stream.frames or (int(round(duration * fps)) if math.isfinite(duration * fps) else 0)
+    ctx = stream.codec_context
+    return VideoInfo(str(path), int(ctx.width or 0), int(ctx.height or 0), fps, int(claimed), duration)
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
-    """Open a video and report its size, frame rate and claimed frame count."""
+    """Open a video and report its size, frame rate and claimed frame count and duration."""
     p = check_video_file(path)
-    cap = _open(p)
+    container, stream = _open(p)
     try:
-        return VideoInfo(str(p), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
-                         int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), _fps_of(cap),
-                         max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), 0))
+        return _info(p, container, stream)
     finally:
-        cap.release()
+        container.close()
+
+
+@dataclass(frozen=True)
+class Integrity:
+    """Whether a read gave the whole of what was asked.
+
+    ``status``: ``"complete"``; ``"truncated"`` (clearly fewer frames than the container claims
+    for the span read, or the file ends inside a packet); ``"damaged"`` (the decoder or demuxer
+    reported corrupt data). ``messages``: FFmpeg's own words, first few, without repeats.
+    """
+
+    status: str
+    frames_read: int
+    frames_expected: int | None   # what the container's claims promise for the span read
+    messages: tuple[str, ...] = field(default=())
+
+    @property
+    def partial(self) -> bool:
+        return self.status != "complete"
+
+    def describe(self) -> str:
+        """One sentence: what is wrong (empty when complete)."""
+        if not self.partial:
+            return ""
+        short = self.frames_expected is not None and self.frames_read < self.frames_expected
+        count = (f"read {self.frames_read} of the {self.frames_expected} frames its container claims" if short
+                 else f"read {self.frames_read} frames")
+        said = f"; FFmpeg says: {'; '.join(self.messages[:3])}" if self.messages else ""
+        return f"{self.status}: {count}{said}"
+
+    def to_dict(self) -> dict:
+        return {"status": self.status, "frames_read": self.frames_read,
+                "frames_expected": self.frames_expected, "messages": list(self.messages)}
+
+
+def _assess(read: int, expected: int | None, logs: list, stopped_by: str | None) -> Integrity:
+    messages, damage = [], False
+    for level, name, text in logs:
+        text = f"{name}: {text.strip()}"
+        bad = level <= av.logging.ERROR or any(w in text.lower() for w in _DAMAGE_WORDS)
+        damage |= bad
+        if bad and text not in messages:
+            messages.append(text)
+    if stopped_by:
+        messages.insert(0, stopped_by)
+    short = expected is not None and read < COMPLETE_SHARE * expected and expected - read >= 3
+    trunc = short or any("truncat" in m.lower() or "corrupt" in m.lower() and "packet" in m.lower() for m in messages)
+    status = "damaged" if stopped_by else "truncated" if trunc else "damaged" if damage else "complete"
+    return Integrity(status, read, expected, tuple(messages[:8]))
 
 
 @dataclass
@@ -118,7 +225,7 @@ class Frame:
     """One decoded frame. ``bgr`` is OpenCV's native order; ``rgb`` converts on demand."""
 
     index: int      # position among the frames yielded (0, 1, ...)
-    time: float     # seconds from the start of the file
+    time: float     # seconds from the start of the video stream (its presentation time)
     bgr: np.ndarray  # (H, W, 3) uint8
 
     @property
@@ -130,7 +237,9 @@ class FrameReader:
     """Iterate the frames of ``path`` between ``start`` and ``end`` seconds, optionally resampled.
 
     Only one decoded frame is alive at a time, so memory does not grow with the video's length.
-    After iteration, ``frames_read`` counts what was actually decoded and yielded.
+    After iteration, ``frames_read`` counts what was decoded and yielded, and ``integrity``
+    says whether that is the whole of the span asked for (a damaged file still yields what
+    it has; the caller decides whether partial data is acceptable).
 
     Args:
         path: the video file.
@@ -151,6 +260,7 @@ class FrameReader:
         self.start, self.end, self.target_fps = start, end, fps
         self.info = probe(self.path)
         self.frames_read = 0
+        self.integrity: Integrity | None = None
 
     @property
     def fps(self) -> float:
@@ -160,50 +270,75 @@ class FrameReader:
             return src
         return min(self.target_fps, src) if math.isfinite(src) else self.target_fps
 
-    def _seek(self, cap: cv2.VideoCapture) -> int:
-        """Position ``cap`` a little before ``start``; return the index of the next frame."""
+    def expected_frames(self) -> int | None:
+        """Frames the container's claims promise between ``start`` and ``end`` (None: unknown)."""
+        dur, rate = self.info.duration_claimed, self.fps
+        if not (math.isfinite(dur) and math.isfinite(rate)):
+            return None
+        first = self.start or 0.0
+        last = min(self.end, dur) if self.end is not None else dur
+        return max(0, int(math.ceil((last - first) * rate - 1e-6)))
+
+    def _timed(self, container, stream, t0: float, fps: float) -> Iterator[tuple[float, "av.VideoFrame"]]:
+        prev = None
+        for frame in container.decode(stream):
+            t = frame.time - t0 if frame.time is not None else (prev + 1.0 / fps if prev is not None else 0.0)
+            prev = t
+            yield t, frame
+
+    def _frames(self, container, stream) -> Iterator[tuple[float, "av.VideoFrame"]]:
+        """(time, frame) from about ``start``: a keyframe seek when the start is far in, checked
+        (a seek that lands after the start decodes from the top instead)."""
+        tb = stream.time_base or Fraction(1, 1000)
+        t0 = float(stream.start_time * tb) if stream.start_time is not None else 0.0
         fps = self.info.fps if math.isfinite(self.info.fps) else 30.0
-        if not self.start or self.start < 2.0:
-            return 0
-        target = int(max(0.0, self.start - 1.0) * fps)
-        cap.set(cv2.CAP_PROP_POS_FRAMES, target)
-        pos = int(cap.get(cv2.CAP_PROP_POS_FRAMES))
-        if pos != target or pos > self.start * fps:  # inexact seek: decode from the top instead
-            cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-            return 0
-        return target
+        if self.start is None or self.start < 2.0:
+            yield from self._timed(container, stream, t0, fps)
+            return
+        container.seek(int((self.start - 1.0 + t0) / tb), stream=stream, backward=True, any_frame=False)
+        timed = self._timed(container, stream, t0, fps)
+        first = next(timed, None)
+        if first is None or first[0] > self.start + 1e-6:  # landed past the start: from the top
+            container.seek(0, stream=stream, backward=True, any_frame=False)
+            timed = self._timed(container, stream, t0, fps)
+        else:
+            yield first
+        yield from timed
 
     def __iter__(self) -> Iterator[Frame]:
-        cap = _open(self.path)
-        self.frames_read = 0
+        self.frames_read, self.integrity = 0, None
         fps = self.info.fps if math.isfinite(self.info.fps) else None
-        try:
-            src_index = self._seek(cap)
-            next_keep = self.start or 0.0
-            step = 1.0 / self.target_fps if self.target_fps else 0.0
-            tol = 0.5 / fps if fps else 1e-6  # half a source frame: keeps resampling drift-free
-            while True:
-                ok = cap.grab()
-                if not ok:
-                    break
-                t = src_index / fps if fps else float(cap.get(cv2.CAP_PROP_POS_MSEC)) / 1000.0
-                src_index += 1
-                if self.end is not None and t >= self.end:
-                    break
-                if t < next_keep - 1e-9 if not self.frames_read else t + tol < next_keep:
-                    continue  # before the cut, or between resampled frames
-                ok, bgr = cap.retrieve()
-                if not ok or bgr is None:
-                    break
-                while step and next_keep <= t + tol:
-                    next_keep += step
-                yield Frame(self.frames_read, t, bgr)
-                self.frames_read += 1
-        finally:
-            cap.release()
+        next_keep = self.start or 0.0
+        step = 1.0 / self.target_fps if self.target_fps else 0.0
+        tol = 0.5 / fps if fps else 1e-6  # half a source frame: keeps resampling drift-free
+        stopped_by = None
+        with av.logging.Capture(local=True) as logs:
+            container, stream = _open(self.path)
+            try:
+                frames = self._frames(container, stream)
+                while True:
+                    try:
+                        t, frame = next(frames)
+                    except StopIteration:
+                        break
+                    except (av.FFmpegError, ValueError, MemoryError) as e:  # damage mid-file: keep what was read
+                        stopped_by = f"decoding stopped: {_ffmpeg_message(e)}"
+                        break
+                    if self.end is not None and t >= self.end - 1e-9:
+                        break
+                    if t < next_keep - 1e-9 if not self.frames_read else t + tol < next_keep:
+                        continue  # before the cut, or between resampled frames
+                    while step and next_keep <= t + tol:
+                        next_keep += step
+                    yield Frame(self.frames_read, t, frame.to_ndarray(format="bgr24"))
+                    self.frames_read += 1
+            finally:
+                container.close()
+        self.integrity = _assess(self.frames_read, self.expected_frames(), list(logs), stopped_by)
         if self.frames_read == 0:
             span = "" if self.start is None and self.end is None else f" between {self.start} s and {self.end} s"
-            raise VideoError(f"{self.path}: no frame could be decoded{span} (truncated or corrupt?)")
+            why = f" ({self.integrity.describe()})" if self.integrity.messages else " (truncated or corrupt?)"
+            raise VideoError(f"{self.path}: no frame could be decoded{span}{why}")
 
 
 def read_frames(path: str | os.PathLike, **kwargs) -> Iterator[Frame]:

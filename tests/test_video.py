@@ -46,7 +46,8 @@ def test_real_files_decode_every_frame(name, frames):
     times = [f.time for f in reader]
     assert reader.frames_read == frames == len(times)
     assert np.all(np.diff(times) > 0)
-    assert math.isclose(times[-1], (frames - 1) / reader.fps, rel_tol=1e-6)
+    assert abs(times[-1] - (frames - 1) / reader.fps) <= 1e-3  # presentation times (FLV keeps milliseconds)
+    assert reader.integrity.status == "complete" and not reader.integrity.partial
 
 
 def test_frames_are_bgr_and_rgb_is_reordered():
@@ -140,3 +141,48 @@ def test_containers_round_trip_frame_exact(tmp_path, ext, fourcc):
         writer.write(f)
     writer.release()
     assert [_decode_index(f.bgr) for f in FrameReader(path)] == list(range(30))
+
+
+def _damaged(path, out, rng, n=40):
+    """The same file with ``n`` runs of 20 random bytes written over its second half."""
+    data = bytearray(path.read_bytes())
+    for i in rng.integers(len(data) // 2, len(data) - 100, n):
+        data[i:i + 20] = rng.integers(0, 256, 20, dtype=np.uint8).tobytes()
+    out.write_bytes(bytes(data))
+    return out
+
+
+def test_truncated_and_damaged_files_say_so_without_ffmpeg_on_the_terminal(tmp_path, indexed_video, capfd):
+    """What was read is kept, but ``integrity`` says the file was not whole, in our words with
+    FFmpeg's; nothing of FFmpeg's reaches stderr."""
+    grid = shared("grid") / "bbaf2n.mpg"
+    whole = FrameReader(grid)
+    assert len(list(whole)) == 75 and whole.integrity.status == "complete" and whole.integrity.messages == ()
+    cases = {"half.avi": indexed_video.read_bytes()[: indexed_video.stat().st_size // 3],
+             "half.mpg": grid.read_bytes()[: grid.stat().st_size // 2]}
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+    rng = np.random.default_rng(0)
+    _damaged(grid, tmp_path / "noise.mpg", rng)
+    _damaged(indexed_video, tmp_path / "noise.avi", rng)
+    capfd.readouterr()
+    for name, status in [("half.avi", "truncated"), ("half.mpg", "truncated"), ("noise.mpg", "damaged"),
+                         ("noise.avi", "damaged")]:
+        reader = FrameReader(tmp_path / name)
+        n = sum(1 for _ in reader)
+        integ = reader.integrity
+        assert n == integ.frames_read > 0 and integ.partial, name
+        assert integ.status == status, f"{name}: {integ}"
+        assert integ.messages, f"{name}: FFmpeg's complaint is not kept"
+    half = FrameReader(tmp_path / "half.avi")
+    list(half)
+    assert half.integrity.frames_expected == 300 and half.integrity.frames_read < 150
+    assert "of the 300 frames its container claims" in half.integrity.describe()
+    out, err = capfd.readouterr()
+    assert "@ 0x" not in err + out and "Packet corrupt" not in err + out, err
+
+
+def test_a_cut_that_runs_past_the_end_is_complete(indexed_video):
+    reader = FrameReader(indexed_video, start=9.0, end=12.5)
+    assert len(list(reader)) == 30 and reader.integrity.status == "complete"
+    assert reader.integrity.frames_expected == 30
