@@ -49,7 +49,7 @@ def _items_from_paths(paths: list[str], dataset: str | None, classes: str | None
 def _extractor_config(args):
     from .features import ExtractorConfig
 
-    return ExtractorConfig(detector=args.detector, roi=args.roi, detect_every=args.every,
+    return ExtractorConfig(detector=args.detector, tracking=args.tracking, roi=args.roi, detect_every=args.every,
                            policy=args.policy, fps=args.fps)
 
 
@@ -72,7 +72,7 @@ def cmd_extract(args) -> int:
             bar.update(1)
             bar.set_postfix_str(f"{o.status}: {o.item.id}"[:40])
         summary = extract_items(items, args.out, _extractor_config(args), workers=args.workers,
-                                on_done=on_done, on_frames=frames.update)
+                                on_done=on_done, on_frames=frames.update, accept_partial=args.accept_partial)
     print(summary.text())
     print(f"feature store: {args.out}")
     return 1 if summary.failed else 0
@@ -86,7 +86,7 @@ def cmd_heart_rate(args) -> int:
 
     with tqdm(total=probe(args.video).frame_count_claimed or None, unit="frame", desc="extract",
               leave=False, disable=args.json) as bar:
-        feats = extract(args.video, _extractor_config(args), progress=bar.update)
+        feats = extract(args.video, _extractor_config(args), progress=bar.update, accept_partial=args.accept_partial)
     report = {"video": args.video, **rppg.heart_rate_report(feats.rgb, feats.fps, args.method),
               "frames": len(feats), "face_ratio": round(feats.face_ratio, 4)}
     if args.json:
@@ -156,7 +156,7 @@ def _run_config(args):
 
     return run_config(args.dataset, args.root, preset=args.preset, epochs=args.epochs, seed=args.seed,
                       length=args.length, protocol=args.protocol, folds=args.folds, classes=args.classes,
-                      store=args.store)
+                      store=args.store, accept_partial=args.accept_partial)
 
 
 def _print_metrics(metrics: dict, run) -> None:
@@ -205,12 +205,16 @@ def cmd_predict(args) -> int:
     from .inference import predict_video
 
     with tqdm(unit="frame", desc="extract", leave=False, disable=args.json) as bar:
-        result = predict_video(args.video, args.run, start=args.start, end=args.end, progress=bar.update)
+        result = predict_video(args.video, args.run, start=args.start, end=args.end, progress=bar.update,
+                               accept_partial=args.accept_partial)
     if args.json:
         print(json.dumps(result))
         return 0
     print(f"{args.video}: {result['label']} (early fusion); {result['frames']} frames, "
           f"face in {100 * result['face_ratio']:.0f} %")
+    if result["integrity"]["status"] != "complete":
+        print(f"  warning: the video is {result['integrity']['status']} (read {result['integrity']['frames_read']} frames); "
+              "the prediction is of what was read")
     for m, r in result["models"].items():
         probs = ", ".join(f"{c} {p:.2f}" for c, p in r["proba"].items())
         print(f"  {m:>12}: {r['label']:>8}  ({probs})")
@@ -323,10 +327,20 @@ def _add_extractor_options(p) -> None:
     p.add_argument("--detector", choices=["haar", "hog"], default="haar", help="face detector (default: haar)")
     p.add_argument("--roi", choices=["box", "skin", "frame"], default="skin",
                    help="colour ROI: face box, skin (forehead+cheeks), or the whole frame (default: skin)")
-    p.add_argument("--every", type=int, default=10, metavar="K", help="run the detector every K frames")
+    p.add_argument("--tracking", choices=["track", "detect"], default="track",
+                   help="follow the landmarks while the detector confirms the face every K frames (default), "
+                        "or detect on every frame as the paper does")
+    p.add_argument("--every", type=int, default=10, metavar="K", help="the detector re-checks a tracked face every K frames")
     p.add_argument("--policy", choices=["largest", "left", "right"], default="largest",
                    help="which face when there are several")
     p.add_argument("--fps", type=float, default=None, help="resample to this frame rate")
+    _add_partial_option(p)
+
+
+def _add_partial_option(p) -> None:
+    p.add_argument("--accept-partial", action="store_true",
+                   help="keep a video that is not whole (fewer frames than its container claims, or damaged "
+                        "data), marked partial; by default it fails, naming the file and what is missing")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -379,6 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", default="artifacts/features", help="feature store")
     p.add_argument("--out", required=True, help="run folder (e.g. artifacts/runs/<name>); an unfinished run resumes")
     p.add_argument("--workers", type=int, default=None, help="extraction processes (default: all cores)")
+    _add_partial_option(p)
     p.add_argument("--checkpoint-every", type=float, default=30.0, metavar="SECONDS",
                    help="save a training model's state this often, to resume after an interruption (default 30)")
     p.add_argument("--quiet", action="store_true")
@@ -394,6 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True, help="a finished run folder")
     p.add_argument("--start", type=float, default=None, help="seconds")
     p.add_argument("--end", type=float, default=None, help="seconds")
+    _add_partial_option(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
 

@@ -26,10 +26,11 @@ def predict_features(features, run: TrainedRun) -> dict:
 
 def predict_video(path: str | os.PathLike, run: str | os.PathLike | TrainedRun, *, start: float | None = None,
                   end: float | None = None, extractor: Extractor | None = None,
-                  progress: Callable[[int], None] | None = None) -> dict:
+                  progress: Callable[[int], None] | None = None, accept_partial: bool = False) -> dict:
     """Extract ``path`` (or its ``[start, end)`` seconds) with the run's extractor settings and
     predict it with every model of ``run``. ``extractor``: one built already (the dashboard
-    keeps one per process); it must have the run's settings."""
+    keeps one per process); it must have the run's settings. A video that is not whole is
+    refused unless ``accept_partial`` (then ``result["integrity"]`` says what is missing)."""
     check_video_file(path)                       # a bad file is refused before any model is loaded
     run = run if isinstance(run, TrainedRun) else TrainedRun(run)
     if extractor is None:
@@ -37,5 +38,6 @@ def predict_video(path: str | os.PathLike, run: str | os.PathLike | TrainedRun, 
     elif extractor.config != run.extractor:
         raise ValueError(f"the extractor's settings differ from the run's ({run.path}): "
                          f"{extractor.config} vs {run.extractor}")
-    features = extractor(path, start=start, end=end, progress=progress)
-    return {"video": os.fspath(path), "run": str(run.path), **predict_features(features, run)}
+    features = extractor(path, start=start, end=end, progress=progress, accept_partial=accept_partial)
+    return {"video": os.fspath(path), "run": str(run.path), **predict_features(features, run),
+            "integrity": features.source["integrity"]}

@@ -44,6 +44,21 @@ def write_video(path: Path, frames, fps: float, fourcc: str = "mp4v") -> Path:
     return path
 
 
+def faststart_mp4(path: Path, frames, fps: float, bit_rate: int = 1_000_000) -> Path:
+    """An MPEG-4 mp4 with its index (moov) at the front, as phones and web tools write them,
+    so that a truncated copy still opens (written with PyAV)."""
+    import av
+
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as out:
+        s = out.add_stream("mpeg4", rate=int(fps))
+        s.width, s.height, s.pix_fmt, s.bit_rate = w, h, "yuv420p", bit_rate
+        for f in frames:
+            out.mux(s.encode(av.VideoFrame.from_ndarray(f, format="bgr24")))
+        out.mux(s.encode())
+    return path
+
+
 def read_all(path) -> list[np.ndarray]:
     from emojax.video import FrameReader
 

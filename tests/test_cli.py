@@ -41,17 +41,35 @@ def test_extract_reports_failures_by_name_and_keeps_going(tmp_path):
     assert "broken.mp4" in proc.stdout and "not a video" in proc.stdout
 
 
-def test_truncated_video_is_extracted_with_a_warning(tmp_path):
-    import numpy as np
+def test_truncated_video_fails_by_default_and_is_kept_flagged_on_request(tmp_path):
+    """The issue's case: the first 100 kB of a 1.6 MB mp4 (its index at the front, as phones
+    and web tools write it) decodes to a few frames; that is not the video."""
+    from emojax.features import Features
 
-    from .conftest import write_video
+    from .conftest import faststart_mp4, read_all
 
-    full = write_video(tmp_path / "full.avi", [np.full((120, 160, 3), i, np.uint8) for i in range(60)], 25.0, "MJPG")
-    data = full.read_bytes()
-    cut = tmp_path / "cut.avi"  # an AVI's header states its frame count; half the file is gone
-    cut.write_bytes(data[: len(data) // 2])
-    proc = emojax("extract", cut, "--out", tmp_path / "store", "--workers", "1")
-    assert "done 1" in proc.stdout and "warning: cut: read" in proc.stdout and "truncated" in proc.stdout
+    frames = read_all(shared("grid") / "bbaf2n.mpg") * 4
+    full = faststart_mp4(tmp_path / "full.mp4", frames, 25.0, bit_rate=4_000_000)
+    assert full.stat().st_size > 1_000_000
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(full.read_bytes()[:100_000])
+    store = tmp_path / "store"
+    proc = emojax("extract", cut, "--out", store, "--workers", "1", check=False)
+    assert proc.returncode == 1, proc.stdout
+    assert "failed 1" in proc.stdout and "cut.mp4" in proc.stdout and "truncated" in proc.stdout
+    assert "of the 300 frames its container claims" in proc.stdout and "--accept-partial" in proc.stdout
+    assert "@ 0x" not in proc.stderr and "[mov," not in proc.stderr  # FFmpeg's own noise stays off the terminal
+    assert not list(store.glob("*.npz"))
+    kept = emojax("extract", cut, "--out", store, "--workers", "1", "--accept-partial")
+    assert "done 1" in kept.stdout and "kept partial 1" in kept.stdout and "partial: cut: truncated" in kept.stdout
+    meta = json.loads(next(store.glob("*.json")).read_text())
+    assert meta["partial"] is True and meta["source"]["integrity"]["status"] == "truncated"
+    assert 0 < meta["frames"] < 300 and meta["source"]["integrity"]["frames_expected"] == 300
+    assert Features.load(next(store.glob("*.json")).with_suffix("")).partial
+    again = emojax("extract", cut, "--out", store, "--workers", "1", check=False)  # a stored partial record is
+    assert again.returncode == 1 and "already stored 0" in again.stdout            # not good enough without the flag
+    whole = emojax("extract", full, "--out", store, "--workers", "1")
+    assert "done 1" in whole.stdout and "kept partial 0" in whole.stdout
 
 
 def test_extract_with_nothing_to_do_is_a_clear_error(tmp_path):

@@ -83,18 +83,28 @@ def test_hog_detector_and_both_rois_work_on_real_video(predictor):
     assert not np.allclose(box_rgb, skin_rgb)  # different regions, different colour
 
 
-def test_paper_extractor_uses_the_haar_box_on_every_frame(predictor):
+def test_paper_extractor_reads_the_haar_box_of_every_frame(predictor):
+    """The paper's extractor: on every frame the Haar cascade's own box (unsmoothed), its mean
+    colour, and dlib's landmarks predicted in that very box."""
     from emojax.features import PAPER_EXTRACTOR
+    from emojax.video import FrameReader
 
     clip = grid_clips()[0]
     feats = Extractor(PAPER_EXTRACTOR, predictor=predictor)(clip)
-    assert feats.face_ratio >= 0.98
-    haar = HaarDetector()
-    first = next(iter(__import__("emojax.video", fromlist=["FrameReader"]).FrameReader(clip)))
-    boxes, _ = haar(cv2.cvtColor(first.bgr, cv2.COLOR_BGR2GRAY))
-    x0, y0, x1, y1 = (int(round(v)) for v in boxes[select_face(boxes)])
-    b, g, r, _ = cv2.mean(first.bgr[y0:y1, x0:x1])
-    assert np.allclose(feats.rgb[0], [r, g, b])
+    assert feats.face_ratio >= 0.98 and (feats.state[feats.face_found] == 2).all()
+    haar = HaarDetector(scale=1.0)
+    for i, frame in enumerate(FrameReader(clip)):
+        if not feats.face_found[i]:
+            continue
+        gray = cv2.cvtColor(frame.bgr, cv2.COLOR_BGR2GRAY)
+        boxes, _ = haar(gray)  # the extractor searches near the last box: the same face, found at that grid
+        side = feats.box[i, 2] - feats.box[i, 0]
+        assert np.abs(boxes - feats.box[i]).max(axis=1).min() <= 0.05 * side, f"frame {i}: not the Haar box"
+        x0, y0, x1, y1 = (int(round(v)) for v in feats.box[i])
+        b, g, r, _ = cv2.mean(frame.bgr[y0:y1, x0:x1])
+        assert np.allclose(feats.rgb[i], [r, g, b])
+        assert np.allclose(feats.landmarks[i], predictor(gray, feats.box[i]))
+    assert np.abs(np.diff(feats.box[:, 0])).max() >= 1.0  # the raw boxes jitter: nothing smoothed them
 
 
 def test_no_face_video_is_an_explicit_all_missing_record(tmp_path, extractor):

@@ -22,7 +22,7 @@ def record(t: int, seed: int = 0, missing: slice | None = None, shift=(0.0, 0.0)
         found[missing] = False
         lm[missing] = np.nan
         rgb[missing] = np.nan
-    return Features(rgb=rgb, landmarks=lm.astype(np.float32), box=np.zeros((t, 4)), face_found=found,
+    return Features(rgb=rgb, landmarks=lm.astype(np.float32), box=np.zeros((t, 4)), state=found.astype(np.uint8) * 2,
                     confidence=found.astype(np.float32), times=times, fps=30.0, config={"roi": "skin"})
 
 

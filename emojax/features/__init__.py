@@ -1,6 +1,7 @@
 """Per-frame features of a face video: face box, 68 landmarks and ROI colour, then rPPG."""
 
 from .record import PAPER_EXTRACTOR, ExtractorConfig, Features
-from .pipeline import Extractor, FaceTracker, extract
+from .pipeline import Extractor, extract
+from .tracker import FaceDetector, FaceTracker
 
-__all__ = ["ExtractorConfig", "Features", "Extractor", "FaceTracker", "extract", "PAPER_EXTRACTOR"]
+__all__ = ["ExtractorConfig", "Features", "Extractor", "FaceTracker", "FaceDetector", "extract", "PAPER_EXTRACTOR"]

@@ -65,42 +65,53 @@ class Outcome:
     error: str | None = None
     frames: int = 0
     no_face: int = 0
-    note: str | None = None  # e.g. fewer frames than the container claims (truncated?)
+    partial: str | None = None  # what is missing from a video kept although it was not whole
 
 
-def _cached_outcome(item: VideoItem, store: FeatureStore, stem) -> Outcome:
-    meta = store.load(stem)
-    return Outcome(item, "cached", str(stem), frames=len(meta), no_face=int((~meta.face_found).sum()))
+def _outcome(item: VideoItem, status: str, stem, feats) -> Outcome:
+    integ = feats.source.get("integrity", {})
+    partial = f"{integ.get('status')}, read {integ.get('frames_read')} frames" if feats.partial else None
+    return Outcome(item, status, str(stem), frames=len(feats), no_face=int((~feats.face_found).sum()),
+                   partial=partial)
 
 
-def cached_item(item: VideoItem, store_root: str, config: ExtractorConfig) -> Outcome | None:
+def _stored(item: VideoItem, store: FeatureStore, stem, accept_partial: bool) -> Outcome | None:
+    """The outcome of a record already stored (None when there is none). A partial record
+    counts only when partial records are accepted: otherwise the video is read again, and fails."""
+    if not store.has(stem):
+        return None
+    feats = store.load(stem)
+    return _outcome(item, "cached", stem, feats) if accept_partial or not feats.partial else None
+
+
+def cached_item(item: VideoItem, store_root: str, config: ExtractorConfig,
+                accept_partial: bool = False) -> Outcome | None:
     """The outcome of an item already in the store, else None (also for an unreadable file,
     which :func:`extract_item` then reports)."""
     store = FeatureStore(store_root)
     try:
         stem = store.stem(item.path, item_config(item, config), item.start, item.end, name=item.id.replace("/", "_"))
-        return _cached_outcome(item, store, stem) if store.has(stem) else None
+        return _stored(item, store, stem, accept_partial)
     except (EmojaxError, OSError):
         return None
 
 
 def extract_item(item: VideoItem, store_root: str, config: ExtractorConfig,
-                 progress: Callable[[int], None] | None = None) -> Outcome:
+                 progress: Callable[[int], None] | None = None, accept_partial: bool = False) -> Outcome:
     """Extract one item into the store unless it is there already. Never raises for a bad
-    video: the error is returned in the outcome, naming the file."""
+    video: the error is returned in the outcome, naming the file. A video that is not whole
+    fails unless ``accept_partial`` (then it is stored, marked partial)."""
     store = FeatureStore(store_root)
     cfg = item_config(item, config)
     try:
         stem = store.stem(item.path, cfg, item.start, item.end, name=item.id.replace("/", "_"))
-        if store.has(stem):
-            return _cached_outcome(item, store, stem)
-        feats = _extractor(cfg)(item.path, start=item.start, end=item.end, progress=progress)
+        if (done := _stored(item, store, stem, accept_partial)) is not None:
+            return done
+        feats = _extractor(cfg)(item.path, start=item.start, end=item.end, progress=progress,
+                                accept_partial=accept_partial)
         feats.source["id"] = item.id
         store.put(stem, feats)
-        claimed, read = feats.source["frame_count_claimed"], feats.source["frames_read"]
-        note = (f"read {read} of the {claimed} frames its container claims (truncated?)"
-                if item.start is None and item.end is None and cfg.fps is None and read < 0.95 * claimed else None)
-        return Outcome(item, "done", str(stem), frames=len(feats), no_face=int((~feats.face_found).sum()), note=note)
+        return _outcome(item, "done", stem, feats)
     except (EmojaxError, OSError) as e:  # messages that already name the file
         return Outcome(item, "failed", error=str(e))
     except Exception as e:  # anything else (an OpenCV or dlib error on a strange frame): report, go on
@@ -120,13 +131,18 @@ class Summary:
     def failed(self) -> list[Outcome]:
         return [o for o in self.outcomes if o.status == "failed"]
 
+    @property
+    def partial(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.partial]
+
     def text(self) -> str:
         frames = sum(o.frames for o in self.outcomes)
         no_face = sum(o.no_face for o in self.outcomes)
-        lines = [f"done {self.count('done')}, already stored {self.count('cached')}, failed {self.count('failed')}; "
+        lines = [f"done {self.count('done')}, already stored {self.count('cached')}, failed {self.count('failed')}, "
+                 f"kept partial {len(self.partial)}; "
                  f"{frames} frames, {no_face} without a face ({100 * no_face / max(frames, 1):.1f} %)"]
         lines += [f"  failed: {o.item.id}: {o.error}" for o in self.failed]
-        lines += [f"  warning: {o.item.id}: {o.note}" for o in self.outcomes if o.note]
+        lines += [f"  partial: {o.item.id}: {o.partial}" for o in self.partial]
         faceless = [o for o in self.outcomes if o.frames and o.no_face == o.frames]
         lines += [f"  no face in any frame: {o.item.id}" for o in faceless]
         return "\n".join(lines)
@@ -134,11 +150,13 @@ class Summary:
 
 def extract_items(items: Iterable[VideoItem], store_root: str | os.PathLike, config: ExtractorConfig | None = None,
                   *, workers: int | None = None, on_done: Callable[[Outcome], None] | None = None,
-                  on_frames: Callable[[int], None] | None = None) -> Summary:
+                  on_frames: Callable[[int], None] | None = None, accept_partial: bool = False) -> Summary:
     """Extract every item into the store at ``store_root``.
 
     Args:
         workers: processes (default: all cores); 1 runs in this process.
+        accept_partial: keep videos that are not whole (truncated, damaged), marked partial;
+            by default they fail, naming the file and what is missing.
         on_done: called after each item (the CLI advances its progress bar with it).
         on_frames: called with 1 per decoded frame, when items run in this process.
     """
@@ -154,16 +172,16 @@ def extract_items(items: Iterable[VideoItem], store_root: str | os.PathLike, con
             on_done(outcome)
 
     for i, it in enumerate(items):  # what is stored already needs no worker process
-        if (o := cached_item(it, root, config)) is not None:
+        if (o := cached_item(it, root, config, accept_partial)) is not None:
             record(i, o)
     todo = [i for i in range(len(items)) if i not in done]
     if workers == 1 or len(todo) <= 1:
         for i in todo:
-            record(i, extract_item(items[i], root, config, progress=on_frames))
+            record(i, extract_item(items[i], root, config, progress=on_frames, accept_partial=accept_partial))
     else:
         with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=pool_context(),
                                  initializer=_init_worker) as pool:
-            futures = {pool.submit(extract_item, items[i], root, config): i for i in todo}
+            futures = {pool.submit(extract_item, items[i], root, config, None, accept_partial): i for i in todo}
             for fut in as_completed(futures):
                 i = futures[fut]
                 try:

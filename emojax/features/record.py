@@ -14,7 +14,7 @@ import numpy as np
 from .._io import atomic_write_json, atomic_write_npz
 from ..errors import FeatureStoreError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -22,16 +22,22 @@ class ExtractorConfig:
     """How faces, landmarks and colour are read from a video. Saved with every record."""
 
     detector: str = "haar"          # face detector: "haar" (the paper's) or "hog" (dlib)
-    detect_every: int = 10          # run the detector every k frames (1 = every frame, the paper)
-    detect_scale: float = 0.5       # detector input is the grey frame resized by this factor
+    tracking: str = "track"         # "track": detect, then follow the landmarks while the detector keeps
+                                    # confirming the face; "detect": the detector on every frame (the paper)
+    detect_every: int = 10          # track: the detector re-checks the tracked face every k frames
+    max_misses: int = 2             # track: re-checks failed in a row that end a track (its unconfirmed
+                                    # frames are withdrawn)
+    min_similarity: float = 0.6     # track: below this similarity of the face's grey crop to its look at
+                                    # the last confirmation, the detector is asked at once
+    detect_scale: float = 0.5       # the whole-frame search runs on the grey frame resized by this factor
     min_face: int = 40              # smallest face side, pixels of the original frame
     policy: str = "largest"         # several faces: "largest", "left", "right", "nearest"
     near: tuple[float, float, float, float] | None = None  # box for policy "nearest"
     region: str | None = None       # only look in this part of the frame: None, "left", "right"
-    roi: str = "skin"               # colour ROI: "box" (the paper: face box), "skin" (forehead+cheeks)
-                                    # or "frame" (the whole frame, face or not: skin-patch videos)
-    smooth: float = 0.5             # EMA weight of the newest frame for the box and the skin ROI
-    max_shape_residual: float = 0.25  # Procrustes residual beyond which tracking counts as lost
+    roi: str = "skin"               # colour ROI: "box" (the face box; in "detect" mode the detector's own),
+                                    # "skin" (forehead + cheeks) or "frame" (the whole frame: skin-patch videos)
+    smooth: float = 0.5             # track: EMA weight of the newest frame for the box and the skin ROI
+    max_shape_residual: float = 0.25  # track: Procrustes residual from the confirmed shape that calls the detector
     fps: float | None = None        # resample to about this frame rate (None: keep the source's)
 
     def __post_init__(self):
@@ -47,8 +53,12 @@ class ExtractorConfig:
             raise ValueError(f"unknown ROI {self.roi!r}; choose one of {list(ROIS)}")
         if self.region not in (None, "left", "right"):
             raise ValueError(f"unknown region {self.region!r}; choose None, 'left' or 'right'")
-        if self.detect_every < 1 or not 0 < self.detect_scale <= 1 or not 0 < self.smooth <= 1:
-            raise ValueError("detect_every must be >= 1, detect_scale and smooth in (0, 1]")
+        if self.tracking not in TRACKINGS:
+            raise ValueError(f"unknown tracking {self.tracking!r}; choose one of {list(TRACKINGS)}")
+        if self.detect_every < 1 or self.max_misses < 1 or not 0 < self.detect_scale <= 1 or not 0 < self.smooth <= 1:
+            raise ValueError("detect_every and max_misses must be >= 1, detect_scale and smooth in (0, 1]")
+        if not -1.0 <= self.min_similarity < 1.0:
+            raise ValueError(f"min_similarity must be in [-1, 1), got {self.min_similarity}")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -64,9 +74,11 @@ class ExtractorConfig:
 
 
 ROIS = ("box", "skin", "frame")
+TRACKINGS = ("track", "detect")
 
-#: the paper's extractor: Haar on every full-resolution frame, mean colour of its box
-PAPER_EXTRACTOR = ExtractorConfig(detector="haar", detect_every=1, detect_scale=1.0, min_face=30,
+#: the paper's extractor: the Haar cascade (OpenCV's defaults) on every full-resolution frame,
+#: the mean colour of its own box, dlib's landmarks in that box; nothing smoothed
+PAPER_EXTRACTOR = ExtractorConfig(detector="haar", tracking="detect", detect_scale=1.0, min_face=30,
                                   roi="box", smooth=1.0)
 
 
@@ -74,28 +86,50 @@ PAPER_EXTRACTOR = ExtractorConfig(detector="haar", detect_every=1, detect_scale=
 class Features:
     """Both modalities of one video (or one cut of a video), frame by frame.
 
-    Frames without a face have NaN in ``rgb``, ``landmarks`` and ``box`` and False in
-    ``face_found``; ``confidence`` is 0 there.
+    Frames without a face have NaN in ``rgb`` (unless the ROI is the whole frame), ``patches``,
+    ``landmarks`` and ``box``, state ``MISSING`` (0) and confidence 0. A frame with a face is
+    ``CONFIRMED`` (2: the detector found it there) or ``TRACKED`` (1: followed from a confirmed
+    frame, and still looking like it).
     """
 
     rgb: np.ndarray          # (T, 3) mean R, G, B of the colour ROI
     landmarks: np.ndarray    # (T, 68, 2) (x, y) pixels of the original frame
     box: np.ndarray          # (T, 4) face box (x0, y0, x1, y1), pixels of the original frame
-    face_found: np.ndarray   # (T,) bool
-    confidence: np.ndarray   # (T,) 1 = shape as expected, 0 = no face
-    times: np.ndarray        # (T,) seconds from the start of the file
+    state: np.ndarray        # (T,) uint8: 0 missing, 1 tracked, 2 confirmed by the detector
+    confidence: np.ndarray   # (T,) similarity of the face to its look when last confirmed (0 = no face)
+    times: np.ndarray        # (T,) seconds from the start of the video (presentation times)
     fps: float
-    source: dict = field(default_factory=dict)   # path, sha256, start, end, size, ...
+    patches: np.ndarray | None = None  # (T, P, 3) mean R, G, B of each skin patch (SKIN_PATCHES)
+    source: dict = field(default_factory=dict)   # path, sha256, start, end, size, integrity, ...
     config: dict = field(default_factory=dict)   # ExtractorConfig.to_dict()
 
-    ARRAYS = ("rgb", "landmarks", "box", "face_found", "confidence", "times")
+    ARRAYS = ("rgb", "landmarks", "box", "state", "confidence", "times", "patches")
+
+    def __post_init__(self):
+        if self.patches is None:
+            self.patches = np.full((len(self.times), 0, 3), np.nan)
 
     def __len__(self) -> int:
         return len(self.times)
 
     @property
+    def face_found(self) -> np.ndarray:
+        """(T,) bool: a face on this frame (tracked or confirmed)."""
+        return self.state > 0
+
+    @property
     def face_ratio(self) -> float:
         return float(self.face_found.mean()) if len(self) else 0.0
+
+    @property
+    def partial(self) -> bool:
+        """True when the video was not read whole (kept on purpose: ``accept_partial``)."""
+        return self.source.get("integrity", {}).get("status", "complete") != "complete"
+
+    def counts(self) -> dict[str, int]:
+        """Frames confirmed by the detector, tracked in between, and missing."""
+        return {"confirmed": int((self.state == 2).sum()), "tracked": int((self.state == 1).sum()),
+                "missing": int((self.state == 0).sum())}
 
     def save(self, stem: str | os.PathLike) -> tuple[Path, Path]:
         """Write ``<stem>.npz`` then ``<stem>.json`` (each atomically; the JSON, written last,
@@ -104,8 +138,8 @@ class Features:
         npz, meta = stem.with_name(stem.name + ".npz"), stem.with_name(stem.name + ".json")
         atomic_write_npz(npz, **{k: getattr(self, k) for k in self.ARRAYS})
         atomic_write_json(meta, {"format": FORMAT_VERSION, "fps": self.fps, "frames": len(self),
-                                 "face_ratio": self.face_ratio, "source": self.source,
-                                 "config": self.config})
+                                 "face_ratio": self.face_ratio, "frames_by_state": self.counts(),
+                                 "partial": self.partial, "source": self.source, "config": self.config})
         return npz, meta
 
     @classmethod
@@ -115,14 +149,16 @@ class Features:
         npz, meta = stem.with_name(stem.name + ".npz"), stem.with_name(stem.name + ".json")
         try:
             info = json.loads(meta.read_text())
+            if info.get("format") != FORMAT_VERSION:
+                raise FeatureStoreError(f"{meta}: format {info.get('format')} is not {FORMAT_VERSION}; extract again")
             with np.load(npz, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in cls.ARRAYS}
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
             raise FeatureStoreError(f"{stem}: unreadable feature record ({e}); delete it and extract again") from e
-        if info.get("format") != FORMAT_VERSION:
-            raise FeatureStoreError(f"{meta}: format {info.get('format')} is not {FORMAT_VERSION}; extract again")
         t = len(arrays["times"])
-        shapes = {"rgb": (t, 3), "landmarks": (t, 68, 2), "box": (t, 4), "face_found": (t,), "confidence": (t,)}
+        p = arrays["patches"].shape
+        shapes = {"rgb": (t, 3), "landmarks": (t, 68, 2), "box": (t, 4), "state": (t,), "confidence": (t,),
+                  "patches": (t, p[1] if len(p) == 3 else -1, 3)}
         for k, shp in shapes.items():
             if arrays[k].shape != shp:
                 raise FeatureStoreError(f"{npz}: {k} has shape {arrays[k].shape}, expected {shp}")

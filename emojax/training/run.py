@@ -32,7 +32,7 @@ from .._io import atomic_write_json, atomic_write_npz
 from ..data import LOADERS, load_dataset
 from ..data.transforms import InputConfig, population_mean, to_arrays
 from ..errors import DatasetError, EmojaxError
-from ..features.record import ExtractorConfig, Features
+from ..features.record import PAPER_EXTRACTOR, ExtractorConfig, Features
 from ..models import MODEL_NAMES, TRAINED, ModelSpec
 from .config import TrainConfig, preset as train_preset
 from .loop import Split
@@ -57,6 +57,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     inputs: InputConfig = field(default_factory=InputConfig)
     extractor: ExtractorConfig = field(default_factory=ExtractorConfig)
+    accept_partial: bool = False     # train on videos that are not whole (truncated, damaged) too
 
     def __post_init__(self):
         if self.dataset not in LOADERS:
@@ -92,7 +93,7 @@ def run_config(dataset: str, root: str | os.PathLike, *, preset: str = "improved
     landmarks at a fixed length, and the improved models and training."""
     train = train_preset(preset, epochs=epochs, seed=seed)
     if preset == "paper":
-        inputs, extractor = InputConfig(preset="paper", length=length), ExtractorConfig(roi="box")
+        inputs, extractor = InputConfig(preset="paper", length=length), PAPER_EXTRACTOR
     else:
         inputs, extractor = InputConfig(length=length or 150), ExtractorConfig()
     return RunConfig(dataset=dataset, root=str(root), train=train, inputs=inputs, extractor=extractor, **kwargs)
@@ -132,7 +133,8 @@ def prepare(cfg: RunConfig, *, workers: int | None = None, on_progress: Callable
         if on_progress is not None:
             on_progress({"stage": "extract", "done": done[0], "total": len(items)})
 
-    summary = extract_items(items, cfg.store, cfg.extractor, workers=workers, on_done=tick)
+    summary = extract_items(items, cfg.store, cfg.extractor, workers=workers, on_done=tick,
+                            accept_partial=cfg.accept_partial)
     ok = [o for o in summary.outcomes if o.stem]
     skipped = list(ds.skipped) + [(o.item.id, o.error) for o in summary.failed]
     if len(ok) < 2:
