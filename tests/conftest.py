@@ -59,6 +59,21 @@ def faststart_mp4(path: Path, frames, fps: float, bit_rate: int = 1_000_000) -> 
     return path
 
 
+def write_lossless(path: Path, frames, fps: float) -> Path:
+    """FFV1 in Matroska (lossless, with PyAV): what is planted in the pixels arrives intact."""
+    import av
+    from fractions import Fraction
+
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("ffv1", rate=Fraction(fps).limit_denominator(1001))
+        s.width, s.height, s.pix_fmt = w, h, "bgr0"
+        for f in frames:
+            out.mux(s.encode(av.VideoFrame.from_ndarray(f, format="bgr24")))
+        out.mux(s.encode())
+    return path
+
+
 def read_all(path) -> list[np.ndarray]:
     from emojax.video import FrameReader
 

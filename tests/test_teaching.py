@@ -9,7 +9,7 @@ import pytest
 
 from emojax.data import load_teaching
 from emojax.data.teaching import HR_HIGH, HR_LOW, TEACHING_CLASSES, TeachingConfig, make_teaching_set
-from emojax.features import Features, rppg
+from emojax.features import Features, vitals
 from emojax.features.batch import extract_items
 
 pytestmark = pytest.mark.timeout(600)
@@ -47,7 +47,7 @@ def test_faces_tracked_and_planted_heart_rate_recovered(teaching):
         feats = Features.load(outcome.stem)
         assert feats.face_ratio >= 0.98
         assert len(feats) == int(cfg.seconds * cfg.fps)
-        bpm, _ = rppg.heart_rate(rppg.pulse(feats.rgb, feats.fps, "pos"), feats.fps)
+        bpm = vitals.vitals(feats).bpm                 # the default: PBV over the skin patches
         errors.append(abs(bpm - json.loads((root / f"{item.id}.json").read_text())["hr_bpm"]))
     within = np.mean(np.array(errors) <= 3.0)
     assert within >= 0.9, f"planted heart rate within 3 bpm on {within:.0%} of clips: {np.round(errors, 1)}"

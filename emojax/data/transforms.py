@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..features import rppg
+from ..features import heart, rppg, vitals
 from ..features.record import Features
 
 #: hop of the sliding heart-rate estimate behind the improved heart-rate / quality channels
@@ -81,25 +81,32 @@ def _resample(x: np.ndarray, length: int) -> np.ndarray:
 
 
 def _rppg_channels(f: Features, cfg: InputConfig) -> np.ndarray:
-    """Improved rPPG input ``(T, 3)``: z-scored pulse, heart rate (bpm / 100) and quality (SNR / 10)
-    over a sliding window (0 where a clip is too short to tell); NaN rows where there is no face."""
+    """Improved rPPG input ``(T, 3)``: z-scored pulse, heart rate (bpm / 100) and quality
+    (SNR / 10) of the window around each frame (0 where the pulse is too short to tell a rate).
+    Every channel is NaN (so masked) outside the record's pulse segments: a long stretch
+    without a face, or a segment too short for a pulse, is never filled in. A bridged short gap
+    has a pulse but no face, and is masked too."""
     t = len(f)
     out = np.full((t, 3), np.nan)
-    out[:, 1:] = 0.0
-    if not np.isfinite(f.rgb).any() or t < 8:
+    if t < 8:
         return out
-    sig = rppg.pulse(f.rgb, f.fps, cfg.rppg_method)
-    sig = sig if sig.ndim == 1 else sig[:, 1]
+    sig = vitals.pulse_of(f, cfg.rppg_method)
+    if sig.ndim != 1 or not np.isfinite(sig).any():
+        return out
     sd = np.nanstd(sig)
     out[:, 0] = (sig - np.nanmean(sig)) / (sd if sd > 0 else 1.0)
-    series = rppg.heart_rate_series(sig, f.fps, window_s=min(cfg.hr_window_s, t / f.fps), step_s=HR_STEP_S)
+    out[:, 1:] = 0.0
+    series = heart.heart_rate_series(sig, f.fps, window_s=min(cfg.hr_window_s, t / f.fps), step_s=HR_STEP_S)
     centres = np.clip(np.round(series[:, 0] * f.fps).astype(int), 0, t - 1)
+    frames = np.arange(t)
     for col, scale, k in ((1, 100.0, 1), (2, 10.0, 2)):
         vals = series[:, k] / scale
         good = np.isfinite(vals)
-        if good.any():
-            out[:, col] = np.interp(np.arange(t), centres[good], vals[good])
-    out[~f.face_found & (f.config.get("roi") != "frame")] = np.nan
+        if good.any():  # between the centres of windows with a rate, never across a gap
+            out[:, col] = np.interp(frames, centres[good], vals[good])
+    out[~np.isfinite(sig)] = np.nan
+    if f.config.get("roi") != "frame":
+        out[~f.face_found] = np.nan
     return out
 
 

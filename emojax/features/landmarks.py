@@ -101,13 +101,14 @@ def _eye_frame(pts: np.ndarray) -> tuple[np.ndarray, float]:
 
 #: the cheeks and the nose between them, bounded by the jaw, the mouth corners and the
 #: lower eyelids (iBUG indices, in polygon order), split down the nose into the cheek on the
-#: image's left and the one on its right (a mid-face region like this gave a far cleaner pulse
-#: than the face box)
-CHEEK_LEFT = (1, 2, 3, 4, 5, 48, 31, 30, 28, 39, 40, 41)
-CHEEK_RIGHT = (30, 35, 54, 11, 12, 13, 14, 15, 46, 47, 42, 28)
+#: image's left and the one on its right, and each at the nose's base into an upper and a
+#: lower part (a mid-face region like this gave a far cleaner pulse than the face box; its
+#: parts let noise that differs between them be told from the pulse, which they share)
+CHEEKS = {"cheek_left_upper": (1, 2, 3, 31, 30, 28, 39, 40, 41), "cheek_left_lower": (3, 4, 5, 48, 31),
+          "cheek_right_upper": (15, 14, 13, 35, 30, 28, 42, 47, 46), "cheek_right_lower": (13, 12, 11, 54, 35)}
 
 #: the skin patches whose colour is measured on every frame, in ``Features.patches`` order
-SKIN_PATCHES = ("forehead_left", "forehead_right", "cheek_left", "cheek_right")
+SKIN_PATCHES = ("forehead_left", "forehead_right", *CHEEKS)
 
 
 def skin_polygons(pts: np.ndarray) -> list[np.ndarray]:
@@ -116,11 +117,11 @@ def skin_polygons(pts: np.ndarray) -> list[np.ndarray]:
     Forehead: a band 0.1-0.35 inter-ocular distances above the brows, perpendicular to the eye
     line so that head roll is followed (higher up, hair often begins), halved between the
     brows. Cheeks: from the lower eyelids down to the mouth corners and out to the jaw, with
-    the nose between them, halved down the nose.
+    the nose between them, in quarters (:data:`CHEEKS`).
     """
     up, d = _eye_frame(pts)
     polys = []
     mid = (pts[21] + pts[22]) / 2
     for brow in (np.vstack([pts[[18, 19, 20]], mid]), np.vstack([mid, pts[[23, 24, 25]]])):
         polys.append(np.vstack([brow + up * 0.1 * d, brow[::-1] + up * 0.35 * d]))
-    return polys + [pts[list(CHEEK_LEFT)], pts[list(CHEEK_RIGHT)]]
+    return polys + [pts[list(idx)] for idx in CHEEKS.values()]

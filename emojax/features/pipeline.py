@@ -10,7 +10,7 @@ its refresh rate into the colour. Rows the tracker withdraws afterwards become m
 from __future__ import annotations
 
 import os
-from typing import Callable
+from typing import Callable, Iterable
 
 import cv2
 import numpy as np
@@ -128,12 +128,25 @@ class Extractor:
         complaint, unless ``accept_partial``: then what was read is kept and the record says it
         is partial (``Features.partial``, ``source["integrity"]``).
         """
+        reader = FrameReader(path, start=start, end=end, fps=self.config.fps)
+        feats = self.frames(reader, reader.fps, progress=progress)
+        integrity = reader.integrity
+        if integrity.partial and not accept_partial:
+            raise VideoError(f"{reader.path}: not whole ({integrity.describe()}); nothing was kept. "
+                             "Pass --accept-partial (accept_partial=True) to keep what was read, marked partial")
+        feats.source.update(path=os.fspath(path), sha256=file_sha256(path), start=start, end=end,
+                            frames_read=reader.frames_read, frame_count_claimed=reader.info.frame_count_claimed,
+                            width=reader.info.width, height=reader.info.height, integrity=integrity.to_dict())
+        return feats
+
+    def frames(self, frames: Iterable, fps: float, *, progress: Callable[[int], None] | None = None) -> Features:
+        """Extract frames already decoded (objects with ``bgr`` and ``time``, as
+        :class:`emojax.video.Frame`), e.g. frames made or changed in memory."""
         c = self.config
-        reader = FrameReader(path, start=start, end=end, fps=c.fps)
         tracker = TRACKING[c.tracking](c, self.detector, self.predictor)
         cols, cuts = _Columns(), []
         sm_box = sm_pts = None
-        for frame in reader:
+        for frame in frames:
             bgr, x_off = frame.bgr, 0
             if c.region is not None:
                 half = bgr.shape[1] // 2
@@ -155,15 +168,7 @@ class Extractor:
             self._row(cols.data, i, bgr, step, sm_box, sm_pts, x_off)
             if progress is not None:
                 progress(1)
-        integrity = reader.integrity
-        if integrity.partial and not accept_partial:
-            raise VideoError(f"{reader.path}: not whole ({integrity.describe()}); nothing was kept. "
-                             "Pass --accept-partial (accept_partial=True) to keep what was read, marked partial")
-        source = {"path": os.fspath(path), "sha256": file_sha256(path), "start": start, "end": end,
-                  "frames_read": reader.frames_read, "frame_count_claimed": reader.info.frame_count_claimed,
-                  "width": reader.info.width, "height": reader.info.height, "integrity": integrity.to_dict(),
-                  "cuts": cuts}
-        return Features(**cols.result(), fps=float(reader.fps), source=source, config=c.to_dict())
+        return Features(**cols.result(), fps=float(fps), source={"cuts": cuts}, config=c.to_dict())
 
 
 def extract(path: str | os.PathLike, config: ExtractorConfig | None = None, **kwargs) -> Features:

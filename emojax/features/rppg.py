@@ -1,47 +1,55 @@
-"""Remote photoplethysmography: from a per-frame mean R, G, B trace to a pulse and a heart rate.
+"""Remote photoplethysmography: from per-frame mean R, G, B to a pulse signal.
 
 Every function takes arrays and an explicit sampling rate ``fs`` (frames per second) and
-returns arrays; ``rgb`` is ``(T, 3)`` in R, G, B order. Frames without a face are NaN rows:
-short gaps are interpolated over, long ones stay NaN in the outputs' support.
+returns arrays; ``rgb`` is ``(T, 3)`` in R, G, B order (``(T, P, 3)`` for several skin patches
+where a method combines them). Frames without a face are NaN rows. Every pulse is signed
+the same way: up is more blood (darker skin). A pulse is computed over
+*segments*: stretches of frames with a face, a gap of at most ``max_gap_s`` bridged (and marked
+as bridged), a longer gap or a shot cut ending the segment. Outside segments the pulse is NaN:
+seconds that were never seen are never drawn through. Heart rates live in ``heart.py``.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 from scipy import signal as sps
 
 #: pass band of the pulse filter, Hz (42-240 bpm)
 HR_BAND = (0.7, 4.0)
-#: where the heart-rate peak is searched, Hz (42-180 bpm; the usual range of rPPG toolboxes,
-#: which keeps the first harmonic of a resting pulse from winning)
-HR_SEARCH = (0.7, 3.0)
+#: a face-less gap up to this long (seconds) is bridged inside a segment; a longer one ends it
+MAX_GAP_S = 0.5
+#: a segment shorter than this (seconds) gives no pulse
+MIN_SEGMENT_S = 1.0
+#: the blood volume pulse's relative strength in normalised R, G, B (de Haan & van Leest 2014,
+#: Physiol. Meas. 35(9), for skin under white light)
+PBV = (0.33, 0.77, 0.53)
 
 
 def fill_gaps(x: np.ndarray, max_gap: int | None = None) -> np.ndarray:
-    """Linearly interpolate NaN rows of ``x`` (T,) or (T, C) from their neighbours.
+    """Linearly interpolate the NaNs of each column of ``x`` (T,) or (T, ...) from that
+    column's neighbours.
 
     Leading/trailing NaNs take the nearest valid value. With ``max_gap``, runs longer than
-    that many samples are left NaN. All-NaN input comes back unchanged.
+    that many samples are left NaN. A column with no valid value comes back unchanged.
     """
     x = np.array(x, dtype=np.float64, copy=True)
     flat = x.reshape(len(x), -1)
-    bad = ~np.isfinite(flat).all(axis=1)
-    if not bad.any() or bad.all():
-        return x
     t = np.arange(len(x))
     for c in range(flat.shape[1]):
-        flat[bad, c] = np.interp(t[bad], t[~bad], flat[~bad, c])
-    if max_gap is not None:
-        run_start = None
-        for i, b in enumerate(np.append(bad, False)):
-            if b and run_start is None:
-                run_start = i
-            elif not b and run_start is not None:
-                if i - run_start > max_gap:
-                    flat[run_start:i] = np.nan
-                run_start = None
+        bad = ~np.isfinite(flat[:, c])
+        if not bad.any() or bad.all():
+            continue
+        filled = np.interp(t[bad], t[~bad], flat[~bad, c])
+        if max_gap is not None:
+            run = np.diff(np.r_[0, bad.astype(int), 0])
+            starts, stops = np.flatnonzero(run == 1), np.flatnonzero(run == -1)
+            long = np.zeros(len(x), bool)
+            for a, b in zip(starts, stops):
+                long[a:b] = b - a > max_gap
+            filled[long[bad]] = np.nan
+        flat[bad, c] = filled
     return flat.reshape(x.shape)
 
 
@@ -74,7 +82,7 @@ def mean_rgb(rgb: np.ndarray, fs: float) -> np.ndarray:
 
 def green(rgb: np.ndarray, fs: float) -> np.ndarray:
     """Green channel relative to its mean, band-passed (Verkruysse et al. 2008), ``(T,)``."""
-    return bandpass(_normalised(fill_gaps(rgb))[:, 1] - 1.0, fs)
+    return -bandpass(_normalised(fill_gaps(rgb))[:, 1] - 1.0, fs)  # blood darkens green
 
 
 def chrom(rgb: np.ndarray, fs: float, *, window_s: float = 1.6) -> np.ndarray:
@@ -108,7 +116,7 @@ def pos(rgb: np.ndarray, fs: float, *, window_s: float = 1.6) -> np.ndarray:
         h = s[:, 0] + (s[:, 0].std() / s2 if s2 > 0 else 0.0) * s[:, 1]
         return h - h.mean()
 
-    return bandpass(_overlap_add(c, fs, window_s, project), fs)
+    return -bandpass(_overlap_add(c, fs, window_s, project), fs)  # signed: more blood, higher
 
 
 def _overlap_add(c: np.ndarray, fs: float, window_s: float,
@@ -132,104 +140,92 @@ def _overlap_add(c: np.ndarray, fs: float, window_s: float,
     return out / np.where(weight > 0, weight, 1.0)
 
 
+def pbv(rgb: np.ndarray, fs: float, *, window_s: float = 4.0, loading: float = 0.1) -> np.ndarray:
+    """PBV (de Haan & van Leest 2014, Physiol. Meas. 35(9)), over one or several skin patches:
+    in each window, the combination of the normalised, band-passed colour channels of every
+    patch with unit gain for the blood volume pulse's signature (:data:`PBV` in each patch)
+    and the least power otherwise, ``w = Q^-1 s / (s' Q^-1 s)`` (``Q`` their covariance with
+    ``loading`` x its mean diagonal added). Noise that differs between patches or between
+    colours (motion, shading, compression) is cancelled; the pulse, the same in all, is kept.
+    ``rgb``: ``(T, 3)`` or ``(T, P, 3)``; returns ``(T,)``."""
+    x = np.asarray(rgb, np.float64)
+    x = x.reshape(len(x), -1)
+    x = x[:, np.isfinite(x).all(axis=0)]                   # a patch never seen (off the frame) is left out
+    if x.shape[1] == 0:
+        return np.full(len(rgb), np.nan)
+    c = bandpass(_normalised(x) - 1.0, fs)
+    s = np.tile(PBV, c.shape[1] // 3)
+
+    def project(seg: np.ndarray) -> np.ndarray:
+        q = seg.T @ seg / len(seg)
+        q += loading * np.trace(q) / len(q) * np.eye(len(q))
+        qs = np.linalg.solve(q, s)
+        y = seg @ (qs / (s @ qs))
+        return y.mean() - y  # the signature is of brightness; blood darkens
+
+    return _overlap_add(c, fs, window_s, project)
+
+
 #: pulse extraction methods by name; each is ``f(rgb (T, 3), fs) -> signal``
 RPPG_METHODS: dict[str, Callable[..., np.ndarray]] = {
-    "mean": mean_rgb, "green": green, "chrom": chrom, "pos": pos,
+    "mean": mean_rgb, "green": green, "chrom": chrom, "pos": pos, "pbv": pbv,
 }
+#: methods that combine several skin patches ``(T, P, 3)``
+PATCH_METHODS = ("pbv",)
 
 
-def pulse(rgb: np.ndarray, fs: float, method: str = "pos", **kwargs) -> np.ndarray:
-    """Pulse signal from a mean-RGB trace with the named method (see ``RPPG_METHODS``)."""
-    if method not in RPPG_METHODS:
-        raise ValueError(f"unknown rPPG method {method!r}; choose one of {sorted(RPPG_METHODS)}")
-    rgb = np.asarray(rgb, dtype=np.float64)
-    if rgb.ndim != 2 or rgb.shape[1] != 3:
-        raise ValueError(f"rgb must have shape (T, 3), got {rgb.shape}")
-    if not fs or fs <= 0:
-        raise ValueError(f"fs must be a positive frame rate, got {fs}")
-    return RPPG_METHODS[method](rgb, fs, **kwargs)
-
-
-def spectrum(x: np.ndarray, fs: float, *, segment_s: float = 16.0,
-             resolution_bpm: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
-    """Power spectrum of a pulse signal (1-D, or one per row): Welch's average of Hann-windowed
-    ``segment_s`` segments (one periodogram when the signal is shorter), zero-padded to
-    ``resolution_bpm``.
-
-    Returns frequencies in Hz and power (one row per signal for 2-D input).
-    """
-    x = np.asarray(x, dtype=np.float64)
-    nperseg = min(x.shape[-1], int(round(segment_s * fs)))
-    nfft = max(nperseg, int(np.ceil(fs * 60.0 / resolution_bpm)))
-    return sps.welch(x - x.mean(axis=-1, keepdims=True), fs=fs, window="hann", nperseg=nperseg, nfft=nfft)
-
-
-def _heart_rates(rows: np.ndarray, fs: float, band: tuple[float, float], tol_hz: float) -> np.ndarray:
-    """:func:`heart_rate` of every row of ``rows`` (N, T) at once: (N, 2) of bpm and SNR dB."""
-    out = np.full((len(rows), 2), np.nan)
-    usable = (rows.shape[1] >= 2 * fs) & np.isfinite(rows).all(axis=1) & np.any(rows != rows[:, :1], axis=1)
-    if not usable.any():
-        return out
-    f, p = spectrum(rows[usable], fs)
-    search = (f >= band[0]) & (f <= min(band[1], fs / 2))
-    pulse_band = (f >= HR_BAND[0]) & (f <= min(HR_BAND[1], fs / 2))
-    if not search.any():
-        return out
-    f0 = f[search][np.argmax(p[:, search], axis=1)][:, None]                   # (n, 1)
-    sig = pulse_band & ((np.abs(f - f0) <= tol_hz) | (np.abs(f - 2 * f0) <= tol_hz))
-    ps, pn = (p * sig).sum(axis=1), (p * (pulse_band & ~sig)).sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        snr = np.where((pn > 0) & (ps > 0), 10 * np.log10(ps / pn), np.nan)
-    out[usable] = np.c_[f0[:, 0] * 60.0, snr]
+def segments(valid: np.ndarray, fs: float, *, max_gap_s: float = MAX_GAP_S,
+             breaks: Sequence[int] = ()) -> list[tuple[int, int]]:
+    """``(start, stop)`` of the stretches a pulse is computed over: frames in ``valid``, gaps
+    of at most ``max_gap_s`` seconds bridged, a new stretch at every index in ``breaks`` (shot
+    cuts: the picture changed, so the colour before and after are not one signal)."""
+    valid = np.asarray(valid, bool)
+    cut = np.zeros(len(valid) + 1, bool)
+    cut[[b for b in breaks if 0 < b < len(valid)]] = True
+    max_gap = int(np.floor(max_gap_s * fs))
+    out, start, last = [], None, None
+    for i in map(int, np.flatnonzero(valid)):
+        if start is not None and (i - last - 1 > max_gap or cut[last + 1:i + 1].any()):
+            out.append((start, last + 1))
+            start = None
+        if start is None:
+            start = i
+        last = i
+    if start is not None:
+        out.append((start, last + 1))
     return out
 
 
-def heart_rate(x: np.ndarray, fs: float, *, band: tuple[float, float] = HR_SEARCH,
-               tol_hz: float = 0.1) -> tuple[float, float]:
-    """Heart rate (bpm) at the spectral peak of a pulse signal, and its SNR in dB.
-
-    SNR follows de Haan & Jeanne (2013): power within ``tol_hz`` of the peak and of its first
-    harmonic over the rest of the pulse band. Signals with NaNs or under two seconds give NaNs.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 1:
-        raise ValueError(f"heart_rate needs a 1-D pulse signal, got shape {x.shape}")
-    bpm, snr = _heart_rates(x[None], fs, band, tol_hz)[0]
-    return float(bpm), float(snr)
+def bridged(valid: np.ndarray, fs: float, *, max_gap_s: float = MAX_GAP_S, breaks: Sequence[int] = ()) -> np.ndarray:
+    """``(T,)`` True on frames without a face that lie inside a segment (a bridged gap)."""
+    out = np.zeros(len(valid), bool)
+    for a, b in segments(valid, fs, max_gap_s=max_gap_s, breaks=breaks):
+        out[a:b] = ~np.asarray(valid[a:b], bool)
+    return out
 
 
-def heart_rate_series(x: np.ndarray, fs: float, *, window_s: float = 10.0,
-                      step_s: float = 1.0) -> np.ndarray:
-    """Heart rate over time in sliding windows: rows of (centre time s, bpm, SNR dB), all
-    windows' spectra computed at once.
-
-    A signal shorter than one window gives one row over its whole length.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    win, hop = int(round(window_s * fs)), max(1, int(round(step_s * fs)))
-    if len(x) <= win:
-        return np.array([[len(x) / (2 * fs), *heart_rate(x, fs)]])
-    starts = np.arange(0, len(x) - win + 1, hop)
-    rows = np.lib.stride_tricks.sliding_window_view(x, win)[starts]
-    return np.c_[(starts + win / 2) / fs, _heart_rates(rows, fs, HR_SEARCH, 0.1)]
-
-
-def heart_rate_report(rgb: np.ndarray, fs: float, method: str = "pos") -> dict:
-    """JSON-ready heart rate of a mean-RGB trace: ``bpm``, ``quality`` (SNR dB) and ``series``
-    (one entry per second: ``t``, ``bpm``, ``quality``); ``bpm`` is None, with an ``error``,
-    when no colour was measured (no face in any frame)."""
-
-    def num(x: float) -> float | None:
-        return round(float(x), 3) if np.isfinite(x) else None
-
+def pulse(rgb: np.ndarray, fs: float, method: str = "pos", *, valid: np.ndarray | None = None,
+          breaks: Sequence[int] = (), max_gap_s: float = MAX_GAP_S, **kwargs) -> np.ndarray:
+    """Pulse signal from a mean-RGB trace ``(T, 3)`` (or skin patches ``(T, P, 3)``, combined by
+    the methods in ``PATCH_METHODS`` and averaged for the others) with the named method,
+    computed on each segment on its own (:func:`segments`; ``valid`` defaults to the frames
+    with colour); NaN outside segments. ``mean`` returns the raw trace, NaN rows included."""
+    if method not in RPPG_METHODS:
+        raise ValueError(f"unknown rPPG method {method!r}; choose one of {sorted(RPPG_METHODS)}")
     rgb = np.asarray(rgb, dtype=np.float64)
-    report = {"method": method, "fps": float(fs), "bpm": None, "quality": None, "series": []}
-    if not np.isfinite(rgb).any():
-        return {**report, "error": "no colour measured: no face found in any frame"}
-    sig = pulse(rgb, fs, method)
-    bpm, snr = heart_rate(sig, fs)
-    report.update(bpm=num(bpm), quality=num(snr),
-                  series=[{"t": num(t), "bpm": num(b), "quality": num(q)} for t, b, q in heart_rate_series(sig, fs)])
-    if report["bpm"] is None:
-        report["error"] = "too short or too many frames without a face for a heart rate"
-    return report
+    if rgb.ndim not in (2, 3) or rgb.shape[-1] != 3:
+        raise ValueError(f"rgb must have shape (T, 3) or (T, P, 3), got {rgb.shape}")
+    if not fs or fs <= 0:
+        raise ValueError(f"fs must be a positive frame rate, got {fs}")
+    if method == "mean":
+        return rgb if rgb.ndim == 2 else np.nanmean(rgb, axis=1)
+    if rgb.ndim == 3 and method not in PATCH_METHODS:
+        rgb = np.nanmean(rgb, axis=1)
+    seen = np.isfinite(rgb.reshape(len(rgb), -1)).any(axis=1)
+    valid = seen if valid is None else np.asarray(valid, bool) & seen
+    out = np.full(len(rgb), np.nan)
+    for a, b in segments(valid, fs, max_gap_s=max_gap_s, breaks=breaks):
+        if b - a >= max(MIN_SEGMENT_S * fs, 8):
+            seg = np.where(valid[a:b].reshape(-1, *([1] * (rgb.ndim - 1))), rgb[a:b], np.nan)
+            out[a:b] = RPPG_METHODS[method](fill_gaps(seg), fs, **kwargs)
+    return out

@@ -1,0 +1,185 @@
+"""A feature record's pulse, heart rate, quality and beats, as a report (JSON) and as a table
+(one row per frame, for CSV): what the CLI's ``heart-rate`` and ``extract --export csv`` write
+and what the dashboard shows.
+
+The pulse follows the record's segments (frames with a face, short gaps bridged and marked,
+long gaps and shot cuts ending a segment); a rate with too little quality is reported as no
+reliable pulse rather than as a number; beats, inter-beat intervals and HRV (RMSSD, SDNN) come
+from neurokit2, only where the pulse is reliable and long enough.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import signal as sps
+
+from .._io import atomic_write_bytes
+from . import heart, rppg
+from .record import Features
+
+#: the method the CLI and the dashboard use (multi-patch PBV: see benchmarks/rppg.py)
+DEFAULT_METHOD = "pbv"
+#: seconds of pulse needed before a rate is called reliable
+MIN_RELIABLE_S = 5.0
+#: seconds of reliable pulse needed before beats and HRV are computed
+MIN_HRV_S = 10.0
+#: window and step of the heart rate over time, seconds
+SERIES_WINDOW_S, SERIES_STEP_S = 10.0, 1.0
+
+
+def pulse_of(f: Features, method: str = DEFAULT_METHOD) -> np.ndarray:
+    """``(T,)`` pulse of a record: its skin patches for the methods that combine them (when
+    the record has them), else its ROI colour; over its segments (shot cuts end one); NaN where
+    there is none. Positive = more blood (the skin darker)."""
+    use_patches = method in rppg.PATCH_METHODS and f.patches.shape[1] > 0 and np.isfinite(f.patches).any()
+    x = f.patches if use_patches else f.rgb
+    valid, breaks = _support(f, use_patches)
+    return rppg.pulse(x, f.fps, method, valid=valid, breaks=breaks)
+
+
+def _support(f: Features, use_patches: bool = False) -> tuple[np.ndarray, list]:
+    """Frames with colour, and where segments must break. The whole frame's colour (a skin
+    close-up) is there on every frame and has no face to change at a cut: a jump in it is a
+    glitch of the camera, not a new shot."""
+    if f.config.get("roi") == "frame" and not use_patches:
+        return np.isfinite(f.rgb).all(axis=1), []
+    return f.face_found, list(f.source.get("cuts", ()))
+
+
+@dataclass
+class Vitals:
+    """A record's pulse and what it says."""
+
+    pulse: np.ndarray          # (T,) pulse (NaN outside segments)
+    bridged: np.ndarray        # (T,) bool: frames without a face inside a segment (interpolated over)
+    series: np.ndarray         # (N, 3) centre time s, bpm, SNR dB over sliding windows
+    bpm: float                 # the whole record's rate (NaN: none)
+    quality: float             # its SNR, dB
+    seconds: float             # seconds of pulse
+    method: str
+
+    @property
+    def reliable(self) -> bool:
+        return bool(np.isfinite(self.bpm) and self.quality >= heart.RELIABLE_SNR_DB
+                    and self.seconds >= MIN_RELIABLE_S)
+
+    def why_not(self) -> str | None:
+        """Why there is no reliable pulse (None when there is one)."""
+        if self.reliable:
+            return None
+        if self.seconds < 2.0:
+            return "no reliable pulse: too few seconds with a face"
+        if self.seconds < MIN_RELIABLE_S:
+            return f"no reliable pulse: only {self.seconds:.1f} s with a face (at least {MIN_RELIABLE_S:.0f} s needed)"
+        return (f"no reliable pulse: quality {self.quality:.1f} dB is under {heart.RELIABLE_SNR_DB:.1f} dB"
+                if np.isfinite(self.quality) else "no reliable pulse: no rate stands out")
+
+
+def vitals(f: Features, method: str = DEFAULT_METHOD) -> Vitals:
+    """The pulse, heart rate over time and overall, and quality of a record."""
+    sig = pulse_of(f, method)
+    valid, breaks = _support(f, method in rppg.PATCH_METHODS and np.isfinite(f.patches).any())
+    bridged = rppg.bridged(valid, f.fps, breaks=breaks)
+    n = int(np.isfinite(sig).sum())
+    bpm, snr = heart.heart_rate(sig, f.fps) if method != "mean" else (np.nan, np.nan)
+    series = (heart.heart_rate_series(sig, f.fps, window_s=min(SERIES_WINDOW_S, len(f) / f.fps), step_s=SERIES_STEP_S)
+              if method != "mean" else np.zeros((0, 3)))
+    return Vitals(sig, bridged, series, bpm, snr, n / f.fps, method)
+
+
+def beats(pulse: np.ndarray, fs: float, *, up: int = 4) -> np.ndarray:
+    """Systolic peaks (sample indices into ``pulse``) found by neurokit2's PPG peak detector in
+    each stretch of pulse, upsampled ``up`` times first (frame rates are coarse for timing)."""
+    import neurokit2 as nk
+
+    out = []
+    finite = np.isfinite(pulse)
+    run = np.diff(np.r_[0, finite.astype(int), 0])
+    for a, b in zip(np.flatnonzero(run == 1), np.flatnonzero(run == -1)):
+        if b - a < 3 * fs:
+            continue
+        fine = sps.resample_poly(pulse[a:b], up, 1)
+        peaks = nk.ppg_findpeaks(fine, sampling_rate=int(round(fs * up)))["PPG_Peaks"]
+        out.extend(a + np.round(np.asarray(peaks) / up).astype(int))
+    return np.unique(np.clip(out, 0, len(pulse) - 1)).astype(int)
+
+
+def hrv(pulse: np.ndarray, times: np.ndarray, fs: float) -> dict:
+    """Beat times, inter-beat intervals (ms, within a stretch of pulse only) and neurokit2's
+    time-domain HRV (RMSSD, SDNN, ms)."""
+    import neurokit2 as nk
+
+    idx = beats(pulse, fs)
+    t = times[idx]
+    unbroken = np.array([np.isfinite(pulse[a:b + 1]).all() for a, b in zip(idx[:-1], idx[1:])], bool)
+    ibi_t, ibi = t[1:][unbroken], (np.diff(t) * 1000.0)[unbroken]   # no interval across a gap
+    out = {"beats": [round(float(x), 4) for x in t], "ibi_ms": [round(float(x), 1) for x in ibi],
+           "rmssd_ms": None, "sdnn_ms": None}
+    if len(ibi) >= 5:
+        h = nk.hrv_time({"RRI": ibi, "RRI_Time": ibi_t}, sampling_rate=int(round(fs)))
+        out["rmssd_ms"] = round(float(h["HRV_RMSSD"].iloc[0]), 2)
+        out["sdnn_ms"] = round(float(h["HRV_SDNN"].iloc[0]), 2)
+    return out
+
+
+def _num(x: float, nd: int = 3) -> float | None:
+    return round(float(x), nd) if np.isfinite(x) else None
+
+
+def report(f: Features, method: str = DEFAULT_METHOD, *, with_hrv: bool = True) -> dict:
+    """JSON-ready: ``bpm`` (None when there is no reliable pulse, with ``error`` saying why),
+    ``quality`` (SNR dB), ``reliable``, ``series`` (per second: ``t``, ``bpm``, ``quality``,
+    ``reliable``), frame counts, and beats and HRV where the pulse allows."""
+    v = vitals(f, method)
+    out = {"method": method, "fps": float(f.fps), "bpm": _num(v.bpm) if v.reliable else None,
+           "bpm_unreliable": None if v.reliable else _num(v.bpm), "quality": _num(v.quality),
+           "reliable": v.reliable, "seconds_with_pulse": round(v.seconds, 2),
+           "frames": len(f), **f.counts(), "bridged_frames": int(v.bridged.sum()),
+           "series": [{"t": _num(t), "bpm": _num(b), "quality": _num(q),
+                       "reliable": bool(np.isfinite(q) and q >= heart.RELIABLE_SNR_DB)} for t, b, q in v.series]}
+    if not v.reliable:
+        out["error"] = v.why_not()
+    if with_hrv and v.reliable and v.seconds >= MIN_HRV_S:
+        out["hrv"] = hrv(v.pulse, f.times, f.fps)
+    return out
+
+
+COLUMNS = ("time", "r", "g", "b", "pulse", "bpm", "quality", "face_found", "state", "bridged", "beat")
+
+
+def table(f: Features, method: str = DEFAULT_METHOD) -> dict[str, np.ndarray]:
+    """One row per frame (:data:`COLUMNS`): time, raw R, G, B, pulse, heart rate and quality of
+    the window around the frame (empty where that window has no rate, or the frame no pulse),
+    the face's state and whether the frame is a bridged gap, and the detected beats."""
+    v = vitals(f, method)
+    t, has = f.times, np.isfinite(v.pulse)
+    rate, qual = np.full(len(f), np.nan), np.full(len(f), np.nan)
+    if len(v.series):                        # the window centred nearest to each frame
+        c, x = v.series[:, 0], t - t[0]
+        k = np.clip(np.searchsorted(c, x), 1, max(len(c) - 1, 1)) if len(c) > 1 else np.zeros(len(t), int)
+        if len(c) > 1:
+            k = np.where(np.abs(x - c[k - 1]) <= np.abs(x - c[k]), k - 1, k)
+        rate, qual = np.where(has, v.series[k, 1], np.nan), np.where(has, v.series[k, 2], np.nan)
+    beat = np.zeros(len(f), bool)
+    if v.reliable and v.seconds >= MIN_HRV_S:
+        beat[beats(v.pulse, f.fps)] = True
+    return {"time": t, "r": f.rgb[:, 0], "g": f.rgb[:, 1], "b": f.rgb[:, 2], "pulse": v.pulse, "bpm": rate,
+            "quality": qual, "face_found": f.face_found, "state": f.state, "bridged": v.bridged, "beat": beat}
+
+
+def write_csv(path: str | os.PathLike, columns: dict[str, np.ndarray]) -> None:
+    """Write a :func:`table` as CSV (atomically; empty cells where a value is missing)."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(COLUMNS)
+    cols = [columns[c] for c in COLUMNS]
+    for row in zip(*cols):
+        w.writerow(["" if isinstance(x, float) and not np.isfinite(x) else
+                    int(x) if isinstance(x, (bool, np.bool_)) else f"{x:.6g}" if isinstance(x, (float, np.floating)) else x
+                    for x in row])
+    atomic_write_bytes(path, buf.getvalue().encode())
