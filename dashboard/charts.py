@@ -99,10 +99,19 @@ def rgb_trace(times: np.ndarray, rgb: np.ndarray, face_found: np.ndarray) -> go.
     return _layout(fig, "rPPG: mean R, G, B of the skin (centred)", xaxis_title="s", yaxis_title="intensity")
 
 
-def pulse_trace(times: np.ndarray, pulse: np.ndarray, face_found: np.ndarray, method: str) -> go.Figure:
+def pulse_trace(times: np.ndarray, pulse: np.ndarray, face_found: np.ndarray, method: str,
+                bridged: np.ndarray | None = None) -> go.Figure:
+    """The pulse, with the stretches without a face shaded, and the short gaps it was
+    interpolated over (bridged) marked apart from those it was not (no pulse there)."""
     fig = go.Figure(go.Scatter(x=times, y=pulse, mode="lines", name=f"pulse ({method})",
                                line=dict(color=COLOURS["rppg"])))
     _face_off(fig, times, face_found)
+    if bridged is not None and np.any(bridged):
+        edges = np.flatnonzero(np.diff(np.r_[0, np.asarray(bridged, int), 0]))
+        dt = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+        for a, b in zip(edges[::2], edges[1::2]):
+            fig.add_vrect(x0=times[a], x1=times[b - 1] + dt, fillcolor="orange", opacity=0.3, line_width=0)
+        fig.add_annotation(x=times[edges[0]], y=0.9, yref="paper", text="bridged", showarrow=False, xanchor="left")
     return _layout(fig, f"rPPG pulse signal ({method.upper()}, band-passed)", xaxis_title="s")
 
 
@@ -117,12 +126,17 @@ def spectrum(freqs_hz: np.ndarray, power: np.ndarray, bpm: float | None, *, max_
     return _layout(fig, "Spectrum of the pulse", xaxis_title="beats per minute", yaxis_title="power")
 
 
-def heart_rate_series(series: np.ndarray) -> go.Figure:
-    """Heart rate over time (rows of time, bpm, SNR dB), coloured by its quality."""
+def heart_rate_series(series: np.ndarray, reliable_db: float = 0.0) -> go.Figure:
+    """Heart rate over time (rows of time, bpm, SNR dB), coloured by its quality; windows whose
+    quality is under ``reliable_db`` are drawn apart, as no reliable pulse."""
     series = np.asarray(series, float).reshape(-1, 3)
-    fig = go.Figure(go.Scatter(x=series[:, 0], y=series[:, 1], mode="lines+markers", name="heart rate",
-                               marker=dict(color=series[:, 2], colorscale="RdYlGn", cmin=-10, cmax=10,
-                                           colorbar=dict(title="SNR dB"), size=8)))
+    good = np.nan_to_num(series[:, 2], nan=-np.inf) >= reliable_db
+    fig = go.Figure(go.Scatter(x=series[:, 0], y=np.where(good, series[:, 1], np.nan), mode="lines+markers",
+                               name="heart rate", marker=dict(color=series[:, 2], colorscale="RdYlGn", cmin=-10,
+                                                              cmax=10, colorbar=dict(title="SNR dB"), size=8)))
+    if (~good).any():
+        fig.add_scatter(x=series[~good, 0], y=series[~good, 1], mode="markers", name="no reliable pulse",
+                        marker=dict(color="grey", symbol="x-thin", size=8, line=dict(width=1.5, color="grey")))
     return _layout(fig, "Heart rate over time (colour: signal quality)", xaxis_title="s", yaxis_title="bpm")
 
 

@@ -75,26 +75,46 @@ def cmd_extract(args) -> int:
                                 on_done=on_done, on_frames=frames.update, accept_partial=args.accept_partial)
     print(summary.text())
     print(f"feature store: {args.out}")
+    if args.export == "csv":
+        _export_csv([o.stem for o in summary.outcomes if o.stem], args.quiet)
     return 1 if summary.failed else 0
+
+
+def _export_csv(stems: list[str], quiet: bool) -> None:
+    """``<stem>.csv`` beside each record: its per-frame table (the pulse by the default method)."""
+    from tqdm import tqdm
+
+    from .features import Features, vitals
+
+    for stem in tqdm(stems, unit="video", desc="export", disable=quiet):
+        vitals.write_csv(f"{stem}.csv", vitals.table(Features.load(stem)))
+    print(f"exported {len(stems)} per-frame table(s) (CSV) beside the records")
 
 
 def cmd_heart_rate(args) -> int:
     from tqdm import tqdm
 
-    from .features import extract, rppg
+    from .features import extract, vitals
     from .video import probe
 
     with tqdm(total=probe(args.video).frame_count_claimed or None, unit="frame", desc="extract",
               leave=False, disable=args.json) as bar:
         feats = extract(args.video, _extractor_config(args), progress=bar.update, accept_partial=args.accept_partial)
-    report = {"video": args.video, **rppg.heart_rate_report(feats.rgb, feats.fps, args.method),
-              "frames": len(feats), "face_ratio": round(feats.face_ratio, 4)}
+    report = {"video": args.video, **vitals.report(feats, args.method), "face_ratio": round(feats.face_ratio, 4),
+              "integrity": feats.source["integrity"]}
+    if args.csv:
+        vitals.write_csv(args.csv, vitals.table(feats, args.method))
     if args.json:
         print(json.dumps(report))
     else:
         bpm = report["bpm"]
         print(f"{args.video}: " + (f"{bpm:.1f} bpm (quality {report['quality']:.1f} dB SNR, {args.method})"
                                    if bpm is not None else report["error"]))
+        if report.get("hrv", {}).get("rmssd_ms") is not None:
+            h = report["hrv"]
+            print(f"  {len(h['beats'])} beats; HRV: RMSSD {h['rmssd_ms']:.0f} ms, SDNN {h['sdnn_ms']:.0f} ms")
+        if args.csv:
+            print(f"  per-frame table: {args.csv}")
     return 0 if report["bpm"] is not None else 1
 
 
@@ -355,13 +375,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classes", choices=["paper", "four"], help="IEMOCAP class set (default: paper)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--export", choices=["csv"], help="also write each video's per-frame table (time, raw R/G/B, "
+                   "pulse, heart rate, quality, face found, bridged, beat) beside its record")
     _add_extractor_options(p)
     p.set_defaults(func=cmd_extract)
 
     p = sub.add_parser("heart-rate", help="heart rate of a face video")
     p.add_argument("video")
-    p.add_argument("--method", choices=["green", "chrom", "pos"], default="pos")
-    p.add_argument("--json", action="store_true", help="print JSON: bpm, quality, series")
+    p.add_argument("--method", choices=["pbv", "pos", "chrom", "green"], default="pbv",
+                   help="pulse method (default: pbv over the skin patches)")
+    p.add_argument("--json", action="store_true", help="print JSON: bpm, quality, series, beats and HRV")
+    p.add_argument("--csv", metavar="FILE", help="also write a per-frame table: time, raw R/G/B, pulse, heart rate, "
+                   "quality, face found, bridged, beat")
     _add_extractor_options(p)
     p.set_defaults(func=cmd_heart_rate)
 

@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard import charts, resources, state
 from emojax.errors import EmojaxError, NoFaceError
-from emojax.features import rppg
+from emojax.features import heart, vitals
 from emojax.models import TITLES
 from emojax.video import probe
 
@@ -85,15 +85,17 @@ def show(pred: dict, run: Path) -> None:
     best = r["models"]["early_fusion"]
     if "heart_rate" not in pred:
         f = pred["features"]
-        pred["heart_rate"] = rppg.heart_rate_report(f.rgb, f.fps)
+        pred["heart_rate"] = vitals.report(f, with_hrv=False)
     hr = pred["heart_rate"]
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Prediction (early fusion)", r["label"], f"p = {best['proba'][best['label']]:.2f}", delta_color="off")
     c2.metric("Frames", r["frames"])
     c3.metric("Face found in", f"{100 * r['face_ratio']:.0f} % of frames")
-    c4.metric("Heart rate (POS)", "—" if hr["bpm"] is None else f"{hr['bpm']:.0f} bpm",
+    c4.metric("Heart rate", "no reliable pulse" if hr["bpm"] is None else f"{hr['bpm']:.0f} bpm",
               None if hr["quality"] is None else f"SNR {hr['quality']:.1f} dB", delta_color="off",
-              help="From the colour of the skin; the signal quality says how far to trust it.")
+              help="From the colour of the skin (PBV over six skin patches). Under "
+                   f"{heart.RELIABLE_SNR_DB:.1f} dB of signal quality, or with under {vitals.MIN_RELIABLE_S:.0f} s "
+                   "of face, no rate is given: " + (hr.get("error") or "this one is reliable."))
     if (resources.run_json(run, "config.json") or {}).get("dataset") == "teaching":
         st.caption(f"Run {run.name} learned from the synthetic teaching set ({', '.join(r['classes'])}): on a "
                    "real face this shows how the pipeline works, not what the person feels. Train on a real "

@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import charts, resources, state
 from emojax.errors import EmojaxError
-from emojax.features import rppg
+from emojax.features import heart, vitals
 from emojax.features.landmarks import skin_polygons
 from emojax.video import FrameReader
 
@@ -30,25 +30,36 @@ def frame_view(video: state.Video, f, roi: str) -> None:
 
 
 def pulse_view(f) -> None:
-    method = st.selectbox("Pulse method", ["pos", "chrom", "green"], key="signals_method",
-                          help="POS (Wang et al. 2017), CHROM (de Haan & Jeanne 2013), or the green channel")
+    method = st.selectbox("Pulse method", ["pbv", "pos", "chrom", "green"], key="signals_method",
+                          help="PBV over six skin patches (de Haan & van Leest 2014; emojax's default), POS "
+                               "(Wang et al. 2017), CHROM (de Haan & Jeanne 2013), or the green channel")
     st.plotly_chart(charts.rgb_trace(f.times, f.rgb, f.face_found), key="rgb_chart")
     if not f.face_found.any():
         st.warning("No face in any frame: no colour was measured, so there is no pulse.")
         return
-    sig = rppg.pulse(f.rgb, f.fps, method)
-    st.plotly_chart(charts.pulse_trace(f.times, sig, f.face_found, method), key="pulse_chart")
-    bpm, snr = rppg.heart_rate(sig, f.fps)
-    freqs, power = rppg.spectrum(sig, f.fps) if np.isfinite(sig).all() else (np.zeros(1), np.zeros(1))
+    v = vitals.vitals(f, method)
+    st.plotly_chart(charts.pulse_trace(f.times, v.pulse, f.face_found, method, v.bridged), key="pulse_chart")
+    freqs, power = heart.spectrum(v.pulse, f.fps) if np.isfinite(v.pulse).any() else (np.zeros(1), np.zeros(1))
     c1, c2 = st.columns(2)
-    c1.metric("Heart rate", "—" if not np.isfinite(bpm) else f"{bpm:.0f} bpm")
-    c2.metric("Signal quality (SNR)", "—" if not np.isfinite(snr) else f"{snr:.1f} dB")
+    c1.metric("Heart rate", f"{v.bpm:.0f} bpm" if v.reliable else "no reliable pulse")
+    c2.metric("Signal quality (SNR)", "—" if not np.isfinite(v.quality) else f"{v.quality:.1f} dB")
+    if not v.reliable:
+        st.caption(v.why_not() + (f" (the spectrum's best guess, {v.bpm:.0f} bpm, is not shown as a rate)"
+                                   if np.isfinite(v.bpm) else ""))
     c1, c2 = st.columns(2)
     with c1:
-        st.plotly_chart(charts.spectrum(freqs, power, bpm), key="spectrum_chart")
+        st.plotly_chart(charts.spectrum(freqs, power, v.bpm if v.reliable else None), key="spectrum_chart")
     with c2:
-        st.plotly_chart(charts.heart_rate_series(rppg.heart_rate_series(sig, f.fps, window_s=min(10.0, len(f) / f.fps))),
-                        key="hr_chart")
+        st.plotly_chart(charts.heart_rate_series(v.series, heart.RELIABLE_SNR_DB), key="hr_chart")
+    table = vitals.table(f, method)
+    st.download_button("Download the per-frame table (CSV)", _csv(table), file_name=f"emojax-{method}.csv",
+                       mime="text/csv")
+
+
+def _csv(table: dict) -> str:
+    import pandas as pd
+
+    return pd.DataFrame({k: table[k] for k in vitals.COLUMNS}).to_csv(index=False)
 
 
 st.title("Signals: the face and the pulse")

@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard import charts, resources, state
-from emojax.features import ExtractorConfig, rppg
+from emojax.features import ExtractorConfig, heart, rppg
 from emojax.models import TITLES
 
 
@@ -33,15 +33,17 @@ def pulse_demo() -> None:
     st.plotly_chart(charts.signal(f.times, filtered, "Green, band-passed", colour="#d62728"), key="teach_bandpass")
     st.markdown("**3. The spectrum.** The strongest frequency in the band is the heart rate.")
     with st.echo():
-        freqs, power = rppg.spectrum(filtered, f.fps)
-        bpm, snr_db = rppg.heart_rate(filtered, f.fps)
+        freqs, power = heart.spectrum(filtered, f.fps)
+        bpm, snr_db = heart.heart_rate(filtered, f.fps)
     st.plotly_chart(charts.spectrum(freqs, power, bpm), key="teach_spectrum")
     c1, c2, c3 = st.columns(3)
     c1.metric("Heart rate from the video", f"{bpm:.0f} bpm" if np.isfinite(bpm) else "—")
     c2.metric("Planted heart rate (truth)", f"{truth['hr_bpm']:.0f} bpm")
     c3.metric("Signal quality", f"{snr_db:.1f} dB" if np.isfinite(snr_db) else "—")
-    st.caption("The emojax improved preset uses POS instead of the green channel alone: it projects R, G, B "
-               "onto a plane orthogonal to the skin tone, which cancels most changes of light and motion.")
+    st.caption("emojax does not rely on the green channel alone: PBV combines R, G and B of six skin patches so "
+               "that the blood's colour signature passes and what differs between colours or patches (light, "
+               "motion, compression) cancels; the heart rate is then the spectral peak whose harmonics agree, "
+               "so a slow pulse is not read at twice its rate.")
 
 
 def fusion_demo(run) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
+
+import numpy as np
 
 import pytest
 
@@ -77,13 +80,41 @@ def test_extract_with_nothing_to_do_is_a_clear_error(tmp_path):
     assert proc.returncode == 2 and "nothing to extract" in proc.stderr
 
 
-def test_heart_rate_json(tmp_path):
-    proc = emojax("heart-rate", shared("rppg_skin") / "Sierra_Leone__video16_forehead.avi",
-                  "--roi", "frame", "--method", "chrom", "--json")
+def test_heart_rate_json_csv_beats_and_hrv_on_a_planted_pulse(tmp_path):
+    """A real face (six CREMA-D clips, 12.6 s) with a 72 bpm pulse planted at 1 %: a reliable
+    rate, a per-frame table, beats one per period and HRV from neurokit2."""
+    from emojax.data.planted import chained, face_points, plant_pulse
+
+    from .conftest import write_lossless
+
+    frames, fps = chained(sorted(shared("cremad").glob("*.flv")))
+    planted, truth = plant_pulse(frames, fps, 72.0, 0.01, points=face_points(frames), seed=3)
+    clip = write_lossless(tmp_path / "planted.mkv", planted, fps)
+    proc = emojax("heart-rate", clip, "--json", "--csv", tmp_path / "table.csv")
     report = json.loads(proc.stdout)
-    assert set(report) >= {"bpm", "quality", "series"}
-    assert abs(report["bpm"] - 82.74) <= 5
-    assert len(report["series"]) > 100 and set(report["series"][0]) == {"t", "bpm", "quality"}
+    assert report["reliable"] and abs(report["bpm"] - truth.bpm) <= 3, report
+    assert set(report["series"][0]) == {"t", "bpm", "quality", "reliable"}
+    h = report["hrv"]
+    seconds = len(frames) / fps
+    assert abs(len(h["beats"]) - seconds * truth.bpm / 60) <= 2
+    ibi = np.array(h["ibi_ms"])
+    assert np.median(np.abs(ibi - 60000 / truth.bpm)) < 60 and h["rmssd_ms"] > 0 and h["sdnn_ms"] > 0
+    rows = list(csv.DictReader((tmp_path / "table.csv").open()))
+    assert len(rows) == len(frames) and list(rows[0]) == ["time", "r", "g", "b", "pulse", "bpm", "quality",
+                                                          "face_found", "state", "bridged", "beat"]
+    assert sum(int(r["beat"]) for r in rows) == len(h["beats"])
+    assert all(r["pulse"] and r["face_found"] == "1" for r in rows)
+
+
+def test_heart_rate_says_no_reliable_pulse_with_its_best_guess(tmp_path):
+    """A real skin close-up whose pulse is weak (its windows' quality is that of noise): no rate
+    is given, but the best guess and the reason are."""
+    proc = emojax("heart-rate", shared("rppg_skin") / "Sierra_Leone__video16_forehead.avi",
+                  "--roi", "frame", "--json", check=False)
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 1 and report["bpm"] is None and not report["reliable"]
+    assert report["error"].startswith("no reliable pulse") and abs(report["bpm_unreliable"] - 82.74) <= 5
+    assert len(report["series"]) > 100
     noface = emojax("heart-rate", shared("rppg_skin") / "Sierra_Leone__video16_forehead.avi", "--json", check=False)
     assert noface.returncode == 1 and json.loads(noface.stdout)["bpm"] is None
 

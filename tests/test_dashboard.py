@@ -75,7 +75,7 @@ def test_predict_page_offers_upload_and_teaching_clips(app):
 
 
 def test_predict_an_uploaded_cremad_clip(app, dashboard_artifacts):
-    from emojax.features import rppg
+    from emojax.features import vitals
     from emojax.inference import predict_video
 
     clip = shared("cremad") / "1001_DFA_HAP_XX.flv"
@@ -92,8 +92,8 @@ def test_predict_an_uploaded_cremad_clip(app, dashboard_artifacts):
         assert pred["models"][m]["proba"] == pytest.approx(ref["models"][m]["proba"], abs=1e-6)
     assert shown["Frames"] == str(ref["frames"])
     feats = at.session_state["prediction"]["features"]
-    bpm = rppg.heart_rate_report(feats.rgb, feats.fps)["bpm"]
-    assert shown["Heart rate (POS)"] == ("—" if bpm is None else f"{bpm:.0f} bpm")
+    bpm = vitals.report(feats, with_hrv=False)["bpm"]
+    assert shown["Heart rate"] == ("no reliable pulse" if bpm is None else f"{bpm:.0f} bpm")
     figs = figures(at)
     probs = figs["Class probabilities, per model"]
     assert len(probs.data) == 4 and list(probs.data[0].x) == ref["classes"]
