@@ -30,7 +30,7 @@ class InputConfig:
 
     preset: str = "improved"     # "paper" or "improved"
     length: int | None = 150     # improved: frames after resampling; paper: None = longest in the set
-    rppg_method: str = "pos"     # improved: pulse method (see rppg.RPPG_METHODS)
+    rppg_method: str = "pbv"     # improved: pulse method (see rppg.RPPG_METHODS; pbv combines the skin patches)
     hr_window_s: float = 4.0     # improved: window of the heart-rate / quality channels
     speaker_relative: bool = True  # improved: subtract each speaker's mean aligned shape (per the groups
                                    # given to to_arrays; a video of an unknown speaker, group None, uses
