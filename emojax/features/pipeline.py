@@ -60,12 +60,14 @@ def _box_mean(bgr: np.ndarray, box: np.ndarray) -> np.ndarray:
 
 
 class _Columns:
-    """Per-frame outputs in arrays that grow by doubling as frames are read (NaN = no face):
-    memory follows what is read, never what a container claims."""
+    """Per-frame outputs in arrays (NaN = no face) sized from a hint (what the container
+    claims, believed up to an hour of 30 fps) and grown by half when more frames come: memory
+    follows what is read, never a header's lie, and a container that tells the truth costs no
+    copy at all."""
 
-    def __init__(self):
+    def __init__(self, hint: int | None = None):
         self.n = 0
-        self.data = self._empty(256)
+        self.data = self._empty(min(max(hint or 0, 256), 108_000))
 
     @staticmethod
     def _empty(n: int) -> dict[str, np.ndarray]:
@@ -76,7 +78,7 @@ class _Columns:
 
     def next_row(self) -> int:
         if self.n == len(self.data["times"]):
-            more = self._empty(self.n)
+            more = self._empty(self.n // 2)
             self.data = {k: np.concatenate([v, more[k]]) for k, v in self.data.items()}
         self.n += 1
         return self.n - 1
@@ -89,7 +91,9 @@ class _Columns:
         d["state"][rows], d["confidence"][rows] = 0, 0.0
 
     def result(self) -> dict[str, np.ndarray]:
-        return {k: v[:self.n].copy() for k, v in self.data.items()}
+        if self.n == len(self.data["times"]):
+            return self.data
+        return {k: v[:self.n].copy() for k, v in self.data.items()}  # not views that keep the rest alive
 
 
 class Extractor:
@@ -129,7 +133,7 @@ class Extractor:
         is partial (``Features.partial``, ``source["integrity"]``).
         """
         reader = FrameReader(path, start=start, end=end, fps=self.config.fps)
-        feats = self.frames(reader, reader.fps, progress=progress)
+        feats = self.frames(reader, reader.fps, progress=progress, expected=reader.expected_frames())
         integrity = reader.integrity
         if integrity.partial and not accept_partial:
             raise VideoError(f"{reader.path}: not whole ({integrity.describe()}); nothing was kept. "
@@ -139,12 +143,14 @@ class Extractor:
                             width=reader.info.width, height=reader.info.height, integrity=integrity.to_dict())
         return feats
 
-    def frames(self, frames: Iterable, fps: float, *, progress: Callable[[int], None] | None = None) -> Features:
+    def frames(self, frames: Iterable, fps: float, *, progress: Callable[[int], None] | None = None,
+               expected: int | None = None) -> Features:
         """Extract frames already decoded (objects with ``bgr`` and ``time``, as
-        :class:`emojax.video.Frame`), e.g. frames made or changed in memory."""
+        :class:`emojax.video.Frame`), e.g. frames made or changed in memory. ``expected``: how
+        many there will be, if known (only sizes the first allocation)."""
         c = self.config
         tracker = TRACKING[c.tracking](c, self.detector, self.predictor)
-        cols, cuts = _Columns(), []
+        cols, cuts = _Columns(expected), []
         sm_box = sm_pts = None
         for frame in frames:
             bgr, x_off = frame.bgr, 0

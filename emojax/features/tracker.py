@@ -123,6 +123,15 @@ def find_near(detector, gray: np.ndarray, box: np.ndarray, *, scale: float | Non
     return None
 
 
+def search(detector, gray: np.ndarray, config: ExtractorConfig) -> np.ndarray | None:
+    """The face the policy chooses among the detector's finds in the whole frame (at least
+    ``min_face`` pixels a side), or None."""
+    boxes, _ = detector(gray)
+    sides = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    boxes = boxes[sides >= config.min_face]
+    return boxes[select_face(boxes, config.policy, near=config.near)] if len(boxes) else None
+
+
 class FaceTracker:
     """Detect, then follow the face with the predictor while the detector keeps confirming it.
     Build the detector and predictor once per process; a new tracker per video."""
@@ -140,13 +149,9 @@ class FaceTracker:
 
     def _detect(self, gray: np.ndarray) -> Step:
         """Search the whole frame; start a track on the chosen face."""
-        c = self.config
-        boxes, _ = self.detector(cv2.equalizeHist(gray))  # as in the re-checks: dark faces too
-        sides = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
-        boxes = boxes[sides >= c.min_face]
-        if len(boxes) == 0:
+        det = search(self.detector, cv2.equalizeHist(gray), self.config)  # equalised as the re-checks: dark faces too
+        if det is None:
             return Step(None, MISSING, 0.0)
-        det = boxes[select_face(boxes, c.policy, near=c.near)]
         # Detector boxes (Haar's above all) differ from the box dlib's predictor was trained
         # on: one predictor pass, then the box those points imply.
         pts = self.predictor(gray, box_from_landmarks(self.predictor(gray, det)))
@@ -216,10 +221,7 @@ class FaceDetector:
         if self._box is not None:
             det = find_near(self.detector, gray, self._box, scale=c.detect_scale, margin=0.5, equalize=False)
         if det is None:
-            boxes, _ = self.detector(gray)
-            sides = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
-            boxes = boxes[sides >= c.min_face]
-            det = boxes[select_face(boxes, c.policy, near=c.near)] if len(boxes) else None
+            det = search(self.detector, gray, c)
         self._box = det
         if det is None:
             return Step(None, MISSING, 0.0)
