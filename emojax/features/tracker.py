@@ -51,7 +51,9 @@ def look(gray: np.ndarray, box: np.ndarray) -> np.ndarray | None:
     x1, y1 = int(min(w, np.ceil(box[2]))), int(min(h, np.ceil(box[3])))
     if x1 - x0 < 8 or y1 - y0 < 8 or not np.isfinite(box).all():
         return None
-    v = cv2.resize(gray[y0:y1, x0:x1], (_LOOK, _LOOK), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
+    step = max(1, min(x1 - x0, y1 - y0) // (4 * _LOOK))    # subsample a big face first: same look, less work
+    v = cv2.resize(gray[y0:y1:step, x0:x1:step], (_LOOK, _LOOK), interpolation=cv2.INTER_AREA)
+    v = v.astype(np.float32).ravel()
     v -= v.mean()
     n = float(np.linalg.norm(v))
     return v / n if n > 0 else None
@@ -101,7 +103,8 @@ def find_near(detector, gray: np.ndarray, box: np.ndarray, *, scale: float | Non
               margin: float = 0.5, equalize: bool = True) -> np.ndarray | None:
     """The detector's box that best overlaps ``box`` (IoU > 0.3), searched only in a window of
     ``margin`` face sides around it and for faces of about its size; at ``scale`` (default:
-    the one that makes the face the detector's ``confirm_side``), after equalising the
+    the one that makes the face the detector's ``confirm_side``; sides 0.75-1.5 times the
+    box's: Haar's boxes measured 0.89-1.26 times dlib's on real clips), after equalising the
     window's histogram (a dark or flat face is then found as well as a well-lit one). None
     when not found."""
     win = _window(gray, box, margin)
@@ -113,7 +116,7 @@ def find_near(detector, gray: np.ndarray, box: np.ndarray, *, scale: float | Non
     # a face the cascade misses at one scale it usually finds at another (measured: 8 % misses
     # at one scale, none at two, on a rotating face)
     for s in (scale,) if scale else (detector.confirm_side / side, 1.5 * detector.confirm_side / side):
-        boxes, _ = detector.find(crop, scale=min(1.0, s), min_side=0.6 * side, max_side=1.7 * side)
+        boxes, _ = detector.find(crop, scale=min(1.0, s), min_side=0.75 * side, max_side=1.5 * side)
         if len(boxes):
             boxes = boxes + (x0, y0, x0, y0)
             overlaps = [iou(b, box) for b in boxes]
@@ -193,7 +196,7 @@ class FaceTracker:
         changed = sim < c.min_similarity or procrustes_residual(pts, self._ref) > c.max_shape_residual
         if changed or self._fresh or self._since_check >= c.detect_every:
             self._since_check = 0
-            if find_near(self.detector, gray, box) is not None:
+            if find_near(self.detector, gray, box, margin=0.25) is not None:
                 return self._confirmed(gray, pts)
             if self._fresh:                  # one detection, never seen again: a false alarm
                 return self._lose(gray, self._since_confirmed)
