@@ -36,8 +36,11 @@ VIDEO_EXTENSIONS = {
 
 #: a read that yields fewer than this share of the frames the container claims is truncated
 COMPLETE_SHARE = 0.9
-#: FFmpeg warnings with these words report damage (errors always do)
-_DAMAGE_WORDS = ("corrupt", "truncat", "invalid", "damaged", "missing", "overread")
+#: FFmpeg warnings with these words report damage (errors do, but for the benign ones below)
+_DAMAGE_WORDS = ("corrupt", "truncat")
+#: errors FFmpeg prints for streams that decode fine: a DivX AVI's packed B-frames, an H.264
+#: stream that starts (or was cut) between reference frames
+_BENIGN = ("packed b frames", "unref short failure", "co located pocs unavailable")
 
 
 def _sniff(head: bytes) -> str | None:
@@ -208,7 +211,8 @@ def _assess(read: int, expected: int | None, logs: list, stopped_by: str | None)
     messages, damage = [], False
     for level, name, text in logs:
         text = f"{name}: {text.strip()}"
-        bad = level <= av.logging.ERROR or any(w in text.lower() for w in _DAMAGE_WORDS)
+        low = text.lower()
+        bad = (level <= av.logging.ERROR or any(w in low for w in _DAMAGE_WORDS)) and not any(b in low for b in _BENIGN)
         damage |= bad
         if bad and text not in messages:
             messages.append(text)
