@@ -100,10 +100,11 @@ def cmd_heart_rate(args) -> int:
     with tqdm(total=probe(args.video).frame_count_claimed or None, unit="frame", desc="extract",
               leave=False, disable=args.json) as bar:
         feats = extract(args.video, _extractor_config(args), progress=bar.update, accept_partial=args.accept_partial)
-    report = {"video": args.video, **vitals.report(feats, args.method), "face_ratio": round(feats.face_ratio, 4),
+    v = vitals.vitals(feats, args.method)
+    report = {"video": args.video, **vitals.report(feats, args.method, v=v), "face_ratio": round(feats.face_ratio, 4),
               "integrity": feats.source["integrity"]}
     if args.csv:
-        vitals.write_csv(args.csv, vitals.table(feats, args.method))
+        vitals.write_csv(args.csv, vitals.table(feats, args.method, v=v))
     if args.json:
         print(json.dumps(report))
     else:

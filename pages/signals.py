@@ -51,7 +51,7 @@ def pulse_view(f) -> None:
         st.plotly_chart(charts.spectrum(freqs, power, v.bpm if v.reliable else None), key="spectrum_chart")
     with c2:
         st.plotly_chart(charts.heart_rate_series(v.series, heart.RELIABLE_SNR_DB), key="hr_chart")
-    table = vitals.table(f, method)
+    table = vitals.table(f, method, v=v)
     st.download_button("Download the per-frame table (CSV)", _csv(table), file_name=f"emojax-{method}.csv",
                        mime="text/csv")
 

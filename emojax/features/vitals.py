@@ -131,11 +131,12 @@ def _num(x: float, nd: int = 3) -> float | None:
     return round(float(x), nd) if np.isfinite(x) else None
 
 
-def report(f: Features, method: str = DEFAULT_METHOD, *, with_hrv: bool = True) -> dict:
+def report(f: Features, method: str = DEFAULT_METHOD, *, with_hrv: bool = True, v: Vitals | None = None) -> dict:
     """JSON-ready: ``bpm`` (None when there is no reliable pulse, with ``error`` saying why),
     ``quality`` (SNR dB), ``reliable``, ``series`` (per second: ``t``, ``bpm``, ``quality``,
-    ``reliable``), frame counts, and beats and HRV where the pulse allows."""
-    v = vitals(f, method)
+    ``reliable``), frame counts, and beats and HRV where the pulse allows. ``v``: the record's
+    :func:`vitals` if already computed."""
+    v = v or vitals(f, method)
     out = {"method": method, "fps": float(f.fps), "bpm": _num(v.bpm) if v.reliable else None,
            "bpm_unreliable": None if v.reliable else _num(v.bpm), "quality": _num(v.quality),
            "reliable": v.reliable, "seconds_with_pulse": round(v.seconds, 2),
@@ -152,11 +153,11 @@ def report(f: Features, method: str = DEFAULT_METHOD, *, with_hrv: bool = True) 
 COLUMNS = ("time", "r", "g", "b", "pulse", "bpm", "quality", "face_found", "state", "bridged", "beat")
 
 
-def table(f: Features, method: str = DEFAULT_METHOD) -> dict[str, np.ndarray]:
+def table(f: Features, method: str = DEFAULT_METHOD, *, v: Vitals | None = None) -> dict[str, np.ndarray]:
     """One row per frame (:data:`COLUMNS`): time, raw R, G, B, pulse, heart rate and quality of
     the window around the frame (empty where that window has no rate, or the frame no pulse),
     the face's state and whether the frame is a bridged gap, and the detected beats."""
-    v = vitals(f, method)
+    v = v or vitals(f, method)
     t, has = f.times, np.isfinite(v.pulse)
     rate, qual = np.full(len(f), np.nan), np.full(len(f), np.nan)
     if len(v.series):                        # the window centred nearest to each frame
