@@ -71,21 +71,14 @@ def test_bad_configs_raise():
 
 
 def test_improved_rppg_channels_keep_long_gaps_missing_and_short_clips_usable():
-    """A 2 s stretch without a face stays masked in the model inputs, and no heart rate or
-    quality is drawn through it; a 0.2 s gap is bridged by the pulse but masked (no face); a
-    clip too short for a heart rate still has its pulse (rate and quality 0, not missing)."""
-    from emojax.data.transforms import _rppg_channels
-
-    cfg = InputConfig(length=None)
-    long_gap = record(600, missing=slice(240, 300))
-    ch = _rppg_channels(long_gap, cfg)
-    assert np.isnan(ch[240:300]).all() and np.isfinite(ch[:240]).all() and np.isfinite(ch[300:]).all()
-    short_gap = record(600, missing=slice(240, 246))
-    ch = _rppg_channels(short_gap, cfg)
-    assert np.isnan(ch[240:246]).all() and np.isfinite(ch[:240]).all() and np.isfinite(ch[246:]).all()
-    a = to_arrays([long_gap], InputConfig(length=600))
-    assert not a["mask"][0, 240:300].any() and a["mask"][0, :240].all() and a["mask"][0, 300:].all()
-    short = record(50)                     # 1.7 s: a pulse, but too short to tell a rate
-    ch = _rppg_channels(short, cfg)
-    assert np.isfinite(ch).all() and (ch[:, 1:] == 0).all()
-    assert to_arrays([short], InputConfig(length=50))["mask"].all()
+    """A 2 s stretch without a face stays masked in the model inputs; a 0.2 s gap is bridged by
+    the pulse but masked (no face), its neighbours kept; a clip too short for a heart rate still
+    has its pulse (rate and quality 0, not missing)."""
+    long_gap = to_arrays([record(600, missing=slice(240, 300))], InputConfig(length=600))
+    m = long_gap["mask"][0]
+    assert not m[240:300].any() and m[:240].all() and m[300:].all()
+    assert (long_gap["rppg"][0, 240:300] == 0).all() and np.abs(long_gap["rppg"][0, 300:, 1]).min() > 0
+    short_gap = to_arrays([record(600, missing=slice(240, 246))], InputConfig(length=600))["mask"][0]
+    assert not short_gap[240:246].any() and short_gap[:240].all() and short_gap[246:].all()
+    short = to_arrays([record(50)], InputConfig(length=50))   # 1.7 s: a pulse, too short to tell a rate
+    assert short["mask"].all() and (short["rppg"][0, :, 1:] == 0).all() and np.abs(short["rppg"][0, :, 0]).max() > 0
