@@ -219,7 +219,7 @@ def _assess(read: int, expected: int | None, logs: list, stopped_by: str | None)
     if stopped_by:
         messages.insert(0, stopped_by)
     short = expected is not None and read < COMPLETE_SHARE * expected and expected - read >= 3
-    trunc = short or any("truncat" in m.lower() or "corrupt" in m.lower() and "packet" in m.lower() for m in messages)
+    trunc = short or any("truncat" in m.lower() or ("corrupt" in m.lower() and "packet" in m.lower()) for m in messages)
     status = "damaged" if stopped_by else "truncated" if trunc else "damaged" if damage else "complete"
     return Integrity(status, read, expected, tuple(messages[:8]))
 

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 
-import cv2
 import numpy as np
 import pytest
 
 from emojax.features import heart, rppg
-from emojax.video import FrameReader
 
-from .conftest import shared
 
 
 def synthetic_rgb(hr_bpm: float, fs: float = 30.0, seconds: float = 20.0, seed: int = 0,

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
-from emojax.features import Extractor
 from emojax.features.tracker import FaceTracker
 
 from .conftest import read_all, shared, write_video

@@ -36,19 +36,18 @@ def pulse_of(f: Features, method: str = DEFAULT_METHOD) -> np.ndarray:
     """``(T,)`` pulse of a record: its skin patches for the methods that combine them (when
     the record has them), else its ROI colour; over its segments (shot cuts end one); NaN where
     there is none. Positive = more blood (the skin darker)."""
-    use_patches = method in rppg.PATCH_METHODS and f.patches.shape[1] > 0 and np.isfinite(f.patches).any()
-    x = f.patches if use_patches else f.rgb
-    valid, breaks = _support(f, use_patches)
-    return rppg.pulse(x, f.fps, method, valid=valid, breaks=breaks)
+    use_patches, valid, breaks = _support(f, method)
+    return rppg.pulse(f.patches if use_patches else f.rgb, f.fps, method, valid=valid, breaks=breaks)
 
 
-def _support(f: Features, use_patches: bool = False) -> tuple[np.ndarray, list]:
-    """Frames with colour, and where segments must break. The whole frame's colour (a skin
-    close-up) is there on every frame and has no face to change at a cut: a jump in it is a
-    glitch of the camera, not a new shot."""
+def _support(f: Features, method: str) -> tuple[bool, np.ndarray, list]:
+    """Whether ``method`` reads the skin patches, the frames with colour, and where segments
+    must break. The whole frame's colour (a skin close-up) is there on every frame and has no
+    face to change at a cut: a jump in it is a glitch of the camera, not a new shot."""
+    use_patches = method in rppg.PATCH_METHODS and f.patches.shape[1] > 0 and bool(np.isfinite(f.patches).any())
     if f.config.get("roi") == "frame" and not use_patches:
-        return np.isfinite(f.rgb).all(axis=1), []
-    return f.face_found, list(f.source.get("cuts", ()))
+        return False, np.isfinite(f.rgb).all(axis=1), []
+    return use_patches, f.face_found, list(f.source.get("cuts", ()))
 
 
 @dataclass
@@ -83,7 +82,7 @@ class Vitals:
 def vitals(f: Features, method: str = DEFAULT_METHOD) -> Vitals:
     """The pulse, heart rate over time and overall, and quality of a record."""
     sig = pulse_of(f, method)
-    valid, breaks = _support(f, method in rppg.PATCH_METHODS and np.isfinite(f.patches).any())
+    _, valid, breaks = _support(f, method)
     bridged = rppg.bridged(valid, f.fps, breaks=breaks)
     n = int(np.isfinite(sig).sum())
     bpm, snr = heart.heart_rate(sig, f.fps) if method != "mean" else (np.nan, np.nan)
