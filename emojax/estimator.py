@@ -1,5 +1,6 @@
 """``EmotionClassifier``: one of the four models behind scikit-learn's estimator interface,
-trained here (``fit``) or taken from a finished run (``from_run``, the folds' models averaged)."""
+trained here (``fit``) or taken from a finished run (``from_run``: its final model when it was
+refitted on all videos, else the folds' models averaged, or one fold's)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .data.transforms import InputConfig, population_mean, to_arrays
-from .errors import CheckpointError
+from .data.transforms import InputConfig, to_arrays
+from .errors import CheckpointError, EmojaxError
 from .features.record import ExtractorConfig, Features
 from .models import MODEL_NAMES, ModelSpec
 from .training.config import preset as train_preset
@@ -69,8 +70,9 @@ class EmotionClassifier(ClassifierMixin, BaseEstimator):
     # -- inputs ---------------------------------------------------------------------------
     def inputs_for(self, X, groups: Sequence[str | None] | None = None) -> dict:
         """Model inputs ``{"rppg", "face", "mask"}`` for ``X`` (checked against the fitted model
-        when ``X`` is already a dict of arrays). Videos of unknown speakers (``groups`` None)
-        take their landmarks relative to the training population's mean shape."""
+        when ``X`` is already a dict of arrays), each video transformed as in training. With
+        speaker-relative inputs, ``groups`` must name the speaker of every video (each
+        speaker's mean shape is then taken over their videos in ``X``)."""
         if isinstance(X, dict):
             return _check_arrays(X, getattr(self, "spec_", None))
         records = list(X)
@@ -78,8 +80,7 @@ class EmotionClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("X must be a non-empty list of Features records or a dict of input arrays")
         if self.inputs_ is None:
             raise ValueError("this classifier was fitted on input arrays; give it input arrays, not Features")
-        means = {None: self.shape_mean_} if getattr(self, "shape_mean_", None) is not None else None
-        return to_arrays(records, self.inputs_, groups=groups, shape_means=means)
+        return to_arrays(records, self.inputs_, groups=groups)
 
     def fit(self, X, y, groups: Sequence[str | None] | None = None) -> "EmotionClassifier":
         """Train on ``X`` with labels ``y``; a validation share (speaker-disjoint when ``groups``
@@ -94,11 +95,9 @@ class EmotionClassifier(ClassifierMixin, BaseEstimator):
             records = list(X)
             self.inputs_ = InputConfig(preset=self.preset, length=self.length if self.preset == "improved" else
                                        max(len(r) for r in records))
-            relative = self.preset == "improved" and self.inputs_.speaker_relative
-            self.shape_mean_ = population_mean(records) if relative else None
             arrays = to_arrays(records, self.inputs_, groups=groups)
         else:
-            self.inputs_, self.shape_mean_ = None, None
+            self.inputs_ = None
             arrays = _check_arrays(X)
         self.spec_ = ModelSpec(preset=self.preset, rppg_channels=arrays["rppg"].shape[2],
                                face_channels=arrays["face"].shape[2], length=arrays["mask"].shape[1],
@@ -122,40 +121,88 @@ class EmotionClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[proba.argmax(axis=1)]
 
     @classmethod
-    def from_run(cls, run: str | os.PathLike, model: str = "early_fusion") -> "EmotionClassifier":
-        """The ``model`` of a finished run (one per fold, their probabilities averaged)."""
-        return TrainedRun(run).classifier(model)
+    def from_run(cls, run: str | os.PathLike, model: str = "early_fusion", fold: int | str | None = None
+                 ) -> "EmotionClassifier":
+        """The ``model`` of a finished run: ``fold`` None = its final model when it has one,
+        else every fold's (probabilities averaged); ``K`` = fold K's (1-based); ``"final"``."""
+        return TrainedRun(run).classifier(model, fold)
 
 
 class TrainedRun:
-    """The trained models of every fold of a finished run, loaded once."""
+    """The trained models of a finished run, each split's loaded once, when first asked for."""
 
     def __init__(self, run: str | os.PathLike, models: Sequence[str] = MODEL_NAMES):
+        from .training.run import RunConfig
+
         self.path = Path(run)
         info_path, cfg_path = self.path / "model.json", self.path / "config.json"
         for p in (cfg_path, info_path):
             if not p.is_file():
                 raise CheckpointError(f"{p}: missing; {self.path} is not a finished emojax run")
-        info = json.loads(info_path.read_text())
-        self.config = json.loads(cfg_path.read_text())
+        try:
+            info = json.loads(info_path.read_text())
+            self.config = json.loads(cfg_path.read_text())
+        except ValueError as e:
+            raise CheckpointError(f"{self.path}: model.json or config.json unreadable ({e})") from None
+        RunConfig.from_dict(self.config)                 # refuses a run of another format, saying why
         self.classes = np.array(info["classes"])
         self.spec = ModelSpec(**info["spec"])
         self.inputs = InputConfig(**info["inputs"])
         self.extractor = ExtractorConfig.from_dict(info["extractor"])
-        self.shape_mean = None if info["shape_mean"] is None else np.asarray(info["shape_mean"])
         self.fold_names = info["folds"]
-        self.folds = [load_models(self.path / "checkpoint" / f"fold-{i + 1}", self.spec, tuple(models))
-                      for i in range(len(self.fold_names))]
+        self.model_names = tuple(models)
+        self.has_final = (self.path / "final.json").is_file()
+        self._loaded: dict = {}
 
-    def classifier(self, model: str = "early_fusion") -> EmotionClassifier:
-        if model not in self.folds[0]:
-            raise ValueError(f"unknown model {model!r}; this run has {list(self.folds[0])}")
+    @property
+    def speaker_relative(self) -> bool:
+        return bool(self.inputs.preset == "improved" and self.inputs.speaker_relative)
+
+    def split(self, fold: int | str) -> dict:
+        """The models of fold ``fold`` (0-based) or of ``"final"``."""
+        name = "final" if fold == "final" else f"fold-{int(fold) + 1}"
+        if name not in self._loaded:
+            self._loaded[name] = load_models(self.path / "checkpoint" / name, self.spec, self.model_names)
+        return self._loaded[name]
+
+    @property
+    def folds(self) -> list[dict]:
+        """Every fold's models (loaded on first use)."""
+        return [self.split(i) for i in range(len(self.fold_names))]
+
+    def which(self, fold: int | str | None = None) -> str:
+        """A plain description of the models ``fold`` selects (see ``classifier``)."""
+        fold = self._resolve(fold)
+        if fold == "final":
+            return "final model (trained on every video)"
+        if fold is None:
+            return f"mean of the {len(self.fold_names)} folds' models"
+        return f"fold {fold + 1} ({self.fold_names[fold]})"
+
+    def _resolve(self, fold):
+        if fold is None:
+            return "final" if self.has_final else None
+        if fold == "final":
+            if not self.has_final:
+                raise EmojaxError(f"{self.path}: has no final model; train it with --refit")
+            return "final"
+        if isinstance(fold, bool) or not isinstance(fold, (int, np.integer)) or not 1 <= fold <= len(self.fold_names):
+            raise EmojaxError(f"{self.path}: no fold {fold!r}; the run has folds 1-{len(self.fold_names)}")
+        return int(fold) - 1
+
+    def classifier(self, model: str = "early_fusion", fold: int | str | None = None) -> EmotionClassifier:
+        """The run's ``model`` as a classifier: ``fold`` None = the final model when the run has
+        one, else the folds' models averaged; ``K`` = fold K's (1-based); ``"final"``."""
+        if model not in self.model_names:
+            raise ValueError(f"unknown model {model!r}; this run has {list(self.model_names)}")
+        fold = self._resolve(fold)
+        splits = [self.split(fold)] if fold is not None else self.folds
         clf = EmotionClassifier(model=model, preset=self.spec.preset, length=self.inputs.length or 150,
                                 seed=self.config.get("train", {}).get("seed", 0))
-        clf.classes_, clf.spec_, clf.inputs_, clf.shape_mean_ = self.classes, self.spec, self.inputs, self.shape_mean
-        clf.models_ = [f[model] for f in self.folds]
+        clf.classes_, clf.spec_, clf.inputs_ = self.classes, self.spec, self.inputs
+        clf.models_ = [s[model] for s in splits]
         return clf
 
     def describe(self) -> dict:
         return {"run": str(self.path), "classes": self.classes.tolist(), "spec": self.spec.to_dict(),
-                "inputs": asdict(self.inputs), "folds": self.fold_names}
+                "inputs": asdict(self.inputs), "folds": self.fold_names, "final": self.has_final}

@@ -3,41 +3,88 @@
 from __future__ import annotations
 
 import os
-from typing import Callable
+from typing import Callable, Sequence
 
+from .errors import EmojaxError, NoFaceError
 from .estimator import TrainedRun
 from .features import Extractor
 from .models import MODEL_NAMES
 from .video import check_video_file
 
 
-def predict_features(features, run: TrainedRun) -> dict:
-    """Each model's class probabilities (the mean over the run's folds) for one feature record;
-    the video's speaker is unknown, so landmarks are taken relative to the training population."""
+def predict_records(records: Sequence, run: TrainedRun, *, fold: int | str | None = None,
+                    same_speaker: bool = False) -> list[dict]:
+    """Each model's class probabilities for each feature record, with the models ``fold``
+    selects (None: the final model when the run has one, else the mean over its folds; K: fold
+    K's; ``"final"``). Every video is normalised as the run's test videos were: on its own, or,
+    for a speaker-relative run, relative to the mean shape of ``records`` taken as one speaker's
+    videos (``same_speaker``, required by such a run and refused by others)."""
+    records = list(records)
+    if run.speaker_relative and not same_speaker:
+        raise EmojaxError(f"{run.path}: this run takes landmarks relative to each speaker's mean shape; give the "
+                          "videos of one speaker together with --same-speaker (same_speaker=True); one video "
+                          "alone is then its own speaker")
+    if same_speaker and not run.speaker_relative:
+        raise EmojaxError(f"{run.path}: this run normalises every video on its own; --same-speaker would change "
+                          "nothing (it is for runs trained with speaker-relative landmarks)")
     classes = [str(c) for c in run.classes]
-    arrays = run.classifier(MODEL_NAMES[0]).inputs_for([features])
-    models = {}
-    for m in MODEL_NAMES:
-        p = run.classifier(m).predict_proba(arrays)[0]
-        models[m] = {"proba": dict(zip(classes, map(float, p))), "label": classes[int(p.argmax())]}
-    return {"classes": classes, "models": models, "label": models["early_fusion"]["label"],
-            "frames": len(features), "face_ratio": round(features.face_ratio, 4)}
+    groups = ["speaker"] * len(records) if same_speaker else None
+    arrays = run.classifier(MODEL_NAMES[0], fold).inputs_for(records, groups)
+    proba = {m: run.classifier(m, fold).predict_proba(arrays) for m in MODEL_NAMES}
+    out = []
+    for i, f in enumerate(records):
+        models = {m: {"proba": dict(zip(classes, map(float, proba[m][i]))), "label": classes[int(proba[m][i].argmax())]}
+                  for m in MODEL_NAMES}
+        out.append({"classes": classes, "models": models, "label": models["early_fusion"]["label"],
+                    "frames": len(f), "face_ratio": round(f.face_ratio, 4), "models_used": run.which(fold),
+                    "normalisation": f"speaker-relative over {len(records)} video(s) of one speaker" if same_speaker
+                    else "this video on its own"})
+    return out
 
 
-def predict_video(path: str | os.PathLike, run: str | os.PathLike | TrainedRun, *, start: float | None = None,
-                  end: float | None = None, extractor: Extractor | None = None,
-                  progress: Callable[[int], None] | None = None, accept_partial: bool = False) -> dict:
-    """Extract ``path`` (or its ``[start, end)`` seconds) with the run's extractor settings and
-    predict it with every model of ``run``. ``extractor``: one built already (the dashboard
-    keeps one per process); it must have the run's settings. A video that is not whole is
-    refused unless ``accept_partial`` (then ``result["integrity"]`` says what is missing)."""
-    check_video_file(path)                       # a bad file is refused before any model is loaded
+def predict_features(features, run: TrainedRun, *, fold: int | str | None = None) -> dict:
+    """Each model's class probabilities for one feature record (see ``predict_records``)."""
+    return predict_records([features], run, fold=fold)[0]
+
+
+def _refuse(features, path) -> None:
+    """A prediction needs frames with a face: refuse a record without any, naming the file."""
+    if not features.face_found.any():
+        raise NoFaceError(f"{path}: no face was found in any of its {len(features)} frames; nothing to predict from")
+
+
+def predict_videos(paths: Sequence[str | os.PathLike], run: str | os.PathLike | TrainedRun, *,
+                   fold: int | str | None = None, same_speaker: bool = False, start: float | None = None,
+                   end: float | None = None, extractor: Extractor | None = None,
+                   progress: Callable[[int], None] | None = None, accept_partial: bool = False) -> list[dict]:
+    """Extract each video (or its ``[start, end)`` seconds) with the run's extractor settings and
+    predict it with every model of ``run`` (``fold`` and ``same_speaker`` as in
+    ``predict_records``). ``extractor``: one built already (the dashboard keeps one per
+    process); it must have the run's settings. A video that is not whole is refused unless
+    ``accept_partial`` (then ``result["integrity"]`` says what is missing)."""
+    paths = list(paths)
+    for p in paths:
+        check_video_file(p)                      # a bad file is refused before any model is loaded
     run = run if isinstance(run, TrainedRun) else TrainedRun(run)
+    run.which(fold)                              # an unknown fold is refused before extracting
     if extractor is None:
         extractor = Extractor(run.extractor)
     elif extractor.config != run.extractor:
         raise ValueError(f"the extractor's settings differ from the run's ({run.path}): "
                          f"{extractor.config} vs {run.extractor}")
-    features = extractor(path, start=start, end=end, progress=progress, accept_partial=accept_partial)
-    return {"video": os.fspath(path), "run": str(run.path), **predict_features(features, run),
-            "integrity": features.source["integrity"]}
+    records = []
+    for p in paths:
+        f = extractor(p, start=start, end=end, progress=progress, accept_partial=accept_partial)
+        _refuse(f, p)
+        records.append(f)
+    results = predict_records(records, run, fold=fold, same_speaker=same_speaker)
+    return [{"video": os.fspath(p), "run": str(run.path), **r, "integrity": f.source["integrity"]}
+            for p, f, r in zip(paths, records, results)]
+
+
+def predict_video(path: str | os.PathLike, run: str | os.PathLike | TrainedRun, *, fold: int | str | None = None,
+                  start: float | None = None, end: float | None = None, extractor: Extractor | None = None,
+                  progress: Callable[[int], None] | None = None, accept_partial: bool = False) -> dict:
+    """One video's prediction (see ``predict_videos``)."""
+    return predict_videos([path], run, fold=fold, start=start, end=end, extractor=extractor, progress=progress,
+                          accept_partial=accept_partial)[0]

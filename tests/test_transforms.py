@@ -51,14 +51,18 @@ def test_alignment_removes_translation_scale_and_rotation():
     assert np.isnan(align_shapes(np.full((3, 68, 2), np.nan))).all()
 
 
-def test_speaker_relative_shapes_differ_only_by_expression():
+def test_speaker_relative_shapes_differ_only_by_expression_and_need_speakers():
     # two speakers with different faces; relative to each speaker's mean, both are ~0
-    a = to_arrays([record(40, seed=1), record(40, seed=2)], InputConfig(length=40), groups=["p", "q"])
+    recs = [record(40, seed=1), record(40, seed=2)]
+    a = to_arrays(recs, InputConfig(length=40, speaker_relative=True), groups=["p", "q"])
     assert a["mask"].all()
     assert np.abs(a["face"][:, :, :136]).max() < 0.05
-    b = to_arrays([record(40, seed=1), record(40, seed=2)], InputConfig(length=40, speaker_relative=False),
-                  groups=["p", "q"])
+    b = to_arrays(recs, InputConfig(length=40), groups=["p", "q"])     # the default: each video on its own
     assert np.abs(b["face"][0, :, :136] - b["face"][1, :, :136]).max() > 0.1
+    alone = to_arrays(recs[:1], InputConfig(length=40))
+    assert np.array_equal(alone["face"][0], b["face"][0])               # the other videos change nothing
+    with pytest.raises(ValueError, match="speaker of every video"):
+        to_arrays(recs, InputConfig(length=40, speaker_relative=True))
 
 
 def test_bad_configs_raise():

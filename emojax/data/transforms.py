@@ -32,9 +32,9 @@ class InputConfig:
     length: int | None = 150     # improved: frames after resampling; paper: None = longest in the set
     rppg_method: str = "pbv"     # improved: pulse method (see rppg.RPPG_METHODS; pbv combines the skin patches)
     hr_window_s: float = 4.0     # improved: window of the heart-rate / quality channels
-    speaker_relative: bool = True  # improved: subtract each speaker's mean aligned shape (per the groups
-                                   # given to to_arrays; a video of an unknown speaker, group None, uses
-                                   # the mean given for None, else the mean of the videos given)
+    speaker_relative: bool = False  # improved: subtract each speaker's mean aligned shape, computed over
+                                    # that speaker's videos in the set being prepared (groups given to
+                                    # to_arrays; every video must name its speaker)
 
     def __post_init__(self):
         if self.preset not in ("paper", "improved"):
@@ -131,20 +131,14 @@ def speaker_means(records: Sequence[Features], groups: Sequence[str | None]) -> 
     return {g: np.concatenate(v).mean(axis=0) if sum(map(len, v)) else None for g, v in out.items()}
 
 
-def population_mean(records: Sequence[Features]) -> np.ndarray | None:
-    """Mean aligned shape over every frame with a face of every record: what a new video of
-    an unknown speaker is taken relative to."""
-    return speaker_means(records, [None] * len(records))[None]
-
-
 def to_arrays(records: Sequence[Features], cfg: InputConfig | None = None, *,
-              groups: Sequence[str | None] | None = None, shape_means: dict | None = None) -> dict[str, np.ndarray]:
+              groups: Sequence[str | None] | None = None) -> dict[str, np.ndarray]:
     """Stack records into ``rppg (N, T, C)``, ``face (N, T, F)`` and ``mask (N, T)`` (True =
     a real frame with a face). Masked positions are zeros in the arrays.
 
-    ``shape_means`` (improved, speaker-relative): mean aligned shapes by group to use instead of
-    computing them from ``records``; its ``None`` entry serves videos of unknown speakers (a
-    trained model's population mean, so that one new video keeps its expression).
+    Each record is transformed on its own, except with ``cfg.speaker_relative``: then
+    ``groups`` must name every record's speaker, and each speaker's mean aligned shape is
+    computed over that speaker's records given here.
     """
     cfg = cfg or InputConfig()
     if not records:
@@ -152,9 +146,10 @@ def to_arrays(records: Sequence[Features], cfg: InputConfig | None = None, *,
     groups = list(groups) if groups is not None else [None] * len(records)
     means: dict = {}
     if cfg.preset == "improved" and cfg.speaker_relative:
-        known = shape_means or {}
-        todo = [i for i, g in enumerate(groups) if g not in known]
-        means = {**speaker_means([records[i] for i in todo], [groups[i] for i in todo]), **known} if todo else known
+        if any(g is None for g in groups):
+            raise ValueError("speaker-relative landmarks need the speaker of every video: give groups "
+                             "(in prediction: several videos of one person with --same-speaker)")
+        means = speaker_means(records, groups)
     length = cfg.length if cfg.preset == "improved" else (cfg.length or max(len(f) for f in records))
     rp, fa, mk = [], [], []
     for f, g in zip(records, groups, strict=True):
