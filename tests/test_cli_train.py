@@ -107,7 +107,7 @@ def test_predict_errors_name_the_problem(holdout_run, tmp_path):
     proc = emojax("predict", shared("cremad") / "1001_DFA_HAP_XX.flv", "--run", tmp_path, check=False)
     assert proc.returncode == 2 and "not a finished emojax run" in proc.stderr
     proc = emojax("evaluate", tmp_path, check=False)
-    assert proc.returncode == 2 and "predictions.npz" in proc.stderr
+    assert proc.returncode == 2 and "config.json: missing" in proc.stderr
 
 
 def test_the_cli_offers_every_dataset_kind_the_library_loads():

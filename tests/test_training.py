@@ -93,10 +93,20 @@ def test_metrics_are_scikit_learns_on_the_saved_predictions(informative_run):
         assert lo <= accuracy_score(y, y_hat) <= hi
 
 
-def test_table1_lists_the_four_models_like_the_paper(informative_run):
-    table = informative_run[1]["table1"].splitlines()
+def test_table1_lists_the_four_models_like_the_paper_and_the_baseline_beside_them(informative_run):
+    run, metrics, _ = informative_run
+    table = metrics["table1"].splitlines()
     assert table[0].startswith("| Model | Accuracy | Precision | Recall | F1 | UAR")
-    assert [row.split("|")[1].strip() for row in table[2:]] == ["rPPG", "Facial", "Late fusion", "Early fusion"]
+    assert [row.split("|")[1].strip() for row in table[2:]] == ["rPPG", "Facial", "Late fusion", "Early fusion",
+                                                                 "Majority class (baseline)"]
+    pred = read_predictions(run)
+    shares = [np.bincount(pred["y_true"][pred["fold"] == f]).max() / (pred["fold"] == f).sum()
+              for f in np.unique(pred["fold"])]
+    ctx = metrics["context"]
+    assert ctx["majority_baseline"]["accuracy"]["mean"] == pytest.approx(np.mean(shares))
+    assert ctx["majority_baseline"]["uar"]["mean"] == pytest.approx(1 / 4)
+    assert ctx["class_counts"] == {c: int((pred["y_true"] == k).sum()) for k, c in enumerate(metrics["classes"])}
+    assert ctx["chance_uar"] == pytest.approx(0.25)
 
 
 def test_uninformative_pulse_leaves_the_rppg_model_at_chance(teaching_set):

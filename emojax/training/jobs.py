@@ -133,9 +133,12 @@ def fraction(progress: dict) -> float:
         return 0.1 * progress.get("done", 0) / progress["total"]
     if stage == "train" and progress.get("folds") and progress.get("model") in TRAINED:
         per_fold = len(TRAINED)
-        steps = (progress["fold"] - 1) * per_fold + TRAINED.index(progress["model"])
-        steps += progress.get("epoch", 0) / max(progress.get("epochs") or 1, 1)
-        return 0.1 + 0.9 * min(steps / (progress["folds"] * per_fold), 1.0)
+        within = TRAINED.index(progress["model"]) + progress.get("epoch", 0) / max(progress.get("epochs") or 1, 1)
+        if progress["fold"] == "final":          # the refit on every video, after cross-validation
+            return 0.1 + 0.9 * (0.95 + 0.05 * within / per_fold)
+        seeds, si = progress.get("seeds") or 1, progress.get("seed_index") or 0
+        steps = (si * progress["folds"] + progress["fold"] - 1) * per_fold + within
+        return 0.1 + 0.9 * min(steps / (seeds * progress["folds"] * per_fold), 1.0)
     if stage in ("evaluate", "done"):
         return 1.0
     return 0.0

@@ -1,5 +1,7 @@
-"""Scores of a run, all from scikit-learn: per fold, mean +- std over folds, a bootstrap
-interval on the pooled predictions, and the four models laid out like the paper's Table 1."""
+"""Scores of a run, all from scikit-learn: per fold, mean +- std over folds (and over seeds), a
+bootstrap interval on the pooled predictions (resampling speakers when they are known), the
+test sets' baselines (class counts, majority class, chance), and the four models laid out like
+the paper's Table 1."""
 
 from __future__ import annotations
 
@@ -51,56 +53,109 @@ def mean_std(per_fold: list[dict]) -> dict[str, dict[str, float]]:
     return out
 
 
-def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, *, n: int = 1000, level: float = 0.95,
-                 seed: int = 0, chunk: int = 100) -> dict[str, list[float]]:
-    """Percentile interval of accuracy and UAR over ``n`` resamples (with replacement) of the
-    videos. Vectorised: each resample's accuracy and balanced accuracy (the mean recall over
-    the classes present in it, as scikit-learn defines it) computed at once."""
+def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, groups: Sequence | None = None, *, n: int = 1000,
+                 level: float = 0.95, seed: int = 0, chunk: int = 100) -> dict:
+    """Percentile interval of accuracy and UAR over ``n`` resamples with replacement.
+
+    With ``groups`` (the speaker of each video, at least two of them), whole speakers are
+    resampled - a cluster bootstrap: one speaker's videos are correlated, and resampling them
+    one by one would claim more certainty than the data holds. Otherwise the videos are
+    resampled. Vectorised: each resample's accuracy and balanced accuracy (the mean recall
+    over the classes present in it, as scikit-learn defines it) computed at once, from counts
+    per cluster and class."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     classes = np.unique(y_true)
+    clusters, by = np.arange(len(y_true)), "videos"
+    if groups is not None:
+        g = np.asarray([str(x) for x in groups])
+        if len(g) == len(y_true) and (g != "").all() and len(np.unique(g)) >= 2:
+            clusters, by = np.unique(g, return_inverse=True)[1], "speakers"
+    n_clusters = int(clusters.max()) + 1
+    member = (y_true[:, None] == classes).astype(float)                       # (N, C)
+    hit = member * (y_true == y_pred)[:, None]
+    support_c = np.zeros((n_clusters, len(classes)))
+    correct_c = np.zeros((n_clusters, len(classes)))
+    np.add.at(support_c, clusters, member)
+    np.add.at(correct_c, clusters, hit)
     rng = np.random.default_rng(seed)
     acc, uar = [], []
     for start in range(0, n, chunk):
-        idx = rng.integers(0, len(y_true), (min(chunk, n - start), len(y_true)))
-        correct = (y_true == y_pred)[idx]
-        member = y_true[idx][..., None] == classes                   # (B, N, C)
-        support = member.sum(axis=1)
-        recall = (member & correct[..., None]).sum(axis=1) / np.maximum(support, 1)
-        acc.append(correct.mean(axis=1))
-        uar.append((recall * (support > 0)).sum(axis=1) / (support > 0).sum(axis=1))
+        draws = rng.integers(0, n_clusters, (min(chunk, n - start), n_clusters))
+        counts = np.stack([np.bincount(d, minlength=n_clusters) for d in draws]).astype(float)  # (B, S)
+        support, correct = counts @ support_c, counts @ correct_c                 # (B, C)
+        acc.append(correct.sum(axis=1) / np.maximum(support.sum(axis=1), 1))
+        present = support > 0
+        uar.append((correct / np.maximum(support, 1) * present).sum(axis=1) / np.maximum(present.sum(axis=1), 1))
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
     return {"accuracy": np.percentile(np.concatenate(acc), q).tolist(),
-            "uar": np.percentile(np.concatenate(uar), q).tolist()}
+            "uar": np.percentile(np.concatenate(uar), q).tolist(),
+            "resampled": by, "clusters": n_clusters}
 
 
-def table1(summary: dict, *, paper: bool = False) -> str:
-    """The models as rows like the paper's Table 1 (per cent, mean +- std over folds); with
-    ``paper``, the published IEMOCAP figures beside them."""
+def _cell(stat: dict, spread: str = "std") -> str:
+    return f"{100 * stat['mean']:.2f} ± {100 * stat[spread]:.2f}"
+
+
+TABLE_COLUMNS = [("accuracy", "Accuracy"), ("precision_macro", "Precision"), ("recall_macro", "Recall"),
+                 ("f1_macro", "F1"), ("uar", "UAR")]
+
+
+def table1(summary: dict, *, paper: bool = False, baseline: dict | None = None, seeds: int = 1) -> str:
+    """The models as rows like the paper's Table 1 (per cent, mean +- std over folds, or over
+    seeds when there are several); with ``paper``, the published IEMOCAP figures beside them;
+    with ``baseline``, a last row: always predicting each test fold's most frequent class
+    (its accuracy is the majority share, its UAR chance)."""
     from ..models import MODEL_NAMES, TITLES
 
-    cols = [("accuracy", "Accuracy"), ("precision_macro", "Precision"), ("recall_macro", "Recall"),
-            ("f1_macro", "F1"), ("uar", "UAR")]
-    head = "| Model | " + " | ".join(c for _, c in cols) + (" | Paper accuracy |" if paper else " |")
-    lines = [head, "|" + "---|" * (len(cols) + 1 + paper)]
-    for m in MODEL_NAMES:
-        if m not in summary:
-            continue
-        cells = [f"{100 * summary[m][k]['mean']:.2f} ± {100 * summary[m][k]['std']:.2f}" for k, _ in cols]
+    head = "| Model | " + " | ".join(c for _, c in TABLE_COLUMNS) + (" | Paper accuracy |" if paper else " |")
+    lines = [head, "|" + "---|" * (len(TABLE_COLUMNS) + 1 + paper)]
+    rows = [(TITLES[m], summary[m]) for m in MODEL_NAMES if m in summary]
+    if baseline is not None:
+        rows.append(("Majority class (baseline)", baseline))
+    for title, stats in rows:
+        cells = [_cell(stats[k]) for k, _ in TABLE_COLUMNS]
         if paper:
-            cells.append(f"{PAPER_TABLE1[m]['accuracy']:.2f}")
-        lines.append(f"| {TITLES[m]} | " + " | ".join(cells) + " |")
+            key = next((m for m in MODEL_NAMES if TITLES[m] == title), None)
+            cells.append(f"{PAPER_TABLE1[key]['accuracy']:.2f}" if key else "")
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def context_of(y: np.ndarray, fold: np.ndarray, classes: Sequence[str]) -> dict:
+    """What accuracy should be read against: the test videos per class, the share of the
+    largest class, chance UAR, and per fold the scores of always predicting the fold's most
+    frequent class."""
+    y, fold = np.asarray(y), np.asarray(fold)
+    counts = np.bincount(y, minlength=len(classes))
+    per_fold = []
+    for f in np.unique(fold):
+        yf = y[fold == f]
+        per_fold.append(scores(yf, np.full(len(yf), np.bincount(yf).argmax())))
+    return {"class_counts": dict(zip(map(str, classes), map(int, counts))),
+            "majority_class": str(classes[int(counts.argmax())]),
+            "majority_accuracy": float(counts.max() / max(counts.sum(), 1)),
+            "chance_uar": float(1.0 / max((counts > 0).sum(), 1)),
+            "majority_baseline": mean_std(per_fold)}
+
+
+def context_line(context: dict) -> str:
+    """One line for under Table 1: the test classes and the baselines."""
+    counts = ", ".join(f"{c} {n}" for c, n in context["class_counts"].items())
+    return (f"test videos per class: {counts}; majority class ({context['majority_class']}) "
+            f"{100 * context['majority_accuracy']:.2f} % of them; chance UAR {100 * context['chance_uar']:.2f} %")
 
 
 def evaluate(pred: dict[str, np.ndarray], classes: Sequence[str], folds: list[dict] | None = None, *,
              paper_reference: bool = False, bootstrap: int = 1000) -> dict:
-    """Metrics of a run's predictions (``y_true``, ``fold``, ``proba_<model>``): per fold, mean
-    +- std over folds (``summary``), pooled over folds (``pooled``: scores, per-class report,
-    confusion matrix), bootstrap intervals of the pooled accuracy and UAR (``ci``), and the
-    Table-1 layout (``table1``, markdown)."""
+    """Metrics of a run's predictions (``y_true``, ``fold``, ``proba_<model>``, and ``group``
+    when speakers are known): per fold, mean +- std over folds (``summary``), pooled over folds
+    (``pooled``: scores, per-class report, confusion matrix), bootstrap intervals of the pooled
+    accuracy and UAR (``ci``, resampling speakers when known), the test sets' baselines
+    (``context``) and the Table-1 layout (``table1``, markdown)."""
     from ..models import MODEL_NAMES
 
     y, fold = np.asarray(pred["y_true"]), np.asarray(pred["fold"])
+    groups = pred.get("group")
     names = [m for m in MODEL_NAMES if f"proba_{m}" in pred]
     y_hat = {m: np.asarray(pred[f"proba_{m}"]).argmax(axis=1) for m in names}
     per_fold = []
@@ -110,7 +165,44 @@ def evaluate(pred: dict[str, np.ndarray], classes: Sequence[str], folds: list[di
         info["models"] = {m: scores(y[sel], y_hat[m][sel]) for m in names}
         per_fold.append(info)
     summary = {m: mean_std([f["models"][m] for f in per_fold]) for m in names}
+    context = context_of(y, fold, classes)
     return {"classes": list(classes), "n_videos": int(len(y)), "folds": per_fold, "summary": summary,
             "pooled": {m: report(y, y_hat[m], classes) for m in names},
-            "ci": {m: bootstrap_ci(y, y_hat[m], n=bootstrap) for m in names},
-            "table1": table1(summary, paper=paper_reference)}
+            "ci": {m: bootstrap_ci(y, y_hat[m], groups, n=bootstrap) for m in names},
+            "context": context,
+            "table1": table1(summary, paper=paper_reference, baseline=context["majority_baseline"])}
+
+
+def over_seeds(seeds: Sequence[int], results: Sequence[dict], *, paper_reference: bool = False) -> dict:
+    """Several seeds' ``evaluate`` results summarised: per model and score, the mean and std
+    (ddof=1) over seeds of each seed's mean over folds, and the std over every (seed, fold).
+    Returns ``{"seeds": {...}, "table1": ...}`` to merge into the first seed's metrics."""
+    names = list(results[0]["summary"])
+    summary = {}
+    for m in names:
+        summary[m] = {}
+        for s in SCORES:
+            means = np.array([r["summary"][m][s]["mean"] for r in results])
+            every = np.array([f["models"][m][s] for r in results for f in r["folds"]])
+            summary[m][s] = {"mean": float(means.mean()), "std": float(means.std(ddof=1)),
+                             "std_folds": float(every.std(ddof=1)) if len(every) > 1 else 0.0}
+    base = results[0]["context"]["majority_baseline"]
+    return {"seeds": {"values": list(map(int, seeds)), "summary": summary,
+                      "per_seed": [{m: {s: r["summary"][m][s]["mean"] for s in SCORES} for m in names} for r in results],
+                      "folds": [r["folds"] for r in results],
+                      "ci": [r["ci"] for r in results]},
+            "table1": table1(summary, paper=paper_reference, baseline=base, seeds=len(seeds))}
+
+
+def spread_table(metrics: dict) -> str | None:
+    """With several seeds: accuracy and UAR per model, mean with the std over seeds and over
+    every fold of every seed (None with one seed)."""
+    from ..models import TITLES
+
+    if "seeds" not in metrics:
+        return None
+    lines = ["| Model | Accuracy | ± seeds | ± folds | UAR | ± seeds | ± folds |", "|---|---|---|---|---|---|---|"]
+    for m, st in metrics["seeds"]["summary"].items():
+        cells = [f"{100 * st[k][x]:.2f}" for k in ("accuracy", "uar") for x in ("mean", "std", "std_folds")]
+        lines.append(f"| {TITLES[m]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

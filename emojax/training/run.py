@@ -4,13 +4,25 @@ tested on every fold -> predictions, metrics and checkpoints in one folder.
 ``artifacts/runs/<run-id>/``:
 
 - ``config.json``     the :class:`RunConfig` (dataset, protocol, training, inputs, extractor)
-- ``model.json``      what prediction needs: classes, model inputs (resolved), the population
-                      mean shape, fold names, videos left out and why
-- ``progress.json``   where the run is (status, fold, model, epoch), rewritten atomically
+- ``model.json``      what prediction needs: classes, model inputs (resolved), how inputs are
+                      normalised, fold names, videos left out and why
+- ``progress.json``   where the run is (status, seed, fold, model, epoch), rewritten atomically
 - ``curves.jsonl``    one line per fold, model and epoch, appended as training goes
 - ``checkpoint/fold-<k>/``  each fold's models (see :mod:`emojax.training.trained`)
-- ``predictions.npz`` per tested video: id, fold, true label, each model's probabilities
-- ``metrics.json``    per fold, mean +- std over folds, pooled report, bootstrap intervals
+- ``predictions.npz`` per tested video: id, fold, speaker, true label, each model's probabilities
+- ``metrics.json``    per fold, mean +- std over folds (and over seeds), pooled report, bootstrap
+                      intervals (by speaker when speakers are known), the test sets' baselines
+- ``seeds/<seed>/``   with ``--seeds N``: the same protocol again with each further seed
+                      (its own checkpoints, curves and predictions)
+- ``checkpoint/final/`` and ``final.json``  with ``--refit``: the four models trained once more
+                      on every video (epochs and late-fusion weight as cross-validation chose)
+
+Normalisation is what prediction does: every statistic that spans videos (each input
+channel's mean and spread) is computed from the training videos of the fold only, and a test
+video is turned into inputs exactly as ``predict_video`` turns a new one. The one exception is
+asked for explicitly and recorded: ``speaker_relative`` landmarks subtract each speaker's mean
+shape over that speaker's unlabelled videos on the same side of the split (in prediction:
+``--same-speaker`` over the videos given).
 
 Running the same config into the same folder again resumes: finished models are loaded,
 an unfinished one continues from its last epoch, and the result is the same as a run that
@@ -30,17 +42,19 @@ import numpy as np
 
 from .._io import atomic_write_json, atomic_write_npz
 from ..data import LOADERS, load_dataset
-from ..data.transforms import InputConfig, population_mean, to_arrays
+from ..data.transforms import InputConfig, to_arrays
 from ..errors import DatasetError, EmojaxError
 from ..features.record import PAPER_EXTRACTOR, ExtractorConfig, Features
 from ..models import MODEL_NAMES, TRAINED, ModelSpec
 from .config import TrainConfig, preset as train_preset
 from .loop import Split
-from .metrics import evaluate
+from .metrics import evaluate, over_seeds
 from .protocols import PROTOCOLS, make_folds
-from .trained import probabilities, train_models
+from .trained import late_fusion, probabilities, train_models
 
-RUN_FORMAT = 1
+RUN_FORMAT = 2
+#: files whose config keys may grow on an existing run (more seeds, a final model) without retraining
+EXTENSIBLE = ("seeds", "refit")
 
 
 @dataclass(frozen=True)
@@ -58,6 +72,8 @@ class RunConfig:
     inputs: InputConfig = field(default_factory=InputConfig)
     extractor: ExtractorConfig = field(default_factory=ExtractorConfig)
     accept_partial: bool = False     # train on videos that are not whole (truncated, damaged) too
+    seeds: int = 1                   # run the protocol with seeds train.seed, +1, ... (mean +- std over seeds)
+    refit: bool = False              # also train every model once more on all videos (the model to deploy)
 
     def __post_init__(self):
         if self.dataset not in LOADERS:
@@ -68,6 +84,8 @@ class RunConfig:
             raise ValueError(f"training preset {self.train.preset!r} with input preset {self.inputs.preset!r}")
         if self.folds < 2:
             raise ValueError(f"folds must be at least 2, got {self.folds}")
+        if self.seeds < 1:
+            raise ValueError(f"seeds must be at least 1, got {self.seeds}")
 
     @property
     def preset(self) -> str:
@@ -80,22 +98,29 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
+        if d.get("format") != RUN_FORMAT:
+            raise EmojaxError(f"a run of format {d.get('format')} (this emojax reads format {RUN_FORMAT}: its "
+                              "test videos are normalised as prediction normalises them); train it again")
         d = {k: v for k, v in d.items() if k != "format"}
         return cls(**{**d, "train": TrainConfig.from_dict(d["train"]), "inputs": InputConfig(**d["inputs"]),
                       "extractor": ExtractorConfig.from_dict(d["extractor"])})
 
 
 def run_config(dataset: str, root: str | os.PathLike, *, preset: str = "improved", epochs: int | None = None,
-               seed: int | None = None, length: int | None = None, **kwargs) -> RunConfig:
+               seed: int | None = None, length: int | None = None, speaker_relative: bool = False,
+               **kwargs) -> RunConfig:
     """A run of the named preset: ``paper`` = the paper's inputs (raw mean RGB of the face box,
     raw landmarks, zero-padded to the longest video), architectures and training; ``improved``
-    = POS pulse with heart-rate and quality channels from the skin, aligned speaker-relative
-    landmarks at a fixed length, and the improved models and training."""
+    = PBV pulse with heart-rate and quality channels from the skin patches, aligned landmarks
+    (``speaker_relative=True``: relative to each speaker's mean shape) at a fixed length, and
+    the improved models and training."""
     train = train_preset(preset, epochs=epochs, seed=seed)
     if preset == "paper":
+        if speaker_relative:
+            raise ValueError("speaker-relative landmarks are an option of the improved preset")
         inputs, extractor = InputConfig(preset="paper", length=length), PAPER_EXTRACTOR
     else:
-        inputs, extractor = InputConfig(length=length or 150), ExtractorConfig()
+        inputs, extractor = InputConfig(length=length or 150, speaker_relative=speaker_relative), ExtractorConfig()
     return RunConfig(dataset=dataset, root=str(root), train=train, inputs=inputs, extractor=extractor, **kwargs)
 
 
@@ -110,7 +135,6 @@ class Prepared:
     sessions: list[str] | None     # recording sessions, when it has them
     arrays: dict                   # rppg (N, T, Cr), face (N, T, Cf), mask (N, T)
     inputs: InputConfig            # with its length resolved
-    shape_mean: np.ndarray | None  # population mean aligned shape (68, 2), for unknown speakers
     skipped: list = field(default_factory=list)  # (what, why)
 
 
@@ -144,14 +168,18 @@ def prepare(cfg: RunConfig, *, workers: int | None = None, on_progress: Callable
     groups = _all_or_none([o.item.group for o in ok])
     inputs = cfg.inputs
     if inputs.preset == "paper" and inputs.length is None:
+        # the paper's rule: pad to the longest video of the dataset (a shape, not a statistic of
+        # the values; a longer new video is cut to it in prediction)
         inputs = replace(inputs, length=max(len(f) for f in records))
-    improved_shapes = inputs.preset == "improved" and inputs.speaker_relative
+    if inputs.preset == "improved" and inputs.speaker_relative and groups is None:
+        raise DatasetError(f"{cfg.root}: speaker-relative landmarks need the speaker of every video, and "
+                           f"this {cfg.dataset} dataset does not name them; train without it")
+    # every protocol keeps a speaker's videos on one side of the split, so a speaker's mean
+    # shape (speaker_relative) is computed from that side's videos only
     return Prepared(
         ids=[o.item.id for o in ok], y=np.array([ds.classes.index(o.item.label) for o in ok]),
         classes=list(ds.classes), groups=groups, sessions=_all_or_none([o.item.session for o in ok]),
-        arrays=to_arrays(records, inputs, groups=groups), inputs=inputs,
-        shape_mean=population_mean(records) if improved_shapes else None,
-        skipped=skipped)
+        arrays=to_arrays(records, inputs, groups=groups), inputs=inputs, skipped=skipped)
 
 
 class _Reporter:
@@ -167,26 +195,27 @@ class _Reporter:
         if self.callback is not None:
             self.callback(event)
 
-    def epoch(self, fold: int, folds: int, model: str, rec: dict) -> None:
-        line = {"fold": fold, "model": model, **rec}
-        with open(self.out / "curves.jsonl", "a") as fh:
+    def epoch(self, folder: Path, where: dict, model: str, rec: dict) -> None:
+        line = {"fold": where["fold"], "model": model, **rec}
+        with open(folder / "curves.jsonl", "a") as fh:
             fh.write(json.dumps(line) + "\n")
-        self({"stage": "train", "fold": fold, "folds": folds, "model": model, "epoch": rec["epoch"],
-              "epochs": self.total, "record": rec})
+        self({"stage": "train", **where, "model": model, "epoch": rec["epoch"], "epochs": self.total, "record": rec})
 
 
 def _claim(out: Path, cfg: RunConfig) -> None:
-    """Write ``config.json``, or check that the run already in ``out`` has the same config."""
+    """Write ``config.json``, or check that the run already in ``out`` has the same config
+    (more seeds or a final model may be added to a run: its folds are kept)."""
     path = out / "config.json"
+    new = json.loads(json.dumps(cfg.to_dict()))  # as it reads back from JSON (tuples become lists)
     if path.is_file():
         old = _read_json(path)
-        new = json.loads(json.dumps(cfg.to_dict()))  # as it reads back from JSON (tuples become lists)
-        if old != new:
-            diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in EXTENSIBLE)
+        if diff:
             raise EmojaxError(f"{out}: holds a run with other settings ({', '.join(diff)} differ); "
                               "resume it with the same settings, or choose another --out")
-        return
-    atomic_write_json(path, cfg.to_dict())
+        if old == new:
+            return
+    atomic_write_json(path, new)
 
 
 def train_run(cfg: RunConfig, out: str | os.PathLike, *, workers: int | None = None, checkpoint_every: float = 30.0,
@@ -194,8 +223,9 @@ def train_run(cfg: RunConfig, out: str | os.PathLike, *, workers: int | None = N
     """Run ``cfg`` into the folder ``out`` (resuming what is there) and return its metrics.
 
     ``on_progress`` receives events: ``{"stage": "extract", "done", "total"}``, ``{"stage":
-    "train", "fold", "folds", "model", "epoch", "epochs", "record"}``, ``{"stage": "done"}``.
-    A model in training saves its state every ``checkpoint_every`` seconds (0: every epoch).
+    "train", "seed", "seeds", "fold", "folds", "model", "epoch", "epochs", "record"}`` (fold
+    ``"final"`` for the refit), ``{"stage": "done"}``. A model in training saves its state every
+    ``checkpoint_every`` seconds (0: every epoch).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -213,40 +243,128 @@ def train_run(cfg: RunConfig, out: str | os.PathLike, *, workers: int | None = N
     return metrics
 
 
-def _train(cfg: RunConfig, out: Path, report: _Reporter, workers: int | None, checkpoint_every: float) -> dict:
-    data = prepare(cfg, workers=workers, on_progress=report)
-    folds = make_folds(data.y, data.groups, data.sessions, protocol=cfg.protocol, k=cfg.folds,
-                       test_fraction=cfg.test_fraction, val_fraction=cfg.train.val_fraction, seed=cfg.train.seed)
+def seed_folder(run: Path, seed_index: int, seed: int) -> Path:
+    """Where seed number ``seed_index`` of a run keeps its checkpoints and predictions."""
+    return run if seed_index == 0 else run / "seeds" / str(seed)
+
+
+def _cross_validate(cfg: RunConfig, data: Prepared, spec: ModelSpec, folds: list, tcfg: TrainConfig,
+                    folder: Path, report: _Reporter, where: dict, checkpoint_every: float) -> list[dict]:
+    """Train and test every fold with ``tcfg``; write ``folder/predictions.npz``; return each
+    fold's facts (sizes, late-fusion weight, epochs)."""
     a = data.arrays
-    spec = ModelSpec(preset=cfg.preset, rppg_channels=a["rppg"].shape[2], face_channels=a["face"].shape[2],
-                     length=a["mask"].shape[1], n_classes=len(data.classes))
-    atomic_write_json(out / "model.json", {
-        "classes": data.classes, "spec": spec.to_dict(), "inputs": asdict(data.inputs),
-        "extractor": cfg.extractor.to_dict(), "folds": [f.name for f in folds], "videos": len(data.ids),
-        "shape_mean": None if data.shape_mean is None else data.shape_mean.tolist(), "skipped": data.skipped})
     n, k = len(data.ids), len(data.classes)
     proba = {m: np.full((n, k), np.nan) for m in MODEL_NAMES}
     fold_of = np.full(n, -1)
     fold_info = []
     for i, fold in enumerate(folds):
+        here = {**where, "fold": i + 1, "folds": len(folds)}
+        info: dict = {}
         models = train_models(MODEL_NAMES, Split.of(a, fold.train, data.y), Split.of(a, fold.val, data.y), spec,
-                              cfg.train, split=i, folder=out / "checkpoint" / f"fold-{i + 1}",
-                              checkpoint_every=checkpoint_every,
-                              on_epoch=lambda m, rec, i=i: report.epoch(i + 1, len(folds), m, rec))
+                              tcfg, split=i, folder=folder / "checkpoint" / f"fold-{i + 1}",
+                              checkpoint_every=checkpoint_every, info=info,
+                              on_epoch=lambda m, rec, here=here: report.epoch(folder, here, m, rec))
         test = Split.of(a, fold.test, data.y)
         for m, model in models.items():
             proba[m][fold.test] = probabilities(model, test)
         fold_of[fold.test] = i
         fold_info.append({"name": fold.name, "n_train": len(fold.train), "n_val": len(fold.val),
-                          "n_test": len(fold.test), "late_fusion_weight": float(models["late_fusion"].weight[...])})
-    report({"stage": "evaluate"})
+                          "n_test": len(fold.test), "late_fusion_weight": float(models["late_fusion"].weight[...]),
+                          "epochs": info})
     tested = np.flatnonzero(fold_of >= 0)
-    atomic_write_npz(out / "predictions.npz", ids=np.array(data.ids)[tested], fold=fold_of[tested],
-                     y_true=data.y[tested], classes=np.array(data.classes),
+    groups = np.array(["" if g is None else str(g) for g in (data.groups or [None] * n)])
+    atomic_write_npz(folder / "predictions.npz", ids=np.array(data.ids)[tested], fold=fold_of[tested],
+                     group=groups[tested], y_true=data.y[tested], classes=np.array(data.classes),
                      **{f"proba_{m}": proba[m][tested] for m in MODEL_NAMES})
-    metrics = evaluate(read_predictions(out), data.classes, fold_info,
-                       paper_reference=cfg.dataset == "iemocap" and cfg.classes in (None, "paper"))
+    return fold_info
+
+
+def refit_epochs(fold_info: list[dict], cfg: TrainConfig) -> dict[str, int]:
+    """The epochs of each trained model on all videos: the median over the folds of the epoch
+    early stopping kept, or the configured epochs without early stopping."""
+    out = {}
+    for m in TRAINED:
+        best = [f["epochs"][m]["best_epoch"] for f in fold_info if f.get("epochs", {}).get(m)]
+        out[m] = int(max(1, round(float(np.median(best))))) if cfg.patience and best and min(best) > 0 else cfg.epochs
+    return out
+
+
+def _refit(data: Prepared, spec: ModelSpec, fold_info: list[dict], cfg: RunConfig, out: Path, report: _Reporter,
+           checkpoint_every: float) -> dict:
+    """The four models trained on every video (``checkpoint/final``), described in ``final.json``."""
+    epochs = refit_epochs(fold_info, cfg.train)
+    weight = float(np.mean([f["late_fusion_weight"] for f in fold_info]))
+    everything = Split.of(data.arrays, None, data.y)
+    folder = out / "checkpoint" / "final"
+    folder.mkdir(parents=True, exist_ok=True)
+    where = {"seed": cfg.train.seed, "seeds": cfg.seeds, "fold": "final", "folds": len(fold_info)}
+    models: dict = {}
+    for m in TRAINED:
+        tcfg = replace(cfg.train, epochs=epochs[m], patience=0)
+        models.update(train_models((m,), everything, None, spec, tcfg, split=len(fold_info), folder=folder,
+                                   checkpoint_every=checkpoint_every,
+                                   on_epoch=lambda name, rec: report.epoch(folder, where, name, rec)))
+    late_fusion(models["rppg"], models["face"], None, cfg.train, folder, weight=weight)
+    final = {"videos": len(data.ids), "epochs": epochs, "late_fusion_weight": weight,
+             "rule": "epochs: the median over the folds of the epoch early stopping kept (the preset's epochs "
+                     "without early stopping); late-fusion weight: the mean of the folds' weights"}
+    atomic_write_json(out / "final.json", final)
+    return final
+
+
+def _train(cfg: RunConfig, out: Path, report: _Reporter, workers: int | None, checkpoint_every: float) -> dict:
+    data = prepare(cfg, workers=workers, on_progress=report)
+    a = data.arrays
+    spec = ModelSpec(preset=cfg.preset, rppg_channels=a["rppg"].shape[2], face_channels=a["face"].shape[2],
+                     length=a["mask"].shape[1], n_classes=len(data.classes))
+    seeds = [cfg.train.seed + i for i in range(cfg.seeds)]
+    per_seed, main_info = [], None
+    for si, seed in enumerate(seeds):
+        folds = make_folds(data.y, data.groups, data.sessions, protocol=cfg.protocol, k=cfg.folds,
+                           test_fraction=cfg.test_fraction, val_fraction=cfg.train.val_fraction, seed=seed)
+        if si == 0:
+            atomic_write_json(out / "model.json", {
+                "classes": data.classes, "spec": spec.to_dict(), "inputs": asdict(data.inputs),
+                "extractor": cfg.extractor.to_dict(), "folds": [f.name for f in folds], "videos": len(data.ids),
+                "groups": data.groups, "normalisation": normalisation(data.inputs), "skipped": data.skipped})
+        folder = seed_folder(out, si, seed)
+        folder.mkdir(parents=True, exist_ok=True)
+        info = _cross_validate(cfg, data, spec, folds, replace(cfg.train, seed=seed), folder, report,
+                               {"seed": seed, "seed_index": si, "seeds": len(seeds)}, checkpoint_every)
+        main_info = main_info or info
+        per_seed.append((seed, info))
+    final = _refit(data, spec, main_info, cfg, out, report, checkpoint_every) if cfg.refit else None
+    report({"stage": "evaluate"})
+    metrics = _evaluate(out, cfg, per_seed)
+    if final is not None:
+        metrics["final"] = final
     atomic_write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def normalisation(inputs: InputConfig) -> dict:
+    """What each statistic of the inputs is computed from (written to ``model.json``)."""
+    landmarks = ("relative to the mean aligned shape of the speaker's videos on the same side of the split "
+                 "(in prediction: of the videos given with --same-speaker)" if inputs.speaker_relative else
+                 "each video's own: aligned to its own mean shape" if inputs.preset == "improved" else "raw pixels")
+    return {"speaker_relative": bool(inputs.speaker_relative and inputs.preset == "improved"),
+            "landmarks": landmarks,
+            "rppg": "each video's own (pulse z-scored over its frames)" if inputs.preset == "improved" else "raw colour",
+            "standardisation": "each channel's mean and spread over the frames with a face of the fold's training "
+                               "videos (stored with the model)",
+            "length": "resampled to a fixed length" if inputs.preset == "improved" else
+                      "zero-padded (or cut) to the longest video of the dataset, as the paper does"}
+
+
+def _evaluate(out: Path, cfg: RunConfig, per_seed: list[tuple[int, list[dict]]]) -> dict:
+    paper = cfg.dataset == "iemocap" and cfg.classes in (None, "paper")
+    results = []
+    for si, (seed, info) in enumerate(per_seed):
+        pred = read_predictions(seed_folder(out, si, seed))
+        results.append(evaluate(pred, [str(c) for c in pred["classes"]], info, paper_reference=paper))
+    metrics = results[0]
+    if len(results) > 1:
+        metrics = {**metrics, **over_seeds([s for s, _ in per_seed], results, paper_reference=paper)}
     return metrics
 
 
@@ -285,10 +403,14 @@ def _read_json(path: Path) -> dict:
 
 
 def evaluate_run(run: str | os.PathLike) -> dict:
-    """The metrics of a finished run, recomputed from its predictions."""
+    """The metrics of a finished run, recomputed from its predictions (every seed's)."""
     run = Path(run)
-    pred = read_predictions(run)
     cfg = RunConfig.from_dict(_read_json(run / "config.json"))
-    folds = _read_json(run / "metrics.json")["folds"] if (run / "metrics.json").is_file() else None
-    return evaluate(pred, [str(c) for c in pred["classes"]], folds,
-                    paper_reference=cfg.dataset == "iemocap" and cfg.classes in (None, "paper"))
+    old = _read_json(run / "metrics.json") if (run / "metrics.json").is_file() else {}
+    infos = old.get("seeds", {}).get("folds") or [old.get("folds")]
+    seeds = [cfg.train.seed + i for i in range(cfg.seeds)]
+    per_seed = [(s, infos[i] if i < len(infos) else None) for i, s in enumerate(seeds)]
+    metrics = _evaluate(run, cfg, per_seed)
+    if "final" in old:
+        metrics["final"] = old["final"]
+    return metrics
