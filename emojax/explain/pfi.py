@@ -193,14 +193,17 @@ def class_importance(result: Bunch) -> Bunch:
 @partial(jax.jit, static_argnums=0)
 def _flat_proba(graphdef, state, rppg, face, mask):
     model = nnx.merge(graphdef, state)
-    z = model.standardise(jnp.nan_to_num(rppg), jnp.nan_to_num(face), jnp.isfinite(rppg), jnp.isfinite(face))
+    m = mask[..., None]      # the row's own frames: a value in a frame the row lacks counts as missing
+    z = model.standardise(jnp.nan_to_num(rppg), jnp.nan_to_num(face), jnp.isfinite(rppg) & m, jnp.isfinite(face) & m)
     return jax.nn.softmax(model.rest(model.first(*z), mask), axis=-1)
 
 
 class FlatView(_Prefitted):
     """A fitted :class:`EmotionClassifier` over flat rows ``[rppg (T*Cr) | face (T*Cf) |
     mask (T)]``, a missing value (frame without a face) written NaN: what scikit-learn's
-    inspection tools expect. A permuted column carries its missing values with it."""
+    inspection tools expect. A permuted column carries its missing values with it, and a
+    value that lands in a frame the row lacks (its mask) is missing too: the receiver's mask
+    holds, as in ``emojax.explain``'s own permutations."""
 
     def __init__(self, classifier: EmotionClassifier, layout: Layout):
         self.classifier = classifier

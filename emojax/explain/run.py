@@ -28,9 +28,15 @@ FUSED = ("early_fusion", "late_fusion")
 VIDEO_GROUPINGS = ("modality", "region", "time")
 
 
+#: how Table 2's shares are made from importances (written beside them in importance.json)
+SHARE_RULE = ("each group's mean importance (the drop in accuracy when it is permuted) as a per-cent share of "
+              "the sum of the positive ones; a group whose permutation raised accuracy (a negative importance) "
+              "gets no share and is listed under 'negative' with its importance")
+
+
 def shares(mean: np.ndarray) -> list[float | None]:
-    """Importances as per-cent shares of their positive total (Table 2); None when no group
-    helps at all."""
+    """Importances as per-cent shares of their positive total (Table 2, see ``SHARE_RULE``);
+    None when no group helps at all."""
     pos = np.clip(np.asarray(mean, float), 0.0, None)
     total = pos.sum()
     return [float(v) for v in 100.0 * pos / total] if total > 0 else [None] * len(pos)
@@ -41,8 +47,10 @@ def _pool(per_fold: list[dict], weights: np.ndarray) -> dict:
     means = np.array([f["mean"] for f in per_fold])
     var = np.array([f["std"] for f in per_fold]) ** 2
     mean = w @ means
-    return {"names": per_fold[0]["names"], "mean": mean.tolist(), "std": np.sqrt(w @ var).tolist(),
-            "fold_std": means.std(axis=0).tolist(), "per_fold": means.tolist(), "share_pct": shares(mean)}
+    names = per_fold[0]["names"]
+    return {"names": names, "mean": mean.tolist(), "std": np.sqrt(w @ var).tolist(),
+            "fold_std": means.std(axis=0).tolist(), "per_fold": means.tolist(), "share_pct": shares(mean),
+            "negative": {n: float(v) for n, v in zip(names, mean) if v < 0}}
 
 
 def _pool_classes(per_fold: list[dict]) -> dict:
@@ -107,7 +115,8 @@ def explain_run(run: str | os.PathLike, *, groupings: Sequence[str] = GROUPINGS,
     out: dict = {"format": FORMAT, "run": str(run), "created": time.time(), "classes": data.classes.tolist(),
                  "settings": {"groupings": list(groupings), "n_repeats": n_repeats, "random_state": random_state,
                               "max_samples": max_samples, "scoring": "accuracy"},
-                 "models": {}, "table2": {}, "paper_table2": PAPER_TABLE2}
+                 "models": {}, "table2": {}, "table2_negative": {}, "table2_rule": SHARE_RULE,
+                 "paper_table2": PAPER_TABLE2}
     steps, done = len(models) * len(data.fold_rows) * len(groupings), 0
     for m in models:
         folds: dict = {g: [] for g in groupings}
@@ -138,6 +147,7 @@ def explain_run(run: str | os.PathLike, *, groupings: Sequence[str] = GROUPINGS,
         if "modality" in groupings:
             mod = entry["groupings"]["modality"]
             out["table2"][m] = dict(zip(mod["names"], mod["share_pct"]))
+            out["table2_negative"][m] = mod["negative"]
     if video is not None:
         from ..features import Extractor
 
@@ -158,12 +168,14 @@ def explain_video(data: RunData, features, models: Sequence[str], *, n_repeats: 
                  "face_ratio": round(features.face_ratio, 4), "background": len(bg["mask"]), "models": {}}
     for m in models:
         clf = data.trained.classifier(m)
-        x = clf.inputs_for([features])
+        # normalised as the run's test videos were (a speaker-relative run: this video as its speaker's only one)
+        x = clf.inputs_for([features], ["speaker"] if data.trained.speaker_relative else None)
         groups = {}
         for g in groupings:
             r = video_importance(clf, x, bg, groups=g, n_repeats=n_repeats * 4, random_state=random_state)
             groups[g] = {"names": r.names, "mean": r.importances_mean.tolist(), "std": r.importances_std.tolist(),
-                         "share_pct": shares(r.importances_mean)}
+                         "share_pct": shares(r.importances_mean),
+                         "negative": {n: float(v) for n, v in zip(r.names, r.importances_mean) if v < 0}}
         entry = {"label": str(r.target), "proba": dict(zip(map(str, clf.classes_), map(float, r.proba))),
                  "groupings": groups}
         if gradients:

@@ -45,7 +45,11 @@ class InputNorm(nnx.Module):
 
 
 class Staged(nnx.Module):
-    """A model as ``standardise -> first (affine) -> rest``; subclasses define the three."""
+    """A model as ``standardise -> first (affine) -> rest``; subclasses define the three, and
+    ``reach``: how many frames either side of an output frame ``first`` reads (0: each frame on
+    its own; None: every frame, as a flatten layer does)."""
+
+    reach: int | None = None
 
     def standardise(self, rppg, face, rppg_valid, face_valid):
         """Standardised ``(z_rppg, z_face)``; ``None`` for a modality the model ignores."""

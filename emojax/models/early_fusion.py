@@ -39,6 +39,7 @@ class EarlyFusion(_Fused):
                  hidden: tuple[int, int] = (512, 256), dropout: float = 0.0, rngs: nnx.Rngs):
         super().__init__(rppg_channels, face_channels)
         self.length = length
+        self.reach = None                 # the first layer reads every frame
         self.fc1 = nnx.Linear(length * (rppg_channels + face_channels), hidden[0], rngs=rngs)
         self.fc2 = nnx.Linear(hidden[0], hidden[1], rngs=rngs)
         self.drop = nnx.Dropout(dropout, rngs=rngs)
@@ -55,6 +56,28 @@ class EarlyFusion(_Fused):
         return self.head(self.drop(h))
 
 
+class ModalityDropout(nnx.Module):
+    """In training, drops at most one modality of a clip: with probability ``rate`` the pulse
+    embedding, with probability ``rate`` the landmark embedding, never both (``rate`` <= 0.5).
+    A kept embedding is scaled by ``1 / (1 - rate)``, so its expectation is unchanged. In
+    evaluation (``deterministic``) both pass untouched."""
+
+    def __init__(self, rate: float, *, rngs: nnx.Rngs):
+        if not 0.0 <= rate <= 0.5:
+            raise ValueError(f"modality dropout rate must be in [0, 0.5], got {rate}")
+        self.rate = rate
+        self.deterministic = False
+        self.rngs = rngs["dropout"].fork()
+
+    def __call__(self, r, f):
+        if self.deterministic or self.rate == 0.0:
+            return r, f
+        u = jax.random.uniform(self.rngs(), (r.shape[0], 1, 1))
+        keep = 1.0 / (1.0 - self.rate)
+        return (jnp.where(u < self.rate, 0.0, r * keep),
+                jnp.where((u >= self.rate) & (u < 2 * self.rate), 0.0, f * keep))
+
+
 class TemporalFusion(_Fused):
     """``(rppg, face, mask) -> logits`` for any ``T``.
 
@@ -62,7 +85,8 @@ class TemporalFusion(_Fused):
     (so the 3 pulse channels are not drowned by the 272 landmark channels), concatenated frame
     by frame, then go through a convolution and a residual convolution over time, masked
     mean/std pooling, a dense layer and the classifier. In training, modality dropout zeroes
-    one modality's embedding of a whole clip at a time, so that neither modality can be ignored.
+    one modality's embedding of a whole clip at a time (never both: ``ModalityDropout``), so
+    that neither modality can be ignored.
     """
 
     def __init__(self, rppg_channels: int, face_channels: int, n_classes: int, *, hidden: int = 64,
@@ -70,8 +94,8 @@ class TemporalFusion(_Fused):
         super().__init__(rppg_channels, face_channels)
         self.rppg_in = nnx.Linear(rppg_channels, hidden // 2, rngs=rngs)
         self.face_in = nnx.Linear(face_channels, hidden // 2, rngs=rngs)
-        # drops a whole (clip, modality) embedding: broadcast over frames and features
-        self.modality_drop = nnx.Dropout(modality_dropout, broadcast_dims=(1, 2), rngs=rngs)
+        self.modality_drop = ModalityDropout(modality_dropout, rngs=rngs)
+        self.reach = 0                    # the first layer reads each frame on its own
         self.conv1 = nnx.Conv(hidden, hidden, kernel_size=(kernel,), rngs=rngs)
         self.conv2 = nnx.Conv(hidden, hidden, kernel_size=(kernel,), rngs=rngs)
         self.fc = nnx.Linear(2 * hidden, hidden, rngs=rngs)
@@ -82,8 +106,7 @@ class TemporalFusion(_Fused):
         return self.rppg_in(z_rppg), self.face_in(z_face)
 
     def rest(self, pre, mask):
-        r = self.modality_drop(jax.nn.relu(pre[0]))
-        f = self.modality_drop(jax.nn.relu(pre[1]))
+        r, f = self.modality_drop(jax.nn.relu(pre[0]), jax.nn.relu(pre[1]))
         x = jnp.concatenate([r, f], axis=-1)
         h = jax.nn.relu(self.conv1(x))
         h = jax.nn.relu(self.conv2(h) + h)

@@ -22,6 +22,7 @@ class LateFusion(Staged):
         self.rppg = rppg_model
         self.face = face_model
         self.weight = Stat(jnp.asarray(weight, jnp.float32))
+        self.reach = max(rppg_model.reach, face_model.reach)
 
     def standardise(self, rppg, face, rppg_valid, face_valid):
         return (self.rppg.standardise(rppg, face, rppg_valid, face_valid)[0],
@@ -38,8 +39,15 @@ class LateFusion(Staged):
 
 
 def choose_weight(p_rppg: np.ndarray, p_face: np.ndarray, y: np.ndarray, score) -> float:
-    """The grid weight whose fused validation probabilities score best (ties: closest to 0.5)."""
-    scores = [score(y, (w * p_rppg + (1 - w) * p_face).argmax(axis=1)) for w in WEIGHT_GRID]
+    """The grid weight whose fused validation probabilities score best. A small validation
+    split ties many weights; ties go to the one whose fused probabilities give the true
+    classes the most likelihood (a model at chance then gets little say), then to the one
+    closest to 0.5."""
+    fused = [w * p_rppg + (1 - w) * p_face for w in WEIGHT_GRID]
+    scores = [score(y, p.argmax(axis=1)) for p in fused]
     best = max(scores)
-    ties = [w for w, s in zip(WEIGHT_GRID, scores) if s == best]
-    return float(min(ties, key=lambda w: abs(w - 0.5)))
+    rows = np.arange(len(y))
+    loss = [float(-np.log(np.maximum(p[rows, y], 1e-12)).mean()) for p in fused]
+    ties = [k for k, s in enumerate(scores) if s == best]
+    k = min(ties, key=lambda k: (round(loss[k], 9), abs(WEIGHT_GRID[k] - 0.5)))
+    return float(WEIGHT_GRID[k])

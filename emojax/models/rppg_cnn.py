@@ -26,6 +26,7 @@ class RppgCNN(Staged):
         self.conv1 = nnx.Conv(channels, hidden[0], kernel_size=(kernel,), rngs=rngs)
         self.conv2 = nnx.Conv(hidden[0], hidden[1], kernel_size=(kernel,), rngs=rngs)
         self.pool = pool
+        self.reach = kernel // 2          # frames either side that the first layer reads
         self.drop = nnx.Dropout(dropout, rngs=rngs)
         self.head = nnx.Linear(hidden[1] * (2 if pool == "mean_std" else 1), n_classes, rngs=rngs)
 
