@@ -151,10 +151,15 @@ class _TrainBars:
 
         if self.quiet or e.get("stage") not in ("extract", "train"):
             return
-        key = ("extract",) if e["stage"] == "extract" else ("train", e["fold"], e["model"])
+        key = ("extract",) if e["stage"] == "extract" else ("train", e.get("seed"), e["fold"], e["model"])
         if key != self.key:
             self.close()
-            desc = "extract" if e["stage"] == "extract" else f"fold {e['fold']}/{e['folds']} {e['model']}"
+            if e["stage"] == "extract":
+                desc = "extract"
+            else:
+                where = "final model" if e["fold"] == "final" else f"fold {e['fold']}/{e['folds']}"
+                seed = f"seed {e['seed']} " if e.get("seeds", 1) > 1 else ""
+                desc = f"{seed}{where} {e['model']}"
             total = e["total"] if e["stage"] == "extract" else e["epochs"]
             unit = "video" if e["stage"] == "extract" else "epoch"
             self.bar, self.key = tqdm(total=total, desc=f"{self.label}{desc}", unit=unit, leave=False), key
@@ -177,17 +182,33 @@ def _run_config(args):
 
     return run_config(args.dataset, args.root, preset=args.preset, epochs=args.epochs, seed=args.seed,
                       length=args.length, protocol=args.protocol, folds=args.folds, classes=args.classes,
-                      store=args.store, accept_partial=args.accept_partial)
+                      store=args.store, accept_partial=args.accept_partial, seeds=args.seeds, refit=args.refit,
+                      speaker_relative=args.speaker_norm)
 
 
 def _print_metrics(metrics: dict, run) -> None:
-    print(f"{run}: {metrics['n_videos']} videos tested over {len(metrics['folds'])} fold(s); "
-          "mean ± std over folds, per cent")
+    from .training.metrics import context_line, spread_table
+
+    seeds = metrics.get("seeds", {}).get("values", [])
+    spread = f"mean ± std over {len(seeds)} seeds (each the mean over folds)" if len(seeds) > 1 else "mean ± std over folds"
+    print(f"{run}: {metrics['n_videos']} videos tested over {len(metrics['folds'])} fold(s); {spread}, per cent")
     print(metrics["table1"])
+    if "context" in metrics:
+        print(context_line(metrics["context"]))
+    table = spread_table(metrics)
+    if table:
+        print("\nspread over seeds and over every fold of every seed:")
+        print(table)
     for m, ci in metrics["ci"].items():
         lo, hi = ci["accuracy"]
+        by = ci.get("resampled", "videos")
         print(f"  {m}: pooled accuracy {100 * metrics['pooled'][m]['accuracy']:.2f} "
-              f"(95% bootstrap CI {100 * lo:.1f}-{100 * hi:.1f})")
+              f"(95% bootstrap CI {100 * lo:.1f}-{100 * hi:.1f}, resampling {ci.get('clusters', '')} {by})")
+    if "final" in metrics:
+        f = metrics["final"]
+        print(f"final model: trained on all {f['videos']} videos (epochs "
+              + ", ".join(f"{m} {e}" for m, e in f["epochs"].items())
+              + f"; late-fusion weight {f['late_fusion_weight']:.2f}); `emojax predict` uses it")
 
 
 def cmd_train(args) -> int:
@@ -206,6 +227,10 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from .training.run import evaluate_run
 
+    if args.dataset or args.root:
+        return _cross(args)
+    if args.map:
+        raise EmojaxError("--map needs --dataset and --root (it maps another corpus's classes to the run's)")
     metrics = evaluate_run(args.run)
     if args.json:
         print(json.dumps(metrics))
@@ -220,36 +245,84 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def _cross(args) -> int:
+    from tqdm import tqdm
+
+    from .training.cross import cross_evaluate, parse_map
+
+    if not (args.dataset and args.root):
+        raise EmojaxError("testing on another corpus needs both --dataset KIND and --root PATH")
+    with tqdm(unit="video", desc="extract", leave=False, disable=args.json) as bar:
+        def tick(e):
+            bar.total = e["total"]
+            bar.set_description(e["stage"])
+            bar.n = e["done"]
+            bar.refresh()
+
+        metrics = cross_evaluate(args.run, args.dataset, args.root, mapping=parse_map(args.map), classes=args.classes,
+                                 store=args.store, name=args.name, workers=args.workers,
+                                 accept_partial=args.accept_partial, on_progress=tick)
+    if args.json:
+        print(json.dumps(metrics))
+        return 0
+    from .training.metrics import context_line
+
+    print(f"{args.run} on {args.dataset} {args.root}: {metrics['n_videos']} videos; {metrics['models_used']}; "
+          f"{metrics['scoring']}")
+    print("class map: " + ", ".join(f"{a} -> {b}" for a, b in metrics["class_map"].items()))
+    if metrics["left_out"]["classes"]:
+        print("left out (no shared class): " + ", ".join(f"{c} ({n})" for c, n in metrics["left_out"]["classes"].items()))
+    print(metrics["table1"])
+    print(context_line(metrics["context"]))
+    print(f"written: {Path(args.run) / 'cross' / metrics['name'] / 'metrics.json'}")
+    return 0
+
+
 def cmd_predict(args) -> int:
     from tqdm import tqdm
 
-    from .inference import predict_video
+    from .inference import predict_videos
 
+    fold = args.fold
+    if fold is not None and fold != "final":
+        try:
+            fold = int(fold)
+        except ValueError:
+            raise EmojaxError(f"--fold takes a fold number or 'final', not {args.fold!r}") from None
     with tqdm(unit="frame", desc="extract", leave=False, disable=args.json) as bar:
-        result = predict_video(args.video, args.run, start=args.start, end=args.end, progress=bar.update,
-                               accept_partial=args.accept_partial)
+        results = predict_videos(args.videos, args.run, fold=fold, same_speaker=args.same_speaker, start=args.start,
+                                 end=args.end, progress=bar.update, accept_partial=args.accept_partial)
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(results[0] if len(results) == 1 else results))
         return 0
-    print(f"{args.video}: {result['label']} (early fusion); {result['frames']} frames, "
-          f"face in {100 * result['face_ratio']:.0f} %")
-    if result["integrity"]["status"] != "complete":
-        print(f"  warning: the video is {result['integrity']['status']} (read {result['integrity']['frames_read']} frames); "
-              "the prediction is of what was read")
-    for m, r in result["models"].items():
-        probs = ", ".join(f"{c} {p:.2f}" for c, p in r["proba"].items())
-        print(f"  {m:>12}: {r['label']:>8}  ({probs})")
+    for result in results:
+        print(f"{result['video']}: {result['label']} (early fusion); {result['frames']} frames, "
+              f"face in {100 * result['face_ratio']:.0f} %; {result['models_used']}; {result['normalisation']}")
+        if result["integrity"]["status"] != "complete":
+            print(f"  warning: the video is {result['integrity']['status']} (read {result['integrity']['frames_read']} "
+                  "frames); the prediction is of what was read")
+        for m, r in result["models"].items():
+            probs = ", ".join(f"{c} {p:.2f}" for c, p in r["proba"].items())
+            print(f"  {m:>12}: {r['label']:>8}  ({probs})")
     return 0
 
 
 def _finished(out: Path, cfg) -> dict | None:
-    """The metrics of the run in ``out`` if it finished with exactly ``cfg``, else None."""
+    """The metrics of the run in ``out`` if it finished with ``cfg``'s settings (more seeds or a
+    final model besides are fine: its first seed is exactly ``cfg``'s run), else None."""
+    from .training.run import EXTENSIBLE
+
     paths = [out / n for n in ("config.json", "metrics.json", "progress.json")]
     if not all(p.is_file() for p in paths):
         return None
-    config, metrics, progress = (json.loads(p.read_text()) for p in paths)
-    same = config == json.loads(json.dumps(cfg.to_dict()))
-    return metrics if same and progress.get("status") == "done" else None
+    try:
+        config, metrics, progress = (json.loads(p.read_text()) for p in paths)
+    except ValueError:
+        return None
+    want = json.loads(json.dumps(cfg.to_dict()))
+    same = {k: v for k, v in config.items() if k not in EXTENSIBLE} == {k: v for k, v in want.items() if k not in EXTENSIBLE}
+    more = config.get("seeds", 1) >= want.get("seeds", 1) and (config.get("refit") or not want.get("refit"))
+    return metrics if same and more and progress.get("status") == "done" else None
 
 
 def cmd_demo(args) -> int:
@@ -292,6 +365,12 @@ def _print_importance(out: dict) -> None:
         cells = "  ".join("     -" if t.get(k) is None else f"{t[k]:6.2f}" for k in ("rppg", "visual"))
         print(f"  {m:>14}  {cells}")
     print(f"  {'paper (IEMOCAP)':>14}  {paper['rppg']:6.2f}  {paper['face']:6.2f}")
+    for m, neg in out.get("table2_negative", {}).items():
+        if neg:
+            print(f"  {m}: negative importance (permuting it raised accuracy; no share): "
+                  + ", ".join(f"{k} {100 * v:+.2f} points" for k, v in neg.items()))
+    if "table2_rule" in out:
+        print(f"  (shares: {out['table2_rule']})")
     for m, e in out["models"].items():
         print(f"\n{m}: accuracy {100 * e['baseline']['accuracy']:.1f} %; the largest drops in accuracy (points):")
         for g, d in e["groupings"].items():
@@ -415,7 +494,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
     p.add_argument("--length", type=int, default=None, help="frames per video (improved: 150; paper: the longest)")
     p.add_argument("--classes", choices=["paper", "four"], help="IEMOCAP class set (default: paper)")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None, help="the first seed (default: the preset's, 0)")
+    p.add_argument("--seeds", type=int, default=1, metavar="N",
+                   help="run the protocol with N seeds (seed, seed+1, ...) and report mean ± std over seeds; "
+                        "more seeds can be added to a finished run")
+    p.add_argument("--refit", action="store_true",
+                   help="after cross-validation, train the four models once more on every video (epochs and "
+                        "late-fusion weight as cross-validation chose): the model predict then uses")
+    p.add_argument("--speaker-norm", action="store_true",
+                   help="improved preset: landmarks relative to each speaker's mean shape over their videos on "
+                        "the same side of the split (needs speakers; predict then needs --same-speaker)")
     p.add_argument("--store", default="artifacts/features", help="feature store")
     p.add_argument("--out", required=True, help="run folder (e.g. artifacts/runs/<name>); an unfinished run resumes")
     p.add_argument("--workers", type=int, default=None, help="extraction processes (default: all cores)")
@@ -425,14 +513,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="metrics of a finished run, recomputed from its predictions")
+    p = sub.add_parser("evaluate", help="metrics of a finished run, recomputed from its predictions; or, with "
+                       "--dataset and --root, its models tested on another corpus")
     p.add_argument("run")
+    p.add_argument("--dataset", choices=DATASET_KINDS, help="test on another corpus of this kind (with --root)")
+    p.add_argument("--root", help="that corpus's root folder (or manifest for csv)")
+    p.add_argument("--map", metavar="SRC=DST,...", help="class map from the corpus's classes to the run's, over "
+                   "the default (shared codes; IEMOCAP exc -> hap, RAVDESS cal -> neu when the run lacks them); "
+                   "SRC= leaves a class out")
+    p.add_argument("--classes", choices=["paper", "four"], help="IEMOCAP class set of the other corpus")
+    p.add_argument("--name", help="name of the result folder RUN/cross/NAME (default: KIND-<root folder name>)")
+    p.add_argument("--store", default=None, help="feature store for the other corpus (default: the run's)")
+    p.add_argument("--workers", type=int, default=None, help="extraction processes (default: all cores)")
+    _add_partial_option(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("predict", help="each model's class probabilities for a video")
-    p.add_argument("video")
+    p = sub.add_parser("predict", help="each model's class probabilities for one or more videos")
+    p.add_argument("videos", nargs="+", metavar="VIDEO")
     p.add_argument("--run", required=True, help="a finished run folder")
+    p.add_argument("--fold", default=None, metavar="K",
+                   help="predict with fold K's models (1-based; a held-out video then gets the probabilities in "
+                        "the run's predictions.npz) or 'final'; default: the final model if the run has one, "
+                        "else the mean of the folds' models")
+    p.add_argument("--same-speaker", action="store_true",
+                   help="the videos are one speaker's: a speaker-relative run takes their landmarks relative to "
+                        "their mean shape, as it did for each test speaker")
     p.add_argument("--start", type=float, default=None, help="seconds")
     p.add_argument("--end", type=float, default=None, help="seconds")
     _add_partial_option(p)

@@ -1,0 +1,182 @@
+"""A run's models tested on another corpus: the classes both share (by a class map), features
+extracted with the run's own extractor settings, scored like the run itself.
+
+``RUN/cross/<name>/metrics.json`` and ``predictions.npz``. The models are the run's final model
+when it has one, else every fold's: each fold's models are scored on their own (mean +- std
+over folds) and their probabilities averaged for the pooled scores.
+
+Scoring is over the shared classes only: a run class that the other corpus does not have is
+left out of the argmax (its probability mass removed and the rest renormalised), and a video
+whose class maps to no run class is left out (counted in ``left_out``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+
+from .._io import atomic_write_json, atomic_write_npz
+from ..data import load_dataset
+from ..errors import DatasetError, EmojaxError
+from ..features.record import Features
+from ..models import MODEL_NAMES
+from .metrics import evaluate, mean_std, scores, table1
+
+#: the names one emotion goes by across the corpora emojax reads (IEMOCAP, CREMA-D and RAVDESS
+#: codes, and the teaching set's words), in order of preference: a class maps to the first of
+#: its synonyms that the run knows. IEMOCAP's "excited" counts as happy and RAVDESS's "calm"
+#: as neutral when the run lacks them (the usual four-class conventions).
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "neu": ("neu", "neutral", "calm", "cal"), "neutral": ("neutral", "neu", "calm", "cal"),
+    "hap": ("hap", "happy", "exc"), "happy": ("happy", "hap", "exc"), "exc": ("exc", "hap", "happy"),
+    "sad": ("sad",), "ang": ("ang", "angry"), "angry": ("angry", "ang"),
+    "cal": ("cal", "calm", "neu", "neutral"), "calm": ("calm", "cal", "neu", "neutral"),
+    "fea": ("fea", "fear"), "fear": ("fear", "fea"), "dis": ("dis", "disgust"), "disgust": ("disgust", "dis"),
+    "sur": ("sur", "surprise"), "surprise": ("surprise", "sur"), "fru": ("fru",), "oth": ("oth",),
+}
+
+
+def default_map(source: list[str], target: list[str]) -> dict[str, str]:
+    """Each source class to the first of its synonyms among the target classes (classes
+    without one are left out)."""
+    out = {}
+    for c in source:
+        hit = next((t for t in SYNONYMS.get(c, (c,)) if t in target), None)
+        if hit is not None:
+            out[c] = hit
+    return out
+
+
+def parse_map(text: str | None) -> dict[str, str | None]:
+    """``"src=dst,src2=dst2,src3="`` -> mapping (an empty destination leaves the class out)."""
+    out: dict[str, str | None] = {}
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        if "=" not in part:
+            raise EmojaxError(f"--map takes src=dst pairs separated by commas; {part!r} has no '='")
+        src, dst = (x.strip() for x in part.split("=", 1))
+        if not src:
+            raise EmojaxError(f"--map: {part!r} names no source class")
+        out[src] = dst or None
+    return out
+
+
+def class_map(source: list[str], target: list[str], overrides: Mapping[str, str | None] | None = None) -> dict:
+    """The default map with ``overrides`` applied, checked: every source and destination must
+    exist, and at least two classes must be shared."""
+    mapping = default_map(source, target)
+    for src, dst in (overrides or {}).items():
+        if src not in source:
+            raise EmojaxError(f"--map: {src!r} is not a class of the dataset (its classes: {', '.join(source)})")
+        if dst is not None and dst not in target:
+            raise EmojaxError(f"--map: {dst!r} is not a class of the run (its classes: {', '.join(target)})")
+        if dst is None:
+            mapping.pop(src, None)
+        else:
+            mapping[src] = dst
+    shared = sorted(set(mapping.values()), key=target.index)
+    if len(shared) < 2:
+        raise EmojaxError(f"the dataset's classes ({', '.join(source)}) and the run's ({', '.join(target)}) share "
+                          f"{len(shared)} class(es) under the map {mapping or '{}'}; at least two are needed - "
+                          "give --map src=dst,... to say which classes correspond")
+    return mapping
+
+
+def _name(kind: str, root: str | os.PathLike) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{kind}-{Path(root).resolve().name}").strip("-") or kind
+
+
+def cross_evaluate(run: str | os.PathLike, dataset: str, root: str | os.PathLike, *,
+                   mapping: Mapping[str, str | None] | None = None, classes: str | None = None,
+                   store: str | os.PathLike | None = None, name: str | None = None, workers: int | None = None,
+                   accept_partial: bool = False, on_progress: Callable[[dict], None] | None = None,
+                   bootstrap: int = 1000) -> dict:
+    """Test ``run``'s models on the dataset ``dataset`` at ``root`` (see the module doc) and
+    write ``RUN/cross/<name>/``. ``mapping``: source class -> run class overrides of the
+    default map (None: leave the class out). ``store``: the feature store (default: the run's)."""
+    from ..estimator import TrainedRun
+    from ..features.batch import extract_items
+    from .run import RunConfig, _read_json
+
+    run = Path(run)
+    trained = TrainedRun(run)
+    cfg = RunConfig.from_dict(_read_json(run / "config.json"))
+    run_classes = [str(c) for c in trained.classes]
+    ds = load_dataset(dataset, root, **({"classes": classes} if classes else {}))
+    cmap = class_map(list(ds.classes), run_classes, mapping)
+    items = [i for i in ds.items if i.label in cmap]
+    left_out = {c: sum(i.label == c for i in ds.items) for c in ds.classes if c not in cmap}
+    if not items:
+        raise DatasetError(f"{root}: no video of a class the run shares")
+    done = [0]
+
+    def tick(_outcome) -> None:
+        done[0] += 1
+        if on_progress is not None:
+            on_progress({"stage": "extract", "done": done[0], "total": len(items)})
+
+    summary = extract_items(items, store or cfg.store, trained.extractor, workers=workers, on_done=tick,
+                            accept_partial=accept_partial)
+    ok = [o for o in summary.outcomes if o.stem]
+    if not ok:
+        first = f"; first failure: {summary.failed[0].item.id}: {summary.failed[0].error}" if summary.failed else ""
+        raise DatasetError(f"{root}: none of its {len(items)} videos could be read{first}")
+    records = [Features.load(o.stem) for o in ok]
+    groups = [o.item.group for o in ok]
+    if trained.speaker_relative and any(g is None for g in groups):
+        raise DatasetError(f"{root}: the run takes landmarks relative to each speaker, and this dataset does not "
+                           "name every video's speaker")
+    shared = sorted(set(cmap.values()), key=run_classes.index)
+    cols = [run_classes.index(c) for c in shared]
+    y = np.array([shared.index(cmap[o.item.label]) for o in ok])
+    splits = ["final"] if trained.has_final else list(range(1, len(trained.fold_names) + 1))
+    arrays = trained.classifier(MODEL_NAMES[0], splits[0]).inputs_for(
+        records, groups if trained.speaker_relative else None)
+    per_split = {m: [] for m in MODEL_NAMES}
+    for s in splits:
+        for m in MODEL_NAMES:
+            p = trained.classifier(m, s).predict_proba(arrays)[:, cols]
+            per_split[m].append(p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12))
+        if on_progress is not None:
+            on_progress({"stage": "predict", "done": len(per_split[MODEL_NAMES[0]]), "total": len(splits)})
+    proba = {m: np.mean(v, axis=0) for m, v in per_split.items()}
+    g = np.array(["" if x is None else str(x) for x in groups])
+    pred = {"ids": np.array([o.item.id for o in ok]), "fold": np.zeros(len(ok), int), "group": g, "y_true": y,
+            "classes": np.array(shared), **{f"proba_{m}": proba[m] for m in MODEL_NAMES}}
+    metrics = evaluate(pred, shared, [{"name": "all", "n_test": len(ok)}], bootstrap=bootstrap)
+    if len(splits) > 1:   # each fold's models on their own: the spread over folds
+        per_fold = [{"name": trained.fold_names[k], "n_test": len(ok),
+                     "models": {m: scores(y, per_split[m][k].argmax(axis=1)) for m in MODEL_NAMES}}
+                    for k in range(len(splits))]
+        metrics["folds"] = per_fold
+        metrics["summary"] = {m: mean_std([f["models"][m] for f in per_fold]) for m in MODEL_NAMES}
+        metrics["table1"] = table1(metrics["summary"], baseline=metrics["context"]["majority_baseline"])
+    name = name or _name(dataset, root)
+    out = run / "cross" / name
+    out.mkdir(parents=True, exist_ok=True)
+    metrics.update({
+        "name": name, "dataset": dataset, "root": str(root), "class_map": cmap, "shared_classes": shared,
+        "left_out": {"classes": left_out, "unreadable": [(o.item.id, o.error) for o in summary.failed]},
+        "models_used": trained.which(None),
+        "scoring": f"over the {len(shared)} shared classes; each model's probabilities renormalised over them"
+                   + ("; spread: each fold's models on every video, pooled: their mean probabilities"
+                      if len(splits) > 1 else "")})
+    atomic_write_npz(out / "predictions.npz", **pred)
+    atomic_write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def cross_results(run: str | os.PathLike) -> dict[str, dict | str]:
+    """A run's cross-corpus results by name: the metrics, or why they cannot be read."""
+    import json
+
+    out: dict[str, dict | str] = {}
+    for p in sorted((Path(run) / "cross").glob("*/metrics.json")):
+        try:
+            out[p.parent.name] = json.loads(p.read_text())
+        except (OSError, ValueError) as e:
+            out[p.parent.name] = f"{p}: unreadable ({e})"
+    return out

@@ -1,0 +1,280 @@
+"""Numbers a reviewer can trust: a run's test videos are normalised as prediction normalises a
+new video (and with the training videos' statistics only), `predict --fold K` gives back the
+stored probabilities, intervals resample speakers, several seeds, a final model, modality
+dropout one modality at a time, and testing a run on another corpus."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from flax import nnx
+
+from emojax.data import load_teaching
+from emojax.errors import EmojaxError
+from emojax.estimator import TrainedRun
+from emojax.inference import predict_videos
+from emojax.models.early_fusion import ModalityDropout
+from emojax.training.metrics import bootstrap_ci, scores
+from emojax.training.run import read_predictions, run_config, train_run
+
+from .conftest import shared
+from .test_cli import emojax
+
+pytestmark = pytest.mark.timeout(900)
+
+MODELS = ("rppg", "face", "late_fusion", "early_fusion")
+
+
+def _paths(root: Path) -> dict[str, str]:
+    return {i.id: i.path for i in load_teaching(root).items}
+
+
+def test_fold_metrics_are_what_predict_gives_each_held_out_video(teaching_run, teaching_set):
+    """Every held-out video, extracted again from its file and predicted with its fold's models
+    by `predict_videos(..., fold=K)` one fold at a time, gets the probabilities stored in
+    predictions.npz (to 1e-5) for every model, so the fold metrics recomputed from these
+    predictions are metrics.json's."""
+    run, metrics, _ = teaching_run(1.0)
+    paths = _paths(teaching_set(1.0))
+    pred = read_predictions(run)
+    trained = TrainedRun(run)
+    got = {m: np.zeros_like(pred[f"proba_{m}"]) for m in MODELS}
+    for k in np.unique(pred["fold"]):
+        rows = np.flatnonzero(pred["fold"] == k)
+        results = predict_videos([paths[i] for i in pred["ids"][rows]], trained, fold=int(k) + 1)
+        assert {r["models_used"] for r in results} == {f"fold {k + 1} ({trained.fold_names[k]})"}
+        for row, r in zip(rows, results):
+            for m in MODELS:
+                got[m][row] = [r["models"][m]["proba"][c] for c in r["classes"]]
+    for m in MODELS:
+        assert np.abs(got[m] - pred[f"proba_{m}"]).max() <= 1e-5, m
+        for f, fold in enumerate(metrics["folds"]):
+            sel = pred["fold"] == f
+            again = scores(pred["y_true"][sel], got[m][sel].argmax(axis=1))
+            assert again == pytest.approx(fold["models"][m], abs=1e-12), (m, f)
+
+
+def test_predict_fold_on_the_command_line_matches_the_run(teaching_run, teaching_set):
+    run, _, _ = teaching_run(1.0)
+    paths = _paths(teaching_set(1.0))
+    pred = read_predictions(run)
+    rows = np.flatnonzero(pred["fold"] == 1)[:2]
+    proc = emojax("predict", *[paths[i] for i in pred["ids"][rows]], "--run", run, "--fold", "2", "--json")
+    out = json.loads(proc.stdout)
+    for row, r in zip(rows, out):
+        for m in MODELS:
+            p = np.array([r["models"][m]["proba"][c] for c in r["classes"]])
+            assert np.abs(p - pred[f"proba_{m}"][row]).max() <= 1e-5
+    bad = emojax("predict", paths[pred["ids"][0]], "--run", run, "--fold", "9", check=False)
+    assert bad.returncode == 2 and "no fold 9" in bad.stderr and "Traceback" not in bad.stderr
+    bad = emojax("predict", paths[pred["ids"][0]], "--run", run, "--same-speaker", check=False)
+    assert bad.returncode == 2 and "would change nothing" in bad.stderr
+
+
+def _manifest(path: Path, rows) -> Path:
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "label", "group"])
+        w.writerows(rows)
+    return path
+
+
+def _norms(run: Path) -> list[np.ndarray]:
+    """Every standardisation statistic of the run's fold-1 models."""
+    tr = TrainedRun(run)
+    out = []
+    for m in ("rppg", "face", "early_fusion"):
+        for _, v in nnx.iter_graph(tr.split(0)[m]):
+            if type(v).__name__ == "Stat":
+                out.append(np.asarray(v[...]))
+    return out
+
+
+def test_normalisation_statistics_never_see_a_test_video(teaching_set, tmp_path):
+    """One held-out video replaced by an outlier (a real CREMA-D face: another person, another
+    pulse) changes no statistic of the models and no other video's prediction; the stored
+    statistics are those of the training videos, and with the test videos they would differ."""
+    import shutil
+
+    from emojax.training.protocols import make_folds
+    from emojax.training.run import RunConfig, prepare
+
+    root = teaching_set(1.0)
+    rows = [(i.path, i.label, i.group) for i in load_teaching(root).items]
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(root / "store", tmp_path / "store")
+    cfg_a = run_config("csv", _manifest(tmp_path / "a.csv", rows), preset="improved", protocol="holdout",
+                       store=str(tmp_path / "store"), epochs=1)
+    train_run(cfg_a, a)
+    pa = read_predictions(a)
+    victim = str(pa["ids"][0])                                   # a held-out video
+    odd = [(str(shared("cremad") / "1001_DFA_ANG_XX.flv") if Path(p).stem == victim else p, lab, g)
+           for p, lab, g in rows]
+    cfg_b = RunConfig.from_dict({**cfg_a.to_dict(), "root": str(_manifest(tmp_path / "b.csv", odd))})
+    train_run(cfg_b, b)
+    pb = read_predictions(b)
+    assert pb["ids"][0] == "1001_DFA_ANG_XX" and list(pb["ids"][1:]) == list(pa["ids"][1:])
+    for x, y in zip(_norms(a), _norms(b)):
+        assert np.array_equal(x, y)
+    for m in MODELS:
+        assert np.array_equal(pa[f"proba_{m}"][1:], pb[f"proba_{m}"][1:]), m
+    assert not np.allclose(pa["proba_face"][0], pb["proba_face"][0], atol=1e-4)
+
+    data = prepare(cfg_b)
+    fold = make_folds(data.y, data.groups, protocol="holdout", val_fraction=cfg_b.train.val_fraction, seed=0)[0]
+    face, mask = data.arrays["face"], data.arrays["mask"]
+    stored = np.asarray(TrainedRun(b).split(0)["face"].norm.mean[...])
+    train_mean = face[fold.train][mask[fold.train]].astype(np.float64).mean(axis=0)
+    assert np.abs(train_mean - stored).max() < 1e-5
+    rows_all = np.concatenate([fold.train, fold.test])
+    with_test = face[rows_all][mask[rows_all]].astype(np.float64).mean(axis=0)
+    assert np.abs(with_test - stored).max() > 1e-3
+
+
+def test_a_speaker_bootstrap_is_wider_when_a_speakers_videos_go_together():
+    """Two speakers: all of one speaker's videos right, all of the other's wrong. Resampling
+    videos claims accuracy 0.5 +- a little; resampling speakers sees that it could be 0 or 1."""
+    y = np.zeros(40, int)
+    y[::2] = 1
+    groups = np.repeat(["a", "b"], 20)
+    y_pred = np.where(groups == "a", y, 1 - y)
+    by_video = bootstrap_ci(y, y_pred, n=2000)
+    by_speaker = bootstrap_ci(y, y_pred, groups, n=2000)
+    assert by_video["resampled"] == "videos" and by_speaker["resampled"] == "speakers" and by_speaker["clusters"] == 2
+    width = {k: v["accuracy"][1] - v["accuracy"][0] for k, v in (("video", by_video), ("speaker", by_speaker))}
+    assert width["speaker"] > 2 * width["video"]
+    assert by_speaker["accuracy"] == [0.0, 1.0]
+    # with independent videos the two agree roughly
+    rng = np.random.default_rng(0)
+    y_pred2 = np.where(rng.random(40) < 0.7, y, 1 - y)
+    groups2 = rng.choice(list("abcdefghij"), 40)
+    w2 = [np.diff(bootstrap_ci(y, y_pred2, g, n=2000)["accuracy"])[0] for g in (None, groups2)]
+    assert 0.5 < w2[1] / w2[0] < 2.0
+
+
+def test_modality_dropout_never_drops_both():
+    drop = ModalityDropout(0.25, rngs=nnx.Rngs(3))
+    r, f = drop(np.ones((20000, 2, 4), np.float32), np.ones((20000, 2, 4), np.float32))
+    gone_r, gone_f = np.asarray(r[:, 0, 0]) == 0, np.asarray(f[:, 0, 0]) == 0
+    assert not (gone_r & gone_f).any()
+    assert abs(gone_r.mean() - 0.25) < 0.02 and abs(gone_f.mean() - 0.25) < 0.02
+    assert float(np.asarray(r).mean()) == pytest.approx(1.0, abs=0.03)      # expectation kept
+    drop.deterministic = True
+    r, f = drop(np.ones((5, 2, 4)), np.ones((5, 2, 4)))
+    assert (np.asarray(r) == 1).all() and (np.asarray(f) == 1).all()
+    with pytest.raises(ValueError, match="0.5"):
+        ModalityDropout(0.6, rngs=nnx.Rngs(0))
+
+
+@pytest.fixture(scope="module")
+def seeded_run(teaching_set, tmp_path_factory):
+    """A short holdout run with one seed, then grown to two seeds and a final model."""
+    root = teaching_set(1.0)
+    out = tmp_path_factory.mktemp("seeds") / "run"
+    args = ["train", "--dataset", "teaching", "--root", root, "--store", root / "store", "--protocol", "holdout",
+            "--epochs", "6", "--quiet", "--out", out]
+    emojax(*args)
+    first = read_predictions(out)
+    proc = emojax(*args, "--seeds", "2", "--refit")
+    return root, out, first, proc
+
+
+def test_more_seeds_and_a_final_model_are_added_to_a_run(seeded_run):
+    root, out, first, proc = seeded_run
+    again = read_predictions(out)
+    for k in first:                                               # the first seed is kept bit for bit
+        assert np.array_equal(first[k], again[k]), k
+    other = read_predictions(out / "seeds" / "1")
+    assert not np.array_equal(other["proba_early_fusion"], first["proba_early_fusion"])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["seeds"]["values"] == [0, 1]
+    for m in MODELS:
+        per_seed = [s[m]["accuracy"] for s in metrics["seeds"]["per_seed"]]
+        assert metrics["seeds"]["summary"][m]["accuracy"]["mean"] == pytest.approx(np.mean(per_seed))
+        assert metrics["seeds"]["summary"][m]["accuracy"]["std"] == pytest.approx(np.std(per_seed, ddof=1))
+    assert "mean ± std over 2 seeds" in proc.stdout and "± seeds" in proc.stdout
+    assert "Majority class (baseline)" in proc.stdout and "test videos per class" in proc.stdout
+    final = json.loads((out / "final.json").read_text())
+    assert final["videos"] == 48 and set(final["epochs"]) == {"rppg", "face", "early_fusion"}
+    assert all(1 <= e <= 6 for e in final["epochs"].values())
+    assert 0.0 <= final["late_fusion_weight"] <= 1.0
+    assert sorted(p.name for p in (out / "checkpoint" / "final").glob("*.msgpack")) == [
+        "early_fusion.msgpack", "face.msgpack", "rppg.msgpack"]
+    evaluated = json.loads(emojax("evaluate", out, "--json").stdout)
+    assert evaluated["seeds"]["summary"] == metrics["seeds"]["summary"]
+
+
+def test_the_final_model_predicts_and_says_so(seeded_run):
+    root, out, _, _ = seeded_run
+    clip = sorted(root.glob("sad_*.mp4"))[0]
+    r = json.loads(emojax("predict", clip, "--run", out, "--json").stdout)
+    assert r["models_used"] == "final model (trained on every video)"
+    assert r["label"] in r["classes"] and abs(sum(r["models"]["early_fusion"]["proba"].values()) - 1) < 1e-5
+    folds = json.loads(emojax("predict", clip, "--run", out, "--fold", "1", "--json").stdout)
+    assert folds["models_used"].startswith("fold 1")
+    assert folds["models"]["early_fusion"]["proba"] != r["models"]["early_fusion"]["proba"]
+
+
+def test_a_speaker_relative_run_asks_for_the_speakers_videos(teaching_set, tmp_path):
+    root = teaching_set(1.0)
+    out = tmp_path / "spk"
+    cfg = run_config("teaching", root, preset="improved", protocol="holdout", store=str(root / "store"), epochs=1,
+                     speaker_relative=True)
+    train_run(cfg, out)
+    assert json.loads((out / "model.json").read_text())["normalisation"]["speaker_relative"] is True
+    pred = read_predictions(out)
+    paths = _paths(root)
+    group = str(pred["group"][0])
+    same = np.flatnonzero(pred["group"] == group)
+    with pytest.raises(EmojaxError, match="--same-speaker"):
+        predict_videos([paths[pred["ids"][0]]], out, fold=1)
+    results = predict_videos([paths[i] for i in pred["ids"][same]], out, fold=1, same_speaker=True)
+    got = np.array([[r["models"]["early_fusion"]["proba"][c] for c in r["classes"]] for r in results])
+    assert np.abs(got - pred["proba_early_fusion"][same]).max() <= 1e-5
+
+
+def _renamed(src: Path, dst: Path, names: dict[str, str]) -> Path:
+    for p in src.glob("*.mp4"):
+        d = dst / names[p.stem.split("_")[0]]
+        d.mkdir(parents=True, exist_ok=True)
+        (d / p.name).symlink_to(p)
+    return dst
+
+
+def test_a_run_is_tested_on_another_corpus_over_the_classes_both_share(teaching_run, tmp_path):
+    """A teaching run on a second teaching set with another seed and another face (a CREMA-D
+    actor), whose class folders are named otherwise: the default map finds three of them
+    (neu -> calm, ang -> angry, sad), --map adds joy -> happy; an unmappable set is refused."""
+    from emojax.data.teaching import TeachingConfig, make_teaching_set
+
+    run, _, _ = teaching_run(1.0)
+    other = tmp_path / "other"
+    make_teaching_set(other, TeachingConfig(clips_per_class=3, seconds=4.0, size=192, seed=5, groups=2),
+                      faces=[shared("cremad") / "1001_DFA_NEU_XX.flv"], workers=2)
+    corpus = _renamed(other, tmp_path / "corpus", {"happy": "joy", "calm": "neu", "angry": "ang", "sad": "sad"})
+    proc = emojax("evaluate", run, "--dataset", "folder", "--root", corpus, "--map", "joy=happy",
+                  "--store", tmp_path / "store", "--name", "other-faces")
+    assert "joy -> happy" in proc.stdout and "neu -> calm" in proc.stdout and "| Early fusion |" in proc.stdout
+    out = run / "cross" / "other-faces"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["class_map"] == {"joy": "happy", "neu": "calm", "ang": "angry", "sad": "sad"}
+    assert metrics["n_videos"] == 12 and metrics["models_used"].startswith("mean of the 4 folds")
+    assert len(metrics["folds"]) == 4 and set(metrics["summary"]) == set(MODELS)
+    pred = read_predictions(out)
+    assert pred["proba_early_fusion"].shape == (12, 4)
+    acc = (pred["proba_early_fusion"].argmax(1) == pred["y_true"]).mean()
+    assert metrics["pooled"]["early_fusion"]["accuracy"] == pytest.approx(acc)
+
+    without = emojax("evaluate", run, "--dataset", "folder", "--root", corpus, "--store", tmp_path / "store",
+                     "--name", "three", "--json")
+    three = json.loads(without.stdout)
+    assert three["shared_classes"] == ["angry", "calm", "sad"] and three["left_out"]["classes"] == {"joy": 3}
+
+    junk = _renamed(other, tmp_path / "junk", {"happy": "w", "calm": "x", "angry": "y", "sad": "z"})
+    bad = emojax("evaluate", run, "--dataset", "folder", "--root", junk, "--store", tmp_path / "store", check=False)
+    assert bad.returncode == 2 and "share 0 class(es)" in bad.stderr and "--map" in bad.stderr
+    assert "Traceback" not in bad.stderr
