@@ -16,16 +16,26 @@ TABLE1 = {"accuracy": "Accuracy", "precision_macro": "Precision", "recall_macro"
 
 
 def table1(metrics: Mapping, *, paper: bool = False) -> pd.DataFrame:
-    """The four models as in the paper's Table 1: per cent, "mean ± std" over folds; with
-    ``paper``, the published IEMOCAP accuracy beside them."""
-    summary = metrics["summary"]
+    """The four models as in the paper's Table 1: per cent, "mean ± std" over folds (over
+    seeds when the run has several, with the std over every fold beside accuracy and UAR);
+    with ``paper``, the published IEMOCAP accuracy beside them; last, the majority-class
+    baseline of the test folds."""
+    seeds = "seeds" in metrics
+    summary = metrics["seeds"]["summary"] if seeds else metrics["summary"]
     rows = {}
     for m in (m for m in MODEL_NAMES if m in summary):
         rows[TITLES[m]] = {h: f"{100 * summary[m][k]['mean']:.2f} ± {100 * summary[m][k]['std']:.2f}"
                            for k, h in TABLE1.items()}
+        if seeds:
+            for k in ("accuracy", "uar"):
+                rows[TITLES[m]][f"{TABLE1[k]} ± folds"] = f"{100 * summary[m][k]['std_folds']:.2f}"
         if paper:
             rows[TITLES[m]]["Paper accuracy"] = f"{PAPER_TABLE1[m]['accuracy']:.2f}"
-    return pd.DataFrame.from_dict(rows, orient="index")
+    base = metrics.get("context", {}).get("majority_baseline")
+    if base is not None:
+        rows["Majority class (baseline)"] = {h: f"{100 * base[k]['mean']:.2f} ± {100 * base[k]['std']:.2f}"
+                                             for k, h in TABLE1.items()}
+    return pd.DataFrame.from_dict(rows, orient="index").fillna("")
 
 
 def per_class(metrics: Mapping, model: str) -> pd.DataFrame:

@@ -122,6 +122,11 @@ if run is not None:
         explain_now(run)
     else:
         st.plotly_chart(charts.modality_shares(imp["table2"], imp.get("paper_table2")), key="table2")
+        negative = {m: n for m, n in imp.get("table2_negative", {}).items() if n}
+        st.caption("Shares: " + imp.get("table2_rule", "of the positive importances.")
+                   + ("" if not negative else " Negative here: " + "; ".join(
+                       f"{TITLES.get(m, m)}: " + ", ".join(f"{k} {100 * v:+.2f} points" for k, v in n.items())
+                       for m, n in negative.items()) + "."))
         models = list(imp["models"])
         model = st.radio("Model", models, format_func=TITLES.get, horizontal=True, key="contrib_model")
         tab1, tab2 = st.tabs(["All tested videos", "One video"])

@@ -7,6 +7,8 @@ import streamlit as st
 
 from dashboard import charts, resources, state, tables
 from emojax.models import MODEL_NAMES, TITLES
+from emojax.training.cross import cross_results
+from emojax.training.metrics import context_line
 from emojax.training.run import read_predictions
 
 
@@ -16,12 +18,47 @@ def table(run: Path) -> dict | None:
         st.warning(f"{run.name} has no metrics.json yet.")
         return None
     config = resources.run_json(run, "config.json") or {}
+    seeds = metrics.get("seeds", {}).get("values", [])
+    spread = (f"mean ± std over {len(seeds)} seeds (seeds {', '.join(map(str, seeds))}; each the mean over folds), "
+              "and the std over every fold of every seed" if len(seeds) > 1 else "mean ± std over folds")
     st.markdown(f"**{run.name}**: {config.get('dataset', '?')} ({metrics['n_videos']} videos tested), preset "
                 f"{config.get('train', {}).get('preset', '?')}, protocol {config.get('protocol', '?')}, "
-                f"{len(metrics['folds'])} fold(s). Per cent, mean ± std over folds.")
+                f"{len(metrics['folds'])} fold(s). Per cent, {spread}.")
     paper = config.get("dataset") == "iemocap" and config.get("classes") in (None, "paper")
     st.dataframe(tables.table1(metrics, paper=paper))
+    if "context" in metrics:
+        st.caption(context_line(metrics["context"]).capitalize() + ". Read accuracy against these.")
+    ci = metrics.get("ci", {}).get("early_fusion")
+    if ci:
+        lo, hi = ci["accuracy"]
+        st.caption(f"Early fusion, pooled accuracy {100 * metrics['pooled']['early_fusion']['accuracy']:.2f} %: 95 % "
+                   f"bootstrap interval {100 * lo:.1f}-{100 * hi:.1f} %, resampling {ci.get('clusters', '')} "
+                   f"{ci.get('resampled', 'videos')}.")
+    if "final" in metrics:
+        f = metrics["final"]
+        st.caption(f"Final model: trained on all {f['videos']} videos (epochs "
+                   + ", ".join(f"{TITLES.get(m, m)} {e}" for m, e in f["epochs"].items())
+                   + f"; late-fusion weight {f['late_fusion_weight']:.2f}). Prediction uses it.")
     return metrics
+
+
+def cross(run: Path) -> None:
+    """The run's models on other corpora (``emojax evaluate RUN --dataset ... --root ...``)."""
+    results = cross_results(run)
+    if not results:
+        return
+    st.subheader("On other corpora")
+    for name, m in results.items():
+        if isinstance(m, str):
+            st.warning(m)
+            continue
+        with st.expander(f"{name}: {m['dataset']} ({m['n_videos']} videos, {len(m['shared_classes'])} shared classes)"):
+            st.caption(f"{m['models_used']}; {m['scoring']}. Class map: "
+                       + ", ".join(f"{a} → {b}" for a, b in m["class_map"].items())
+                       + (". Left out: " + ", ".join(f"{c} ({n})" for c, n in m["left_out"]["classes"].items())
+                          if m["left_out"]["classes"] else "") + ".")
+            st.dataframe(tables.table1(m))
+            st.caption(context_line(m["context"]).capitalize() + ".")
 
 
 def cell_videos(run: Path, metrics: dict, model: str) -> None:
@@ -45,6 +82,7 @@ st.title("Metrics explorer")
 run = state.current_run()
 if run is not None:
     metrics = table(run)
+    cross(run)
     if metrics is not None:
         model = st.radio("Model", MODEL_NAMES, index=MODEL_NAMES.index("early_fusion"), format_func=TITLES.get,
                          horizontal=True, key="metrics_model")

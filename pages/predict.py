@@ -100,6 +100,7 @@ def show(pred: dict, run: Path) -> None:
         st.caption(f"Run {run.name} learned from the synthetic teaching set ({', '.join(r['classes'])}): on a "
                    "real face this shows how the pipeline works, not what the person feels. Train on a real "
                    "dataset (Train page) for that.")
+    st.caption(f"Models: {r['models_used']} of run {run.name}; inputs: {r['normalisation']}.")
     st.plotly_chart(charts.probabilities(r["models"], r["classes"]), key="proba_chart")
     st.dataframe(pd.DataFrame({TITLES[m]: v["proba"] for m, v in r["models"].items()}).T.style.format("{:.3f}"))
     if "contrib" not in pred:

@@ -61,7 +61,9 @@ def watch(name: str) -> None:
     s = jobs.status(run)
     p = s["progress"]
     where = {"extract": lambda: f"reading faces: {p.get('done', 0)} of {p.get('total', '?')} videos",
-             "train": lambda: f"fold {p.get('fold')}/{p.get('folds')}, {p.get('model')}, epoch {p.get('epoch')}",
+             "train": lambda: (("final model" if p.get("fold") == "final" else f"fold {p.get('fold')}/{p.get('folds')}")
+                               + (f" (seed {p.get('seed')})" if (p.get("seeds") or 1) > 1 else "")
+                               + f", {p.get('model')}, epoch {p.get('epoch')}"),
              "evaluate": lambda: "scoring the folds"}.get(p.get("stage"), lambda: "")()
     st.progress(s["fraction"], text=f"{name}: {s['state']} {where}")
     seen = st.session_state.setdefault("seen_training", set())
