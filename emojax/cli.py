@@ -199,6 +199,8 @@ def _print_metrics(metrics: dict, run) -> None:
     if table:
         print("\nspread over seeds and over every fold of every seed:")
         print(table)
+    if len(seeds) > 1:
+        print(f"first seed ({seeds[0]}), pooled over its folds:")
     for m, ci in metrics["ci"].items():
         lo, hi = ci["accuracy"]
         by = ci.get("resampled", "videos")
