@@ -195,7 +195,7 @@ def test_every_page_renders_its_figures(app, page):
         assert {"Training loss", "Validation accuracy"} <= titles
     elif page == "metrics":
         table = at.dataframe[0].value
-        assert list(table.index) == ["rPPG", "Facial", "Late fusion", "Early fusion"]
+        assert list(table.index) == ["rPPG", "Facial", "Late fusion", "Early fusion", "Majority class (baseline)"]
         assert list(table.columns) == ["Accuracy", "Precision", "Recall", "F1", "UAR"]
         assert "Confusion matrix, Early fusion (rows: true)" in titles
         at.selectbox(key="cm_true").set_value("happy")
