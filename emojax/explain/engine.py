@@ -216,8 +216,8 @@ class Staged:
                                     masks_f.reshape(pad_to * k, *masks_f.shape[2:]))
         return jax.tree.map(lambda c: c.reshape(pad_to, k, *c.shape[1:]), out)
 
-    def flat_corrections(self, groups: Sequence[Group], pad_to: int, donors: np.ndarray, recv: np.ndarray,
-                         missing: np.ndarray, pairs_per_call: int) -> jax.Array:
+    def flat_corrections(self, groups: Sequence[Group], pad_to: int, donors: np.ndarray, missing: np.ndarray,
+                         pairs_per_call: int) -> jax.Array:
         """``(pad_to, R, n_recv, H)``: for each group, repeat and receiver, what the donor's
         values in the receiver's missing frames (``missing (n_recv, T)``) add to the flatten layer."""
         if self._flat is None:
@@ -286,21 +286,21 @@ class Engine:
         per_group = min(len(groups), max(1, int(budget // (2 * staged[0].n * row * widen))))
         pairs_per_call = min(per_group * reps, max(1, int(min(CALL_BYTES, budget / 8) // (n_recv * row * widen))))
         per_group = min(per_group, max(1, int(budget // (2 * n_recv * row))))  # the offsets fit too
+        weights = [None if exact or s.model.reach is None else
+                   jnp.asarray(comb_weights(np.asarray(m), s.model.reach)) for s, m in zip(staged, recv_masks)]
         done = 0
         for gi in _chunks(len(groups), per_group):
             pairs = np.array([(g, r) for g in range(len(gi)) for r in range(reps)])
             chunk = [groups[k] for k in gi]
             total = 0.0
-            for s, recv_mask in zip(staged, recv_masks):
-                local = not exact and s.model.reach is not None
+            for s, recv_mask, weight in zip(staged, recv_masks, weights):
+                local = weight is not None
                 if local:
                     combs = s.combs(chunk, per_group)
                     contrib = jax.tree.map(lambda c: c.sum(axis=1), combs)
-                    weights = jnp.asarray(comb_weights(np.asarray(recv_mask), s.model.reach))
                 else:
                     contrib = s.contributions(chunk, per_group)
-                corr = None if exact or local else s.flat_corrections(chunk, per_group, donors, recv, missing,
-                                                                       pairs_per_call)
+                corr = None if exact or local else s.flat_corrections(chunk, per_group, donors, missing, pairs_per_call)
                 offsets = _offsets(s.base, contrib, recv_j)
                 parts = []
                 for pc in _chunks(len(pairs), pairs_per_call):
@@ -309,7 +309,7 @@ class Engine:
                     if exact:
                         p = s.swapped(offsets, contrib, g_idx, donors[r_idx], recv_mask)
                     elif local:
-                        p = np.asarray(_swapped_local(s.graphdef, s.state, offsets, combs, weights,
+                        p = np.asarray(_swapped_local(s.graphdef, s.state, offsets, combs, weight,
                                                       jnp.asarray(g_idx), jnp.asarray(donors[r_idx]), recv_mask))
                     else:
                         p = np.asarray(_swapped_flat(s.graphdef, s.state, offsets, contrib, corr, jnp.asarray(g_idx),

@@ -98,8 +98,7 @@ def cross_evaluate(run: str | os.PathLike, dataset: str, root: str | os.PathLike
     write ``RUN/cross/<name>/``. ``mapping``: source class -> run class overrides of the
     default map (None: leave the class out). ``store``: the feature store (default: the run's)."""
     from ..estimator import TrainedRun
-    from ..features.batch import extract_items
-    from .run import RunConfig, _read_json
+    from .run import RunConfig, _read_json, extract_labelled
 
     run = Path(run)
     trained = TrainedRun(run)
@@ -111,15 +110,8 @@ def cross_evaluate(run: str | os.PathLike, dataset: str, root: str | os.PathLike
     left_out = {c: sum(i.label == c for i in ds.items) for c in ds.classes if c not in cmap}
     if not items:
         raise DatasetError(f"{root}: no video of a class the run shares")
-    done = [0]
-
-    def tick(_outcome) -> None:
-        done[0] += 1
-        if on_progress is not None:
-            on_progress({"stage": "extract", "done": done[0], "total": len(items)})
-
-    summary = extract_items(items, store or cfg.store, trained.extractor, workers=workers, on_done=tick,
-                            accept_partial=accept_partial)
+    summary = extract_labelled(items, store or cfg.store, trained.extractor, workers=workers,
+                               accept_partial=accept_partial, on_progress=on_progress)
     ok = [o for o in summary.outcomes if o.stem]
     if not ok:
         first = f"; first failure: {summary.failed[0].item.id}: {summary.failed[0].error}" if summary.failed else ""

@@ -142,14 +142,12 @@ def _all_or_none(values: list) -> list | None:
     return values if all(v is not None for v in values) else None
 
 
-def prepare(cfg: RunConfig, *, workers: int | None = None, on_progress: Callable[[dict], None] | None = None) -> Prepared:
-    """Load the dataset, extract what the feature store lacks, and build the model inputs."""
+def extract_labelled(items: list, store, extractor: ExtractorConfig, *, workers: int | None = None,
+                     accept_partial: bool = False, on_progress: Callable[[dict], None] | None = None):
+    """Extract what ``store`` lacks of ``items``, reporting ``{"stage": "extract", "done",
+    "total"}`` after each video; the extraction summary."""
     from ..features.batch import extract_items
 
-    ds = load_dataset(cfg.dataset, cfg.root, **({"classes": cfg.classes} if cfg.classes else {}))
-    items = [i for i in ds.items if i.label in ds.classes]
-    if not items:
-        raise DatasetError(f"{cfg.root}: no labelled video found for dataset kind {cfg.dataset!r}")
     done = [0]
 
     def tick(_outcome) -> None:
@@ -157,8 +155,17 @@ def prepare(cfg: RunConfig, *, workers: int | None = None, on_progress: Callable
         if on_progress is not None:
             on_progress({"stage": "extract", "done": done[0], "total": len(items)})
 
-    summary = extract_items(items, cfg.store, cfg.extractor, workers=workers, on_done=tick,
-                            accept_partial=cfg.accept_partial)
+    return extract_items(items, store, extractor, workers=workers, on_done=tick, accept_partial=accept_partial)
+
+
+def prepare(cfg: RunConfig, *, workers: int | None = None, on_progress: Callable[[dict], None] | None = None) -> Prepared:
+    """Load the dataset, extract what the feature store lacks, and build the model inputs."""
+    ds = load_dataset(cfg.dataset, cfg.root, **({"classes": cfg.classes} if cfg.classes else {}))
+    items = [i for i in ds.items if i.label in ds.classes]
+    if not items:
+        raise DatasetError(f"{cfg.root}: no labelled video found for dataset kind {cfg.dataset!r}")
+    summary = extract_labelled(items, cfg.store, cfg.extractor, workers=workers, accept_partial=cfg.accept_partial,
+                               on_progress=on_progress)
     ok = [o for o in summary.outcomes if o.stem]
     skipped = list(ds.skipped) + [(o.item.id, o.error) for o in summary.failed]
     if len(ok) < 2:
@@ -248,7 +255,7 @@ def seed_folder(run: Path, seed_index: int, seed: int) -> Path:
     return run if seed_index == 0 else run / "seeds" / str(seed)
 
 
-def _cross_validate(cfg: RunConfig, data: Prepared, spec: ModelSpec, folds: list, tcfg: TrainConfig,
+def _cross_validate(data: Prepared, spec: ModelSpec, folds: list, tcfg: TrainConfig,
                     folder: Path, report: _Reporter, where: dict, checkpoint_every: float) -> list[dict]:
     """Train and test every fold with ``tcfg``; write ``folder/predictions.npz``; return each
     fold's facts (sizes, late-fusion weight, epochs)."""
@@ -329,7 +336,7 @@ def _train(cfg: RunConfig, out: Path, report: _Reporter, workers: int | None, ch
                 "groups": data.groups, "normalisation": normalisation(data.inputs), "skipped": data.skipped})
         folder = seed_folder(out, si, seed)
         folder.mkdir(parents=True, exist_ok=True)
-        info = _cross_validate(cfg, data, spec, folds, replace(cfg.train, seed=seed), folder, report,
+        info = _cross_validate(data, spec, folds, replace(cfg.train, seed=seed), folder, report,
                                {"seed": seed, "seed_index": si, "seeds": len(seeds)}, checkpoint_every)
         main_info = main_info or info
         per_seed.append((seed, info))
