@@ -74,6 +74,19 @@ def write_lossless(path: Path, frames, fps: float) -> Path:
     return path
 
 
+def lie_about_length(src: Path, dst: Path, claim: int) -> Path:
+    """A copy of an mp4 written by OpenCV (one entry in its time-to-sample table) whose header
+    lies: it claims ``claim`` frames, as a damaged or hostile file may."""
+    import struct
+
+    data = bytearray(Path(src).read_bytes())
+    at = data.find(b"stts")
+    assert at > 0 and struct.unpack(">I", data[at + 8:at + 12])[0] == 1, f"{src}: expected one stts entry"
+    data[at + 12:at + 16] = struct.pack(">I", claim)
+    dst.write_bytes(bytes(data))
+    return dst
+
+
 def read_all(path) -> list[np.ndarray]:
     from emojax.video import FrameReader
 

@@ -60,10 +60,15 @@ def _box_mean(bgr: np.ndarray, box: np.ndarray) -> np.ndarray:
 
 
 class _Columns:
-    """Per-frame outputs in arrays (NaN = no face) sized from a hint (what the container
-    claims, believed up to an hour of 30 fps) and grown by half when more frames come: memory
-    follows what is read, never a header's lie, and a container that tells the truth costs no
-    copy at all."""
+    """Per-frame outputs in arrays (NaN = no face). Capacity comes from a hint (what the
+    container claims, believed up to an hour of 30 fps) but is left uninitialised: a row is
+    written only when a frame arrives, so resident memory follows what is read, never a
+    header's lie, and a container that tells the truth costs no copy. More frames than the
+    capacity grow it by half."""
+
+    #: what a row holds before the frame says otherwise
+    BLANK = {"rgb": np.nan, "landmarks": np.nan, "box": np.nan, "confidence": 0.0, "times": 0.0,
+             "state": 0, "patches": np.nan}
 
     def __init__(self, hint: int | None = None):
         self.n = 0
@@ -71,17 +76,20 @@ class _Columns:
 
     @staticmethod
     def _empty(n: int) -> dict[str, np.ndarray]:
-        return {"rgb": np.full((n, 3), np.nan), "landmarks": np.full((n, 68, 2), np.nan, np.float32),
-                "box": np.full((n, 4), np.nan), "confidence": np.zeros(n, np.float32),
-                "times": np.zeros(n), "state": np.zeros(n, np.uint8),
-                "patches": np.full((n, len(SKIN_PATCHES), 3), np.nan, np.float32)}
+        return {"rgb": np.empty((n, 3)), "landmarks": np.empty((n, 68, 2), np.float32),
+                "box": np.empty((n, 4)), "confidence": np.empty(n, np.float32),
+                "times": np.empty(n), "state": np.empty(n, np.uint8),
+                "patches": np.empty((n, len(SKIN_PATCHES), 3), np.float32)}
 
     def next_row(self) -> int:
         if self.n == len(self.data["times"]):
-            more = self._empty(self.n // 2)
-            self.data = {k: np.concatenate([v, more[k]]) for k, v in self.data.items()}
+            more = self._empty(max(self.n // 2, 1))
+            self.data = {k: np.concatenate([v[:self.n], more[k]]) for k, v in self.data.items()}
+        i = self.n
+        for k, v in self.data.items():
+            v[i] = self.BLANK[k]
         self.n += 1
-        return self.n - 1
+        return i
 
     def withdraw(self, rows: slice, keep_rgb: bool) -> None:
         """Mark rows as having no face after all."""
