@@ -70,8 +70,9 @@ def watch(name: str) -> None:
     if s["state"] in ("starting", "running"):
         seen.add(name)
         if st.button("Cancel", key=f"cancel_{name}"):
-            jobs.cancel(run)
-            st.rerun()
+            if jobs.cancel(run):
+                st.rerun()
+            st.warning(f"{name}: nothing was signalled; no live process is provably this run's.")
     elif s["state"] == "done":
         st.success(f"{name} is finished: it is in the run list of every page.")
         if name in seen:                     # it finished while watched: refresh the sidebar's run list

@@ -3,11 +3,14 @@ launch into a busy folder is refused, and progress events map to the share done.
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 import time
 
 import pytest
 
+from emojax import procs
 from emojax.errors import EmojaxError
 from emojax.training import jobs
 
@@ -61,3 +64,49 @@ def test_explaining_in_the_background_reports_a_failure_with_its_log(tmp_path):
         assert time.monotonic() < deadline
         time.sleep(0.2)
     assert s["state"] == "failed" and "not a finished emojax run" in s["log"]
+
+
+@pytest.fixture
+def stranger():
+    """An unrelated process that must never be signalled."""
+    p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    yield p
+    p.kill()
+    p.wait()
+
+
+def test_cancel_never_signals_a_process_that_is_not_this_runs(tmp_path, stranger):
+    """progress.json naming a live stranger (a stale pid after a crash, or an edited file), with
+    or without its true creation time, or naming no pid at all: the run reads as stopped and
+    Cancel signals nobody."""
+    run = tmp_path / "runs" / "stale"
+    run.mkdir(parents=True)
+    for progress in ({"status": "running", "pid": stranger.pid},                       # no creation time
+                     {"status": "running", **procs.identity(stranger.pid)},            # right time, not emojax train
+                     {"status": "running", "pid": stranger.pid, "created": 1.0},       # the pid reused
+                     {"status": "running"}):                                           # no pid at all
+        (run / "progress.json").write_text(json.dumps(progress))
+        assert jobs.status(run)["state"] == "stopped", progress
+        assert not jobs.cancel(run, wait=0.5)
+        assert stranger.poll() is None, f"a stranger was signalled for {progress}"
+    (run / "progress.json").write_text('{"status": "runn')            # truncated: names nothing either
+    assert jobs.status(run)["state"] == "none" and not jobs.cancel(run, wait=0.5)
+
+
+def test_a_restarted_server_still_knows_and_cancels_the_run_it_launched(tmp_path):
+    """A server launches a run and exits (its registry of children gone with it); another
+    process still identifies the run from its launch record, and Cancel stops it."""
+    run = tmp_path / "runs" / "restart"
+    server = ("import sys; from emojax.training import jobs; "
+              "print(jobs.launch([sys.executable, '-c', 'import time; time.sleep(120)', 'emojax', 'train'], sys.argv[1]))")
+    pid = int(subprocess.run([sys.executable, "-c", server, str(run)], capture_output=True, text=True,
+                             check=True).stdout)
+    orphan = procs.psutil.Process(pid)
+    try:
+        assert jobs.status(run)["state"] == "starting"
+        assert jobs.cancel(run, wait=10)
+        assert procs.ended(orphan)
+        assert jobs.status(run)["state"] == "stopped"          # ended without writing its progress
+    finally:
+        if not procs.ended(orphan):
+            orphan.kill()

@@ -4,6 +4,12 @@ page while a run trains; the training process itself writes ``progress.json`` at
 
 A cancelled run is interrupted like a Ctrl-C (SIGINT): what is stored is kept, its
 ``progress.json`` says ``interrupted``, and launching it again resumes it.
+
+A process is known by its pid *and* its creation time (:mod:`emojax.procs`), recorded at launch
+in ``<log>.launch.json`` and by the run itself in ``progress.json``; it is signalled only while
+both match and its command line is still this run's, so a stale pid (after a crash or a
+reboot) or an edited file never interrupts a stranger, and a restarted server still knows the
+runs it launched.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from .. import procs
+from .._io import atomic_write_json
 from ..errors import EmojaxError
 from ..models import TRAINED
 from .run import _read_json
@@ -48,7 +56,35 @@ def _spawn(cmd: Sequence[str], out: Path, log_name: str) -> int:
         proc = subprocess.Popen(list(cmd), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
     _CHILDREN[out, log_name] = proc
+    try:
+        atomic_write_json(_launch_file(out, log_name), {**procs.identity(proc.pid), "argv": list(cmd),
+                                                               "launched": time.time()})
+    except procs.psutil.NoSuchProcess:
+        pass                                  # already ended: the Popen above knows how
     return proc.pid
+
+
+def _launch_file(out: Path, log_name: str) -> Path:
+    return out / f"{Path(log_name).stem}.launch.json"
+
+
+def _launched(out: Path, log_name: str) -> tuple[subprocess.Popen | None, "procs.psutil.Process | None"]:
+    """The process launched for ``out`` (this server's own child, or one a previous server
+    launched, recognised by its launch record) and, while it lives, its handle."""
+    child = _CHILDREN.get((out, log_name))
+    if child is not None:
+        return child, procs.find(procs.identity(child.pid)) if child.poll() is None else None
+    record = _read_record(_launch_file(out, log_name))
+    return None, procs.find(record, argv=record.get("argv") or ["?"]) if record else None
+
+
+def _read_record(path: Path) -> dict:
+    """A small JSON record, or {} when it is absent or unreadable (such a file names no process)."""
+    try:
+        data = _read_json(path)
+    except EmojaxError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def launch(cmd: Sequence[str], out: str | os.PathLike) -> int:
@@ -80,22 +116,16 @@ def explaining(run: str | os.PathLike) -> dict:
     """The explanation this process launched for ``run``: ``state`` (``none``, ``running``,
     ``done``, ``failed``) and the last line of its log (its progress bar)."""
     out = Path(run).resolve()
-    child = _CHILDREN.get((out, EXPLAIN_LOG))
-    if child is None:
+    child, live = _launched(out, EXPLAIN_LOG)
+    if child is None and live is None:
         return {"state": "none", "log": ""}
-    code = child.poll()
-    state = "running" if code is None else "done" if code == 0 else "failed"
+    code = child.poll() if child is not None else None
+    state = "running" if live is not None else "done" if code == 0 else "failed"
     return {"state": state, "log": _log_tail(out, 1 if state == "running" else 12, EXPLAIN_LOG)}
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+#: what the command line of a process recorded in progress.json must contain to be signalled
+TRAIN_WORDS = ("emojax", "train")
 
 
 def _log_tail(out: Path, lines: int = 12, name: str = LOG) -> str:
@@ -110,20 +140,45 @@ def status(run: str | os.PathLike) -> dict:
     ``interrupted`` or ``stopped`` — a process that died without a word), ``fraction`` done
     (0..1), the last progress event, and the log's tail when it failed."""
     out = Path(run).resolve()
-    child = _CHILDREN.get((out, LOG))
+    child, launched = _launched(out, LOG)
     code = child.poll() if child is not None else None
-    progress = _read_json(out / "progress.json") if (out / "progress.json").is_file() else {}
+    progress = _read_record(out / "progress.json")
     state = progress.get("status", "none")
-    if child is not None and code is None and (not progress or progress.get("pid") != child.pid):
+    if state not in STATES:
+        state = "none"
+    mine = launched is not None and progress.get("pid") == launched.pid
+    if launched is not None and not mine:
         state = "starting"                 # launched; the process has not written its progress yet
     elif child is not None and code not in (None, 0) and state in ("none", "running"):
         state = "interrupted" if code == 130 else "failed"   # ended before or without recording why
-    elif state == "running" and not _alive(int(progress.get("pid", 0)) or -1):
-        state = "stopped"
+    elif child is None and _lost(out, progress):
+        state = "stopped"                  # launched by an earlier server; ended before writing progress
+    elif state == "running" and _runner(progress) is None:
+        state = "stopped"                  # its process is gone, or the pid is now another's
     info = {"state": state, "fraction": 1.0 if state == "done" else fraction(progress), "progress": progress}
     if state in ("failed", "stopped"):
         info["log"] = _log_tail(out)
     return info
+
+
+#: the states progress.json may record
+STATES = ("running", "done", "failed", "interrupted")
+
+
+def _lost(out: Path, progress: dict) -> bool:
+    """A launch recorded in ``out`` whose process never wrote progress newer than the launch."""
+    record = _read_record(_launch_file(out, LOG))
+    if not record or progress.get("pid") == record.get("pid"):
+        return False
+    try:
+        return float(progress.get("updated") or 0) < float(record.get("launched") or 0)
+    except (TypeError, ValueError):
+        return False
+
+
+def _runner(progress: dict) -> "procs.psutil.Process | None":
+    """The live ``emojax train`` process progress.json names (by pid and creation time)."""
+    return procs.find(progress, words=TRAIN_WORDS)
 
 
 def fraction(progress: dict) -> float:
@@ -151,17 +206,18 @@ def cancel(run: str | os.PathLike, *, wait: float = 10.0) -> bool:
     s = status(out)
     if s["state"] not in ("starting", "running"):
         return False
-    child = _CHILDREN.get((out, LOG))
-    pid = child.pid if child is not None and child.poll() is None else int(s["progress"].get("pid", 0))
-    if not pid:
+    child, target = _launched(out, LOG)
+    if target is None:
+        target = _runner(s["progress"])
+    if target is None:                     # nothing that is provably this run's: signal no one
         return False
     try:
-        os.killpg(pid, signal.SIGINT) if os.getpgid(pid) == pid else os.kill(pid, signal.SIGINT)
-    except ProcessLookupError:
+        os.killpg(target.pid, signal.SIGINT) if os.getpgid(target.pid) == target.pid else target.send_signal(signal.SIGINT)
+    except (ProcessLookupError, procs.psutil.NoSuchProcess):
         return False
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        if (child.poll() is not None) if child is not None else not _alive(pid):
+        if (child.poll() is not None) if child is not None else procs.ended(target):
             break
         time.sleep(0.1)
     return True

@@ -40,6 +40,7 @@ from typing import Callable
 
 import numpy as np
 
+from .. import procs
 from .._io import atomic_write_json, atomic_write_npz
 from ..data import LOADERS, load_dataset
 from ..data.transforms import InputConfig, to_arrays
@@ -194,7 +195,7 @@ class _Reporter:
 
     def __init__(self, out: Path, callback: Callable[[dict], None] | None, total_epochs: int):
         self.out, self.callback, self.total = out, callback, total_epochs
-        self.state: dict = {"status": "running", "pid": os.getpid(), "started": time.time()}
+        self.state: dict = {"status": "running", **procs.identity(), "started": time.time()}
 
     def __call__(self, event: dict) -> None:
         self.state.update(event, updated=time.time())
