@@ -123,6 +123,8 @@ class VideoInfo:
     fps: float
     frame_count_claimed: int   # 0 when the container does not say
     duration_claimed: float = float("nan")  # seconds of video the container claims (NaN: unknown)
+    frames_stated: bool = False  # the container keeps a frame count (else it is duration x rate: an
+                                 # estimate that a variable frame rate makes wrong)
 
 
 def _open(path: Path):
@@ -161,7 +163,8 @@ def _info(path: Path, container, stream) -> VideoInfo:
         duration = float("nan")
     claimed = stream.frames or (int(round(duration * fps)) if math.isfinite(duration * fps) else 0)
     ctx = stream.codec_context
-    return VideoInfo(str(path), int(ctx.width or 0), int(ctx.height or 0), fps, int(claimed), duration)
+    return VideoInfo(str(path), int(ctx.width or 0), int(ctx.height or 0), fps, int(claimed), duration,
+                     bool(stream.frames))
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
@@ -187,6 +190,8 @@ class Integrity:
     frames_read: int
     frames_expected: int | None   # what the container's claims promise for the span read
     messages: tuple[str, ...] = field(default=())
+    seconds_read: float | None = None      # when the container keeps no frame count: the span of
+    seconds_expected: float | None = None  # the frames read, against the duration it claims
 
     @property
     def partial(self) -> bool:
@@ -197,17 +202,24 @@ class Integrity:
         if not self.partial:
             return ""
         short = self.frames_expected is not None and self.frames_read < self.frames_expected
-        count = (f"read {self.frames_read} of the {self.frames_expected} frames its container claims" if short
+        count = (f"read {self.frames_read} frames covering {self.seconds_read:.2f} s of the "
+                 f"{self.seconds_expected:.2f} s its container claims" if self.seconds_expected is not None
+                 else f"read {self.frames_read} of the {self.frames_expected} frames its container claims" if short
                  else f"read {self.frames_read} frames")
         said = f"; FFmpeg says: {'; '.join(self.messages[:3])}" if self.messages else ""
         return f"{self.status}: {count}{said}"
 
     def to_dict(self) -> dict:
-        return {"status": self.status, "frames_read": self.frames_read,
-                "frames_expected": self.frames_expected, "messages": list(self.messages)}
+        out = {"status": self.status, "frames_read": self.frames_read,
+               "frames_expected": self.frames_expected, "messages": list(self.messages)}
+        if self.seconds_expected is not None:
+            out.update(seconds_read=self.seconds_read, seconds_expected=self.seconds_expected)
+        return out
 
 
-def _assess(read: int, expected: int | None, logs: list, stopped_by: str | None) -> Integrity:
+def _assess(read: int, expected: int | None, logs: list, stopped_by: str | None,
+            seconds: tuple[float, float] | None = None) -> Integrity:
+    """``seconds``: (span read, span claimed) when the claim is a duration rather than a count."""
     messages, damage = [], False
     for level, name, text in logs:
         text = f"{name}: {text.strip()}"
@@ -218,10 +230,15 @@ def _assess(read: int, expected: int | None, logs: list, stopped_by: str | None)
             messages.append(text)
     if stopped_by:
         messages.insert(0, stopped_by)
-    short = expected is not None and read < COMPLETE_SHARE * expected and expected - read >= 3
+    if seconds is not None:
+        got, want = seconds
+        short = got < COMPLETE_SHARE * want and want - got >= 3 * want / max(expected or 1, 1)
+    else:
+        short = expected is not None and read < COMPLETE_SHARE * expected and expected - read >= 3
     trunc = short or any("truncat" in m.lower() or ("corrupt" in m.lower() and "packet" in m.lower()) for m in messages)
     status = "damaged" if stopped_by else "truncated" if trunc else "damaged" if damage else "complete"
-    return Integrity(status, read, expected, tuple(messages[:8]))
+    got, want = seconds if seconds is not None else (None, None)
+    return Integrity(status, read, expected, tuple(messages[:8]), got, want)
 
 
 @dataclass
@@ -265,6 +282,7 @@ class FrameReader:
         self.info = probe(self.path)
         self.frames_read = 0
         self.integrity: Integrity | None = None
+        self._span: list[float] = []   # times of the first and last frame yielded
 
     @property
     def fps(self) -> float:
@@ -282,6 +300,17 @@ class FrameReader:
         first = self.start or 0.0
         last = min(self.end, dur) if self.end is not None else dur
         return max(0, int(math.ceil((last - first) * rate - 1e-6)))
+
+    def covered(self) -> tuple[float, float] | None:
+        """(seconds the frames read span, seconds the container claims for the span asked) when
+        its claim is a duration (no frame count kept), else None. A frame lasts until the next,
+        so the last counts for one typical interval."""
+        if self.info.frames_stated or len(self._span) < 2 or not math.isfinite(self.info.duration_claimed):
+            return None
+        first = self.start or 0.0
+        last = min(self.end, self.info.duration_claimed) if self.end is not None else self.info.duration_claimed
+        step = (self._span[1] - self._span[0]) / max(self.frames_read - 1, 1)
+        return self._span[1] + step - max(first, 0.0), max(last - first, 0.0)
 
     def _timed(self, container, stream, t0: float, fps: float) -> Iterator[tuple[float, "av.VideoFrame"]]:
         prev = None
@@ -310,7 +339,7 @@ class FrameReader:
         yield from timed
 
     def __iter__(self) -> Iterator[Frame]:
-        self.frames_read, self.integrity = 0, None
+        self.frames_read, self.integrity, self._span = 0, None, []
         fps = self.info.fps if math.isfinite(self.info.fps) else None
         next_keep = self.start or 0.0
         step = 1.0 / self.target_fps if self.target_fps else 0.0
@@ -335,10 +364,11 @@ class FrameReader:
                     while step and next_keep <= t + tol:
                         next_keep += step
                     yield Frame(self.frames_read, t, frame.to_ndarray(format="bgr24"))
+                    self._span[1:] = [t] if self._span else [t, t]
                     self.frames_read += 1
             finally:
                 container.close()
-        self.integrity = _assess(self.frames_read, self.expected_frames(), list(logs), stopped_by)
+        self.integrity = _assess(self.frames_read, self.expected_frames(), list(logs), stopped_by, self.covered())
         if self.frames_read == 0:
             span = "" if self.start is None and self.end is None else f" between {self.start} s and {self.end} s"
             why = f" ({self.integrity.describe()})" if self.integrity.messages else " (truncated or corrupt?)"

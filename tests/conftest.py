@@ -59,8 +59,9 @@ def faststart_mp4(path: Path, frames, fps: float, bit_rate: int = 1_000_000) -> 
     return path
 
 
-def write_lossless(path: Path, frames, fps: float) -> Path:
-    """FFV1 in Matroska (lossless, with PyAV): what is planted in the pixels arrives intact."""
+def write_lossless(path: Path, frames, fps: float, times=None) -> Path:
+    """FFV1 in Matroska (lossless, with PyAV): what is planted in the pixels arrives intact.
+    ``times``: each frame's presentation time in seconds (a variable frame rate), else i / fps."""
     import av
     from fractions import Fraction
 
@@ -68,8 +69,13 @@ def write_lossless(path: Path, frames, fps: float) -> Path:
     with av.open(str(path), "w") as out:
         s = out.add_stream("ffv1", rate=Fraction(fps).limit_denominator(1001))
         s.width, s.height, s.pix_fmt = w, h, "bgr0"
-        for f in frames:
-            out.mux(s.encode(av.VideoFrame.from_ndarray(f, format="bgr24")))
+        if times is not None:
+            s.codec_context.time_base = Fraction(1, 1000)
+        for f, t in zip(frames, times if times is not None else [None] * len(frames)):
+            frame = av.VideoFrame.from_ndarray(f, format="bgr24")
+            if t is not None:
+                frame.pts, frame.time_base = int(round(t * 1000)), Fraction(1, 1000)
+            out.mux(s.encode(frame))
         out.mux(s.encode())
     return path
 

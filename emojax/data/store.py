@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .._io import file_sha256
 from ..features.record import ExtractorConfig, Features
+from ..features.timing import regular
 
 
 def _slug(name: str) -> str:
@@ -45,7 +46,9 @@ class FeatureStore:
         return stem.with_name(stem.name + ".json").is_file() and stem.with_name(stem.name + ".npz").is_file()
 
     def load(self, stem: Path) -> Features:
-        return Features.load(stem)
+        """A stored record, on a uniform grid if its frames came at a variable rate (records
+        stored before emojax resampled such videos are put on one here)."""
+        return regular(Features.load(stem))
 
     def put(self, stem: Path, features: Features) -> None:
         features.save(stem)

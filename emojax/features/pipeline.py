@@ -21,6 +21,7 @@ from ..video import FrameReader
 from .face import make_detector
 from .landmarks import SKIN_PATCHES, LandmarkPredictor, box_from_landmarks, skin_polygons
 from .record import ExtractorConfig, Features
+from .timing import regular, timing
 from .tracker import TRACKING
 
 _SHIFT = 4  # fixed-point bits for sub-pixel polygon filling
@@ -155,7 +156,8 @@ class Extractor:
                expected: int | None = None) -> Features:
         """Extract frames already decoded (objects with ``bgr`` and ``time``, as
         :class:`emojax.video.Frame`), e.g. frames made or changed in memory. ``expected``: how
-        many there will be, if known (only sizes the first allocation)."""
+        many there will be, if known (only sizes the first allocation). Frames whose times are
+        not steady come back on a uniform grid (:func:`emojax.features.timing.regular`)."""
         c = self.config
         tracker = TRACKING[c.tracking](c, self.detector, self.predictor)
         cols, cuts = _Columns(expected), []
@@ -182,7 +184,9 @@ class Extractor:
             self._row(cols.data, i, bgr, step, sm_box, sm_pts, x_off)
             if progress is not None:
                 progress(1)
-        return Features(**cols.result(), fps=float(fps), source={"cuts": cuts}, config=c.to_dict())
+        feats = Features(**cols.result(), fps=float(fps), source={"cuts": cuts}, config=c.to_dict())
+        feats.source["timing"] = timing(feats.times, feats.fps)
+        return regular(feats)    # a variable frame rate put on a uniform grid (and said so)
 
 
 def extract(path: str | os.PathLike, config: ExtractorConfig | None = None, **kwargs) -> Features:

@@ -144,6 +144,8 @@ def report(f: Features, method: str = DEFAULT_METHOD, *, with_hrv: bool = True, 
                        "reliable": bool(np.isfinite(q) and q >= heart.RELIABLE_SNR_DB)} for t, b, q in v.series]}
     if not v.reliable:
         out["error"] = v.why_not()
+    if f.source.get("timing", {}).get("resampled_fps"):   # a variable frame rate, put on a uniform grid
+        out["timing"] = f.source["timing"]
     if with_hrv and v.reliable and v.seconds >= MIN_HRV_S:
         out["hrv"] = hrv(v.pulse, f.times, f.fps)
     return out

@@ -22,7 +22,7 @@ import numpy as np
 from .._io import atomic_write_json, atomic_write_npz
 from ..data import load_dataset
 from ..errors import DatasetError, EmojaxError
-from ..features.record import Features
+from ..data.store import FeatureStore
 from ..models import MODEL_NAMES
 from .metrics import evaluate, mean_std, scores, table1
 
@@ -116,7 +116,7 @@ def cross_evaluate(run: str | os.PathLike, dataset: str, root: str | os.PathLike
     if not ok:
         first = f"; first failure: {summary.failed[0].item.id}: {summary.failed[0].error}" if summary.failed else ""
         raise DatasetError(f"{root}: none of its {len(items)} videos could be read{first}")
-    records = [Features.load(o.stem) for o in ok]
+    records = [FeatureStore(store or cfg.store).load(o.stem) for o in ok]
     groups = [o.item.group for o in ok]
     if trained.speaker_relative and any(g is None for g in groups):
         raise DatasetError(f"{root}: the run takes landmarks relative to each speaker, and this dataset does not "

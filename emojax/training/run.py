@@ -43,9 +43,10 @@ import numpy as np
 from .. import procs
 from .._io import atomic_write_json, atomic_write_npz
 from ..data import LOADERS, load_dataset
+from ..data.store import FeatureStore
 from ..data.transforms import InputConfig, to_arrays
 from ..errors import DatasetError, EmojaxError
-from ..features.record import PAPER_EXTRACTOR, ExtractorConfig, Features
+from ..features.record import PAPER_EXTRACTOR, ExtractorConfig
 from ..models import MODEL_NAMES, TRAINED, ModelSpec
 from .config import TrainConfig, preset as train_preset
 from .loop import Split
@@ -172,7 +173,7 @@ def prepare(cfg: RunConfig, *, workers: int | None = None, on_progress: Callable
     if len(ok) < 2:
         raise DatasetError(f"{cfg.root}: only {len(ok)} video(s) could be read; first failures: "
                            + "; ".join(f"{w}: {why}" for w, why in skipped[:3]))
-    records = [Features.load(o.stem) for o in ok]
+    records = [FeatureStore(cfg.store).load(o.stem) for o in ok]
     groups = _all_or_none([o.item.group for o in ok])
     inputs = cfg.inputs
     if inputs.preset == "paper" and inputs.length is None:
