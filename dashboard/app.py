@@ -18,5 +18,6 @@ PAGES = [
 page = st.navigation(PAGES)
 with st.sidebar:
     resources.warm_up(state.pick_run("Run", key="run"))
+    state.show_broken_runs()
     st.caption(f"Runs in `{state.runs_dir()}`")
 page.run()

@@ -62,7 +62,9 @@ def run_data(run: Path):
 
 def run_extractor(run: Path) -> ExtractorConfig:
     """The extractor settings a run was trained with (from its model.json)."""
-    return ExtractorConfig.from_dict(run_json(run, "model.json")["extractor"])
+    from emojax.training.runfiles import read_model_info
+
+    return ExtractorConfig.from_dict(read_model_info(run)["extractor"])
 
 
 @st.cache_resource(show_spinner=False)
@@ -124,12 +126,17 @@ def reference_face() -> np.ndarray:
     return face_shape()
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def read_json(path: str, stamp: float) -> dict:
-    return json.loads(Path(path).read_text())
+@st.cache_data(max_entries=64, show_spinner=False)
+def _read(kind: str, path: str, stamp: float):
+    from emojax.explain.run import read_importance
+    from emojax.training.runfiles import read_json, read_metrics
+
+    return {"metrics.json": read_metrics, "importance.json": read_importance,
+            "config.json": lambda run: read_json(Path(run) / "config.json")}[kind](path)
 
 
 def run_json(run: Path, name: str) -> dict | None:
-    """``metrics.json``, ``importance.json``… of a run, read once per version; None if absent."""
+    """``metrics.json``, ``importance.json`` or ``config.json`` of a run, read (and checked)
+    once per version; None if absent. A damaged file raises RunFileError (see ``state.shown``)."""
     p = run / name
-    return read_json(str(p), _stamp(p)) if p.is_file() else None
+    return _read(name, str(run), _stamp(p)) if p.is_file() else None

@@ -309,30 +309,12 @@ def cmd_predict(args) -> int:
     return 0
 
 
-def _finished(out: Path, cfg) -> dict | None:
-    """The metrics of the run in ``out`` if it finished with ``cfg``'s settings (more seeds or a
-    final model besides are fine: its first seed is exactly ``cfg``'s run), else None."""
-    from .training.run import EXTENSIBLE
-
-    paths = [out / n for n in ("config.json", "metrics.json", "progress.json")]
-    if not all(p.is_file() for p in paths):
-        return None
-    try:
-        config, metrics, progress = (json.loads(p.read_text()) for p in paths)
-    except ValueError:
-        return None
-    want = json.loads(json.dumps(cfg.to_dict()))
-    same = {k: v for k, v in config.items() if k not in EXTENSIBLE} == {k: v for k, v in want.items() if k not in EXTENSIBLE}
-    more = config.get("seeds", 1) >= want.get("seeds", 1) and (config.get("refit") or not want.get("refit"))
-    return metrics if same and more and progress.get("status") == "done" else None
-
-
 def cmd_demo(args) -> int:
     """Teaching set (built if absent) -> features -> both presets' four models -> metrics."""
     from tqdm import tqdm
 
     from .data.teaching import TEACHING_CLASSES, TeachingConfig, make_teaching_set
-    from .training.run import run_config, train_run
+    from .training.run import finished, run_config, train_run
 
     root = Path(args.root)
     if not (root / "manifest.csv").is_file():
@@ -342,7 +324,7 @@ def cmd_demo(args) -> int:
     for preset in ("paper", "improved"):
         out = Path(args.runs) / f"demo-{preset}"
         cfg = run_config("teaching", root, preset=preset, protocol="speaker", store=args.store)
-        metrics = _finished(out, cfg)
+        metrics = finished(out, cfg)
         if metrics is None:
             bars = _TrainBars(label=f"{preset}: ")
             try:
@@ -355,7 +337,9 @@ def cmd_demo(args) -> int:
             clip = sorted(root.glob("*.mp4"))[0]
             _explain(out, ("modality", "channel", "region", "time"), True, clip, 5, 0)
         print()
-        _print_importance(json.loads((out / "importance.json").read_text()))
+        from .explain.run import read_importance
+
+        _print_importance(read_importance(out))
     return 0
 
 

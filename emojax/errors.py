@@ -23,3 +23,11 @@ class FeatureStoreError(EmojaxError):
 
 class CheckpointError(EmojaxError):
     """A model checkpoint is missing, truncated or does not match the model."""
+
+
+class ConfigError(EmojaxError, ValueError):
+    """A setting is unknown or out of range, or settings contradict each other."""
+
+
+class RunFileError(EmojaxError):
+    """A file of a run folder is missing, unreadable, or does not hold what a run writes."""

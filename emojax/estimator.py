@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 from .data.transforms import InputConfig, to_arrays
-from .errors import CheckpointError, EmojaxError
+from .errors import EmojaxError
 from .features.record import ExtractorConfig, Features
 from .models import MODEL_NAMES, ModelSpec
 from .training.config import preset as train_preset
@@ -132,19 +132,12 @@ class TrainedRun:
     """The trained models of a finished run, each split's loaded once, when first asked for."""
 
     def __init__(self, run: str | os.PathLike, models: Sequence[str] = MODEL_NAMES):
-        from .training.run import RunConfig
+        from .training.runfiles import read_config, read_model_info
 
         self.path = Path(run)
-        info_path, cfg_path = self.path / "model.json", self.path / "config.json"
-        for p in (cfg_path, info_path):
-            if not p.is_file():
-                raise CheckpointError(f"{p}: missing; {self.path} is not a finished emojax run")
-        try:
-            info = json.loads(info_path.read_text())
-            self.config = json.loads(cfg_path.read_text())
-        except ValueError as e:
-            raise CheckpointError(f"{self.path}: model.json or config.json unreadable ({e})") from None
-        RunConfig.from_dict(self.config)                 # refuses a run of another format, saying why
+        config = read_config(self.path)          # refuses a run of another format, saying why
+        self.config = json.loads(json.dumps(config.to_dict()))
+        info = read_model_info(self.path)
         self.classes = np.array(info["classes"])
         self.spec = ModelSpec(**info["spec"])
         self.inputs = InputConfig(**info["inputs"])

@@ -5,6 +5,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard import charts, resources, state
+from emojax.errors import RunFileError
 from emojax.models import TITLES
 from emojax.training import jobs
 
@@ -117,7 +118,11 @@ def explain_now(run) -> None:
 st.title("Modality contributions")
 run = state.current_run()
 if run is not None:
-    imp = resources.run_json(run, "importance.json")
+    try:
+        imp = resources.run_json(run, "importance.json")
+    except RunFileError as e:
+        st.error(state.shown(e))
+        imp = None
     if imp is None:
         explain_now(run)
     else:

@@ -6,18 +6,23 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import charts, resources, state, tables
+from emojax.errors import RunFileError
 from emojax.models import MODEL_NAMES, TITLES
 from emojax.training.cross import cross_results
 from emojax.training.metrics import context_line
-from emojax.training.run import read_predictions
+from emojax.training.runfiles import read_predictions
 
 
 def table(run: Path) -> dict | None:
-    metrics = resources.run_json(run, "metrics.json")
+    try:
+        metrics = resources.run_json(run, "metrics.json")
+        config = resources.run_json(run, "config.json") or {}
+    except RunFileError as e:
+        st.error(state.shown(e))
+        return None
     if metrics is None:
         st.warning(f"{run.name} has no metrics.json yet.")
         return None
-    config = resources.run_json(run, "config.json") or {}
     seeds = metrics.get("seeds", {}).get("values", [])
     spread = (f"mean ± std over {len(seeds)} seeds (seeds {', '.join(map(str, seeds))}; each the mean over folds), "
               "and the std over every fold of every seed" if len(seeds) > 1 else "mean ± std over folds")

@@ -7,6 +7,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard import charts, resources, state
+from emojax.errors import RunFileError
 from emojax.features import ExtractorConfig, heart, rppg
 from emojax.models import TITLES
 
@@ -47,7 +48,11 @@ def pulse_demo() -> None:
 
 
 def fusion_demo(run) -> None:
-    metrics = resources.run_json(run, "metrics.json")
+    try:
+        metrics = resources.run_json(run, "metrics.json")
+    except RunFileError as e:
+        st.error(state.shown(e))
+        return
     st.markdown("The teaching set plants its classes in two places: the **pulse** says how aroused an actor is "
                 "(fast for angry and happy, slow for calm and sad), the **face** says whether the feeling is "
                 "pleasant (happy and calm smile). Neither alone separates all four; together they can.")

@@ -93,6 +93,24 @@ def lie_about_length(src: Path, dst: Path, claim: int) -> Path:
     return dst
 
 
+#: a run's files, as paths inside its folder, that a test damages one at a time
+RUN_FILES = {"metrics.json": "metrics.json", "importance.json": "importance.json", "progress.json": "progress.json",
+             "late_fusion.json": "checkpoint/fold-1/late_fusion.json", "model.json": "model.json",
+             "predictions.npz": "predictions.npz"}
+
+
+def damaged_copy(run: Path, dst: Path, name: str) -> Path:
+    """A copy of a run folder with one of its :data:`RUN_FILES` cut to half its length, as a
+    full disk or a kill in mid-write by another program would leave it."""
+    import shutil
+
+    shutil.copytree(run, dst, symlinks=False)
+    f = dst / RUN_FILES[name]
+    data = f.read_bytes()
+    f.write_bytes(data[:len(data) // 2])
+    return dst
+
+
 def read_all(path) -> list[np.ndarray]:
     from emojax.video import FrameReader
 

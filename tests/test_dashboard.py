@@ -259,3 +259,36 @@ def test_a_run_not_yet_explained_offers_to_explain_it(app, dashboard_artifacts, 
     finally:
         _join_warm_up()
         shutil.rmtree(run)
+
+
+def test_a_damaged_run_is_shown_as_such_and_the_others_keep_working(app, dashboard_artifacts):
+    """Runs beside the demo run, each with one file cut short: the sidebar lists them with the
+    file and the problem (no server path), the pages that read runs keep working for the whole
+    run, and a run whose explanation is damaged says so on the Contributions page."""
+    import shutil
+
+    from .conftest import damaged_copy
+
+    runs = dashboard_artifacts / "runs"
+    good = (runs / "demo-improved").resolve()
+    bad = {name: damaged_copy(good, runs / f"bad-{name.split('.')[0]}", name)
+           for name in ("metrics.json", "model.json", "predictions.npz", "importance.json")}
+    try:
+        for page in ("metrics", "teaching", "predict"):
+            at = app(page)
+            assert at.selectbox(key="run").options == ["demo-improved", "bad-importance"]
+            listed = " ".join(md.value for md in at.sidebar.markdown)
+            for name in ("metrics", "model", "predictions"):
+                assert f"**bad-{name}**: bad-{name}/{name}." in listed, listed
+            assert str(runs) not in listed and "Traceback" not in listed
+        at = app("metrics")
+        assert at.dataframe and not at.error
+        at = app("contributions")
+        at.selectbox(key="run").set_value("bad-importance").run()
+        assert not at.exception
+        assert at.error[0].value.startswith("bad-importance/importance.json: not valid JSON")
+        assert at.button(key="explain_now")                          # it can be explained again
+    finally:
+        _join_warm_up()
+        for run in bad.values():
+            shutil.rmtree(run)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from emojax.errors import VideoError
+from emojax.errors import EmojaxError, VideoError
 
-from .conftest import lie_about_length, read_all, shared, write_lossless, write_video
+from .conftest import RUN_FILES, damaged_copy, lie_about_length, read_all, shared, write_lossless, write_video
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +69,136 @@ def test_a_variable_frame_rate_is_timed_by_presentation_times_and_resampled(tmp_
 
     steady = extractor(write_lossless(tmp_path / "steady.mkv", planted[:half], fps))
     assert not steady.source["timing"]["variable"] and "resampled_fps" not in steady.source["timing"]
+
+
+def _refusal(capsys, *argv) -> str:
+    """Run the CLI in this process; it must refuse with exit 2 and one line, no traceback."""
+    from emojax.cli import main
+
+    rc = main(list(argv))
+    err = capsys.readouterr().err
+    lines = [line for line in err.replace("\r", "\n").splitlines() if line.strip() and "frame/s]" not in line]
+    assert rc == 2 and len(lines) == 1 and lines[0].startswith("emojax: error: "), (rc, err)   # (a progress bar aside)
+    return lines[0]
+
+
+def test_training_refuses_a_design_it_cannot_evaluate_in_one_line(tmp_path, capsys):
+    """Real clips (GRID speakers, one CREMA-D actor) in datasets that cannot give an honest
+    result: each is refused with one line naming the problem and what to do, before anything
+    is extracted or a run folder is claimed."""
+    grid, cremad = shared("grid"), shared("cremad")
+    clips = sorted(grid.glob("*.mpg"))
+    out, store = tmp_path / "run", tmp_path / "store"
+    common = ["--out", str(out), "--store", str(store), "--epochs", "1", "--quiet"]
+
+    def folder(name: str, spec: dict[str, int]) -> Path:
+        root, k = tmp_path / name, 0
+        for label, n in spec.items():
+            (root / label).mkdir(parents=True)
+            for clip in clips[k:k + n]:
+                (root / label / clip.name).symlink_to(clip)
+            k += n
+        return root
+
+    err = _refusal(capsys, "train", "--dataset", "cremad", "--root", str(cremad), "--classes", "four", *common)
+    assert "IEMOCAP's class sets" in err and "leave --classes out" in err
+    err = _refusal(capsys, "train", "--dataset", "cremad", "--root", str(cremad), *common)
+    assert "all 6 videos are from one speaker (1001)" in err and "add videos of other speakers" in err
+    lone = folder("lone", {"a": 3, "b": 1})
+    err = _refusal(capsys, "train", "--dataset", "folder", "--root", str(lone), *common)
+    assert "class 'b' has 1 video(s)" in err
+    few = folder("few", {"a": 3, "b": 2})
+    err = _refusal(capsys, "train", "--dataset", "folder", "--root", str(few), *common)
+    assert "kfold with k=5" in err and "class 'b' has 2 videos; use --folds 2" in err
+    err = _refusal(capsys, "train", "--dataset", "folder", "--root", str(few), "--protocol", "speaker", *common)
+    assert "needs the speaker of every video" in err and "use --protocol kfold" in err and "or speaker" not in err
+
+    # speakers named, but all of class c's videos are one speaker's: holding that speaker out
+    # leaves no video of c to train on
+    rows = ["path,label,group"] + [f"{c},{lab},{spk}" for c, lab, spk in zip(
+        clips[:9], "aabbccaab", ["s1", "s2", "s1", "s2", "s3", "s3", "s3", "s1", "s2"])]
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
+    err = _refusal(capsys, "train", "--dataset", "csv", "--root", str(tmp_path / "m.csv"), "--protocol", "speaker", *common)
+    assert "m.csv: s3: class 'c' has no training video (held out with s3)" in err
+    rows[3] = rows[3].rsplit(",", 1)[0] + ","                 # one video without its speaker
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
+    err = _refusal(capsys, "train", "--dataset", "csv", "--root", str(tmp_path / "m.csv"), *common)
+    assert "the speaker is known for 8 of 9 videos" in err
+    assert not out.exists()                                   # a refused run claims no folder
+
+
+@pytest.mark.parametrize("name", list(RUN_FILES))
+def test_a_run_with_a_damaged_file_says_which_and_why(explained_run, teaching_set, tmp_path, capsys, name):
+    """Each of a run's files cut short: whatever reads it names the file and the problem in one
+    line (the CLI exits 2, no traceback); what does not need the file keeps working."""
+    import json
+
+    from emojax.explain.run import read_importance
+    from emojax.training import jobs
+    from emojax.training.runfiles import problems
+
+    run, _ = explained_run
+    bad = damaged_copy(run, tmp_path / "bad", name)
+    clip = str(sorted(teaching_set(1.0).glob("calm_*.mp4"))[0])
+    found = problems(bad)
+    if name in ("metrics.json", "model.json", "predictions.npz"):
+        assert len(found) == 1 and found[0].startswith(f"{bad / name}: not valid JSON" if name.endswith(".json")
+                                                        else f"{bad / name}: cannot be read"), found
+    else:
+        assert found == []                            # not a file a run needs to be used
+    if name == "metrics.json":                        # recomputed from the predictions, as evaluate does
+        from emojax.cli import main
+
+        assert main(["evaluate", str(bad), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["classes"] == json.loads((run / "metrics.json").read_text())["classes"]
+    elif name == "predictions.npz":
+        assert "predictions.npz: cannot be read" in _refusal(capsys, "evaluate", str(bad))
+    elif name == "model.json":
+        assert "model.json: not valid JSON" in _refusal(capsys, "predict", clip, "--run", str(bad))
+    elif name == "late_fusion.json":
+        err = _refusal(capsys, "predict", clip, "--run", str(bad), "--fold", "1", "--json")
+        assert "fold-1/late_fusion.json: unreadable" in err
+        from emojax.cli import main                   # another fold does not need it
+
+        assert main(["predict", clip, "--run", str(bad), "--fold", "2", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["label"]
+    elif name == "importance.json":
+        with pytest.raises(EmojaxError, match=r"importance\.json: not valid JSON"):
+            read_importance(bad)
+    elif name == "progress.json":
+        assert jobs.status(bad)["state"] == "none" and not jobs.cancel(bad, wait=0.1)
+
+
+def test_values_a_run_could_not_have_written_are_refused(explained_run, tmp_path):
+    """Files that parse but hold impossible values (an accuracy of 7.5, a late-fusion weight of
+    7.5, a share of 250 %, a probability below zero) are refused, naming the file and the value."""
+    import json
+    import shutil
+
+    from emojax.estimator import TrainedRun
+    from emojax.explain.run import read_importance
+    from emojax.training.runfiles import problems
+
+    run, _ = explained_run
+    bad = tmp_path / "bad"
+    shutil.copytree(run, bad)
+
+    def edit(rel: str, change) -> None:
+        data = json.loads((bad / rel).read_text())
+        change(data)
+        (bad / rel).write_text(json.dumps(data))
+
+    edit("metrics.json", lambda m: m["pooled"]["rppg"].update(accuracy=7.5))
+    edit("checkpoint/fold-1/late_fusion.json", lambda w: w.update(weight=7.5))
+    edit("importance.json", lambda i: i["table2"]["early_fusion"].update(rppg=250.0))
+    with np.load(bad / "predictions.npz") as z:
+        pred = {k: z[k] for k in z.files}
+    pred["proba_face"][0] = [-0.5, 1.5] + [0.0] * (pred["proba_face"].shape[1] - 2)
+    np.savez(bad / "predictions.npz", **pred)
+    found = problems(bad)
+    assert any("metrics.json: pooled.rppg.accuracy is 7.5, not a share in [0, 1]" in p for p in found), found
+    assert any("predictions.npz: 'proba_face' is not a probability per class" in p for p in found), found
+    with pytest.raises(EmojaxError, match=r"late_fusion\.json: the late-fusion weight must be a number in \[0, 1\], not 7\.5"):
+        TrainedRun(bad).split(0)
+    with pytest.raises(EmojaxError, match=r"importance\.json: 'table2' is not per-cent shares"):
+        read_importance(bad)

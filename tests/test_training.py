@@ -12,7 +12,8 @@ from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_
 from emojax.data import load_iemocap
 from emojax.errors import DatasetError, EmojaxError
 from emojax.training.protocols import make_folds
-from emojax.training.run import read_curves, read_predictions, run_config, train_run
+from emojax.training.run import read_curves, run_config, train_run
+from emojax.training.runfiles import read_predictions
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -35,15 +36,15 @@ def test_early_fusion_beats_each_modality_when_both_tell(informative_run):
 
 
 def test_the_demo_reuses_a_run_finished_with_the_same_settings_only(informative_run, teaching_set):
-    from emojax.cli import _finished
+    from emojax.training.run import finished
 
     out, metrics, _ = informative_run
     root = teaching_set(1.0)
     same = run_config("teaching", root, preset="improved", protocol="speaker", store=str(root / "store"))
-    assert _finished(out, same) == json.loads((out / "metrics.json").read_text())
+    assert finished(out, same) == json.loads((out / "metrics.json").read_text())
     other = run_config("teaching", root, preset="improved", protocol="speaker", store=str(root / "store"), epochs=3)
-    assert _finished(out, other) is None
-    assert _finished(out.parent / "nothing-here", same) is None
+    assert finished(out, other) is None
+    assert finished(out.parent / "nothing-here", same) is None
 
 
 def test_run_folder_holds_config_metrics_predictions_curves_and_checkpoints(informative_run):

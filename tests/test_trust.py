@@ -19,7 +19,8 @@ from emojax.estimator import TrainedRun
 from emojax.inference import predict_videos
 from emojax.models.early_fusion import ModalityDropout
 from emojax.training.metrics import bootstrap_ci, scores
-from emojax.training.run import read_predictions, run_config, train_run
+from emojax.training.run import run_config, train_run
+from emojax.training.runfiles import read_predictions
 
 from .conftest import shared
 from .test_cli import emojax

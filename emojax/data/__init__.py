@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
+from ..errors import ConfigError
 from .acted import load_cremad, load_ravdess
 from .generic import load_folder, load_manifest
 from .iemocap import load_iemocap
@@ -30,7 +31,7 @@ LOADERS: dict[str, Callable[..., Dataset]] = {
 def load_dataset(kind: str, root: str | os.PathLike, **kwargs) -> Dataset:
     """Load a dataset by kind (see ``LOADERS``); unknown kinds raise ``ValueError``."""
     if kind not in LOADERS:
-        raise ValueError(f"unknown dataset kind {kind!r}; choose one of {sorted(LOADERS)}")
+        raise ConfigError(f"unknown dataset kind {kind!r}; choose one of {sorted(LOADERS)}")
     return LOADERS[kind](root, **kwargs)
 
 

@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 
-from ..errors import DatasetError
+from ..errors import ConfigError, DatasetError
 from .items import Dataset, VideoItem, existing_video
 
 #: the paper's 10 classes (``xxx``, no majority, is dropped)
@@ -78,7 +78,7 @@ def load_iemocap(root: str | os.PathLike, *, classes: str = "paper",
     """
     root = Path(root)
     if classes not in ("paper", "four"):
-        raise ValueError(f"unknown IEMOCAP class set {classes!r}; choose 'paper' or 'four'")
+        raise ConfigError(f"unknown IEMOCAP class set {classes!r}; choose 'paper' or 'four'")
     sessions = sorted(p for p in root.glob("Session*") if p.is_dir())
     if not sessions:
         raise DatasetError(f"{root}: no Session1..5 folders; point --root at IEMOCAP_full_release")

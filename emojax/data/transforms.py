@@ -16,6 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..features import heart, rppg, vitals
 from ..features.record import Features
 
@@ -38,11 +39,11 @@ class InputConfig:
 
     def __post_init__(self):
         if self.preset not in ("paper", "improved"):
-            raise ValueError(f"unknown input preset {self.preset!r}; choose 'paper' or 'improved'")
+            raise ConfigError(f"unknown input preset {self.preset!r}; choose 'paper' or 'improved'")
         if self.rppg_method not in rppg.RPPG_METHODS:
-            raise ValueError(f"unknown rPPG method {self.rppg_method!r}; choose one of {sorted(rppg.RPPG_METHODS)}")
+            raise ConfigError(f"unknown rPPG method {self.rppg_method!r}; choose one of {sorted(rppg.RPPG_METHODS)}")
         if self.length is not None and self.length < 2:
-            raise ValueError(f"length must be at least 2 frames, got {self.length}")
+            raise ConfigError(f"length must be at least 2 frames, got {self.length}")
 
 
 def align_shapes(landmarks: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
@@ -142,12 +143,12 @@ def to_arrays(records: Sequence[Features], cfg: InputConfig | None = None, *,
     """
     cfg = cfg or InputConfig()
     if not records:
-        raise ValueError("to_arrays needs at least one feature record")
+        raise ConfigError("to_arrays needs at least one feature record")
     groups = list(groups) if groups is not None else [None] * len(records)
     means: dict = {}
     if cfg.preset == "improved" and cfg.speaker_relative:
         if any(g is None for g in groups):
-            raise ValueError("speaker-relative landmarks need the speaker of every video: give groups "
+            raise ConfigError("speaker-relative landmarks need the speaker of every video: give groups "
                              "(in prediction: several videos of one person with --same-speaker)")
         means = speaker_means(records, groups)
     length = cfg.length if cfg.preset == "improved" else (cfg.length or max(len(f) for f in records))

@@ -4,7 +4,6 @@ videos), as the paper's Table 2 and finer."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -13,10 +12,11 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .._io import atomic_write_json
-from ..errors import EmojaxError
+from ..errors import EmojaxError, RunFileError
 from ..estimator import TrainedRun
 from ..training.metrics import PAPER_TABLE2
-from ..training.run import RunConfig, _read_json, prepare, read_predictions
+from ..training.run import prepare
+from ..training.runfiles import is_share, read_config, read_json, read_predictions, require
 from .groups import GROUPINGS
 from .local import integrated_gradients, video_importance
 from .pfi import class_importance, permuted_predictions
@@ -68,7 +68,7 @@ class RunData:
     def __init__(self, run: str | os.PathLike):
         run = Path(run)
         self.trained = TrainedRun(run)
-        cfg = RunConfig.from_dict(_read_json(run / "config.json"))
+        cfg = read_config(run)
         pred = read_predictions(run)
         data = prepare(cfg)
         pos = {i: k for k, i in enumerate(data.ids)}
@@ -190,11 +190,39 @@ def explain_video(data: RunData, features, models: Sequence[str], *, n_repeats: 
 
 
 def read_importance(run: str | os.PathLike) -> dict:
-    """A run's ``importance.json`` (written by ``explain_run`` / ``emojax explain``)."""
+    """A run's ``importance.json`` (written by ``explain_run`` / ``emojax explain``), checked:
+    each model's accuracy a share, each grouping's names and importances finite and of one
+    length, every share a per-cent; RunFileError naming the file and the problem otherwise."""
     path = Path(run) / "importance.json"
     if not path.is_file():
-        raise EmojaxError(f"{path}: missing; run `emojax explain {run}` first")
-    try:
-        return json.loads(path.read_text())
-    except ValueError as e:
-        raise EmojaxError(f"{path}: unreadable ({e})") from None
+        raise RunFileError(f"{path}: missing; run `emojax explain {run}` first")
+    imp = read_json(path)
+    require(imp.get("format") == FORMAT, path, f"format {imp.get('format')!r} is not {FORMAT}; explain the run again")
+    models = imp.get("models")
+    require(isinstance(models, dict) and bool(models), path, "'models' holds no model")
+    for m, e in models.items():
+        require(isinstance(e, dict) and isinstance(e.get("baseline"), dict) and is_share(e["baseline"].get("accuracy")),
+                path, f"models.{m}.baseline.accuracy is not a share in [0, 1]")
+        groupings = e.get("groupings")
+        require(isinstance(groupings, dict) and bool(groupings), path, f"models.{m} has no groupings")
+        for g, d in groupings.items():
+            where = f"models.{m}.groupings.{g}"
+            names, mean, share = (d.get(k) if isinstance(d, dict) else None for k in ("names", "mean", "share_pct"))
+            require(isinstance(names, list) and bool(names) and all(isinstance(x, str) for x in names), path,
+                    f"{where}.names is not a list of names")
+            require(isinstance(mean, list) and len(mean) == len(names) and all(_finite(v) for v in mean), path,
+                    f"{where}.mean is not one finite importance per name")
+            require(isinstance(share, list) and len(share) == len(names) and all(v is None or _pct(v) for v in share),
+                    path, f"{where}.share_pct is not one per-cent share (or none) per name")
+    table2 = imp.get("table2", {})
+    require(isinstance(table2, dict) and all(isinstance(t, dict) and all(v is None or _pct(v) for v in t.values())
+                                             for t in table2.values()), path, "'table2' is not per-cent shares per model")
+    return imp
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+
+
+def _pct(v) -> bool:
+    return _finite(v) and -1e-6 <= v <= 100.0 + 1e-6

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .._io import atomic_write_json, atomic_write_npz
-from ..errors import FeatureStoreError
+from ..errors import ConfigError, FeatureStoreError
 
 FORMAT_VERSION = 2
 
@@ -44,21 +44,21 @@ class ExtractorConfig:
         from .face import DETECTORS, FACE_POLICIES
 
         if self.detector not in DETECTORS:
-            raise ValueError(f"unknown detector {self.detector!r}; choose one of {sorted(DETECTORS)}")
+            raise ConfigError(f"unknown detector {self.detector!r}; choose one of {sorted(DETECTORS)}")
         if self.policy not in FACE_POLICIES:
-            raise ValueError(f"unknown face policy {self.policy!r}; choose one of {list(FACE_POLICIES)}")
+            raise ConfigError(f"unknown face policy {self.policy!r}; choose one of {list(FACE_POLICIES)}")
         if self.policy == "nearest" and self.near is None:
-            raise ValueError("face policy 'nearest' needs `near` = (x0, y0, x1, y1)")
+            raise ConfigError("face policy 'nearest' needs `near` = (x0, y0, x1, y1)")
         if self.roi not in ROIS:
-            raise ValueError(f"unknown ROI {self.roi!r}; choose one of {list(ROIS)}")
+            raise ConfigError(f"unknown ROI {self.roi!r}; choose one of {list(ROIS)}")
         if self.region not in (None, "left", "right"):
-            raise ValueError(f"unknown region {self.region!r}; choose None, 'left' or 'right'")
+            raise ConfigError(f"unknown region {self.region!r}; choose None, 'left' or 'right'")
         if self.tracking not in TRACKINGS:
-            raise ValueError(f"unknown tracking {self.tracking!r}; choose one of {list(TRACKINGS)}")
+            raise ConfigError(f"unknown tracking {self.tracking!r}; choose one of {list(TRACKINGS)}")
         if self.detect_every < 1 or self.max_misses < 1 or not 0 < self.detect_scale <= 1 or not 0 < self.smooth <= 1:
-            raise ValueError("detect_every and max_misses must be >= 1, detect_scale and smooth in (0, 1]")
+            raise ConfigError("detect_every and max_misses must be >= 1, detect_scale and smooth in (0, 1]")
         if not -1.0 <= self.min_similarity < 1.0:
-            raise ValueError(f"min_similarity must be in [-1, 1), got {self.min_similarity}")
+            raise ConfigError(f"min_similarity must be in [-1, 1), got {self.min_similarity}")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

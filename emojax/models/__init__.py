@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 
 from flax import nnx
 
+from ..errors import ConfigError
 from .common import InputNorm, Stat, masked_mean
 from .early_fusion import EarlyFusion, TemporalFusion
 from .face_resnet import FaceResNet
@@ -48,6 +49,13 @@ class ModelSpec:
     face_channels: int   # Cf
     length: int          # T (the paper's early fusion flattens it)
     n_classes: int       # K
+
+    def __post_init__(self):
+        counts = (self.rppg_channels, self.face_channels, self.length, self.n_classes)
+        if self.preset not in ("paper", "improved") or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in counts) or self.n_classes < 2:
+            raise ConfigError(f"not a model specification: preset {self.preset!r}, channels {self.rppg_channels} / "
+                              f"{self.face_channels}, length {self.length}, classes {self.n_classes}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
+from ..errors import ConfigError
+
 SCHEDULES = ("constant", "cosine")
 SELECT_BY = ("uar", "accuracy")
 
@@ -28,15 +30,15 @@ class TrainConfig:
 
     def __post_init__(self):
         if self.preset not in ("paper", "improved"):
-            raise ValueError(f"unknown preset {self.preset!r}; choose 'paper' or 'improved'")
+            raise ConfigError(f"unknown preset {self.preset!r}; choose 'paper' or 'improved'")
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {SCHEDULES}")
+            raise ConfigError(f"unknown schedule {self.schedule!r}; choose one of {SCHEDULES}")
         if self.select_by not in SELECT_BY:
-            raise ValueError(f"unknown selection score {self.select_by!r}; choose one of {SELECT_BY}")
+            raise ConfigError(f"unknown selection score {self.select_by!r}; choose one of {SELECT_BY}")
         if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("epochs and batch_size must be at least 1")
+            raise ConfigError("epochs and batch_size must be at least 1")
         if not 0.0 < self.val_fraction < 0.5:
-            raise ValueError(f"val_fraction must be in (0, 0.5), got {self.val_fraction}")
+            raise ConfigError(f"val_fraction must be in (0, 0.5), got {self.val_fraction}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -60,5 +62,5 @@ PRESETS: dict[str, TrainConfig] = {
 def preset(name: str, **overrides) -> TrainConfig:
     """The named preset with some fields changed, e.g. ``preset("paper", epochs=5)``."""
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+        raise ConfigError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})

@@ -98,11 +98,12 @@ def cross_evaluate(run: str | os.PathLike, dataset: str, root: str | os.PathLike
     write ``RUN/cross/<name>/``. ``mapping``: source class -> run class overrides of the
     default map (None: leave the class out). ``store``: the feature store (default: the run's)."""
     from ..estimator import TrainedRun
-    from .run import RunConfig, _read_json, extract_labelled
+    from .run import extract_labelled
+    from .runfiles import read_config
 
     run = Path(run)
     trained = TrainedRun(run)
-    cfg = RunConfig.from_dict(_read_json(run / "config.json"))
+    cfg = read_config(run)
     run_classes = [str(c) for c in trained.classes]
     ds = load_dataset(dataset, root, **({"classes": classes} if classes else {}))
     cmap = class_map(list(ds.classes), run_classes, mapping)

@@ -26,7 +26,7 @@ from .. import procs
 from .._io import atomic_write_json
 from ..errors import EmojaxError
 from ..models import TRAINED
-from .run import _read_json
+from .runfiles import read_json, read_progress
 
 #: the processes this Python process launched, by (run folder, log name); polled, so they are reaped
 _CHILDREN: dict[tuple[Path, str], subprocess.Popen] = {}
@@ -81,10 +81,9 @@ def _launched(out: Path, log_name: str) -> tuple[subprocess.Popen | None, "procs
 def _read_record(path: Path) -> dict:
     """A small JSON record, or {} when it is absent or unreadable (such a file names no process)."""
     try:
-        data = _read_json(path)
+        return read_json(path)
     except EmojaxError:
         return {}
-    return data if isinstance(data, dict) else {}
 
 
 def launch(cmd: Sequence[str], out: str | os.PathLike) -> int:
@@ -142,7 +141,7 @@ def status(run: str | os.PathLike) -> dict:
     out = Path(run).resolve()
     child, launched = _launched(out, LOG)
     code = child.poll() if child is not None else None
-    progress = _read_record(out / "progress.json")
+    progress = read_progress(out)
     state = progress.get("status", "none")
     if state not in STATES:
         state = "none"

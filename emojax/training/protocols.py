@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.model_selection import (LeaveOneGroupOut, ShuffleSplit, StratifiedGroupKFold, StratifiedKFold,
                                      StratifiedShuffleSplit)
 
-from ..errors import DatasetError
+from ..errors import ConfigError, DatasetError
 
 PROTOCOLS = ("holdout", "kfold", "loso", "speaker")
 
@@ -53,17 +53,58 @@ def split_off(y, groups, fraction: float, seed: int) -> tuple[np.ndarray, np.nda
     return next(ShuffleSplit(1, test_size=n_test, random_state=seed).split(idx))
 
 
+def check_design(y: Sequence[int], groups: Sequence[str | None] | None = None,
+                 sessions: Sequence[str | None] | None = None, *, protocol: str = "kfold", k: int = 5,
+                 classes: Sequence[str] | None = None) -> None:
+    """Refuse, in one line that says what to do, a dataset on which ``protocol`` cannot give an
+    honest result: speakers known for some videos only; one speaker (every test would be on a
+    speaker the models trained on); a class with too few videos to be both trained on and
+    tested; a protocol that needs what the dataset does not say."""
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
+    y = np.asarray(y)
+    names = list(classes) if classes is not None else [str(c) for c in range(int(y.max()) + 1)]
+    if groups is not None:
+        known = [g for g in groups if g is not None]
+        if 0 < len(known) < len(groups):
+            raise DatasetError(f"the speaker is known for {len(known)} of {len(groups)} videos; name every video's "
+                               "speaker, or none (speakers must be kept apart, so a video with no speaker cannot be placed)")
+        if known and len(set(known)) == 1:
+            raise DatasetError(f"all {len(y)} videos are from one speaker ({known[0]}), so every test would be on a "
+                               "speaker the models trained on; add videos of other speakers (or leave the speaker "
+                               "out of a CSV manifest to test unseen videos of this one person, knowingly)")
+    counts = np.bincount(y, minlength=len(names))
+    small = int(np.argmin(counts))
+    if counts[small] < 2:
+        raise DatasetError(f"class {names[small]!r} has {counts[small]} video(s): a class needs at least 2, one to train "
+                           "on and one to test; add videos of it or leave it out")
+    if protocol == "kfold" and not _known(groups) and counts[small] < k:
+        raise DatasetError(f"kfold with k={k} keeps every class in every fold, but class {names[small]!r} has "
+                           f"{counts[small]} videos; use --folds {counts[small]} or add videos of it")
+    if protocol in ("loso", "speaker"):
+        by = sessions if protocol == "loso" else groups
+        what = "recording session" if protocol == "loso" else "speaker"
+        instead = "kfold" + ("" if protocol == "speaker" or not _known(groups) else " or speaker")
+        if by is None or any(b is None for b in by):
+            raise DatasetError(f"protocol {protocol!r} needs the {what} of every video, and this dataset does not "
+                               f"say it; use --protocol {instead}")
+        if len(set(by)) < 2:
+            raise DatasetError(f"protocol {protocol!r} needs at least two {what}s; the dataset has {len(set(by))}")
+
+
 def make_folds(y: Sequence[int], groups: Sequence[str | None] | None = None,
                sessions: Sequence[str | None] | None = None, *, protocol: str = "kfold", k: int = 5,
-               test_fraction: float = 0.2, val_fraction: float = 0.2, seed: int = 0) -> list[Fold]:
+               test_fraction: float = 0.2, val_fraction: float = 0.2, seed: int = 0,
+               classes: Sequence[str] | None = None) -> list[Fold]:
     """Train / validation / test indices for each fold of ``protocol`` (see the module doc).
 
-    Raises ``DatasetError`` when the protocol cannot run on these labels and groups (e.g.
-    ``loso`` without sessions, ``speaker`` with one speaker).
+    Raises ``DatasetError`` when the protocol cannot run on these labels and groups
+    (:func:`check_design`), or when a fold would train without some class (e.g. a class whose
+    videos are all one speaker's, with that speaker held out).
     """
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
+    check_design(y, groups, sessions, protocol=protocol, k=k, classes=classes)
     y = np.asarray(y)
+    names = list(classes) if classes is not None else [str(c) for c in range(int(y.max()) + 1)]
     idx = np.arange(len(y))
     g = None if groups is None else np.asarray([str(x) for x in groups])
     named: list[tuple[np.ndarray, np.ndarray, str]]
@@ -80,14 +121,7 @@ def make_folds(y: Sequence[int], groups: Sequence[str | None] | None = None,
             splitter = StratifiedKFold(k, shuffle=True, random_state=seed).split(idx, y)
         named = [(tr, te, f"fold {i + 1}") for i, (tr, te) in enumerate(splitter)]
     else:
-        by = sessions if protocol == "loso" else groups
-        what = "recording session" if protocol == "loso" else "speaker"
-        if by is None or any(b is None for b in by):
-            raise DatasetError(f"protocol {protocol!r} needs the {what} of every video, and this dataset "
-                               "does not say it; use --protocol kfold or speaker")
-        by = np.asarray([str(b) for b in by])
-        if len(set(by)) < 2:
-            raise DatasetError(f"protocol {protocol!r} needs at least two {what}s; the dataset has {len(set(by))}")
+        by = np.asarray([str(b) for b in (sessions if protocol == "loso" else groups)])
         named = [(tr, te, str(by[te[0]])) for tr, te in LeaveOneGroupOut().split(idx, y, by)]
     folds = []
     for tr, te, name in named:
@@ -98,5 +132,10 @@ def make_folds(y: Sequence[int], groups: Sequence[str | None] | None = None,
                 both = set(g[y_]) & set(g[fold.test])
                 if both:
                     raise DatasetError(f"{name}: speaker(s) {sorted(both)} in both {x} and test")
+        absent = sorted(set(range(len(names))) - set(y[fold.train].tolist()))
+        if absent:
+            held = "" if g is None else f" (held out with {', '.join(sorted(set(g[fold.test].tolist())))})"
+            raise DatasetError(f"{name}: class {names[absent[0]]!r} has no training video{held}, so the models "
+                               "could never predict it there; add videos of it from other speakers or leave it out")
         folds.append(fold)
     return folds

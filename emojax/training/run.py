@@ -45,13 +45,14 @@ from .._io import atomic_write_json, atomic_write_npz
 from ..data import LOADERS, load_dataset
 from ..data.store import FeatureStore
 from ..data.transforms import InputConfig, to_arrays
-from ..errors import DatasetError, EmojaxError
+from ..errors import ConfigError, DatasetError, EmojaxError, RunFileError
 from ..features.record import PAPER_EXTRACTOR, ExtractorConfig
 from ..models import MODEL_NAMES, TRAINED, ModelSpec
 from .config import TrainConfig, preset as train_preset
 from .loop import Split
 from .metrics import evaluate, over_seeds
 from .protocols import PROTOCOLS, make_folds
+from .runfiles import read_config, read_json, read_metrics, read_predictions
 from .trained import late_fusion, probabilities, train_models
 
 RUN_FORMAT = 2
@@ -79,15 +80,18 @@ class RunConfig:
 
     def __post_init__(self):
         if self.dataset not in LOADERS:
-            raise ValueError(f"unknown dataset kind {self.dataset!r}; choose one of {sorted(LOADERS)}")
+            raise ConfigError(f"unknown dataset kind {self.dataset!r}; choose one of {sorted(LOADERS)}")
         if self.protocol not in PROTOCOLS:
-            raise ValueError(f"unknown protocol {self.protocol!r}; choose one of {PROTOCOLS}")
+            raise ConfigError(f"unknown protocol {self.protocol!r}; choose one of {PROTOCOLS}")
         if self.train.preset != self.inputs.preset:
-            raise ValueError(f"training preset {self.train.preset!r} with input preset {self.inputs.preset!r}")
+            raise ConfigError(f"training preset {self.train.preset!r} with input preset {self.inputs.preset!r}")
         if self.folds < 2:
-            raise ValueError(f"folds must be at least 2, got {self.folds}")
+            raise ConfigError(f"folds must be at least 2, got {self.folds}")
         if self.seeds < 1:
-            raise ValueError(f"seeds must be at least 1, got {self.seeds}")
+            raise ConfigError(f"seeds must be at least 1, got {self.seeds}")
+        if self.classes is not None and self.dataset != "iemocap":
+            raise ConfigError(f"--classes {self.classes} chooses one of IEMOCAP's class sets; a {self.dataset} "
+                              "dataset's classes are its own (leave --classes out)")
 
     @property
     def preset(self) -> str:
@@ -119,7 +123,7 @@ def run_config(dataset: str, root: str | os.PathLike, *, preset: str = "improved
     train = train_preset(preset, epochs=epochs, seed=seed)
     if preset == "paper":
         if speaker_relative:
-            raise ValueError("speaker-relative landmarks are an option of the improved preset")
+            raise ConfigError("speaker-relative landmarks are an option of the improved preset")
         inputs, extractor = InputConfig(preset="paper", length=length), PAPER_EXTRACTOR
     else:
         inputs, extractor = InputConfig(length=length or 150, speaker_relative=speaker_relative), ExtractorConfig()
@@ -160,12 +164,39 @@ def extract_labelled(items: list, store, extractor: ExtractorConfig, *, workers:
     return extract_items(items, store, extractor, workers=workers, on_done=tick, accept_partial=accept_partial)
 
 
-def prepare(cfg: RunConfig, *, workers: int | None = None, on_progress: Callable[[dict], None] | None = None) -> Prepared:
-    """Load the dataset, extract what the feature store lacks, and build the model inputs."""
+def _check(cfg: RunConfig, items: list, classes: list[str], which: str) -> list[str]:
+    """The classes that have videos among ``items`` (at least two), after refusing a dataset
+    the run's protocol cannot evaluate honestly (:func:`make_folds` refuses it), in one line
+    that names the dataset."""
+    present = [c for c in classes if any(i.label == c for i in items)]
+    try:
+        if len(present) < 2:
+            raise DatasetError(f"only {len(present)} class ({', '.join(present) or 'none'}) has videos{which}; "
+                               "there is nothing to tell apart")
+        make_folds([present.index(i.label) for i in items], [i.group for i in items], [i.session for i in items],
+                   protocol=cfg.protocol, k=cfg.folds, test_fraction=cfg.test_fraction,
+                   val_fraction=cfg.train.val_fraction, seed=cfg.train.seed, classes=present)
+    except DatasetError as e:
+        raise DatasetError(f"{cfg.root}: {e}") from None
+    return present
+
+
+def labelled(cfg: RunConfig):
+    """The run's dataset and its labelled videos, refused (one line, naming the dataset) when
+    the run's protocol cannot evaluate it honestly: checked before anything is extracted."""
     ds = load_dataset(cfg.dataset, cfg.root, **({"classes": cfg.classes} if cfg.classes else {}))
     items = [i for i in ds.items if i.label in ds.classes]
     if not items:
         raise DatasetError(f"{cfg.root}: no labelled video found for dataset kind {cfg.dataset!r}")
+    _check(cfg, items, ds.classes, "")
+    return ds, items
+
+
+def prepare(cfg: RunConfig, *, workers: int | None = None, on_progress: Callable[[dict], None] | None = None,
+            dataset=None) -> Prepared:
+    """Load the dataset (or take ``dataset``, from :func:`labelled`), extract what the feature
+    store lacks, and build the model inputs."""
+    ds, items = dataset or labelled(cfg)
     summary = extract_labelled(items, cfg.store, cfg.extractor, workers=workers, accept_partial=cfg.accept_partial,
                                on_progress=on_progress)
     ok = [o for o in summary.outcomes if o.stem]
@@ -173,6 +204,9 @@ def prepare(cfg: RunConfig, *, workers: int | None = None, on_progress: Callable
     if len(ok) < 2:
         raise DatasetError(f"{cfg.root}: only {len(ok)} video(s) could be read; first failures: "
                            + "; ".join(f"{w}: {why}" for w, why in skipped[:3]))
+    classes = _check(cfg, [o.item for o in ok], ds.classes, " that could be read")
+    skipped += [(f"class {c}", "no video of it could be read" if any(i.label == c for i in items) else "no video of it")
+                for c in ds.classes if c not in classes]
     records = [FeatureStore(cfg.store).load(o.stem) for o in ok]
     groups = _all_or_none([o.item.group for o in ok])
     inputs = cfg.inputs
@@ -186,8 +220,8 @@ def prepare(cfg: RunConfig, *, workers: int | None = None, on_progress: Callable
     # every protocol keeps a speaker's videos on one side of the split, so a speaker's mean
     # shape (speaker_relative) is computed from that side's videos only
     return Prepared(
-        ids=[o.item.id for o in ok], y=np.array([ds.classes.index(o.item.label) for o in ok]),
-        classes=list(ds.classes), groups=groups, sessions=_all_or_none([o.item.session for o in ok]),
+        ids=[o.item.id for o in ok], y=np.array([classes.index(o.item.label) for o in ok]),
+        classes=classes, groups=groups, sessions=_all_or_none([o.item.session for o in ok]),
         arrays=to_arrays(records, inputs, groups=groups), inputs=inputs, skipped=skipped)
 
 
@@ -217,7 +251,7 @@ def _claim(out: Path, cfg: RunConfig) -> None:
     path = out / "config.json"
     new = json.loads(json.dumps(cfg.to_dict()))  # as it reads back from JSON (tuples become lists)
     if path.is_file():
-        old = _read_json(path)
+        old = read_json(path)
         diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in EXTENSIBLE)
         if diff:
             raise EmojaxError(f"{out}: holds a run with other settings ({', '.join(diff)} differ); "
@@ -225,6 +259,22 @@ def _claim(out: Path, cfg: RunConfig) -> None:
         if old == new:
             return
     atomic_write_json(path, new)
+
+
+def finished(out: str | os.PathLike, cfg: RunConfig) -> dict | None:
+    """The metrics of the run in ``out`` if it finished with ``cfg``'s settings (more seeds or a
+    final model besides are fine: its first seed is exactly ``cfg``'s run), else None (also
+    when one of its files is damaged: training again resumes and rewrites it)."""
+    out = Path(out)
+    try:
+        config, metrics = read_json(out / "config.json"), read_metrics(out)
+        progress = read_json(out / "progress.json")
+    except RunFileError:
+        return None
+    want = json.loads(json.dumps(cfg.to_dict()))
+    same = {k: v for k, v in config.items() if k not in EXTENSIBLE} == {k: v for k, v in want.items() if k not in EXTENSIBLE}
+    more = config.get("seeds", 1) >= want.get("seeds", 1) and (config.get("refit") or not want.get("refit"))
+    return metrics if same and more and progress.get("status") == "done" else None
 
 
 def train_run(cfg: RunConfig, out: str | os.PathLike, *, workers: int | None = None, checkpoint_every: float = 30.0,
@@ -237,11 +287,12 @@ def train_run(cfg: RunConfig, out: str | os.PathLike, *, workers: int | None = N
     ``checkpoint_every`` seconds (0: every epoch).
     """
     out = Path(out)
+    dataset = labelled(cfg)              # a dataset the protocol cannot evaluate claims no folder
     out.mkdir(parents=True, exist_ok=True)
     _claim(out, cfg)
     report = _Reporter(out, on_progress, cfg.train.epochs)
     try:
-        metrics = _train(cfg, out, report, workers, checkpoint_every)
+        metrics = _train(cfg, out, report, workers, checkpoint_every, dataset)
     except KeyboardInterrupt:
         report({"status": "interrupted"})
         raise
@@ -321,8 +372,9 @@ def _refit(data: Prepared, spec: ModelSpec, fold_info: list[dict], cfg: RunConfi
     return final
 
 
-def _train(cfg: RunConfig, out: Path, report: _Reporter, workers: int | None, checkpoint_every: float) -> dict:
-    data = prepare(cfg, workers=workers, on_progress=report)
+def _train(cfg: RunConfig, out: Path, report: _Reporter, workers: int | None, checkpoint_every: float,
+           dataset=None) -> dict:
+    data = prepare(cfg, workers=workers, on_progress=report, dataset=dataset)
     a = data.arrays
     spec = ModelSpec(preset=cfg.preset, rppg_channels=a["rppg"].shape[2], face_channels=a["face"].shape[2],
                      length=a["mask"].shape[1], n_classes=len(data.classes))
@@ -330,7 +382,8 @@ def _train(cfg: RunConfig, out: Path, report: _Reporter, workers: int | None, ch
     per_seed, main_info = [], None
     for si, seed in enumerate(seeds):
         folds = make_folds(data.y, data.groups, data.sessions, protocol=cfg.protocol, k=cfg.folds,
-                           test_fraction=cfg.test_fraction, val_fraction=cfg.train.val_fraction, seed=seed)
+                           test_fraction=cfg.test_fraction, val_fraction=cfg.train.val_fraction, seed=seed,
+                           classes=data.classes)
         if si == 0:
             atomic_write_json(out / "model.json", {
                 "classes": data.classes, "spec": spec.to_dict(), "inputs": asdict(data.inputs),
@@ -377,15 +430,6 @@ def _evaluate(out: Path, cfg: RunConfig, per_seed: list[tuple[int, list[dict]]])
     return metrics
 
 
-def read_predictions(run: str | os.PathLike) -> dict[str, np.ndarray]:
-    """A run's ``predictions.npz`` as a dict (no pickle)."""
-    path = Path(run) / "predictions.npz"
-    if not path.is_file():
-        raise EmojaxError(f"{path}: missing; the run has not finished (run `emojax train` again to resume)")
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
-
-
 def read_curves(run: str | os.PathLike) -> list[dict]:
     """The training curves of a run so far: one record per (fold, model, epoch), the latest
     when an epoch was repeated after an interruption; a line cut short by a kill is ignored."""
@@ -402,20 +446,14 @@ def read_curves(run: str | os.PathLike) -> list[dict]:
     return [recs[k] for k in sorted(recs, key=lambda k: (k[0], TRAINED.index(k[1]), k[2]))]
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise EmojaxError(f"{path}: missing; {path.parent} is not a finished emojax run") from None
-    except (OSError, ValueError) as e:
-        raise EmojaxError(f"{path}: unreadable ({e})") from None
-
-
 def evaluate_run(run: str | os.PathLike) -> dict:
     """The metrics of a finished run, recomputed from its predictions (every seed's)."""
     run = Path(run)
-    cfg = RunConfig.from_dict(_read_json(run / "config.json"))
-    old = _read_json(run / "metrics.json") if (run / "metrics.json").is_file() else {}
+    cfg = read_config(run)
+    try:
+        old = read_metrics(run)          # what only the old file knows (early stopping, the final model)
+    except RunFileError:
+        old = {}                         # absent or damaged: recomputed from the predictions
     infos = old.get("seeds", {}).get("folds") or [old.get("folds")]
     seeds = [cfg.train.seed + i for i in range(cfg.seeds)]
     per_seed = [(s, infos[i] if i < len(infos) else None) for i, s in enumerate(seeds)]
