@@ -300,9 +300,8 @@ def cmd_predict(args) -> int:
     for result in results:
         print(f"{result['video']}: {result['label']} (early fusion); {result['frames']} frames, "
               f"face in {100 * result['face_ratio']:.0f} %; {result['models_used']}; {result['normalisation']}")
-        if result["integrity"]["status"] != "complete":
-            print(f"  warning: the video is {result['integrity']['status']} (read {result['integrity']['frames_read']} "
-                  "frames); the prediction is of what was read")
+        for warning in result["warnings"]:
+            print(f"  warning: {warning}")
         for m, r in result["models"].items():
             probs = ", ".join(f"{c} {p:.2f}" for c, p in r["proba"].items())
             print(f"  {m:>12}: {r['label']:>8}  ({probs})")

@@ -12,14 +12,44 @@ from .models import MODEL_NAMES
 from .video import check_video_file
 
 
+#: a prediction needs a face on at least this many frames, spanning at least this many seconds
+MIN_FACE_FRAMES, MIN_FACE_SECONDS = 8, 0.5
+
+
+def predictable(features, name: str | os.PathLike | None = None) -> list[str]:
+    """Refuse (NoFaceError naming the video) a record no prediction can honestly be made from:
+    no face at all, or a face on too few frames (:data:`MIN_FACE_FRAMES`, :data:`MIN_FACE_SECONDS`);
+    for one that can be predicted, the warnings its result must carry (read partly; no colour)."""
+    name = os.fspath(name or features.source.get("path") or "the video")
+    n = int(features.face_found.sum())
+    if n == 0:
+        raise NoFaceError(f"{name}: no face was found in any of its {len(features)} frames; nothing to predict from "
+                          "(a face seen from the front, at least 40 pixels wide, is needed)")
+    seconds = n / features.fps if features.fps > 0 else 0.0
+    if n < MIN_FACE_FRAMES or seconds < MIN_FACE_SECONDS:
+        raise NoFaceError(f"{name}: a face on only {n} frame(s) ({seconds:.2f} s); a prediction needs at least "
+                          f"{MIN_FACE_FRAMES} frames and {MIN_FACE_SECONDS:g} s with a face")
+    warnings = []
+    if features.partial:
+        integrity = features.source.get("integrity", {})
+        warnings.append(f"the video is {integrity.get('status', 'partial')} (read {integrity.get('frames_read', len(features))} "
+                        "frames): this is a prediction of what was read")
+    if features.grayscale:
+        warnings.append("the video has no colour (grayscale): it holds no pulse, so the rPPG model and the pulse "
+                        "half of the fused models see no signal; trust the facial model alone")
+    return warnings
+
+
 def predict_records(records: Sequence, run: TrainedRun, *, fold: int | str | None = None,
                     same_speaker: bool = False) -> list[dict]:
     """Each model's class probabilities for each feature record, with the models ``fold``
     selects (None: the final model when the run has one, else the mean over its folds; K: fold
     K's; ``"final"``). Every video is normalised as the run's test videos were: on its own, or,
     for a speaker-relative run, relative to the mean shape of ``records`` taken as one speaker's
-    videos (``same_speaker``, required by such a run and refused by others)."""
+    videos (``same_speaker``, required by such a run and refused by others). A record without
+    enough face is refused; each result lists its ``warnings`` (:func:`predictable`)."""
     records = list(records)
+    warnings = [predictable(f) for f in records]
     if run.speaker_relative and not same_speaker:
         raise EmojaxError(f"{run.path}: this run takes landmarks relative to each speaker's mean shape; give the "
                           "videos of one speaker together with --same-speaker (same_speaker=True); one video "
@@ -36,7 +66,8 @@ def predict_records(records: Sequence, run: TrainedRun, *, fold: int | str | Non
         models = {m: {"proba": dict(zip(classes, map(float, proba[m][i]))), "label": classes[int(proba[m][i].argmax())]}
                   for m in MODEL_NAMES}
         out.append({"classes": classes, "models": models, "label": models["early_fusion"]["label"],
-                    "frames": len(f), "face_ratio": round(f.face_ratio, 4), "models_used": run.which(fold),
+                    "frames": len(f), "face_ratio": round(f.face_ratio, 4), "warnings": warnings[i],
+                    "models_used": run.which(fold),
                     "normalisation": f"speaker-relative over {len(records)} video(s) of one speaker" if same_speaker
                     else "this video on its own"})
     return out
@@ -45,12 +76,6 @@ def predict_records(records: Sequence, run: TrainedRun, *, fold: int | str | Non
 def predict_features(features, run: TrainedRun, *, fold: int | str | None = None) -> dict:
     """Each model's class probabilities for one feature record (see ``predict_records``)."""
     return predict_records([features], run, fold=fold)[0]
-
-
-def _refuse(features, path) -> None:
-    """A prediction needs frames with a face: refuse a record without any, naming the file."""
-    if not features.face_found.any():
-        raise NoFaceError(f"{path}: no face was found in any of its {len(features)} frames; nothing to predict from")
 
 
 def predict_videos(paths: Sequence[str | os.PathLike], run: str | os.PathLike | TrainedRun, *,
@@ -75,7 +100,7 @@ def predict_videos(paths: Sequence[str | os.PathLike], run: str | os.PathLike | 
     records = []
     for p in paths:
         f = extractor(p, start=start, end=end, progress=progress, accept_partial=accept_partial)
-        _refuse(f, p)
+        predictable(f, p)                        # refused before the next video is read
         records.append(f)
     results = predict_records(records, run, fold=fold, same_speaker=same_speaker)
     return [{"video": os.fspath(p), "run": str(run.path), **r, "integrity": f.source["integrity"]}

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, resources, state
-from emojax.errors import EmojaxError, NoFaceError
+from emojax.errors import EmojaxError
 from emojax.features import heart, vitals
 from emojax.models import TITLES
 from emojax.video import probe
@@ -60,9 +60,6 @@ def predict(video: state.Video, run: Path) -> dict:
 
     features = resources.extract(video.path, trained.extractor, tick)
     bar.empty()
-    if not features.face_found.any():
-        raise NoFaceError(f"{video.name}: no face found in any of its {len(features)} frames; "
-                          "try a video with a frontal face")
     return {"key": (str(video.path), str(run)), "features": features,
             "result": {"video": video.name, "run": run.name, **predict_features(features, trained)}}
 
@@ -87,6 +84,8 @@ def show(pred: dict, run: Path) -> None:
         f = pred["features"]
         pred["heart_rate"] = vitals.report(f, with_hrv=False)
     hr = pred["heart_rate"]
+    for warning in r["warnings"]:
+        st.warning(f"{r['video']}: {warning}")
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Prediction (early fusion)", r["label"], f"p = {best['proba'][best['label']]:.2f}", delta_color="off")
     c2.metric("Frames", r["frames"])

@@ -138,12 +138,19 @@ def _noise_video(path: Path) -> Path:
 
 
 def test_bad_uploads_say_why_without_a_traceback(app, tmp_path, monkeypatch):
+    """Each refused as the library and the CLI refuse it (tests/test_robust.py), by the
+    visitor's file name; a grayscale face is predicted, with a warning that it holds no pulse."""
+    from .conftest import read_all, write_lossless
+
     real = (shared("cremad") / "1001_DFA_ANG_XX.flv").read_bytes()
+    face = read_all(shared("cremad") / "1001_DFA_ANG_XX.flv")
     cases = [
         ("notes.mp4", b"this is not a video at all, only text" * 10, "not a video"),
         ("clip.mp4", real, "named .mp4 but its content is a flv container"),
         ("cut.flv", real[:2000], "cut.flv"),
-        ("noise.mp4", _noise_video(tmp_path / "noise.mp4").read_bytes(), "no face found in any of its 20 frames"),
+        ("cut60.flv", real[:len(real) * 6 // 10], "not whole (truncated"),
+        ("one.mp4", write_video(tmp_path / "one.mp4", face[:1], 30.0).read_bytes(), "a face on only 1 frame(s)"),
+        ("noise.mp4", _noise_video(tmp_path / "noise.mp4").read_bytes(), "no face was found in any of its 20 frames"),
     ]
     for name, data, message in cases:
         at = app("predict")
@@ -152,24 +159,45 @@ def test_bad_uploads_say_why_without_a_traceback(app, tmp_path, monkeypatch):
         errors = " ".join(e.value for e in at.error)
         assert message in errors and name in errors, (name, errors)
         assert "Traceback" not in errors and "emojax-uploads" not in errors
+    gray = write_lossless(tmp_path / "gray.mkv", [np.repeat(f.mean(axis=2, keepdims=True), 3, axis=2).astype(np.uint8)
+                                                  for f in face], 30.0)
+    at = app("predict")
+    at.file_uploader(key="predict_upload").set_value(("gray.mkv", gray.read_bytes(), "video/x-matroska")).run()
+    assert not at.exception and not at.error
+    assert "gray.mkv: the video has no colour (grayscale)" in " ".join(w.value for w in at.warning)
     monkeypatch.setenv("EMOJAX_MAX_UPLOAD_MB", "0")
     at = app("predict")
     at.file_uploader(key="predict_upload").set_value(("big.flv", real, "video/x-flv")).run()
     assert "over the 0 MB limit" in " ".join(e.value for e in at.error)
 
 
-def test_wrong_type_is_refused_before_anything_is_written():
+def test_an_upload_is_named_by_us_whatever_its_name_and_a_wrong_type_is_never_written(tmp_path, monkeypatch):
+    """A real video uploaded under a name that climbs out of any folder lands in the private
+    upload folder under a name of ours; a file of a type we do not read is refused before a
+    byte of it is written."""
     from dashboard.state import save_upload
     from emojax.errors import VideoError
 
+    real = (shared("grid") / "bbaf2n.mpg").read_bytes()
+    monkeypatch.chdir(tmp_path)
+
     class Upload:
-        name, size = "../../etc/passwd.txt", 10
+        def __init__(self, name: str, data: bytes | None):
+            self.name, self.size, self.data = name, len(data or b"x"), data
 
         def getbuffer(self):
-            raise AssertionError("a refused file must not be written")
+            assert self.data is not None, "a refused file must not be written"
+            return self.data
 
+    saved = save_upload(Upload("../../../escaped.mpg", real))
+    try:
+        assert saved.name == "escaped.mpg" and saved.path.name.startswith("upload-") and saved.path.suffix == ".mpg"
+        assert saved.path.read_bytes() == real and (saved.path.parent.stat().st_mode & 0o777) == 0o700
+        assert not list(tmp_path.parent.parent.glob("escaped*")) and not list(tmp_path.rglob("escaped*"))
+    finally:
+        saved.path.unlink()
     with pytest.raises(VideoError, match=r"passwd.txt: .txt is not a video type we read"):
-        save_upload(Upload())
+        save_upload(Upload("../../etc/passwd.txt", None))
 
 
 def test_each_visitor_sees_their_own_prediction(app):

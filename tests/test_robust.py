@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -202,3 +203,48 @@ def test_values_a_run_could_not_have_written_are_refused(explained_run, tmp_path
         TrainedRun(bad).split(0)
     with pytest.raises(EmojaxError, match=r"importance\.json: 'table2' is not per-cent shares"):
         read_importance(bad)
+
+
+def test_prediction_refuses_or_flags_what_it_cannot_predict_from_the_same_everywhere(explained_run, tmp_path, capsys):
+    """A real CREMA-D face as one frame, as a truncated file, and in grayscale; a GRID clip with
+    the face blacked out: the library and the CLI refuse the same videos with the same reason
+    (the Predict page's AppTest is in test_dashboard), and flag the grayscale one (no pulse)."""
+    import json
+
+    import cv2
+
+    from emojax.cli import main
+    from emojax.errors import NoFaceError
+    from emojax.estimator import TrainedRun
+    from emojax.features import Extractor, vitals
+    from emojax.inference import predict_video
+
+    run, _ = explained_run
+    face = read_all(shared("cremad") / "1001_DFA_HAP_XX.flv")
+    one = write_video(tmp_path / "one.mp4", face[:1], 30.0)
+    cut = tmp_path / "cut.flv"
+    data = (shared("cremad") / "1001_DFA_HAP_XX.flv").read_bytes()
+    cut.write_bytes(data[:len(data) * 6 // 10])
+    blank = write_video(tmp_path / "blank.mp4", [np.zeros_like(f) + 90 for f in face], 30.0)
+    gray = write_lossless(tmp_path / "gray.mkv", [cv2.cvtColor(cv2.cvtColor(f, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+                                                  for f in face], 30.0)
+    for video, why in ((one, r"one\.mp4: a face on only 1 frame\(s\) \(0\.03 s\); a prediction needs at least 8 frames"),
+                       (cut, r"cut\.flv: not whole \(truncated"),
+                       (blank, r"blank\.mp4: no face was found in any of its 56 frames")):
+        with pytest.raises(EmojaxError, match=why):
+            predict_video(video, run)
+        assert re.search(why, _refusal(capsys, "predict", str(video), "--run", str(run)))
+    with pytest.raises(NoFaceError):
+        predict_video(one, run)
+
+    assert main(["predict", str(gray), "--run", str(run), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["label"] in result["classes"] and len(result["warnings"]) == 1
+    assert result["warnings"][0].startswith("the video has no colour (grayscale)")
+    extractor = Extractor(TrainedRun(run).extractor)
+    f = extractor(gray)
+    assert f.grayscale and not extractor(write_video(tmp_path / "colour.mp4", face, 30.0)).grayscale
+    report = vitals.report(f)
+    assert report["bpm"] is None and report["error"].startswith("no pulse: the video has no colour (grayscale)")
+    kept = predict_video(cut, run, accept_partial=True)
+    assert kept["warnings"][0].startswith("the video is truncated (read ")

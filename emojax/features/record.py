@@ -122,6 +122,13 @@ class Features:
         return float(self.face_found.mean()) if len(self) else 0.0
 
     @property
+    def grayscale(self) -> bool:
+        """True when the colour ROI never has any colour (R = G = B on every frame, to half a
+        grey level): a grayscale video, which holds no pulse."""
+        rows = self.rgb[np.isfinite(self.rgb).all(axis=1)]
+        return bool(len(rows)) and float((rows.max(axis=1) - rows.min(axis=1)).max()) < 0.5
+
+    @property
     def partial(self) -> bool:
         """True when the video was not read whole (kept on purpose: ``accept_partial``)."""
         return self.source.get("integrity", {}).get("status", "complete") != "complete"

@@ -61,6 +61,7 @@ class Vitals:
     quality: float             # its SNR, dB
     seconds: float             # seconds of pulse
     method: str
+    colourless: bool = False   # a grayscale video: no colour, so no pulse to read
 
     @property
     def reliable(self) -> bool:
@@ -71,6 +72,8 @@ class Vitals:
         """Why there is no reliable pulse (None when there is one)."""
         if self.reliable:
             return None
+        if self.colourless:
+            return "no pulse: the video has no colour (grayscale), and the pulse is read from the skin's colour"
         if self.seconds < 2.0:
             return "no reliable pulse: too few seconds with a face"
         if self.seconds < MIN_RELIABLE_S:
@@ -81,6 +84,9 @@ class Vitals:
 
 def vitals(f: Features, method: str = DEFAULT_METHOD) -> Vitals:
     """The pulse, heart rate over time and overall, and quality of a record."""
+    if f.grayscale:
+        return Vitals(np.full(len(f), np.nan), np.zeros(len(f), bool), np.zeros((0, 3)), np.nan, np.nan, 0.0, method,
+                      colourless=True)
     sig = pulse_of(f, method)
     _, valid, breaks = _support(f, method)
     bridged = rppg.bridged(valid, f.fps, breaks=breaks)
