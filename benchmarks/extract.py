@@ -133,7 +133,7 @@ def real_deviation() -> dict:
 def cores_fps(path: Path, seconds: float, pieces: int, workers: int) -> float:
     """Frames per second extracting ``pieces`` cuts of the video into a fresh store."""
     from emojax.data import VideoItem
-    from emojax.features.batch import extract_items
+    from emojax.data.batch import extract_items
 
     step = seconds / pieces
     items = [VideoItem(f"cut{i}", str(path), None, start=i * step, end=(i + 1) * step) for i in range(pieces)]

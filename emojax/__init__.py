@@ -13,7 +13,7 @@ from .data.teaching import TeachingConfig, make_teaching_set
 from .errors import (CheckpointError, DatasetError, EmojaxError, FeatureStoreError, NoFaceError,
                      VideoError)
 from .features import PAPER_EXTRACTOR, Extractor, ExtractorConfig, Features, extract
-from .features.batch import extract_items
+from .data.batch import extract_items
 from .video import FrameReader, probe
 
 __version__ = "0.1.0"

@@ -56,7 +56,7 @@ def _extractor_config(args):
 def cmd_extract(args) -> int:
     from tqdm import tqdm
 
-    from .features.batch import extract_items
+    from .data.batch import extract_items
 
     items, skipped, header = _items_from_paths(args.paths, args.dataset, args.classes)
     if header:

@@ -1,13 +1,28 @@
-"""Which process is which: a pid alone names whatever process holds that number now (after a
-crash or a reboot, a stranger), so a process is recorded by its pid *and* its creation time,
-and is signalled only when both still match and its command line is the one expected."""
+"""Processes: which process is which, and pools of workers that end with their parent.
+
+A pid alone names whatever process holds that number now (after a crash or a reboot, a
+stranger), so a process is recorded by its pid *and* its creation time, and is signalled only
+when both still match and its command line is the one expected.
+
+Worker pools start from a fork server (workers inherit what it preloaded, e.g. dlib's model,
+without the hazards of forking a caller that has threads). Each worker watches the process
+that made the pool and exits as soon as that process is gone, however it ended (a SIGKILL
+runs no clean-up of ours), so no worker outlives a killed ``emojax`` holding its memory.
+"""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
-from typing import Sequence
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from typing import Callable, Sequence
 
 import psutil
+
+#: seconds between a worker's checks that the process which made its pool is alive
+WATCH_EVERY = 0.5
 
 
 def identity(pid: int | None = None) -> dict:
@@ -47,3 +62,34 @@ def ended(p: psutil.Process) -> bool:
         return not p.is_running() or p.status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
+
+
+def _watch(parent: dict) -> None:
+    while True:
+        time.sleep(WATCH_EVERY)
+        if find(parent) is None:
+            os._exit(70)        # the pool's owner is gone: nobody will read what we make
+
+
+def _start_worker(parent: dict, initializer: Callable | None, initargs: tuple) -> None:
+    threading.Thread(target=_watch, args=(parent,), name="emojax-watch-parent", daemon=True).start()
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def pool_context(preload: Sequence[str] = ()):
+    """A fork server whose workers inherit the modules ``preload`` names (imported once, in
+    the server); ``spawn`` where there is no fork server (each worker then imports them)."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(list(preload))
+    return ctx
+
+
+def process_pool(workers: int, *, preload: Sequence[str] = (), initializer: Callable | None = None,
+                 initargs: tuple = ()) -> ProcessPoolExecutor:
+    """A pool of ``workers`` processes (see :func:`pool_context`) that each exit within
+    :data:`WATCH_EVERY` seconds of this process ending, then run ``initializer(*initargs)``."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=pool_context(preload), initializer=_start_worker,
+                               initargs=(identity(), initializer, tuple(initargs)))

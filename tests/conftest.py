@@ -147,7 +147,7 @@ def teaching_set(tmp_path_factory):
     (improved extractor: skin ROI) once per test session."""
     from emojax.data import load_teaching
     from emojax.data.teaching import TeachingConfig, make_teaching_set
-    from emojax.features.batch import extract_items
+    from emojax.data.batch import extract_items
 
     def make(pulse_info: float = 1.0) -> Path:
         if pulse_info not in _TEACHING:

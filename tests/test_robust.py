@@ -248,3 +248,69 @@ def test_prediction_refuses_or_flags_what_it_cannot_predict_from_the_same_everyw
     assert report["bpm"] is None and report["error"].startswith("no pulse: the video has no colour (grayscale)")
     kept = predict_video(cut, run, accept_partial=True)
     assert kept["warnings"][0].startswith("the video is truncated (read ")
+
+
+def test_a_killed_multi_worker_extract_leaves_no_process_behind(tmp_path):
+    """`emojax extract --workers 2` on real faces (GRID clips chained to 36 s), killed with
+    SIGKILL while its workers extract: its fork server, workers and helpers are gone within
+    seconds (a SIGKILL runs no clean-up; each worker watches the process that made it)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    grid = shared("grid")
+    frames = [f for n in ("bbaf2n", "brbk7n", "lbax4n", "lbbc2a") for f in read_all(grid / f"{n}.mpg")] * 3
+    videos = [str(write_video(tmp_path / f"v{i}.mp4", frames[i:], 25.0)) for i in range(4)]
+    proc = subprocess.Popen([sys.executable, "-m", "emojax.cli", "extract", *videos, "--out", str(tmp_path / "store"),
+                             "--workers", "2", "--quiet"], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    main = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 120
+    kids: list = []
+    while len(kids) < 3 and time.monotonic() < deadline:      # fork server and two workers (and a tracker)
+        kids = main.children(recursive=True)
+        time.sleep(0.2)
+    assert len(kids) >= 3, kids
+    time.sleep(2.0)                                           # the workers are inside their videos now
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    gone, alive = psutil.wait_procs(kids, timeout=5.0)
+    for p in alive:
+        p.kill()
+    assert not alive, f"still running 5 s after their parent was killed: {[p.pid for p in alive]}"
+    assert len(list((tmp_path / "store").glob("*.json"))) < len(videos)   # it was killed mid-way
+
+
+def test_the_same_content_under_many_names_is_read_and_hashed_once(tmp_path):
+    """200 symlinks of one real clip, and a copy: one extraction, every other a cache hit on
+    the same record, the file hashed once; in parallel too; and a later run under new names
+    reads nothing."""
+    import shutil
+
+    from emojax import _io
+    from emojax.data import VideoItem
+    from emojax.data.batch import extract_items
+
+    clip = shared("grid") / "bbaf2n.mpg"
+    links = tmp_path / "links"
+    links.mkdir()
+    for k in range(200):
+        (links / f"take{k:03d}.mpg").symlink_to(clip)
+    shutil.copy(clip, tmp_path / "copy.mpg")
+    items = [VideoItem(id=p.stem, path=str(p), label="x") for p in sorted(links.iterdir())]
+    items.append(VideoItem(id="copy", path=str(tmp_path / "copy.mpg"), label="x"))
+    _io._sha256_cached.cache_clear()
+    summary = extract_items(items, tmp_path / "store", workers=1)
+    assert (summary.count("done"), summary.count("cached"), summary.count("failed")) == (1, 200, 0)
+    assert len({o.stem for o in summary.outcomes}) == 1 and len(list((tmp_path / "store").glob("*.json"))) == 1
+    assert _io._sha256_cached.cache_info().misses == 2          # the clip (through every link) and its copy
+    again = extract_items([VideoItem(id=f"new{k}", path=str(links / f"take{k:03d}.mpg"), label="x") for k in range(5)],
+                          tmp_path / "store", workers=2)
+    assert again.count("cached") == 5
+    fresh = extract_items(items[:20] + [VideoItem(id="other", path=str(shared("grid") / "brbk7n.mpg"), label="x")],
+                          tmp_path / "store2", workers=2)
+    assert (fresh.count("done"), fresh.count("cached")) == (2, 19)

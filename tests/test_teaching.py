@@ -10,7 +10,7 @@ import pytest
 from emojax.data import load_teaching
 from emojax.data.teaching import HR_HIGH, HR_LOW, TEACHING_CLASSES, TeachingConfig, make_teaching_set
 from emojax.features import Features, vitals
-from emojax.features.batch import extract_items
+from emojax.data.batch import extract_items
 
 pytestmark = pytest.mark.timeout(600)
 

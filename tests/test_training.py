@@ -119,7 +119,7 @@ def test_uninformative_pulse_leaves_the_rppg_model_at_chance(teaching_set):
     from emojax import EmotionClassifier
     from emojax.data import load_teaching
     from emojax.features import Features
-    from emojax.features.batch import extract_items
+    from emojax.data.batch import extract_items
 
     root = teaching_set(0.0)
     ds = load_teaching(root)

@@ -11,7 +11,7 @@ from .acted import load_cremad, load_ravdess
 from .generic import load_folder, load_manifest
 from .iemocap import load_iemocap
 from .items import Dataset, VideoItem
-from .store import FeatureStore
+from ..features.store import FeatureStore
 
 
 def load_teaching(root: str | os.PathLike) -> Dataset:

@@ -214,9 +214,7 @@ def make_teaching_set(out: str | os.PathLike, config: TeachingConfig | None = No
     ``workers`` processes render clips in parallel (default: all cores; the clips are the
     same whatever the number). ``progress`` is called with 1 after each clip.
     """
-    from concurrent.futures import ProcessPoolExecutor
-
-    from ..features.batch import pool_context
+    from ..procs import process_pool
 
     cfg = config or TeachingConfig()
     out = Path(out)
@@ -239,8 +237,7 @@ def make_teaching_set(out: str | os.PathLike, config: TeachingConfig | None = No
             if progress is not None:
                 progress(1)
     else:  # workers from a fork server: safe whatever threads (OpenCV, JAX) the caller runs
-        with ProcessPoolExecutor(workers, mp_context=pool_context(), initializer=_set_rigs,
-                                 initargs=(rigs,)) as pool:
+        with process_pool(workers, initializer=_set_rigs, initargs=(rigs,)) as pool:
             futures = {pool.submit(_write_clip, out, cfg, i, label, k): i for i, (label, k) in enumerate(jobs)}
             for fut, i in futures.items():
                 rows[i] = fut.result()

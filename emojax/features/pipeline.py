@@ -133,8 +133,10 @@ class Extractor:
         d["state"][i], d["confidence"][i] = step.state, step.confidence
 
     def __call__(self, path: str | os.PathLike, *, start: float | None = None, end: float | None = None,
-                 progress: Callable[[int], None] | None = None, accept_partial: bool = False) -> Features:
+                 progress: Callable[[int], None] | None = None, accept_partial: bool = False,
+                 sha256: str | None = None) -> Features:
         """Extract a video (or its ``[start, end)`` seconds) into a :class:`Features` record.
+        ``sha256``: the file's content hash when the caller has it already (not computed again).
 
         A video that is not whole (fewer frames than its container claims, or data the decoder
         reports as damaged) raises :class:`VideoError` naming the file, both counts and FFmpeg's
@@ -147,7 +149,7 @@ class Extractor:
         if integrity.partial and not accept_partial:
             raise VideoError(f"{reader.path}: not whole ({integrity.describe()}); nothing was kept. "
                              "Pass --accept-partial (accept_partial=True) to keep what was read, marked partial")
-        feats.source.update(path=os.fspath(path), sha256=file_sha256(path), start=start, end=end,
+        feats.source.update(path=os.fspath(path), sha256=sha256 or file_sha256(path), start=start, end=end,
                             frames_read=reader.frames_read, frame_count_claimed=reader.info.frame_count_claimed,
                             width=reader.info.width, height=reader.info.height, integrity=integrity.to_dict())
         return feats

@@ -22,7 +22,7 @@ import numpy as np
 from .._io import atomic_write_json, atomic_write_npz
 from ..data import load_dataset
 from ..errors import DatasetError, EmojaxError
-from ..data.store import FeatureStore
+from ..features.store import FeatureStore
 from ..models import MODEL_NAMES
 from .metrics import evaluate, mean_std, scores, table1
 

@@ -43,7 +43,7 @@ import numpy as np
 from .. import procs
 from .._io import atomic_write_json, atomic_write_npz
 from ..data import LOADERS, load_dataset
-from ..data.store import FeatureStore
+from ..features.store import FeatureStore
 from ..data.transforms import InputConfig, to_arrays
 from ..errors import ConfigError, DatasetError, EmojaxError, RunFileError
 from ..features.record import PAPER_EXTRACTOR, ExtractorConfig
@@ -152,7 +152,7 @@ def extract_labelled(items: list, store, extractor: ExtractorConfig, *, workers:
                      accept_partial: bool = False, on_progress: Callable[[dict], None] | None = None):
     """Extract what ``store`` lacks of ``items``, reporting ``{"stage": "extract", "done",
     "total"}`` after each video; the extraction summary."""
-    from ..features.batch import extract_items
+    from ..data.batch import extract_items
 
     done = [0]
 

@@ -1,8 +1,9 @@
 """The feature store: one ``<stem>.npz`` + ``<stem>.json`` per (video content, cut, extractor config).
 
 The key hashes the file's content (not its path), the cut's start/end and the extractor
-config, so extracting the same file again - under any name - is a cache hit, and a change of
-any setting is a miss.
+config, so extracting the same file again - under any name - is a cache hit (:meth:`locate`
+finds a record by its key whatever name it was stored under), and a change of any setting is
+a miss. A file's content is hashed once per process (per resolved path, size and mtime).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import re
 from pathlib import Path
 
 from .._io import file_sha256
-from ..features.record import ExtractorConfig, Features
-from ..features.timing import regular
+from .record import ExtractorConfig, Features
+from .timing import regular
 
 
 def _slug(name: str) -> str:
@@ -40,6 +41,23 @@ class FeatureStore:
         """``<root>/<name or file stem>__<key>`` (add ``.npz`` / ``.json``)."""
         base = _slug(name or Path(path).stem)
         return self.root / f"{base}__{self.key(path, config, start, end)}"
+
+    def find(self, key: str) -> Path | None:
+        """The stem of a complete record with this key, stored under any name (None: none)."""
+        if not self.root.is_dir():
+            return None
+        for meta in sorted(self.root.glob(f"*__{key}.json")):
+            stem = meta.with_suffix("")
+            if self.has(stem):
+                return stem
+        return None
+
+    def locate(self, path: str | os.PathLike, config: ExtractorConfig, start: float | None = None,
+               end: float | None = None, name: str | None = None) -> Path:
+        """The stem of this (content, cut, config): the record already stored under any name,
+        else a new stem named after ``name`` (or the file)."""
+        key = self.key(path, config, start, end)
+        return self.find(key) or self.root / f"{_slug(name or Path(path).stem)}__{key}"
 
     def has(self, stem: Path) -> bool:
         """A record is complete once its JSON (written last) exists beside its arrays."""

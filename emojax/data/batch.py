@@ -5,18 +5,22 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from multiprocessing import get_context
+from pathlib import Path
 from typing import Callable, Iterable
 
-from ..data.items import VideoItem
-from ..data.store import FeatureStore
+from .._io import file_sha256
 from ..errors import EmojaxError
-from .record import ExtractorConfig
+from ..features.record import ExtractorConfig
+from ..features.store import FeatureStore
+from ..procs import process_pool
+from .items import VideoItem
 
 _EXTRACTORS: dict = {}  # per process: config -> Extractor (detector and predictor built once)
+#: loaded by the pool's fork server, so that its workers start with dlib's model
+PRELOAD = "emojax.features.preload"
 
 
 def _init_worker() -> None:
@@ -26,10 +30,10 @@ def _init_worker() -> None:
 
 
 def _extractor(config: ExtractorConfig):
-    from .pipeline import Extractor
+    from ..features.pipeline import Extractor
 
     if config not in _EXTRACTORS:
-        warm = sys.modules.get("emojax.features._warm")  # preloaded by the pool's fork server
+        warm = sys.modules.get(PRELOAD)  # imported by the pool's fork server before it forked this worker
         predictor = warm.PREDICTOR if warm else (
             next(iter(_EXTRACTORS.values())).predictor if _EXTRACTORS else None)
         _EXTRACTORS[config] = Extractor(config, predictor=predictor)
@@ -39,20 +43,6 @@ def _extractor(config: ExtractorConfig):
 def item_config(item: VideoItem, config: ExtractorConfig) -> ExtractorConfig:
     """The config for one item: its frame region (IEMOCAP's speaker half) overrides the default."""
     return dataclasses.replace(config, region=item.region) if item.region else config
-
-
-def pool_context():
-    """A fork server whose workers inherit dlib's model, loaded once in the server.
-
-    Plain ``fork`` from the caller is unsafe (a caller that has used OpenCV's thread pool,
-    or JAX, deadlocks its children) and ``spawn`` makes every worker load the model again.
-    """
-    methods = __import__("multiprocessing").get_all_start_methods()
-    if "forkserver" not in methods:
-        return get_context("spawn")
-    ctx = get_context("forkserver")
-    ctx.set_forkserver_preload(["emojax.features._warm"])
-    return ctx
 
 
 @dataclass
@@ -84,31 +74,39 @@ def _stored(item: VideoItem, store: FeatureStore, stem, accept_partial: bool) ->
     return _outcome(item, "cached", stem, feats) if accept_partial or not feats.partial else None
 
 
+def _locate(item: VideoItem, store: FeatureStore, config: ExtractorConfig) -> tuple[Path, str]:
+    """Where the item's record is or goes (a record of the same content under another name
+    counts), and the file's content hash."""
+    stem = store.locate(item.path, item_config(item, config), item.start, item.end, name=item.id.replace("/", "_"))
+    return stem, file_sha256(item.path)
+
+
 def cached_item(item: VideoItem, store_root: str, config: ExtractorConfig,
                 accept_partial: bool = False) -> Outcome | None:
     """The outcome of an item already in the store, else None (also for an unreadable file,
     which :func:`extract_item` then reports)."""
     store = FeatureStore(store_root)
     try:
-        stem = store.stem(item.path, item_config(item, config), item.start, item.end, name=item.id.replace("/", "_"))
-        return _stored(item, store, stem, accept_partial)
+        return _stored(item, store, _locate(item, store, config)[0], accept_partial)
     except (EmojaxError, OSError):
         return None
 
 
 def extract_item(item: VideoItem, store_root: str, config: ExtractorConfig,
-                 progress: Callable[[int], None] | None = None, accept_partial: bool = False) -> Outcome:
+                 progress: Callable[[int], None] | None = None, accept_partial: bool = False,
+                 where: tuple[str, str] | None = None) -> Outcome:
     """Extract one item into the store unless it is there already. Never raises for a bad
     video: the error is returned in the outcome, naming the file. A video that is not whole
-    fails unless ``accept_partial`` (then it is stored, marked partial)."""
+    fails unless ``accept_partial`` (then it is stored, marked partial). ``where``: its
+    (stem, content hash) when the caller has them (the file is then not hashed again)."""
     store = FeatureStore(store_root)
     cfg = item_config(item, config)
     try:
-        stem = store.stem(item.path, cfg, item.start, item.end, name=item.id.replace("/", "_"))
+        stem, sha = (Path(where[0]), where[1]) if where else _locate(item, store, config)
         if (done := _stored(item, store, stem, accept_partial)) is not None:
             return done
         feats = _extractor(cfg)(item.path, start=item.start, end=item.end, progress=progress,
-                                accept_partial=accept_partial)
+                                accept_partial=accept_partial, sha256=sha)
         feats.source["id"] = item.id
         store.put(stem, feats)
         return _outcome(item, "done", stem, feats)
@@ -171,17 +169,43 @@ def extract_items(items: Iterable[VideoItem], store_root: str | os.PathLike, con
         if on_done is not None:
             on_done(outcome)
 
-    for i, it in enumerate(items):  # what is stored already needs no worker process
-        if (o := cached_item(it, root, config, accept_partial)) is not None:
-            record(i, o)
-    todo = [i for i in range(len(items)) if i not in done]
+    # every file hashed once, here: what is stored already (under any name) needs no worker, and
+    # items of the same content and cut (links, copies, a listed file twice) are read once
+    store = FeatureStore(root)
+    followers: dict[int, list[int]] = {}
+    leaders: dict[str, int] = {}
+    where: dict[int, tuple[str, str]] = {}
+    for i, it in enumerate(items):
+        try:
+            stem, sha = _locate(it, store, config)
+            if (o := _stored(it, store, stem, accept_partial)) is not None:
+                record(i, o)
+                continue
+        except (EmojaxError, OSError):
+            continue                    # extract_item reports it, naming the file
+        where[i] = (str(stem), sha)
+        key = stem.name.rsplit("__", 1)[-1]       # (content, cut, settings), whatever the name
+        if key in leaders:
+            followers[leaders[key]].append(i)
+        else:
+            leaders[key] = i
+            followers[i] = []
+    following = {j for f in followers.values() for j in f}
+    todo = [i for i in range(len(items)) if i not in done and i not in following]
+
+    def finish(i: int, outcome: Outcome) -> None:
+        record(i, outcome)
+        for j in followers.get(i, ()):          # the same content and cut: what the first one got
+            record(j, dataclasses.replace(outcome, item=items[j], status="cached" if outcome.stem else "failed"))
+
     if workers == 1 or len(todo) <= 1:
         for i in todo:
-            record(i, extract_item(items[i], root, config, progress=on_frames, accept_partial=accept_partial))
+            finish(i, extract_item(items[i], root, config, progress=on_frames, accept_partial=accept_partial,
+                                   where=where.get(i)))
     else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=pool_context(),
-                                 initializer=_init_worker) as pool:
-            futures = {pool.submit(extract_item, items[i], root, config, None, accept_partial): i for i in todo}
+        with process_pool(min(workers, len(todo)), preload=[PRELOAD], initializer=_init_worker) as pool:
+            futures = {pool.submit(extract_item, items[i], root, config, None, accept_partial, where.get(i)): i
+                       for i in todo}
             for fut in as_completed(futures):
                 i = futures[fut]
                 try:
@@ -189,5 +213,5 @@ def extract_items(items: Iterable[VideoItem], store_root: str | os.PathLike, con
                 except BrokenProcessPool:
                     outcome = Outcome(items[i], "failed", error=f"{items[i].path}: the worker process died "
                                       "(out of memory, or a crash in a native library); run again to resume")
-                record(i, outcome)
+                finish(i, outcome)
     return Summary([done[i] for i in range(len(items))])
