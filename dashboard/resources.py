@@ -23,7 +23,7 @@ def _stamp(path: Path) -> float:
 
 @st.cache_resource(show_spinner=False)
 def _trained_run(path: str, stamp: float):
-    from emojax._jaxcache import enable_compilation_cache
+    from emojax.jaxcache import enable_compilation_cache
     from emojax.estimator import TrainedRun
     from emojax.models import MODEL_NAMES
 

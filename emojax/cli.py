@@ -558,13 +558,18 @@ JAX_COMMANDS = ("train", "evaluate", "predict", "explain", "demo")
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in JAX_COMMANDS:
-        from ._jaxcache import enable_compilation_cache
+        from .jaxcache import enable_compilation_cache
 
         enable_compilation_cache()
     try:
         return args.func(args)
     except EmojaxError as e:
         print(f"emojax: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:                      # a disk that filled up or went away mid-way: one line
+        from .fileio import disk_problem
+
+        print(f"emojax: error: {e.filename or 'a file'}: {disk_problem(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("emojax: interrupted; what was stored is kept, run again to resume", file=sys.stderr)

@@ -31,3 +31,7 @@ class ConfigError(EmojaxError, ValueError):
 
 class RunFileError(EmojaxError):
     """A file of a run folder is missing, unreadable, or does not hold what a run writes."""
+
+
+class StorageError(EmojaxError, OSError):
+    """A folder cannot be written: read-only, full, over quota, or not ours."""

@@ -220,7 +220,7 @@ def jax_compilation_cache(tmp_path_factory):
     import os
 
     os.environ["EMOJAX_JAX_CACHE"] = str(tmp_path_factory.mktemp("jax-cache"))
-    from emojax._jaxcache import enable_compilation_cache
+    from emojax.jaxcache import enable_compilation_cache
 
     enable_compilation_cache()
     yield

@@ -291,7 +291,7 @@ def test_the_same_content_under_many_names_is_read_and_hashed_once(tmp_path):
     reads nothing."""
     import shutil
 
-    from emojax import _io
+    from emojax import fileio
     from emojax.data import VideoItem
     from emojax.data.batch import extract_items
 
@@ -303,14 +303,54 @@ def test_the_same_content_under_many_names_is_read_and_hashed_once(tmp_path):
     shutil.copy(clip, tmp_path / "copy.mpg")
     items = [VideoItem(id=p.stem, path=str(p), label="x") for p in sorted(links.iterdir())]
     items.append(VideoItem(id="copy", path=str(tmp_path / "copy.mpg"), label="x"))
-    _io._sha256_cached.cache_clear()
+    fileio._sha256_cached.cache_clear()
     summary = extract_items(items, tmp_path / "store", workers=1)
     assert (summary.count("done"), summary.count("cached"), summary.count("failed")) == (1, 200, 0)
     assert len({o.stem for o in summary.outcomes}) == 1 and len(list((tmp_path / "store").glob("*.json"))) == 1
-    assert _io._sha256_cached.cache_info().misses == 2          # the clip (through every link) and its copy
+    assert fileio._sha256_cached.cache_info().misses == 2          # the clip (through every link) and its copy
     again = extract_items([VideoItem(id=f"new{k}", path=str(links / f"take{k:03d}.mpg"), label="x") for k in range(5)],
                           tmp_path / "store", workers=2)
     assert again.count("cached") == 5
     fresh = extract_items(items[:20] + [VideoItem(id="other", path=str(shared("grid") / "brbk7n.mpg"), label="x")],
                           tmp_path / "store2", workers=2)
     assert (fresh.count("done"), fresh.count("cached")) == (2, 19)
+
+
+def test_a_read_only_or_full_disk_is_refused_first_in_one_line(tmp_path):
+    """A read-only file system and a full one (tmpfs mounts in a private mount namespace):
+    extraction and training refuse before reading any video, in one line naming the folder and
+    the problem. Skipped where this kernel gives no unprivileged mount namespace."""
+    import shutil
+    import subprocess
+    import sys
+
+    unshare = shutil.which("unshare")
+    if unshare is None or subprocess.run([unshare, "-rm", "true"], capture_output=True).returncode != 0:
+        pytest.skip("no unprivileged mount namespace here (unshare -rm), so no read-only or full disk to test on")
+    clips = sorted(shared("grid").glob("*.mpg"))[:8]
+    data = tmp_path / "data"
+    for k, clip in enumerate(clips):
+        (data / "ab"[k % 2]).mkdir(parents=True, exist_ok=True)
+        (data / "ab"[k % 2] / clip.name).symlink_to(clip)
+    ro, full = tmp_path / "ro", tmp_path / "full"
+    ro.mkdir()
+    full.mkdir()
+    cli = f"{sys.executable} -m emojax.cli"
+    train = f"{cli} train --dataset folder --root {data} --folds 2 --epochs 1 --quiet"
+    script = "\n".join([
+        f"mount -t tmpfs -o ro tmpfs {ro} && mount -t tmpfs -o size=512k tmpfs {full}",
+        f"head -c 500000 /dev/zero > {full}/filler || true",
+        f"{cli} extract {clips[0]} --out {ro}/store --quiet; echo rc=$?",
+        f"{cli} extract {clips[0]} --out {full}/store --quiet; echo rc=$?",
+        f"{train} --out {ro}/run --store {tmp_path}/store; echo rc=$?",
+        f"{train} --out {tmp_path}/run --store {full}/store; echo rc=$?",
+    ])
+    proc = subprocess.run([unshare, "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=300)
+    codes = [line for line in proc.stdout.splitlines() if line.startswith("rc=")]
+    errors = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert codes == ["rc=2"] * 4 and len(errors) == 4 and "Traceback" not in proc.stderr, (proc.stdout, proc.stderr)
+    assert errors[0] == f"emojax: error: {ro}/store: cannot write the feature store there (the file system is read-only)"
+    assert errors[1] == f"emojax: error: {full}/store: cannot write the feature store there (no space left on the disk)"
+    assert errors[2] == f"emojax: error: {ro}/run: cannot write the run there (the file system is read-only)"
+    assert errors[3] == f"emojax: error: {full}/store: cannot write the feature store there (no space left on the disk)"
+    assert not (tmp_path / "store").exists() or not list((tmp_path / "store").glob("*.json"))   # nothing was read

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .._io import file_sha256
+from ..fileio import check_writable, file_sha256
 from ..errors import EmojaxError
 from ..features.record import ExtractorConfig
 from ..features.store import FeatureStore
@@ -169,6 +169,7 @@ def extract_items(items: Iterable[VideoItem], store_root: str | os.PathLike, con
         if on_done is not None:
             on_done(outcome)
 
+    check_writable(root, "feature store")    # a read-only or full store: said now, not after every video
     # every file hashed once, here: what is stored already (under any name) needs no worker, and
     # items of the same content and cut (links, copies, a listed file twice) are read once
     store = FeatureStore(root)

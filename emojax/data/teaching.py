@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from .._io import atomic_write_bytes, atomic_write_json
+from ..fileio import atomic_write_bytes, atomic_write_json, check_writable
 from ..errors import NoFaceError
 from .animate import cardiac_phase, make_rig, ppg_wave, render_frame
 
@@ -217,8 +217,7 @@ def make_teaching_set(out: str | os.PathLike, config: TeachingConfig | None = No
     from ..procs import process_pool
 
     cfg = config or TeachingConfig()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_writable(out, "teaching set")
     sources = list(faces) if faces else [None]
     rigs = []
     for s_i, src in enumerate(sources):

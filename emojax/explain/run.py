@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .._io import atomic_write_json
+from ..fileio import atomic_write_json, check_writable
 from ..errors import EmojaxError, RunFileError
 from ..estimator import TrainedRun
 from ..training.metrics import PAPER_TABLE2
@@ -108,6 +108,9 @@ def explain_run(run: str | os.PathLike, *, groupings: Sequence[str] = GROUPINGS,
             raise ValueError(f"unknown grouping {g!r}; choose from {list(GROUPINGS)} (or 'time:N')")
     if not groupings:
         raise ValueError("no grouping to explain")
+    if write:
+        read_config(run)                       # a folder that is no run is refused, not written to
+        check_writable(run, "explanation")     # before the permutations, not after
     data = RunData(run)
     for m in models:
         if m not in data.trained.folds[0]:

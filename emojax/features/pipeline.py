@@ -15,7 +15,7 @@ from typing import Callable, Iterable
 import cv2
 import numpy as np
 
-from .._io import file_sha256
+from ..fileio import file_sha256
 from ..errors import VideoError
 from ..video import FrameReader
 from .face import make_detector

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import atomic_write_json, atomic_write_npz
+from ..fileio import atomic_write_json, atomic_write_npz
 from ..errors import ConfigError, FeatureStoreError
 
 FORMAT_VERSION = 2

@@ -14,7 +14,7 @@ import os
 import re
 from pathlib import Path
 
-from .._io import file_sha256
+from ..fileio import file_sha256
 from .record import ExtractorConfig, Features
 from .timing import regular
 

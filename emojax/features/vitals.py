@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal as sps
 
-from .._io import atomic_write_bytes
+from ..fileio import atomic_write_bytes
 from . import heart, rppg
 from .record import Features
 

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 from flax import nnx, serialization
 
-from .._io import atomic_write_bytes
+from ..fileio import atomic_write_bytes
 from ..errors import CheckpointError
 
 FORMAT = "emojax-checkpoint-1"

@@ -19,7 +19,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from .._io import atomic_write_json, atomic_write_npz
+from ..fileio import atomic_write_json, atomic_write_npz, check_writable
 from ..data import load_dataset
 from ..errors import DatasetError, EmojaxError
 from ..features.store import FeatureStore
@@ -111,6 +111,8 @@ def cross_evaluate(run: str | os.PathLike, dataset: str, root: str | os.PathLike
     left_out = {c: sum(i.label == c for i in ds.items) for c in ds.classes if c not in cmap}
     if not items:
         raise DatasetError(f"{root}: no video of a class the run shares")
+    name = name or _name(dataset, root)
+    out = check_writable(run / "cross" / name, "results")     # before the other corpus is extracted
     summary = extract_labelled(items, store or cfg.store, trained.extractor, workers=workers,
                                accept_partial=accept_partial, on_progress=on_progress)
     ok = [o for o in summary.outcomes if o.stem]
@@ -147,9 +149,6 @@ def cross_evaluate(run: str | os.PathLike, dataset: str, root: str | os.PathLike
         metrics["folds"] = per_fold
         metrics["summary"] = {m: mean_std([f["models"][m] for f in per_fold]) for m in MODEL_NAMES}
         metrics["table1"] = table1(metrics["summary"], baseline=metrics["context"]["majority_baseline"])
-    name = name or _name(dataset, root)
-    out = run / "cross" / name
-    out.mkdir(parents=True, exist_ok=True)
     metrics.update({
         "name": name, "dataset": dataset, "root": str(root), "class_map": cmap, "shared_classes": shared,
         "left_out": {"classes": left_out, "unreadable": [(o.item.id, o.error) for o in summary.failed]},

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .. import procs
-from .._io import atomic_write_json
+from ..fileio import atomic_write_json
 from ..errors import EmojaxError
 from ..models import TRAINED
 from .runfiles import read_json, read_progress

@@ -103,6 +103,8 @@ def make_folds(y: Sequence[int], groups: Sequence[str | None] | None = None,
     videos are all one speaker's, with that speaker held out).
     """
     check_design(y, groups, sessions, protocol=protocol, k=k, classes=classes)
+    if groups is not None and all(x is None for x in groups):
+        groups = None                          # no video names its speaker
     y = np.asarray(y)
     names = list(classes) if classes is not None else [str(c) for c in range(int(y.max()) + 1)]
     idx = np.arange(len(y))

@@ -41,7 +41,7 @@ from typing import Callable
 import numpy as np
 
 from .. import procs
-from .._io import atomic_write_json, atomic_write_npz
+from ..fileio import atomic_write_json, atomic_write_npz, check_writable
 from ..data import LOADERS, load_dataset
 from ..features.store import FeatureStore
 from ..data.transforms import InputConfig, to_arrays
@@ -288,7 +288,8 @@ def train_run(cfg: RunConfig, out: str | os.PathLike, *, workers: int | None = N
     """
     out = Path(out)
     dataset = labelled(cfg)              # a dataset the protocol cannot evaluate claims no folder
-    out.mkdir(parents=True, exist_ok=True)
+    check_writable(out, "run")           # a read-only or full disk: said now, not after extraction
+    check_writable(cfg.store, "feature store")
     _claim(out, cfg)
     report = _Reporter(out, on_progress, cfg.train.epochs)
     try:

@@ -16,7 +16,7 @@ import jax
 import numpy as np
 from flax import nnx
 
-from .._io import atomic_write_json
+from ..fileio import atomic_write_json
 from ..errors import CheckpointError
 from ..models import TRAINED, LateFusion, ModelSpec, build_model, choose_weight
 from . import checkpoint

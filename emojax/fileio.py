@@ -1,0 +1,102 @@
+"""Small I/O helpers: atomic writes, content hashing, and checking that a folder can take
+what is about to be written (before hours of work, not after)."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import json
+import os
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import StorageError
+
+#: bytes written (and removed) to prove a folder takes data: a full disk fails this
+PROBE_BYTES = 1 << 20
+
+
+def disk_problem(e: OSError) -> str:
+    """What an OSError says about a disk, in words."""
+    return {errno.ENOSPC: "no space left on the disk", errno.EROFS: "the file system is read-only",
+            errno.EACCES: "permission denied", errno.EPERM: "not permitted",
+            errno.EDQUOT: "over the disk quota"}.get(e.errno, e.strerror or str(e))
+
+
+def check_writable(folder: str | os.PathLike, what: str) -> Path:
+    """Make ``folder`` if needed and prove it takes data (:data:`PROBE_BYTES` written, synced and
+    removed). Raises StorageError ``<folder>: cannot write the <what> there (<why>)``."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".emojax-probe-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(b"\0" * PROBE_BYTES)
+                fh.flush()
+                os.fsync(fh.fileno())
+        finally:
+            Path(probe).unlink(missing_ok=True)
+    except OSError as e:
+        raise StorageError(f"{folder}: cannot write the {what} there ({disk_problem(e)})") from None
+    return folder
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temp file in the same folder and ``os.replace``."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise StorageError(f"{path}: cannot write it ({disk_problem(e)})") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException as e:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and not isinstance(e, StorageError):
+            raise StorageError(f"{path}: cannot write it ({disk_problem(e)}); the previous version, if any, "
+                               "is kept") from None
+        raise
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as indented UTF-8 JSON, atomically."""
+    atomic_write_bytes(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=True).encode())
+
+
+def atomic_write_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
+    """Write arrays as a compressed ``.npz``, atomically (no pickled objects inside)."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _sha256_file(path: str, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+@lru_cache(maxsize=4096)
+def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
+    return _sha256_file(path)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's content, memoised per (path, size, mtime) within the process.
+
+    IEMOCAP cuts many utterances out of one dialog video; the memo keeps us from hashing the
+    same large file once per utterance.
+    """
+    st = os.stat(path)
+    return _sha256_cached(os.fspath(Path(path).resolve()), st.st_size, st.st_mtime_ns)
