@@ -110,8 +110,20 @@ def test_predict_errors_name_the_problem(holdout_run, tmp_path):
     assert proc.returncode == 2 and "config.json: missing" in proc.stderr
 
 
-def test_the_cli_offers_every_dataset_kind_the_library_loads():
-    from emojax.cli import DATASET_KINDS
+def test_the_cli_offers_every_dataset_kind_the_library_loads_and_refuses_bad_numbers(capsys):
+    from emojax.cli import build_parser
     from emojax.data import LOADERS
 
-    assert sorted(DATASET_KINDS) == sorted(LOADERS)
+    parser = build_parser()
+    for kind in LOADERS:
+        for command in (["train", "--root", "r", "--out", "o"], ["evaluate", "run", "--root", "r"]):
+            assert parser.parse_args(command + ["--dataset", kind]).dataset == kind
+    for bad in (["train", "--dataset", "nope", "--root", "r", "--out", "o"],
+                ["extract", "v.mp4", "--out", "s", "--every", "0"], ["predict", "v.mp4", "--run", "r", "--start", "nan"],
+                ["predict", "v.mp4", "--run", "r", "--end", "-1"], ["train", "--dataset", "csv", "--root", "r", "--out",
+                                                                       "o", "--folds", "1.5"],
+                ["heart-rate", "v.mp4", "--near", "1,2,3"]):
+        with pytest.raises(SystemExit) as exit_:
+            parser.parse_args(bad)
+        assert exit_.value.code == 2
+        assert "Traceback" not in capsys.readouterr().err

@@ -354,3 +354,35 @@ def test_a_read_only_or_full_disk_is_refused_first_in_one_line(tmp_path):
     assert errors[2] == f"emojax: error: {ro}/run: cannot write the run there (the file system is read-only)"
     assert errors[3] == f"emojax: error: {full}/store: cannot write the feature store there (no space left on the disk)"
     assert not (tmp_path / "store").exists() or not list((tmp_path / "store").glob("*.json"))   # nothing was read
+
+
+def test_small_ones_a_manifest_header_by_other_names_help_for_every_option_and_the_missing_choices(tmp_path, capsys):
+    """A CSV header ``file,emotion,speaker`` is a header (not a row naming a video 'file'); every
+    option of every command says what it does; --policy nearest (with --near) and heart-rate
+    --method mean are offered and work on a real clip."""
+    import argparse
+
+    from emojax.cli import build_parser, main
+    from emojax.data import load_manifest
+
+    clips = sorted(shared("grid").glob("*.mpg"))[:3]
+    (tmp_path / "m.csv").write_text("file,emotion,speaker\n" + "".join(f"{c},hap,s{k}\n" for k, c in enumerate(clips)))
+    ds = load_manifest(tmp_path / "m.csv")
+    assert [i.path for i in ds.items] == [str(c) for c in clips] and not ds.skipped
+    assert {i.label for i in ds.items} == {"hap"} and [i.group for i in ds.items] == ["s0", "s1", "s2"]
+    (tmp_path / "bad.csv").write_text("file,feeling\n" + f"{clips[0]},hap\n")
+    with pytest.raises(EmojaxError, match=r"bad\.csv:1: header must name path,label"):
+        load_manifest(tmp_path / "bad.csv")
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for name, sub in commands.items():
+        for action in sub._actions:
+            if not isinstance(action, argparse._HelpAction):
+                assert action.help and action.help != argparse.SUPPRESS, f"emojax {name} {action.dest}: no help text"
+
+    clip = str(clips[0])
+    assert main(["heart-rate", clip, "--method", "mean"]) == 1
+    assert "no rate: method 'mean' is the skin's raw mean colour" in capsys.readouterr().out
+    assert main(["heart-rate", clip, "--policy", "nearest", "--near", "100,40,260,220", "--json"]) in (0, 1)
+    assert '"face_ratio": 1.0' in capsys.readouterr().out

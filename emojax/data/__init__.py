@@ -8,7 +8,7 @@ from typing import Callable
 
 from ..errors import ConfigError
 from .acted import load_cremad, load_ravdess
-from .generic import load_folder, load_manifest
+from .generic import load_folder, load_manifest, load_paths
 from .iemocap import load_iemocap
 from .items import Dataset, VideoItem
 from ..features.store import FeatureStore
@@ -35,5 +35,5 @@ def load_dataset(kind: str, root: str | os.PathLike, **kwargs) -> Dataset:
     return LOADERS[kind](root, **kwargs)
 
 
-__all__ = ["Dataset", "VideoItem", "FeatureStore", "LOADERS", "load_dataset", "load_iemocap",
+__all__ = ["Dataset", "VideoItem", "FeatureStore", "LOADERS", "load_dataset", "load_paths", "load_iemocap",
            "load_cremad", "load_ravdess", "load_folder", "load_manifest", "load_teaching"]

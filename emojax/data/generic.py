@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 from pathlib import Path
 
@@ -11,6 +12,14 @@ from ..video import VIDEO_EXTENSIONS
 from .items import Dataset, VideoItem, existing_video
 
 MANIFEST_COLUMNS = ("path", "label", "group", "start", "end")
+#: other names a manifest's header may give its columns
+COLUMN_SYNONYMS = {"file": "path", "filename": "path", "video": "path", "clip": "path", "emotion": "label",
+                   "class": "label", "speaker": "group", "actor": "group", "subject": "group"}
+
+
+def videos_under(folder: Path) -> list[Path]:
+    """Every file of a video type under ``folder``, at any depth, sorted."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
 
 
 def load_folder(root: str | os.PathLike) -> Dataset:
@@ -19,11 +28,8 @@ def load_folder(root: str | os.PathLike) -> Dataset:
     if not root.is_dir():
         raise DatasetError(f"{root}: not a folder")
     classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-    items = []
-    for c in classes:
-        for p in sorted((root / c).rglob("*")):
-            if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS:
-                items.append(VideoItem(id=f"{c}/{p.relative_to(root / c).with_suffix('')}", path=str(p), label=c))
+    items = [VideoItem(id=f"{c}/{p.relative_to(root / c).with_suffix('')}", path=str(p), label=c)
+             for c in classes for p in videos_under(root / c)]
     classes = [c for c in classes if any(i.label == c for i in items)]
     if not items:
         raise DatasetError(f"{root}: no videos in class folders (expected {root}/<class>/<video>)")
@@ -43,8 +49,8 @@ def _float_or_none(value: str | None, where: str, name: str) -> float | None:
 
 
 def load_manifest(path: str | os.PathLike) -> Dataset:
-    """A CSV with rows ``path,label[,group][,start,end]`` (a header row naming these columns
-    is optional). Relative paths are relative to the manifest's folder. Malformed rows raise
+    """A CSV with rows ``path,label[,group][,start,end]`` (a header row naming these columns,
+    in any order and with the synonyms of :data:`COLUMN_SYNONYMS`, is optional). Relative paths are relative to the manifest's folder. Malformed rows raise
     :class:`DatasetError` naming the file and line; missing videos are skipped and reported."""
     path = Path(path)
     try:
@@ -53,11 +59,13 @@ def load_manifest(path: str | os.PathLike) -> Dataset:
         raise DatasetError(f"{path}: cannot read the manifest ({e})") from e
     header = list(MANIFEST_COLUMNS)
     first = 0
-    if rows and rows[0] and rows[0][0].strip().lower() == "path":
-        header = [h.strip().lower() for h in rows[0]]
-        unknown = set(header) - set(MANIFEST_COLUMNS)
-        if unknown or "label" not in header:
-            raise DatasetError(f"{path}:1: header must name path,label[,group][,start,end]; got {rows[0]}")
+    names = [COLUMN_SYNONYMS.get(h.strip().lower(), h.strip().lower()) for h in (rows[0] if rows else [])]
+    if any(n in MANIFEST_COLUMNS for n in names) and not any(Path(c.strip()).suffix for c in rows[0][:1]):
+        header = names                          # a header row (its first cell is no file name)
+        unknown = [h for h, n in zip(rows[0], names) if n not in MANIFEST_COLUMNS]
+        if unknown or "label" not in names or "path" not in names or len(set(names)) < len(names):
+            raise DatasetError(f"{path}:1: header must name path,label[,group][,start,end] once each "
+                               f"(file, emotion, speaker... are understood too); got {','.join(rows[0])}")
         first = 1
     items, skipped, seen = [], [], set()
     for n, row in enumerate(rows[first:], start=first + 1):
@@ -85,3 +93,30 @@ def load_manifest(path: str | os.PathLike) -> Dataset:
                                group=rec.get("group") or None, start=start, end=end))
     classes = sorted({i.label for i in items})
     return Dataset(f"csv:{path.name}", items, classes, skipped)
+
+
+def load_paths(paths: list[str | os.PathLike]) -> Dataset:
+    """Unlabelled items from what a user lists: video files (a bad one fails when it is read,
+    naming it), folders (every video under them, named by its path inside the folder) and CSV
+    manifests (their rows, labels kept)."""
+    items, skipped, seen = [], [], set()
+
+    def add(item: VideoItem) -> None:
+        while item.id in seen:
+            item = dataclasses.replace(item, id=item.id + "+")
+        seen.add(item.id)
+        items.append(item)
+
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            for f in videos_under(p):
+                add(VideoItem(id=str(f.relative_to(p).with_suffix("")), path=str(f), label=None))
+        elif p.suffix.lower() == ".csv":
+            ds = load_manifest(p)
+            for item in ds.items:
+                add(item)
+            skipped.extend(ds.skipped)
+        else:
+            add(VideoItem(id=p.stem, path=str(p), label=None))
+    return Dataset("paths", items, sorted({i.label for i in items if i.label}), skipped)

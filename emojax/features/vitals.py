@@ -74,6 +74,8 @@ class Vitals:
             return None
         if self.colourless:
             return "no pulse: the video has no colour (grayscale), and the pulse is read from the skin's colour"
+        if self.method == "mean":
+            return "no rate: method 'mean' is the skin's raw mean colour (for the per-frame table), not a pulse"
         if self.seconds < 2.0:
             return "no reliable pulse: too few seconds with a face"
         if self.seconds < MIN_RELIABLE_S:

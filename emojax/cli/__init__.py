@@ -1,0 +1,49 @@
+"""The ``emojax`` command line: one module per command, each calling the same library
+functions the dashboard does; what they share is in ``common``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import EmojaxError
+from . import demo, evaluate, explain, extract, heart_rate, predict, teaching, train
+
+COMMANDS = (extract, heart_rate, teaching, train, evaluate, predict, explain, demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="emojax", description="Interpretable multimodal emotion recognition from face video.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.add(sub)
+    return ap
+
+
+#: commands that run JAX models (they keep compiled programs in the persistent cache)
+JAX_COMMANDS = ("train", "evaluate", "predict", "explain", "demo")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command in JAX_COMMANDS:
+        from ..jaxcache import enable_compilation_cache
+
+        enable_compilation_cache()
+    try:
+        return args.func(args)
+    except EmojaxError as e:
+        print(f"emojax: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:                      # a disk that filled up or went away mid-way: one line
+        from ..fileio import disk_problem
+
+        print(f"emojax: error: {e.filename or 'a file'}: {disk_problem(e)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("emojax: interrupted; what was stored is kept, run again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""What the commands share: argument types that refuse bad values in one line, the extractor
+options, progress bars for a run, and how metrics and explanations are printed."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from ..errors import EmojaxError
+
+
+def positive_int(text: str) -> int:
+    """An argument that must be a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
+    return value
+
+
+def seconds(text: str) -> float:
+    """An argument that must be a finite, non-negative number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite, non-negative number of seconds")
+    return value
+
+
+def positive(text: str) -> float:
+    """An argument that must be a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number above 0")
+    return value
+
+
+def box(text: str) -> tuple[float, float, float, float]:
+    """``X0,Y0,X1,Y1`` in pixels."""
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4 or not all(math.isfinite(v) for v in values) or values[2] <= values[0] or values[3] <= values[1]:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a box X0,Y0,X1,Y1 (pixels, X1 > X0, Y1 > Y0)")
+    return values
+
+
+def dataset_kinds() -> list[str]:
+    from ..data import LOADERS
+
+    return sorted(LOADERS)
+
+
+def add_extractor_options(p) -> None:
+    p.add_argument("--detector", choices=["haar", "hog"], default="haar",
+                   help="face detector: OpenCV's Haar cascade (the paper's) or dlib's HOG (default: haar)")
+    p.add_argument("--roi", choices=["box", "skin", "frame"], default="skin",
+                   help="colour ROI: face box, skin (forehead+cheeks), or the whole frame (default: skin)")
+    p.add_argument("--tracking", choices=["track", "detect"], default="track",
+                   help="follow the landmarks while the detector confirms the face every K frames (default), "
+                        "or detect on every frame as the paper does")
+    p.add_argument("--every", type=positive_int, default=10, metavar="K",
+                   help="the detector re-checks a tracked face every K frames (default 10)")
+    p.add_argument("--policy", choices=["largest", "left", "right", "nearest"], default="largest",
+                   help="which face when there are several: the largest, the leftmost, the rightmost, or the one "
+                        "nearest the box --near (default: largest)")
+    p.add_argument("--near", type=box, default=None, metavar="X0,Y0,X1,Y1",
+                   help="with --policy nearest: the box (pixels) the face to follow is nearest to")
+    p.add_argument("--fps", type=positive, default=None, help="keep frames at about this rate (default: every frame)")
+    add_partial_option(p)
+
+
+def add_partial_option(p) -> None:
+    p.add_argument("--accept-partial", action="store_true",
+                   help="keep a video that is not whole (fewer frames than its container claims, or damaged "
+                        "data), marked partial; by default it fails, naming the file and what is missing")
+
+
+def extractor_config(args):
+    from ..features import ExtractorConfig
+
+    if (args.policy == "nearest") != (args.near is not None):
+        raise EmojaxError("--policy nearest and --near X0,Y0,X1,Y1 go together")
+    return ExtractorConfig(detector=args.detector, tracking=args.tracking, roi=args.roi, detect_every=args.every,
+                           policy=args.policy, near=args.near, fps=args.fps)
+
+
+class TrainBars:
+    """tqdm bars for a run's events: extraction, then every fold x model epoch."""
+
+    def __init__(self, quiet: bool = False, label: str = ""):
+        self.quiet, self.label, self.bar, self.key = quiet, label, None, None
+
+    def __call__(self, e: dict) -> None:
+        from tqdm import tqdm
+
+        if self.quiet or e.get("stage") not in ("extract", "train"):
+            return
+        key = ("extract",) if e["stage"] == "extract" else ("train", e.get("seed"), e["fold"], e["model"])
+        if key != self.key:
+            self.close()
+            if e["stage"] == "extract":
+                desc = "extract"
+            else:
+                where = "final model" if e["fold"] == "final" else f"fold {e['fold']}/{e['folds']}"
+                seed = f"seed {e['seed']} " if e.get("seeds", 1) > 1 else ""
+                desc = f"{seed}{where} {e['model']}"
+            total = e["total"] if e["stage"] == "extract" else e["epochs"]
+            unit = "video" if e["stage"] == "extract" else "epoch"
+            self.bar, self.key = tqdm(total=total, desc=f"{self.label}{desc}", unit=unit, leave=False), key
+        if e["stage"] == "extract":
+            self.bar.n = e["done"]
+            self.bar.refresh()
+        else:
+            r = e["record"]
+            self.bar.update(1)
+            self.bar.set_postfix_str(f"loss {r['train_loss']:.3f}" + (f" val uar {r['val_uar']:.2f}" if "val_uar" in r else ""))
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def print_metrics(metrics: dict, run) -> None:
+    from ..training.metrics import context_line, spread_table
+
+    seeds = metrics.get("seeds", {}).get("values", [])
+    spread = f"mean ± std over {len(seeds)} seeds (each the mean over folds)" if len(seeds) > 1 else "mean ± std over folds"
+    print(f"{run}: {metrics['n_videos']} videos tested over {len(metrics['folds'])} fold(s); {spread}, per cent")
+    print(metrics["table1"])
+    if "context" in metrics:
+        print(context_line(metrics["context"]))
+    table = spread_table(metrics)
+    if table:
+        print("\nspread over seeds and over every fold of every seed:")
+        print(table)
+    if len(seeds) > 1:
+        print(f"first seed ({seeds[0]}), pooled over its folds:")
+    for m, ci in metrics["ci"].items():
+        lo, hi = ci["accuracy"]
+        by = ci.get("resampled", "videos")
+        print(f"  {m}: pooled accuracy {100 * metrics['pooled'][m]['accuracy']:.2f} "
+              f"(95% bootstrap CI {100 * lo:.1f}-{100 * hi:.1f}, resampling {ci.get('clusters', '')} {by})")
+    if "final" in metrics:
+        f = metrics["final"]
+        print(f"final model: trained on all {f['videos']} videos (epochs "
+              + ", ".join(f"{m} {e}" for m, e in f["epochs"].items())
+              + f"; late-fusion weight {f['late_fusion_weight']:.2f}); `emojax predict` uses it")
+
+
+def print_importance(out: dict) -> None:
+    paper = out["paper_table2"]
+    print("modality contributions (Table 2), per cent of the positive permutation importance:")
+    print(f"  {'model':>14}  {'rPPG':>6}  {'visual':>6}")
+    for m, t in out["table2"].items():
+        cells = "  ".join("     -" if t.get(k) is None else f"{t[k]:6.2f}" for k in ("rppg", "visual"))
+        print(f"  {m:>14}  {cells}")
+    print(f"  {'paper (IEMOCAP)':>14}  {paper['rppg']:6.2f}  {paper['face']:6.2f}")
+    for m, neg in out.get("table2_negative", {}).items():
+        if neg:
+            print(f"  {m}: negative importance (permuting it raised accuracy; no share): "
+                  + ", ".join(f"{k} {100 * v:+.2f} points" for k, v in neg.items()))
+    if "table2_rule" in out:
+        print(f"  (shares: {out['table2_rule']})")
+    for m, e in out["models"].items():
+        print(f"\n{m}: accuracy {100 * e['baseline']['accuracy']:.1f} %; the largest drops in accuracy (points):")
+        for g, d in e["groupings"].items():
+            top = sorted(range(len(d["mean"])), key=lambda i: d["mean"][i], reverse=True)[:5]
+            print(f"  {g:>8}: " + ", ".join(f"{d['names'][i]} {100 * d['mean'][i]:.1f}" for i in top))
+        for g, d in e.get("per_class", {}).items():
+            if g == "modality":
+                print("  per class, drop in recall (points): " + "; ".join(
+                    f"{c}: " + " / ".join(f"{n} {'-' if v[k] is None else f'{100 * v[k]:.0f}'}"
+                                         for n, v in zip(d["names"], d["mean"]))
+                    for k, c in enumerate(out["classes"])))
+    v = out.get("video")
+    if v:
+        print(f"\n{v['path']}:")
+        for m, e in v["models"].items():
+            ig = e["integrated_gradients"]
+            share = dict(zip(e["groupings"]["modality"]["names"], e["groupings"]["modality"]["share_pct"]))
+            print(f"  {m}: {e['label']} ({100 * e['proba'][e['label']]:.0f} %); modality shares "
+                  + ", ".join(f"{k} {'-' if p is None else f'{p:.0f} %'}" for k, p in share.items())
+                  + f"; integrated gradients rPPG {ig['modality']['rppg']:+.3f}, visual {ig['modality']['visual']:+.3f}"
+                  f" (completeness error {100 * ig['completeness_error']:.2f} %)")

@@ -1,0 +1,81 @@
+"""``emojax evaluate``: a finished run's metrics again, or its models on another corpus."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import EmojaxError
+from .common import add_partial_option, dataset_kinds, positive_int, print_metrics
+
+
+def run(args) -> int:
+    from ..training.run import evaluate_run
+
+    if args.dataset or args.root:
+        return _cross(args)
+    if args.map:
+        raise EmojaxError("--map needs --dataset and --root (it maps another corpus's classes to the run's)")
+    metrics = evaluate_run(args.run)
+    if args.json:
+        print(json.dumps(metrics))
+        return 0
+    print_metrics(metrics, args.run)
+    best = max(metrics["summary"], key=lambda m: metrics["summary"][m]["uar"]["mean"])
+    print(f"\nper class, {best} (pooled over folds):")
+    for c in metrics["classes"]:
+        r = metrics["pooled"][best]["per_class"][c]
+        print(f"  {c:>12}: precision {r['precision']:.2f} recall {r['recall']:.2f} f1 {r['f1-score']:.2f} "
+              f"(n={int(r['support'])})")
+    return 0
+
+
+def _cross(args) -> int:
+    from tqdm import tqdm
+
+    from ..cross import cross_evaluate, parse_map
+
+    if not (args.dataset and args.root):
+        raise EmojaxError("testing on another corpus needs both --dataset KIND and --root PATH")
+    with tqdm(unit="video", desc="extract", leave=False, disable=args.json) as bar:
+        def tick(e):
+            bar.total = e["total"]
+            bar.set_description(e["stage"])
+            bar.n = e["done"]
+            bar.refresh()
+
+        metrics = cross_evaluate(args.run, args.dataset, args.root, mapping=parse_map(args.map), classes=args.classes,
+                                 store=args.store, name=args.name, workers=args.workers,
+                                 accept_partial=args.accept_partial, on_progress=tick)
+    if args.json:
+        print(json.dumps(metrics))
+        return 0
+    from ..training.metrics import context_line
+
+    print(f"{args.run} on {args.dataset} {args.root}: {metrics['n_videos']} videos; {metrics['models_used']}; "
+          f"{metrics['scoring']}")
+    print("class map: " + ", ".join(f"{a} -> {b}" for a, b in metrics["class_map"].items()))
+    if metrics["left_out"]["classes"]:
+        print("left out (no shared class): " + ", ".join(f"{c} ({n})" for c, n in metrics["left_out"]["classes"].items()))
+    print(metrics["table1"])
+    print(context_line(metrics["context"]))
+    print(f"written: {Path(args.run) / 'cross' / metrics['name'] / 'metrics.json'}")
+    return 0
+
+
+def add(sub) -> None:
+    p = sub.add_parser("evaluate", help="metrics of a finished run, recomputed from its predictions; or, with "
+                       "--dataset and --root, its models tested on another corpus")
+    p.add_argument("run", help="a finished run folder")
+    p.add_argument("--dataset", choices=dataset_kinds(), help="test on another corpus of this kind (with --root)")
+    p.add_argument("--root", help="that corpus's root folder (or manifest for csv)")
+    p.add_argument("--map", metavar="SRC=DST,...", help="class map from the corpus's classes to the run's, over "
+                   "the default (shared codes; IEMOCAP exc -> hap, RAVDESS cal -> neu when the run lacks them); "
+                   "SRC= leaves a class out")
+    p.add_argument("--classes", choices=["paper", "four"], help="IEMOCAP class set of the other corpus")
+    p.add_argument("--name", help="name of the result folder RUN/cross/NAME (default: KIND-<root folder name>)")
+    p.add_argument("--store", default=None, help="feature store for the other corpus (default: the run's)")
+    p.add_argument("--workers", type=positive_int, default=None, help="extraction processes (default: all cores)")
+    add_partial_option(p)
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.set_defaults(func=run)

@@ -1,0 +1,48 @@
+"""``emojax heart-rate``: the pulse of one face video, its rate, quality, beats and HRV."""
+
+from __future__ import annotations
+
+import json
+
+from .common import add_extractor_options, extractor_config
+
+
+def run(args) -> int:
+    from tqdm import tqdm
+
+    from ..features import extract, vitals
+    from ..video import probe
+
+    with tqdm(total=probe(args.video).frame_count_claimed or None, unit="frame", desc="extract",
+              leave=False, disable=args.json) as bar:
+        feats = extract(args.video, extractor_config(args), progress=bar.update, accept_partial=args.accept_partial)
+    v = vitals.vitals(feats, args.method)
+    report = {"video": args.video, **vitals.report(feats, args.method, v=v), "face_ratio": round(feats.face_ratio, 4),
+              "integrity": feats.source["integrity"]}
+    if args.csv:
+        vitals.write_csv(args.csv, vitals.table(feats, args.method, v=v))
+    if args.json:
+        print(json.dumps(report))
+    else:
+        bpm = report["bpm"]
+        print(f"{args.video}: " + (f"{bpm:.1f} bpm (quality {report['quality']:.1f} dB SNR, {args.method})"
+                                   if bpm is not None else report["error"]))
+        if report.get("hrv", {}).get("rmssd_ms") is not None:
+            h = report["hrv"]
+            print(f"  {len(h['beats'])} beats; HRV: RMSSD {h['rmssd_ms']:.0f} ms, SDNN {h['sdnn_ms']:.0f} ms")
+        if args.csv:
+            print(f"  per-frame table: {args.csv}")
+    return 0 if report["bpm"] is not None else 1
+
+
+def add(sub) -> None:
+    p = sub.add_parser("heart-rate", help="heart rate of a face video")
+    p.add_argument("video", help="a face video (or a skin close-up with --roi frame)")
+    p.add_argument("--method", choices=["pbv", "pos", "chrom", "green", "mean"], default="pbv",
+                   help="pulse method: PBV over the skin patches (default), POS, CHROM, the green channel, or "
+                        "mean (the skin's raw mean colour, no rate: for the per-frame table)")
+    p.add_argument("--json", action="store_true", help="print JSON: bpm, quality, series, beats and HRV")
+    p.add_argument("--csv", metavar="FILE", help="also write a per-frame table: time, raw R/G/B, pulse, heart rate, "
+                   "quality, face found, bridged, beat")
+    add_extractor_options(p)
+    p.set_defaults(func=run)

@@ -1,0 +1,54 @@
+"""``emojax predict``: each model's class probabilities for videos, with a run's models."""
+
+from __future__ import annotations
+
+import json
+
+from ..errors import EmojaxError
+from .common import add_partial_option, seconds
+
+
+def run(args) -> int:
+    from tqdm import tqdm
+
+    from ..inference import predict_videos
+
+    fold = args.fold
+    if fold is not None and fold != "final":
+        try:
+            fold = int(fold)
+        except ValueError:
+            raise EmojaxError(f"--fold takes a fold number or 'final', not {args.fold!r}") from None
+    with tqdm(unit="frame", desc="extract", leave=False, disable=args.json) as bar:
+        results = predict_videos(args.videos, args.run, fold=fold, same_speaker=args.same_speaker, start=args.start,
+                                 end=args.end, progress=bar.update, accept_partial=args.accept_partial)
+    if args.json:
+        print(json.dumps(results[0] if len(results) == 1 else results))
+        return 0
+    for result in results:
+        print(f"{result['video']}: {result['label']} (early fusion); {result['frames']} frames, "
+              f"face in {100 * result['face_ratio']:.0f} %; {result['models_used']}; {result['normalisation']}")
+        for warning in result["warnings"]:
+            print(f"  warning: {warning}")
+        for m, r in result["models"].items():
+            probs = ", ".join(f"{c} {p:.2f}" for c, p in r["proba"].items())
+            print(f"  {m:>12}: {r['label']:>8}  ({probs})")
+    return 0
+
+
+def add(sub) -> None:
+    p = sub.add_parser("predict", help="each model's class probabilities for one or more videos")
+    p.add_argument("videos", nargs="+", metavar="VIDEO", help="face videos (several: see --same-speaker)")
+    p.add_argument("--run", required=True, help="a finished run folder")
+    p.add_argument("--fold", default=None, metavar="K",
+                   help="predict with fold K's models (1-based; a held-out video then gets the probabilities in "
+                        "the run's predictions.npz) or 'final'; default: the final model if the run has one, "
+                        "else the mean of the folds' models")
+    p.add_argument("--same-speaker", action="store_true",
+                   help="the videos are one speaker's: a speaker-relative run takes their landmarks relative to "
+                        "their mean shape, as it did for each test speaker")
+    p.add_argument("--start", type=seconds, default=None, help="predict from this second on")
+    p.add_argument("--end", type=seconds, default=None, help="predict up to this second")
+    add_partial_option(p)
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.set_defaults(func=run)

@@ -1,0 +1,60 @@
+"""``emojax train``: a dataset's four models, fold by fold, into a run folder."""
+
+from __future__ import annotations
+
+from .common import TrainBars, add_partial_option, dataset_kinds, positive_int, print_metrics, seconds
+
+
+def run_config_of(args):
+    from ..training.run import run_config
+
+    return run_config(args.dataset, args.root, preset=args.preset, epochs=args.epochs, seed=args.seed,
+                      length=args.length, protocol=args.protocol, folds=args.folds, classes=args.classes,
+                      store=args.store, accept_partial=args.accept_partial, seeds=args.seeds, refit=args.refit,
+                      speaker_relative=args.speaker_norm)
+
+
+def run(args) -> int:
+    from ..training.run import train_run
+
+    bars = TrainBars(args.quiet)
+    try:
+        metrics = train_run(run_config_of(args), args.out, workers=args.workers,
+                            checkpoint_every=args.checkpoint_every, on_progress=bars)
+    finally:
+        bars.close()
+    print_metrics(metrics, args.out)
+    return 0
+
+
+def add(sub) -> None:
+    p = sub.add_parser("train", help="train and test the four models on a dataset, fold by fold")
+    p.add_argument("--dataset", required=True, choices=dataset_kinds(), help="what kind of dataset --root is")
+    p.add_argument("--root", required=True, help="dataset root folder (or manifest for csv)")
+    p.add_argument("--preset", choices=["paper", "improved"], default="improved",
+                   help="paper: Kumar & Li (2023) as published; improved: POS/PBV pulse channels, aligned landmarks, "
+                        "the improved models (default)")
+    p.add_argument("--protocol", choices=["holdout", "kfold", "loso", "speaker"], default="kfold",
+                   help="holdout, (speaker-grouped) k-fold, leave-one-session-out, leave-one-speaker-out")
+    p.add_argument("--folds", type=positive_int, default=5, help="k of kfold (default 5)")
+    p.add_argument("--epochs", type=positive_int, default=None, help="override the preset's epochs")
+    p.add_argument("--length", type=positive_int, default=None, help="frames per video (improved: 150; paper: the longest)")
+    p.add_argument("--classes", choices=["paper", "four"], help="IEMOCAP class set (default: paper)")
+    p.add_argument("--seed", type=int, default=None, help="the first seed (default: the preset's, 0)")
+    p.add_argument("--seeds", type=positive_int, default=1, metavar="N",
+                   help="run the protocol with N seeds (seed, seed+1, ...) and report mean ± std over seeds; "
+                        "more seeds can be added to a finished run")
+    p.add_argument("--refit", action="store_true",
+                   help="after cross-validation, train the four models once more on every video (epochs and "
+                        "late-fusion weight as cross-validation chose): the model predict then uses")
+    p.add_argument("--speaker-norm", action="store_true",
+                   help="improved preset: landmarks relative to each speaker's mean shape over their videos on "
+                        "the same side of the split (needs speakers; predict then needs --same-speaker)")
+    p.add_argument("--store", default="artifacts/features", help="feature store")
+    p.add_argument("--out", required=True, help="run folder (e.g. artifacts/runs/<name>); an unfinished run resumes")
+    p.add_argument("--workers", type=positive_int, default=None, help="extraction processes (default: all cores)")
+    add_partial_option(p)
+    p.add_argument("--checkpoint-every", type=seconds, default=30.0, metavar="SECONDS",
+                   help="save a training model's state this often, to resume after an interruption (default 30; 0: every epoch)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
