@@ -132,6 +132,6 @@ def test_bad_inputs_are_clear_errors():
         clf.predict({"rppg": a["rppg"]})
     with pytest.raises(ValueError, match="do not agree"):
         clf.predict({**a, "mask": a["mask"][:, :10]})
-    with pytest.raises(ValueError, match="unknown model preset"):
+    with pytest.raises(ValueError, match="not a model specification: preset 'fancy'"):
         build_model("rppg", ModelSpec(**{**SPEC.to_dict(), "preset": "fancy"}))
 

@@ -43,12 +43,12 @@ def _check(template: Any, loaded: Any, path: str, where: str) -> None:
         for k in template:
             _check(template[k], loaded[k if k in loaded else str(k)], f"{path}/{k}", where)
         return
-    t = np.asarray(template)
+    t = template if isinstance(template, jax.ShapeDtypeStruct) else np.asarray(template)
     x = np.asarray(loaded) if not isinstance(loaded, dict) else None
-    if x is None or t.shape != x.shape or t.dtype != x.dtype:
+    if x is None or tuple(t.shape) != x.shape or np.dtype(t.dtype) != x.dtype:
         got = "a group of entries" if x is None else f"{x.dtype}{list(x.shape)}"
         raise CheckpointError(f"{where}: '{path}' is {got} in the checkpoint but the model expects "
-                              f"{t.dtype}{list(t.shape)} (a different architecture, preset or input size?)")
+                              f"{np.dtype(t.dtype)}{list(t.shape)} (a different architecture, preset or input size?)")
 
 
 def _restore_keys(tree: Any) -> Any:
@@ -95,6 +95,42 @@ def assign(node: Any, pure: dict) -> None:
     state = nnx.state(node)
     nnx.replace_by_pure_dict(state, _restore_keys(pure))
     nnx.update(node, state)
+
+
+def _abstract_template(tree: Any) -> Any:
+    """What :func:`pure_state` would write for a state of abstract arrays (shapes, no values)."""
+    def leaf(x):
+        if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return {"__prng_key__": jax.ShapeDtypeStruct(tuple(x.shape) + (2,), np.uint32)}
+        return x
+    return jax.tree.map(leaf, tree)
+
+
+def _on_device(tree: Any) -> Any:
+    if _is_key(tree):
+        return jax.random.wrap_key_data(jax.numpy.asarray(tree["__prng_key__"]))
+    if isinstance(tree, dict):
+        return {k: _on_device(v) for k, v in tree.items()}
+    return jax.numpy.asarray(tree)
+
+
+def restore(path: str | os.PathLike, abstract: dict[str, Any]) -> tuple[dict[str, Any], dict]:
+    """Modules made from the states in ``path``: ``abstract`` maps each saved name to a module of
+    the same structure with no values (``nnx.eval_shape(lambda: Model(...))``: nothing is
+    initialised only to be overwritten). Every shape and dtype is checked first. Returns the
+    modules and the whole checkpoint (``meta``)."""
+    payload = read(path)
+    stored = payload["nodes"]
+    missing = set(abstract) - set(stored)
+    if missing:
+        raise CheckpointError(f"{path}: the checkpoint has no {sorted(missing)}")
+    out = {}
+    for name, node in abstract.items():
+        graphdef, state = nnx.split(node)
+        _check(_abstract_template(nnx.to_pure_dict(state)), stored[name], "", f"{path} [{name}]")
+        nnx.replace_by_pure_dict(state, _on_device(stored[name]))
+        out[name] = nnx.merge(graphdef, state)
+    return out, payload
 
 
 def load_into(path: str | os.PathLike, nodes: dict[str, Any]) -> dict:

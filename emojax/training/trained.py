@@ -42,6 +42,16 @@ def _load_weights(path: Path, model: nnx.Module, spec: ModelSpec) -> dict:
     return payload["meta"]
 
 
+def _restore(path: Path, name: str, spec: ModelSpec) -> nnx.Module:
+    """A trained model from its checkpoint, built from abstract shapes (no initialisation)."""
+    abstract = nnx.eval_shape(lambda: build_model(name, spec))
+    models, payload = checkpoint.restore(path, {"model": abstract})
+    saved = payload["meta"].get("spec")
+    if saved is not None and saved != spec.to_dict():
+        raise CheckpointError(f"{path}: trained for inputs {saved}, not {spec.to_dict()}")
+    return models["model"]
+
+
 def _needed(names: tuple[str, ...]) -> list[str]:
     """The trained models behind ``names`` (late fusion stands on rppg and face)."""
     return [m for m in TRAINED if m in names or (m in ("rppg", "face") and "late_fusion" in names)]
@@ -125,8 +135,7 @@ def load_models(folder: str | os.PathLike, spec: ModelSpec, names: tuple[str, ..
         path = folder / f"{name}.msgpack"
         if not path.is_file():
             raise CheckpointError(f"{path}: missing; the run did not finish (run `emojax train` again to resume)")
-        out[name] = build_model(name, spec)
-        _load_weights(path, out[name], spec)
+        out[name] = _restore(path, name, spec)
         out[name].eval()
     if "late_fusion" in names:
         if not (folder / "late_fusion.json").is_file():
