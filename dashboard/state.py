@@ -1,7 +1,9 @@
 """Where the dashboard reads from, what each visitor has chosen, and uploads.
 
 Everything a visitor chooses (the run, the current video and its prediction) lives in their
-own ``st.session_state``, so several people using the dashboard at once each see their own.
+own ``st.session_state``, so several people using the dashboard at once each see their own,
+and it outlives a visit to another page. The files a visitor's session wrote are removed when
+that session ends (Streamlit drops its state) or when the server stops.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import atexit
 import os
 import shutil
 import tempfile
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,6 +150,66 @@ def _upload_dir() -> Path:
         _UPLOADS["dir"] = Path(tempfile.mkdtemp(prefix="emojax-uploads-"))
         atexit.register(shutil.rmtree, _UPLOADS["dir"], ignore_errors=True)
     return _UPLOADS["dir"]
+
+
+class VisitorFiles:
+    """The files one visitor's session wrote. Held only by that session's state, so when the
+    session ends and its state is dropped, the files go with it."""
+
+    def __init__(self):
+        self.paths: list[Path] = []
+        weakref.finalize(self, _remove_all, self.paths)   # the list, not self: no cycle keeps it alive
+
+    def add(self, path: Path) -> None:
+        self.paths.append(Path(path))
+
+    def discard(self, path: Path) -> None:
+        Path(path).unlink(missing_ok=True)
+        if Path(path) in self.paths:
+            self.paths.remove(Path(path))
+
+
+def _remove_all(paths: list[Path]) -> None:
+    for p in paths:
+        Path(p).unlink(missing_ok=True)
+
+
+def visitor_files() -> VisitorFiles:
+    """This visitor's files (made on first use)."""
+    if "visitor_files" not in st.session_state:
+        st.session_state["visitor_files"] = VisitorFiles()
+    return st.session_state["visitor_files"]
+
+
+def kept_upload() -> Video | None:
+    """This visitor's upload, kept while their session lasts (across pages)."""
+    saved = st.session_state.get("upload")
+    return saved[1] if saved is not None and saved[1].path.is_file() else None
+
+
+def keep_upload(uploaded) -> Video:
+    """Save ``uploaded`` (see :func:`save_upload`) as this visitor's upload, replacing the
+    previous one (deleted); the same file again is not written twice."""
+    saved = st.session_state.get("upload")
+    if saved is not None and saved[0] == uploaded.file_id and saved[1].path.is_file():
+        return saved[1]
+    if saved is not None:
+        visitor_files().discard(saved[1].path)
+        st.session_state.pop("upload")
+    video = save_upload(uploaded)
+    visitor_files().add(video.path)
+    st.session_state["upload"] = (uploaded.file_id, video)
+    return video
+
+
+def forget_upload() -> None:
+    """Delete this visitor's upload now."""
+    saved = st.session_state.pop("upload", None)
+    if saved is not None:
+        visitor_files().discard(saved[1].path)
+        if st.session_state.get("video") == saved[1]:
+            st.session_state.pop("video")
+            st.session_state.pop("prediction", None)
 
 
 def save_upload(uploaded) -> Video:

@@ -14,33 +14,41 @@ from emojax.video import probe
 
 
 def choose_video() -> state.Video | None:
-    how = st.radio("Video", ["Upload a video", "A teaching clip"], horizontal=True, key="predict_source")
+    current = state.current_video()
+    clip_chosen = current is not None and current.path.parent == state.teaching_dir()
+    how = st.radio("Video", ["Upload a video", "A teaching clip"], index=1 if clip_chosen else 0, horizontal=True,
+                   key="predict_source")
     if how == "A teaching clip":
         clips = state.teaching_clips()
         if not clips:
             st.info(f"No teaching clip in {state.teaching_dir()}; `make run` writes them.")
             return None
-        clip = st.selectbox("Teaching clip", clips, format_func=lambda p: p.name, key="predict_clip")
+        index = clips.index(current.path) if clip_chosen and current.path in clips else 0
+        clip = st.selectbox("Teaching clip", clips, index=index, format_func=lambda p: p.name, key="predict_clip")
         state.set_video(state.Video(clip, clip.name))
         return state.current_video()
     up = st.file_uploader(f"A face video ({', '.join(state.UPLOAD_TYPES)}; at most {state.max_upload_mb()} MB)",
                           type=state.UPLOAD_TYPES, key="predict_upload")
     if up is None:
-        st.caption("Your file is written to a private temporary file on this machine, under a name of ours; "
-                   "it is deleted when you upload another or when the dashboard stops.")
-        return None
-    saved = st.session_state.get("upload")
-    if saved is None or saved[0] != up.file_id:
-        if saved is not None:
-            saved[1].path.unlink(missing_ok=True)    # this visitor's previous upload
-            st.session_state.pop("upload")
-        try:
-            st.session_state["upload"] = (up.file_id, state.save_upload(up))
-        except EmojaxError as e:
-            st.error(f"This file cannot be used: {e}")
+        kept = state.kept_upload()
+        if kept is None:
+            st.caption("Your file is written to a private temporary file on this machine, under a name of ours; "
+                       "it is deleted when you upload another, when your session ends, or when the dashboard stops.")
             return None
-    state.set_video(st.session_state["upload"][1])
-    return state.current_video()
+        c1, c2 = st.columns([4, 1])
+        c1.caption(f"Your upload **{kept.name}**, kept for this visit (upload another file to replace it).")
+        if c2.button("Delete it", key="forget_upload"):
+            state.forget_upload()
+            st.rerun()
+        state.set_video(kept)
+        return kept
+    try:
+        video = state.keep_upload(up)
+    except EmojaxError as e:
+        st.error(f"This file cannot be used: {e}")
+        return None
+    state.set_video(video)
+    return video
 
 
 def predict(video: state.Video, run: Path) -> dict:

@@ -320,3 +320,30 @@ def test_a_damaged_run_is_shown_as_such_and_the_others_keep_working(app, dashboa
         _join_warm_up()
         for run in bad.values():
             shutil.rmtree(run)
+
+
+def test_a_visitor_keeps_their_upload_across_pages_and_their_files_go_with_their_session(app):
+    """Upload on Predict, visit other pages, come back: the same upload and prediction, and
+    Signals shows that clip; a second upload replaces (and deletes) the first; when the
+    visitor's session ends (its state dropped), their file is deleted."""
+    import gc
+
+    first, second = (shared("cremad") / f"1001_DFA_{e}_XX.flv" for e in ("SAD", "HAP"))
+    at = app("predict")
+    at.file_uploader(key="predict_upload").set_value((first.name, first.read_bytes(), "video/x-flv")).run()
+    label = at.metric[0].value
+    saved = at.session_state["upload"][1].path
+    for page in ("metrics", "signals", "predict"):
+        at.switch_page(f"../pages/{page}.py").run()
+        assert not at.exception, [e.message for e in at.exception]
+    assert at.metric[0].label == "Prediction (early fusion)" and at.metric[0].value == label
+    assert any(f"Your upload **{first.name}**" in c.value for c in at.caption)
+    at.switch_page("../pages/signals.py").run()
+    assert at.caption[0].value.startswith(f"{first.name}, read with the settings of run")
+    at.switch_page("../pages/predict.py").run()
+    at.file_uploader(key="predict_upload").set_value((second.name, second.read_bytes(), "video/x-flv")).run()
+    replaced = at.session_state["upload"][1].path
+    assert replaced != saved and not saved.exists() and replaced.exists()
+    del at
+    gc.collect()
+    assert not replaced.exists(), "a visitor's upload outlived their session"
