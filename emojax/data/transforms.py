@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+from scipy.interpolate import interp1d
 
 from ..errors import ConfigError
 from ..features import heart, rppg, vitals
@@ -74,11 +75,9 @@ def _resample(x: np.ndarray, length: int) -> np.ndarray:
     t = len(x)
     if t == length:
         return x.copy()
-    pos = np.linspace(0, t - 1, length)
-    lo = np.floor(pos).astype(int)
-    hi = np.minimum(lo + 1, t - 1)
-    w = (pos - lo).reshape(-1, *([1] * (x.ndim - 1)))
-    return x[lo] * (1 - w) + x[hi] * w
+    if t == 1:
+        return np.repeat(x, length, axis=0)
+    return interp1d(np.arange(t), x, axis=0, assume_sorted=True)(np.linspace(0, t - 1, length))
 
 
 def _rppg_channels(f: Features, cfg: InputConfig) -> np.ndarray:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import numpy as np
+from scipy import ndimage
 from scipy import signal as sps
 
 #: pass band of the pulse filter, Hz (42-240 bpm)
@@ -42,13 +43,10 @@ def fill_gaps(x: np.ndarray, max_gap: int | None = None) -> np.ndarray:
         if not bad.any() or bad.all():
             continue
         filled = np.interp(t[bad], t[~bad], flat[~bad, c])
-        if max_gap is not None:
-            run = np.diff(np.r_[0, bad.astype(int), 0])
-            starts, stops = np.flatnonzero(run == 1), np.flatnonzero(run == -1)
-            long = np.zeros(len(x), bool)
-            for a, b in zip(starts, stops):
-                long[a:b] = b - a > max_gap
-            filled[long[bad]] = np.nan
+        if max_gap is not None:             # each run of NaNs, and its length (scipy.ndimage)
+            runs, n = ndimage.label(bad)
+            length = np.asarray(ndimage.sum_labels(bad, runs, np.arange(1, n + 1)))
+            filled[(length[runs - 1] > max_gap)[bad]] = np.nan
         flat[bad, c] = filled
     return flat.reshape(x.shape)
 

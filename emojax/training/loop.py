@@ -113,9 +113,14 @@ def predict_logits(model: nnx.Module, split: Split, batch: int = EVAL_BATCH, *,
 
 
 def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
-    """Inverse-frequency weights with mean 1 over the samples (absent classes: 0)."""
-    counts = np.bincount(y, minlength=n_classes).astype(float)
-    return np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 0.0)
+    """Inverse-frequency weights with mean 1 over the samples (scikit-learn's "balanced"; a
+    class absent from ``y``, which a run refuses anyway, gets 0)."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    present = np.unique(y)
+    out = np.zeros(n_classes)
+    out[present] = compute_class_weight("balanced", classes=present, y=y)
+    return out
 
 
 def make_optimizer(model: nnx.Module, cfg: TrainConfig, steps_per_epoch: int) -> nnx.Optimizer:
