@@ -44,7 +44,7 @@ def trained_run(run: Path):
 
 @st.cache_resource(show_spinner="Loading the run's data…")
 def _run_data(path: str, stamp: float):
-    from emojax.explain.run import RunData
+    from emojax.explain.importance import RunData
 
     return RunData(path)
 
@@ -128,7 +128,7 @@ def reference_face() -> np.ndarray:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _read(kind: str, path: str, stamp: float):
-    from emojax.explain.run import read_importance
+    from emojax.explain.importance import read_importance
     from emojax.training.runfiles import read_json, read_metrics
 
     return {"metrics.json": read_metrics, "importance.json": read_importance,

@@ -22,7 +22,6 @@ from emojax.errors import VideoError
 from emojax.training.runfiles import problems
 from emojax.video import VIDEO_EXTENSIONS, check_video_file
 
-ROOT = Path(__file__).resolve().parents[1]
 #: the run shown first when there is one
 DEFAULT_RUN = "demo-improved"
 #: uploads: these types (the video readers' allow-list)
@@ -30,8 +29,9 @@ UPLOAD_TYPES = sorted(e.lstrip(".") for e in VIDEO_EXTENSIONS)
 
 
 def artifacts() -> Path:
-    """The artifacts folder shown: ``EMOJAX_ARTIFACTS``, default ./artifacts (read when used)."""
-    return Path(os.environ.get("EMOJAX_ARTIFACTS", ROOT / "artifacts")).resolve()
+    """The artifacts folder shown: ``EMOJAX_ARTIFACTS``, default ``artifacts`` in the folder the
+    dashboard was started from (as the CLI's defaults), wherever emojax is installed."""
+    return Path(os.environ.get("EMOJAX_ARTIFACTS", "artifacts")).expanduser().resolve()
 
 
 def runs_dir() -> Path:

@@ -25,7 +25,7 @@ _LAZY = {
     "cross_evaluate": "emojax.cross", "InputConfig": "emojax.data.transforms", "to_arrays": "emojax.data.transforms",
     "TrainConfig": "emojax.training.config", "RunConfig": "emojax.training.run", "run_config": "emojax.training.run",
     "train_run": "emojax.training.run", "evaluate_run": "emojax.training.run",
-    "permutation_importance": "emojax.explain.pfi", "explain_run": "emojax.explain.run",
+    "permutation_importance": "emojax.explain.pfi", "explain_run": "emojax.explain.importance",
 }
 
 

@@ -19,12 +19,12 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from ..fileio import atomic_write_json, atomic_write_npz, check_writable
-from ..data import load_dataset
-from ..errors import DatasetError, EmojaxError
-from ..features.store import FeatureStore
-from ..models import MODEL_NAMES
-from .metrics import evaluate, mean_std, scores, table1
+from .data import load_dataset
+from .errors import DatasetError, EmojaxError
+from .features.store import FeatureStore
+from .fileio import atomic_write_json, atomic_write_npz, check_writable
+from .models import MODEL_NAMES
+from .training.metrics import evaluate, mean_std, scores, table1
 
 #: the names one emotion goes by across the corpora emojax reads (IEMOCAP, CREMA-D and RAVDESS
 #: codes, and the teaching set's words), in order of preference: a class maps to the first of
@@ -97,13 +97,11 @@ def cross_evaluate(run: str | os.PathLike, dataset: str, root: str | os.PathLike
     """Test ``run``'s models on the dataset ``dataset`` at ``root`` (see the module doc) and
     write ``RUN/cross/<name>/``. ``mapping``: source class -> run class overrides of the
     default map (None: leave the class out). ``store``: the feature store (default: the run's)."""
-    from ..estimator import TrainedRun
-    from .run import extract_labelled
-    from .runfiles import read_config
+    from .estimator import TrainedRun
+    from .training.run import extract_labelled, run_store
 
     run = Path(run)
     trained = TrainedRun(run)
-    cfg = read_config(run)
     run_classes = [str(c) for c in trained.classes]
     ds = load_dataset(dataset, root, **({"classes": classes} if classes else {}))
     cmap = class_map(list(ds.classes), run_classes, mapping)
@@ -113,15 +111,15 @@ def cross_evaluate(run: str | os.PathLike, dataset: str, root: str | os.PathLike
         raise DatasetError(f"{root}: no video of a class the run shares")
     name = name or _name(dataset, root)
     out = check_writable(run / "cross" / name, "results")     # before the other corpus is extracted
-    summary = extract_labelled(items, store or cfg.store, trained.extractor, workers=workers,
+    summary = extract_labelled(items, store or run_store(run), trained.extractor, workers=workers,
                                accept_partial=accept_partial, on_progress=on_progress)
     ok = [o for o in summary.outcomes if o.stem]
     if not ok:
         first = f"; first failure: {summary.failed[0].item.id}: {summary.failed[0].error}" if summary.failed else ""
         raise DatasetError(f"{root}: none of its {len(items)} videos could be read{first}")
-    records = [FeatureStore(store or cfg.store).load(o.stem) for o in ok]
-    groups = [o.item.group for o in ok]
-    if trained.speaker_relative and any(g is None for g in groups):
+    records = [FeatureStore(store or run_store(run)).load(o.stem) for o in ok]
+    speakers = [o.item.group for o in ok]
+    if trained.speaker_relative and any(g is None for g in speakers):
         raise DatasetError(f"{root}: the run takes landmarks relative to each speaker, and this dataset does not "
                            "name every video's speaker")
     shared = sorted(set(cmap.values()), key=run_classes.index)
@@ -129,7 +127,7 @@ def cross_evaluate(run: str | os.PathLike, dataset: str, root: str | os.PathLike
     y = np.array([shared.index(cmap[o.item.label]) for o in ok])
     splits = ["final"] if trained.has_final else list(range(1, len(trained.fold_names) + 1))
     arrays = trained.classifier(MODEL_NAMES[0], splits[0]).inputs_for(
-        records, groups if trained.speaker_relative else None)
+        records, speakers if trained.speaker_relative else None)
     per_split = {m: [] for m in MODEL_NAMES}
     for s in splits:
         for m in MODEL_NAMES:
@@ -138,7 +136,7 @@ def cross_evaluate(run: str | os.PathLike, dataset: str, root: str | os.PathLike
         if on_progress is not None:
             on_progress({"stage": "predict", "done": len(per_split[MODEL_NAMES[0]]), "total": len(splits)})
     proba = {m: np.mean(v, axis=0) for m, v in per_split.items()}
-    g = np.array(["" if x is None else str(x) for x in groups])
+    g = np.array(["" if x is None else str(x) for x in speakers])
     pred = {"ids": np.array([o.item.id for o in ok]), "fold": np.zeros(len(ok), int), "group": g, "y_true": y,
             "classes": np.array(shared), **{f"proba_{m}": proba[m] for m in MODEL_NAMES}}
     metrics = evaluate(pred, shared, [{"name": "all", "n_test": len(ok)}], bootstrap=bootstrap)

@@ -21,7 +21,7 @@ from .models import MODEL_NAMES, ModelSpec
 from .training.config import preset as train_preset
 from .training.loop import INPUTS, Split
 from .training.protocols import split_off
-from .training.trained import load_models, probabilities, train_models
+from .training.fold_models import load_models, probabilities, train_models
 
 
 def _check_arrays(X: dict, spec: ModelSpec | None = None) -> dict:
@@ -68,10 +68,10 @@ class EmotionClassifier(ClassifierMixin, BaseEstimator):
         self.seed = seed
 
     # -- inputs ---------------------------------------------------------------------------
-    def inputs_for(self, X, groups: Sequence[str | None] | None = None) -> dict:
+    def inputs_for(self, X, speakers: Sequence[str | None] | None = None) -> dict:
         """Model inputs ``{"rppg", "face", "mask"}`` for ``X`` (checked against the fitted model
         when ``X`` is already a dict of arrays), each video transformed as in training. With
-        speaker-relative inputs, ``groups`` must name the speaker of every video (each
+        speaker-relative inputs, ``speakers`` must name the speaker of every video (each
         speaker's mean shape is then taken over their videos in ``X``)."""
         if isinstance(X, dict):
             return _check_arrays(X, getattr(self, "spec_", None))
@@ -80,10 +80,10 @@ class EmotionClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("X must be a non-empty list of Features records or a dict of input arrays")
         if self.inputs_ is None:
             raise ValueError("this classifier was fitted on input arrays; give it input arrays, not Features")
-        return to_arrays(records, self.inputs_, groups=groups)
+        return to_arrays(records, self.inputs_, speakers=speakers)
 
-    def fit(self, X, y, groups: Sequence[str | None] | None = None) -> "EmotionClassifier":
-        """Train on ``X`` with labels ``y``; a validation share (speaker-disjoint when ``groups``
+    def fit(self, X, y, speakers: Sequence[str | None] | None = None) -> "EmotionClassifier":
+        """Train on ``X`` with labels ``y``; a validation share (speaker-disjoint when ``speakers``
         name at least 3 speakers) picks the late-fusion weight and, in the improved preset, the
         early-stopping epoch."""
         if self.model not in MODEL_NAMES:
@@ -95,29 +95,29 @@ class EmotionClassifier(ClassifierMixin, BaseEstimator):
             records = list(X)
             self.inputs_ = InputConfig(preset=self.preset, length=self.length if self.preset == "improved" else
                                        max(len(r) for r in records))
-            arrays = to_arrays(records, self.inputs_, groups=groups)
+            arrays = to_arrays(records, self.inputs_, speakers=speakers)
         else:
             self.inputs_ = None
             arrays = _check_arrays(X)
         self.spec_ = ModelSpec(preset=self.preset, rppg_channels=arrays["rppg"].shape[2],
                                face_channels=arrays["face"].shape[2], length=arrays["mask"].shape[1],
                                n_classes=len(self.classes_))
-        train, val = split_off(y_idx, groups, cfg.val_fraction, cfg.seed)
+        train, val = split_off(y_idx, speakers, cfg.val_fraction, cfg.seed)
         models = train_models((self.model,), Split.of(arrays, train, y_idx), Split.of(arrays, val, y_idx),
                               self.spec_, cfg)
         self.models_ = [models[self.model]]
         return self
 
     # -- prediction -----------------------------------------------------------------------
-    def predict_proba(self, X, groups: Sequence[str | None] | None = None) -> np.ndarray:
+    def predict_proba(self, X, speakers: Sequence[str | None] | None = None) -> np.ndarray:
         """Class probabilities ``(N, K)`` in the order of ``classes_`` (the mean over the folds'
         models for a classifier taken from a run)."""
         check_is_fitted(self, "models_", msg="this EmotionClassifier is not fitted; call fit() or use from_run()")
-        split = Split.of(self.inputs_for(X, groups))
+        split = Split.of(self.inputs_for(X, speakers))
         return np.mean([probabilities(m, split) for m in self.models_], axis=0)
 
-    def predict(self, X, groups: Sequence[str | None] | None = None) -> np.ndarray:
-        proba = self.predict_proba(X, groups)
+    def predict(self, X, speakers: Sequence[str | None] | None = None) -> np.ndarray:
+        proba = self.predict_proba(X, speakers)
         return self.classes_[proba.argmax(axis=1)]
 
     @classmethod

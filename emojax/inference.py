@@ -58,8 +58,8 @@ def predict_records(records: Sequence, run: TrainedRun, *, fold: int | str | Non
         raise EmojaxError(f"{run.path}: this run normalises every video on its own; --same-speaker would change "
                           "nothing (it is for runs trained with speaker-relative landmarks)")
     classes = [str(c) for c in run.classes]
-    groups = ["speaker"] * len(records) if same_speaker else None
-    arrays = run.classifier(MODEL_NAMES[0], fold).inputs_for(records, groups)
+    speakers = ["speaker"] * len(records) if same_speaker else None
+    arrays = run.classifier(MODEL_NAMES[0], fold).inputs_for(records, speakers)
     proba = {m: run.classifier(m, fold).predict_proba(arrays) for m in MODEL_NAMES}
     out = []
     for i, f in enumerate(records):

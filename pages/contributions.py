@@ -43,7 +43,7 @@ def pooled(imp: dict, model: str) -> None:
 def your_video(run, model: str) -> dict | None:
     """The Predict page's video explained like the run's own, for ``model`` (computed once per
     visitor, video and model)."""
-    from emojax.explain.run import explain_video
+    from emojax.explain.importance import explain_video
 
     pred = st.session_state.get("prediction")
     if not pred or "features" not in pred or pred["key"][1] != str(run):

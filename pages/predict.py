@@ -73,7 +73,7 @@ def predict(video: state.Video, run: Path) -> dict:
 
 
 def contributions(pred: dict, run: Path) -> dict | None:
-    from emojax.explain.run import FUSED, explain_video
+    from emojax.explain.importance import FUSED, explain_video
 
     data, why = resources.run_data(run)
     if data is None:

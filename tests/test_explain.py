@@ -15,7 +15,7 @@ from emojax import EmotionClassifier
 from emojax.explain import (block_view, class_importance, flat_view, permutation_importance, permutation_plan,
                             permuted_predictions, resolve)
 from emojax.explain.local import integrated_gradients, video_importance
-from emojax.explain.run import explain_run
+from emojax.explain.importance import explain_run
 
 from .test_cli import emojax
 

@@ -134,7 +134,7 @@ def test_a_run_with_a_damaged_file_says_which_and_why(explained_run, teaching_se
     line (the CLI exits 2, no traceback); what does not need the file keeps working."""
     import json
 
-    from emojax.explain.run import read_importance
+    from emojax.explain.importance import read_importance
     from emojax.training import jobs
     from emojax.training.runfiles import problems
 
@@ -177,7 +177,7 @@ def test_values_a_run_could_not_have_written_are_refused(explained_run, tmp_path
     import shutil
 
     from emojax.estimator import TrainedRun
-    from emojax.explain.run import read_importance
+    from emojax.explain.importance import read_importance
     from emojax.training.runfiles import problems
 
     run, _ = explained_run
@@ -386,3 +386,30 @@ def test_small_ones_a_manifest_header_by_other_names_help_for_every_option_and_t
     assert "no rate: method 'mean' is the skin's raw mean colour" in capsys.readouterr().out
     assert main(["heart-rate", clip, "--policy", "nearest", "--near", "100,40,260,220", "--json"]) in (0, 1)
     assert '"face_ratio": 1.0' in capsys.readouterr().out
+
+
+def test_a_run_moved_with_its_store_is_read_without_its_dataset(explained_run, tmp_path):
+    """A run lists its videos' records and where its feature store is (absolute, and relative to
+    the run): moved together with the store, and with its dataset gone, its tested inputs are
+    loaded from the moved store, equal to those it was trained on, without reading a dataset."""
+    import json
+    import shutil
+
+    from emojax.explain.importance import RunData
+    from emojax.training.run import load_prepared, run_store
+
+    run, _ = explained_run
+    info = json.loads((run / "model.json").read_text())
+    rel = info["store"]["from_run"]
+    moved = tmp_path / "a" / "b" / "c" / "run"
+    shutil.copytree(run, moved)
+    store = (moved / rel).resolve()
+    shutil.copytree(info["store"]["path"], store)
+    config = json.loads((moved / "config.json").read_text())
+    (moved / "config.json").write_text(json.dumps({**config, "root": str(tmp_path / "gone")}))
+    assert run_store(moved) == store
+    before, after = load_prepared(run), load_prepared(moved)
+    assert after.ids == before.ids and after.classes == before.classes
+    for k in before.arrays:
+        assert np.array_equal(before.arrays[k], after.arrays[k]), k
+    assert RunData(moved).fold_rows[0].tolist() == RunData(run).fold_rows[0].tolist()

@@ -34,9 +34,9 @@ def test_classes_balanced_and_ground_truth_beside_each_clip(teaching):
         assert truth["label"] == item.label and truth["group"] == item.group
         lo, hi = HR_HIGH if TEACHING_CLASSES[item.label][1] > 0 else HR_LOW
         assert lo - 3 <= truth["hr_bpm"] <= hi + 3
-    assert len(ds.groups()) == cfg.groups
+    assert len(ds.speakers()) == cfg.groups
     for label in TEACHING_CLASSES:  # no actor confounded with a class
-        assert {i.group for i in ds.items if i.label == label} == set(ds.groups())
+        assert {i.group for i in ds.items if i.label == label} == set(ds.speakers())
 
 
 def test_faces_tracked_and_planted_heart_rate_recovered(teaching):
@@ -72,7 +72,7 @@ def test_a_face_from_the_user_video_is_animated(tmp_path, extractor):
     clip = shared("cremad") / "1001_DFA_NEU_XX.flv"
     make_teaching_set(tmp_path, TeachingConfig(clips_per_class=1, seconds=2.0, size=192, groups=2), faces=[clip])
     ds = load_teaching(tmp_path)
-    assert len(ds) == 4 and set(ds.groups()) == {"face0-v0", "face0-v1"}
+    assert len(ds) == 4 and set(ds.speakers()) == {"face0-v0", "face0-v1"}
     feats = extractor(ds.items[0].path)
     assert feats.face_ratio >= 0.95
 

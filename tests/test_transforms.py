@@ -38,7 +38,7 @@ def test_paper_preset_zero_pads_raw_values_to_the_longest():
 
 def test_improved_preset_fixed_length_and_channels():
     recs = [record(90), record(300, seed=1, missing=slice(0, 30))]
-    a = to_arrays(recs, InputConfig(length=64), groups=["s1", "s2"])
+    a = to_arrays(recs, InputConfig(length=64), speakers=["s1", "s2"])
     assert a["rppg"].shape == (2, 64, 3) and a["face"].shape == (2, 64, 272)
     assert np.isfinite(a["rppg"]).all() and np.isfinite(a["face"]).all()
     assert a["mask"][0].all() and not a["mask"][1, :5].any() and a["mask"][1, 10:].all()
@@ -54,10 +54,10 @@ def test_alignment_removes_translation_scale_and_rotation():
 def test_speaker_relative_shapes_differ_only_by_expression_and_need_speakers():
     # two speakers with different faces; relative to each speaker's mean, both are ~0
     recs = [record(40, seed=1), record(40, seed=2)]
-    a = to_arrays(recs, InputConfig(length=40, speaker_relative=True), groups=["p", "q"])
+    a = to_arrays(recs, InputConfig(length=40, speaker_relative=True), speakers=["p", "q"])
     assert a["mask"].all()
     assert np.abs(a["face"][:, :, :136]).max() < 0.05
-    b = to_arrays(recs, InputConfig(length=40), groups=["p", "q"])     # the default: each video on its own
+    b = to_arrays(recs, InputConfig(length=40), speakers=["p", "q"])     # the default: each video on its own
     assert np.abs(b["face"][0, :, :136] - b["face"][1, :, :136]).max() > 0.1
     alone = to_arrays(recs[:1], InputConfig(length=40))
     assert np.array_equal(alone["face"][0], b["face"][0])               # the other videos change nothing

@@ -126,7 +126,7 @@ def test_normalisation_statistics_never_see_a_test_video(teaching_set, tmp_path)
     assert not np.allclose(pa["proba_face"][0], pb["proba_face"][0], atol=1e-4)
 
     data = prepare(cfg_b)
-    fold = make_folds(data.y, data.groups, protocol="holdout", val_fraction=cfg_b.train.val_fraction, seed=0)[0]
+    fold = make_folds(data.y, data.speakers, protocol="holdout", val_fraction=cfg_b.train.val_fraction, seed=0)[0]
     face, mask = data.arrays["face"], data.arrays["mask"]
     stored = np.asarray(TrainedRun(b).split(0)["face"].norm.mean[...])
     train_mean = face[fold.train][mask[fold.train]].astype(np.float64).mean(axis=0)

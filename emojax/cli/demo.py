@@ -36,7 +36,7 @@ def run(args) -> int:
             clip = sorted(root.glob("*.mp4"))[0]
             explain(out, ("modality", "channel", "region", "time"), True, clip, 5, 0)
         print()
-        from ..explain.run import read_importance
+        from ..explain.importance import read_importance
 
         print_importance(read_importance(out))
     return 0

@@ -12,7 +12,7 @@ from .common import positive_int, print_importance
 def explain(run, groupings, per_class: bool, video, repeats: int, seed: int, quiet: bool = False) -> dict:
     from tqdm import tqdm
 
-    from ..explain.run import explain_run
+    from ..explain.importance import explain_run
 
     with tqdm(unit="step", desc="explain", leave=False, disable=quiet) as bar:
         def tick(e):

@@ -1,4 +1,4 @@
-"""What every dataset loader yields: video items with labels and groups, and what it skipped."""
+"""What every dataset loader yields: video items with labels and speakers, and what it skipped."""
 
 from __future__ import annotations
 
@@ -37,11 +37,11 @@ class Dataset:
         c = Counter(i.label for i in self.items)
         return {k: c.get(k, 0) for k in self.classes}
 
-    def groups(self) -> list[str]:
+    def speakers(self) -> list[str]:
         return sorted({i.group for i in self.items if i.group is not None})
 
     def summary(self) -> str:
-        lines = [f"{self.name}: {len(self.items)} items, {len(self.groups())} groups, classes "
+        lines = [f"{self.name}: {len(self.items)} items, {len(self.speakers())} speakers, classes "
                  + ", ".join(f"{k}={v}" for k, v in self.counts().items())]
         if self.skipped:
             lines.append(f"skipped {len(self.skipped)}: " + "; ".join(f"{w} ({why})" for w, why in self.skipped[:5])

@@ -141,6 +141,17 @@ def _smooth_walk(n: int, rng: np.random.Generator, scale: float, width: float) -
     return x / (np.abs(x).max() or 1.0) * scale
 
 
+def actor_rig(source: str | os.PathLike | np.ndarray | None = None, *, size: int = 256, variant: int = 0):
+    """The animation rig of one teaching actor: the face of ``source`` (see :func:`load_face`)
+    cropped to ``size`` in appearance ``variant`` (mirror, tint, zoom), ready for :func:`render_clip`."""
+    from .animate import make_rig
+
+    rgb = load_face(source)
+    name = "astronaut" if source is None else (str(source) if not isinstance(source, np.ndarray) else "the image given")
+    img, pts = _actor(rgb, _face_landmarks(rgb, name), size, variant)
+    return make_rig(img, pts)
+
+
 def render_clip(rig, label: str, cfg: TeachingConfig, rng: np.random.Generator) -> tuple[list, dict]:
     """Frames (RGB uint8) of one clip and its ground truth."""
     valence, arousal = TEACHING_CLASSES[label]

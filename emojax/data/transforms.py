@@ -35,7 +35,7 @@ class InputConfig:
     rppg_method: str = "pbv"     # improved: pulse method (see rppg.RPPG_METHODS; pbv combines the skin patches)
     hr_window_s: float = 4.0     # improved: window of the heart-rate / quality channels
     speaker_relative: bool = False  # improved: subtract each speaker's mean aligned shape, computed over
-                                    # that speaker's videos in the set being prepared (groups given to
+                                    # that speaker's videos in the set being prepared (speakers given to
                                     # to_arrays; every video must name its speaker)
 
     def __post_init__(self):
@@ -121,38 +121,38 @@ def _face_channels(f: Features, cfg: InputConfig, speaker_mean: np.ndarray | Non
     return np.hstack([flat, np.nan_to_num(vel)])
 
 
-def speaker_means(records: Sequence[Features], groups: Sequence[str | None]) -> dict:
+def speaker_means(records: Sequence[Features], speakers: Sequence[str | None]) -> dict:
     """Mean aligned shape ``(68, 2)`` of each speaker (group), over all their frames with a face;
     ``None`` for a speaker with no such frame."""
     out: dict = {}
-    for f, g in zip(records, groups, strict=True):
+    for f, g in zip(records, speakers, strict=True):
         a = align_shapes(f.landmarks)
         out.setdefault(g, []).append(a[np.isfinite(a).all(axis=(1, 2))])
     return {g: np.concatenate(v).mean(axis=0) if sum(map(len, v)) else None for g, v in out.items()}
 
 
 def to_arrays(records: Sequence[Features], cfg: InputConfig | None = None, *,
-              groups: Sequence[str | None] | None = None) -> dict[str, np.ndarray]:
+              speakers: Sequence[str | None] | None = None) -> dict[str, np.ndarray]:
     """Stack records into ``rppg (N, T, C)``, ``face (N, T, F)`` and ``mask (N, T)`` (True =
     a real frame with a face). Masked positions are zeros in the arrays.
 
     Each record is transformed on its own, except with ``cfg.speaker_relative``: then
-    ``groups`` must name every record's speaker, and each speaker's mean aligned shape is
+    ``speakers`` must name every record's speaker, and each speaker's mean aligned shape is
     computed over that speaker's records given here.
     """
     cfg = cfg or InputConfig()
     if not records:
         raise ConfigError("to_arrays needs at least one feature record")
-    groups = list(groups) if groups is not None else [None] * len(records)
+    speakers = list(speakers) if speakers is not None else [None] * len(records)
     means: dict = {}
     if cfg.preset == "improved" and cfg.speaker_relative:
-        if any(g is None for g in groups):
-            raise ConfigError("speaker-relative landmarks need the speaker of every video: give groups "
+        if any(g is None for g in speakers):
+            raise ConfigError("speaker-relative landmarks need the speaker of every video: give speakers "
                              "(in prediction: several videos of one person with --same-speaker)")
-        means = speaker_means(records, groups)
+        means = speaker_means(records, speakers)
     length = cfg.length if cfg.preset == "improved" else (cfg.length or max(len(f) for f in records))
     rp, fa, mk = [], [], []
-    for f, g in zip(records, groups, strict=True):
+    for f, g in zip(records, speakers, strict=True):
         r = f.rgb.astype(np.float64) if cfg.preset == "paper" else _rppg_channels(f, cfg)
         x = _face_channels(f, cfg, means.get(g))
         m = f.face_found.copy()

@@ -153,7 +153,7 @@ def _swapped(graphdef, state, offsets, contrib, g_idx, donors, mask):
     return proba.reshape(p, n, -1)
 
 
-class Staged:
+class FirstLayerCache:
     """One model on one set of videos: standardised inputs and first-layer outputs, computed once."""
 
     def __init__(self, model: nnx.Module, arrays: dict):
@@ -256,7 +256,7 @@ class Engine:
     """Models (a run's folds, their probabilities averaged) staged on a set of videos."""
 
     def __init__(self, models: Sequence[nnx.Module], arrays: dict, *, max_memory_mb: float = 512):
-        self.staged = [Staged(m, arrays) for m in models]
+        self.staged = [FirstLayerCache(m, arrays) for m in models]
         self.max_memory_mb = max_memory_mb
 
     def baseline(self) -> np.ndarray:

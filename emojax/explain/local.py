@@ -13,7 +13,7 @@ from sklearn.utils import Bunch, check_random_state
 
 from .engine import Engine
 from .groups import REGIONS, resolve
-from .pfi import _fitted, layout_of
+from .pfi import fitted_classifier, layout_of
 
 
 def _one_video(clf, x) -> dict:
@@ -38,7 +38,7 @@ def video_importance(estimator, x, background, *, groups="modality", n_repeats: 
     predicted class) when a group's values are replaced by those of a background video, one
     background video per repeat (all of ``background`` when ``n_repeats`` is None, else
     ``n_repeats`` drawn with ``random_state``). ``importances (n_groups, n_repeats)``."""
-    clf = _fitted(estimator)
+    clf = fitted_classifier(estimator)
     one = _one_video(clf, x)
     bg = clf.inputs_for(background)
     for k in ("rppg", "face"):
@@ -107,7 +107,7 @@ def integrated_gradients(estimator, x, *, target=None, steps: int = 32, toleranc
     point's channels summed; None when the inputs are not 68 points), ``modality`` sums,
     ``f_x``, ``f_baseline``, ``completeness_error`` (relative) and ``steps``.
     """
-    clf = _fitted(estimator)
+    clf = fitted_classifier(estimator)
     arrays = _one_video(clf, x)
     k = _target(clf, clf.predict_proba(arrays)[0], target)
     while True:

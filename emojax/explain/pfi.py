@@ -88,7 +88,8 @@ class _Frozen(_Prefitted):
         return self.proba
 
 
-def _fitted(estimator) -> EmotionClassifier:
+def fitted_classifier(estimator) -> EmotionClassifier:
+    """``estimator`` itself, checked to be a fitted EmotionClassifier (what the explanations work on)."""
     if not isinstance(estimator, EmotionClassifier):
         raise TypeError("emojax.explain works on a fitted EmotionClassifier (it reuses the model's first layer); "
                         f"for a {type(estimator).__name__} use sklearn.inspection.permutation_importance")
@@ -111,7 +112,7 @@ def permuted_predictions(estimator, X, y, *, groups=None, n_repeats: int = 5, ra
     """Everything the permutation explanations need, from one pass: the groups, the baseline
     score, the score of every (group, repeat) and the predicted class index of every
     (group, repeat, scored row)."""
-    clf = _fitted(estimator)
+    clf = fitted_classifier(estimator)
     arrays = clf.inputs_for(X)
     y = np.asarray(y)
     if len(y) != len(arrays["mask"]):
@@ -238,7 +239,7 @@ class FlatView(_Prefitted):
 
 def flat_view(estimator, X) -> tuple[FlatView, np.ndarray]:
     """``(view, X_flat)``: the classifier and its inputs as one 2-D matrix (see ``FlatView``)."""
-    clf = _fitted(estimator)
+    clf = fitted_classifier(estimator)
     a = clf.inputs_for(X)
     m = a["mask"][..., None]
     r, f = np.where(m, a["rppg"], np.nan), np.where(m, a["face"], np.nan)

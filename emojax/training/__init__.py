@@ -1,6 +1,6 @@
 """Training and evaluation: settings and presets (``config``), the jit-compiled loop (``loop``),
 checkpoints (``checkpoint``), protocols (``protocols``), metrics (``metrics``), the models of
-one split (``trained``) and whole runs into a run folder (``run``)."""
+one split (``fold_models``) and whole runs into a run folder (``run``)."""
 
 from .config import PRESETS, TrainConfig, preset
 from .protocols import PROTOCOLS, Fold, make_folds

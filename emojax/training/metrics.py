@@ -53,11 +53,11 @@ def mean_std(per_fold: list[dict]) -> dict[str, dict[str, float]]:
     return out
 
 
-def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, groups: Sequence | None = None, *, n: int = 1000,
+def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, speakers: Sequence | None = None, *, n: int = 1000,
                  level: float = 0.95, seed: int = 0, chunk: int = 100) -> dict:
     """Percentile interval of accuracy and UAR over ``n`` resamples with replacement.
 
-    With ``groups`` (the speaker of each video, at least two of them), whole speakers are
+    With ``speakers`` (the speaker of each video, at least two of them), whole speakers are
     resampled - a cluster bootstrap: one speaker's videos are correlated, and resampling them
     one by one would claim more certainty than the data holds. Otherwise the videos are
     resampled. Vectorised: each resample's accuracy and balanced accuracy (the mean recall
@@ -66,8 +66,8 @@ def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, groups: Sequence | None
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     classes = np.unique(y_true)
     clusters, by = np.arange(len(y_true)), "videos"
-    if groups is not None:
-        g = np.asarray([str(x) for x in groups])
+    if speakers is not None:
+        g = np.asarray([str(x) for x in speakers])
         if len(g) == len(y_true) and (g != "").all() and len(np.unique(g)) >= 2:
             clusters, by = np.unique(g, return_inverse=True)[1], "speakers"
     n_clusters = int(clusters.max()) + 1
@@ -155,7 +155,7 @@ def evaluate(pred: dict[str, np.ndarray], classes: Sequence[str], folds: list[di
     from ..models import MODEL_NAMES
 
     y, fold = np.asarray(pred["y_true"]), np.asarray(pred["fold"])
-    groups = pred.get("group")
+    speakers = pred.get("group")
     names = [m for m in MODEL_NAMES if f"proba_{m}" in pred]
     y_hat = {m: np.asarray(pred[f"proba_{m}"]).argmax(axis=1) for m in names}
     per_fold = []
@@ -168,7 +168,7 @@ def evaluate(pred: dict[str, np.ndarray], classes: Sequence[str], folds: list[di
     context = context_of(y, fold, classes)
     return {"classes": list(classes), "n_videos": int(len(y)), "folds": per_fold, "summary": summary,
             "pooled": {m: report(y, y_hat[m], classes) for m in names},
-            "ci": {m: bootstrap_ci(y, y_hat[m], groups, n=bootstrap) for m in names},
+            "ci": {m: bootstrap_ci(y, y_hat[m], speakers, n=bootstrap) for m in names},
             "context": context,
             "table1": table1(summary, paper=paper_reference, baseline=context["majority_baseline"])}
 

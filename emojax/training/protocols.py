@@ -34,18 +34,18 @@ class Fold:
     name: str = ""          # e.g. the held-out session or speaker
 
 
-def _known(groups: Sequence[str | None] | None) -> bool:
-    return groups is not None and all(g is not None for g in groups) and len(set(groups)) > 1
+def _known(speakers: Sequence[str | None] | None) -> bool:
+    return speakers is not None and all(g is not None for g in speakers) and len(set(speakers)) > 1
 
 
-def split_off(y, groups, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def split_off(y, speakers, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """One split of ``y`` with about ``fraction`` in the second part (at least one whole group):
-    by group when there are at least 3 groups (validation on unseen speakers, the only honest
+    by group when there are at least 3 speakers (validation on unseen speakers, the only honest
     guide for early stopping), else stratified when every class has 2 members, else plain."""
     idx = np.arange(len(y))
-    if _known(groups) and len(set(groups)) >= 3:
-        k = int(np.clip(round(1 / fraction), 2, len(set(groups))))
-        return next(StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(idx, y, groups))
+    if _known(speakers) and len(set(speakers)) >= 3:
+        k = int(np.clip(round(1 / fraction), 2, len(set(speakers))))
+        return next(StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(idx, y, speakers))
     counts = np.unique(y, return_counts=True)[1]
     n_test = max(1, int(round(fraction * len(y))))
     if counts.min() >= 2 and n_test >= len(counts):
@@ -53,7 +53,7 @@ def split_off(y, groups, fraction: float, seed: int) -> tuple[np.ndarray, np.nda
     return next(ShuffleSplit(1, test_size=n_test, random_state=seed).split(idx))
 
 
-def check_design(y: Sequence[int], groups: Sequence[str | None] | None = None,
+def check_design(y: Sequence[int], speakers: Sequence[str | None] | None = None,
                  sessions: Sequence[str | None] | None = None, *, protocol: str = "kfold", k: int = 5,
                  classes: Sequence[str] | None = None) -> None:
     """Refuse, in one line that says what to do, a dataset on which ``protocol`` cannot give an
@@ -64,10 +64,10 @@ def check_design(y: Sequence[int], groups: Sequence[str | None] | None = None,
         raise ConfigError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
     y = np.asarray(y)
     names = list(classes) if classes is not None else [str(c) for c in range(int(y.max()) + 1)]
-    if groups is not None:
-        known = [g for g in groups if g is not None]
-        if 0 < len(known) < len(groups):
-            raise DatasetError(f"the speaker is known for {len(known)} of {len(groups)} videos; name every video's "
+    if speakers is not None:
+        known = [g for g in speakers if g is not None]
+        if 0 < len(known) < len(speakers):
+            raise DatasetError(f"the speaker is known for {len(known)} of {len(speakers)} videos; name every video's "
                                "speaker, or none (speakers must be kept apart, so a video with no speaker cannot be placed)")
         if known and len(set(known)) == 1:
             raise DatasetError(f"all {len(y)} videos are from one speaker ({known[0]}), so every test would be on a "
@@ -78,13 +78,13 @@ def check_design(y: Sequence[int], groups: Sequence[str | None] | None = None,
     if counts[small] < 2:
         raise DatasetError(f"class {names[small]!r} has {counts[small]} video(s): a class needs at least 2, one to train "
                            "on and one to test; add videos of it or leave it out")
-    if protocol == "kfold" and not _known(groups) and counts[small] < k:
+    if protocol == "kfold" and not _known(speakers) and counts[small] < k:
         raise DatasetError(f"kfold with k={k} keeps every class in every fold, but class {names[small]!r} has "
                            f"{counts[small]} videos; use --folds {counts[small]} or add videos of it")
     if protocol in ("loso", "speaker"):
-        by = sessions if protocol == "loso" else groups
+        by = sessions if protocol == "loso" else speakers
         what = "recording session" if protocol == "loso" else "speaker"
-        instead = "kfold" + ("" if protocol == "speaker" or not _known(groups) else " or speaker")
+        instead = "kfold" + ("" if protocol == "speaker" or not _known(speakers) else " or speaker")
         if by is None or any(b is None for b in by):
             raise DatasetError(f"protocol {protocol!r} needs the {what} of every video, and this dataset does not "
                                f"say it; use --protocol {instead}")
@@ -92,44 +92,44 @@ def check_design(y: Sequence[int], groups: Sequence[str | None] | None = None,
             raise DatasetError(f"protocol {protocol!r} needs at least two {what}s; the dataset has {len(set(by))}")
 
 
-def make_folds(y: Sequence[int], groups: Sequence[str | None] | None = None,
+def make_folds(y: Sequence[int], speakers: Sequence[str | None] | None = None,
                sessions: Sequence[str | None] | None = None, *, protocol: str = "kfold", k: int = 5,
                test_fraction: float = 0.2, val_fraction: float = 0.2, seed: int = 0,
                classes: Sequence[str] | None = None) -> list[Fold]:
     """Train / validation / test indices for each fold of ``protocol`` (see the module doc).
 
-    Raises ``DatasetError`` when the protocol cannot run on these labels and groups
+    Raises ``DatasetError`` when the protocol cannot run on these labels and speakers
     (:func:`check_design`), or when a fold would train without some class (e.g. a class whose
     videos are all one speaker's, with that speaker held out).
     """
-    check_design(y, groups, sessions, protocol=protocol, k=k, classes=classes)
-    if groups is not None and all(x is None for x in groups):
-        groups = None                          # no video names its speaker
+    check_design(y, speakers, sessions, protocol=protocol, k=k, classes=classes)
+    if speakers is not None and all(x is None for x in speakers):
+        speakers = None                          # no video names its speaker
     y = np.asarray(y)
     names = list(classes) if classes is not None else [str(c) for c in range(int(y.max()) + 1)]
     idx = np.arange(len(y))
-    g = None if groups is None else np.asarray([str(x) for x in groups])
+    g = None if speakers is None else np.asarray([str(x) for x in speakers])
     named: list[tuple[np.ndarray, np.ndarray, str]]
     if protocol == "holdout":
-        tr, te = split_off(y, groups, test_fraction, seed)
+        tr, te = split_off(y, speakers, test_fraction, seed)
         named = [(tr, te, "holdout")]
     elif protocol == "kfold":
-        if _known(groups):
-            if len(set(groups)) < k:
+        if _known(speakers):
+            if len(set(speakers)) < k:
                 raise DatasetError(f"kfold with k={k} needs at least {k} speakers; the dataset has "
-                                   f"{len(set(groups))} (use --folds {len(set(groups))} or --protocol speaker)")
+                                   f"{len(set(speakers))} (use --folds {len(set(speakers))} or --protocol speaker)")
             splitter = StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(idx, y, g)
         else:
             splitter = StratifiedKFold(k, shuffle=True, random_state=seed).split(idx, y)
         named = [(tr, te, f"fold {i + 1}") for i, (tr, te) in enumerate(splitter)]
     else:
-        by = np.asarray([str(b) for b in (sessions if protocol == "loso" else groups)])
+        by = np.asarray([str(b) for b in (sessions if protocol == "loso" else speakers)])
         named = [(tr, te, str(by[te[0]])) for tr, te in LeaveOneGroupOut().split(idx, y, by)]
     folds = []
     for tr, te, name in named:
         a, b = split_off(y[tr], None if g is None else list(g[tr]), val_fraction, seed)
         fold = Fold(train=np.sort(tr[a]), val=np.sort(tr[b]), test=np.sort(te), name=name)
-        if g is not None and _known(groups):
+        if g is not None and _known(speakers):
             for x, y_ in (("training", fold.train), ("validation", fold.val)):
                 both = set(g[y_]) & set(g[fold.test])
                 if both:

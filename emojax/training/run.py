@@ -8,7 +8,7 @@ tested on every fold -> predictions, metrics and checkpoints in one folder.
                       normalised, fold names, videos left out and why
 - ``progress.json``   where the run is (status, seed, fold, model, epoch), rewritten atomically
 - ``curves.jsonl``    one line per fold, model and epoch, appended as training goes
-- ``checkpoint/fold-<k>/``  each fold's models (see :mod:`emojax.training.trained`)
+- ``checkpoint/fold-<k>/``  each fold's models (see :mod:`emojax.training.fold_models`)
 - ``predictions.npz`` per tested video: id, fold, speaker, true label, each model's probabilities
 - ``metrics.json``    per fold, mean +- std over folds (and over seeds), pooled report, bootstrap
                       intervals (by speaker when speakers are known), the test sets' baselines
@@ -52,12 +52,24 @@ from .config import TrainConfig, preset as train_preset
 from .loop import Split
 from .metrics import evaluate, over_seeds
 from .protocols import PROTOCOLS, make_folds
-from .runfiles import read_config, read_json, read_metrics, read_predictions
-from .trained import late_fusion, probabilities, train_models
+from .runfiles import read_config, read_json, read_metrics, read_model_info, read_predictions
+from .fold_models import late_fusion, probabilities, train_models
 
 RUN_FORMAT = 2
 #: files whose config keys may grow on an existing run (more seeds, a final model) without retraining
 EXTENSIBLE = ("seeds", "refit")
+#: where things are, not what the run is: a feature store (a cache) may be anywhere, and a
+#: dataset root is compared as the folder it names
+LOCATIONS = ("store",)
+
+
+def settings(config: dict) -> dict:
+    """What decides a run's result, from a ``config.json``: everything but what may grow
+    (:data:`EXTENSIBLE`) and where the cache is (:data:`LOCATIONS`), the root as an absolute path."""
+    out = {k: v for k, v in config.items() if k not in EXTENSIBLE + LOCATIONS}
+    if isinstance(out.get("root"), str):
+        out["root"] = str(Path(out["root"]).expanduser().resolve())
+    return out
 
 
 @dataclass(frozen=True)
@@ -137,11 +149,12 @@ class Prepared:
     ids: list[str]
     y: np.ndarray                  # (N,) class indices
     classes: list[str]
-    groups: list[str] | None       # speakers, when the dataset names them
+    speakers: list[str] | None       # speakers, when the dataset names them
     sessions: list[str] | None     # recording sessions, when it has them
     arrays: dict                   # rppg (N, T, Cr), face (N, T, Cf), mask (N, T)
     inputs: InputConfig            # with its length resolved
     skipped: list = field(default_factory=list)  # (what, why)
+    stems: list[str] = field(default_factory=list)  # each video's record in the feature store (file stem)
 
 
 def _all_or_none(values: list) -> list | None:
@@ -208,21 +221,22 @@ def prepare(cfg: RunConfig, *, workers: int | None = None, on_progress: Callable
     skipped += [(f"class {c}", "no video of it could be read" if any(i.label == c for i in items) else "no video of it")
                 for c in ds.classes if c not in classes]
     records = [FeatureStore(cfg.store).load(o.stem) for o in ok]
-    groups = _all_or_none([o.item.group for o in ok])
+    speakers = _all_or_none([o.item.group for o in ok])
     inputs = cfg.inputs
     if inputs.preset == "paper" and inputs.length is None:
         # the paper's rule: pad to the longest video of the dataset (a shape, not a statistic of
         # the values; a longer new video is cut to it in prediction)
         inputs = replace(inputs, length=max(len(f) for f in records))
-    if inputs.preset == "improved" and inputs.speaker_relative and groups is None:
+    if inputs.preset == "improved" and inputs.speaker_relative and speakers is None:
         raise DatasetError(f"{cfg.root}: speaker-relative landmarks need the speaker of every video, and "
                            f"this {cfg.dataset} dataset does not name them; train without it")
     # every protocol keeps a speaker's videos on one side of the split, so a speaker's mean
     # shape (speaker_relative) is computed from that side's videos only
     return Prepared(
         ids=[o.item.id for o in ok], y=np.array([classes.index(o.item.label) for o in ok]),
-        classes=classes, groups=groups, sessions=_all_or_none([o.item.session for o in ok]),
-        arrays=to_arrays(records, inputs, groups=groups), inputs=inputs, skipped=skipped)
+        classes=classes, speakers=speakers, sessions=_all_or_none([o.item.session for o in ok]),
+        arrays=to_arrays(records, inputs, speakers=speakers), inputs=inputs, skipped=skipped,
+        stems=[Path(o.stem).name for o in ok])
 
 
 class _Reporter:
@@ -252,7 +266,8 @@ def _claim(out: Path, cfg: RunConfig) -> None:
     new = json.loads(json.dumps(cfg.to_dict()))  # as it reads back from JSON (tuples become lists)
     if path.is_file():
         old = read_json(path)
-        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k not in EXTENSIBLE)
+        a, b = settings(old), settings(new)
+        diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
         if diff:
             raise EmojaxError(f"{out}: holds a run with other settings ({', '.join(diff)} differ); "
                               "resume it with the same settings, or choose another --out")
@@ -272,7 +287,7 @@ def finished(out: str | os.PathLike, cfg: RunConfig) -> dict | None:
     except RunFileError:
         return None
     want = json.loads(json.dumps(cfg.to_dict()))
-    same = {k: v for k, v in config.items() if k not in EXTENSIBLE} == {k: v for k, v in want.items() if k not in EXTENSIBLE}
+    same = settings(config) == settings(want)
     more = config.get("seeds", 1) >= want.get("seeds", 1) and (config.get("refit") or not want.get("refit"))
     return metrics if same and more and progress.get("status") == "done" else None
 
@@ -287,6 +302,7 @@ def train_run(cfg: RunConfig, out: str | os.PathLike, *, workers: int | None = N
     ``checkpoint_every`` seconds (0: every epoch).
     """
     out = Path(out)
+    cfg = replace(cfg, root=str(Path(cfg.root).expanduser().resolve()), store=str(Path(cfg.store).expanduser().resolve()))
     dataset = labelled(cfg)              # a dataset the protocol cannot evaluate claims no folder
     check_writable(out, "run")           # a read-only or full disk: said now, not after extraction
     check_writable(cfg.store, "feature store")
@@ -333,9 +349,9 @@ def _cross_validate(data: Prepared, spec: ModelSpec, folds: list, tcfg: TrainCon
                           "n_test": len(fold.test), "late_fusion_weight": float(models["late_fusion"].weight[...]),
                           "epochs": info})
     tested = np.flatnonzero(fold_of >= 0)
-    groups = np.array(["" if g is None else str(g) for g in (data.groups or [None] * n)])
+    speakers = np.array(["" if g is None else str(g) for g in (data.speakers or [None] * n)])
     atomic_write_npz(folder / "predictions.npz", ids=np.array(data.ids)[tested], fold=fold_of[tested],
-                     group=groups[tested], y_true=data.y[tested], classes=np.array(data.classes),
+                     group=speakers[tested], y_true=data.y[tested], classes=np.array(data.classes),
                      **{f"proba_{m}": proba[m][tested] for m in MODEL_NAMES})
     return fold_info
 
@@ -382,14 +398,19 @@ def _train(cfg: RunConfig, out: Path, report: _Reporter, workers: int | None, ch
     seeds = [cfg.train.seed + i for i in range(cfg.seeds)]
     per_seed, main_info = [], None
     for si, seed in enumerate(seeds):
-        folds = make_folds(data.y, data.groups, data.sessions, protocol=cfg.protocol, k=cfg.folds,
+        folds = make_folds(data.y, data.speakers, data.sessions, protocol=cfg.protocol, k=cfg.folds,
                            test_fraction=cfg.test_fraction, val_fraction=cfg.train.val_fraction, seed=seed,
                            classes=data.classes)
         if si == 0:
+            store = Path(cfg.store).resolve()
             atomic_write_json(out / "model.json", {
                 "classes": data.classes, "spec": spec.to_dict(), "inputs": asdict(data.inputs),
                 "extractor": cfg.extractor.to_dict(), "folds": [f.name for f in folds], "videos": len(data.ids),
-                "groups": data.groups, "normalisation": normalisation(data.inputs), "skipped": data.skipped})
+                "groups": data.speakers, "sessions": data.sessions, "normalisation": normalisation(data.inputs),
+                "skipped": data.skipped,
+                "records": [{"id": i, "stem": st, "label": data.classes[k]}
+                            for i, st, k in zip(data.ids, data.stems, data.y.tolist())],
+                "store": {"path": str(store), "from_run": os.path.relpath(store, out.resolve())}})
         folder = seed_folder(out, si, seed)
         folder.mkdir(parents=True, exist_ok=True)
         info = _cross_validate(data, spec, folds, replace(cfg.train, seed=seed), folder, report,
@@ -445,6 +466,42 @@ def read_curves(run: str | os.PathLike) -> list[dict]:
             continue
         recs[(r["fold"], r["model"], r["epoch"])] = r
     return [recs[k] for k in sorted(recs, key=lambda k: (k[0], TRAINED.index(k[1]), k[2]))]
+
+
+def run_store(run: str | os.PathLike, info: dict | None = None) -> Path:
+    """The feature store a run's records are in: beside the run where they were (the run
+    folder and the store moved together), else where they were when it trained."""
+    run = Path(run)
+    info = info if info is not None else read_model_info(run)
+    where = info.get("store") or {}
+    if isinstance(where, dict):
+        for candidate in ((run / where["from_run"]) if where.get("from_run") else None, where.get("path")):
+            if candidate and Path(candidate).is_dir():
+                return Path(candidate).resolve()
+    return Path(read_config(run).store)
+
+
+def load_prepared(run: str | os.PathLike) -> Prepared:
+    """A finished run's videos as the model inputs it tested, from the records it lists in its
+    feature store: no dataset is read, no file hashed, nothing extracted. (A run from before
+    records were listed is prepared again from its dataset.)"""
+    run = Path(run)
+    info = read_model_info(run)
+    listed = info.get("records")
+    if not isinstance(listed, list):
+        return prepare(read_config(run))
+    store = FeatureStore(run_store(run, info))
+    try:
+        records = [store.load(store.root / r["stem"]) for r in listed]
+        ids, labels = [r["id"] for r in listed], [r["label"] for r in listed]
+    except (KeyError, TypeError) as e:
+        raise RunFileError(f"{run / 'model.json'}: its list of records is not what a run writes ({e})") from None
+    classes = list(info["classes"])
+    inputs = InputConfig(**info["inputs"])
+    speakers = info.get("groups")
+    return Prepared(ids=ids, y=np.array([classes.index(c) for c in labels]), classes=classes, speakers=speakers,
+                    sessions=info.get("sessions"), arrays=to_arrays(records, inputs, speakers=speakers), inputs=inputs,
+                    stems=[r["stem"] for r in listed])
 
 
 def evaluate_run(run: str | os.PathLike) -> dict:

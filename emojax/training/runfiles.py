@@ -6,7 +6,7 @@ wrong with a whole run, so that one bad run can be shown as bad while the others
 
 Files (see ``training/run.py`` for who writes them): ``config.json``, ``model.json``,
 ``metrics.json``, ``predictions.npz`` (also per seed), ``progress.json``; ``importance.json``
-is checked by :func:`emojax.explain.run.read_importance`.
+is checked by :func:`emojax.explain.importance.read_importance`.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from ..fileio import atomic_write_json, check_writable
 from ..errors import EmojaxError, RunFileError
 from ..estimator import TrainedRun
 from ..training.metrics import PAPER_TABLE2
-from ..training.run import prepare
+from ..training.run import load_prepared
 from ..training.runfiles import is_share, read_config, read_json, read_predictions, require
 from .groups import GROUPINGS
 from .local import integrated_gradients, video_importance
@@ -63,14 +63,13 @@ def _pool_classes(per_fold: list[dict]) -> dict:
 
 class RunData:
     """A finished run's models and the inputs and labels of its held-out videos, fold by fold
-    (the run's dataset must still be readable: its features are loaded from the store)."""
+    (their records are loaded from the run's feature store, which must still hold them)."""
 
     def __init__(self, run: str | os.PathLike):
         run = Path(run)
         self.trained = TrainedRun(run)
-        cfg = read_config(run)
         pred = read_predictions(run)
-        data = prepare(cfg)
+        data = load_prepared(run)
         pos = {i: k for k, i in enumerate(data.ids)}
         missing = [i for i in pred["ids"].tolist() if i not in pos]
         if missing:
