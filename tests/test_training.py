@@ -6,8 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score, precision_score,
-                             recall_score)
 
 from emojax.data import load_iemocap
 from emojax.errors import DatasetError, EmojaxError
@@ -71,27 +69,48 @@ def test_run_folder_holds_config_metrics_predictions_curves_and_checkpoints(info
     assert {e["stage"] for e in events} >= {"extract", "train", "evaluate"}
 
 
-def test_metrics_are_scikit_learns_on_the_saved_predictions(informative_run):
+def _by_hand(t: np.ndarray, p: np.ndarray) -> dict:
+    """The scores from their definitions, counted with numpy (no scikit-learn): over the labels
+    present in either the truth or the predictions; UAR over the labels in the truth; a class
+    never predicted has precision 0."""
+    labels = np.union1d(t, p)
+    tp = np.array([np.sum((t == c) & (p == c)) for c in labels], float)
+    true, pred = np.array([np.sum(t == c) for c in labels], float), np.array([np.sum(p == c) for c in labels], float)
+    precision = np.divide(tp, pred, out=np.zeros_like(tp), where=pred > 0)
+    recall = np.divide(tp, true, out=np.zeros_like(tp), where=true > 0)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp), where=precision + recall > 0)
+    return {"accuracy": tp.sum() / len(t), "uar": recall[true > 0].mean(), "precision_macro": precision.mean(),
+            "recall_macro": recall.mean(), "f1_macro": f1.mean(), "f1_weighted": (f1 * true).sum() / true.sum()}
+
+
+def test_the_scores_are_their_definitions():
+    """A case worked on paper: 5 videos, 3 classes, class 2 never predicted."""
+    from emojax.training.metrics import scores
+
+    got = scores([0, 0, 1, 1, 2], [0, 1, 1, 1, 0])
+    want = {"accuracy": 3 / 5, "uar": (1 / 2 + 1 + 0) / 3, "precision_macro": (1 / 2 + 2 / 3 + 0) / 3,
+            "recall_macro": (1 / 2 + 1 + 0) / 3, "f1_macro": (1 / 2 + 0.8 + 0) / 3,
+            "f1_weighted": (2 * 1 / 2 + 2 * 0.8 + 0) / 5}
+    assert got == pytest.approx(want, abs=1e-12)
+    assert _by_hand(np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 1, 0])) == pytest.approx(want, abs=1e-12)
+
+
+def test_the_run_metrics_are_the_definitions_on_the_saved_predictions(informative_run):
     out, metrics, _ = informative_run
     pred = read_predictions(out)
     y, fold = pred["y_true"], pred["fold"]
     for m in MODELS:
         y_hat = pred[f"proba_{m}"].argmax(axis=1)
-        per_fold = {"accuracy": [], "uar": [], "precision_macro": [], "recall_macro": [], "f1_macro": [], "f1_weighted": []}
-        for f in np.unique(fold):
-            t, p = y[fold == f], y_hat[fold == f]
-            per_fold["accuracy"].append(accuracy_score(t, p))
-            per_fold["uar"].append(balanced_accuracy_score(t, p))
-            per_fold["precision_macro"].append(precision_score(t, p, average="macro", zero_division=0))
-            per_fold["recall_macro"].append(recall_score(t, p, average="macro", zero_division=0))
-            per_fold["f1_macro"].append(f1_score(t, p, average="macro", zero_division=0))
-            per_fold["f1_weighted"].append(f1_score(t, p, average="weighted", zero_division=0))
-        for s, v in per_fold.items():
+        per_fold = [_by_hand(y[fold == f], y_hat[fold == f]) for f in np.unique(fold)]
+        for s in per_fold[0]:
+            v = [f[s] for f in per_fold]
             assert metrics["summary"][m][s]["mean"] == pytest.approx(np.mean(v), abs=1e-12)
             assert metrics["summary"][m][s]["std"] == pytest.approx(np.std(v, ddof=1), abs=1e-12)
-        assert metrics["pooled"][m]["confusion"] == confusion_matrix(y, y_hat, labels=range(4)).tolist()
+        counts = np.zeros((4, 4), int)
+        np.add.at(counts, (y, y_hat), 1)
+        assert metrics["pooled"][m]["confusion"] == counts.tolist()
         lo, hi = metrics["ci"][m]["accuracy"]
-        assert lo <= accuracy_score(y, y_hat) <= hi
+        assert lo <= np.mean(y == y_hat) <= hi
 
 
 def test_table1_lists_the_four_models_like_the_paper_and_the_baseline_beside_them(informative_run):
