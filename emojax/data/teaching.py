@@ -24,7 +24,6 @@ from typing import Callable, Sequence
 
 import cv2
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 
 from ..fileio import atomic_write_bytes, atomic_write_json, check_writable
 from ..errors import NoFaceError
@@ -137,6 +136,8 @@ def _blinks(times: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _smooth_walk(n: int, rng: np.random.Generator, scale: float, width: float) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter1d    # here: importing scipy.ndimage costs every process ~25 MB
+
     x = gaussian_filter1d(rng.normal(0, 1, n).astype(np.float32), width, mode="mirror", truncate=4.0)
     return x / (np.abs(x).max() or 1.0) * scale
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import numpy as np
-from scipy import ndimage
 from scipy import signal as sps
 
 #: pass band of the pulse filter, Hz (42-240 bpm)
@@ -43,7 +42,9 @@ def fill_gaps(x: np.ndarray, max_gap: int | None = None) -> np.ndarray:
         if not bad.any() or bad.all():
             continue
         filled = np.interp(t[bad], t[~bad], flat[~bad, c])
-        if max_gap is not None:             # each run of NaNs, and its length (scipy.ndimage)
+        if max_gap is not None:             # each run of NaNs, and its length
+            from scipy import ndimage      # here: importing it costs every extraction process ~25 MB
+
             runs, n = ndimage.label(bad)
             length = np.asarray(ndimage.sum_labels(bad, runs, np.arange(1, n + 1)))
             filled[(length[runs - 1] > max_gap)[bad]] = np.nan

@@ -14,7 +14,6 @@ import dataclasses
 import math
 
 import numpy as np
-from scipy.interpolate import interp1d
 
 from .record import Features
 
@@ -51,6 +50,7 @@ def regular(f: Features) -> Features:
     info = timing(f.times, f.fps)
     if not info["variable"]:
         return f
+    from scipy.interpolate import interp1d   # only here: it costs a process ~50 MB to import
     t = np.asarray(f.times, float)
     rate = grid_rate(t, f.fps)
     n = int(math.floor((t[-1] - t[0]) * rate + 1e-6)) + 1
