@@ -29,13 +29,10 @@ W, H, FPS = 720, 480, 30.0
 def make_face_video(path: Path, seconds: float, unique_s: float = 10.0) -> Path:
     """A 720x480 mp4v face video: the teaching animation (talking, blinking, moving head)
     rendered for ``unique_s`` seconds and looped to ``seconds``."""
-    from emojax.data.animate import make_rig
-    from emojax.data.teaching import TeachingConfig, _actor, _face_landmarks, load_face, render_clip
+    from emojax.data.teaching import TeachingConfig, actor_rig, render_clip
 
-    rgb = load_face()
-    img, pts = _actor(rgb, _face_landmarks(rgb, "astronaut"), H, 0)
     cfg = TeachingConfig(seconds=unique_s, fps=FPS, size=H)
-    frames, _ = render_clip(make_rig(img, pts), "happy", cfg, np.random.default_rng(0))
+    frames, _ = render_clip(actor_rig(size=H), "happy", cfg, np.random.default_rng(0))
     pad = (W - H) // 2
     frames = [cv2.copyMakeBorder(cv2.cvtColor(f, cv2.COLOR_RGB2BGR), 0, 0, pad, pad, cv2.BORDER_REFLECT)
               for f in frames]

@@ -99,3 +99,32 @@ def upload_and_wait(page, url: str, video: Path, *, timeout_ms: float = 120_000)
     page.locator("input[type=file]").set_input_files(str(video))
     page.get_by_text("Prediction (early fusion)").wait_for(timeout=timeout_ms)
     return time.perf_counter() - t0
+
+
+def shown_label(page) -> str:
+    """The early-fusion label the Predict page shows."""
+    metric = page.locator('[data-testid="stMetric"]', has_text="Prediction (early fusion)")
+    return metric.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def visitors_at_once(context, url: str, videos: list[Path], *, timeout_ms: float = 300_000) -> list[tuple[float, str]]:
+    """One page (one session) per video, each on the Predict page, all uploads set within a
+    moment of each other; returns each page's (seconds from its upload to its prediction on
+    screen, the label shown), in the order of ``videos``."""
+    pages = [context.new_page() for _ in videos]
+    for page in pages:
+        page.goto(url)
+    for page in pages:
+        page.get_by_text("Predict the emotion in a face video").wait_for(timeout=timeout_ms)
+        page.locator("input[type=file]").wait_for(state="attached", timeout=timeout_ms)
+    started = []
+    for page, video in zip(pages, videos):
+        started.append(time.perf_counter())
+        page.locator("input[type=file]").set_input_files(str(video))
+    out = []
+    for page, t0 in zip(pages, started):
+        page.get_by_text("Prediction (early fusion)").wait_for(timeout=timeout_ms)
+        out.append((time.perf_counter() - t0, shown_label(page)))
+    for page in pages:
+        page.close()
+    return out
