@@ -20,24 +20,26 @@ def positive_int(text: str) -> int:
     return value
 
 
-def seconds(text: str) -> float:
-    """An argument that must be a finite, non-negative number of seconds."""
+def _finite(text: str, what: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def seconds(text: str) -> float:
+    """An argument that must be a finite, non-negative number of seconds."""
+    if (value := _finite(text, "a number of seconds")) < 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite, non-negative number of seconds")
     return value
 
 
 def positive(text: str) -> float:
     """An argument that must be a finite number above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value <= 0:
+    if (value := _finite(text, "a number")) <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number above 0")
     return value
 

@@ -114,16 +114,21 @@ def _on_device(tree: Any) -> Any:
     return jax.numpy.asarray(tree)
 
 
+def _read_nodes(path: str | os.PathLike, names) -> tuple[dict, dict]:
+    """The checkpoint and its stored states, refused unless it holds every one of ``names``."""
+    payload = read(path)
+    missing = set(names) - set(payload["nodes"])
+    if missing:
+        raise CheckpointError(f"{path}: the checkpoint has no {sorted(missing)}")
+    return payload, payload["nodes"]
+
+
 def restore(path: str | os.PathLike, abstract: dict[str, Any]) -> tuple[dict[str, Any], dict]:
     """Modules made from the states in ``path``: ``abstract`` maps each saved name to a module of
     the same structure with no values (``nnx.eval_shape(lambda: Model(...))``: nothing is
     initialised only to be overwritten). Every shape and dtype is checked first. Returns the
     modules and the whole checkpoint (``meta``)."""
-    payload = read(path)
-    stored = payload["nodes"]
-    missing = set(abstract) - set(stored)
-    if missing:
-        raise CheckpointError(f"{path}: the checkpoint has no {sorted(missing)}")
+    payload, stored = _read_nodes(path, abstract)
     out = {}
     for name, node in abstract.items():
         graphdef, state = nnx.split(node)
@@ -137,11 +142,7 @@ def load_into(path: str | os.PathLike, nodes: dict[str, Any]) -> dict:
     """Load the states in ``path`` into ``nodes`` (the same names as when saved), checking every
     shape and dtype first; nothing is changed unless all match. Returns the whole checkpoint
     (``meta``, and ``nodes`` for any extra entries)."""
-    payload = read(path)
-    stored = payload["nodes"]
-    missing = set(nodes) - set(stored)
-    if missing:
-        raise CheckpointError(f"{path}: the checkpoint has no {sorted(missing)}")
+    payload, stored = _read_nodes(path, nodes)
     states = {}
     for name, node in nodes.items():
         state = nnx.state(node)
