@@ -74,22 +74,13 @@ def _stored(item: VideoItem, store: FeatureStore, stem, accept_partial: bool) ->
     return _outcome(item, "cached", stem, feats) if accept_partial or not feats.partial else None
 
 
-def _locate(item: VideoItem, store: FeatureStore, config: ExtractorConfig) -> tuple[Path, str]:
+def _locate(item: VideoItem, store: FeatureStore, config: ExtractorConfig,
+            index: dict[str, Path] | None = None) -> tuple[Path, str]:
     """Where the item's record is or goes (a record of the same content under another name
     counts), and the file's content hash."""
-    stem = store.locate(item.path, item_config(item, config), item.start, item.end, name=item.id.replace("/", "_"))
+    stem = store.locate(item.path, item_config(item, config), item.start, item.end, name=item.id.replace("/", "_"),
+                        index=index)
     return stem, file_sha256(item.path)
-
-
-def cached_item(item: VideoItem, store_root: str, config: ExtractorConfig,
-                accept_partial: bool = False) -> Outcome | None:
-    """The outcome of an item already in the store, else None (also for an unreadable file,
-    which :func:`extract_item` then reports)."""
-    store = FeatureStore(store_root)
-    try:
-        return _stored(item, store, _locate(item, store, config)[0], accept_partial)
-    except (EmojaxError, OSError):
-        return None
 
 
 def extract_item(item: VideoItem, store_root: str, config: ExtractorConfig,
@@ -173,12 +164,13 @@ def extract_items(items: Iterable[VideoItem], store_root: str | os.PathLike, con
     # every file hashed once, here: what is stored already (under any name) needs no worker, and
     # items of the same content and cut (links, copies, a listed file twice) are read once
     store = FeatureStore(root)
+    index = store.index()                       # the folder listed once, not once per item
     followers: dict[int, list[int]] = {}
     leaders: dict[str, int] = {}
     where: dict[int, tuple[str, str]] = {}
     for i, it in enumerate(items):
         try:
-            stem, sha = _locate(it, store, config)
+            stem, sha = _locate(it, store, config, index)
             if (o := _stored(it, store, stem, accept_partial)) is not None:
                 record(i, o)
                 continue

@@ -42,22 +42,18 @@ class FeatureStore:
         base = _slug(name or Path(path).stem)
         return self.root / f"{base}__{self.key(path, config, start, end)}"
 
-    def find(self, key: str) -> Path | None:
-        """The stem of a complete record with this key, stored under any name (None: none)."""
-        if not self.root.is_dir():
-            return None
-        for meta in sorted(self.root.glob(f"*__{key}.json")):
-            stem = meta.with_suffix("")
-            if self.has(stem):
-                return stem
-        return None
+    def index(self) -> dict[str, Path]:
+        """Every complete record's stem by its key (one listing of the folder)."""
+        return {stem.name.rsplit("__", 1)[-1]: stem for stem in self.records()}
 
     def locate(self, path: str | os.PathLike, config: ExtractorConfig, start: float | None = None,
-               end: float | None = None, name: str | None = None) -> Path:
-        """The stem of this (content, cut, config): the record already stored under any name,
-        else a new stem named after ``name`` (or the file)."""
+               end: float | None = None, name: str | None = None, *, index: dict[str, Path] | None = None) -> Path:
+        """The stem of this (content, cut, config): the record already stored under any name
+        (looked up in ``index`` when given: a batch lists the folder once), else a new stem
+        named after ``name`` (or the file)."""
         key = self.key(path, config, start, end)
-        return self.find(key) or self.root / f"{_slug(name or Path(path).stem)}__{key}"
+        found = (index if index is not None else self.index()).get(key)
+        return found or self.root / f"{_slug(name or Path(path).stem)}__{key}"
 
     def has(self, stem: Path) -> bool:
         """A record is complete once its JSON (written last) exists beside its arrays."""
