@@ -84,7 +84,8 @@ def test_cancel_never_signals_a_process_that_is_not_this_runs(tmp_path, stranger
     for progress in ({"status": "running", "pid": stranger.pid},                       # no creation time
                      {"status": "running", **procs.identity(stranger.pid)},            # right time, not emojax train
                      {"status": "running", "pid": stranger.pid, "created": 1.0},       # the pid reused
-                     {"status": "running"}):                                           # no pid at all
+                     {"status": "running"},                                            # no pid at all
+                     {"status": "running", "pid": "x", "stage": "train", "fold": "x", "model": "rppg"}):  # edited
         (run / "progress.json").write_text(json.dumps(progress))
         assert jobs.status(run)["state"] == "stopped", progress
         assert not jobs.cancel(run, wait=0.5)

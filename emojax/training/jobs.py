@@ -26,7 +26,7 @@ from .. import procs
 from ..fileio import atomic_write_json
 from ..errors import EmojaxError
 from ..models import TRAINED
-from .runfiles import read_json, read_progress
+from .runfiles import read_progress, read_record
 
 #: the processes this Python process launched, by (run folder, log name); polled, so they are reaped
 _CHILDREN: dict[tuple[Path, str], subprocess.Popen] = {}
@@ -74,16 +74,8 @@ def _launched(out: Path, log_name: str) -> tuple[subprocess.Popen | None, "procs
     child = _CHILDREN.get((out, log_name))
     if child is not None:
         return child, procs.find(procs.identity(child.pid)) if child.poll() is None else None
-    record = _read_record(_launch_file(out, log_name))
+    record = read_record(_launch_file(out, log_name))
     return None, procs.find(record, argv=record.get("argv") or ["?"]) if record else None
-
-
-def _read_record(path: Path) -> dict:
-    """A small JSON record, or {} when it is absent or unreadable (such a file names no process)."""
-    try:
-        return read_json(path)
-    except EmojaxError:
-        return {}
 
 
 def launch(cmd: Sequence[str], out: str | os.PathLike) -> int:
@@ -166,7 +158,7 @@ STATES = ("running", "done", "failed", "interrupted")
 
 def _lost(out: Path, progress: dict) -> bool:
     """A launch recorded in ``out`` whose process never wrote progress newer than the launch."""
-    record = _read_record(_launch_file(out, LOG))
+    record = read_record(_launch_file(out, LOG))
     if not record or progress.get("pid") == record.get("pid"):
         return False
     try:
@@ -181,7 +173,15 @@ def _runner(progress: dict) -> "procs.psutil.Process | None":
 
 
 def fraction(progress: dict) -> float:
-    """The share of a run done, from its last progress event (extraction counts for a tenth)."""
+    """The share of a run done, from its last progress event (extraction counts for a tenth);
+    0 for an event that does not hold what a run writes (an edited file)."""
+    try:
+        return _fraction(progress)
+    except (TypeError, ValueError, KeyError, AttributeError, ZeroDivisionError):
+        return 0.0
+
+
+def _fraction(progress: dict) -> float:
     stage = progress.get("stage")
     if stage == "extract" and progress.get("total"):
         return 0.1 * progress.get("done", 0) / progress["total"]

@@ -163,13 +163,18 @@ def read_predictions(run: str | os.PathLike) -> dict[str, np.ndarray]:
     return pred
 
 
-def read_progress(run: str | os.PathLike) -> dict:
-    """A run's ``progress.json``, or {} when it is absent, unreadable or not an object (such a
-    file says nothing about where the run is)."""
+def read_record(path: str | os.PathLike) -> dict:
+    """A small JSON record (progress, a launch), or {} when it is absent, unreadable or not an
+    object: such a file says nothing, and nothing is done on its word."""
     try:
-        return read_json(Path(run) / "progress.json")
+        return read_json(path)
     except RunFileError:
         return {}
+
+
+def read_progress(run: str | os.PathLike) -> dict:
+    """A run's ``progress.json`` (see :func:`read_record`)."""
+    return read_record(Path(run) / "progress.json")
 
 
 def problems(run: str | os.PathLike) -> list[str]:
