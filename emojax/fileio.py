@@ -100,3 +100,14 @@ def file_sha256(path: str | os.PathLike) -> str:
     """
     st = os.stat(path)
     return _sha256_cached(os.fspath(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+def hashing_stats() -> dict[str, int]:
+    """How many files this process has hashed, and how many hashes it reused (the memo above)."""
+    info = _sha256_cached.cache_info()
+    return {"hashed": info.misses, "reused": info.hits}
+
+
+def forget_hashes() -> None:
+    """Forget every memoised hash (the next ask hashes the file again)."""
+    _sha256_cached.cache_clear()
