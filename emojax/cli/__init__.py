@@ -4,6 +4,7 @@ functions the dashboard does; what they share is in ``common``."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..errors import EmojaxError
@@ -30,6 +31,11 @@ def main(argv: list[str] | None = None) -> int:
         from ..jaxcache import enable_compilation_cache
 
         enable_compilation_cache()
+        if os.environ.get("EMOJAX_DISTRIBUTED") == "1":     # one of several hosts (README: several devices)
+            import jax
+
+            n, i = os.environ.get("EMOJAX_NUM_PROCESSES"), os.environ.get("EMOJAX_PROCESS_ID")
+            jax.distributed.initialize(num_processes=int(n) if n else None, process_id=int(i) if i else None)
     try:
         return args.func(args)
     except EmojaxError as e:

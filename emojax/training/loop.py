@@ -3,6 +3,8 @@ each epoch, early stopping, and a resume checkpoint every so often.
 
 Every step sees a batch of the same shape (the last one padded, with weight 0), so a step is
 compiled once per architecture and batch size, whatever the size of the dataset or the fold.
+Steps run data-parallel over every visible device (``devices.py``): the rows of a batch split
+over them, the parameters and optimizer state replicated.
 
 Determinism: the shuffling of epoch ``e`` comes from ``default_rng([seed, stream, e])`` and
 dropout from the model's own ``nnx.Rngs`` (saved in the checkpoint), so a resumed run repeats
@@ -29,6 +31,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score
 
 from . import checkpoint
 from .config import TrainConfig
+from .devices import data_parallel
 
 INPUTS = ("rppg", "face", "mask")
 EVAL_BATCH = 256
@@ -107,8 +110,9 @@ def predict_logits(model: nnx.Module, split: Split, batch: int = EVAL_BATCH, *,
     if step is None:
         model.eval()
         step = partial(eval_step, model)
-    batches = _batches(len(split), min(batch, 1 << max(len(split) - 1, 0).bit_length()))
-    out = [step(*split.batch(b)) for b in batches]  # all dispatched before the first is read
+    dp = data_parallel()
+    batches = [dp.pad(b) for b in _batches(len(split), min(batch, 1 << max(len(split) - 1, 0).bit_length()))]
+    out = [step(*dp.put(*split.batch(b))) for b in batches]  # all dispatched before the first is read
     return np.concatenate([np.asarray(o)[b >= 0] for o, b in zip(out, batches)])
 
 
@@ -161,13 +165,15 @@ def fit(model: nnx.Module, train: Split, val: Split | None, cfg: TrainConfig, *,
     n = len(train)
     y = np.asarray(train.y)
     w_class = class_weights(y, n_classes) if cfg.class_weights else np.ones(n_classes)
-    batches = _batches(n, cfg.batch_size)
+    dp = data_parallel()                      # every device: rows split, state replicated
+    batches = [dp.pad(b) for b in _batches(n, cfg.batch_size)]
     optimizer = make_optimizer(model, cfg, len(batches))
     progress, best = Progress(), None
     if resume is not None and Path(resume).is_file():
         saved = checkpoint.load_into(resume, {"model": model, "optimizer": optimizer})
         progress = Progress(**saved["meta"]["progress"])
         best = saved["nodes"].get("best")
+    dp.replicate(model, optimizer)
     last_save = time.monotonic()
     # the steps with model and optimizer bound once (nnx.cached_partial skips nnx.jit's graph
     # traversal on every call); the bound copies share the variables, each keeps its mode
@@ -184,7 +190,7 @@ def fit(model: nnx.Module, train: Split, val: Split | None, cfg: TrainConfig, *,
             idx = np.where(real, order[np.maximum(b, 0)], -1)
             yb = np.where(real, y[idx], 0)
             wb = np.where(real, w_class[yb], 0.0).astype(np.float32)
-            outs.append(step(*train.batch(idx), yb, wb))
+            outs.append(step(*dp.put(*train.batch(idx), yb, wb)))
             counts.append(real.sum())
         losses, oks = np.asarray(jax.device_get(outs), np.float64).T
         loss_sum, correct = (losses * counts).sum(), oks.sum()
