@@ -1,6 +1,7 @@
-"""Training on every device: the same run on one CPU device and on two (XLA's host-platform
-device count, set before JAX starts, in a subprocess) gives the same loss curve and the same
-predictions, and its step is compiled once per architecture either way."""
+"""Every device: the same training run on one CPU device and on two (XLA's host-platform device
+count, set before JAX starts, in a subprocess) gives the same loss curve and the same
+predictions, and its step is compiled once per architecture either way; permutation importance
+split over two devices gives the same scores and predictions as on one."""
 
 from __future__ import annotations
 
@@ -47,10 +48,37 @@ print(json.dumps(out))
 """
 
 
-def _run(devices: int) -> dict:
+PFI = """
+import json
+import jax, numpy as np
+from emojax.estimator import EmotionClassifier
+from emojax.explain.pfi import permuted_predictions
+from emojax.models import ModelSpec, build_model
+from emojax.data.transforms import InputConfig
+rng = np.random.default_rng(0)
+out = {"devices": len(jax.devices())}
+for preset, t in (("improved", 32), ("paper", 24)):
+    n = 12
+    arrays = {"rppg": rng.normal(size=(n, t, 3)).astype(np.float32), "face": rng.normal(size=(n, t, 8)).astype(np.float32),
+              "mask": np.ones((n, t), bool)}
+    arrays["mask"][::3, t - 6:] = False                  # videos that lack frames: the comb and flatten paths
+    y = rng.integers(0, 3, n)
+    spec = ModelSpec(preset=preset, rppg_channels=3, face_channels=8, length=t, n_classes=3)
+    for name in ("rppg", "early_fusion"):
+        clf = EmotionClassifier(model=name, preset=preset, length=t)
+        clf.classes_, clf.spec_, clf.inputs_ = np.arange(3), spec, None
+        clf.models_ = [build_model(name, spec, seed=5)]
+        r = permuted_predictions(clf, arrays, y, groups="time:4", n_repeats=3, random_state=0)
+        out[f"{preset}/{name}"] = {"scores": np.asarray(r.scores).tolist(), "preds": np.asarray(r.preds).tolist(),
+                                   "baseline": float(r.baseline)}
+print(json.dumps(out))
+"""
+
+
+def _run(devices: int, script: str = SCRIPT) -> dict:
     env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
     env.pop("EMOJAX_JAX_CACHE", None)           # compile here, so the compile count is this run's
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=600)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -64,3 +92,15 @@ def test_two_devices_train_as_one_does():
             a, b = np.array(one[model][key]), np.array(two[model][key])
             assert a.shape == b.shape and np.abs(a - b).max() <= 1e-5, (model, key, np.abs(a - b).max())
         assert one[model]["loss"][-1] < one[model]["loss"][0]                # it learned something
+
+
+def test_permutation_importance_split_over_two_devices_is_the_same():
+    """Both presets' rPPG and early-fusion models (a convolution, a temporal fusion, the paper's
+    flatten layer) on videos some of which lack frames: every permuted prediction and score
+    equal on one and on two devices."""
+    one, two = _run(1, PFI), _run(2, PFI)
+    assert (one["devices"], two["devices"]) == (1, 2)
+    for key in ("improved/rppg", "improved/early_fusion", "paper/rppg", "paper/early_fusion"):
+        assert np.array_equal(one[key]["preds"], two[key]["preds"]), key
+        assert np.allclose(one[key]["scores"], two[key]["scores"], atol=1e-12), key
+        assert one[key]["baseline"] == two[key]["baseline"]

@@ -35,6 +35,7 @@ import numpy as np
 from flax import nnx
 
 from ..models import EarlyFusion
+from ..training.devices import data_parallel
 from .groups import Group
 
 MB = 1 << 20
@@ -158,12 +159,13 @@ class FirstLayerCache:
 
     def __init__(self, model: nnx.Module, arrays: dict):
         model.eval()
+        dp = data_parallel()
+        dp.replicate(model)              # on every device: all that is derived from it is too
         self.model = model
         self.graphdef, self.state = nnx.split(model)
-        mask = jnp.asarray(arrays["mask"])
+        rppg, face, mask = (jax.device_put(jnp.asarray(arrays[k]), dp.everywhere) for k in ("rppg", "face", "mask"))
         self.mask = mask
-        self.z, self.base = _stage_one(self.graphdef, self.state, jnp.asarray(arrays["rppg"]),
-                                       jnp.asarray(arrays["face"]), mask)
+        self.z, self.base = _stage_one(self.graphdef, self.state, rppg, face, mask)
         zeros = tuple(None if a is None else jnp.zeros_like(a[:1]) for a in self.z)
         self.bias = jax.tree.map(lambda b: b[0], _first(self.graphdef, self.state, zeros))
         self.row_bytes = sum(int(np.prod(b.shape[1:])) * 4 for b in jax.tree.leaves(self.base))
@@ -272,8 +274,9 @@ class Engine:
         (len(group_indices), R, n_recv, K))`` one chunk of groups at a time, so memory stays
         within about ``max_memory_mb`` whatever the number of groups."""
         staged = self.staged
+        dp = data_parallel()             # (permutation, receiver) rows split over the devices
         n_recv, reps = len(recv), len(donors)
-        recv_j = jnp.asarray(recv)
+        recv_j = jax.device_put(jnp.asarray(recv), dp.everywhere)
         recv_masks = [s.mask[recv_j] for s in staged]
         missing = ~np.asarray(recv_masks[0])                  # (n_recv, T): frames each receiver lacks
         exact = not missing.any()                             # then a donor's contribution is C_g[j]
@@ -286,6 +289,7 @@ class Engine:
         per_group = min(len(groups), max(1, int(budget // (2 * staged[0].n * row * widen))))
         pairs_per_call = min(per_group * reps, max(1, int(min(CALL_BYTES, budget / 8) // (n_recv * row * widen))))
         per_group = min(per_group, max(1, int(budget // (2 * n_recv * row))))  # the offsets fit too
+        pairs_per_call = dp.padded(pairs_per_call)
         weights = [None if exact or s.model.reach is None else
                    jnp.asarray(comb_weights(np.asarray(m), s.model.reach)) for s, m in zip(staged, recv_masks)]
         done = 0
@@ -305,15 +309,15 @@ class Engine:
                 parts = []
                 for pc in _chunks(len(pairs), pairs_per_call):
                     sel = np.pad(pc, (0, pairs_per_call - len(pc)), mode="edge")
-                    g_idx, r_idx = pairs[sel, 0], pairs[sel, 1]
+                    g_idx, r_idx, d_idx = dp.put(pairs[sel, 0], pairs[sel, 1], donors[pairs[sel, 1]])
                     if exact:
-                        p = s.swapped(offsets, contrib, g_idx, donors[r_idx], recv_mask)
+                        p = s.swapped(offsets, contrib, g_idx, d_idx, recv_mask)
                     elif local:
-                        p = np.asarray(_swapped_local(s.graphdef, s.state, offsets, combs, weight,
-                                                      jnp.asarray(g_idx), jnp.asarray(donors[r_idx]), recv_mask))
+                        p = np.asarray(_swapped_local(s.graphdef, s.state, offsets, combs, weight, g_idx, d_idx,
+                                                      recv_mask))
                     else:
-                        p = np.asarray(_swapped_flat(s.graphdef, s.state, offsets, contrib, corr, jnp.asarray(g_idx),
-                                                     jnp.asarray(r_idx), jnp.asarray(donors[r_idx]), recv_mask))
+                        p = np.asarray(_swapped_flat(s.graphdef, s.state, offsets, contrib, corr, g_idx, r_idx, d_idx,
+                                                     recv_mask))
                     parts.append(np.asarray(p[:len(pc)], np.float64))
                 total = total + np.concatenate(parts)
             consume(gi, (total / len(staged)).reshape(len(gi), reps, n_recv, -1))
