@@ -21,7 +21,7 @@ from ..video import FrameReader
 from .face import make_detector
 from .landmarks import SKIN_PATCHES, LandmarkPredictor, box_from_landmarks, skin_polygons
 from .record import ExtractorConfig, Features
-from .timing import regular, timing
+from .timing import regular
 from .tracker import TRACKING
 
 _SHIFT = 4  # fixed-point bits for sub-pixel polygon filling
@@ -187,8 +187,7 @@ class Extractor:
             if progress is not None:
                 progress(1)
         feats = Features(**cols.result(), fps=float(fps), source={"cuts": cuts}, config=c.to_dict())
-        feats.source["timing"] = timing(feats.times, feats.fps)
-        return regular(feats)    # a variable frame rate put on a uniform grid (and said so)
+        return regular(feats)    # says how the frames came; a variable rate is put on a uniform grid
 
 
 def extract(path: str | os.PathLike, config: ExtractorConfig | None = None, **kwargs) -> Features:

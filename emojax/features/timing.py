@@ -46,9 +46,10 @@ def grid_rate(times: np.ndarray, fps: float) -> float:
 
 def regular(f: Features) -> Features:
     """``f`` itself when its frames came steadily, else ``f`` on a uniform grid at
-    :func:`grid_rate`, with ``source["timing"]`` saying what was done."""
+    :func:`grid_rate`; either way ``source["timing"]`` says how they came and what was done."""
     info = timing(f.times, f.fps)
     if not info["variable"]:
+        f.source["timing"] = info
         return f
     from scipy.interpolate import interp1d   # only here: it costs a process ~50 MB to import
     t = np.asarray(f.times, float)
