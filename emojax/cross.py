@@ -91,7 +91,7 @@ def _name(kind: str, root: str | os.PathLike) -> str:
 
 def cross_evaluate(run: str | os.PathLike, dataset: str, root: str | os.PathLike, *,
                    mapping: Mapping[str, str | None] | None = None, classes: str | None = None,
-                   store: str | os.PathLike | None = None, name: str | None = None, workers: int | None = None,
+                   store: str | os.PathLike | None = None, name: str | None = None, workers: int | None = None, engine=None,
                    accept_partial: bool = False, on_progress: Callable[[dict], None] | None = None,
                    bootstrap: int = 1000) -> dict:
     """Test ``run``'s models on the dataset ``dataset`` at ``root`` (see the module doc) and
@@ -111,7 +111,7 @@ def cross_evaluate(run: str | os.PathLike, dataset: str, root: str | os.PathLike
         raise DatasetError(f"{root}: no video of a class the run shares")
     name = name or _name(dataset, root)
     out = check_writable(run / "cross" / name, "results")     # before the other corpus is extracted
-    summary = extract_labelled(items, store or run_store(run), trained.extractor, workers=workers,
+    summary = extract_labelled(items, store or run_store(run), trained.extractor, workers=workers, engine=engine,
                                accept_partial=accept_partial, on_progress=on_progress)
     ok = [o for o in summary.outcomes if o.stem]
     if not ok:

@@ -80,6 +80,21 @@ def add_extractor_options(p) -> None:
     add_partial_option(p)
 
 
+def add_engine_options(p) -> None:
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="where videos are read: processes on this machine (default), or the actors of a Ray "
+                        "cluster (pip install 'emojax[ray]'; every node must see the videos at the same path)")
+    p.add_argument("--address", default=None, metavar="auto|HOST:PORT|ray://HOST:PORT",
+                   help="with --engine ray: the cluster to join (auto: the one this machine belongs to, started "
+                        "with `ray start`); by default Ray is started on this machine for the run and stopped after")
+
+
+def engine_of(args):
+    from ..data.batch import Engine
+
+    return Engine(args.engine, args.address)
+
+
 def add_partial_option(p) -> None:
     p.add_argument("--accept-partial", action="store_true",
                    help="keep a video that is not whole (fewer frames than its container claims, or damaged "

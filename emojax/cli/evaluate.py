@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ..errors import EmojaxError
-from .common import add_partial_option, dataset_kinds, positive_int, print_metrics
+from .common import add_engine_options, add_partial_option, dataset_kinds, engine_of, positive_int, print_metrics
 
 
 def run(args) -> int:
@@ -45,7 +45,7 @@ def _cross(args) -> int:
             bar.refresh()
 
         metrics = cross_evaluate(args.run, args.dataset, args.root, mapping=parse_map(args.map), classes=args.classes,
-                                 store=args.store, name=args.name, workers=args.workers,
+                                 store=args.store, name=args.name, workers=args.workers, engine=engine_of(args),
                                  accept_partial=args.accept_partial, on_progress=tick)
     if args.json:
         print(json.dumps(metrics))
@@ -76,6 +76,7 @@ def add(sub) -> None:
     p.add_argument("--name", help="name of the result folder RUN/cross/NAME (default: KIND-<root folder name>)")
     p.add_argument("--store", default=None, help="feature store for the other corpus (default: the run's)")
     p.add_argument("--workers", type=positive_int, default=None, help="extraction processes (default: all cores)")
+    add_engine_options(p)
     add_partial_option(p)
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=run)

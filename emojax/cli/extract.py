@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..errors import EmojaxError
-from .common import add_extractor_options, dataset_kinds, extractor_config, positive_int
+from .common import add_engine_options, add_extractor_options, dataset_kinds, engine_of, extractor_config, positive_int
 
 
 def run(args) -> int:
@@ -28,14 +28,16 @@ def run(args) -> int:
         print(f"skipped: {what}: {why}", file=sys.stderr)
     if not items:
         raise EmojaxError("nothing to extract: no video among " + ", ".join(args.paths))
-    in_process = args.workers == 1 or len(items) == 1
+    engine = engine_of(args)
+    in_process = engine.kind == "local" and (args.workers == 1 or len(items) == 1)
     with tqdm(total=len(items), unit="video", desc="extract", disable=args.quiet) as bar, \
             tqdm(unit="frame", desc="frames", disable=args.quiet or not in_process, leave=False) as frames:
         def on_done(o):
             bar.update(1)
             bar.set_postfix_str(f"{o.status}: {o.item.id}"[:40])
         summary = extract_items(items, args.out, extractor_config(args), workers=args.workers,
-                                on_done=on_done, on_frames=frames.update, accept_partial=args.accept_partial)
+                                on_done=on_done, on_frames=frames.update, accept_partial=args.accept_partial,
+                                engine=engine)
     print(summary.text())
     print(f"feature store: {args.out}")
     if args.export == "csv":
@@ -60,7 +62,10 @@ def add(sub) -> None:
     p.add_argument("--out", required=True, help="feature store folder")
     p.add_argument("--dataset", choices=dataset_kinds(), help="read PATH as a dataset root of this kind")
     p.add_argument("--classes", choices=["paper", "four"], help="IEMOCAP class set (default: paper)")
-    p.add_argument("--workers", type=positive_int, default=None, help="processes (default: all cores)")
+    p.add_argument("--workers", type=positive_int, default=None,
+                   help="processes (default: all cores); with --engine ray, at most this many actors "
+                        "(default: one per CPU of the cluster)")
+    add_engine_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--export", choices=["csv"], help="also write each video's per-frame table (time, raw R/G/B, "
                    "pulse, heart rate, quality, face found, bridged, beat) beside its record")

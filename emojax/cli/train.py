@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .common import TrainBars, add_partial_option, dataset_kinds, positive_int, print_metrics, seconds
+from .common import (TrainBars, add_engine_options, add_partial_option, dataset_kinds, engine_of, positive_int,
+                     print_metrics, seconds)
 
 
 def run_config_of(args):
@@ -19,7 +20,7 @@ def run(args) -> int:
 
     bars = TrainBars(args.quiet)
     try:
-        metrics = train_run(run_config_of(args), args.out, workers=args.workers,
+        metrics = train_run(run_config_of(args), args.out, workers=args.workers, engine=engine_of(args),
                             checkpoint_every=args.checkpoint_every, on_progress=bars)
     finally:
         bars.close()
@@ -53,6 +54,7 @@ def add(sub) -> None:
     p.add_argument("--store", default="artifacts/features", help="feature store")
     p.add_argument("--out", required=True, help="run folder (e.g. artifacts/runs/<name>); an unfinished run resumes")
     p.add_argument("--workers", type=positive_int, default=None, help="extraction processes (default: all cores)")
+    add_engine_options(p)
     add_partial_option(p)
     p.add_argument("--checkpoint-every", type=seconds, default=30.0, metavar="SECONDS",
                    help="save a training model's state this often, to resume after an interruption (default 30; 0: every epoch)")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from ..fileio import check_writable, file_sha256
-from ..errors import EmojaxError
+from ..errors import ConfigError, EmojaxError
 from ..features.record import ExtractorConfig
 from ..features.store import FeatureStore
 from ..procs import process_pool
@@ -56,6 +56,7 @@ class Outcome:
     frames: int = 0
     no_face: int = 0
     partial: str | None = None  # what is missing from a video kept although it was not whole
+    retries: int = 0            # times it was handed out again because the worker reading it died
 
 
 def _outcome(item: VideoItem, status: str, stem, feats) -> Outcome:
@@ -91,20 +92,33 @@ def extract_item(item: VideoItem, store_root: str, config: ExtractorConfig,
     fails unless ``accept_partial`` (then it is stored, marked partial). ``where``: its
     (stem, content hash) when the caller has them (the file is then not hashed again)."""
     store = FeatureStore(store_root)
-    cfg = item_config(item, config)
     try:
         stem, sha = (Path(where[0]), where[1]) if where else _locate(item, store, config)
         if (done := _stored(item, store, stem, accept_partial)) is not None:
             return done
-        feats = _extractor(cfg)(item.path, start=item.start, end=item.end, progress=progress,
-                                accept_partial=accept_partial, sha256=sha)
-        feats.source["id"] = item.id
+        feats = read_item(item, config, progress=progress, accept_partial=accept_partial, sha256=sha)
         store.put(stem, feats)
         return _outcome(item, "done", stem, feats)
-    except (EmojaxError, OSError) as e:  # messages that already name the file
+    except Exception as e:
+        return failure(item, e)
+
+
+def read_item(item: VideoItem, config: ExtractorConfig, *, progress: Callable[[int], None] | None = None,
+              accept_partial: bool = False, sha256: str | None = None):
+    """One item's :class:`Features`, read by this process's extractor for its config (built
+    once per process), not stored. Raises for a bad video, naming the file."""
+    feats = _extractor(item_config(item, config))(item.path, start=item.start, end=item.end, progress=progress,
+                                                  accept_partial=accept_partial, sha256=sha256)
+    feats.source["id"] = item.id
+    return feats
+
+
+def failure(item: VideoItem, e: Exception) -> Outcome:
+    """The outcome of an item whose extraction raised ``e``."""
+    if isinstance(e, (EmojaxError, OSError)):   # messages that already name the file
         return Outcome(item, "failed", error=str(e))
-    except Exception as e:  # anything else (an OpenCV or dlib error on a strange frame): report, go on
-        return Outcome(item, "failed", error=f"{item.path}: {type(e).__name__}: {e}")
+    # anything else (an OpenCV or dlib error on a strange frame): reported, and the batch goes on
+    return Outcome(item, "failed", error=f"{item.path}: {type(e).__name__}: {e}")
 
 
 @dataclass
@@ -132,18 +146,42 @@ class Summary:
                  f"{frames} frames, {no_face} without a face ({100 * no_face / max(frames, 1):.1f} %)"]
         lines += [f"  failed: {o.item.id}: {o.error}" for o in self.failed]
         lines += [f"  partial: {o.item.id}: {o.partial}" for o in self.partial]
+        lines += [f"  read again after its worker died: {o.item.id} ({o.retries}x)" for o in self.outcomes if o.retries]
         faceless = [o for o in self.outcomes if o.frames and o.no_face == o.frames]
         lines += [f"  no face in any frame: {o.item.id}" for o in faceless]
         return "\n".join(lines)
 
 
+ENGINES = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class Engine:
+    """Where a batch's videos are read: ``"local"``, a process pool on this machine (the
+    default), or ``"ray"``, the actors of a Ray cluster (:mod:`emojax.data.cluster`).
+    ``address`` (ray only): ``"auto"``, ``"HOST:PORT"`` or ``"ray://HOST:PORT"`` joins a
+    running cluster; None starts Ray on this machine for the batch and stops it after."""
+
+    kind: str = "local"
+    address: str | None = None
+
+    def __post_init__(self):
+        if self.kind not in ENGINES:
+            raise ConfigError(f"unknown engine {self.kind!r}; choose one of {list(ENGINES)}")
+        if self.address is not None and self.kind != "ray":
+            raise ConfigError("an address names a Ray cluster: it goes with the ray engine (--engine ray)")
+
+
 def extract_items(items: Iterable[VideoItem], store_root: str | os.PathLike, config: ExtractorConfig | None = None,
                   *, workers: int | None = None, on_done: Callable[[Outcome], None] | None = None,
-                  on_frames: Callable[[int], None] | None = None, accept_partial: bool = False) -> Summary:
+                  on_frames: Callable[[int], None] | None = None, accept_partial: bool = False,
+                  engine: Engine | None = None) -> Summary:
     """Extract every item into the store at ``store_root``.
 
     Args:
-        workers: processes (default: all cores); 1 runs in this process.
+        workers: processes (default: all cores); 1 runs in this process. With the ray engine,
+            at most this many actors (default: one per CPU of the cluster).
+        engine: where the videos are read (default: a process pool on this machine).
         accept_partial: keep videos that are not whole (truncated, damaged), marked partial;
             by default they fail, naming the file and what is missing.
         on_done: called after each item (the CLI advances its progress bar with it).
@@ -151,7 +189,7 @@ def extract_items(items: Iterable[VideoItem], store_root: str | os.PathLike, con
     """
     items = list(items)
     config = config or ExtractorConfig()
-    workers = workers or os.cpu_count() or 1
+    engine = engine or Engine()
     root = os.fspath(store_root)
     done: dict[int, Outcome] = {}
 
@@ -191,6 +229,15 @@ def extract_items(items: Iterable[VideoItem], store_root: str | os.PathLike, con
         for j in followers.get(i, ()):          # the same content and cut: what the first one got
             record(j, dataclasses.replace(outcome, item=items[j], status="cached" if outcome.stem else "failed"))
 
+    if engine.kind == "ray" and todo:
+        from .cluster import extract_on_ray
+
+        for i in [i for i in todo if i not in where]:      # could not be hashed: the error, named
+            finish(i, extract_item(items[i], root, config, accept_partial=accept_partial))
+        extract_on_ray([(i, items[i], where[i]) for i in todo if i in where], config, store, finish,
+                       accept_partial=accept_partial, address=engine.address, workers=workers)
+        return Summary([done[i] for i in range(len(items))])
+    workers = workers or os.cpu_count() or 1
     if workers == 1 or len(todo) <= 1:
         for i in todo:
             finish(i, extract_item(items[i], root, config, progress=on_frames, accept_partial=accept_partial,

@@ -162,9 +162,10 @@ def _all_or_none(values: list) -> list | None:
 
 
 def extract_labelled(items: list, store, extractor: ExtractorConfig, *, workers: int | None = None,
-                     accept_partial: bool = False, on_progress: Callable[[dict], None] | None = None):
-    """Extract what ``store`` lacks of ``items``, reporting ``{"stage": "extract", "done",
-    "total"}`` after each video; the extraction summary."""
+                     accept_partial: bool = False, on_progress: Callable[[dict], None] | None = None, engine=None):
+    """Extract what ``store`` lacks of ``items`` (on ``engine``, an :class:`emojax.data.batch.Engine`;
+    default: processes here), reporting ``{"stage": "extract", "done", "total"}`` after each video;
+    the extraction summary."""
     from ..data.batch import extract_items
 
     done = [0]
@@ -174,7 +175,8 @@ def extract_labelled(items: list, store, extractor: ExtractorConfig, *, workers:
         if on_progress is not None:
             on_progress({"stage": "extract", "done": done[0], "total": len(items)})
 
-    return extract_items(items, store, extractor, workers=workers, on_done=tick, accept_partial=accept_partial)
+    return extract_items(items, store, extractor, workers=workers, on_done=tick, accept_partial=accept_partial,
+                         engine=engine)
 
 
 def _check(cfg: RunConfig, items: list, classes: list[str], which: str) -> list[str]:
@@ -206,12 +208,12 @@ def labelled(cfg: RunConfig):
 
 
 def prepare(cfg: RunConfig, *, workers: int | None = None, on_progress: Callable[[dict], None] | None = None,
-            dataset=None) -> Prepared:
+            dataset=None, engine=None) -> Prepared:
     """Load the dataset (or take ``dataset``, from :func:`labelled`), extract what the feature
     store lacks, and build the model inputs."""
     ds, items = dataset or labelled(cfg)
     summary = extract_labelled(items, cfg.store, cfg.extractor, workers=workers, accept_partial=cfg.accept_partial,
-                               on_progress=on_progress)
+                               on_progress=on_progress, engine=engine)
     ok = [o for o in summary.outcomes if o.stem]
     skipped = list(ds.skipped) + [(o.item.id, o.error) for o in summary.failed]
     if len(ok) < 2:
@@ -293,13 +295,14 @@ def finished(out: str | os.PathLike, cfg: RunConfig) -> dict | None:
 
 
 def train_run(cfg: RunConfig, out: str | os.PathLike, *, workers: int | None = None, checkpoint_every: float = 30.0,
-              on_progress: Callable[[dict], None] | None = None) -> dict:
+              on_progress: Callable[[dict], None] | None = None, engine=None) -> dict:
     """Run ``cfg`` into the folder ``out`` (resuming what is there) and return its metrics.
 
     ``on_progress`` receives events: ``{"stage": "extract", "done", "total"}``, ``{"stage":
     "train", "seed", "seeds", "fold", "folds", "model", "epoch", "epochs", "record"}`` (fold
     ``"final"`` for the refit), ``{"stage": "done"}``. A model in training saves its state every
-    ``checkpoint_every`` seconds (0: every epoch).
+    ``checkpoint_every`` seconds (0: every epoch). ``engine``: where videos are extracted
+    (:class:`emojax.data.batch.Engine`; default: processes here).
     """
     out = Path(out)
     cfg = replace(cfg, root=str(Path(cfg.root).expanduser().resolve()), store=str(Path(cfg.store).expanduser().resolve()))
@@ -309,7 +312,7 @@ def train_run(cfg: RunConfig, out: str | os.PathLike, *, workers: int | None = N
     _claim(out, cfg)
     report = _Reporter(out, on_progress, cfg.train.epochs)
     try:
-        metrics = _train(cfg, out, report, workers, checkpoint_every, dataset)
+        metrics = _train(cfg, out, report, workers, checkpoint_every, dataset, engine)
     except KeyboardInterrupt:
         report({"status": "interrupted"})
         raise
@@ -390,8 +393,8 @@ def _refit(data: Prepared, spec: ModelSpec, fold_info: list[dict], cfg: RunConfi
 
 
 def _train(cfg: RunConfig, out: Path, report: _Reporter, workers: int | None, checkpoint_every: float,
-           dataset=None) -> dict:
-    data = prepare(cfg, workers=workers, on_progress=report, dataset=dataset)
+           dataset=None, engine=None) -> dict:
+    data = prepare(cfg, workers=workers, on_progress=report, dataset=dataset, engine=engine)
     a = data.arrays
     spec = ModelSpec(preset=cfg.preset, rppg_channels=a["rppg"].shape[2], face_channels=a["face"].shape[2],
                      length=a["mask"].shape[1], n_classes=len(data.classes))

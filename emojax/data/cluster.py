@@ -1,0 +1,149 @@
+"""Extraction on a Ray cluster (``--engine ray``): the same per-video extraction as the local pool.
+
+One actor per CPU holds its own extractor per config (the face detector and dlib's model are
+loaded once per actor). Videos are handed to actors as they free up. The actors only read the
+videos (every node must see them at the same path) and return the features; this process, the
+driver, writes each record into the feature store as it arrives, so the store need not be
+shared, and a run that stops resumes from what was stored.
+
+An actor that dies mid-video (killed, out of memory, a crash in a native library) is restarted
+by Ray, and the video is handed out once more; a video that kills its worker twice fails,
+named in the summary, and the run goes on.
+
+Ray is an optional dependency (``pip install emojax[ray]``), imported only here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections import deque
+from pathlib import Path
+from typing import Callable
+
+from ..errors import ConfigError
+from ..features.record import ExtractorConfig
+from ..features.store import FeatureStore
+from .batch import Outcome, _outcome, failure, read_item
+from .items import VideoItem
+
+#: how many more times a video is handed out after its worker died reading it
+RETRIES = 1
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--engine ray needs Ray: pip install 'emojax[ray]' (or pip install ray)") from None
+    return ray
+
+
+def connect(address: str | None = None) -> bool:
+    """Join a Ray cluster unless this process has already: ``address`` ``"auto"`` (the cluster
+    this machine belongs to, started with ``ray start``), ``"HOST:PORT"`` or ``"ray://HOST:PORT"``
+    (Ray Client); None starts a Ray instance on this machine. True when this call connected
+    (the caller then disconnects with :func:`disconnect`)."""
+    ray = _ray()
+    if ray.is_initialized():
+        return False
+    if address not in (None, "auto"):
+        _reachable(address)             # Ray itself waits minutes for an address nobody answers
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")   # no usage report leaves the machine
+    kwargs = {"address": address, "log_to_driver": False, "logging_level": logging.ERROR}
+    if address is None:
+        kwargs["include_dashboard"] = False
+    try:
+        ray.init(**kwargs)
+    except ConnectionError as e:
+        raise ConfigError(f"could not reach the Ray cluster at {address!r}: {e}") from None
+    return True
+
+
+def _reachable(address: str, timeout: float = 5.0) -> None:
+    """Refuse, in one line, an address where nothing answers (or that is not HOST:PORT)."""
+    import socket
+
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ConfigError(f"Ray address {address!r} is not auto, HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise ConfigError(f"could not reach the Ray cluster at {address!r}: {e.strerror or e}") from None
+
+
+def disconnect() -> None:
+    _ray().shutdown()
+
+
+class Reader:
+    """What runs in each Ray actor: reads one video at a time with this process's extractors."""
+
+    def __init__(self):
+        import cv2
+
+        cv2.setNumThreads(1)        # one actor per CPU scales; OpenCV's own threads barely do
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def read(self, item: VideoItem, config: ExtractorConfig, accept_partial: bool, sha256: str):
+        """(features, None), or (None, the error naming the file)."""
+        try:
+            return read_item(item, config, accept_partial=accept_partial, sha256=sha256), None
+        except Exception as e:
+            return None, failure(item, e).error
+
+
+def extract_on_ray(jobs: list[tuple[int, VideoItem, tuple[str, str]]], config: ExtractorConfig,
+                   store: FeatureStore, finish: Callable[[int, Outcome], None], *, accept_partial: bool = False,
+                   address: str | None = None, workers: int | None = None) -> None:
+    """Extract ``jobs`` (index, item, (stem, content hash)) on the cluster at ``address``,
+    storing each record and calling ``finish(index, outcome)`` as it arrives.
+
+    ``workers``: at most this many actors (default: one per CPU of the cluster).
+    """
+    ray = _ray()
+    started = connect(address)
+    actors = []
+    try:
+        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        n = max(1, min(workers or cpus, cpus, len(jobs)))
+        remote = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(Reader)
+        actors = [remote.remote() for _ in range(n)]
+        queue = deque((i, item, where, 0) for i, item, where in jobs)
+        idle, running = list(actors), {}
+        while queue or running:
+            while queue and idle:
+                i, item, where, tries = queue.popleft()
+                actor = idle.pop()
+                running[actor.read.remote(item, config, accept_partial, where[1])] = (i, item, where, tries, actor)
+            (ref,), _ = ray.wait(list(running), num_returns=1)
+            i, item, where, tries, actor = running.pop(ref)
+            idle.append(actor)      # a dead actor is restarted by Ray; calls wait for it
+            try:
+                feats, error = ray.get(ref)
+            except ray.exceptions.RayError as e:      # the worker died, not the video's fault (yet)
+                if tries < RETRIES:
+                    queue.appendleft((i, item, where, tries + 1))
+                    continue
+                finish(i, Outcome(item, "failed", error=f"{item.path}: the Ray worker reading it died "
+                                  f"{tries + 1} times ({type(e).__name__}: out of memory, or a crash in a "
+                                  "native library); run again to resume", retries=tries))
+                continue
+            if error is not None:
+                finish(i, Outcome(item, "failed", error=error, retries=tries))
+                continue
+            try:
+                store.put(Path(where[0]), feats)
+                outcome = _outcome(item, "done", where[0], feats)
+            except Exception as e:
+                outcome = failure(item, e)
+            finish(i, dataclasses.replace(outcome, retries=tries))
+    finally:
+        for actor in actors:
+            ray.kill(actor)
+        if started:
+            disconnect()
