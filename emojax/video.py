@@ -338,12 +338,37 @@ class FrameReader:
             yield first
         yield from timed
 
-    def __iter__(self) -> Iterator[Frame]:
+    def _begin(self) -> None:
         self.frames_read, self.integrity, self._span = 0, None, []
         fps = self.info.fps if math.isfinite(self.info.fps) else None
-        next_keep = self.start or 0.0
-        step = 1.0 / self.target_fps if self.target_fps else 0.0
-        tol = 0.5 / fps if fps else 1e-6  # half a source frame: keeps resampling drift-free
+        self._next_keep = self.start or 0.0
+        self._step = 1.0 / self.target_fps if self.target_fps else 0.0
+        self._tol = 0.5 / fps if fps else 1e-6  # half a source frame: keeps resampling drift-free
+
+    def _wants(self, t: float) -> bool | None:
+        """Whether the decoded frame at ``t`` is one of ours (None: past the end)."""
+        if self.end is not None and t >= self.end - 1e-9:
+            return None
+        if t < self._next_keep - 1e-9 if not self.frames_read else t + self._tol < self._next_keep:
+            return False  # before the cut, or between resampled frames
+        while self._step and self._next_keep <= t + self._tol:
+            self._next_keep += self._step
+        return True
+
+    def _took(self, t: float) -> None:
+        self._span[1:] = [t] if self._span else [t, t]
+        self.frames_read += 1
+
+    def _end(self, logs: list, stopped_by: str | None) -> None:
+        """Judge the read (``integrity``); raise when it gave no frame at all."""
+        self.integrity = _assess(self.frames_read, self.expected_frames(), logs, stopped_by, self.covered())
+        if self.frames_read == 0:
+            span = "" if self.start is None and self.end is None else f" between {self.start} s and {self.end} s"
+            why = f" ({self.integrity.describe()})" if self.integrity.messages else " (truncated or corrupt?)"
+            raise VideoError(f"{self.path}: no frame could be decoded{span}{why}")
+
+    def __iter__(self) -> Iterator[Frame]:
+        self._begin()
         stopped_by = None
         with av.logging.Capture(local=True) as logs:
             container, stream = _open(self.path)
@@ -357,22 +382,92 @@ class FrameReader:
                     except (av.FFmpegError, ValueError, MemoryError) as e:  # damage mid-file: keep what was read
                         stopped_by = f"decoding stopped: {_ffmpeg_message(e)}"
                         break
-                    if self.end is not None and t >= self.end - 1e-9:
+                    wanted = self._wants(t)
+                    if wanted is None:
                         break
-                    if t < next_keep - 1e-9 if not self.frames_read else t + tol < next_keep:
-                        continue  # before the cut, or between resampled frames
-                    while step and next_keep <= t + tol:
-                        next_keep += step
-                    yield Frame(self.frames_read, t, frame.to_ndarray(format="bgr24"))
-                    self._span[1:] = [t] if self._span else [t, t]
-                    self.frames_read += 1
+                    if wanted:
+                        yield Frame(self.frames_read, t, frame.to_ndarray(format="bgr24"))
+                        self._took(t)
             finally:
                 container.close()
-        self.integrity = _assess(self.frames_read, self.expected_frames(), list(logs), stopped_by, self.covered())
-        if self.frames_read == 0:
-            span = "" if self.start is None and self.end is None else f" between {self.start} s and {self.end} s"
-            why = f" ({self.integrity.describe()})" if self.integrity.messages else " (truncated or corrupt?)"
-            raise VideoError(f"{self.path}: no frame could be decoded{span}{why}")
+        self._end(list(logs), stopped_by)
+
+
+class CutsReader:
+    """One pass over ``path`` serving several cuts ``[start, end)`` of it at once (IEMOCAP's
+    utterances out of one dialog video): the file is decoded once, from about the earliest
+    start, instead of once per cut from its nearest keyframe.
+
+    Each cut sees exactly the frames a :class:`FrameReader` of it would (same times, same
+    resampling), and gets its own ``frames_read`` and ``integrity``; FFmpeg's complaints are
+    charged to the cuts open when they were made. Iterating yields ``(frame, cuts)``: a decoded
+    frame and the indices of the cuts it belongs to. A cut that got no frame has its
+    :class:`VideoError` in ``errors`` (the others are unaffected).
+    """
+
+    def __init__(self, path: str | os.PathLike, cuts: list[tuple[float | None, float | None]], *,
+                 fps: float | None = None):
+        if not cuts:
+            raise ValueError("CutsReader needs at least one cut")
+        first = FrameReader(path, fps=fps)
+        self.path, self.info = first.path, first.info
+        self.readers = []
+        for start, end in cuts:
+            r = FrameReader.__new__(FrameReader)      # the file was checked and probed once, above
+            r.__dict__.update(first.__dict__)
+            r.start, r.end = start, end
+            if start is not None and start < 0:
+                raise VideoError(f"{self.path}: start {start} s is negative")
+            if start is not None and end is not None and end <= start:
+                raise VideoError(f"{self.path}: end {end} s is not after start {start} s")
+            self.readers.append(r)
+        self.errors: dict[int, VideoError] = {}
+
+    def __iter__(self) -> Iterator[tuple[Frame, list[int]]]:
+        rs = self.readers
+        for r in rs:
+            r._begin()
+        order = sorted(range(len(rs)), key=lambda k: rs[k].start or 0.0)
+        lead = rs[order[0]]          # the pass seeks as a reader of the earliest cut would
+        opened, shut = {}, {}     # cut -> index into FFmpeg's log when it opened / closed
+        stopped_by, n = None, 0
+        with av.logging.Capture(local=True) as logs:
+            container, stream = _open(self.path)
+            try:
+                frames = lead._frames(container, stream)
+                while len(shut) < len(rs):
+                    try:
+                        t, frame = next(frames)
+                    except StopIteration:
+                        break
+                    except (av.FFmpegError, ValueError, MemoryError) as e:
+                        stopped_by = f"decoding stopped: {_ffmpeg_message(e)}"
+                        break
+                    takers = []
+                    for k in order:
+                        if k in shut:
+                            continue
+                        if (rs[k].start or 0.0) > t + 1.0:
+                            break                 # this cut and the later ones start further on
+                        opened.setdefault(k, len(logs))
+                        wanted = rs[k]._wants(t)
+                        if wanted is None:
+                            shut[k] = len(logs)
+                        elif wanted:
+                            takers.append(k)
+                    if takers:
+                        yield Frame(n, t, frame.to_ndarray(format="bgr24")), takers
+                        n += 1
+                        for k in takers:
+                            rs[k]._took(t)
+            finally:
+                container.close()
+        logs = list(logs)
+        for k, r in enumerate(rs):
+            try:
+                r._end(logs[opened.get(k, len(logs)):shut.get(k, len(logs))], None if k in shut else stopped_by)
+            except VideoError as e:
+                self.errors[k] = e
 
 
 def read_frames(path: str | os.PathLike, **kwargs) -> Iterator[Frame]:

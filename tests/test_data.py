@@ -125,6 +125,56 @@ def test_iemocap_utterances_are_cut_from_the_dialog_video_at_their_times(tmp_pat
     assert item_config(m000, ExtractorConfig()).region == "right"
 
 
+@pytest.mark.timeout(300)
+def test_a_dialogs_utterances_are_read_in_one_pass_with_the_records_of_a_pass_each(tmp_path, monkeypatch):
+    """Overlapping utterances of both speakers out of one 40 s dialog of real faces (and one cut
+    past its end, and a resampled setting): read in one decoding pass they give exactly the
+    records a pass per cut gives (the one running past the end kept, as the video's length
+    allows, the one after the end failed, naming the file), and the dialog's frames are decoded
+    once, not once per cut."""
+    from emojax.data import VideoItem
+    from emojax.features import Features
+    from emojax.video import FrameReader as Reader
+
+    video = _stand_in_dialog(tmp_path / "dialog.avi", seconds=40.0)
+    rng = np.random.default_rng(5)
+    items = []
+    for k in range(24):
+        start = float(np.round(rng.uniform(0.0, 36.0), 4))
+        items.append(VideoItem(id=f"u{k:02d}", path=str(video), label="neu", start=start,
+                               end=float(np.round(start + rng.uniform(0.8, 4.0), 4)), region="left" if k % 2 else "right"))
+    items.append(VideoItem(id="over_end", path=str(video), label="neu", start=38.5, end=45.0, region="left"))
+    items.append(VideoItem(id="past_end", path=str(video), label="neu", start=41.0, end=43.0, region="right"))
+    decoded = []
+    timed = Reader._timed
+
+    def counting(self, *args):
+        for got in timed(self, *args):
+            decoded.append(got[0])
+            yield got
+
+    monkeypatch.setattr(Reader, "_timed", counting)
+    for config in (ExtractorConfig(), ExtractorConfig(fps=10.0)):
+        decoded.clear()
+        one = extract_items(items, tmp_path / f"one{config.fps}", config, workers=1)
+        one_pass = len(decoded)
+        monkeypatch.setattr("emojax.data.batch.PASS_SECONDS", 0.0)     # every cut in a pass of its own
+        decoded.clear()
+        each = extract_items(items, tmp_path / f"each{config.fps}", config, workers=1)
+        monkeypatch.setattr("emojax.data.batch.PASS_SECONDS", 60.0)
+        assert one_pass <= Reader(video).info.frame_count_claimed < len(decoded)
+        assert one.count("done") == each.count("done") == len(items) - 1
+        assert [(o.item.id, o.error) for o in one.failed] == [(o.item.id, o.error) for o in each.failed]
+        assert [o.item.id for o in one.failed] == ["past_end"] and "no frame could be decoded" in one.failed[0].error
+        for a, b in zip(one.outcomes, each.outcomes):
+            if not a.stem:
+                continue
+            fa, fb = Features.load(a.stem), Features.load(b.stem)
+            assert len(fa) > 0 and fa.source == fb.source and fa.fps == fb.fps
+            for name in fa.ARRAYS:
+                assert np.array_equal(getattr(fa, name), getattr(fb, name), equal_nan=True), (a.item.id, name)
+
+
 def test_cremad_names():
     ds = load_cremad(shared("cremad"))
     assert {(i.id, i.label) for i in ds.items} >= {("1001_DFA_ANG_XX", "ang"), ("1001_DFA_NEU_XX", "neu")}

@@ -121,6 +121,81 @@ def failure(item: VideoItem, e: Exception) -> Outcome:
     return Outcome(item, "failed", error=f"{item.path}: {type(e).__name__}: {e}")
 
 
+#: cuts of one video (IEMOCAP's utterances of a dialog) are read in one decoding pass per span
+#: of about this many seconds: fine enough to share a dialog among workers and to resume, long
+#: enough that the seek to each span's first keyframe costs little
+PASS_SECONDS = 60.0
+
+
+def pass_groups(todo: list[tuple[int, VideoItem]], span: float | None = None) -> list[list[int]]:
+    """``todo`` (index, item) as groups of indices to read in one pass each: the cuts of one
+    file, by start, in spans of about ``span`` seconds (default :data:`PASS_SECONDS`; 0: each
+    cut alone); a whole video alone."""
+    span = PASS_SECONDS if span is None else span
+    groups, by_file = [], {}
+    for i, item in todo:
+        if item.start is None and item.end is None:
+            groups.append([i])
+        else:
+            by_file.setdefault(os.path.realpath(item.path), []).append((item.start or 0.0, i))
+    for cuts in by_file.values():
+        cuts.sort()
+        first = None
+        for start, i in cuts:
+            if first is None or start - first >= span:
+                groups.append([])
+                first = start
+            groups[-1].append(i)
+    return groups
+
+
+def read_items(items: list[VideoItem], config: ExtractorConfig, *, progress: Callable[[int], None] | None = None,
+               accept_partial: bool = False, sha256: str | None = None) -> list:
+    """Cuts of one video, read in one pass by this process's extractors: each item's
+    :class:`Features`, or the exception that stopped it (naming the file)."""
+    from ..features.pipeline import extract_cuts
+
+    if len(items) == 1:
+        try:
+            return [read_item(items[0], config, progress=progress, accept_partial=accept_partial, sha256=sha256)]
+        except Exception as e:
+            return [e]
+    try:
+        got = extract_cuts(items[0].path, [(_extractor(item_config(it, config)), it.start, it.end) for it in items],
+                           progress=progress, accept_partial=accept_partial, sha256=sha256)
+    except Exception as e:          # the file itself cannot be read: every cut fails the same way
+        return [e] * len(items)
+    for it, f in zip(items, got):
+        if not isinstance(f, Exception):
+            f.source["id"] = it.id
+    return got
+
+
+def extract_group(items: list[VideoItem], store_root: str, config: ExtractorConfig,
+                  progress: Callable[[int], None] | None = None, accept_partial: bool = False,
+                  wheres: list[tuple[str, str]] | None = None) -> list[Outcome]:
+    """Cuts of one video (from :func:`pass_groups`) extracted in one pass and stored; their
+    outcomes. ``wheres``: each one's (stem, content hash)."""
+    if len(items) == 1:
+        return [extract_item(items[0], store_root, config, progress, accept_partial, wheres[0] if wheres else None)]
+    store = FeatureStore(store_root)
+    wheres = wheres or [_locate(it, store, config) for it in items]
+    return [store_result(store, it, w, r) for it, w, r in
+            zip(items, wheres, read_items(items, config, progress=progress, accept_partial=accept_partial,
+                                          sha256=wheres[0][1]))]
+
+
+def store_result(store: FeatureStore, item: VideoItem, where: tuple[str, str], result) -> Outcome:
+    """Store what reading ``item`` gave (features, or the exception that stopped it); its outcome."""
+    if isinstance(result, Exception):
+        return failure(item, result)
+    try:
+        store.put(Path(where[0]), result)
+        return _outcome(item, "done", where[0], result)
+    except Exception as e:
+        return failure(item, e)
+
+
 @dataclass
 class Summary:
     """Totals of a batch extraction."""
@@ -229,29 +304,33 @@ def extract_items(items: Iterable[VideoItem], store_root: str | os.PathLike, con
         for j in followers.get(i, ()):          # the same content and cut: what the first one got
             record(j, dataclasses.replace(outcome, item=items[j], status="cached" if outcome.stem else "failed"))
 
-    if engine.kind == "ray" and todo:
+    for i in [i for i in todo if i not in where]:      # could not be hashed: the error, named
+        finish(i, extract_item(items[i], root, config, accept_partial=accept_partial))
+    groups = pass_groups([(i, items[i]) for i in todo if i in where])
+    if engine.kind == "ray" and groups:
         from .cluster import extract_on_ray
 
-        for i in [i for i in todo if i not in where]:      # could not be hashed: the error, named
-            finish(i, extract_item(items[i], root, config, accept_partial=accept_partial))
-        extract_on_ray([(i, items[i], where[i]) for i in todo if i in where], config, store, finish,
+        extract_on_ray([[(i, items[i], where[i]) for i in g] for g in groups], config, store, finish,
                        accept_partial=accept_partial, address=engine.address, workers=workers)
         return Summary([done[i] for i in range(len(items))])
     workers = workers or os.cpu_count() or 1
-    if workers == 1 or len(todo) <= 1:
-        for i in todo:
-            finish(i, extract_item(items[i], root, config, progress=on_frames, accept_partial=accept_partial,
-                                   where=where.get(i)))
-    else:
-        with process_pool(min(workers, len(todo)), preload=[PRELOAD], initializer=_init_worker) as pool:
-            futures = {pool.submit(extract_item, items[i], root, config, None, accept_partial, where.get(i)): i
-                       for i in todo}
-            for fut in as_completed(futures):
-                i = futures[fut]
-                try:
-                    outcome = fut.result()
-                except BrokenProcessPool:
-                    outcome = Outcome(items[i], "failed", error=f"{items[i].path}: the worker process died "
-                                      "(out of memory, or a crash in a native library); run again to resume")
+    if workers == 1 or len(groups) <= 1:
+        for g in groups:
+            for i, outcome in zip(g, extract_group([items[i] for i in g], root, config, on_frames, accept_partial,
+                                                   [where[i] for i in g])):
                 finish(i, outcome)
+    else:
+        with process_pool(min(workers, len(groups)), preload=[PRELOAD], initializer=_init_worker) as pool:
+            futures = {pool.submit(extract_group, [items[i] for i in g], root, config, None, accept_partial,
+                                   [where[i] for i in g]): g for g in groups}
+            for fut in as_completed(futures):
+                g = futures[fut]
+                try:
+                    outcomes = fut.result()
+                except BrokenProcessPool:
+                    outcomes = [Outcome(items[i], "failed", error=f"{items[i].path}: the worker process died "
+                                        "(out of memory, or a crash in a native library); run again to resume")
+                                for i in g]
+                for i, outcome in zip(g, outcomes):
+                    finish(i, outcome)
     return Summary([done[i] for i in range(len(items))])

@@ -19,13 +19,12 @@ import dataclasses
 import logging
 import os
 from collections import deque
-from pathlib import Path
 from typing import Callable
 
 from ..errors import ConfigError
 from ..features.record import ExtractorConfig
 from ..features.store import FeatureStore
-from .batch import Outcome, _outcome, failure, read_item
+from .batch import Outcome, failure, read_items, store_result
 from .items import VideoItem
 
 #: how many more times a video is handed out after its worker died reading it
@@ -79,7 +78,8 @@ def disconnect() -> None:
 
 
 class Reader:
-    """What runs in each Ray actor: reads one video at a time with this process's extractors."""
+    """What runs in each Ray actor: reads one group of cuts (or one video) at a time with this
+    process's extractors."""
 
     def __init__(self):
         import cv2
@@ -89,19 +89,18 @@ class Reader:
     def pid(self) -> int:
         return os.getpid()
 
-    def read(self, item: VideoItem, config: ExtractorConfig, accept_partial: bool, sha256: str):
-        """(features, None), or (None, the error naming the file)."""
-        try:
-            return read_item(item, config, accept_partial=accept_partial, sha256=sha256), None
-        except Exception as e:
-            return None, failure(item, e).error
+    def read(self, items: list[VideoItem], config: ExtractorConfig, accept_partial: bool, sha256: str) -> list:
+        """Per item: its features, or the error naming the file (a string)."""
+        return [failure(it, r).error if isinstance(r, Exception) else r
+                for it, r in zip(items, read_items(items, config, accept_partial=accept_partial, sha256=sha256))]
 
 
-def extract_on_ray(jobs: list[tuple[int, VideoItem, tuple[str, str]]], config: ExtractorConfig,
+def extract_on_ray(groups: list[list[tuple[int, VideoItem, tuple[str, str]]]], config: ExtractorConfig,
                    store: FeatureStore, finish: Callable[[int, Outcome], None], *, accept_partial: bool = False,
                    address: str | None = None, workers: int | None = None) -> None:
-    """Extract ``jobs`` (index, item, (stem, content hash)) on the cluster at ``address``,
-    storing each record and calling ``finish(index, outcome)`` as it arrives.
+    """Extract ``groups`` (each one pass: (index, item, (stem, content hash)) of cuts of one
+    video, or one whole video; see :func:`emojax.data.batch.pass_groups`) on the cluster at
+    ``address``, storing each record and calling ``finish(index, outcome)`` as it arrives.
 
     ``workers``: at most this many actors (default: one per CPU of the cluster).
     """
@@ -110,38 +109,35 @@ def extract_on_ray(jobs: list[tuple[int, VideoItem, tuple[str, str]]], config: E
     actors = []
     try:
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        n = max(1, min(workers or cpus, cpus, len(jobs)))
+        n = max(1, min(workers or cpus, cpus, len(groups)))
         remote = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(Reader)
         actors = [remote.remote() for _ in range(n)]
-        queue = deque((i, item, where, 0) for i, item, where in jobs)
+        queue = deque((g, 0) for g in groups)
         idle, running = list(actors), {}
         while queue or running:
             while queue and idle:
-                i, item, where, tries = queue.popleft()
+                g, tries = queue.popleft()
                 actor = idle.pop()
-                running[actor.read.remote(item, config, accept_partial, where[1])] = (i, item, where, tries, actor)
+                ref = actor.read.remote([it for _, it, _ in g], config, accept_partial, g[0][2][1])
+                running[ref] = (g, tries, actor)
             (ref,), _ = ray.wait(list(running), num_returns=1)
-            i, item, where, tries, actor = running.pop(ref)
+            g, tries, actor = running.pop(ref)
             idle.append(actor)      # a dead actor is restarted by Ray; calls wait for it
             try:
-                feats, error = ray.get(ref)
+                results = ray.get(ref)
             except ray.exceptions.RayError as e:      # the worker died, not the video's fault (yet)
                 if tries < RETRIES:
-                    queue.appendleft((i, item, where, tries + 1))
+                    queue.appendleft((g, tries + 1))
                     continue
-                finish(i, Outcome(item, "failed", error=f"{item.path}: the Ray worker reading it died "
-                                  f"{tries + 1} times ({type(e).__name__}: out of memory, or a crash in a "
-                                  "native library); run again to resume", retries=tries))
+                for i, item, _ in g:
+                    finish(i, Outcome(item, "failed", error=f"{item.path}: the Ray worker reading it died "
+                                      f"{tries + 1} times ({type(e).__name__}: out of memory, or a crash in a "
+                                      "native library); run again to resume", retries=tries))
                 continue
-            if error is not None:
-                finish(i, Outcome(item, "failed", error=error, retries=tries))
-                continue
-            try:
-                store.put(Path(where[0]), feats)
-                outcome = _outcome(item, "done", where[0], feats)
-            except Exception as e:
-                outcome = failure(item, e)
-            finish(i, dataclasses.replace(outcome, retries=tries))
+            for (i, item, where), r in zip(g, results):
+                outcome = (Outcome(item, "failed", error=r) if isinstance(r, str)
+                           else store_result(store, item, where, r))
+                finish(i, dataclasses.replace(outcome, retries=tries))
     finally:
         for actor in actors:
             ray.kill(actor)

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..fileio import file_sha256
 from ..errors import VideoError
-from ..video import FrameReader
+from ..video import CutsReader, FrameReader
 from .face import make_detector
 from .landmarks import SKIN_PATCHES, LandmarkPredictor, box_from_landmarks, skin_polygons
 from .record import ExtractorConfig, Features
@@ -145,14 +145,12 @@ class Extractor:
         """
         reader = FrameReader(path, start=start, end=end, fps=self.config.fps)
         feats = self.frames(reader, reader.fps, progress=progress, expected=reader.expected_frames())
-        integrity = reader.integrity
-        if integrity.partial and not accept_partial:
-            raise VideoError(f"{reader.path}: not whole ({integrity.describe()}); nothing was kept. "
-                             "Pass --accept-partial (accept_partial=True) to keep what was read, marked partial")
-        feats.source.update(path=os.fspath(path), sha256=sha256 or file_sha256(path), start=start, end=end,
-                            frames_read=reader.frames_read, frame_count_claimed=reader.info.frame_count_claimed,
-                            width=reader.info.width, height=reader.info.height, integrity=integrity.to_dict())
-        return feats
+        return _sourced(feats, reader, path, accept_partial, sha256)
+
+    def stream(self, *, expected: int | None = None) -> "Stream":
+        """A push-style extraction: :meth:`Stream.push` each frame as it comes (from a camera,
+        from a pass shared by several cuts), then :meth:`Stream.result`."""
+        return Stream(self, expected)
 
     def frames(self, frames: Iterable, fps: float, *, progress: Callable[[int], None] | None = None,
                expected: int | None = None) -> Features:
@@ -160,34 +158,104 @@ class Extractor:
         :class:`emojax.video.Frame`), e.g. frames made or changed in memory. ``expected``: how
         many there will be, if known (only sizes the first allocation). Frames whose times are
         not steady come back on a uniform grid (:func:`emojax.features.timing.regular`)."""
-        c = self.config
-        tracker = TRACKING[c.tracking](c, self.detector, self.predictor)
-        cols, cuts = _Columns(expected), []
-        sm_box = sm_pts = None
+        stream = self.stream(expected=expected)
         for frame in frames:
-            bgr, x_off = frame.bgr, 0
-            if c.region is not None:
-                half = bgr.shape[1] // 2
-                x_off = 0 if c.region == "left" else half
-                bgr = bgr[:, x_off:x_off + half]
-            step = tracker(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
-            i = cols.next_row()
-            if step.cut:
-                cuts.append(i)
-            if step.retract:
-                cols.withdraw(slice(i - step.retract, i), keep_rgb=c.roi == "frame")
-            if step.points is None or step.new:
-                sm_box = sm_pts = None
-            if step.points is not None:
-                box, a = box_from_landmarks(step.points), c.smooth
-                sm_box = box if sm_box is None else a * box + (1 - a) * sm_box
-                sm_pts = step.points if sm_pts is None else a * step.points + (1 - a) * sm_pts
-            cols.data["times"][i] = frame.time
-            self._row(cols.data, i, bgr, step, sm_box, sm_pts, x_off)
+            stream.push(frame)
             if progress is not None:
                 progress(1)
-        feats = Features(**cols.result(), fps=float(fps), source={"cuts": cuts}, config=c.to_dict())
+        return stream.result(fps)
+
+
+def _sourced(feats: Features, reader: FrameReader, path, accept_partial: bool, sha256: str | None) -> Features:
+    """``feats`` with where it came from and how whole the read was, in its source; refused
+    (naming the file) when the read was not whole unless ``accept_partial``."""
+    integrity = reader.integrity
+    if integrity.partial and not accept_partial:
+        raise VideoError(f"{reader.path}: not whole ({integrity.describe()}); nothing was kept. "
+                         "Pass --accept-partial (accept_partial=True) to keep what was read, marked partial")
+    feats.source.update(path=os.fspath(path), sha256=sha256 or file_sha256(path), start=reader.start, end=reader.end,
+                        frames_read=reader.frames_read, frame_count_claimed=reader.info.frame_count_claimed,
+                        width=reader.info.width, height=reader.info.height, integrity=integrity.to_dict())
+    return feats
+
+
+class Stream:
+    """One extraction fed a frame at a time: each :meth:`push` runs the tracker, the landmark
+    predictor and the colour ROI on that frame (what :meth:`Extractor.frames` does for a whole
+    sequence, which is a loop over this)."""
+
+    def __init__(self, extractor: Extractor, expected: int | None = None):
+        self.extractor = extractor
+        c = self.config = extractor.config
+        self.tracker = TRACKING[c.tracking](c, extractor.detector, extractor.predictor)
+        self.cols, self.cuts = _Columns(expected), []
+        self.sm_box = self.sm_pts = None
+
+    def push(self, frame) -> int:
+        """Process one frame (``bgr``, ``time``); the index of its row. Its row may still be
+        withdrawn by a later frame (a track the detector did not confirm)."""
+        c, cols = self.config, self.cols
+        bgr, x_off = frame.bgr, 0
+        if c.region is not None:
+            half = bgr.shape[1] // 2
+            x_off = 0 if c.region == "left" else half
+            bgr = bgr[:, x_off:x_off + half]
+        step = self.tracker(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+        i = cols.next_row()
+        if step.cut:
+            self.cuts.append(i)
+        if step.retract:
+            cols.withdraw(slice(i - step.retract, i), keep_rgb=c.roi == "frame")
+        if step.points is None or step.new:
+            self.sm_box = self.sm_pts = None
+        if step.points is not None:
+            box, a = box_from_landmarks(step.points), c.smooth
+            self.sm_box = box if self.sm_box is None else a * box + (1 - a) * self.sm_box
+            self.sm_pts = step.points if self.sm_pts is None else a * step.points + (1 - a) * self.sm_pts
+        cols.data["times"][i] = frame.time
+        self.extractor._row(cols.data, i, bgr, step, self.sm_box, self.sm_pts, x_off)
+        return i
+
+    def result(self, fps: float) -> Features:
+        """The record of every frame pushed (frames at a variable rate put on a uniform grid)."""
+        feats = Features(**self.cols.result(), fps=float(fps), source={"cuts": self.cuts}, config=self.config.to_dict())
         return regular(feats)    # says how the frames came; a variable rate is put on a uniform grid
+
+
+def extract_cuts(path: str | os.PathLike, cuts: list[tuple[Extractor, float | None, float | None]], *,
+                 progress: Callable[[int], None] | None = None, accept_partial: bool = False,
+                 sha256: str | None = None) -> list[Features | Exception]:
+    """Several cuts ``(extractor, start, end)`` of one video in one decoding pass
+    (:class:`emojax.video.CutsReader`): for each, what ``extractor(path, start=, end=)`` gives,
+    or the exception it raises (a cut's failure does not stop the others)."""
+    rates = {ex.config.fps for ex, _, _ in cuts}
+    if len(rates) > 1:
+        raise ValueError("cuts read in one pass share one frame rate setting")
+    reader = CutsReader(path, [(a, b) for _, a, b in cuts], fps=rates.pop())
+    streams = [ex.stream(expected=r.expected_frames()) for (ex, _, _), r in zip(cuts, reader.readers)]
+    failed: dict[int, Exception] = {}
+    for frame, takers in reader:
+        for k in takers:
+            if k in failed:
+                continue
+            try:
+                streams[k].push(frame)
+            except Exception as e:      # a strange frame fails its own cut only
+                failed[k] = e
+            if progress is not None:
+                progress(1)
+    sha256 = sha256 or file_sha256(path)
+    out: list[Features | Exception] = []
+    for k, (stream, r) in enumerate(zip(streams, reader.readers)):
+        try:
+            if k in failed:
+                raise failed[k]
+            if k in reader.errors:
+                raise reader.errors[k]
+            out.append(_sourced(stream.result(r.fps), r, path, accept_partial, sha256))
+        except Exception as e:
+            out.append(e)
+    return out
 
 
 def extract(path: str | os.PathLike, config: ExtractorConfig | None = None, **kwargs) -> Features:
