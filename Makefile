@@ -31,6 +31,7 @@ bench: install
 	$(PY) benchmarks/extract.py
 	$(PY) benchmarks/train.py
 	$(PY) benchmarks/pfi.py
+	$(PY) benchmarks/corpus.py
 	$(PY) benchmarks/dashboard.py
 
 clean:
