@@ -92,6 +92,13 @@ class _Columns:
         self.n += 1
         return i
 
+    def drop_first(self, n: int) -> None:
+        """Forget the first ``n`` rows (a live stream keeps only its last seconds)."""
+        n = min(n, self.n)
+        for v in self.data.values():
+            v[:self.n - n] = v[n:self.n]
+        self.n -= n
+
     def withdraw(self, rows: slice, keep_rgb: bool) -> None:
         """Mark rows as having no face after all."""
         d = self.data
@@ -190,6 +197,7 @@ class Stream:
         self.tracker = TRACKING[c.tracking](c, extractor.detector, extractor.predictor)
         self.cols, self.cuts = _Columns(expected), []
         self.sm_box = self.sm_pts = None
+        self.x_off = 0
 
     def push(self, frame) -> int:
         """Process one frame (``bgr``, ``time``); the index of its row. Its row may still be
@@ -205,7 +213,7 @@ class Stream:
         if step.cut:
             self.cuts.append(i)
         if step.retract:
-            cols.withdraw(slice(i - step.retract, i), keep_rgb=c.roi == "frame")
+            cols.withdraw(slice(max(i - step.retract, 0), i), keep_rgb=c.roi == "frame")  # rows forgotten stay so
         if step.points is None or step.new:
             self.sm_box = self.sm_pts = None
         if step.points is not None:
@@ -213,8 +221,14 @@ class Stream:
             self.sm_box = box if self.sm_box is None else a * box + (1 - a) * self.sm_box
             self.sm_pts = step.points if self.sm_pts is None else a * step.points + (1 - a) * self.sm_pts
         cols.data["times"][i] = frame.time
+        self.x_off = x_off          # where the region searched begins in the frame
         self.extractor._row(cols.data, i, bgr, step, self.sm_box, self.sm_pts, x_off)
         return i
+
+    def forget(self, n: int) -> None:
+        """Drop the first ``n`` rows; later rows keep their order (indices shift down by ``n``)."""
+        self.cols.drop_first(n)
+        self.cuts = [c - n for c in self.cuts if c >= n]
 
     def result(self, fps: float) -> Features:
         """The record of every frame pushed (frames at a variable rate put on a uniform grid)."""

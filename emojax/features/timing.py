@@ -55,7 +55,7 @@ def regular(f: Features) -> Features:
     t = np.asarray(f.times, float)
     rate = grid_rate(t, f.fps)
     n = int(math.floor((t[-1] - t[0]) * rate + 1e-6)) + 1
-    grid = t[0] + np.arange(n) / rate
+    grid = np.minimum(t[0] + np.arange(n) / rate, t[-1])    # the last point may round a hair past the last frame
     hi = np.clip(np.searchsorted(t, grid - 1e-9), 0, len(t) - 1)   # first frame at or after each point
     lo = np.clip(np.where(np.abs(t[hi] - grid) <= 1e-9, hi, hi - 1), 0, len(t) - 1)
     near = (t[hi] - t[lo]) <= MAX_BRIDGE / rate
