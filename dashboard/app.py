@@ -9,6 +9,7 @@ st.set_page_config(page_title="emojax", page_icon=":material/favorite:", layout=
 PAGES = [
     st.Page("../pages/predict.py", title="Predict", icon=":material/video_file:", default=True),
     st.Page("../pages/signals.py", title="Signals", icon=":material/monitor_heart:"),
+    st.Page("../pages/live.py", title="Live", icon=":material/videocam:"),
     st.Page("../pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("../pages/metrics.py", title="Metrics explorer", icon=":material/table_chart:"),
     st.Page("../pages/contributions.py", title="Modality contributions", icon=":material/insights:"),

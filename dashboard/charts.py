@@ -47,6 +47,15 @@ def probabilities(models: Mapping[str, Mapping], classes: Sequence[str]) -> go.F
     return _layout(fig, "Class probabilities, per model", barmode="group", yaxis=dict(range=[0, 1], title="p"))
 
 
+def emotion_history(history: Sequence[Mapping], classes: Sequence[str], model: str = "early_fusion") -> go.Figure:
+    """One model's class probabilities over the live windows (``history``: {"t", "proba"})."""
+    t = [h["t"] for h in history]
+    fig = go.Figure([go.Scatter(x=t, y=[h["proba"][model][c] for h in history], mode="lines+markers", name=c)
+                     for c in classes])
+    return _layout(fig, f"{TITLES.get(model, model)}: class probabilities, window by window",
+                   xaxis_title="s (stream time)", yaxis=dict(range=[0, 1], title="p"))
+
+
 def modality_shares(table: Mapping[str, Mapping[str, float | None]], paper: Mapping[str, float] | None = None,
                     title: str = "Modality contributions (share of the permutation importance, %)") -> go.Figure:
     """Stacked rPPG / visual shares per model (Table 2), the paper's early fusion beside them."""

@@ -73,6 +73,14 @@ def _extractor(config_json: str) -> tuple[Extractor, threading.Lock]:
 
 
 @st.cache_resource(show_spinner=False)
+def landmark_predictor():
+    """dlib's landmark model, loaded once per process and shared (it keeps no state between calls)."""
+    from emojax.features.landmarks import LandmarkPredictor
+
+    return LandmarkPredictor()
+
+
+@st.cache_resource(show_spinner=False)
 def _feature_cache() -> tuple[OrderedDict, threading.Lock]:
     return OrderedDict(), threading.Lock()
 

@@ -212,6 +212,28 @@ def forget_upload() -> None:
             st.session_state.pop("prediction", None)
 
 
+def private_file(suffix: str) -> Path:
+    """A new empty file of this visitor's, in the private upload folder (deleted with their other
+    files)."""
+    fd, tmp = tempfile.mkstemp(dir=_upload_dir(), prefix="live-", suffix=suffix)
+    os.close(fd)
+    visitor_files().add(Path(tmp))
+    return Path(tmp)
+
+
+def keep_made(path: Path, shown: str) -> Video:
+    """A file this visitor made here (a live recording) as their upload, replacing the previous
+    one (deleted), and as the video the other pages show."""
+    saved = st.session_state.pop("upload", None)
+    if saved is not None and saved[1].path != path:
+        visitor_files().discard(saved[1].path)
+    video = Video(Path(path), shown)
+    visitor_files().add(video.path)
+    st.session_state["upload"] = (f"made:{path}", video)
+    set_video(video)
+    return video
+
+
 def save_upload(uploaded) -> Video:
     """Write an uploaded file to a private temp file named by us (never by the client's file
     name), after checking its type and size; then check that it really is a video.

@@ -75,14 +75,35 @@ def serve(artifacts: Path, *, env: dict | None = None, timeout: float = 90.0):
         log.close()
 
 
+def fake_camera_args(y4m: Path) -> list[str]:
+    """Chromium flags that make ``y4m`` its camera (looped), allowed without asking, and let
+    WebRTC offer this machine's own address (no mDNS name) so that a stream to 127.0.0.1 needs
+    no ICE server."""
+    return ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={y4m}", "--disable-features=WebRtcHideLocalIpsWithMdns"]
+
+
+def write_y4m(path: Path, frames_bgr, fps: int = 25) -> Path:
+    """Frames (BGR, all one even size) as an uncompressed YUV4MPEG2 file, Chromium's fake camera format."""
+    import cv2
+
+    h, w = frames_bgr[0].shape[:2]
+    with open(path, "wb") as fh:
+        fh.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for f in frames_bgr:
+            fh.write(b"FRAME\n" + cv2.cvtColor(f, cv2.COLOR_BGR2YUV_I420).tobytes())
+    return path
+
+
 @contextlib.contextmanager
-def chromium():
-    """A Playwright page in headless Chromium with a fresh profile."""
+def chromium(args: list[str] | None = None, permissions: list[str] | None = None):
+    """A Playwright page in headless Chromium with a fresh profile (``args``: more flags)."""
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory(prefix="emojax-chromium-") as profile, sync_playwright() as p:
-        ctx = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                                   headless=True, viewport={"width": 1400, "height": 1000})
+        ctx = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS + (args or []),
+                                                   headless=True, viewport={"width": 1400, "height": 1000},
+                                                   permissions=permissions or [])
         try:
             yield ctx.pages[0] if ctx.pages else ctx.new_page()
         finally:

@@ -73,3 +73,73 @@ def test_upload_predict_and_visit_every_page(chromium_ready, dashboard_artifacts
             page.screenshot(path=str(SHOTS / f"{name}.png"))
     for name in ["predict", *(link.lower().replace(" ", "-") for link in PAGES)]:
         assert (SHOTS / f"{name}.png").stat().st_size > 10_000, name
+
+
+#: pixels of the colour the landmarks are drawn in (emojax.features.live.draw: magenta)
+_COUNT_MAGENTA = """(video) => {
+  const c = document.createElement('canvas');
+  c.width = video.videoWidth; c.height = video.videoHeight;
+  if (!c.width) return -1;
+  const g = c.getContext('2d');
+  g.drawImage(video, 0, 0);
+  const d = g.getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 0; i < d.length; i += 4) if (d[i] > 180 && d[i + 1] < 110 && d[i + 2] > 180) n++;
+  return n;
+}"""
+
+
+def test_live_page_streams_a_camera_and_shows_landmarks_pulse_and_emotion(chromium_ready, dashboard_artifacts,
+                                                                            tmp_path):
+    """Chromium's fake camera plays real faces (GRID speakers, 640x480 at 25 fps); the Live page,
+    once START is pressed, returns the video with the landmarks drawn on it, and shows the pulse
+    and the run's class probabilities, all within 20 s."""
+    import time
+
+    import cv2
+    import numpy as np
+
+    from emojax.video import FrameReader
+
+    grid = shared("grid")
+    frames = [cv2.resize(f.bgr, (640, 480)) for n in ("bbaf2n", "brbk7n") for f in FrameReader(grid / f"{n}.mpg")]
+    magenta = sum(int(((f[..., 2] > 180) & (f[..., 1] < 110) & (f[..., 0] > 180)).sum()) for f in frames)
+    assert magenta == 0            # the clip itself has no landmark-coloured pixel
+    camera = browser.write_y4m(tmp_path / "camera.y4m", frames)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with browser.serve(dashboard_artifacts) as url, \
+            browser.chromium(browser.fake_camera_args(camera), permissions=["camera"]) as page:
+        page.set_viewport_size({"width": 1400, "height": 1800})
+        page.goto(f"{url}/live")
+        page.get_by_role("heading", name="Live: your camera, as it happens").wait_for(timeout=120_000)
+        start = page.frame_locator("iframe").first.get_by_role("button", name="START")
+        start.wait_for(timeout=60_000)
+        t0 = time.perf_counter()
+        start.click()
+        video = page.frame_locator("iframe").first.locator("video").first
+        drawn = -1
+        while time.perf_counter() - t0 < 20 and drawn < 20:
+            drawn = video.evaluate(_COUNT_MAGENTA) if video.count() else -1
+            page.wait_for_timeout(250)
+        landmarks_s = time.perf_counter() - t0
+        assert drawn >= 20, f"no landmarks drawn on the returned video within 20 s ({drawn} landmark pixels)"
+        left = max(20 - (time.perf_counter() - t0), 0.5) * 1000
+        page.get_by_text("rPPG pulse signal (PBV, band-passed)", exact=True).wait_for(timeout=left)
+        left = max(20 - (time.perf_counter() - t0), 0.5) * 1000
+        page.get_by_text("Class probabilities, per model", exact=True).wait_for(timeout=left)
+        everything_s = time.perf_counter() - t0
+        label = page.locator('[data-testid="stMetric"]', has_text="Emotion (early fusion)")
+        assert label.locator('[data-testid="stMetricValue"]').inner_text().strip() in json_classes(dashboard_artifacts)
+        assert page.locator('[data-testid="stMetric"]', has_text="Face").first.inner_text().count("found") == 1
+        page.wait_for_timeout(2500)           # a second emotion window, the history chart
+        _no_exception(page, "Live")
+        page.screenshot(path=str(SHOTS / "live.png"))
+        print(f"landmarks drawn after {landmarks_s:.1f} s, pulse and emotion after {everything_s:.1f} s")
+    assert (SHOTS / "live.png").stat().st_size > 10_000
+    assert np.isfinite(everything_s)
+
+
+def json_classes(artifacts: Path) -> list[str]:
+    import json
+
+    return [str(c) for c in json.loads((artifacts / "runs" / "demo-improved" / "model.json").read_text())["classes"]]

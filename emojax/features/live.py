@@ -83,6 +83,15 @@ class LiveFeatures:
             c = list(self._clock)
         return (len(c) - 1) / (c[-1] - c[0]) if len(c) > 1 and c[-1] > c[0] else 0.0
 
+    @property
+    def rate(self) -> float:
+        """The frame rate of the rows kept (frames per second of stream time; 0 before two)."""
+        with self._lock:
+            n = self._stream.cols.n
+            d = np.diff(self._stream.cols.data["times"][:n])
+        d = d[d > 0]
+        return 1.0 / float(np.median(d)) if len(d) else 0.0
+
     def window(self, seconds: float | None = None) -> Features | None:
         """The last ``seconds`` (None: everything kept) as a :class:`Features` record: rows on a
         uniform grid at the rate the frames came (a dropped frame is a gap, and a gap too long
@@ -116,5 +125,5 @@ def draw(bgr: np.ndarray, step: LiveStep) -> np.ndarray:
         if np.isfinite(poly).all():
             cv2.polylines(bgr, [np.round(poly).astype(np.int32)], True, (60, 170, 255), 1, cv2.LINE_AA)
     for x, y in np.round(step.landmarks).astype(np.int32):
-        cv2.circle(bgr, (int(x), int(y)), 2, (255, 255, 0), -1, cv2.LINE_AA)
+        cv2.circle(bgr, (int(x), int(y)), 2, (255, 0, 255), -1, cv2.LINE_AA)   # magenta: rare in faces and rooms
     return bgr

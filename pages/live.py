@@ -1,0 +1,114 @@
+"""Live: the visitor's camera streamed to the server; the face box, landmarks and skin drawn back on
+it; the pulse, heart rate, and the chosen run's emotion and modality shares as they happen."""
+
+import json
+import os
+import time
+
+import streamlit as st
+from streamlit_webrtc import WebRtcMode, webrtc_streamer
+
+from dashboard import charts, resources, state
+from dashboard.live import PULSE_S, LiveSession
+from emojax.features import Extractor, ExtractorConfig, heart, vitals
+
+#: seconds between two emotion windows
+EMOTION_EVERY_S = 2.0
+
+
+def ice_servers() -> list:
+    """ICE servers for the browser and the server: none by default (the camera's stream goes
+    straight to this machine, as on 127.0.0.1 or a LAN); ``EMOJAX_ICE_SERVERS`` (JSON, e.g.
+    ``[{"urls": ["stun:stun.example.org:3478"]}]``) adds some for a server reached across NATs."""
+    try:
+        return json.loads(os.environ.get("EMOJAX_ICE_SERVERS", "[]"))
+    except json.JSONDecodeError:
+        st.warning("EMOJAX_ICE_SERVERS is not JSON; no ICE server is used.")
+        return []
+
+
+def session_for(config: ExtractorConfig) -> LiveSession:
+    """This visitor's live session: a new one when there is none, it ended, or the run's
+    extractor settings changed."""
+    s = st.session_state.get("live_session")
+    if s is None or s.closed or s.live.extractor.config != config:
+        if s is not None:
+            s.close()
+        s = LiveSession(Extractor(config, predictor=resources.landmark_predictor()))
+        st.session_state["live_session"] = s
+    return s
+
+
+def record_control(session: LiveSession) -> None:
+    on = st.toggle("Record", key="live_record", help="Write what the camera sends to a video of yours (at most "
+                   "2 minutes), ready for the Predict and Signals pages. Nothing is written unless this is on.")
+    if on and not session.recording and not session.closed:
+        session.start_recording(state.private_file(".mp4"))
+    elif not on and session.recording:
+        done = session.stop_recording()
+        if done is not None:
+            path, frames = done
+            state.keep_made(path, f"live-recording-{time.strftime('%H%M%S')}.mp4")
+            st.success(f"Recorded {frames} frames: it is now your video on the Predict and Signals pages.")
+
+
+@st.fragment(run_every=1.0)
+def rolling(session: LiveSession, run) -> None:
+    snap = session.snapshot()
+    if not snap.processed:
+        st.caption("Press START and allow the camera: the pulse, heart rate and emotion appear here.")
+        return
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Face", "found" if snap.face else "lost")
+    hr = snap.heart
+    if hr is None or hr["bpm"] is None:
+        c2.metric("Heart rate", "no reliable pulse yet",
+                  help=(hr or {}).get("error") or f"A rate is given once {vitals.MIN_RELIABLE_S:.0f} s of face carry a "
+                  f"pulse above {heart.RELIABLE_SNR_DB:.1f} dB of signal quality.")
+    else:
+        c2.metric("Heart rate", f"{hr['bpm']:.0f} bpm", f"SNR {hr['quality']:.1f} dB", delta_color="off")
+    c3.metric("Processed", f"{snap.fps:.0f} fps", f"{snap.skipped} frames dropped", delta_color="off",
+              help="Frames the server processed per second. When it cannot keep up it drops frames rather than "
+                   "falling behind" + (f"; each takes {snap.latency_ms:.0f} ms here." if snap.latency_ms else "."))
+    if len(snap.pulse) > 1:
+        st.plotly_chart(charts.pulse_trace(snap.times, snap.pulse, snap.face_found, vitals.DEFAULT_METHOD),
+                        key="live_pulse")
+        st.caption(f"The last {PULSE_S:.0f} s of pulse from the skin patches' colour.")
+    if run is None:
+        return
+    last = st.session_state.get("live_emotion_at", 0.0)
+    if time.monotonic() - last >= EMOTION_EVERY_S:
+        st.session_state["live_emotion_at"] = time.monotonic()
+        data, _ = resources.run_data(run)
+        session.emotion(resources.trained_run(run), data)
+    if not session.history:
+        st.caption("Emotion: waiting for enough face in the window.")
+        return
+    e = session.history[-1]
+    st.metric("Emotion (early fusion)", e["label"], f"window of {e['frames']} frames", delta_color="off")
+    st.plotly_chart(charts.probabilities({m: {"proba": p} for m, p in e["proba"].items()}, e["classes"]),
+                    key="live_proba")
+    if e["shares"]:
+        st.plotly_chart(charts.modality_shares(e["shares"], title="This window: each modality's share (%)"),
+                        key="live_shares")
+    if len(session.history) > 1:
+        st.plotly_chart(charts.emotion_history(session.history, e["classes"]), key="live_history")
+
+
+st.title("Live: your camera, as it happens")
+st.caption("Your camera's frames go to this server (never to anyone else) and come back with the face box, the 68 "
+           "landmarks and the skin patches drawn on them. Nothing is stored unless you press Record.")
+run = state.current_run()
+config = resources.run_extractor(run) if run is not None else ExtractorConfig()
+if run is None:
+    st.caption("Without a run, the landmarks and the pulse still work; choose a run for the emotion.")
+session = session_for(config)
+ctx = webrtc_streamer(key="live", mode=WebRtcMode.SENDRECV, rtc_configuration={"iceServers": ice_servers()},
+                      media_stream_constraints={"video": {"width": 640, "height": 480}, "audio": False},
+                      queued_video_frames_callback=session.process_queued, on_video_ended=session.ended,
+                      async_processing=True)
+if ctx.state.playing:
+    record_control(session)
+elif session.recording:
+    record_control(session)
+rolling(session, run)
