@@ -85,6 +85,7 @@ def pfi_demo(run) -> None:
     with st.echo():
         r = permuted_predictions(clf, X, y, groups=grouping, n_repeats=1, random_state=seed)
         accuracy = r.scores[:, 0]                    # one shuffle of each block
+        drop = r.baseline - accuracy                 # its permutation importance (one repeat)
     st.plotly_chart(charts.score_drop(r.names, accuracy, r.baseline,
                                       f"{TITLES[model]}, fold 1 ({len(y)} held-out videos): each block shuffled"),
                     key="pfi_chart")
