@@ -32,6 +32,7 @@ bench: install
 	$(PY) benchmarks/train.py
 	$(PY) benchmarks/pfi.py
 	$(PY) benchmarks/corpus.py
+	$(PY) benchmarks/live.py
 	$(PY) benchmarks/dashboard.py
 
 clean:

@@ -135,6 +135,16 @@ def test_live_page_streams_a_camera_and_shows_landmarks_pulse_and_emotion(chromi
         _no_exception(page, "Live")
         page.screenshot(path=str(SHOTS / "live.png"))
         print(f"landmarks drawn after {landmarks_s:.1f} s, pulse and emotion after {everything_s:.1f} s")
+
+        # recorded, the stream becomes the visitor's video, as an upload would
+        page.locator("label", has_text="Record").first.click()
+        page.wait_for_timeout(3000)
+        page.locator("label", has_text="Record").first.click()
+        page.get_by_text("it is now your video on the Predict and Signals pages").wait_for(timeout=60_000)
+        page.get_by_role("link", name="Predict").first.click()
+        page.get_by_text("Prediction (early fusion)").wait_for(timeout=120_000)
+        assert page.get_by_text("live-recording-").count() >= 1
+        _no_exception(page, "Predict after recording")
     assert (SHOTS / "live.png").stat().st_size > 10_000
     assert np.isfinite(everything_s)
 

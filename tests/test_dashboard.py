@@ -16,6 +16,7 @@ from .conftest import shared, write_video
 
 pytestmark = pytest.mark.timeout(900)
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
+#: the pages AppTest can run (Live needs a served runtime for its WebRTC component: test_browser.py drives it)
 PAGES = ["predict", "signals", "train", "metrics", "contributions", "teaching"]
 
 

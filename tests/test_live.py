@@ -82,3 +82,43 @@ def test_the_heart_rate_of_a_rolling_window_matches_the_files_also_with_frames_d
         assert hr["bpm"] is not None and abs(hr["bpm"] - file_hr["bpm"]) <= 5.0, (drop, hr, file_hr)
         assert live.skipped == (len(planted) // 4 if drop else 0)
         assert window.source["timing"]["variable"] == drop
+
+
+def test_a_live_session_processes_the_newest_frame_records_on_request_and_frees_everything(tmp_path, extractor):
+    """The Live page's per-visitor session (dashboard/live.py) on a real clip's frames: of the frames
+    that queued up it processes the newest and counts the rest as dropped, returning it drawn on;
+    two visitors' sessions share nothing; a recording is a video emojax reads like any upload, and
+    nothing is written without one; a session that ends frees its rows and an unfinished recording."""
+    import av
+
+    from dashboard.live import LiveSession
+    from emojax.features import Extractor
+
+    clip = shared("cremad") / "1001_DFA_HAP_XX.flv"
+    with av.open(str(clip)) as c:
+        frames = list(c.decode(video=0))
+    a = LiveSession(Extractor(extractor.config, predictor=extractor.predictor))
+    b = LiveSession(Extractor(extractor.config, predictor=extractor.predictor))
+    before = set(tmp_path.iterdir())
+    out = a.process(frames[:3])                     # three queued: the newest is processed
+    assert len(out) == 1 and a.live.processed == 1 and a.live.skipped == 2
+    drawn = out[0].to_ndarray(format="bgr24")
+    assert (drawn != frames[2].to_ndarray(format="bgr24")).any()
+    assert set(tmp_path.iterdir()) == before         # nothing written without a recording
+    a.start_recording(tmp_path / "rec.mp4")
+    for f in frames[3:]:
+        a.process([f])
+    path, n = a.stop_recording()
+    assert n == len(frames) - 3 and b.live.processed == 0 and b.live.window() is None
+    rec = extractor(path)
+    assert len(rec) == n and rec.face_ratio > 0.9 and not rec.partial
+    assert rec.times[-1] == pytest.approx(float(frames[-1].time - frames[3].time), abs=0.002)
+    snap = a.snapshot()
+    assert snap.processed == len(frames) - 2 and len(snap.pulse) == len(snap.times) > 1 and snap.face
+
+    b.start_recording(tmp_path / "unfinished.mp4")
+    b.process(frames[:5])
+    b.ended()                                      # the visitor left mid-recording
+    assert b.closed and not (tmp_path / "unfinished.mp4").exists() and b.live.window() is None
+    untouched = b.process(frames[5:6])
+    assert untouched[0] is frames[5]               # an ended session processes nothing more
