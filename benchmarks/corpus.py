@@ -129,6 +129,8 @@ def _per_cut(root: str, store: str, dialog: str) -> tuple[float, int]:
 
 
 def main() -> None:
+    from emojax.fileio import atomic_write_json
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="2 dialogs x 1 minute, 40 utterances")
     ap.add_argument("--no-ray", action="store_true", help="leave out --engine ray")
@@ -198,9 +200,7 @@ def main() -> None:
     res["targets"] = {"utterance_cost_ratio": 1.3}
     out = ROOT / "artifacts" / "benchmarks" / "corpus.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = out.with_suffix(".json.tmp")
-    tmp_out.write_text(json.dumps(res, indent=2) + "\n")
-    os.replace(tmp_out, out)
+    atomic_write_json(out, res)
     print(json.dumps(res, indent=2))
     print(table(res))
 

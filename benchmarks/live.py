@@ -136,6 +136,8 @@ async def stream(seconds: float, process: bool) -> dict:
 
 
 def main() -> None:
+    from emojax.fileio import atomic_write_json
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=20.0)
     args = ap.parse_args()
@@ -148,9 +150,7 @@ def main() -> None:
     res["targets"] = {"processed_fps": 25.0, "landmarks_share": 1.0}
     out = ROOT / "artifacts" / "benchmarks" / "live.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(res, indent=2) + "\n")
-    os.replace(tmp, out)
+    atomic_write_json(out, res)
     print(json.dumps(res, indent=2))
     print(table(res))
 
