@@ -10,6 +10,7 @@ script thread. Everything is per visitor and freed by :meth:`LiveSession.close`.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections import deque
@@ -23,6 +24,7 @@ import numpy as np
 
 from emojax.features import Extractor, vitals
 from emojax.features.live import LiveFeatures, draw
+from emojax.features.timing import regular
 from emojax.video import Frame
 
 #: seconds of pulse shown, and heart rate read from
@@ -57,6 +59,8 @@ class Recorder:
         if t - self._t0 > MAX_RECORD_S:
             return False
         img = frame.reformat(width=self._stream.width, height=self._stream.height, format="yuv420p")
+        if img is frame:        # nothing to convert: PyAV hands back the frame itself, whose time is not ours to change
+            img = av.VideoFrame.from_ndarray(frame.to_ndarray(format="yuv420p"), format="yuv420p")
         img.pts, img.time_base = pts, Fraction(1, 1000)
         for p in self._stream.encode(img):
             self._out.mux(p)
@@ -106,17 +110,18 @@ class LiveSession:
         if self.closed or not frames:
             return frames[-1:]
         start = time.perf_counter()
+        times = [_seconds(f) for f in frames]
         with self._lock:
             rec = self._recorder
         if rec is not None:
-            for f in frames:
-                if not rec.write(f, _seconds(f)):
+            for f, t in zip(frames, times):
+                if not rec.write(f, t):
                     self.stop_recording()
                     break
         self.live.skip(len(frames) - 1)
         f = frames[-1]
         bgr = f.to_ndarray(format="bgr24")
-        step = self.live.push(Frame(self.live.processed, _seconds(f), bgr))
+        step = self.live.push(Frame(self.live.processed, times[-1], bgr))
         self._face = step.face
         out = draw(bgr, step)
         label = f"{self.live.fps:.0f} fps" + ("  REC" if rec is not None else "")
@@ -139,10 +144,15 @@ class LiveSession:
         live = self.live
         snap = Snapshot(playing=not self.closed, processed=live.processed, skipped=live.skipped, fps=live.fps,
                         face=self._face, latency_ms=1000 * float(np.mean(self._busy_s)) if self._busy_s else None)
-        w = live.window(PULSE_S)
-        if w is None or len(w) < 2:
+        raw = live.window(PULSE_S, grid=False)
+        if raw is None or len(raw) < 2:
             return snap
-        snap.times, snap.face_found = w.times - w.times[0], w.face_found
+        w = regular(dataclasses.replace(raw, source=dict(raw.source)))
+        # shaded "no face" where the nearest frame processed had none, not where frames were dropped
+        # (there the pulse is missing, a gap in its line)
+        near = np.clip(np.searchsorted(raw.times, w.times), 1, len(raw) - 1)
+        near -= (w.times - raw.times[near - 1]) < (raw.times[near] - w.times)
+        snap.times, snap.face_found = w.times - w.times[0], raw.face_found[near]
         snap.pulse = vitals.pulse_of(w, method)
         snap.heart = vitals.report(w, method, with_hrv=False)
         return snap

@@ -92,10 +92,11 @@ class LiveFeatures:
         d = d[d > 0]
         return 1.0 / float(np.median(d)) if len(d) else 0.0
 
-    def window(self, seconds: float | None = None) -> Features | None:
+    def window(self, seconds: float | None = None, *, grid: bool = True) -> Features | None:
         """The last ``seconds`` (None: everything kept) as a :class:`Features` record: rows on a
         uniform grid at the rate the frames came (a dropped frame is a gap, and a gap too long
-        to bridge stays missing). None before any frame."""
+        to bridge stays missing); ``grid=False``: the rows of the frames processed, as they
+        came. None before any frame."""
         with self._lock:
             s = self._stream
             n = s.cols.n
@@ -108,8 +109,8 @@ class LiveFeatures:
         d = np.diff(rows["times"])
         d = d[d > 0]
         fps = 1.0 / float(np.median(d)) if len(d) else 30.0
-        return regular(Features(**rows, fps=fps, source={"cuts": cuts, "live": True},
-                                config=self.extractor.config.to_dict()))
+        f = Features(**rows, fps=fps, source={"cuts": cuts, "live": True}, config=self.extractor.config.to_dict())
+        return regular(f) if grid else f
 
 
 def draw(bgr: np.ndarray, step: LiveStep) -> np.ndarray:
