@@ -56,7 +56,20 @@ def landmarks_drawn(img: np.ndarray) -> bool:
     return int(((r > 180) & (g < 110) & (b > 180)).sum()) >= 20
 
 
-async def stream(seconds: float, process: bool) -> dict:
+async def stream(seconds: float, process: bool, visitors: int = 1) -> dict:
+    """``visitors`` streams at once, each with its own sender, connection and session."""
+    frames = source_frames()
+    each = await asyncio.gather(*(visitor(frames, seconds, process) for _ in range(visitors)))
+    if visitors == 1:
+        return each[0]
+    return {"visitors": each, "processed_fps_min": min(v["processed_fps"] for v in each),
+            "dropped": sum(v["dropped"] for v in each), "frames_sent": sum(v["frames_sent"] for v in each),
+            "latency_ms_median": float(np.median([v["latency_ms_median"] for v in each])),
+            "latency_ms_p95": max(v["latency_ms_p95"] for v in each),
+            "landmarks_share": min(v["landmarks_share"] for v in each)}
+
+
+async def visitor(frames: list, seconds: float, process: bool) -> dict:
     from aiortc import RTCConfiguration, RTCPeerConnection, VideoStreamTrack
     from streamlit_webrtc.models import CallbackAttachableProcessor
     from streamlit_webrtc.process import AsyncVideoProcessTrack
@@ -64,7 +77,6 @@ async def stream(seconds: float, process: bool) -> dict:
     from dashboard.live import LiveSession
     from emojax.features import Extractor
 
-    frames = source_frames()
     sent: dict[int, float] = {}
 
     class Camera(VideoStreamTrack):
@@ -146,6 +158,7 @@ def main() -> None:
            "stream": f"{W}x{H} at 30 fps, real faces (GRID), VP8 both ways over 127.0.0.1; the sender on the same cores"}
     res["floor"] = asyncio.run(stream(args.seconds, process=False))
     res["live"] = asyncio.run(stream(args.seconds, process=True))
+    res["two_visitors"] = asyncio.run(stream(args.seconds, process=True, visitors=2))
     res["latency_ratio"] = res["live"]["latency_ms_median"] / res["floor"]["latency_ms_median"]
     res["targets"] = {"processed_fps": 25.0, "landmarks_share": 1.0}
     out = ROOT / "artifacts" / "benchmarks" / "live.json"
@@ -163,6 +176,13 @@ def table(r: dict) -> str:
              f"{100 * v['landmarks_share']:.0f} % with landmarks, {v['dropped']} of {v['frames_sent']} dropped",
              f"latency {v['latency_ms_median']:.0f} ms median, {v['latency_ms_p95']:.0f} ms p95; "
              f"{v['server_ms_per_frame']:.1f} ms of processing a frame", f"{r['latency_ratio']:.2f}× latency")]
+    if "two_visitors" in r:
+        t = r["two_visitors"]
+        rows.append(("two visitors streaming at once (each its own sender, on the same cores)",
+                     f"{t['processed_fps_min']:.1f} fps processed for the slower, {100 * t['landmarks_share']:.0f} % with "
+                     f"landmarks, {t['dropped']} of {t['frames_sent']} dropped",
+                     f"latency {t['latency_ms_median']:.0f} ms median, {t['latency_ms_p95']:.0f} ms p95",
+                     f"{t['latency_ms_median'] / f['latency_ms_median']:.2f}× latency"))
     return "\n".join(["| what | frames | capture → drawn back | ratio |", "|---|---|---|---|"]
                      + [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows])
 
