@@ -175,6 +175,25 @@ def test_a_dialogs_utterances_are_read_in_one_pass_with_the_records_of_a_pass_ea
                 assert np.array_equal(getattr(fa, name), getattr(fb, name), equal_nan=True), (a.item.id, name)
 
 
+def test_cuts_are_grouped_into_small_passes():
+    """Cuts of one file share a pass per minute, at most 64 at a time; a whole video, a cut longer
+    than a minute and another file's cuts each go on their own."""
+    from emojax.data import VideoItem
+    from emojax.data.batch import PASS_CUTS, pass_groups
+
+    def cut(i, path, start, end):
+        return i, VideoItem(id=f"c{i}", path=path, label="x", start=start, end=end)
+
+    todo = [(0, VideoItem(id="whole", path="a.avi", label="x")), cut(1, "a.avi", 0.0, 300.0)]
+    todo += [cut(2 + k, "a.avi", k * 0.5, k * 0.5 + 3.0) for k in range(70)]      # 70 cuts in 35 s
+    todo += [cut(100, "a.avi", 61.0, 64.0), cut(101, "b.avi", 1.0, 2.0)]
+    groups = pass_groups(todo)
+    assert [0] in groups and [1] in groups and [101] in groups
+    cuts = [g for g in groups if g[0] >= 2 and g != [101]]
+    assert [len(g) for g in cuts] == [PASS_CUTS, 70 - PASS_CUTS + 1]   # the 65th cut starts a pass, which 61 s joins
+    assert sorted(i for g in groups for i in g) == sorted(i for i, _ in todo)
+
+
 def test_cremad_names():
     ds = load_cremad(shared("cremad"))
     assert {(i.id, i.label) for i in ds.items} >= {("1001_DFA_ANG_XX", "ang"), ("1001_DFA_NEU_XX", "neu")}

@@ -127,22 +127,28 @@ def failure(item: VideoItem, e: Exception) -> Outcome:
 PASS_SECONDS = 60.0
 
 
+#: at most this many cuts share a pass (each holds its rows until the pass ends)
+PASS_CUTS = 64
+
+
 def pass_groups(todo: list[tuple[int, VideoItem]], span: float | None = None) -> list[list[int]]:
     """``todo`` (index, item) as groups of indices to read in one pass each: the cuts of one
     file, by start, in spans of about ``span`` seconds (default :data:`PASS_SECONDS`; 0: each
-    cut alone); a whole video alone."""
+    cut alone) and at most :data:`PASS_CUTS` cuts; a whole video, or a cut longer than the
+    span, alone (so what a pass holds at once stays small)."""
     span = PASS_SECONDS if span is None else span
     groups, by_file = [], {}
     for i, item in todo:
-        if item.start is None and item.end is None:
+        start = item.start or 0.0
+        if item.end is None or item.end - start > span:
             groups.append([i])
         else:
-            by_file.setdefault(os.path.realpath(item.path), []).append((item.start or 0.0, i))
+            by_file.setdefault(os.path.realpath(item.path), []).append((start, i))
     for cuts in by_file.values():
         cuts.sort()
         first = None
         for start, i in cuts:
-            if first is None or start - first >= span:
+            if first is None or start - first >= span or len(groups[-1]) >= PASS_CUTS:
                 groups.append([])
                 first = start
             groups[-1].append(i)
