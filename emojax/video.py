@@ -429,7 +429,8 @@ class CutsReader:
             r._begin()
         order = sorted(range(len(rs)), key=lambda k: rs[k].start or 0.0)
         lead = rs[order[0]]          # the pass seeks as a reader of the earliest cut would
-        opened, shut = {}, {}     # cut -> index into FFmpeg's log when it opened / closed
+        opened, shut = {order[0]: 0}, {}   # cut -> index into FFmpeg's log when it opened / closed (the
+                                           # first cut hears what opening the file said, as a reader of it would)
         stopped_by, n = None, 0
         with av.logging.Capture(local=True) as logs:
             container, stream = _open(self.path)

@@ -86,9 +86,6 @@ class Reader:
 
         cv2.setNumThreads(1)        # one actor per CPU scales; OpenCV's own threads barely do
 
-    def pid(self) -> int:
-        return os.getpid()
-
     def read(self, items: list[VideoItem], config: ExtractorConfig, accept_partial: bool, sha256: str) -> list:
         """Per item: its features, or the error naming the file (a string)."""
         return [failure(it, r).error if isinstance(r, Exception) else r
