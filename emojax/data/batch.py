@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import sys
 from concurrent.futures import as_completed
@@ -131,11 +132,12 @@ PASS_SECONDS = 60.0
 PASS_CUTS = 64
 
 
-def pass_groups(todo: list[tuple[int, VideoItem]], span: float | None = None) -> list[list[int]]:
+def pass_groups(todo: list[tuple[int, VideoItem]], span: float | None = None,
+                max_cuts: int = PASS_CUTS) -> list[list[int]]:
     """``todo`` (index, item) as groups of indices to read in one pass each: the cuts of one
     file, by start, in spans of about ``span`` seconds (default :data:`PASS_SECONDS`; 0: each
-    cut alone) and at most :data:`PASS_CUTS` cuts; a whole video, or a cut longer than the
-    span, alone (so what a pass holds at once stays small)."""
+    cut alone) and at most ``max_cuts`` cuts; a whole video, or a cut longer than the span,
+    alone (so what a pass holds at once stays small)."""
     span = PASS_SECONDS if span is None else span
     groups, by_file = [], {}
     for i, item in todo:
@@ -148,7 +150,7 @@ def pass_groups(todo: list[tuple[int, VideoItem]], span: float | None = None) ->
         cuts.sort()
         first = None
         for start, i in cuts:
-            if first is None or start - first >= span or len(groups[-1]) >= PASS_CUTS:
+            if first is None or start - first >= span or len(groups[-1]) >= max_cuts:
                 groups.append([])
                 first = start
             groups[-1].append(i)
@@ -312,7 +314,11 @@ def extract_items(items: Iterable[VideoItem], store_root: str | os.PathLike, con
 
     for i in [i for i in todo if i not in where]:      # could not be hashed: the error, named
         finish(i, extract_item(items[i], root, config, accept_partial=accept_partial))
-    groups = pass_groups([(i, items[i]) for i in todo if i in where])
+    # passes small enough that every worker gets several (a few cuts of one long file would
+    # otherwise be one pass on one core)
+    n = workers or os.cpu_count() or 1
+    share = PASS_CUTS if n == 1 else max(1, math.ceil(len(where) / (2 * n)))
+    groups = pass_groups([(i, items[i]) for i in todo if i in where], max_cuts=min(PASS_CUTS, share))
     if engine.kind == "ray" and groups:
         from .cluster import extract_on_ray
 
