@@ -219,7 +219,7 @@ def table(r: dict) -> str:
         rows.append((what, f"{v['utterances_per_s']:.1f} utterances/s, {v['utterance_frames_per_s']:.0f} frames/s "
                      f"({v['seconds']:.0f} s)", ratio))
     table1 = "\n".join(["| what | measured | ratio |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in rows])
-    hours = r["projection"]["hours"]
+    hours = dict(sorted(r["projection"]["hours"].items(), key=lambda kv: int(kv[0])))   # the file keeps keys sorted as text
     head = "| cores | " + " | ".join(hours) + " |"
     def span(h: float) -> str:
         return f"{h * 60:.0f} min" if h < 1 else f"{h:.1f} h" if h < 10 else f"{h:.0f} h"
