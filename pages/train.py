@@ -29,6 +29,13 @@ def launch_form() -> None:
                                 key="train_protocol")
         epochs = c3.number_input("Epochs (0: the preset's)", 0, 1000, 0, key="train_epochs")
         name = st.text_input("Run name (letters, digits, - and _)", value=f"{kind}-{preset}", key="train_name")
+        c4, c5 = st.columns(2)
+        engine = c4.selectbox("Extract the videos on", ["local", "ray"], key="train_engine",
+                              format_func={"local": "this machine (every core)", "ray": "a Ray cluster"}.get,
+                              help="A Ray cluster needs emojax on every node and the videos at the same path there")
+        address = c5.text_input("Ray cluster address", value="auto", key="train_address",
+                                help="With a Ray cluster: auto (the cluster this machine belongs to), HOST:PORT, or "
+                                     "ray://HOST:PORT; empty: Ray started on this machine for the run")
         go = st.form_submit_button("Start training", type="primary")
     if not go:
         return
@@ -40,7 +47,9 @@ def launch_form() -> None:
         out = state.runs_dir() / name
         pid = jobs.launch(jobs.train_command(out, dataset=kind, root=Path(root).expanduser(), preset=preset,
                                              protocol=protocol, epochs=epochs or None,
-                                             store=state.artifacts() / "features"), out)
+                                             store=state.artifacts() / "features",
+                                             engine=None if engine == "local" else engine,
+                                             address=(address.strip() or None) if engine == "ray" else None), out)
     except (EmojaxError, OSError, ValueError) as e:
         st.error(str(e))
         return

@@ -273,6 +273,40 @@ def test_train_page_launches_watches_and_cancels_a_run(app, dashboard_artifacts,
     assert run.name not in [p.name for p in state.finished_runs()]
 
 
+def test_train_page_can_extract_on_a_ray_cluster_and_says_when_it_cannot_reach_it(app, dashboard_artifacts,
+                                                                                   tmp_path):
+    """The Train page's Ray choice reaches `emojax train --engine ray --address ...`; an address
+    where nothing answers fails the run in one line naming it (real GRID clips, a folder per
+    class, none of them in the store yet)."""
+    import shutil
+
+    from emojax.training import jobs
+
+    clips = sorted(shared("grid").glob("*.mpg"))
+    for k, clip in enumerate(clips[:6]):
+        (tmp_path / "data" / "ab"[k % 2]).mkdir(parents=True, exist_ok=True)
+        shutil.copy(clip, tmp_path / "data" / "ab"[k % 2])
+    at = app("train")
+    at.selectbox(key="train_dataset").set_value("folder")
+    at.text_input(key="train_root").input(str(tmp_path / "data"))
+    at.selectbox(key="train_protocol").set_value("holdout")
+    at.selectbox(key="train_engine").set_value("ray")
+    at.text_input(key="train_address").input("127.0.0.1:9")
+    at.text_input(key="train_name").input("on-ray")
+    at.button[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    run = dashboard_artifacts / "runs" / "on-ray"
+    deadline = time.monotonic() + 120
+    while jobs.status(run)["state"] in ("starting", "running"):
+        assert time.monotonic() < deadline, jobs.status(run)
+        time.sleep(0.5)
+    log = (run / jobs.LOG).read_text()
+    assert "--engine ray --address 127.0.0.1:9" in log
+    assert jobs.status(run)["state"] == "failed"
+    assert "could not reach the Ray cluster at '127.0.0.1:9'" in log.strip().splitlines()[-1]
+    assert "Traceback" not in log
+
+
 def test_a_run_not_yet_explained_offers_to_explain_it(app, dashboard_artifacts, tmp_path):
     import shutil
 

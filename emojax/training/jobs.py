@@ -37,12 +37,13 @@ EXPLAIN_LOG = "explain.log"
 def train_command(out: str | os.PathLike, *, dataset: str, root: str | os.PathLike, preset: str = "improved",
                   protocol: str = "kfold", epochs: int | None = None, folds: int | None = None,
                   classes: str | None = None, store: str | os.PathLike | None = None,
-                  workers: int | None = None) -> list[str]:
-    """The ``emojax train`` command line for these settings."""
+                  workers: int | None = None, engine: str | None = None, address: str | None = None) -> list[str]:
+    """The ``emojax train`` command line for these settings (``engine``, ``address``: where
+    videos are extracted, as ``--engine`` / ``--address``)."""
     cmd = [sys.executable, "-m", "emojax.cli", "train", "--quiet", "--dataset", dataset, "--root", os.fspath(root),
            "--preset", preset, "--protocol", protocol, "--out", os.fspath(out)]
     for flag, value in (("--epochs", epochs), ("--folds", folds), ("--classes", classes), ("--store", store),
-                        ("--workers", workers)):
+                        ("--workers", workers), ("--engine", engine), ("--address", address)):
         if value is not None:
             cmd += [flag, os.fspath(value) if isinstance(value, os.PathLike) else str(value)]
     return cmd
