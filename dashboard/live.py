@@ -79,7 +79,6 @@ class Recorder:
 class Snapshot:
     """What the page shows, read once a second."""
 
-    playing: bool
     processed: int
     skipped: int
     fps: float
@@ -142,7 +141,7 @@ class LiveSession:
     def snapshot(self, method: str = vitals.DEFAULT_METHOD) -> Snapshot:
         """The last ``PULSE_S`` seconds: the pulse trace, the heart rate and its quality."""
         live = self.live
-        snap = Snapshot(playing=not self.closed, processed=live.processed, skipped=live.skipped, fps=live.fps,
+        snap = Snapshot(processed=live.processed, skipped=live.skipped, fps=live.fps,
                         face=self._face, latency_ms=1000 * float(np.mean(self._busy_s)) if self._busy_s else None)
         raw = live.window(PULSE_S, grid=False)
         if raw is None or len(raw) < 2:

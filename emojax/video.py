@@ -12,6 +12,7 @@ captured for this thread only and put into our message, never onto the user's te
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
@@ -254,6 +255,13 @@ class Frame:
         return cv2.cvtColor(self.bgr, cv2.COLOR_BGR2RGB)
 
 
+def _check_span(path: Path, start: float | None, end: float | None) -> None:
+    if start is not None and start < 0:
+        raise VideoError(f"{path}: start {start} s is negative")
+    if start is not None and end is not None and end <= start:
+        raise VideoError(f"{path}: end {end} s is not after start {start} s")
+
+
 class FrameReader:
     """Iterate the frames of ``path`` between ``start`` and ``end`` seconds, optionally resampled.
 
@@ -272,10 +280,7 @@ class FrameReader:
     def __init__(self, path: str | os.PathLike, *, start: float | None = None,
                  end: float | None = None, fps: float | None = None):
         self.path = check_video_file(path)
-        if start is not None and start < 0:
-            raise VideoError(f"{self.path}: start {start} s is negative")
-        if start is not None and end is not None and end <= start:
-            raise VideoError(f"{self.path}: end {end} s is not after start {start} s")
+        _check_span(self.path, start, end)
         if fps is not None and fps <= 0:
             raise VideoError(f"{self.path}: target fps must be positive, got {fps}")
         self.start, self.end, self.target_fps = start, end, fps
@@ -283,6 +288,13 @@ class FrameReader:
         self.frames_read = 0
         self.integrity: Integrity | None = None
         self._span: list[float] = []   # times of the first and last frame yielded
+
+    def cut(self, start: float | None, end: float | None) -> "FrameReader":
+        """A reader of another span of the same file (not checked or probed again)."""
+        _check_span(self.path, start, end)
+        r = copy.copy(self)
+        r.start, r.end, r.frames_read, r.integrity, r._span = start, end, 0, None, []
+        return r
 
     @property
     def fps(self) -> float:
@@ -411,16 +423,7 @@ class CutsReader:
             raise ValueError("CutsReader needs at least one cut")
         first = FrameReader(path, fps=fps)
         self.path, self.info = first.path, first.info
-        self.readers = []
-        for start, end in cuts:
-            r = FrameReader.__new__(FrameReader)      # the file was checked and probed once, above
-            r.__dict__.update(first.__dict__)
-            r.start, r.end = start, end
-            if start is not None and start < 0:
-                raise VideoError(f"{self.path}: start {start} s is negative")
-            if start is not None and end is not None and end <= start:
-                raise VideoError(f"{self.path}: end {end} s is not after start {start} s")
-            self.readers.append(r)
+        self.readers = [first.cut(start, end) for start, end in cuts]
         self.errors: dict[int, VideoError] = {}
 
     def __iter__(self) -> Iterator[tuple[Frame, list[int]]]:

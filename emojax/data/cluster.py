@@ -24,7 +24,7 @@ from typing import Callable
 from ..errors import ConfigError
 from ..features.record import ExtractorConfig
 from ..features.store import FeatureStore
-from .batch import Outcome, failure, read_items, store_result
+from .batch import Outcome, _init_worker, failure, read_items, store_result
 from .items import VideoItem
 
 #: how many more times a video is handed out after its worker died reading it
@@ -82,9 +82,7 @@ class Reader:
     process's extractors."""
 
     def __init__(self):
-        import cv2
-
-        cv2.setNumThreads(1)        # one actor per CPU scales; OpenCV's own threads barely do
+        _init_worker()              # as a local pool's worker: one OpenCV thread per actor
 
     def read(self, items: list[VideoItem], config: ExtractorConfig, accept_partial: bool, sha256: str) -> list:
         """Per item: its features, or the error naming the file (a string)."""

@@ -87,10 +87,8 @@ class LiveFeatures:
     def rate(self) -> float:
         """The frame rate of the rows kept (frames per second of stream time; 0 before two)."""
         with self._lock:
-            n = self._stream.cols.n
-            d = np.diff(self._stream.cols.data["times"][:n])
-        d = d[d > 0]
-        return 1.0 / float(np.median(d)) if len(d) else 0.0
+            times = self._stream.cols.data["times"][:self._stream.cols.n].copy()
+        return _rate(times) or 0.0
 
     def window(self, seconds: float | None = None, *, grid: bool = True) -> Features | None:
         """The last ``seconds`` (None: everything kept) as a :class:`Features` record: rows on a
@@ -106,11 +104,15 @@ class LiveFeatures:
             a = 0 if seconds is None else int(np.searchsorted(t, t[-1] - seconds, side="left"))
             rows = {k: v[a:n].copy() for k, v in s.cols.data.items()}
             cuts = [c - a for c in s.cuts if c >= a]
-        d = np.diff(rows["times"])
-        d = d[d > 0]
-        fps = 1.0 / float(np.median(d)) if len(d) else 30.0
-        f = Features(**rows, fps=fps, source={"cuts": cuts, "live": True}, config=self.extractor.config.to_dict())
+        f = Features(**rows, fps=_rate(rows["times"]) or 30.0, source={"cuts": cuts, "live": True}, config=self.extractor.config.to_dict())
         return regular(f) if grid else f
+
+
+def _rate(times: np.ndarray) -> float | None:
+    """Frames per second of stream time: one over the median interval (None before two frames)."""
+    d = np.diff(times)
+    d = d[d > 0]
+    return 1.0 / float(np.median(d)) if len(d) else None
 
 
 def draw(bgr: np.ndarray, step: LiveStep) -> np.ndarray:
