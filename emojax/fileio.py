@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -22,10 +23,29 @@ PROBE_BYTES = 1 << 20
 
 
 def disk_problem(e: OSError) -> str:
-    """What an OSError says about a disk, in words."""
+    """What an OSError says about a disk or a path, in words."""
     return {errno.ENOSPC: "no space left on the disk", errno.EROFS: "the file system is read-only",
             errno.EACCES: "permission denied", errno.EPERM: "not permitted",
-            errno.EDQUOT: "over the disk quota"}.get(e.errno, e.strerror or str(e))
+            errno.EDQUOT: "over the disk quota", errno.ELOOP: "symlink loop (a link that leads back to itself)",
+            errno.ENOENT: "no such file", errno.ENOTDIR: "no such file (a part of its path is not a folder)",
+            errno.ENAMETOOLONG: "the path is too long"}.get(e.errno, e.strerror or str(e))
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def shown(path: str | os.PathLike) -> str:
+    """A path as a one-line message prints it: as it is, or, when it holds a newline or another
+    control character, escaped and quoted as Python's ``repr`` writes it (``'a\\nb.mp4'``)."""
+    text = os.fspath(path)
+    text = text if isinstance(text, str) else os.fsdecode(text)
+    return repr(text) if _CONTROL.search(text) else text
+
+
+def one_line(text: str) -> str:
+    """``text`` with every control character (a newline in a file name) escaped, so that a
+    message stays one line whatever names it carries."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def check_writable(folder: str | os.PathLike, what: str) -> Path:

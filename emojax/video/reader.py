@@ -1,22 +1,12 @@
-"""Stream RGB frames with timestamps out of a video file, in bounded memory, and say whether
-the file was whole.
-
-Anything FFmpeg decodes is read (through PyAV), but only files whose extension is on
-``VIDEO_EXTENSIONS`` *and* whose first bytes look like that container: FFmpeg follows
-playlists (``.m3u8``) and other indirections, so a renamed text file must never reach it.
-Every failure becomes a :class:`VideoError` naming the file. Frames carry their presentation
-times. After a full read, :attr:`FrameReader.integrity` says whether the file gave what its
-container promised: FFmpeg's own complaints (a corrupt packet, a damaged macroblock) are
-captured for this thread only and put into our message, never onto the user's terminal.
-"""
+"""Stream RGB frames with timestamps out of a video file, upright, in bounded memory, and say
+whether the file was whole (:mod:`.integrity`)."""
 
 from __future__ import annotations
 
 import copy
-import logging
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
@@ -26,97 +16,21 @@ import av.logging
 import cv2
 import numpy as np
 
-from .errors import VideoError
+from ..errors import VideoError
+from ..fileio import shown
+from .files import check_video_file
+from .integrity import Integrity, assess, ffmpeg_message, route_ffmpeg_logs
+from .streams import StreamInfo, choose_stream, describe_streams, stream_rotation, upright
 
-#: extension -> container family whose magic bytes the file must carry
-VIDEO_EXTENSIONS = {
-    ".mp4": "isobmff", ".m4v": "isobmff", ".mov": "isobmff",
-    ".avi": "riff", ".mpg": "mpeg", ".mpeg": "mpeg",
-    ".flv": "flv", ".mkv": "matroska", ".webm": "matroska", ".wmv": "asf",
-}
-
-#: a read that yields fewer than this share of the frames the container claims is truncated
-COMPLETE_SHARE = 0.9
-#: FFmpeg warnings with these words report damage (errors do, but for the benign ones below)
-_DAMAGE_WORDS = ("corrupt", "truncat")
-#: errors FFmpeg prints for streams that decode fine: a DivX AVI's packed B-frames, an H.264
-#: stream that starts (or was cut) between reference frames
-_BENIGN = ("packed b frames", "unref short failure", "co located pocs unavailable")
-
-
-def _sniff(head: bytes) -> str | None:
-    """Container family from the first bytes of a file, or None if it is not a known video."""
-    if len(head) >= 12 and head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip"):
-        return "isobmff"
-    if head[:4] == b"RIFF" and head[8:11] == b"AVI":
-        return "riff"
-    if head[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3"):
-        return "mpeg"
-    if head[:3] == b"FLV":
-        return "flv"
-    if head[:4] == b"\x1a\x45\xdf\xa3":
-        return "matroska"
-    if head[:4] == b"\x30\x26\xb2\x75":
-        return "asf"
-    return None
-
-
-def check_video_file(path: str | os.PathLike) -> Path:
-    """Refuse anything that is not an existing, non-empty video of an allowed type.
-
-    Raises:
-        VideoError: naming the file and the problem.
-    """
-    p = Path(path)
-    if not p.exists():
-        raise VideoError(f"{p}: no such file")
-    if not p.is_file():
-        raise VideoError(f"{p}: not a regular file")
-    ext = p.suffix.lower()
-    if ext not in VIDEO_EXTENSIONS:
-        allowed = ", ".join(sorted(VIDEO_EXTENSIONS))
-        raise VideoError(f"{p}: extension {ext or '(none)'!r} is not a video type we read ({allowed})")
-    if p.stat().st_size == 0:
-        raise VideoError(f"{p}: the file is empty (0 bytes)")
-    with open(p, "rb") as fh:
-        head = fh.read(32)
-    kind = _sniff(head)
-    if kind is None:
-        what = "a playlist" if head.lstrip().startswith(b"#EXT") else "not a video"
-        raise VideoError(f"{p}: {what} (its first bytes match no video container); refusing to open it")
-    if kind != VIDEO_EXTENSIONS[ext]:
-        raise VideoError(f"{p}: named {ext} but its content is a {kind} container; rename it to match")
-    return p
-
-
-_LOGS_ROUTED = False
-
-
-def _route_ffmpeg_logs() -> None:
-    """Let FFmpeg's warnings reach PyAV (so that they can be captured per thread), and keep
-    whatever is not captured off the terminal (Python's ``libav`` logger gets a null handler)."""
-    global _LOGS_ROUTED
-    if not _LOGS_ROUTED:
-        av.logging.set_level(av.logging.WARNING)
-        av.logging.set_skip_repeated(False)
-        log = logging.getLogger("libav")
-        log.addHandler(logging.NullHandler())
-        log.propagate = False
-        _LOGS_ROUTED = True
-
-
-def _ffmpeg_message(e: Exception) -> str:
-    """FFmpeg's words from a PyAV exception, without the file name it repeats."""
-    msg = getattr(e, "strerror", None) or str(e)
-    last = getattr(e, "log", None)
-    if last and len(last) >= 3 and last[2]:
-        msg += f" ({last[1]}: {last[2].strip()})"
-    return msg
+#: a read that starts before this second decodes from the top of the file (no seek): it then
+#: sees every frame, and a whole-stream count can be checked against the container's
+SEEK_FROM = 2.0
 
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What the container claims about a video (the frame count and duration are only claims)."""
+    """What the container claims about the video stream read (the frame count and duration are
+    only claims). ``width`` and ``height`` are the displayed ones: after ``rotation``."""
 
     path: str
     width: int
@@ -126,21 +40,51 @@ class VideoInfo:
     duration_claimed: float = float("nan")  # seconds of video the container claims (NaN: unknown)
     frames_stated: bool = False  # the container keeps a frame count (else it is duration x rate: an
                                  # estimate that a variable frame rate makes wrong)
+    rotation: int = 0            # degrees clockwise each frame is turned to be shown upright (the
+                                 # display matrix: a phone's portrait clip is stored sideways)
+    stream: int = 0              # the video stream read, by its number among the file's video streams
+    stream_chosen: str = "only"  # "only", "default" (the container's), "first" (none marked), "asked"
+    streams: tuple[StreamInfo, ...] = ()  # every video stream of the file
+
+    @property
+    def others(self) -> tuple[StreamInfo, ...]:
+        """The file's other video streams (not read)."""
+        return tuple(s for s in self.streams if s.number != self.stream)
+
+    def stream_note(self) -> str:
+        """One sentence when the file has other video streams than the one read (else empty)."""
+        if not self.others:
+            return ""
+        how = {"asked": "as asked", "default": "the container's default", "first": "the first; none is marked default"}
+        return (f"read video stream {self.stream} of {len(self.streams)} ({how.get(self.stream_chosen, self.stream_chosen)}); "
+                "also in the file: " + "; ".join(s.describe() for s in self.others)
+                + " (choose one with --stream N)")
+
+    def to_source(self) -> dict:
+        """What a record keeps about the stream read: which, how chosen, the others, the turn."""
+        return {"stream": self.stream, "stream_chosen": self.stream_chosen, "rotation": self.rotation,
+                "streams": [s.to_dict() for s in self.streams]}
 
 
-def _open(path: Path):
-    _route_ffmpeg_logs()
+def open_video(path: Path, stream: int | None = None):
+    """``(container, stream, number, how chosen, every video stream)`` of a checked file."""
+    route_ffmpeg_logs()
     try:
         container = av.open(str(path), mode="r")
     except (av.FFmpegError, OSError, ValueError) as e:
-        raise VideoError(f"{path}: FFmpeg cannot open it: {_ffmpeg_message(e)} "
+        raise VideoError(f"{shown(path)}: FFmpeg cannot open it: {ffmpeg_message(e)} "
                          "(corrupt, truncated or not a video?)") from None
-    if not container.streams.video:
+    try:
+        if not container.streams.video:
+            raise VideoError(f"{shown(path)}: the file holds no video stream")
+        streams = describe_streams(container.streams.video)
+        number, chosen = choose_stream(path, streams, stream)
+    except VideoError:
         container.close()
-        raise VideoError(f"{path}: the file holds no video stream")
-    stream = container.streams.video[0]
-    stream.codec_context.thread_count = 1  # FFmpeg then logs from this thread only: captured as ours
-    return container, stream
+        raise
+    s = container.streams.video[number]
+    s.codec_context.thread_count = 1  # FFmpeg then logs from this thread only: captured as ours
+    return container, s, number, chosen, streams
 
 
 def _rate(stream) -> float:
@@ -150,9 +94,10 @@ def _rate(stream) -> float:
     return float("nan")
 
 
-def _info(path: Path, container, stream) -> VideoInfo:
+def _info(path: Path, container, stream, number: int, chosen: str, streams: tuple[StreamInfo, ...]) -> VideoInfo:
     """The container's claims: the video stream's frame count if it keeps one (AVI, MP4), else
-    its duration, else the whole container's duration (MPEG-PS, FLV: estimated or metadata)."""
+    its duration, else the whole container's duration (MPEG-PS, FLV: estimated or metadata);
+    the turn its display matrix asks for (read off its first frame)."""
     fps = _rate(stream)
     if stream.frames and math.isfinite(fps):
         duration = stream.frames / fps
@@ -163,88 +108,28 @@ def _info(path: Path, container, stream) -> VideoInfo:
     else:
         duration = float("nan")
     claimed = stream.frames or (int(round(duration * fps)) if math.isfinite(duration * fps) else 0)
-    ctx = stream.codec_context
-    return VideoInfo(str(path), int(ctx.width or 0), int(ctx.height or 0), fps, int(claimed), duration,
-                     bool(stream.frames))
+    w, h = int(stream.codec_context.width or 0), int(stream.codec_context.height or 0)
+    turn = stream_rotation(container, stream)
+    if turn in (90, 270):
+        w, h = h, w
+    return VideoInfo(str(path), w, h, fps, int(claimed), duration, bool(stream.frames), turn, number, chosen, streams)
 
 
-def probe(path: str | os.PathLike) -> VideoInfo:
-    """Open a video and report its size, frame rate and claimed frame count and duration."""
+def probe(path: str | os.PathLike, *, stream: int | None = None) -> VideoInfo:
+    """Open a video and report its displayed size, frame rate, claimed frame count and
+    duration, rotation, and which of its video streams is read (``stream``: by number; None:
+    the container's default)."""
     p = check_video_file(path)
-    container, stream = _open(p)
+    container, s, number, chosen, streams = open_video(p, stream)
     try:
-        return _info(p, container, stream)
+        return _info(p, container, s, number, chosen, streams)
     finally:
         container.close()
 
 
-@dataclass(frozen=True)
-class Integrity:
-    """Whether a read gave the whole of what was asked.
-
-    ``status``: ``"complete"``; ``"truncated"`` (clearly fewer frames than the container claims
-    for the span read, or the file ends inside a packet); ``"damaged"`` (the decoder or demuxer
-    reported corrupt data). ``messages``: FFmpeg's own words, first few, without repeats.
-    """
-
-    status: str
-    frames_read: int
-    frames_expected: int | None   # what the container's claims promise for the span read
-    messages: tuple[str, ...] = field(default=())
-    seconds_read: float | None = None      # when the container keeps no frame count: the span of
-    seconds_expected: float | None = None  # the frames read, against the duration it claims
-
-    @property
-    def partial(self) -> bool:
-        return self.status != "complete"
-
-    def describe(self) -> str:
-        """One sentence: what is wrong (empty when complete)."""
-        if not self.partial:
-            return ""
-        short = self.frames_expected is not None and self.frames_read < self.frames_expected
-        count = (f"read {self.frames_read} frames covering {self.seconds_read:.2f} s of the "
-                 f"{self.seconds_expected:.2f} s its container claims" if self.seconds_expected is not None
-                 else f"read {self.frames_read} of the {self.frames_expected} frames its container claims" if short
-                 else f"read {self.frames_read} frames")
-        said = f"; FFmpeg says: {'; '.join(self.messages[:3])}" if self.messages else ""
-        return f"{self.status}: {count}{said}"
-
-    def to_dict(self) -> dict:
-        out = {"status": self.status, "frames_read": self.frames_read,
-               "frames_expected": self.frames_expected, "messages": list(self.messages)}
-        if self.seconds_expected is not None:
-            out.update(seconds_read=self.seconds_read, seconds_expected=self.seconds_expected)
-        return out
-
-
-def _assess(read: int, expected: int | None, logs: list, stopped_by: str | None,
-            seconds: tuple[float, float] | None = None) -> Integrity:
-    """``seconds``: (span read, span claimed) when the claim is a duration rather than a count."""
-    messages, damage = [], False
-    for level, name, text in logs:
-        text = f"{name}: {text.strip()}"
-        low = text.lower()
-        bad = (level <= av.logging.ERROR or any(w in low for w in _DAMAGE_WORDS)) and not any(b in low for b in _BENIGN)
-        damage |= bad
-        if bad and text not in messages:
-            messages.append(text)
-    if stopped_by:
-        messages.insert(0, stopped_by)
-    if seconds is not None:
-        got, want = seconds
-        short = got < COMPLETE_SHARE * want and want - got >= 3 * want / max(expected or 1, 1)
-    else:
-        short = expected is not None and read < COMPLETE_SHARE * expected and expected - read >= 3
-    trunc = short or any("truncat" in m.lower() or ("corrupt" in m.lower() and "packet" in m.lower()) for m in messages)
-    status = "damaged" if stopped_by else "truncated" if trunc else "damaged" if damage else "complete"
-    got, want = seconds if seconds is not None else (None, None)
-    return Integrity(status, read, expected, tuple(messages[:8]), got, want)
-
-
 @dataclass
 class Frame:
-    """One decoded frame. ``bgr`` is OpenCV's native order; ``rgb`` converts on demand."""
+    """One decoded frame, upright. ``bgr`` is OpenCV's native order; ``rgb`` converts on demand."""
 
     index: int      # position among the frames yielded (0, 1, ...)
     time: float     # seconds from the start of the video stream (its presentation time)
@@ -257,13 +142,14 @@ class Frame:
 
 def _check_span(path: Path, start: float | None, end: float | None) -> None:
     if start is not None and start < 0:
-        raise VideoError(f"{path}: start {start} s is negative")
+        raise VideoError(f"{shown(path)}: start {start} s is negative")
     if start is not None and end is not None and end <= start:
-        raise VideoError(f"{path}: end {end} s is not after start {start} s")
+        raise VideoError(f"{shown(path)}: end {end} s is not after start {start} s")
 
 
 class FrameReader:
-    """Iterate the frames of ``path`` between ``start`` and ``end`` seconds, optionally resampled.
+    """Iterate the frames of ``path`` between ``start`` and ``end`` seconds, optionally resampled,
+    each turned upright as the file's display matrix says.
 
     Only one decoded frame is alive at a time, so memory does not grow with the video's length.
     After iteration, ``frames_read`` counts what was decoded and yielded, and ``integrity``
@@ -275,25 +161,27 @@ class FrameReader:
         start: first second to keep (None: from the beginning).
         end: second at which to stop (None: to the end).
         fps: keep frames at about this rate (None: every frame). Must not exceed the source rate.
+        stream: which video stream, by its number among the file's (None: the container's default).
     """
 
     def __init__(self, path: str | os.PathLike, *, start: float | None = None,
-                 end: float | None = None, fps: float | None = None):
+                 end: float | None = None, fps: float | None = None, stream: int | None = None):
         self.path = check_video_file(path)
         _check_span(self.path, start, end)
         if fps is not None and fps <= 0:
-            raise VideoError(f"{self.path}: target fps must be positive, got {fps}")
+            raise VideoError(f"{shown(self.path)}: target fps must be positive, got {fps}")
         self.start, self.end, self.target_fps = start, end, fps
-        self.info = probe(self.path)
+        self.info = probe(self.path, stream=stream)
         self.frames_read = 0
         self.integrity: Integrity | None = None
         self._span: list[float] = []   # times of the first and last frame yielded
+        self._decoded = 0              # frames the decoder gave since the top of the stream (or the seek)
 
     def cut(self, start: float | None, end: float | None) -> "FrameReader":
-        """A reader of another span of the same file (not checked or probed again)."""
+        """A reader of another span of the same file and stream (not checked or probed again)."""
         _check_span(self.path, start, end)
         r = copy.copy(self)
-        r.start, r.end, r.frames_read, r.integrity, r._span = start, end, 0, None, []
+        r.start, r.end, r.frames_read, r.integrity, r._span, r._decoded = start, end, 0, None, [], 0
         return r
 
     @property
@@ -303,6 +191,11 @@ class FrameReader:
         if self.target_fps is None:
             return src
         return min(self.target_fps, src) if math.isfinite(src) else self.target_fps
+
+    @property
+    def from_top(self) -> bool:
+        """The read decodes the stream from its first frame (no seek): it sees every frame."""
+        return self.start is None or self.start < SEEK_FROM
 
     def expected_frames(self) -> int | None:
         """Frames the container's claims promise between ``start`` and ``end`` (None: unknown)."""
@@ -324,9 +217,17 @@ class FrameReader:
         step = (self._span[1] - self._span[0]) / max(self.frames_read - 1, 1)
         return self._span[1] + step - max(first, 0.0), max(last - first, 0.0)
 
+    def counted(self, decoded: int, to_the_end: bool) -> tuple[int, int] | None:
+        """(frames decoded, frames stated) when this read can be held to the container's exact
+        count: it keeps one, and the read decoded the stream from the top to its end."""
+        if self.info.frames_stated and to_the_end and self.from_top:
+            return decoded, self.info.frame_count_claimed
+        return None
+
     def _timed(self, container, stream, t0: float, fps: float) -> Iterator[tuple[float, "av.VideoFrame"]]:
         prev = None
         for frame in container.decode(stream):
+            self._decoded += 1
             t = frame.time - t0 if frame.time is not None else (prev + 1.0 / fps if prev is not None else 0.0)
             prev = t
             yield t, frame
@@ -337,7 +238,8 @@ class FrameReader:
         tb = stream.time_base or Fraction(1, 1000)
         t0 = float(stream.start_time * tb) if stream.start_time is not None else 0.0
         fps = self.info.fps if math.isfinite(self.info.fps) else 30.0
-        if self.start is None or self.start < 2.0:
+        self._decoded = 0
+        if self.from_top:
             yield from self._timed(container, stream, t0, fps)
             return
         container.seek(int((self.start - 1.0 + t0) / tb), stream=stream, backward=True, any_frame=False)
@@ -345,13 +247,18 @@ class FrameReader:
         first = next(timed, None)
         if first is None or first[0] > self.start + 1e-6:  # landed past the start: from the top
             container.seek(0, stream=stream, backward=True, any_frame=False)
+            self._decoded = 0
             timed = self._timed(container, stream, t0, fps)
         else:
             yield first
         yield from timed
 
+    def _image(self, frame) -> np.ndarray:
+        """A decoded frame as an upright BGR array."""
+        return upright(frame.to_ndarray(format="bgr24"), self.info.rotation)
+
     def _begin(self) -> None:
-        self.frames_read, self.integrity, self._span = 0, None, []
+        self.frames_read, self.integrity, self._span, self._decoded = 0, None, [], 0
         fps = self.info.fps if math.isfinite(self.info.fps) else None
         self._next_keep = self.start or 0.0
         self._step = 1.0 / self.target_fps if self.target_fps else 0.0
@@ -371,38 +278,41 @@ class FrameReader:
         self._span[1:] = [t] if self._span else [t, t]
         self.frames_read += 1
 
-    def _end(self, logs: list, stopped_by: str | None) -> None:
-        """Judge the read (``integrity``); raise when it gave no frame at all."""
-        self.integrity = _assess(self.frames_read, self.expected_frames(), logs, stopped_by, self.covered())
+    def _end(self, logs: list, stopped_by: str | None, counted: tuple[int, int] | None = None) -> None:
+        """Judge the read (``integrity``); raise when it gave no frame at all. ``counted``: see
+        :meth:`counted`."""
+        self.integrity = assess(self.frames_read, self.expected_frames(), logs, stopped_by,
+                                seconds=self.covered(), counted=counted)
         if self.frames_read == 0:
             span = "" if self.start is None and self.end is None else f" between {self.start} s and {self.end} s"
             why = f" ({self.integrity.describe()})" if self.integrity.messages else " (truncated or corrupt?)"
-            raise VideoError(f"{self.path}: no frame could be decoded{span}{why}")
+            raise VideoError(f"{shown(self.path)}: no frame could be decoded{span}{why}")
 
     def __iter__(self) -> Iterator[Frame]:
         self._begin()
-        stopped_by = None
+        stopped_by, to_the_end = None, False
         with av.logging.Capture(local=True) as logs:
-            container, stream = _open(self.path)
+            container, stream, *_ = open_video(self.path, self.info.stream)
             try:
                 frames = self._frames(container, stream)
                 while True:
                     try:
                         t, frame = next(frames)
                     except StopIteration:
+                        to_the_end = True
                         break
                     except (av.FFmpegError, ValueError, MemoryError) as e:  # damage mid-file: keep what was read
-                        stopped_by = f"decoding stopped: {_ffmpeg_message(e)}"
+                        stopped_by = f"decoding stopped: {ffmpeg_message(e)}"
                         break
                     wanted = self._wants(t)
                     if wanted is None:
                         break
                     if wanted:
-                        yield Frame(self.frames_read, t, frame.to_ndarray(format="bgr24"))
+                        yield Frame(self.frames_read, t, self._image(frame))
                         self._took(t)
             finally:
                 container.close()
-        self._end(list(logs), stopped_by)
+        self._end(list(logs), stopped_by, self.counted(self._decoded, to_the_end))
 
 
 class CutsReader:
@@ -411,17 +321,18 @@ class CutsReader:
     start, instead of once per cut from its nearest keyframe.
 
     Each cut sees exactly the frames a :class:`FrameReader` of it would (same times, same
-    resampling), and gets its own ``frames_read`` and ``integrity``; FFmpeg's complaints are
-    charged to the cuts open when they were made. Iterating yields ``(frame, cuts)``: a decoded
-    frame and the indices of the cuts it belongs to. A cut that got no frame has its
-    :class:`VideoError` in ``errors`` (the others are unaffected).
+    resampling, same turn), and gets its own ``frames_read`` and ``integrity`` (held to the
+    container's exact count only where a reader of that cut alone would be); FFmpeg's
+    complaints are charged to the cuts open when they were made. Iterating yields ``(frame,
+    cuts)``: a decoded frame and the indices of the cuts it belongs to. A cut that got no frame
+    has its :class:`VideoError` in ``errors`` (the others are unaffected).
     """
 
     def __init__(self, path: str | os.PathLike, cuts: list[tuple[float | None, float | None]], *,
-                 fps: float | None = None):
+                 fps: float | None = None, stream: int | None = None):
         if not cuts:
             raise ValueError("CutsReader needs at least one cut")
-        first = FrameReader(path, fps=fps)
+        first = FrameReader(path, fps=fps, stream=stream)
         self.path, self.info = first.path, first.info
         self.readers = [first.cut(start, end) for start, end in cuts]
         self.errors: dict[int, VideoError] = {}
@@ -434,18 +345,19 @@ class CutsReader:
         lead = rs[order[0]]          # the pass seeks as a reader of the earliest cut would
         opened, shut = {order[0]: 0}, {}   # cut -> index into FFmpeg's log when it opened / closed (the
                                            # first cut hears what opening the file said, as a reader of it would)
-        stopped_by, n = None, 0
+        stopped_by, n, to_the_end = None, 0, False
         with av.logging.Capture(local=True) as logs:
-            container, stream = _open(self.path)
+            container, stream, *_ = open_video(self.path, self.info.stream)
             try:
                 frames = lead._frames(container, stream)
                 while len(shut) < len(rs):
                     try:
                         t, frame = next(frames)
                     except StopIteration:
+                        to_the_end = True
                         break
                     except (av.FFmpegError, ValueError, MemoryError) as e:
-                        stopped_by = f"decoding stopped: {_ffmpeg_message(e)}"
+                        stopped_by = f"decoding stopped: {ffmpeg_message(e)}"
                         break
                     takers = []
                     for k in order:
@@ -460,7 +372,7 @@ class CutsReader:
                         elif wanted:
                             takers.append(k)
                     if takers:
-                        yield Frame(n, t, frame.to_ndarray(format="bgr24")), takers
+                        yield Frame(n, t, lead._image(frame)), takers
                         n += 1
                         for k in takers:
                             rs[k]._took(t)
@@ -469,7 +381,8 @@ class CutsReader:
         logs = list(logs)
         for k, r in enumerate(rs):
             try:
-                r._end(logs[opened.get(k, len(logs)):shut.get(k, len(logs))], None if k in shut else stopped_by)
+                r._end(logs[opened.get(k, len(logs)):shut.get(k, len(logs))], None if k in shut else stopped_by,
+                       r.counted(lead._decoded, to_the_end and k not in shut and lead.from_top))
             except VideoError as e:
                 self.errors[k] = e
 

@@ -1,0 +1,81 @@
+"""Which files are videos we read: an allowed extension *and* the magic bytes of that container,
+checked before FFmpeg sees the file (FFmpeg follows playlists and other indirections, so a
+renamed text file must never reach it). Every refusal is a :class:`VideoError` naming the file
+in one line (a name with a newline is shown escaped) and the problem in words: no such file, a
+symlink loop, a dangling link, permission denied, empty, not a video."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+from ..errors import VideoError
+from ..fileio import disk_problem, shown
+
+#: extension -> container family whose magic bytes the file must carry
+VIDEO_EXTENSIONS = {
+    ".mp4": "isobmff", ".m4v": "isobmff", ".mov": "isobmff",
+    ".avi": "riff", ".mpg": "mpeg", ".mpeg": "mpeg",
+    ".flv": "flv", ".mkv": "matroska", ".webm": "matroska", ".wmv": "asf",
+}
+
+
+def sniff(head: bytes) -> str | None:
+    """Container family from the first bytes of a file, or None if it is not a known video."""
+    if len(head) >= 12 and head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip"):
+        return "isobmff"
+    if head[:4] == b"RIFF" and head[8:11] == b"AVI":
+        return "riff"
+    if head[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3"):
+        return "mpeg"
+    if head[:3] == b"FLV":
+        return "flv"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "matroska"
+    if head[:4] == b"\x30\x26\xb2\x75":
+        return "asf"
+    return None
+
+
+def path_problem(path: Path, e: OSError) -> str:
+    """Why ``path`` cannot be opened, in words: a dangling link is told apart from a file that
+    is not there, a symlink loop from both."""
+    if e.errno == errno.ENOENT and path.is_symlink():
+        return f"a symlink to {shown(os.readlink(path))}, which does not exist"
+    return disk_problem(e)
+
+
+def check_video_file(path: str | os.PathLike) -> Path:
+    """Refuse anything that is not an existing, readable, non-empty video of an allowed type.
+
+    Raises:
+        VideoError: naming the file (escaped if its name holds a newline) and the problem.
+    """
+    p = Path(path)
+    name = shown(p)
+    try:
+        st = p.stat()
+    except OSError as e:
+        raise VideoError(f"{name}: {path_problem(p, e)}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise VideoError(f"{name}: not a regular file" + (" (a folder)" if stat.S_ISDIR(st.st_mode) else ""))
+    ext = p.suffix.lower()
+    if ext not in VIDEO_EXTENSIONS:
+        allowed = ", ".join(sorted(VIDEO_EXTENSIONS))
+        raise VideoError(f"{name}: extension {ext or '(none)'!r} is not a video type we read ({allowed})")
+    if st.st_size == 0:
+        raise VideoError(f"{name}: the file is empty (0 bytes)")
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(32)
+    except OSError as e:
+        raise VideoError(f"{name}: {path_problem(p, e)}") from None
+    kind = sniff(head)
+    if kind is None:
+        what = "a playlist" if head.lstrip().startswith(b"#EXT") else "not a video"
+        raise VideoError(f"{name}: {what} (its first bytes match no video container); refusing to open it")
+    if kind != VIDEO_EXTENSIONS[ext]:
+        raise VideoError(f"{name}: named {ext} but its content is a {kind} container; rename it to match")
+    return p
