@@ -61,21 +61,28 @@ def faststart_mp4(path: Path, frames, fps: float, bit_rate: int = 1_000_000) -> 
 
 def write_lossless(path: Path, frames, fps: float, times=None) -> Path:
     """FFV1 in Matroska (lossless, with PyAV): what is planted in the pixels arrives intact.
-    ``times``: each frame's presentation time in seconds (a variable frame rate), else i / fps."""
+    ``times``: each frame's presentation time in seconds (a variable frame rate), else i / fps;
+    they may repeat or run back (a muxer's glitch, as some phones' files have): each packet is
+    then given its time directly, its decoding time kept increasing as the muxer demands."""
     import av
     from fractions import Fraction
 
     h, w = frames[0].shape[:2]
+    ms = Fraction(1, 1000)
+    glitch = times is not None and not np.all(np.diff(times) > 0)
     with av.open(str(path), "w") as out:
         s = out.add_stream("ffv1", rate=Fraction(fps).limit_denominator(1001))
         s.width, s.height, s.pix_fmt = w, h, "bgr0"
         if times is not None:
-            s.codec_context.time_base = Fraction(1, 1000)
-        for f, t in zip(frames, times if times is not None else [None] * len(frames)):
+            s.codec_context.time_base = ms
+        for i, (f, t) in enumerate(zip(frames, times if times is not None else [None] * len(frames))):
             frame = av.VideoFrame.from_ndarray(f, format="bgr24")
             if t is not None:
-                frame.pts, frame.time_base = int(round(t * 1000)), Fraction(1, 1000)
-            out.mux(s.encode(frame))
+                frame.pts, frame.time_base = (i if glitch else int(round(t * 1000))), ms
+            for p in s.encode(frame):      # FFV1 is intra-only: one packet per frame, at once
+                if glitch:
+                    p.pts, p.dts, p.time_base = int(round(t * 1000)), i, ms
+                out.mux(p)
         out.mux(s.encode())
     return path
 

@@ -42,8 +42,11 @@ def test_a_variable_frame_rate_is_timed_by_presentation_times_and_resampled(tmp_
     25 fps for the first half and 12.5 fps for the second, each frame at its true time. Timed
     by frame index, the second half's pulse runs twice as fast; timed by presentation time and
     put on a uniform grid, the rate comes out right, and the record says what was done."""
+    import csv
+
     from emojax.data.planted import chained, face_points, plant_pulse
     from emojax.features import vitals
+    from emojax.video import Frame
 
     g = shared("grid")
     frames, fps = chained([g / f"{n}.mpg" for n in ("bbaf2n", "brbk7n", "lbax4n", "lbbc2a")])
@@ -58,10 +61,39 @@ def test_a_variable_frame_rate_is_timed_by_presentation_times_and_resampled(tmp_
     assert timing["min_fps"] == pytest.approx(fps / 2, rel=0.02) and timing["max_fps"] == pytest.approx(fps, rel=0.02)
     assert f.fps == pytest.approx(fps) and timing["resampled_fps"] == pytest.approx(fps)
     assert np.allclose(np.diff(f.times), 1 / fps) and f.times[-1] == pytest.approx(keep[-1] / fps, abs=1e-3)
-    assert len(f) == keep[-1] + 1 and timing["missing_in_gaps"] == 0 and f.face_ratio > 0.95
+    assert len(f) == keep[-1] + 1 and f.face_ratio > 0.95
     r = vitals.report(f, with_hrv=False)
     assert r["reliable"] and abs(r["bpm"] - truth.bpm) <= 3, r
     assert r["timing"]["resampled_fps"] == pytest.approx(fps)
+    # the clips were chained: where a join fell between two kept frames (clip 4 starts at frame 225,
+    # which was dropped), the grid point between them is not a blend of two faces but missing
+    assert 226 in f.source["cuts"] and timing["missing_in_gaps"] == 1 and not f.face_found[225]
+    assert np.isnan(f.landmarks[225]).all() and np.isnan(f.rgb[225]).all()
+    # every other grid point with no frame of its own is marked, in the record and in the per-frame
+    # table; a point with a frame carries that frame's values unchanged
+    unseen = sorted(set(range(len(f))) - set(keep) - {225})
+    assert np.flatnonzero(f.interpolated).tolist() == unseen and timing["interpolated"] == len(unseen)
+    assert r["interpolated_rows"] == len(unseen)
+    vitals.write_csv(tmp_path / "vfr.csv", vitals.table(f))
+    rows = list(csv.DictReader((tmp_path / "vfr.csv").open()))
+    assert [i for i, row in enumerate(rows) if row["interpolated"] == "1"] == unseen
+    direct = extractor.frames([Frame(j, j / fps, planted[i]) for j, i in enumerate(keep)], fps)  # one row a frame
+    for name in ("landmarks", "rgb", "patches", "state"):
+        assert np.array_equal(getattr(f, name)[keep], getattr(direct, name), equal_nan=True), name
+
+    # the same frames with one timestamp repeated and one running back (a muxer's glitch): both
+    # frames are dropped and counted, and the rest keeps its grid, its seconds and its rate
+    times = [i / fps for i in keep]
+    times[40], times[80] = times[39], times[79] - 0.5 / fps
+    glitched = extractor(write_lossless(tmp_path / "glitch.mkv", [planted[i] for i in keep], fps, times=times))
+    g = glitched.source["timing"]
+    assert g["timestamps_dropped"] == {"duplicate": 1, "backward": 1} and g["frames_decoded"] == len(keep) - 2
+    assert g["variable"] and g["resampled_fps"] == pytest.approx(fps) and glitched.fps == pytest.approx(fps)
+    assert len(glitched) == len(f) and glitched.times[-1] == pytest.approx(f.times[-1], abs=1e-3)
+    assert g["missing_in_gaps"] == 1 and not glitched.face_found[225]
+    assert np.flatnonzero(glitched.interpolated).tolist() == sorted(unseen + [40, 80])
+    rg = vitals.report(glitched, with_hrv=False)
+    assert rg["reliable"] and abs(rg["bpm"] - truth.bpm) <= 3, rg
 
     cut = tmp_path / "vfr-cut.mkv"            # a container with no frame count, truncated: judged by time
     cut.write_bytes(video.read_bytes()[:int(video.stat().st_size * 0.6)])

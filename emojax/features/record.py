@@ -14,7 +14,7 @@ import numpy as np
 from ..fileio import atomic_write_json, atomic_write_npz
 from ..errors import ConfigError, FeatureStoreError
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -100,14 +100,19 @@ class Features:
     times: np.ndarray        # (T,) seconds from the start of the video (presentation times)
     fps: float
     patches: np.ndarray | None = None  # (T, P, 3) mean R, G, B of each skin patch (SKIN_PATCHES)
+    interpolated: np.ndarray | None = None  # (T,) bool: the row is no frame that was seen but a point of a
+                                            # uniform grid between two (a variable frame rate), its values
+                                            # interpolated from theirs
     source: dict = field(default_factory=dict)   # path, sha256, start, end, size, integrity, ...
     config: dict = field(default_factory=dict)   # ExtractorConfig.to_dict()
 
-    ARRAYS = ("rgb", "landmarks", "box", "state", "confidence", "times", "patches")
+    ARRAYS = ("rgb", "landmarks", "box", "state", "confidence", "times", "patches", "interpolated")
 
     def __post_init__(self):
         if self.patches is None:
             self.patches = np.full((len(self.times), 0, 3), np.nan)
+        if self.interpolated is None:
+            self.interpolated = np.zeros(len(self.times), bool)
 
     def __len__(self) -> int:
         return len(self.times)
@@ -146,6 +151,7 @@ class Features:
         atomic_write_npz(npz, **{k: getattr(self, k) for k in self.ARRAYS})
         atomic_write_json(meta, {"format": FORMAT_VERSION, "fps": self.fps, "frames": len(self),
                                  "face_ratio": self.face_ratio, "frames_by_state": self.counts(),
+                                 "interpolated_rows": int(self.interpolated.sum()),
                                  "partial": self.partial, "source": self.source, "config": self.config})
         return npz, meta
 
@@ -165,7 +171,7 @@ class Features:
         t = len(arrays["times"])
         p = arrays["patches"].shape
         shapes = {"rgb": (t, 3), "landmarks": (t, 68, 2), "box": (t, 4), "state": (t,), "confidence": (t,),
-                  "patches": (t, p[1] if len(p) == 3 else -1, 3)}
+                  "patches": (t, p[1] if len(p) == 3 else -1, 3), "interpolated": (t,)}
         for k, shp in shapes.items():
             if arrays[k].shape != shp:
                 raise FeatureStoreError(f"{npz}: {k} has shape {arrays[k].shape}, expected {shp}")

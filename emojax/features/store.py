@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from ..fileio import file_sha256
-from .record import ExtractorConfig, Features
+from .record import FORMAT_VERSION, ExtractorConfig, Features
 from .timing import regular
 
 
@@ -31,8 +31,9 @@ class FeatureStore:
 
     def key(self, path: str | os.PathLike, config: ExtractorConfig, start: float | None = None,
             end: float | None = None) -> str:
-        """16 hex digits naming (content, cut, config)."""
-        payload = json.dumps({"sha256": file_sha256(path), "start": start, "end": end,
+        """16 hex digits naming (content, cut, config, record format: a record of an older
+        format is not found, so it is extracted afresh)."""
+        payload = json.dumps({"sha256": file_sha256(path), "start": start, "end": end, "format": FORMAT_VERSION,
                               "config": config.to_dict()}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
