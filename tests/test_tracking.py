@@ -113,3 +113,43 @@ def test_frames_the_detector_never_vouched_for_are_withdrawn(predictor, extracto
     i = withdrawn[0]
     assert steps[i].retract == i - last_ok - 1 and i - last_ok == cfg.detect_every * cfg.max_misses
     assert all(s.points is None for s in steps[i:])
+
+
+class _Blindfold:
+    """The real Haar detector, blind while ``blind`` is set (a face turned away from it)."""
+
+    def __init__(self, detector):
+        self.detector, self.blind = detector, False
+        self.confirm_side = detector.confirm_side
+
+    def __call__(self, gray):
+        return (np.zeros((0, 4)), np.zeros(0)) if self.blind else self.detector(gray)
+
+    def find(self, gray, **kw):
+        return (np.zeros((0, 4)), np.zeros(0)) if self.blind else self.detector.find(gray, **kw)
+
+
+@pytest.mark.parametrize("ending", ["appearance", "cut"])
+def test_a_track_that_ends_after_a_failed_recheck_withdraws_what_was_never_vouched_for(predictor, extractor, ending):
+    """The detector confirms the face on its first two frames, then stops seeing it; the periodic
+    re-check fails once (the track goes on: one miss is allowed), and before the next one the
+    track ends otherwise — the face covered (its look changes) or a cut to another speaker. Every
+    frame since the last confirmation is withdrawn on that exit too, not only on repeated misses."""
+    frames = read_all(shared("grid") / "bbaf2n.mpg")[:30]
+    end = 15
+    if ending == "appearance":
+        for f in frames[end:]:
+            f[60:220, 110:250] = 128             # a flat grey card over the face
+    else:
+        frames[end:] = read_all(shared("grid") / "swiz3n.mpg")[:30 - end]
+    det = _Blindfold(extractor.detector)
+    tracker = FaceTracker(extractor.config, det, predictor)
+    steps = []
+    for i, f in enumerate(frames):
+        det.blind = i >= 2
+        steps.append(tracker(cv2.cvtColor(f, cv2.COLOR_BGR2GRAY)))
+    assert [s.state for s in steps[:2]] == [2, 2] and all(s.state == 1 for s in steps[2:end])   # 11: a failed re-check
+    assert extractor.config.detect_every < end - 1 < extractor.config.detect_every * extractor.config.max_misses
+    assert steps[end].cut == (ending == "cut") and steps[end].points is None
+    assert steps[end].retract == end - 2, f"withdrawn {steps[end].retract} of the {end - 2} unvouched frames"
+    assert not any(s.retract for s in steps[:end])

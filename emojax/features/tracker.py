@@ -7,8 +7,9 @@ every ``detect_every`` frames, and on every frame the face's appearance (its gre
 normalised) is compared with how it looked at the last confirmation. When it stops looking
 like that face, the detector is asked at once; when the detector cannot find it, the track
 ends there. When the periodic re-checks keep failing while it still looks the same, the track
-ends too, and the frames since its last confirmation are withdrawn (``Step.retract``): they
-were never vouched for.
+ends too. Whenever a track ends after a re-check has failed (on more failures, an appearance
+change or a shot cut), the frames since its last confirmation are withdrawn (``Step.retract``):
+they were never vouched for.
 """
 
 from __future__ import annotations
@@ -177,6 +178,14 @@ class FaceTracker:
         step.retract = retract
         return step
 
+    def _unvouched(self) -> int:
+        """How many frames just before this one to withdraw as the track ends: all since its
+        only detection if it was never re-found (a false alarm, that detection included); all
+        since its last confirmation once a re-check has failed; else none."""
+        if self._fresh:
+            return self._since_confirmed
+        return self._since_confirmed - 1 if self._misses else 0
+
     def __call__(self, gray: np.ndarray) -> Step:
         """Landmarks and state for the next frame (grey, in the frame's pixels)."""
         cut = self._cuts(gray)
@@ -184,7 +193,7 @@ class FaceTracker:
             self._since_check += 1
             self._since_confirmed += 1
         if cut:                            # a new shot: whoever is there is found afresh
-            step = self._lose(gray, self._since_confirmed if self._fresh else 0)
+            step = self._lose(gray, self._unvouched())
             step.cut = True
             return step
         if self._pts is None:
@@ -198,13 +207,11 @@ class FaceTracker:
             self._since_check = 0
             if find_near(self.detector, gray, box, margin=0.25) is not None:
                 return self._confirmed(gray, pts)
-            if self._fresh:                  # one detection, never seen again: a false alarm
-                return self._lose(gray, self._since_confirmed)
-            if changed:                      # looks different and the detector cannot see it: gone
-                return self._lose(gray, 0)
+            if self._fresh or changed:       # a false alarm, or it looks different and cannot be seen: gone
+                return self._lose(gray, self._unvouched())
             self._misses += 1
             if self._misses >= c.max_misses:  # still looks alike, but never vouched for again
-                return self._lose(gray, self._since_confirmed - 1)
+                return self._lose(gray, self._unvouched())
         self._pts = pts
         return Step(pts, TRACKED, max(0.0, sim))
 
