@@ -109,9 +109,11 @@ def rgb_trace(times: np.ndarray, rgb: np.ndarray, face_found: np.ndarray) -> go.
 
 
 def pulse_trace(times: np.ndarray, pulse: np.ndarray, face_found: np.ndarray, method: str,
-                bridged: np.ndarray | None = None) -> go.Figure:
-    """The pulse, with the stretches without a face shaded, and the short gaps it was
-    interpolated over (bridged) marked apart from those it was not (no pulse there)."""
+                bridged: np.ndarray | None = None, unseen: Mapping[str, np.ndarray] | None = None) -> go.Figure:
+    """The pulse, with the stretches without a face shaded, the short gaps it was
+    interpolated over (bridged) marked apart from those it was not (no pulse there), and each
+    kind of row in ``unseen`` (name -> (T,) mask: rows whose values were interpolated rather
+    than seen) drawn as its own markers on the line, named in the legend."""
     fig = go.Figure(go.Scatter(x=times, y=pulse, mode="lines", name=f"pulse ({method})",
                                line=dict(color=COLOURS["rppg"])))
     _face_off(fig, times, face_found)
@@ -121,6 +123,11 @@ def pulse_trace(times: np.ndarray, pulse: np.ndarray, face_found: np.ndarray, me
         for a, b in zip(edges[::2], edges[1::2]):
             fig.add_vrect(x0=times[a], x1=times[b - 1] + dt, fillcolor="orange", opacity=0.3, line_width=0)
         fig.add_annotation(x=times[edges[0]], y=0.9, yref="paper", text="bridged", showarrow=False, xanchor="left")
+    for (name, rows), symbol in zip((unseen or {}).items(), ("circle-open", "x-thin-open", "diamond-open")):
+        rows = np.asarray(rows, bool) & np.isfinite(pulse)
+        if rows.any():
+            fig.add_trace(go.Scatter(x=times[rows], y=pulse[rows], mode="markers", name=f"{name} ({rows.sum()})",
+                                     marker=dict(symbol=symbol, size=6, color="orange")))
     return _layout(fig, f"rPPG pulse signal ({method.upper()}, band-passed)", xaxis_title="s")
 
 

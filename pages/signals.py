@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import charts, resources, state
 from emojax.errors import EmojaxError
-from emojax.features import heart, vitals
+from emojax.features import heart, timing, vitals
 from emojax.features.landmarks import skin_polygons
 from emojax.video import FrameReader
 
@@ -38,7 +38,15 @@ def pulse_view(f) -> None:
         st.warning("No face in any frame: no colour was measured, so there is no pulse.")
         return
     v = vitals.vitals(f, method)
-    st.plotly_chart(charts.pulse_trace(f.times, v.pulse, f.face_found, method, v.bridged), key="pulse_chart")
+    unseen = {"interpolated row (not a frame)": f.interpolated, "skin patch filled": v.patches_filled > 0}
+    st.plotly_chart(charts.pulse_trace(f.times, v.pulse, f.face_found, method, v.bridged, unseen), key="pulse_chart")
+    said = [f"{n} {what}" for n, what in ((int(f.interpolated.sum()), "rows interpolated between frames "
+                                           "(a variable frame rate put on a uniform grid)"),
+                                          (int(v.bridged.sum()), "frames without a face bridged (gaps of 0.5 s at most)"),
+                                          (int((v.patches_filled > 0).sum()), "frames where a skin patch out of "
+                                           "sight was filled in (0.5 s at most)")) if n]
+    if said:
+        st.caption("Not seen but drawn through: " + "; ".join(said) + ". The per-frame table marks each row.")
     freqs, power = heart.spectrum(v.pulse, f.fps) if np.isfinite(v.pulse).any() else (np.zeros(1), np.zeros(1))
     c1, c2 = st.columns(2)
     c1.metric("Heart rate", f"{v.bpm:.0f} bpm" if v.reliable else "no reliable pulse")
@@ -52,14 +60,8 @@ def pulse_view(f) -> None:
     with c2:
         st.plotly_chart(charts.heart_rate_series(v.series, heart.RELIABLE_SNR_DB), key="hr_chart")
     table = vitals.table(f, method, v=v)
-    st.download_button("Download the per-frame table (CSV)", _csv(table), file_name=f"emojax-{method}.csv",
-                       mime="text/csv")
-
-
-def _csv(table: dict) -> str:
-    import pandas as pd
-
-    return pd.DataFrame({k: table[k] for k in vitals.COLUMNS}).to_csv(index=False)
+    st.download_button("Download the per-frame table (CSV)", vitals.csv_text(table), file_name=f"emojax-{method}.csv",
+                       mime="text/csv", key="signals_csv")
 
 
 st.title("Signals: the face and the pulse")
@@ -80,6 +82,8 @@ elif run is not None:
     except EmojaxError as e:
         st.error(video.message(e))
     else:
-        st.caption(f"{len(feats)} frames at {feats.fps:.2f} fps; a face in {100 * feats.face_ratio:.0f} % of them.")
+        said = timing.describe(feats.source.get("timing", {}))
+        st.caption(f"{len(feats)} frames at {feats.fps:.2f} fps; a face in {100 * feats.face_ratio:.0f} % of them."
+                   + (f" Timing: {said}." if said else ""))
         frame_view(video, feats, config.roi)
         pulse_view(feats)

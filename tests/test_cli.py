@@ -101,7 +101,8 @@ def test_heart_rate_json_csv_beats_and_hrv_on_a_planted_pulse(tmp_path):
     assert np.median(np.abs(ibi - 60000 / truth.bpm)) < 60 and h["rmssd_ms"] > 0 and h["sdnn_ms"] > 0
     rows = list(csv.DictReader((tmp_path / "table.csv").open()))
     assert len(rows) == len(frames) and list(rows[0]) == ["time", "r", "g", "b", "pulse", "bpm", "quality",
-                                                          "face_found", "state", "bridged", "beat"]
+                                                          "face_found", "state", "interpolated", "bridged",
+                                                          "patches_filled", "beat"]
     assert sum(int(r["beat"]) for r in rows) == len(h["beats"])
     assert all(r["pulse"] and r["face_found"] == "1" for r in rows)
 

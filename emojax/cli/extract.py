@@ -68,6 +68,6 @@ def add(sub) -> None:
     add_engine_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--export", choices=["csv"], help="also write each video's per-frame table (time, raw R/G/B, "
-                   "pulse, heart rate, quality, face found, bridged, beat) beside its record")
+                   "pulse, heart rate, quality, face found, state, interpolated, bridged, patches filled, beat) beside its record")
     add_extractor_options(p)
     p.set_defaults(func=run)

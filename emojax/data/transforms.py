@@ -22,7 +22,7 @@ from ..features import heart, rppg, vitals
 from ..features.record import Features
 
 #: hop of the sliding heart-rate estimate behind the improved heart-rate / quality channels
-#: (interpolated to every frame in between)
+#: (interpolated to every frame in between, never across a window without a rate)
 HR_STEP_S = 0.25
 
 
@@ -97,17 +97,27 @@ def _rppg_channels(f: Features, cfg: InputConfig) -> np.ndarray:
     out[:, 0] = (sig - np.nanmean(sig)) / (sd if sd > 0 else 1.0)
     out[:, 1:] = 0.0
     series = heart.heart_rate_series(sig, f.fps, window_s=min(cfg.hr_window_s, t / f.fps), step_s=HR_STEP_S)
-    centres = np.clip(np.round(series[:, 0] * f.fps).astype(int), 0, t - 1)
-    frames = np.arange(t)
-    for col, scale, k in ((1, 100.0, 1), (2, 10.0, 2)):
-        vals = series[:, k] / scale
-        good = np.isfinite(vals)
-        if good.any():  # between the centres of windows with a rate, never across a gap
-            out[:, col] = np.interp(frames, centres[good], vals[good])
+    out[:, 1] = between_windows(series[:, 0] * f.fps, series[:, 1], t) / 100.0
+    out[:, 2] = between_windows(series[:, 0] * f.fps, series[:, 2], t) / 10.0
     out[~np.isfinite(sig)] = np.nan
     if f.config.get("roi") != "frame":
         out[~f.face_found] = np.nan
     return out
+
+
+def between_windows(centres: np.ndarray, values: np.ndarray, t: int) -> np.ndarray:
+    """``(t,)`` a per-window value at every frame: linear between the centres (in frames) of
+    two neighbouring windows that both have one, else the nearest window's; 0 (no rate) where
+    that window has none. Nothing is drawn across a window without a value."""
+    x, c, v = np.arange(t, dtype=float), np.asarray(centres, float), np.asarray(values, float)
+    if len(c) == 1:
+        return np.full(t, v[0] if np.isfinite(v[0]) else 0.0)
+    hi = np.clip(np.searchsorted(c, x), 1, len(c) - 1)
+    lo = hi - 1
+    w = np.clip((x - c[lo]) / np.maximum(c[hi] - c[lo], 1e-9), 0.0, 1.0)
+    nearest = np.where(w <= 0.5, lo, hi)
+    out = np.where(np.isfinite(v[lo]) & np.isfinite(v[hi]), (1 - w) * v[lo] + w * v[hi], v[nearest])
+    return np.nan_to_num(out, nan=0.0)
 
 
 def _face_channels(f: Features, cfg: InputConfig, speaker_mean: np.ndarray | None) -> np.ndarray:

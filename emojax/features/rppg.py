@@ -6,7 +6,9 @@ where a method combines them). Frames without a face are NaN rows. Every pulse i
 the same way: up is more blood (darker skin). A pulse is computed over
 *segments*: stretches of frames with a face, a gap of at most ``max_gap_s`` bridged (and marked
 as bridged), a longer gap or a shot cut ending the segment. Outside segments the pulse is NaN:
-seconds that were never seen are never drawn through. Heart rates live in ``heart.py``.
+seconds that were never seen are never drawn through. A skin patch follows the same rule inside
+a segment: a gap of at most ``max_gap_s`` is filled (and counted, :func:`filled_patches`), a
+patch away for longer is left out of that segment. Heart rates live in ``heart.py``.
 """
 
 from __future__ import annotations
@@ -223,8 +225,47 @@ def pulse(rgb: np.ndarray, fs: float, method: str = "pos", *, valid: np.ndarray 
     seen = np.isfinite(rgb.reshape(len(rgb), -1)).any(axis=1)
     valid = seen if valid is None else np.asarray(valid, bool) & seen
     out = np.full(len(rgb), np.nan)
-    for a, b in segments(valid, fs, max_gap_s=max_gap_s, breaks=breaks):
-        if b - a >= max(MIN_SEGMENT_S * fs, 8):
-            seg = np.where(valid[a:b].reshape(-1, *([1] * (rgb.ndim - 1))), rgb[a:b], np.nan)
-            out[a:b] = RPPG_METHODS[method](fill_gaps(seg), fs, **kwargs)
+    for a, b in pulse_segments(valid, fs, max_gap_s=max_gap_s, breaks=breaks):
+        seg = np.where(valid[a:b].reshape(-1, *([1] * (rgb.ndim - 1))), rgb[a:b], np.nan)
+        if seg.ndim == 3:                  # a patch that leaves for longer than a bridged gap is left out
+            seg[:, ~usable_patches(seg, fs, max_gap_s=max_gap_s)] = np.nan
+        out[a:b] = RPPG_METHODS[method](fill_gaps(seg, int(np.floor(max_gap_s * fs))), fs, **kwargs)
+    return out
+
+
+def pulse_segments(valid: np.ndarray, fs: float, *, max_gap_s: float = MAX_GAP_S,
+                   breaks: Sequence[int] = ()) -> list[tuple[int, int]]:
+    """The :func:`segments` long enough to give a pulse (:data:`MIN_SEGMENT_S`, 8 frames at least)."""
+    return [(a, b) for a, b in segments(valid, fs, max_gap_s=max_gap_s, breaks=breaks)
+            if b - a >= max(MIN_SEGMENT_S * fs, 8)]
+
+
+def usable_patches(seg: np.ndarray, fs: float, *, max_gap_s: float = MAX_GAP_S) -> np.ndarray:
+    """``(P,)`` True for the skin patches of one segment ``(T, P, 3)`` whose every gap (frames
+    where the patch is not seen: off the frame, too small) lasts at most ``max_gap_s``, as a
+    face's gap must to be bridged; a patch that is away longer is left out of the segment
+    rather than drawn through its absence."""
+    from scipy import ndimage      # here: importing it costs every extraction process ~25 MB
+
+    absent = ~np.isfinite(seg).all(axis=2)                       # (T, P)
+    out = np.zeros(seg.shape[1], bool)
+    for k in range(seg.shape[1]):
+        runs, n = ndimage.label(absent[:, k])
+        longest = np.bincount(runs.ravel())[1:].max() if n else 0
+        out[k] = not absent[:, k].all() and longest <= np.floor(max_gap_s * fs)
+    return out
+
+
+def filled_patches(patches: np.ndarray, fs: float, *, valid: np.ndarray, max_gap_s: float = MAX_GAP_S,
+                   breaks: Sequence[int] = ()) -> np.ndarray:
+    """``(T,)`` how many skin patches a patch-combining pulse (:data:`PATCH_METHODS`) reads as
+    interpolated on each frame with a face: the patches it uses in that segment
+    (:func:`usable_patches`) that were not seen on that frame."""
+    x = np.asarray(patches, np.float64)
+    out = np.zeros(len(x), int)
+    valid = np.asarray(valid, bool) & np.isfinite(x.reshape(len(x), -1)).any(axis=1)
+    for a, b in pulse_segments(valid, fs, max_gap_s=max_gap_s, breaks=breaks):
+        seg = x[a:b]
+        used = usable_patches(np.where(valid[a:b, None, None], seg, np.nan), fs, max_gap_s=max_gap_s)
+        out[a:b] = np.where(valid[a:b], (~np.isfinite(seg[:, used]).all(axis=2)).sum(axis=1), 0)
     return out

@@ -19,7 +19,7 @@ import numpy as np
 from scipy import signal as sps
 
 from ..fileio import atomic_write_bytes
-from . import heart, rppg
+from . import heart, rppg, timing
 from .record import Features
 
 #: the method the CLI and the dashboard use (multi-patch PBV: see benchmarks/rppg.py)
@@ -56,6 +56,8 @@ class Vitals:
 
     pulse: np.ndarray          # (T,) pulse (NaN outside segments)
     bridged: np.ndarray        # (T,) bool: frames without a face inside a segment (interpolated over)
+    patches_filled: np.ndarray  # (T,) int: skin patches the pulse reads on this frame although they were
+                                # not seen on it (a gap of at most 0.5 s, interpolated; patch methods only)
     series: np.ndarray         # (N, 3) centre time s, bpm, SNR dB over sliding windows
     bpm: float                 # the whole record's rate (NaN: none)
     quality: float             # its SNR, dB
@@ -87,43 +89,58 @@ class Vitals:
 def vitals(f: Features, method: str = DEFAULT_METHOD) -> Vitals:
     """The pulse, heart rate over time and overall, and quality of a record."""
     if f.grayscale:
-        return Vitals(np.full(len(f), np.nan), np.zeros(len(f), bool), np.zeros((0, 3)), np.nan, np.nan, 0.0, method,
-                      colourless=True)
+        return Vitals(np.full(len(f), np.nan), np.zeros(len(f), bool), np.zeros(len(f), int), np.zeros((0, 3)),
+                      np.nan, np.nan, 0.0, method, colourless=True)
     sig = pulse_of(f, method)
-    _, valid, breaks = _support(f, method)
+    use_patches, valid, breaks = _support(f, method)
     bridged = rppg.bridged(valid, f.fps, breaks=breaks)
+    filled = (rppg.filled_patches(f.patches, f.fps, valid=valid, breaks=breaks) if use_patches
+              else np.zeros(len(f), int))
     n = int(np.isfinite(sig).sum())
     bpm, snr = heart.heart_rate(sig, f.fps) if method != "mean" else (np.nan, np.nan)
     series = (heart.heart_rate_series(sig, f.fps, window_s=min(SERIES_WINDOW_S, len(f) / f.fps), step_s=SERIES_STEP_S)
               if method != "mean" else np.zeros((0, 3)))
-    return Vitals(sig, bridged, series, bpm, snr, n / f.fps, method)
+    return Vitals(sig, bridged, filled, series, bpm, snr, n / f.fps, method)
 
 
 def beats(pulse: np.ndarray, fs: float, *, up: int = 4) -> np.ndarray:
-    """Systolic peaks (sample indices into ``pulse``) found by neurokit2's PPG peak detector in
-    each stretch of pulse, upsampled ``up`` times first (frame rates are coarse for timing)."""
+    """Systolic peaks, as fractional sample positions into ``pulse`` (sub-frame: frame rates
+    are coarse for timing, ~33 ms at 30 fps against intervals that differ by tens of ms):
+    neurokit2's PPG peak detector in each stretch of pulse upsampled ``up`` times, each peak
+    then placed at the vertex of the parabola through it and its two neighbours."""
     import neurokit2 as nk
 
     out = []
-    finite = np.isfinite(pulse)
-    run = np.diff(np.r_[0, finite.astype(int), 0])
-    for a, b in zip(np.flatnonzero(run == 1), np.flatnonzero(run == -1)):
+    for a, b in _runs(np.isfinite(pulse)):
         if b - a < 3 * fs:
             continue
         fine = sps.resample_poly(pulse[a:b], up, 1)
-        peaks = nk.ppg_findpeaks(fine, sampling_rate=int(round(fs * up)))["PPG_Peaks"]
-        out.extend(a + np.round(np.asarray(peaks) / up).astype(int))
-    return np.unique(np.clip(out, 0, len(pulse) - 1)).astype(int)
+        peaks = np.asarray(nk.ppg_findpeaks(fine, sampling_rate=int(round(fs * up)))["PPG_Peaks"], int)
+        peaks = peaks[(peaks > 0) & (peaks < len(fine) - 1)]
+        y0, y1, y2 = fine[peaks - 1], fine[peaks], fine[peaks + 1]
+        curve = y0 - 2 * y1 + y2
+        shift = np.where(curve < 0, 0.5 * (y0 - y2) / np.where(curve < 0, curve, -1.0), 0.0)
+        out.extend(a + (peaks + np.clip(shift, -0.5, 0.5)) / up)
+    return np.unique(np.clip(out, 0, len(pulse) - 1))
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each run of True in ``mask``."""
+    from scipy import ndimage
+
+    return [(s.start, s.stop) for (s,) in ndimage.find_objects(ndimage.label(mask)[0])]
 
 
 def hrv(pulse: np.ndarray, times: np.ndarray, fs: float) -> dict:
-    """Beat times, inter-beat intervals (ms, within a stretch of pulse only) and neurokit2's
+    """Beat times (at sub-frame precision: :func:`beats`, times interpolated between the
+    frames'), inter-beat intervals (ms, within a stretch of pulse only) and neurokit2's
     time-domain HRV (RMSSD, SDNN, ms)."""
     import neurokit2 as nk
 
     idx = beats(pulse, fs)
-    t = times[idx]
-    unbroken = np.array([np.isfinite(pulse[a:b + 1]).all() for a, b in zip(idx[:-1], idx[1:])], bool)
+    t = np.interp(idx, np.arange(len(times)), times)
+    finite = np.isfinite(pulse)
+    unbroken = np.array([finite[int(np.floor(a)):int(np.ceil(b)) + 1].all() for a, b in zip(idx[:-1], idx[1:])], bool)
     ibi_t, ibi = t[1:][unbroken], (np.diff(t) * 1000.0)[unbroken]   # no interval across a gap
     out = {"beats": [round(float(x), 4) for x in t], "ibi_ms": [round(float(x), 1) for x in ibi],
            "rmssd_ms": None, "sdnn_ms": None}
@@ -147,25 +164,30 @@ def report(f: Features, method: str = DEFAULT_METHOD, *, with_hrv: bool = True, 
     out = {"method": method, "fps": float(f.fps), "bpm": _num(v.bpm) if v.reliable else None,
            "bpm_unreliable": None if v.reliable else _num(v.bpm), "quality": _num(v.quality),
            "reliable": v.reliable, "seconds_with_pulse": round(v.seconds, 2),
-           "frames": len(f), **f.counts(), "bridged_frames": int(v.bridged.sum()),
+           "frames": len(f), **f.counts(), "interpolated_rows": int(f.interpolated.sum()),
+           "bridged_frames": int(v.bridged.sum()), "frames_with_patches_filled": int((v.patches_filled > 0).sum()),
            "series": [{"t": _num(t), "bpm": _num(b), "quality": _num(q),
                        "reliable": bool(np.isfinite(q) and q >= heart.RELIABLE_SNR_DB)} for t, b, q in v.series]}
     if not v.reliable:
         out["error"] = v.why_not()
-    if f.source.get("timing", {}).get("resampled_fps"):   # a variable frame rate, put on a uniform grid
+    if timing.describe(f.source.get("timing", {})):    # a variable rate put on a grid, a rate or frames corrected
         out["timing"] = f.source["timing"]
     if with_hrv and v.reliable and v.seconds >= MIN_HRV_S:
         out["hrv"] = hrv(v.pulse, f.times, f.fps)
     return out
 
 
-COLUMNS = ("time", "r", "g", "b", "pulse", "bpm", "quality", "face_found", "state", "bridged", "beat")
+COLUMNS = ("time", "r", "g", "b", "pulse", "bpm", "quality", "face_found", "state", "interpolated", "bridged",
+           "patches_filled", "beat")
 
 
 def table(f: Features, method: str = DEFAULT_METHOD, *, v: Vitals | None = None) -> dict[str, np.ndarray]:
     """One row per frame (:data:`COLUMNS`): time, raw R, G, B, pulse, heart rate and quality of
     the window around the frame (empty where that window has no rate, or the frame no pulse),
-    the face's state and whether the frame is a bridged gap, and the detected beats."""
+    the face's state, and what on the row was not seen: ``interpolated`` (a grid point between
+    two frames of a variable-rate video, every value interpolated), ``bridged`` (no face; the
+    pulse drawn through a gap of at most 0.5 s), ``patches_filled`` (skin patches the pulse
+    reads here although they were not seen); and the detected beats (on the nearest row)."""
     v = v or vitals(f, method)
     t, has = f.times, np.isfinite(v.pulse)
     rate, qual = np.full(len(f), np.nan), np.full(len(f), np.nan)
@@ -177,13 +199,14 @@ def table(f: Features, method: str = DEFAULT_METHOD, *, v: Vitals | None = None)
         rate, qual = np.where(has, v.series[k, 1], np.nan), np.where(has, v.series[k, 2], np.nan)
     beat = np.zeros(len(f), bool)
     if v.reliable and v.seconds >= MIN_HRV_S:
-        beat[beats(v.pulse, f.fps)] = True
+        beat[np.round(beats(v.pulse, f.fps)).astype(int)] = True
     return {"time": t, "r": f.rgb[:, 0], "g": f.rgb[:, 1], "b": f.rgb[:, 2], "pulse": v.pulse, "bpm": rate,
-            "quality": qual, "face_found": f.face_found, "state": f.state, "bridged": v.bridged, "beat": beat}
+            "quality": qual, "face_found": f.face_found, "state": f.state, "interpolated": f.interpolated,
+            "bridged": v.bridged, "patches_filled": v.patches_filled, "beat": beat}
 
 
-def write_csv(path: str | os.PathLike, columns: dict[str, np.ndarray]) -> None:
-    """Write a :func:`table` as CSV (atomically; empty cells where a value is missing)."""
+def csv_text(columns: dict[str, np.ndarray]) -> str:
+    """A :func:`table` as CSV text (empty cells where a value is missing; flags as 0/1)."""
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(COLUMNS)
@@ -192,4 +215,9 @@ def write_csv(path: str | os.PathLike, columns: dict[str, np.ndarray]) -> None:
         w.writerow(["" if isinstance(x, float) and not np.isfinite(x) else
                     int(x) if isinstance(x, (bool, np.bool_)) else f"{x:.6g}" if isinstance(x, (float, np.floating)) else x
                     for x in row])
-    atomic_write_bytes(path, buf.getvalue().encode())
+    return buf.getvalue()
+
+
+def write_csv(path: str | os.PathLike, columns: dict[str, np.ndarray]) -> None:
+    """Write a :func:`table` as CSV (:func:`csv_text`), atomically."""
+    atomic_write_bytes(path, csv_text(columns).encode())
