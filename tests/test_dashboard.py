@@ -385,3 +385,31 @@ def test_a_visitor_keeps_their_upload_across_pages_and_their_files_go_with_their
         gc.collect()
         time.sleep(0.2)
     assert not replaced.exists(), "a visitor's upload outlived their session"
+
+
+def test_signals_marks_what_a_variable_frame_rate_made_up(app, tmp_path):
+    """A real talking face whose frames came at a variable rate (every other frame missing in its
+    second half): on Predict the prediction says so, and on Signals the caption says how many grid
+    points were interpolated and the pulse chart marks exactly those rows."""
+    from .conftest import read_all, write_lossless
+
+    frames = read_all(shared("grid") / "swiz3n.mpg")
+    keep = list(range(38)) + list(range(38, len(frames), 2))
+    clip = write_lossless(tmp_path / "vfr.mkv", [frames[i] for i in keep], 25.0, times=[i / 25.0 for i in keep])
+    at = app("predict")
+    at.file_uploader(key="predict_upload").set_value((clip.name, clip.read_bytes(), "video/x-matroska")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    feats = at.session_state["prediction"]["features"]
+    assert feats.interpolated.sum() == keep[-1] + 1 - len(keep)          # every grid point without a frame
+    assert any("variable rate" in w for w in at.session_state["prediction"]["result"]["warnings"])
+    at.switch_page("../pages/signals.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    note = [c.value for c in at.caption if "Timing:" in c.value]
+    assert note and f"{int(feats.interpolated.sum())} of its {len(feats)} points interpolated" in note[0]
+    pulse = next(f for title, f in figures(at).items() if title.startswith("rPPG pulse signal"))
+    marked = [d for d in pulse.data if (d.name or "").startswith("interpolated row")]
+    from emojax.features import vitals
+
+    v = vitals.vitals(feats)
+    rows = feats.interpolated & np.isfinite(v.pulse)
+    assert len(marked) == 1 and np.allclose(values(marked[0].x), feats.times[rows])
