@@ -12,6 +12,7 @@ whose class maps to no run class is left out (counted in ``left_out``).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from pathlib import Path
@@ -93,10 +94,11 @@ def cross_evaluate(run: str | os.PathLike, dataset: str, root: str | os.PathLike
                    mapping: Mapping[str, str | None] | None = None, classes: str | None = None,
                    store: str | os.PathLike | None = None, name: str | None = None, workers: int | None = None, engine=None,
                    accept_partial: bool = False, on_progress: Callable[[dict], None] | None = None,
-                   bootstrap: int = 1000) -> dict:
+                   bootstrap: int = 1000, stream: int | None = None) -> dict:
     """Test ``run``'s models on the dataset ``dataset`` at ``root`` (see the module doc) and
     write ``RUN/cross/<name>/``. ``mapping``: source class -> run class overrides of the
-    default map (None: leave the class out). ``store``: the feature store (default: the run's)."""
+    default map (None: leave the class out). ``store``: the feature store (default: the run's).
+    ``stream``: which video stream of the corpus's files (None: each container's default)."""
     from .estimator import TrainedRun
     from .training.run import extract_labelled, run_store
 
@@ -111,7 +113,8 @@ def cross_evaluate(run: str | os.PathLike, dataset: str, root: str | os.PathLike
         raise DatasetError(f"{root}: no video of a class the run shares")
     name = name or _name(dataset, root)
     out = check_writable(run / "cross" / name, "results")     # before the other corpus is extracted
-    summary = extract_labelled(items, store or run_store(run), trained.extractor, workers=workers, engine=engine,
+    extractor = dataclasses.replace(trained.extractor, stream=stream)
+    summary = extract_labelled(items, store or run_store(run), extractor, workers=workers, engine=engine,
                                accept_partial=accept_partial, on_progress=on_progress)
     ok = [o for o in summary.outcomes if o.stem]
     if not ok:

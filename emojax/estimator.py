@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -141,7 +141,9 @@ class TrainedRun:
         self.classes = np.array(info["classes"])
         self.spec = ModelSpec(**info["spec"])
         self.inputs = InputConfig(**info["inputs"])
-        self.extractor = ExtractorConfig.from_dict(info["extractor"])
+        # which video stream its own videos were read from is theirs, not a setting of the models: a
+        # new video is read from its container's default stream unless asked (predict --stream)
+        self.extractor = replace(ExtractorConfig.from_dict(info["extractor"]), stream=None)
         self.fold_names = info["folds"]
         self.model_names = tuple(models)
         self.has_final = (self.path / "final.json").is_file()

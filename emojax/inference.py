@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Callable, Sequence
 
 from .errors import EmojaxError, NoFaceError
+from .fileio import shown
 from .estimator import TrainedRun
-from .features import Extractor
+from .features import Extractor, timing
 from .models import MODEL_NAMES
-from .video import check_video_file
+from .video import check_video_file, rotation_note, stream_note
 
 
 #: a prediction needs a face on at least this many frames, spanning at least this many seconds
@@ -20,20 +22,24 @@ def predictable(features, name: str | os.PathLike | None = None) -> list[str]:
     """Refuse (NoFaceError naming the video) a record no prediction can honestly be made from:
     no face at all, or a face on too few frames (:data:`MIN_FACE_FRAMES`, :data:`MIN_FACE_SECONDS`);
     for one that can be predicted, the warnings its result must carry (read partly; no colour)."""
-    name = os.fspath(name or features.source.get("path") or "the video")
+    name = shown(name or features.source.get("path") or "the video")
     n = int(features.face_found.sum())
+    streams = stream_note(features.source)
     if n == 0:
         raise NoFaceError(f"{name}: no face was found in any of its {len(features)} frames; nothing to predict from "
-                          "(a face seen from the front, at least 40 pixels wide, is needed)")
+                          "(a face seen from the front, at least 40 pixels wide, is needed)"
+                          + (f"; {streams}" if streams else ""))
     seconds = n / features.fps if features.fps > 0 else 0.0
     if n < MIN_FACE_FRAMES or seconds < MIN_FACE_SECONDS:
         raise NoFaceError(f"{name}: a face on only {n} frame(s) ({seconds:.2f} s); a prediction needs at least "
                           f"{MIN_FACE_FRAMES} frames and {MIN_FACE_SECONDS:g} s with a face")
-    warnings = []
+    warnings = [streams] if streams else []
     if features.partial:
         integrity = features.source.get("integrity", {})
         warnings.append(f"the video is {integrity.get('status', 'partial')} (read {integrity.get('frames_read', len(features))} "
                         "frames): this is a prediction of what was read")
+    if said := timing.describe(features.source.get("timing", {})):
+        warnings.append(said)
     if features.grayscale:
         warnings.append("the video has no colour (grayscale): it holds no pulse, so the rPPG model and the pulse "
                         "half of the fused models see no signal; trust the facial model alone")
@@ -81,35 +87,45 @@ def predict_features(features, run: TrainedRun, *, fold: int | str | None = None
 def predict_videos(paths: Sequence[str | os.PathLike], run: str | os.PathLike | TrainedRun, *,
                    fold: int | str | None = None, same_speaker: bool = False, start: float | None = None,
                    end: float | None = None, extractor: Extractor | None = None,
-                   progress: Callable[[int], None] | None = None, accept_partial: bool = False) -> list[dict]:
+                   progress: Callable[[int], None] | None = None, accept_partial: bool = False,
+                   stream: int | None = None) -> list[dict]:
     """Extract each video (or its ``[start, end)`` seconds) with the run's extractor settings and
     predict it with every model of ``run`` (``fold`` and ``same_speaker`` as in
     ``predict_records``). ``extractor``: one built already (the dashboard keeps one per
-    process); it must have the run's settings. A video that is not whole is refused unless
-    ``accept_partial`` (then ``result["integrity"]`` says what is missing)."""
+    process); it must have the run's settings. ``stream``: which video stream of each file
+    (None: the container's default; which stream the run's own videos came from is theirs, not
+    a setting of the models). A video that is not whole is refused unless ``accept_partial``
+    (then ``result["integrity"]`` says what is missing). Each result says which stream was read
+    and how its frames were turned (``stream``, ``rotation``)."""
     paths = list(paths)
     for p in paths:
         check_video_file(p)                      # a bad file is refused before any model is loaded
     run = run if isinstance(run, TrainedRun) else TrainedRun(run)
     run.which(fold)                              # an unknown fold is refused before extracting
+    config = dataclasses.replace(run.extractor, stream=stream)
     if extractor is None:
-        extractor = Extractor(run.extractor)
-    elif extractor.config != run.extractor:
+        extractor = Extractor(config)
+    elif dataclasses.replace(extractor.config, stream=stream) != config:
         raise ValueError(f"the extractor's settings differ from the run's ({run.path}): "
                          f"{extractor.config} vs {run.extractor}")
+    elif extractor.config != config:
+        extractor = Extractor(config, predictor=extractor.predictor)
     records = []
     for p in paths:
         f = extractor(p, start=start, end=end, progress=progress, accept_partial=accept_partial)
         predictable(f, p)                        # refused before the next video is read
         records.append(f)
     results = predict_records(records, run, fold=fold, same_speaker=same_speaker)
-    return [{"video": os.fspath(p), "run": str(run.path), **r, "integrity": f.source["integrity"]}
+    return [{"video": os.fspath(p), "run": str(run.path), **r, "integrity": f.source["integrity"],
+             "stream": f.source.get("stream", 0), "rotation": f.source.get("rotation", 0),
+             "notes": [n for n in (rotation_note(f.source.get("rotation", 0)),) if n]}
             for p, f, r in zip(paths, records, results)]
 
 
 def predict_video(path: str | os.PathLike, run: str | os.PathLike | TrainedRun, *, fold: int | str | None = None,
                   start: float | None = None, end: float | None = None, extractor: Extractor | None = None,
-                  progress: Callable[[int], None] | None = None, accept_partial: bool = False) -> dict:
+                  progress: Callable[[int], None] | None = None, accept_partial: bool = False,
+                  stream: int | None = None) -> dict:
     """One video's prediction (see ``predict_videos``)."""
     return predict_videos([path], run, fold=fold, start=start, end=end, extractor=extractor, progress=progress,
-                          accept_partial=accept_partial)[0]
+                          accept_partial=accept_partial, stream=stream)[0]

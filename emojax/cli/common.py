@@ -20,6 +20,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def stream_number(text: str) -> int:
+    """A video stream's number among a file's video streams: a whole number from 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative (video streams are counted from 0)")
+    return value
+
+
 def _finite(text: str, what: str) -> float:
     try:
         value = float(text)
@@ -77,7 +88,15 @@ def add_extractor_options(p) -> None:
     p.add_argument("--near", type=box, default=None, metavar="X0,Y0,X1,Y1",
                    help="with --policy nearest: the box (pixels) the face to follow is nearest to")
     p.add_argument("--fps", type=positive, default=None, help="keep frames at about this rate (default: every frame)")
+    add_stream_option(p)
     add_partial_option(p)
+
+
+def add_stream_option(p) -> None:
+    p.add_argument("--stream", type=stream_number, default=None, metavar="N",
+                   help="read the file's video stream N, counted from 0 among its video streams (default: the one "
+                        "its container marks default, else the first); the record says which it read and which "
+                        "others there are")
 
 
 def add_engine_options(p) -> None:
@@ -107,7 +126,7 @@ def extractor_config(args):
     if (args.policy == "nearest") != (args.near is not None):
         raise EmojaxError("--policy nearest and --near X0,Y0,X1,Y1 go together")
     return ExtractorConfig(detector=args.detector, tracking=args.tracking, roi=args.roi, detect_every=args.every,
-                           policy=args.policy, near=args.near, fps=args.fps)
+                           policy=args.policy, near=args.near, fps=args.fps, stream=args.stream)
 
 
 class TrainBars:

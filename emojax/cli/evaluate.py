@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from ..errors import EmojaxError
-from .common import add_engine_options, add_partial_option, dataset_kinds, engine_of, positive_int, print_metrics
+from .common import (add_engine_options, add_partial_option, add_stream_option, dataset_kinds, engine_of, positive_int,
+                     print_metrics)
 
 
 def run(args) -> int:
@@ -16,6 +17,8 @@ def run(args) -> int:
         return _cross(args)
     if args.map:
         raise EmojaxError("--map needs --dataset and --root (it maps another corpus's classes to the run's)")
+    if args.stream is not None:
+        raise EmojaxError("--stream chooses the video stream of another corpus's files: it goes with --dataset and --root")
     metrics = evaluate_run(args.run)
     if args.json:
         print(json.dumps(metrics))
@@ -46,7 +49,7 @@ def _cross(args) -> int:
 
         metrics = cross_evaluate(args.run, args.dataset, args.root, mapping=parse_map(args.map), classes=args.classes,
                                  store=args.store, name=args.name, workers=args.workers, engine=engine_of(args),
-                                 accept_partial=args.accept_partial, on_progress=tick)
+                                 accept_partial=args.accept_partial, on_progress=tick, stream=args.stream)
     if args.json:
         print(json.dumps(metrics))
         return 0
@@ -77,6 +80,7 @@ def add(sub) -> None:
     p.add_argument("--store", default=None, help="feature store for the other corpus (default: the run's)")
     p.add_argument("--workers", type=positive_int, default=None, help="extraction processes (default: all cores)")
     add_engine_options(p)
+    add_stream_option(p)
     add_partial_option(p)
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=run)

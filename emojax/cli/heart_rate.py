@@ -11,14 +11,15 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from ..features import extract, vitals
-    from ..video import probe
+    from ..video import probe, rotation_note, stream_note
 
-    with tqdm(total=probe(args.video).frame_count_claimed or None, unit="frame", desc="extract",
+    with tqdm(total=probe(args.video, stream=args.stream).frame_count_claimed or None, unit="frame", desc="extract",
               leave=False, disable=args.json) as bar:
         feats = extract(args.video, extractor_config(args), progress=bar.update, accept_partial=args.accept_partial)
     v = vitals.vitals(feats, args.method)
     report = {"video": args.video, **vitals.report(feats, args.method, v=v), "face_ratio": round(feats.face_ratio, 4),
-              "integrity": feats.source["integrity"]}
+              "integrity": feats.source["integrity"], "stream": feats.source["stream"],
+              "rotation": feats.source["rotation"], "streams": feats.source["streams"]}
     if args.csv:
         vitals.write_csv(args.csv, vitals.table(feats, args.method, v=v))
     if args.json:
@@ -30,6 +31,9 @@ def run(args) -> int:
         if report.get("hrv", {}).get("rmssd_ms") is not None:
             h = report["hrv"]
             print(f"  {len(h['beats'])} beats; HRV: RMSSD {h['rmssd_ms']:.0f} ms, SDNN {h['sdnn_ms']:.0f} ms")
+        for note in (rotation_note(feats.source["rotation"]), stream_note(feats.source)):
+            if note:
+                print(f"  note: {note}")
         if args.csv:
             print(f"  per-frame table: {args.csv}")
     return 0 if report["bpm"] is not None else 1

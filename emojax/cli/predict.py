@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ..errors import EmojaxError
-from .common import add_partial_option, seconds
+from .common import add_partial_option, add_stream_option, seconds
 
 
 def run(args) -> int:
@@ -21,13 +21,16 @@ def run(args) -> int:
             raise EmojaxError(f"--fold takes a fold number or 'final', not {args.fold!r}") from None
     with tqdm(unit="frame", desc="extract", leave=False, disable=args.json) as bar:
         results = predict_videos(args.videos, args.run, fold=fold, same_speaker=args.same_speaker, start=args.start,
-                                 end=args.end, progress=bar.update, accept_partial=args.accept_partial)
+                                 end=args.end, progress=bar.update, accept_partial=args.accept_partial,
+                                 stream=args.stream)
     if args.json:
         print(json.dumps(results[0] if len(results) == 1 else results))
         return 0
     for result in results:
         print(f"{result['video']}: {result['label']} (early fusion); {result['frames']} frames, "
               f"face in {100 * result['face_ratio']:.0f} %; {result['models_used']}; {result['normalisation']}")
+        for note in result["notes"]:
+            print(f"  note: {note}")
         for warning in result["warnings"]:
             print(f"  warning: {warning}")
         for m, r in result["models"].items():
@@ -49,6 +52,7 @@ def add(sub) -> None:
                         "their mean shape, as it did for each test speaker")
     p.add_argument("--start", type=seconds, default=None, help="predict from this second on")
     p.add_argument("--end", type=seconds, default=None, help="predict up to this second")
+    add_stream_option(p)
     add_partial_option(p)
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=run)

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from .common import (TrainBars, add_engine_options, add_partial_option, dataset_kinds, engine_of, positive_int,
-                     print_metrics, seconds)
+import dataclasses
+
+from .common import (TrainBars, add_engine_options, add_partial_option, add_stream_option, dataset_kinds, engine_of,
+                     positive_int, print_metrics, seconds)
 
 
 def run_config_of(args):
     from ..training.run import run_config
 
-    return run_config(args.dataset, args.root, preset=args.preset, epochs=args.epochs, seed=args.seed,
-                      length=args.length, protocol=args.protocol, folds=args.folds, classes=args.classes,
-                      store=args.store, accept_partial=args.accept_partial, seeds=args.seeds, refit=args.refit,
-                      speaker_relative=args.speaker_norm)
+    cfg = run_config(args.dataset, args.root, preset=args.preset, epochs=args.epochs, seed=args.seed,
+                     length=args.length, protocol=args.protocol, folds=args.folds, classes=args.classes,
+                     store=args.store, accept_partial=args.accept_partial, seeds=args.seeds, refit=args.refit,
+                     speaker_relative=args.speaker_norm)
+    if args.stream is None:
+        return cfg
+    return dataclasses.replace(cfg, extractor=dataclasses.replace(cfg.extractor, stream=args.stream))
 
 
 def run(args) -> int:
@@ -55,6 +60,7 @@ def add(sub) -> None:
     p.add_argument("--out", required=True, help="run folder (e.g. artifacts/runs/<name>); an unfinished run resumes")
     p.add_argument("--workers", type=positive_int, default=None, help="extraction processes (default: all cores)")
     add_engine_options(p)
+    add_stream_option(p)
     add_partial_option(p)
     p.add_argument("--checkpoint-every", type=seconds, default=30.0, metavar="SECONDS",
                    help="save a training model's state this often, to resume after an interruption (default 30; 0: every epoch)")

@@ -6,17 +6,19 @@ import dataclasses
 import math
 import os
 import sys
+from collections import Counter
 from concurrent.futures import as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ..fileio import check_writable, file_sha256
+from ..fileio import check_writable, disk_problem, file_sha256, one_line, shown
 from ..errors import ConfigError, EmojaxError
 from ..features.record import ExtractorConfig
 from ..features.store import FeatureStore
 from ..procs import process_pool
+from ..video import stream_note
 from .items import VideoItem
 
 _EXTRACTORS: dict = {}  # per process: config -> Extractor (detector and predictor built once)
@@ -58,13 +60,15 @@ class Outcome:
     no_face: int = 0
     partial: str | None = None  # what is missing from a video kept although it was not whole
     retries: int = 0            # times it was handed out again because the worker reading it died
+    stream_note: str = ""       # which video stream was read when its file has others (else empty)
+    rotation: int = 0           # degrees clockwise its frames were turned upright (its display matrix)
 
 
 def _outcome(item: VideoItem, status: str, stem, feats) -> Outcome:
     integ = feats.source.get("integrity", {})
     partial = f"{integ.get('status')}, read {integ.get('frames_read')} frames" if feats.partial else None
     return Outcome(item, status, str(stem), frames=len(feats), no_face=int((~feats.face_found).sum()),
-                   partial=partial)
+                   partial=partial, stream_note=stream_note(feats.source), rotation=int(feats.source.get("rotation", 0)))
 
 
 def _stored(item: VideoItem, store: FeatureStore, stem, accept_partial: bool) -> Outcome | None:
@@ -116,8 +120,10 @@ def read_item(item: VideoItem, config: ExtractorConfig, *, progress: Callable[[i
 
 def failure(item: VideoItem, e: Exception) -> Outcome:
     """The outcome of an item whose extraction raised ``e``."""
-    if isinstance(e, (EmojaxError, OSError)):   # messages that already name the file
+    if isinstance(e, EmojaxError):              # messages that already name the file
         return Outcome(item, "failed", error=str(e))
+    if isinstance(e, OSError):                  # a file that cannot be opened, in the words the others use
+        return Outcome(item, "failed", error=f"{shown(e.filename or item.path)}: {disk_problem(e)}")
     # anything else (an OpenCV or dlib error on a strange frame): reported, and the batch goes on
     return Outcome(item, "failed", error=f"{item.path}: {type(e).__name__}: {e}")
 
@@ -230,9 +236,15 @@ class Summary:
         lines += [f"  failed: {o.item.id}: {o.error}" for o in self.failed]
         lines += [f"  partial: {o.item.id}: {o.partial}" for o in self.partial]
         lines += [f"  read again after its worker died: {o.item.id} ({o.retries}x)" for o in self.outcomes if o.retries]
+        lines += [f"  video streams: {o.item.id}: {o.stream_note}" for o in self.outcomes if o.stream_note]
+        turned = Counter(o.rotation for o in self.outcomes if o.rotation)
+        if turned:
+            lines.append(f"  turned upright as their display matrix says: {sum(turned.values())} video(s) ("
+                         + ", ".join(f"{n} by {r}°" for r, n in sorted(turned.items())) + ")")
         faceless = [o for o in self.outcomes if o.frames and o.no_face == o.frames]
-        lines += [f"  no face in any frame: {o.item.id}" for o in faceless]
-        return "\n".join(lines)
+        lines += [f"  no face in any frame: {o.item.id}" + ("; its file has other video streams (see above)"
+                                                             if o.stream_note else "") for o in faceless]
+        return "\n".join(one_line(line) for line in lines)      # a name with a newline stays on its line
 
 
 ENGINES = ("local", "ray")

@@ -15,7 +15,7 @@ from typing import Callable, Iterable
 import cv2
 import numpy as np
 
-from ..fileio import file_sha256
+from ..fileio import file_sha256, shown
 from ..errors import VideoError
 from ..video import CutsReader, FrameReader
 from .face import make_detector
@@ -150,7 +150,7 @@ class Extractor:
         complaint, unless ``accept_partial``: then what was read is kept and the record says it
         is partial (``Features.partial``, ``source["integrity"]``).
         """
-        reader = FrameReader(path, start=start, end=end, fps=self.config.fps)
+        reader = FrameReader(path, start=start, end=end, fps=self.config.fps, stream=self.config.stream)
         feats = self.frames(reader, reader.fps, progress=progress, expected=reader.expected_frames())
         return _sourced(feats, reader, path, accept_partial, sha256)
 
@@ -174,15 +174,18 @@ class Extractor:
 
 
 def _sourced(feats: Features, reader: FrameReader, path, accept_partial: bool, sha256: str | None) -> Features:
-    """``feats`` with where it came from and how whole the read was, in its source; refused
-    (naming the file) when the read was not whole unless ``accept_partial``."""
+    """``feats`` with where it came from (which video stream, turned how: ``stream``,
+    ``stream_chosen``, ``streams``, ``rotation``; the displayed ``width`` and ``height``) and how
+    whole the read was, in its source; refused (naming the file) when the read was not whole
+    unless ``accept_partial``."""
     integrity = reader.integrity
     if integrity.partial and not accept_partial:
-        raise VideoError(f"{reader.path}: not whole ({integrity.describe()}); nothing was kept. "
+        raise VideoError(f"{shown(reader.path)}: not whole ({integrity.describe()}); nothing was kept. "
                          "Pass --accept-partial (accept_partial=True) to keep what was read, marked partial")
     feats.source.update(path=os.fspath(path), sha256=sha256 or file_sha256(path), start=reader.start, end=reader.end,
                         frames_read=reader.frames_read, frame_count_claimed=reader.info.frame_count_claimed,
-                        width=reader.info.width, height=reader.info.height, integrity=integrity.to_dict())
+                        width=reader.info.width, height=reader.info.height, integrity=integrity.to_dict(),
+                        **reader.info.to_source())
     return feats
 
 
@@ -242,10 +245,11 @@ def extract_cuts(path: str | os.PathLike, cuts: list[tuple[Extractor, float | No
     """Several cuts ``(extractor, start, end)`` of one video in one decoding pass
     (:class:`emojax.video.CutsReader`): for each, what ``extractor(path, start=, end=)`` gives,
     or the exception it raises (a cut's failure does not stop the others)."""
-    rates = {ex.config.fps for ex, _, _ in cuts}
+    rates = {(ex.config.fps, ex.config.stream) for ex, _, _ in cuts}
     if len(rates) > 1:
-        raise ValueError("cuts read in one pass share one frame rate setting")
-    reader = CutsReader(path, [(a, b) for _, a, b in cuts], fps=rates.pop())
+        raise ValueError("cuts read in one pass share one frame rate and one video stream setting")
+    fps, stream = rates.pop()
+    reader = CutsReader(path, [(a, b) for _, a, b in cuts], fps=fps, stream=stream)
     streams = [ex.stream(expected=r.expected_frames()) for (ex, _, _), r in zip(cuts, reader.readers)]
     failed: dict[int, Exception] = {}
     for frame, takers in reader:

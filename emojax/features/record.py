@@ -39,6 +39,8 @@ class ExtractorConfig:
     smooth: float = 0.5             # track: EMA weight of the newest frame for the box and the skin ROI
     max_shape_residual: float = 0.25  # track: Procrustes residual from the confirmed shape that calls the detector
     fps: float | None = None        # resample to about this frame rate (None: keep the source's)
+    stream: int | None = None       # which video stream of a file, by its number among them from 0 (None: the
+                                    # container's default)
 
     def __post_init__(self):
         from .face import DETECTORS, FACE_POLICIES

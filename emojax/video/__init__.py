@@ -14,7 +14,8 @@ the user's terminal.
 from .files import VIDEO_EXTENSIONS, check_video_file
 from .integrity import COMPLETE_SHARE, Integrity
 from .reader import CutsReader, Frame, FrameReader, VideoInfo, probe, read_frames
-from .streams import StreamInfo
+from .streams import StreamInfo, rotation_note, stream_note
 
 __all__ = ["VIDEO_EXTENSIONS", "check_video_file", "COMPLETE_SHARE", "Integrity", "CutsReader", "Frame",
-           "FrameReader", "VideoInfo", "probe", "read_frames", "StreamInfo"]
+           "FrameReader", "VideoInfo", "probe", "read_frames", "StreamInfo", "rotation_note",
+           "stream_note"]

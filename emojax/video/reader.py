@@ -20,7 +20,8 @@ from ..errors import VideoError
 from ..fileio import shown
 from .files import check_video_file
 from .integrity import Integrity, assess, ffmpeg_message, route_ffmpeg_logs
-from .streams import StreamInfo, choose_stream, describe_streams, stream_rotation, upright
+from .streams import (StreamInfo, choose_stream, describe_streams, rotation_note, stream_note, stream_rotation,
+                      upright)
 
 #: a read that starts before this second decodes from the top of the file (no seek): it then
 #: sees every frame, and a whole-stream count can be checked against the container's
@@ -53,17 +54,16 @@ class VideoInfo:
 
     def stream_note(self) -> str:
         """One sentence when the file has other video streams than the one read (else empty)."""
-        if not self.others:
-            return ""
-        how = {"asked": "as asked", "default": "the container's default", "first": "the first; none is marked default"}
-        return (f"read video stream {self.stream} of {len(self.streams)} ({how.get(self.stream_chosen, self.stream_chosen)}); "
-                "also in the file: " + "; ".join(s.describe() for s in self.others)
-                + " (choose one with --stream N)")
+        return stream_note(self.to_source())
 
     def to_source(self) -> dict:
         """What a record keeps about the stream read: which, how chosen, the others, the turn."""
         return {"stream": self.stream, "stream_chosen": self.stream_chosen, "rotation": self.rotation,
                 "streams": [s.to_dict() for s in self.streams]}
+
+    def rotation_note(self) -> str:
+        """One phrase when frames are turned upright (else empty)."""
+        return rotation_note(self.rotation)
 
 
 def open_video(path: Path, stream: int | None = None):

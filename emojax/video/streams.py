@@ -48,6 +48,22 @@ class StreamInfo:
                 "default": self.default, "still": self.still, "frames": self.frames}
 
 
+def stream_note(source: dict) -> str:
+    """One sentence when a record's file has other video streams than the one read (else
+    empty): which was read, how it was chosen, the others, and how to read another. ``source``:
+    a record's source (or :meth:`VideoInfo.to_source`)."""
+    streams = [s if isinstance(s, StreamInfo) else StreamInfo(**s) for s in source.get("streams", ())]
+    used = source.get("stream", 0)
+    others = [s for s in streams if s.number != used]
+    if not others:
+        return ""
+    how = {"asked": "as asked", "default": "the container's default",
+           "first": "the first; none is marked default"}.get(source.get("stream_chosen"), "")
+    return (f"read video stream {used} of {len(streams)}" + (f" ({how})" if how else "")
+            + "; also in the file: " + "; ".join(s.describe() for s in others)
+            + f" (read another with --stream N, e.g. --stream {others[0].number})")
+
+
 def describe_streams(video_streams) -> tuple[StreamInfo, ...]:
     """Every video stream of an open container, described."""
     out = []
@@ -99,6 +115,11 @@ def stream_rotation(container, stream) -> int:
     except (av.FFmpegError, ValueError, MemoryError):
         pass
     return 0
+
+
+def rotation_note(turn: int) -> str:
+    """One phrase for a record whose frames were turned upright (empty for none)."""
+    return f"turned {turn}° clockwise to upright, as its display matrix says" if turn else ""
 
 
 def upright(image: np.ndarray, turn: int) -> np.ndarray:
