@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import cv2
@@ -186,3 +187,68 @@ def test_a_cut_that_runs_past_the_end_is_complete(indexed_video):
     reader = FrameReader(indexed_video, start=9.0, end=12.5)
     assert len(list(reader)) == 30 and reader.integrity.status == "complete"
     assert reader.integrity.frames_expected == 30
+
+
+def _avi_chunks(data: bytes) -> list[int]:
+    """Offsets of the frame chunks (``00dc``) of an AVI's ``movi`` list, in order."""
+    import struct
+
+    at, out = data.find(b"movi") + 4, []
+    while at + 8 <= len(data) and data[at:at + 2] == b"00":
+        out.append(at)
+        size = struct.unpack("<I", data[at + 4:at + 8])[0]
+        at += 8 + size + (size & 1)
+    return out
+
+
+def test_an_avi_cut_at_a_chunk_boundary_is_truncated_by_its_own_count(tmp_path, capsys):
+    """A real face in an AVI (whose header states 100 frames) cut where a frame's chunk begins,
+    losing 5 of them: FFmpeg says nothing, 95 % is more than the 90 % share a duration estimate
+    is held to, but the container's count is exact, so the read is truncated: the CLI refuses it
+    naming the file and both counts, and keeps it flagged with --accept-partial. Read at 10 fps
+    it is still held to the count of frames decoded; a cut inside the file keeps the share rule."""
+    import av
+
+    from emojax.cli import main
+
+    face = [f.bgr for f in FrameReader(shared("grid") / "bbaf2n.mpg")]
+    whole = tmp_path / "whole.avi"
+    with av.open(str(whole), "w") as out:
+        s = out.add_stream("mpeg4", rate=25)
+        s.width, s.height, s.pix_fmt, s.bit_rate = 360, 288, "yuv420p", 1_000_000
+        for f in (face + face[::-1])[:100]:
+            out.mux(s.encode(av.VideoFrame.from_ndarray(f, format="bgr24")))
+        out.mux(s.encode())
+    data = whole.read_bytes()
+    chunks = _avi_chunks(data)
+    assert len(chunks) == 100 == probe(whole).frame_count_claimed and probe(whole).frames_stated
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[:chunks[95]])
+
+    with av.logging.Capture(local=True) as logs, av.open(str(cut)) as c:   # FFmpeg itself: not a word
+        assert sum(1 for _ in c.decode(video=0)) == 95
+    assert list(logs) == []
+    reader = FrameReader(cut)
+    assert len(list(reader)) == 95 and reader.integrity.messages == ()
+    i = reader.integrity
+    assert (i.status, i.rule, i.frames_decoded, i.frames_stated) == ("truncated", "count", 95, 100)
+    assert 95 >= 0.9 * 100                                 # what the share alone would have passed
+    for path, status in ((whole, "complete"), (cut, "truncated")):
+        resampled = FrameReader(path, fps=10)
+        assert len(list(resampled)) == (40 if path == whole else 38) and resampled.integrity.status == status
+    inside = FrameReader(cut, start=0.5, end=3.0)
+    assert len(list(inside)) == 62 and (inside.integrity.status, inside.integrity.rule) == ("complete", "share")
+
+    assert main(["extract", str(cut), "--out", str(tmp_path / "store"), "--quiet", "--workers", "1"]) == 1
+    out = capsys.readouterr().out
+    assert f"failed: cut: {cut}: not whole (truncated: read 95 of the 100 frames its container claims); " \
+           "nothing was kept" in out, out
+    assert main(["heart-rate", str(cut)]) == 2
+    err = [line for line in capsys.readouterr().err.replace("\r", "\n").splitlines() if line.strip() and "frame/s]" not in line]
+    assert len(err) == 1 and err[0].startswith(f"emojax: error: {cut}: not whole (truncated: read 95 of the 100 frames")
+    assert main(["extract", str(cut), "--out", str(tmp_path / "store"), "--quiet", "--accept-partial"]) == 0
+    out = capsys.readouterr().out
+    assert "kept partial 1" in out and "partial: cut: truncated, read 95 frames" in out, out
+    meta = json.loads(next((tmp_path / "store").glob("*.json")).read_text())
+    assert meta["partial"] and meta["source"]["integrity"]["rule"] == "count"
+    assert meta["source"]["integrity"]["frames_stated"] == 100 and meta["source"]["integrity"]["frames_decoded"] == 95
