@@ -445,3 +445,73 @@ def test_a_run_moved_with_its_store_is_read_without_its_dataset(explained_run, t
     for k in before.arrays:
         assert np.array_equal(before.arrays[k], after.arrays[k]), k
     assert RunData(moved).fold_rows[0].tolist() == RunData(run).fold_rows[0].tolist()
+
+
+def test_odd_paths_are_refused_as_every_other_file_in_one_line(tmp_path, capsys):
+    """A name with a newline is printed escaped (as Python's repr), on one line; a symlink loop
+    is named a loop and a dangling link a link to nothing (not "no such file"); a file or a
+    folder that cannot be read reads "permission denied", exit 2, naming it (as root, the CLI
+    runs without the capability to override file modes); a folder's entries that are no video to
+    read are counted in extract's summary, by why."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from emojax.cli import main
+
+    clip = shared("grid") / "bbaf2n.mpg"
+    odd = tmp_path / "two\nlines.mp4"
+    odd.write_text("not a video at all\n" * 4)
+    loop = tmp_path / "loop.mp4"
+    loop.symlink_to(loop)
+    dangling = tmp_path / "gone.mp4"
+    dangling.symlink_to(tmp_path / "nothing.mp4")
+    not_video = "not a video (its first bytes match no video container); refusing to open it"
+    assert _refusal(capsys, "heart-rate", str(odd)) == f"emojax: error: {str(odd)!r}: {not_video}"
+    assert _refusal(capsys, "predict", str(odd), "--run", str(tmp_path)) == f"emojax: error: {str(odd)!r}: {not_video}"
+    assert _refusal(capsys, "heart-rate", str(loop)) == f"emojax: error: {loop}: symlink loop (a link that leads back to itself)"
+    assert _refusal(capsys, "predict", str(dangling), "--run", str(tmp_path)) == \
+        f"emojax: error: {dangling}: a symlink to {tmp_path / 'nothing.mp4'}, which does not exist"
+
+    folder = tmp_path / "clips"
+    (folder / "sub").mkdir(parents=True)
+    shutil.copy(clip, folder / "a.mpg")
+    shutil.copy(clip, folder / "sub" / "b.mpg")             # the same content: read once
+    (folder / "notes.txt").write_text("x")
+    (folder / ".DS_Store").write_bytes(b"\0")
+    (folder / "._a.mpg").write_bytes(b"\0\5\26\7")          # macOS's resource fork beside a copied clip
+    (folder / "loop.mpg").symlink_to(folder / "loop.mpg")
+    (folder / "locked").mkdir()
+    shutil.copy(clip, folder / "locked" / "c.mpg")
+    shutil.copy(clip, folder / "secret.mpg")
+    unreadable = tmp_path / "se\ncret.mpg"                   # named on the command line: fails, escaped
+    shutil.copy(clip, unreadable)
+    closed = (folder / "locked", folder / "secret.mpg", unreadable)
+    for p in closed:
+        p.chmod(0)
+    commands = [["heart-rate", str(unreadable)], ["predict", str(unreadable), "--run", str(tmp_path)],
+                ["extract", str(folder), str(unreadable), "--out", str(tmp_path / "store"), "--quiet", "--workers", "1"]]
+    script = "from emojax.cli import main\n" + "".join(f"print('rc=%d' % main({c!r}), flush=True)\n" for c in commands)
+    no_override = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+    if no_override and not shutil.which("setpriv"):
+        pytest.skip("running as root without setpriv: a file's mode cannot be made to bind")
+    try:
+        proc = subprocess.run(no_override + [sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    finally:
+        for p in closed:
+            p.chmod(0o700)
+    codes = [line for line in proc.stdout.splitlines() if line.startswith("rc=")]
+    errors = [line for line in proc.stderr.replace("\r", "\n").splitlines()
+              if line.strip() and "frame/s]" not in line and not line.startswith("skipped: ")]
+    assert codes == ["rc=2", "rc=2", "rc=1"] and "Traceback" not in proc.stderr, (proc.stdout, proc.stderr)
+    assert errors == [f"emojax: error: {str(unreadable)!r}: permission denied"] * 2, proc.stderr
+    out = proc.stdout
+    assert "done 1, already stored 1, failed 1, kept partial 0" in out, out
+    assert f"  failed: se\\ncret: {str(unreadable)!r}: permission denied\n" in out, out
+    counted = next(line for line in out.splitlines() if line.startswith("skipped "))
+    assert counted.startswith("skipped 6 entries: 2 hidden, ") and sorted(counted.split(", ")[1:]) == sorted(
+        ["1 not a video type", "1 symlink loop (a link that leads back to itself)", "1 unreadable (permission denied)",
+         "1 unreadable folder (permission denied)"]), counted
+    listed = [line for line in proc.stderr.splitlines() if line.startswith("skipped: ")]
+    assert len(listed) == 6 and f"skipped: {folder / 'locked'}: unreadable folder (permission denied)" in listed, listed

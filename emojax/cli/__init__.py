@@ -39,12 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except EmojaxError as e:
-        print(f"emojax: error: {e}", file=sys.stderr)
+        from ..fileio import one_line
+
+        print(f"emojax: error: {one_line(str(e))}", file=sys.stderr)     # a name with a newline stays one line
         return 2
     except OSError as e:                      # a disk that filled up or went away mid-way: one line
-        from ..fileio import disk_problem
+        from ..fileio import disk_problem, shown
 
-        print(f"emojax: error: {e.filename or 'a file'}: {disk_problem(e)}", file=sys.stderr)
+        print(f"emojax: error: {shown(e.filename) if e.filename else 'a file'}: {disk_problem(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("emojax: interrupted; what was stored is kept, run again to resume", file=sys.stderr)

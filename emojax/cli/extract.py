@@ -5,7 +5,12 @@ from __future__ import annotations
 import sys
 
 from ..errors import EmojaxError
+from ..fileio import one_line
 from .common import add_engine_options, add_extractor_options, dataset_kinds, engine_of, extractor_config, positive_int
+
+
+#: entries skipped (not a video, hidden, unreadable ...) listed one by one; the rest are counted
+SKIPS_LISTED = 10
 
 
 def run(args) -> int:
@@ -13,6 +18,7 @@ def run(args) -> int:
 
     from ..data import load_dataset, load_paths
     from ..data.batch import extract_items
+    from ..data.items import count_skipped
 
     if args.dataset:
         if len(args.paths) != 1:
@@ -24,8 +30,10 @@ def run(args) -> int:
     else:
         ds = load_paths(args.paths)
     items, skipped = ds.items, ds.skipped
-    for what, why in skipped:
-        print(f"skipped: {what}: {why}", file=sys.stderr)
+    for what, why in skipped[:SKIPS_LISTED]:
+        print(one_line(f"skipped: {what}: {why}"), file=sys.stderr)
+    if len(skipped) > SKIPS_LISTED:
+        print(f"skipped: ... and {len(skipped) - SKIPS_LISTED} more (counted in the summary)", file=sys.stderr)
     if not items:
         raise EmojaxError("nothing to extract: no video among " + ", ".join(args.paths))
     engine = engine_of(args)
@@ -39,6 +47,8 @@ def run(args) -> int:
                                 on_done=on_done, on_frames=frames.update, accept_partial=args.accept_partial,
                                 engine=engine)
     print(summary.text())
+    if skipped:
+        print(count_skipped(skipped))
     print(f"feature store: {args.out}")
     if args.export == "csv":
         _export_csv([o.stem for o in summary.outcomes if o.stem], args.quiet)

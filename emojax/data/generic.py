@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import errno
 import os
+import stat
 from pathlib import Path
 
 from ..errors import DatasetError
+from ..fileio import disk_problem, shown
 from ..video import VIDEO_EXTENSIONS
 from .items import Dataset, VideoItem, existing_video
 
@@ -17,23 +20,67 @@ COLUMN_SYNONYMS = {"file": "path", "filename": "path", "video": "path", "clip": 
                    "class": "label", "speaker": "group", "actor": "group", "subject": "group"}
 
 
-def videos_under(folder: Path) -> list[Path]:
-    """Every file of a video type under ``folder``, at any depth, sorted."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+def videos_under(folder: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Every file of a video type under ``folder``, at any depth, sorted; and every entry passed
+    over, with why (each (path, reason)): hidden (its name starts with a dot: ``.DS_Store``,
+    macOS's ``._clip.mp4``; a hidden folder is one entry), not a video type, unreadable
+    (permission denied, for a file or a folder), a symlink loop, a link to nothing, a link to a
+    folder (not followed), not a regular file (a pipe, a device)."""
+    videos, skipped = [], []
+
+    def unreadable(e: OSError) -> None:
+        skipped.append((shown(e.filename or folder), f"unreadable folder ({disk_problem(e)})"))
+
+    for here, dirs, files in os.walk(folder, onerror=unreadable):
+        base = Path(here)
+        for d in sorted(dirs):
+            why = "hidden" if d.startswith(".") else "a link to a folder (not followed)" if (base / d).is_symlink() else None
+            if why:
+                skipped.append((shown(base / d), why))
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            path = base / name
+            why = _passed_over(path, name)
+            if why:
+                skipped.append((shown(path), why))
+            else:
+                videos.append(path)
+    return sorted(videos), skipped
+
+
+def _passed_over(path: Path, name: str) -> str | None:
+    """Why a folder's entry is no video to read (None: it is one)."""
+    if name.startswith("."):
+        return "hidden"
+    try:
+        st = path.stat()
+    except OSError as e:
+        return "a link to nothing" if e.errno == errno.ENOENT else disk_problem(e)
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    if path.suffix.lower() not in VIDEO_EXTENSIONS:
+        return "not a video type"
+    if not os.access(path, os.R_OK):
+        return "unreadable (permission denied)"
+    return None
 
 
 def load_folder(root: str | os.PathLike) -> Dataset:
-    """``root/<class>/<video>``: the folder name is the label; no groups."""
+    """``root/<class>/<video>``: the folder name is the label; no groups. Entries of the class
+    folders that are no video to read are skipped and reported (:func:`videos_under`)."""
     root = Path(root)
     if not root.is_dir():
-        raise DatasetError(f"{root}: not a folder")
+        raise DatasetError(f"{shown(root)}: not a folder")
     classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-    items = [VideoItem(id=f"{c}/{p.relative_to(root / c).with_suffix('')}", path=str(p), label=c)
-             for c in classes for p in videos_under(root / c)]
+    items, skipped = [], []
+    for c in classes:
+        videos, passed = videos_under(root / c)
+        items += [VideoItem(id=f"{c}/{p.relative_to(root / c).with_suffix('')}", path=str(p), label=c) for p in videos]
+        skipped += passed
     classes = [c for c in classes if any(i.label == c for i in items)]
     if not items:
-        raise DatasetError(f"{root}: no videos in class folders (expected {root}/<class>/<video>)")
-    return Dataset(f"folder:{root.name}", items, classes, [])
+        raise DatasetError(f"{shown(root)}: no videos in class folders (expected {shown(root)}/<class>/<video>)")
+    return Dataset(f"folder:{root.name}", items, classes, skipped)
 
 
 def _float_or_none(value: str | None, where: str, name: str) -> float | None:
@@ -97,8 +144,8 @@ def load_manifest(path: str | os.PathLike) -> Dataset:
 
 def load_paths(paths: list[str | os.PathLike]) -> Dataset:
     """Unlabelled items from what a user lists: video files (a bad one fails when it is read,
-    naming it), folders (every video under them, named by its path inside the folder) and CSV
-    manifests (their rows, labels kept)."""
+    naming it), folders (every video under them, named by its path inside the folder; the
+    entries passed over are in ``skipped``, with why) and CSV manifests (their rows, labels kept)."""
     items, skipped, seen = [], [], set()
 
     def add(item: VideoItem) -> None:
@@ -110,8 +157,10 @@ def load_paths(paths: list[str | os.PathLike]) -> Dataset:
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            for f in videos_under(p):
+            videos, passed = videos_under(p)
+            for f in videos:
                 add(VideoItem(id=str(f.relative_to(p).with_suffix("")), path=str(f), label=None))
+            skipped.extend(passed)
         elif p.suffix.lower() == ".csv":
             ds = load_manifest(p)
             for item in ds.items:

@@ -49,6 +49,14 @@ class Dataset:
         return "\n".join(lines)
 
 
+def count_skipped(skipped: list[tuple[str, str]]) -> str:
+    """One line counting what was skipped, by why (most common first); empty when nothing was."""
+    if not skipped:
+        return ""
+    by = Counter(why for _, why in skipped).most_common()
+    return f"skipped {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'}: " + ", ".join(f"{n} {why}" for why, n in by)
+
+
 def existing_video(path: Path, skipped: list[tuple[str, str]]) -> bool:
     """True if ``path`` is a file; otherwise note it as a reported skip."""
     if path.is_file():
