@@ -10,7 +10,7 @@ from dashboard import charts, resources, state
 from emojax.errors import EmojaxError
 from emojax.features import heart, vitals
 from emojax.models import TITLES
-from emojax.video import probe
+from emojax.video import probe, rotation_note
 
 
 def choose_video() -> state.Video | None:
@@ -94,6 +94,8 @@ def show(pred: dict, run: Path) -> None:
     hr = pred["heart_rate"]
     for warning in r["warnings"]:
         st.warning(f"{r['video']}: {warning}")
+    if turned := rotation_note(pred["features"].source.get("rotation", 0)):
+        st.caption(f"{r['video']}: {turned}.")
     c1, c2, c3, c4 = st.columns(4)
     c1.metric("Prediction (early fusion)", r["label"], f"p = {best['proba'][best['label']]:.2f}", delta_color="off")
     c2.metric("Frames", r["frames"])

@@ -9,26 +9,24 @@ import math
 from ..errors import EmojaxError
 
 
-def positive_int(text: str) -> int:
-    """An argument that must be a whole number of at least 1."""
+def _whole(text: str, least: int, below: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"{value} {below}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """An argument that must be a whole number of at least 1."""
+    return _whole(text, 1, "is not at least 1")
 
 
 def stream_number(text: str) -> int:
     """A video stream's number among a file's video streams: a whole number from 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative (video streams are counted from 0)")
-    return value
+    return _whole(text, 0, "is negative (video streams are counted from 0)")
 
 
 def _finite(text: str, what: str) -> float:
