@@ -252,3 +252,33 @@ def test_an_avi_cut_at_a_chunk_boundary_is_truncated_by_its_own_count(tmp_path, 
     meta = json.loads(next((tmp_path / "store").glob("*.json")).read_text())
     assert meta["partial"] and meta["source"]["integrity"]["rule"] == "count"
     assert meta["source"]["integrity"]["frames_stated"] == 100 and meta["source"]["integrity"]["frames_decoded"] == 95
+
+
+def test_an_mp4_trimmed_by_an_edit_list_is_held_to_the_frames_it_keeps(tmp_path):
+    """An mp4 cut in an editor without re-encoding keeps all 50 samples (its stream states 50)
+    and an edit list that skips the first 10 (H.264 with B-frames too): FFmpeg presents 40,
+    and 40 is the count the read is held to, so it is complete (held to the stream's 50, or to
+    90 % of them, it was called truncated). A header whose count no index backs stays held to it
+    (tests/test_robust.py: a header that lies about its length)."""
+    import av
+    from fractions import Fraction
+
+    frames = _index_frames(50, 64, 48)
+    for codec, skip in (("mpeg4", 10), ("libx264", 3)):
+        path = tmp_path / f"trimmed-{codec}.mp4"
+        with av.open(str(path), "w") as out:
+            s = out.add_stream(codec, rate=25)
+            s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+            s.codec_context.time_base = Fraction(1, 25)
+            for i, f in enumerate(frames):
+                frame = av.VideoFrame.from_ndarray(f, format="bgr24")
+                frame.pts, frame.time_base = i - skip, Fraction(1, 25)   # the first `skip` before the edit
+                for p in s.encode(frame):
+                    out.mux(p)
+            for p in s.encode():
+                out.mux(p)
+        with av.open(str(path)) as c:
+            assert c.streams.video[0].frames == 50
+        reader = FrameReader(path)
+        assert len(list(reader)) == 50 - skip and reader.info.frame_count_claimed == 50 - skip
+        assert (reader.integrity.status, reader.integrity.rule) == ("complete", "count"), reader.integrity

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import VideoError
 from ..fileio import shown
-from .files import check_video_file
+from .files import VIDEO_EXTENSIONS, check_video_file
 from .integrity import Integrity, assess, ffmpeg_message, route_ffmpeg_logs
 from .streams import (StreamInfo, choose_stream, describe_streams, rotation_note, stream_note, stream_rotation,
                       upright)
@@ -83,6 +83,9 @@ def open_video(path: Path, stream: int | None = None):
         container.close()
         raise
     s = container.streams.video[number]
+    if s.codec_context is None:
+        container.close()
+        raise VideoError(f"{shown(path)}: FFmpeg has no decoder for its video stream {number} ({streams[number].codec})")
     s.codec_context.thread_count = 1  # FFmpeg then logs from this thread only: captured as ours
     return container, s, number, chosen, streams
 
@@ -94,25 +97,45 @@ def _rate(stream) -> float:
     return float("nan")
 
 
+def _stated(path: Path, stream, number: int) -> int:
+    """The frame count the container states for what it presents (0: none). An mp4 or mov cut
+    in an editor without re-encoding keeps every sample and an edit list that skips some:
+    FFmpeg then presents (and decodes) only the kept ones, so the count is those of its index
+    with the edits applied, when an index without them holds more. Otherwise the stream's own
+    count (which a damaged header may inflate: that read is then truncated)."""
+    n = int(stream.frames or 0)
+    if not n or VIDEO_EXTENSIONS.get(path.suffix.lower()) != "isobmff":
+        return n
+    kept = sum(not e.is_discard for e in stream.index_entries)
+    if not 0 < kept < n:
+        return n
+    try:
+        with av.open(str(path), options={"ignore_editlist": "1"}) as unedited:
+            return kept if len(unedited.streams.video[number].index_entries) > kept else n
+    except (av.FFmpegError, OSError, ValueError, IndexError):
+        return n
+
+
 def _info(path: Path, container, stream, number: int, chosen: str, streams: tuple[StreamInfo, ...]) -> VideoInfo:
-    """The container's claims: the video stream's frame count if it keeps one (AVI, MP4), else
-    its duration, else the whole container's duration (MPEG-PS, FLV: estimated or metadata);
-    the turn its display matrix asks for (read off its first frame)."""
+    """The container's claims: the video stream's frame count if it keeps one (AVI, MP4:
+    :func:`_stated`), else its duration, else the whole container's duration (MPEG-PS, FLV:
+    estimated or metadata); the turn its display matrix asks for (read off its first frame)."""
     fps = _rate(stream)
-    if stream.frames and math.isfinite(fps):
-        duration = stream.frames / fps
+    stated = _stated(path, stream, number)
+    if stated and math.isfinite(fps):
+        duration = stated / fps
     elif stream.duration and stream.time_base:
         duration = float(stream.duration * stream.time_base)
     elif container.duration:
         duration = container.duration / av.time_base
     else:
         duration = float("nan")
-    claimed = stream.frames or (int(round(duration * fps)) if math.isfinite(duration * fps) else 0)
+    claimed = stated or (int(round(duration * fps)) if math.isfinite(duration * fps) else 0)
     w, h = int(stream.codec_context.width or 0), int(stream.codec_context.height or 0)
     turn = stream_rotation(container, stream)
     if turn in (90, 270):
         w, h = h, w
-    return VideoInfo(str(path), w, h, fps, int(claimed), duration, bool(stream.frames), turn, number, chosen, streams)
+    return VideoInfo(str(path), w, h, fps, int(claimed), duration, bool(stated), turn, number, chosen, streams)
 
 
 def probe(path: str | os.PathLike, *, stream: int | None = None) -> VideoInfo:

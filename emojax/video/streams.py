@@ -68,10 +68,9 @@ def describe_streams(video_streams) -> tuple[StreamInfo, ...]:
     """Every video stream of an open container, described."""
     out = []
     for k, s in enumerate(video_streams):
-        disp = s.disposition
-        ctx = s.codec_context
-        out.append(StreamInfo(k, int(ctx.width or 0), int(ctx.height or 0), s.codec_context.name or "?",
-                              bool(disp & av.stream.Disposition.default),
+        disp, ctx = s.disposition, s.codec_context      # no codec context: a codec FFmpeg cannot decode
+        out.append(StreamInfo(k, int(ctx.width or 0) if ctx else 0, int(ctx.height or 0) if ctx else 0,
+                              (ctx.name if ctx else None) or "?", bool(disp & av.stream.Disposition.default),
                               bool(disp & av.stream.Disposition.attached_pic), int(s.frames or 0)))
     return tuple(out)
 
