@@ -8,7 +8,7 @@ from dashboard import charts, resources, state
 from emojax.errors import EmojaxError
 from emojax.features import heart, timing, vitals
 from emojax.features.landmarks import skin_polygons
-from emojax.video import FrameReader
+from emojax.video import FrameReader, rotation_note, stream_note
 
 
 def frame_view(video: state.Video, f, roi: str) -> None:
@@ -16,7 +16,7 @@ def frame_view(video: state.Video, f, roi: str) -> None:
     i = c1.slider("Frame", 0, len(f) - 1, 0, key="signals_frame")
     zoom = c2.toggle("Zoom to the face", value=True, key="signals_zoom")
     t = float(f.times[i])
-    image = next(iter(FrameReader(video.path, start=t)), None)
+    image = next(iter(FrameReader(video.path, start=t, stream=f.source.get("stream"))), None)
     if image is None:
         st.warning(f"Frame {i} could not be read back from {video.name}.")
         return
@@ -82,8 +82,10 @@ elif run is not None:
     except EmojaxError as e:
         st.error(video.message(e))
     else:
-        said = timing.describe(feats.source.get("timing", {}))
-        st.caption(f"{len(feats)} frames at {feats.fps:.2f} fps; a face in {100 * feats.face_ratio:.0f} % of them."
-                   + (f" Timing: {said}." if said else ""))
+        said = [f"{what}: {note}." for what, note in (("Timing", timing.describe(feats.source.get("timing", {}))),
+                                                         ("Orientation", rotation_note(feats.source.get("rotation", 0))),
+                                                         ("Streams", stream_note(feats.source))) if note]
+        st.caption(f"{len(feats)} frames at {feats.fps:.2f} fps; a face in {100 * feats.face_ratio:.0f} % of them. "
+                   + " ".join(said))
         frame_view(video, feats, config.roi)
         pulse_view(feats)

@@ -47,6 +47,6 @@ def add(sub) -> None:
                         "mean (the skin's raw mean colour, no rate: for the per-frame table)")
     p.add_argument("--json", action="store_true", help="print JSON: bpm, quality, series, beats and HRV")
     p.add_argument("--csv", metavar="FILE", help="also write a per-frame table: time, raw R/G/B, pulse, heart rate, "
-                   "quality, face found, bridged, beat")
+                   "quality, face found, state, interpolated, bridged, patches filled, beat")
     add_extractor_options(p)
     p.set_defaults(func=run)
