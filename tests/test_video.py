@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from fractions import Fraction
 
 import cv2
 import numpy as np
@@ -252,6 +253,40 @@ def test_an_avi_cut_at_a_chunk_boundary_is_truncated_by_its_own_count(tmp_path, 
     meta = json.loads(next((tmp_path / "store").glob("*.json")).read_text())
     assert meta["partial"] and meta["source"]["integrity"]["rule"] == "count"
     assert meta["source"]["integrity"]["frames_stated"] == 100 and meta["source"]["integrity"]["frames_decoded"] == 95
+
+
+def test_an_avi_of_a_variable_rate_source_is_whole_by_its_index_and_cut_by_its_header(tmp_path):
+    """FFmpeg's AVI muxer writes an empty chunk for every frame time a variable-rate source
+    skipped (capture tools write dropped frames so too): the header counts 100 chunks, the file
+    holds 90 frames and is whole. It is held to the frames its index lists, not called truncated;
+    the same file cut at a chunk boundary (its index gone) is still held to its header."""
+    import av
+
+    face = [f.bgr for f in FrameReader(shared("grid") / "bbaf2n.mpg")]
+    gaps = tmp_path / "gaps.avi"
+    with av.open(str(gaps), "w") as out:
+        s = out.add_stream("mpeg4", rate=25)
+        s.width, s.height, s.pix_fmt = 360, 288, "yuv420p"
+        for i, f in enumerate((face + face[::-1])[:100]):
+            if i % 10 == 5:
+                continue                                   # a frame time the source never had
+            frame = av.VideoFrame.from_ndarray(f, format="bgr24")
+            frame.pts, frame.time_base = i, Fraction(1, 25)
+            out.mux(s.encode(frame))
+        out.mux(s.encode())
+    data = gaps.read_bytes()
+    chunks = _avi_chunks(data)
+    empty = [c for c in chunks if data[c + 4:c + 8] == b"\0\0\0\0"]
+    assert len(chunks) == 100 and len(empty) == 10
+    with av.open(str(gaps)) as c:
+        assert c.streams.video[0].frames == 100
+    reader = FrameReader(gaps)
+    assert len(list(reader)) == 90 and reader.info.frame_count_claimed == 90
+    assert (reader.integrity.status, reader.integrity.rule) == ("complete", "count")
+    cut = tmp_path / "gaps-cut.avi"
+    cut.write_bytes(data[:chunks[80]])
+    reader = FrameReader(cut)
+    assert len(list(reader)) == 72 and (reader.integrity.status, reader.integrity.frames_stated) == ("truncated", 100)
 
 
 def test_an_mp4_trimmed_by_an_edit_list_is_held_to_the_frames_it_keeps(tmp_path):

@@ -79,3 +79,20 @@ def check_video_file(path: str | os.PathLike) -> Path:
     if kind != VIDEO_EXTENSIONS[ext]:
         raise VideoError(f"{name}: named {ext} but its content is a {kind} container; rename it to match")
     return p
+
+
+def riff_whole(path: str | os.PathLike) -> bool:
+    """Whether an AVI's top-level chunks (``RIFF AVI``, then any ``RIFF AVIX`` of an OpenDML
+    file) each fit in the file and together reach its end: a file cut anywhere, even at a
+    chunk boundary where FFmpeg says nothing, has a chunk that claims more bytes than remain."""
+    size = os.path.getsize(path)
+    at = 0
+    with open(path, "rb") as fh:
+        while at + 8 <= size:
+            fh.seek(at)
+            head = fh.read(8)
+            n = int.from_bytes(head[4:8], "little")
+            at += 8 + n + (n & 1)
+            if at > size + (n & 1):
+                return False
+    return at >= size

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import VideoError
 from ..fileio import shown
-from .files import VIDEO_EXTENSIONS, check_video_file
+from .files import VIDEO_EXTENSIONS, check_video_file, riff_whole
 from .integrity import Integrity, assess, ffmpeg_message, route_ffmpeg_logs
 from .streams import (StreamInfo, choose_stream, describe_streams, rotation_note, stream_note, stream_rotation,
                       upright)
@@ -98,13 +98,21 @@ def _rate(stream) -> float:
 
 
 def _stated(path: Path, stream, number: int) -> int:
-    """The frame count the container states for what it presents (0: none). An mp4 or mov cut
+    """The frame count the container states for what it presents (0: none). An AVI's is the
+    frames its index lists when the file is whole (not the empty chunks of dropped frames). An mp4 or mov cut
     in an editor without re-encoding keeps every sample and an edit list that skips some:
     FFmpeg then presents (and decodes) only the kept ones, so the count is those of its index
     with the edits applied, when an index without them holds more. Otherwise the stream's own
     count (which a damaged header may inflate: that read is then truncated)."""
     n = int(stream.frames or 0)
-    if not n or VIDEO_EXTENSIONS.get(path.suffix.lower()) != "isobmff":
+    kind = VIDEO_EXTENSIONS.get(path.suffix.lower())
+    if n and kind == "riff":
+        # An AVI's header counts every chunk, also the empty ones a muxer writes for frames a
+        # variable-rate source never had; its index (idx1, written last) lists only those with a
+        # frame. A whole file is held to its index; a cut one, whose index is gone, to its header.
+        listed = len(stream.index_entries)
+        return listed if 0 < listed < n and riff_whole(path) else n
+    if not n or kind != "isobmff":
         return n
     kept = sum(not e.is_discard for e in stream.index_entries)
     if not 0 < kept < n:
