@@ -10,11 +10,11 @@ from .common import add_extractor_options, extractor_config
 def run(args) -> int:
     from tqdm import tqdm
 
-    from ..features import extract, vitals
-    from ..video import probe, rotation_note, stream_note
+    from ..features import extract, timing, vitals
+    from ..fileio import shown
+    from ..video import rotation_note, stream_note
 
-    with tqdm(total=probe(args.video, stream=args.stream).frame_count_claimed or None, unit="frame", desc="extract",
-              leave=False, disable=args.json) as bar:
+    with tqdm(unit="frame", desc="extract", leave=False, disable=args.json) as bar:   # the file is probed once, by extract
         feats = extract(args.video, extractor_config(args), progress=bar.update, accept_partial=args.accept_partial)
     v = vitals.vitals(feats, args.method)
     report = {"video": args.video, **vitals.report(feats, args.method, v=v), "face_ratio": round(feats.face_ratio, 4),
@@ -26,16 +26,17 @@ def run(args) -> int:
         print(json.dumps(report))
     else:
         bpm = report["bpm"]
-        print(f"{args.video}: " + (f"{bpm:.1f} bpm (quality {report['quality']:.1f} dB SNR, {args.method})"
+        print(f"{shown(args.video)}: " + (f"{bpm:.1f} bpm (quality {report['quality']:.1f} dB SNR, {args.method})"
                                    if bpm is not None else report["error"]))
         if report.get("hrv", {}).get("rmssd_ms") is not None:
             h = report["hrv"]
             print(f"  {len(h['beats'])} beats; HRV: RMSSD {h['rmssd_ms']:.0f} ms, SDNN {h['sdnn_ms']:.0f} ms")
-        for note in (rotation_note(feats.source["rotation"]), stream_note(feats.source)):
+        for note in (rotation_note(feats.source["rotation"]), stream_note(feats.source),
+                     timing.describe(feats.source.get("timing", {}))):
             if note:
                 print(f"  note: {note}")
         if args.csv:
-            print(f"  per-frame table: {args.csv}")
+            print(f"  per-frame table: {shown(args.csv)}")
     return 0 if report["bpm"] is not None else 1
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from ..errors import EmojaxError
+from ..fileio import shown
 from .common import add_partial_option, add_stream_option, seconds
 
 
@@ -27,7 +28,7 @@ def run(args) -> int:
         print(json.dumps(results[0] if len(results) == 1 else results))
         return 0
     for result in results:
-        print(f"{result['video']}: {result['label']} (early fusion); {result['frames']} frames, "
+        print(f"{shown(result['video'])}: {result['label']} (early fusion); {result['frames']} frames, "
               f"face in {100 * result['face_ratio']:.0f} %; {result['models_used']}; {result['normalisation']}")
         for note in result["notes"]:
             print(f"  note: {note}")

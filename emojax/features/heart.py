@@ -166,7 +166,8 @@ def heart_rate_series(x: np.ndarray, fs: float, *, window_s: float = 10.0, step_
         return np.array([[len(x) / (2 * fs), *heart_rate(x, fs)]])
     starts = np.arange(0, len(x) - win + 1, hop)
     rows = np.lib.stride_tricks.sliding_window_view(x, win)[starts]
-    usable = (np.isfinite(rows).mean(axis=1) >= 0.5) & (np.nan_to_num(np.nanstd(rows, axis=1)) > 0)
+    usable = np.isfinite(rows).mean(axis=1) >= 0.5
+    usable[usable] = np.nanstd(rows[usable], axis=1) > 0     # only where there are samples to spread
     out = np.full((len(starts), 3), np.nan)
     out[:, 0] = (starts + win / 2) / fs
     run = np.diff(np.r_[0, usable.astype(int), 0])

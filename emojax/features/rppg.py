@@ -227,8 +227,8 @@ def pulse(rgb: np.ndarray, fs: float, method: str = "pos", *, valid: np.ndarray 
     out = np.full(len(rgb), np.nan)
     for a, b in pulse_segments(valid, fs, max_gap_s=max_gap_s, breaks=breaks):
         seg = np.where(valid[a:b].reshape(-1, *([1] * (rgb.ndim - 1))), rgb[a:b], np.nan)
-        if seg.ndim == 3:                  # a patch that leaves for longer than a bridged gap is left out
-            seg[:, ~usable_patches(seg, fs, max_gap_s=max_gap_s)] = np.nan
+        # gaps up to a bridged one are filled; a patch away for longer keeps its NaNs, and a
+        # patch-combining method leaves out a patch not seen throughout (:func:`usable_patches`)
         out[a:b] = RPPG_METHODS[method](fill_gaps(seg, int(np.floor(max_gap_s * fs))), fs, **kwargs)
     return out
 

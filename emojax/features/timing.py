@@ -93,8 +93,9 @@ def regular(f: Features) -> Features:
     t = np.asarray(f.times, float)
     measured = (len(t) - 1) / (t[-1] - t[0]) if not info["variable"] else typical_rate(t)
     rate = float(f.fps) if agrees(f.fps, measured) else measured
-    if rate != f.fps:
-        info["fps_from_times"] = rate        # the header's rate was not the frames' own
+    if rate != f.fps and not info["variable"]:
+        info["fps_from_times"] = rate        # the header's rate was not the frames' own (a variable rate has
+                                             # none: the header's is then an average, and the grid says its own)
     if not info["variable"]:
         f.source["timing"] = info
         return dataclasses.replace(f, fps=rate) if rate != f.fps else f

@@ -20,8 +20,7 @@ from ..errors import VideoError
 from ..fileio import shown
 from .files import VIDEO_EXTENSIONS, check_video_file, riff_whole
 from .integrity import Integrity, assess, ffmpeg_message, route_ffmpeg_logs
-from .streams import (StreamInfo, choose_stream, describe_streams, rotation_note, stream_note, stream_rotation,
-                      upright)
+from .streams import StreamInfo, choose_stream, describe_streams, stream_rotation, upright
 
 #: a read that starts before this second decodes from the top of the file (no seek): it then
 #: sees every frame, and a whole-stream count can be checked against the container's
@@ -47,23 +46,10 @@ class VideoInfo:
     stream_chosen: str = "only"  # "only", "default" (the container's), "first" (none marked), "asked"
     streams: tuple[StreamInfo, ...] = ()  # every video stream of the file
 
-    @property
-    def others(self) -> tuple[StreamInfo, ...]:
-        """The file's other video streams (not read)."""
-        return tuple(s for s in self.streams if s.number != self.stream)
-
-    def stream_note(self) -> str:
-        """One sentence when the file has other video streams than the one read (else empty)."""
-        return stream_note(self.to_source())
-
     def to_source(self) -> dict:
         """What a record keeps about the stream read: which, how chosen, the others, the turn."""
         return {"stream": self.stream, "stream_chosen": self.stream_chosen, "rotation": self.rotation,
                 "streams": [s.to_dict() for s in self.streams]}
-
-    def rotation_note(self) -> str:
-        """One phrase when frames are turned upright (else empty)."""
-        return rotation_note(self.rotation)
 
 
 def open_video(path: Path, stream: int | None = None):

@@ -49,12 +49,12 @@ class StreamInfo:
 
 
 def stream_note(source: dict) -> str:
-    """One sentence when a record's file has other video streams than the one read (else
-    empty): which was read, how it was chosen, the others, and how to read another. ``source``:
-    a record's source (or :meth:`VideoInfo.to_source`)."""
+    """One sentence when a record's file has other moving video streams than the one read (else
+    empty: a cover picture is no alternative): which was read, how it was chosen, the others,
+    and how to read another. ``source``: a record's source (or :meth:`VideoInfo.to_source`)."""
     streams = [s if isinstance(s, StreamInfo) else StreamInfo(**s) for s in source.get("streams", ())]
     used = source.get("stream", 0)
-    others = [s for s in streams if s.number != used]
+    others = [s for s in streams if s.number != used and not s.still]
     if not others:
         return ""
     how = {"asked": "as asked", "default": "the container's default",
