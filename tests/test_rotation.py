@@ -155,3 +155,44 @@ def test_the_default_stream_is_read_and_another_is_offered(tmp_path, capsys, tea
                    "stream 1 (360x288 h264)); --stream N counts its video streams from 0"), err
     with pytest.raises(VideoError, match="no video stream 2"):
         FrameReader(clip, stream=2)
+
+
+def test_the_stream_marked_default_is_read_wherever_it_is_and_a_cover_picture_is_never_offered(tmp_path):
+    """Stream 1 marked the container's default (stream 0 not): stream 1 is read, the face on
+    every frame. A cover picture (an attached still) before the video: the video is read, and
+    the picture is neither chosen nor suggested as another stream to read."""
+    from emojax.video import stream_note
+
+    face = read_all(shared("grid") / "bbaf2n.mpg")[:25]
+    h, w = face[0].shape[:2]
+    marked = tmp_path / "second-default.mkv"
+    with av.open(str(marked), "w") as out:
+        streams = [out.add_stream("libx264", rate=25) for _ in range(2)]
+        for s in streams:
+            s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        streams[0].disposition, streams[1].disposition = 0, av.stream.Disposition.default
+        for f in face:
+            for s, frame in zip(streams, (np.full_like(f, 60), f)):
+                out.mux(s.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")))
+        for s in streams:
+            out.mux(s.encode())
+    info = probe(marked)
+    assert (info.stream, info.stream_chosen) == (1, "default")
+    assert "stream 0 (360x288 h264)" in stream_note(info.to_source())
+
+    cover = tmp_path / "cover.mp4"
+    with av.open(str(cover), "w") as out:
+        still = out.add_stream("mjpeg", rate=1)
+        still.width, still.height, still.pix_fmt = w, h, "yuvj420p"
+        still.disposition = av.stream.Disposition.attached_pic
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = w, h, "yuv420p"
+        for s, frames in ((still, face[:1]), (video, face)):
+            for f in frames:
+                out.mux(s.encode(av.VideoFrame.from_ndarray(f, format="bgr24")))
+            out.mux(s.encode())
+    info = probe(cover)
+    stills = [s.number for s in info.streams if s.still]
+    assert len(info.streams) == 2 and len(stills) == 1 and info.stream != stills[0]
+    assert stream_note(info.to_source()) == ""
+    assert sum(1 for _ in FrameReader(cover)) == len(face)
