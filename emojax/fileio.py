@@ -67,6 +67,11 @@ def check_writable(folder: str | os.PathLike, what: str) -> Path:
     return folder
 
 
+#: this process's umask, read once at import (reading it means setting it; done before any thread)
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temp file in the same folder and ``os.replace``."""
     path = Path(path)
@@ -76,6 +81,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     except OSError as e:
         raise StorageError(f"{path}: cannot write it ({disk_problem(e)})") from None
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)   # mkstemp's 0600 is for the temp file; the result is an ordinary file
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)

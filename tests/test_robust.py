@@ -515,3 +515,16 @@ def test_odd_paths_are_refused_as_every_other_file_in_one_line(tmp_path, capsys)
          "1 unreadable folder (permission denied)"]), counted
     listed = [line for line in proc.stderr.splitlines() if line.startswith("skipped: ")]
     assert len(listed) == 6 and f"skipped: {folder / 'locked'}: unreadable folder (permission denied)" in listed, listed
+
+
+def test_what_emojax_writes_is_an_ordinary_file_for_its_user_and_group(tmp_path):
+    """Atomic writes go through a private temp file; the file they leave has the permissions any
+    program's new file has (the umask's), not the temp file's 0600: a user's CSV, a run's JSON."""
+    import os
+
+    from emojax.fileio import atomic_write_json
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    atomic_write_json(tmp_path / "out.json", {"a": 1})
+    assert (tmp_path / "out.json").stat().st_mode & 0o777 == 0o666 & ~mask
