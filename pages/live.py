@@ -64,7 +64,7 @@ def rolling(session: LiveSession, run) -> None:
     if hr is None or hr["bpm"] is None:
         c2.metric("Heart rate", "no reliable pulse yet",
                   help=(hr or {}).get("error") or f"A rate is given once {vitals.MIN_RELIABLE_S:.0f} s of face carry a "
-                  f"pulse above {heart.RELIABLE_SNR_DB:.1f} dB of signal quality.")
+                  f"pulse whose rate has a blind SNR of at least {heart.RELIABLE_SNR_DB:.1f} dB.")
     else:
         c2.metric("Heart rate", f"{hr['bpm']:.0f} bpm", f"SNR {hr['quality']:.1f} dB", delta_color="off")
     c3.metric("Processed", f"{snap.fps:.0f} fps", f"{snap.skipped} frames dropped", delta_color="off",

@@ -100,6 +100,11 @@ def lie_about_length(src: Path, dst: Path, claim: int) -> Path:
     return dst
 
 
+#: a pulse planted flat (one colour signature, as strong and as early all over the face, no sensor
+#: noise but a dither): for tests of what carries a pulse (timing, live windows), not of how weak a
+#: pulse the estimator reaches, which benchmarks/rppg.py measures on pulses planted as real skin has them
+FLAT = {"signature": (0.45, 1.0, 0.6), "strength": 0.0, "delay_s": 0.0, "noise": None}
+
 #: a run's files, as paths inside its folder, that a test damages one at a time
 RUN_FILES = {"metrics.json": "metrics.json", "importance.json": "importance.json", "progress.json": "progress.json",
              "late_fusion.json": "checkpoint/fold-1/late_fusion.json", "model.json": "model.json",

@@ -1,7 +1,8 @@
-"""Heart rate on real faces with a known pulse planted into the skin (GRID and CREMA-D clips
-chained to 12 s; a PPG-shaped wave with its harmonics and heart-rate variability; 50-130 bpm;
-amplitudes 1 % down to 0.3 % of the skin's brightness), and on real skin videos with a
-measured ground truth. The full grid, for every method, is benchmarks/rppg.py."""
+"""Heart rate on real faces with a known pulse planted into the skin as real skin has it (a
+camera/light colour signature that is not PBV's, strength uneven over the face, arrival delayed
+towards the chin, sensor noise, H.264), GRID and CREMA-D clips chained to 12 s, 50-130 bpm,
+amplitudes 1 % down to 0.3 %; what is planted; and the real skin videos with a measured ground
+truth. The full grid, every method, each footage set held out in turn, is benchmarks/rppg.py."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from emojax.data.planted import chained, face_points, plant_pulse, skin_masks
+from emojax.data import planted as P
 from emojax.features import heart, rppg, vitals
 from emojax.video import Frame, FrameReader
 
@@ -24,75 +25,145 @@ RATES = (50, 66, 88, 130)
 AMPLITUDES = (0.01, 0.006, 0.004, 0.003)
 
 
+def _bases(extractor):
+    grid, cremad = shared("grid"), shared("cremad")
+    for paths in ([grid / f"{n}.mpg" for n in ("bbaf2n", "brbk7n", "lbax4n", "lbbc2a")], sorted(cremad.glob("*.flv"))):
+        frames, fps = P.chained(paths)
+        assert len(frames) / fps >= 10.0
+        points = P.face_points(frames, extractor.predictor)
+        yield frames, fps, points, P.skin_masks(frames, points)
+
+
 @pytest.fixture(scope="module")
 def planted_cases(extractor):
-    """(truth bpm, amplitude, features) for every rate and amplitude on two chained clips."""
-    grid, cremad = shared("grid"), shared("cremad")
-    bases = [[grid / f"{n}.mpg" for n in ("bbaf2n", "brbk7n", "lbax4n", "lbbc2a")], sorted(cremad.glob("*.flv"))]
+    """(truth bpm, amplitude, features) for every rate and amplitude on two chained clips, and
+    two cases of the GRID chain with no pulse at all."""
     out = []
-    for b, paths in enumerate(bases):
-        frames, fps = chained(paths)
-        assert len(frames) / fps >= 10.0
-        points = face_points(frames, extractor.predictor)
-        masks = skin_masks(frames, points)
-        for k, (bpm, amp) in enumerate(itertools.product(RATES, AMPLITUDES)):
-            planted, truth = plant_pulse(frames, fps, bpm, amp, points=points, masks=masks, seed=100 * b + k)
+    for b, (frames, fps, points, masks) in enumerate(_bases(extractor)):
+        cases = list(itertools.product(RATES, AMPLITUDES)) + ([(70.0, 0.0), (70.0, 0.0)] if b == 0 else [])
+        for k, (bpm, amp) in enumerate(cases):
+            planted, truth = P.plant_pulse(frames, fps, bpm, amp, points=points, masks=masks, seed=100 * b + k)
+            planted = P.reencode(planted, fps)
             feats = extractor.frames([Frame(i, i / fps, f) for i, f in enumerate(planted)], fps)
             out.append((truth.bpm, amp, feats))
     return out
 
 
-def _rate(feats, method: str, patches: bool) -> tuple[float, float]:
-    x = feats.patches if patches else feats.rgb
-    sig = rppg.pulse(x, feats.fps, method, valid=feats.face_found, breaks=feats.source["cuts"])
-    return heart.heart_rate(sig, feats.fps)
-
-
 def test_planted_pulse_is_found_and_never_reported_at_twice_or_half_its_rate(planted_cases):
-    """The target is 90 % within 5 bpm over this range; the full grid (160 cases,
-    benchmarks/rppg.py) measures 88 %, and this 32-case sample of it (where one case is 3 %)
-    77-83 % depending on the planted wave's variability. So this guards what is reached rather
-    than the target: at least 75 % here, 85 % of the pulses of 0.6 % and more, 20 points more
-    than POS with a plain spectral peak, and not one rate called reliable at twice, half or a
-    third of the truth (a wrong rate must come with a quality that says so)."""
-    ours, plain, strong, wrong_octave = [], [], [], []
+    """PBV over the six patches (the default) on 32 cases: every 1 % pulse read within 5 bpm; the
+    benchmark's held-out grid (384 cases) reads 83 % within 5 bpm, so here at least 70 % and 85 %
+    of those of 0.6 % and more; and no rate called reliable at twice, half or a third of the truth."""
+    ours, strong, octave_reliable = [], [], []
     for bpm, amp, feats in planted_cases:
-        est, q = _rate(feats, "pbv", True)
-        ok = abs(est - bpm) <= 5
+        if amp == 0:
+            continue
+        v = vitals.vitals(feats)
+        ok = abs(v.bpm - bpm) <= 5
         ours.append(ok)
         if amp >= 0.006:
             strong.append(ok)
-        sig = rppg.pulse(feats.rgb, feats.fps, "pos", valid=feats.face_found, breaks=feats.source["cuts"])
-        f, p = heart.spectrum(sig, feats.fps)
-        band = (f >= heart.HR_SEARCH[0]) & (f <= heart.HR_SEARCH[1])
-        plain.append(abs(60 * f[band][np.argmax(p[band])] - bpm) <= 5)
-        if q >= heart.RELIABLE_SNR_DB and any(abs(est - r * bpm) <= 5 for r in (2, 0.5, 3, 1 / 3)):
-            wrong_octave.append((bpm, amp, est, q))
-    assert np.mean(ours) >= 0.75, f"within 5 bpm on {np.mean(ours):.0%}"
+        if amp == 0.01:
+            assert ok, (bpm, v.bpm, v.quality)
+        if v.reliable and any(abs(v.bpm - r * bpm) <= 5 for r in (2, 0.5, 3, 1 / 3)):
+            octave_reliable.append((bpm, amp, v.bpm, v.quality))
+    assert np.mean(ours) >= 0.70, f"within 5 bpm on {np.mean(ours):.0%}"
     assert np.mean(strong) >= 0.85, f"amplitudes >= 0.6 %: within 5 bpm on {np.mean(strong):.0%}"
-    assert np.mean(ours) >= np.mean(plain) + 0.2, f"{np.mean(ours):.0%} vs POS's plain peak {np.mean(plain):.0%}"
-    assert not wrong_octave, f"reliable rates at a multiple of the truth: {wrong_octave}"
+    assert not octave_reliable, f"reliable rates at a multiple of the truth: {octave_reliable}"
 
 
 def test_report_says_no_reliable_pulse_rather_than_a_wrong_number(planted_cases):
-    reported = [(bpm, vitals.report(feats, with_hrv=False)) for bpm, _, feats in planted_cases]
-    reliable = [(bpm, r) for bpm, r in reported if r["reliable"]]
-    assert len(reliable) >= len(reported) // 3
-    assert all(abs(r["bpm"] - bpm) <= 5 for bpm, r in reliable)
-    for _, r in reported:
+    """Reliable rates are right; pulses of 0.6 % and more are called reliable about as often as on
+    the benchmark's held-out sets (56 %; 44 % of this sample's 12-s cases), at least a third of
+    them here; a face with no pulse planted is not; every window of the series is marked by the
+    same rule."""
+    reported = [(bpm, amp, vitals.report(feats, with_hrv=False)) for bpm, amp, feats in planted_cases]
+    pulsed = [(bpm, amp, r) for bpm, amp, r in reported if amp > 0]
+    reliable = [(bpm, r) for bpm, _, r in pulsed if r["reliable"]]
+    assert all(abs(r["bpm"] - bpm) <= 5 for bpm, r in reliable), [(bpm, r["bpm"]) for bpm, r in reliable]
+    assert np.mean([r["reliable"] for _, amp, r in pulsed if amp >= 0.006]) >= 0.33
+    for _, amp, r in reported:
+        if amp == 0:
+            assert not r["reliable"], r
         assert (r["bpm"] is None) == (not r["reliable"])
         assert r["reliable"] or r["error"].startswith("no reliable pulse")
+        assert r["reliable"] == heart.reliable(-np.inf if r["quality"] is None else r["quality"])
+        for w in r["series"]:
+            assert w["reliable"] == (w["bpm"] is not None and w["quality"] is not None and heart.reliable(w["quality"]))
+
+
+def test_planted_signatures_are_a_cameras_not_pbvs():
+    """The spectral model gives PBV for PBV's own setting; the planted signatures are four other
+    settings, none within a cosine of 0.99 of PBV, with more and less red and blue than it."""
+    pbv = np.asarray(rppg.PBV) / np.linalg.norm(rppg.PBV)
+    ref = np.asarray(P.pulse_signature("CMOS", "halogen 2900 K", "light"))
+    assert ref / np.linalg.norm(ref) @ pbv > 0.999
+    sigs = np.array(list(P.SIGNATURES.values()))
+    assert len(sigs) >= 3 and (sigs[:, 1] == 1).all()
+    assert ((sigs / np.linalg.norm(sigs, axis=1, keepdims=True)) @ pbv < 0.99).all()
+    red, blue = sigs[:, 0] > ref[0], sigs[:, 2] > ref[2]
+    assert red.any() and (~red).any() and blue.any() and (~blue).any()
+
+
+def test_planted_strength_and_arrival_vary_over_the_face():
+    """On a real face: the pulse planted with strength 0.4 and a 60 ms delay is weaker in some
+    parts of the face than others by more than a quarter, and reaches the lower face about
+    60 ms x (its distance down the face) after the forehead; planted flat, neither."""
+    frames, fps = P.chained([shared("grid") / "bbaf2n.mpg"])
+    points = P.face_points(frames)
+    masks = P.skin_masks(frames, points)
+
+    def regions(strength: float, delay_s: float):
+        out, _ = P.plant_pulse(frames, fps, 90.0, 0.05, points=points, masks=masks, seed=7, strength=strength,
+                               delay_s=delay_s, noise=None, signature=(0.5, 1.0, 0.7))
+        centres = list(itertools.product((-0.5, 0.0, 0.5), (0.1, 0.45, 0.8)))
+        g, vs = np.full((len(frames), len(centres)), np.nan), np.zeros(len(centres))
+        for i, (o, f, m) in enumerate(zip(out, frames, masks)):     # cells that move with the face
+            ys, xs = np.mgrid[m.box]
+            u, v = P.face_coordinates(points[i], ys.astype(float), xs.astype(float))
+            for k, (cu, cv) in enumerate(centres):
+                c = (m.mask > 0.9) & (np.abs(u - cu) < 0.25) & (np.abs(v - cv) < 0.12)
+                if c.sum() > 30:
+                    g[i, k] = 1 - o[m.box][..., 1][c].mean() / f[m.box][..., 1][c].mean()
+                    vs[k] += v[c].mean() / len(frames)
+        keep = np.isfinite(g).all(axis=0)
+        g, vs = g[:, keep], vs[keep]
+        t = np.arange(len(frames)) / fps
+        z = (g - g.mean(axis=0)).T @ np.exp(-2j * np.pi * 1.5 * t)   # 90 bpm (its HRV: a few degrees here)
+        lag = -np.angle(z) / (2 * np.pi * 1.5)
+        return np.abs(z), lag - lag[int(np.argmin(vs))], vs - vs.min()
+
+    amp, lag, dv = regions(0.4, 0.06)
+    assert amp.max() / amp.min() > 1.25, (amp, lag, dv)
+    assert np.allclose(lag, 0.06 * dv, atol=0.012), (lag, 0.06 * dv)
+    amp0, lag0, _ = regions(0.0, 0.0)
+    assert amp0.max() / amp0.min() < 1.1 and np.abs(lag0).max() < 0.005
+
+
+def test_planted_frames_carry_a_sensors_noise_growing_with_brightness():
+    frames, fps = P.chained([shared("grid") / "bbaf2n.mpg"])
+    frames = frames[:10]
+    points = np.full((len(frames), 68, 2), np.nan)                # no face: only the camera's noise
+    out, _ = P.plant_pulse(frames, fps, 70.0, 0.01, points=points, seed=1)
+    d = np.stack(out).astype(float) - np.stack(frames)
+    level = np.stack(frames).astype(float)
+    dark, bright = d[(level > 20) & (level < 60)].std(), d[level > 150].std()
+    read, shot = P.SENSOR_NOISE
+    assert dark == pytest.approx(np.sqrt(read ** 2 + shot * 40 + 1 / 12), rel=0.25)
+    assert bright > 1.4 * dark and bright == pytest.approx(np.sqrt(read ** 2 + shot * 180 + 1 / 12), rel=0.25)
 
 
 @pytest.mark.parametrize("name,video,clip", [("Sierra_Leone", "video16", "Sierra_Leone__video16_forehead.avi"),
                                              ("India", "video14", "India__video14_leftcheek.avi")])
 def test_real_skin_videos_within_5_bpm_of_their_ground_truth(name, video, clip):
-    """Real pulses (no planting): 2-3 minute skin close-ups with a measured mean heart rate.
-    The rate is followed over time (one spectrum of minutes smears a drifting rate)."""
+    """Real pulses (no planting): 2-3 minute skin close-ups with a measured mean heart rate. The
+    rate followed over time is right; but every window's blind SNR is that of noise (under
+    -5 dB), so it is not called reliable (the README says why)."""
     root = shared("rppg_skin")
     with open(root / f"{name}_GT.csv", encoding="utf-8-sig") as fh:
         truth = {r[0].strip(): float(r[1]) for r in csv.reader(fh) if r and r[0].strip().startswith("video")}[video]
     reader = FrameReader(root / clip)
     rgb = np.array([cv2.mean(f.bgr)[2::-1] for f in reader])  # whole frame: the video is all skin
-    bpm, _ = heart.heart_rate(rppg.pulse(rgb, reader.fps, "pbv"), reader.fps)
+    sig = rppg.pulse(rgb, reader.fps, "pbv")
+    bpm, snr = heart.heart_rate(sig, reader.fps)
     assert abs(bpm - truth) <= 5.0, f"{bpm:.1f} bpm vs ground truth {truth}"
+    assert not heart.reliable(snr) and snr < -5.0

@@ -10,7 +10,7 @@ import pytest
 
 from emojax.errors import EmojaxError, VideoError
 
-from .conftest import RUN_FILES, damaged_copy, lie_about_length, read_all, shared, write_lossless, write_video
+from .conftest import FLAT, RUN_FILES, damaged_copy, lie_about_length, read_all, shared, write_lossless, write_video
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,8 @@ def test_a_variable_frame_rate_is_timed_by_presentation_times_and_resampled(tmp_
 
     g = shared("grid")
     frames, fps = chained([g / f"{n}.mpg" for n in ("bbaf2n", "brbk7n", "lbax4n", "lbbc2a")])
-    planted, truth = plant_pulse(frames, fps, 108.75, 0.01, points=face_points(frames, extractor.predictor), seed=3)
+    planted, truth = plant_pulse(frames, fps, 108.75, 0.01, points=face_points(frames, extractor.predictor), seed=3,
+                                   **FLAT)
     half = len(planted) // 2
     keep = list(range(half)) + list(range(half, len(planted), 2))
     video = write_lossless(tmp_path / "vfr.mkv", [planted[i] for i in keep], fps, times=[i / fps for i in keep])
@@ -457,8 +458,6 @@ def test_odd_paths_are_refused_as_every_other_file_in_one_line(tmp_path, capsys)
     import shutil
     import subprocess
     import sys
-
-    from emojax.cli import main
 
     clip = shared("grid") / "bbaf2n.mpg"
     odd = tmp_path / "two\nlines.mp4"

@@ -171,3 +171,20 @@ def test_pbv_over_patches_cancels_what_differs_between_them():
     patches = np.stack(patches, axis=1)
     assert abs(heart.heart_rate(rppg.pulse(patches, 30.0, "pbv"), 30.0)[0] - 72) < 1.5
     assert rppg.pulse(patches, 30.0, "pbv").shape == (len(base),)
+
+
+def test_a_pulse_in_noise_is_reliable_and_noise_alone_seldom_is():
+    """The reliability rule (a blind SNR threshold chosen out of sample on real faces): a
+    PPG-shaped pulse in noise is found and called reliable; band-passed noise alone has a best
+    rate too, and a blind SNR centred on it, but seldom one that reaches the threshold."""
+    fs = 30.0
+    t = np.arange(600) / fs
+    for hr in (55.0, 75.0, 95.0, 130.0):
+        rng = np.random.default_rng(int(hr))
+        x = rppg.bandpass(ppg_like(hr, seed=int(hr), noise=0.0) + 0.5 * rng.normal(size=len(t)), fs)
+        bpm, snr = heart.heart_rate(x, fs)
+        assert abs(bpm - hr) < 2 and heart.reliable(snr), (hr, bpm, snr)
+    calls = sum(heart.reliable(heart.heart_rate(rppg.bandpass(np.random.default_rng(1000 + seed).normal(size=len(t)), fs),
+                                                fs)[1]) for seed in range(60))
+    assert calls <= 3, calls
+    assert not heart.reliable(float("nan"))

@@ -6,8 +6,14 @@ moves puts its own rhythm into the colour; the plain spectral peak is then often
 rate, or the rhythm of speech. Here a rate is a peak of the spectrum that is a peak in its own
 right, scored with the power at its harmonics (:func:`pick_rate`); over time, the rate is the
 path through the windows' spectra that is strongest while changing only as fast as a heart
-does (:func:`track`). Quality is the SNR of de Haan & Jeanne (2013) at the rate found; below
-:data:`RELIABLE_SNR_DB` there is no reliable pulse, and callers say so instead of a number.
+does (:func:`track`).
+
+Quality is a *blind* SNR in the manner of de Haan & Jeanne (2013) (:func:`snr_db`): the power at
+the rate found and at its second harmonic over the rest of the pulse band. Theirs is centred on
+a reference rate (a contact sensor's); with no reference, this one is centred on the estimator's
+own peak, which on noise is where the noise happened to be highest, so it reads higher than
+theirs. Below :data:`RELIABLE_SNR_DB` there is no reliable pulse (:func:`reliable`), and callers
+say so instead of a number; that threshold was chosen out of sample (benchmarks/rppg.py).
 """
 
 from __future__ import annotations
@@ -19,10 +25,15 @@ from .rppg import HR_BAND
 
 #: where the heart-rate peak is searched, Hz (42-180 bpm, the usual range of rPPG toolboxes)
 HR_SEARCH = (0.7, 3.0)
-#: quality (SNR, dB) below which a heart rate is not reported as reliable: on real faces with a
-#: planted pulse (benchmarks/rppg.py), wrong rates reached -3.2 dB at most, so every rate at or
-#: above this (with a margin) was right
-RELIABLE_SNR_DB = -2.5
+#: blind SNR (dB) below which a heart rate is not reported as reliable. Chosen out of sample
+#: (benchmarks/rppg.py): real faces of four footage sets with a pulse planted as real skin has it
+#: (camera signatures that are not PBV's, strength and arrival uneven over the face, sensor noise,
+#: H.264); the loosest threshold at which the reliable rates of three sets were >= 98 % right and
+#: none at a multiple of the truth, scored on the fourth, each in turn. Among the candidate rules
+#: (this, a margin over rival rates, agreement of windows), for every method, it met the most
+#: targets on the held-out sets (no octave error called reliable; 100 % right when reliable) with
+#: PBV. Calibrated on all four sets it is -2.17 dB; shipped a hair stricter.
+RELIABLE_SNR_DB = -2.15
 #: a rate's peak must reach this share of the highest peak to be a candidate (a fundamental
 #: weaker than this beside its harmonic is taken to be absent, not hidden)
 MIN_PEAK_SHARE = 0.25
@@ -76,12 +87,20 @@ def spectrum(x: np.ndarray, fs: float, *, segment_s: float = 16.0,
 
 
 def snr_db(f: np.ndarray, p: np.ndarray, f0: float, *, tol_hz: float = 0.1) -> float:
-    """de Haan & Jeanne's (2013) SNR: power within ``tol_hz`` of ``f0`` and of ``2 f0`` over
-    the rest of the pulse band, in dB."""
+    """SNR in the manner of de Haan & Jeanne (2013): power within ``tol_hz`` of ``f0`` and of
+    ``2 f0`` over the rest of the pulse band, in dB. With ``f0`` a reference rate (a contact
+    sensor's, a planted truth) it is theirs; with ``f0`` the rate a spectrum's own peak gives (as
+    :func:`heart_rate` does) it is a blind SNR, biased upwards on noise."""
     band = (f >= HR_BAND[0]) & (f <= HR_BAND[1])
     sig = band & ((np.abs(f - f0) <= tol_hz) | (np.abs(f - 2 * f0) <= tol_hz))
     ps, pn = p[sig].sum(), p[band & ~sig].sum()
     return float(10 * np.log10(ps / pn)) if ps > 0 and pn > 0 else float("nan")
+
+
+def reliable(snr: float) -> bool:
+    """The reliability rule: a rate's blind SNR (:func:`snr_db` at its own peak) reaches
+    :data:`RELIABLE_SNR_DB` (NaN: not reliable)."""
+    return bool(snr >= RELIABLE_SNR_DB)
 
 
 def rate_scores(f: np.ndarray, p: np.ndarray, band: tuple[float, float] = HR_SEARCH) -> np.ndarray:
