@@ -34,6 +34,7 @@ bench: install
 	$(PY) benchmarks/corpus.py
 	$(PY) benchmarks/live.py
 	$(PY) benchmarks/dashboard.py
+	$(PY) benchmarks/hrv.py
 
 clean:
 	rm -rf $(VENV) artifacts/features artifacts/teaching artifacts/runs artifacts/screenshots

@@ -58,3 +58,21 @@ def test_beats_and_rmssd_at_sub_frame_precision(extractor):
     assert r["hrv"]["ibi_ms"] == pytest.approx(list(np.diff(got) * 1000), abs=0.15)
     snapped = np.round(got * FS) / FS                   # what snapping to frames made of the same beats
     assert abs(rmssd(snapped) - rmssd(truth)) > abs(r["hrv"]["rmssd_ms"] - rmssd(truth))
+
+
+def test_no_interval_or_difference_spans_a_cut():
+    """Two shots back to back, each with a steady 60 bpm pulse but out of phase with the other:
+    the pulse runs on without a gap, yet the beat before the cut and the one after it are not an
+    interval, and RMSSD (of a steady rate: 0) is not inflated by the jump."""
+    from emojax.data.animate import ppg_wave
+    from emojax.features import vitals
+
+    t = np.arange(int(24 * FS)) / FS
+    cut = len(t) // 2
+    phase = np.where(np.arange(len(t)) < cut, t, t + 0.45)       # the second shot's heart is 0.45 s ahead
+    pulse = ppg_wave(phase)
+    h = vitals.hrv(pulse, t, FS, breaks=[cut])
+    assert len(h["ibi_ms"]) == len(h["beats"]) - 2                 # one interval fewer: the one across the cut
+    assert np.allclose(h["ibi_ms"], 1000.0, atol=3) and h["rmssd_ms"] < 3
+    joined = vitals.hrv(pulse, t, FS)                               # the same pulse read as one stretch
+    assert joined["rmssd_ms"] > 50
