@@ -142,18 +142,19 @@ def spectrum(freqs_hz: np.ndarray, power: np.ndarray, bpm: float | None, *, max_
     return _layout(fig, "Spectrum of the pulse", xaxis_title="beats per minute", yaxis_title="power")
 
 
-def heart_rate_series(series: np.ndarray, reliable_db: float = 0.0) -> go.Figure:
-    """Heart rate over time (rows of time, bpm, SNR dB), coloured by its quality; windows whose
-    quality is under ``reliable_db`` are drawn apart, as no reliable pulse."""
+def heart_rate_series(series: np.ndarray, margin: np.ndarray, reliable: np.ndarray) -> go.Figure:
+    """Heart rate over time (rows of time, bpm, blind SNR dB), coloured by each window's margin
+    over rival rates (dB); windows not ``reliable`` are drawn apart, as no reliable pulse."""
     series = np.asarray(series, float).reshape(-1, 3)
-    good = np.nan_to_num(series[:, 2], nan=-np.inf) >= reliable_db
+    good = np.asarray(reliable, bool)
     fig = go.Figure(go.Scatter(x=series[:, 0], y=np.where(good, series[:, 1], np.nan), mode="lines+markers",
-                               name="heart rate", marker=dict(color=series[:, 2], colorscale="RdYlGn", cmin=-10,
-                                                              cmax=10, colorbar=dict(title="SNR dB"), size=8)))
+                               name="heart rate", marker=dict(color=np.clip(np.nan_to_num(margin, nan=-5.0), -5, 10),
+                                                              colorscale="RdYlGn", cmin=-5, cmax=10,
+                                                              colorbar=dict(title="margin dB"), size=8)))
     if (~good).any():
         fig.add_scatter(x=series[~good, 0], y=series[~good, 1], mode="markers", name="no reliable pulse",
                         marker=dict(color="grey", symbol="x-thin", size=8, line=dict(width=1.5, color="grey")))
-    return _layout(fig, "Heart rate over time (colour: signal quality)", xaxis_title="s", yaxis_title="bpm")
+    return _layout(fig, "Heart rate over time (colour: how much it stands out)", xaxis_title="s", yaxis_title="bpm")
 
 
 # --- Train -----------------------------------------------------------------------------------

@@ -64,9 +64,10 @@ def rolling(session: LiveSession, run) -> None:
     if hr is None or hr["bpm"] is None:
         c2.metric("Heart rate", "no reliable pulse yet",
                   help=(hr or {}).get("error") or f"A rate is given once {vitals.MIN_RELIABLE_S:.0f} s of face carry a "
-                  f"pulse whose rate has a blind SNR of at least {heart.RELIABLE_SNR_DB:.1f} dB.")
+                  f"pulse whose rate stands out from any other by {heart.RELIABLE_MARGIN_DB[vitals.DEFAULT_METHOD]:.2f} dB.")
     else:
-        c2.metric("Heart rate", f"{hr['bpm']:.0f} bpm", f"SNR {hr['quality']:.1f} dB", delta_color="off")
+        c2.metric("Heart rate", f"{hr['bpm']:.0f} bpm", "stands out from any other rate" if hr["margin"] is None
+                  else f"stands out by {hr['margin']:.1f} dB", delta_color="off")
     c3.metric("Processed", f"{snap.fps:.0f} fps", f"{snap.skipped} frames dropped", delta_color="off",
               help="Frames the server processed per second. When it cannot keep up it drops frames rather than "
                    "falling behind" + (f"; each takes {snap.latency_ms:.0f} ms here." if snap.latency_ms else "."))

@@ -101,10 +101,11 @@ def show(pred: dict, run: Path) -> None:
     c2.metric("Frames", r["frames"])
     c3.metric("Face found in", f"{100 * r['face_ratio']:.0f} % of frames")
     c4.metric("Heart rate", "no reliable pulse" if hr["bpm"] is None else f"{hr['bpm']:.0f} bpm",
-              None if hr["quality"] is None else f"SNR {hr['quality']:.1f} dB", delta_color="off",
-              help="From the colour of the skin (PBV over six skin patches; the delta is its blind SNR). Under "
-                   f"{heart.RELIABLE_SNR_DB:.1f} dB of blind SNR, or with under {vitals.MIN_RELIABLE_S:.0f} s of face, "
-                   "no rate is given: " + (hr.get("error") or "this one is reliable."))
+              None if hr["margin"] is None else f"stands out by {hr['margin']:.1f} dB", delta_color="off",
+              help="From the colour of the skin (PBV over six skin patches; the delta is how much the rate out-powers "
+                   "any other rate the spectrum shows). Under "
+                   f"{heart.RELIABLE_MARGIN_DB[vitals.DEFAULT_METHOD]:.2f} dB, or with under {vitals.MIN_RELIABLE_S:.0f} s "
+                   "of face, no rate is given: " + (hr.get("error") or "this one is reliable."))
     if (resources.run_json(run, "config.json") or {}).get("dataset") == "teaching":
         st.caption(f"Run {run.name} learned from the synthetic teaching set ({', '.join(r['classes'])}): on a "
                    "real face this shows how the pipeline works, not what the person feels. Train on a real "

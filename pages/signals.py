@@ -48,9 +48,14 @@ def pulse_view(f) -> None:
     if said:
         st.caption("Not seen but drawn through: " + "; ".join(said) + ". The per-frame table marks each row.")
     freqs, power = heart.spectrum(v.pulse, f.fps) if np.isfinite(v.pulse).any() else (np.zeros(1), np.zeros(1))
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns(3)
     c1.metric("Heart rate", f"{v.bpm:.0f} bpm" if v.reliable else "no reliable pulse")
-    c2.metric("Signal quality (SNR)", "—" if not np.isfinite(v.quality) else f"{v.quality:.1f} dB")
+    c2.metric("Stands out from other rates by", "—" if np.isnan(v.margin) else f"{v.margin:.1f} dB",
+              help=f"How much more power the rate's harmonics carry than any rival rate's: what 'reliable' rests on "
+                   f"(at least {heart.RELIABLE_MARGIN_DB.get(method, float('nan')):.2f} dB for {method.upper()}).")
+    c3.metric("Blind SNR", "—" if not np.isfinite(v.quality) else f"{v.quality:.1f} dB",
+              help="Power at the rate found and its harmonic over the rest of the band, centred on the estimator's own "
+                   "peak (de Haan & Jeanne's is centred on a reference rate): reported, not what 'reliable' rests on.")
     if not v.reliable:
         st.caption(v.why_not() + (f" (the spectrum's best guess, {v.bpm:.0f} bpm, is not shown as a rate)"
                                    if np.isfinite(v.bpm) else ""))
@@ -58,7 +63,7 @@ def pulse_view(f) -> None:
     with c1:
         st.plotly_chart(charts.spectrum(freqs, power, v.bpm if v.reliable else None), key="spectrum_chart")
     with c2:
-        st.plotly_chart(charts.heart_rate_series(v.series, heart.RELIABLE_SNR_DB), key="hr_chart")
+        st.plotly_chart(charts.heart_rate_series(v.series, v.window_margin, v.window_reliable), key="hr_chart")
     table = vitals.table(f, method, v=v)
     st.download_button("Download the per-frame table (CSV)", vitals.csv_text(table), file_name=f"emojax-{method}.csv",
                        mime="text/csv", key="signals_csv")

@@ -40,7 +40,9 @@ def pulse_demo() -> None:
     c1, c2, c3 = st.columns(3)
     c1.metric("Heart rate from the video", f"{bpm:.0f} bpm" if np.isfinite(bpm) else "—")
     c2.metric("Planted heart rate (truth)", f"{truth['hr_bpm']:.0f} bpm")
-    c3.metric("Signal quality", f"{snr_db:.1f} dB" if np.isfinite(snr_db) else "—")
+    c3.metric("Blind SNR", f"{snr_db:.1f} dB" if np.isfinite(snr_db) else "—",
+              help="Power at the rate found and its harmonic over the rest of the band, centred on the spectrum's own "
+                   "peak. Whether a rate is reliable rests on how much it stands out from every other rate.")
     st.caption("emojax does not rely on the green channel alone: PBV combines R, G and B of six skin patches so "
                "that the blood's colour signature passes and what differs between colours or patches (light, "
                "motion, compression) cancels; the heart rate is then the spectral peak whose harmonics agree, "

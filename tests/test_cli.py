@@ -94,7 +94,7 @@ def test_heart_rate_json_csv_beats_and_hrv_on_a_planted_pulse(tmp_path):
     proc = emojax("heart-rate", clip, "--json", "--csv", tmp_path / "table.csv")
     report = json.loads(proc.stdout)
     assert report["reliable"] and abs(report["bpm"] - truth.bpm) <= 3, report
-    assert set(report["series"][0]) == {"t", "bpm", "quality", "reliable"}
+    assert set(report["series"][0]) == {"t", "bpm", "quality", "margin", "reliable"}
     h = report["hrv"]
     seconds = len(frames) / fps
     assert abs(len(h["beats"]) - seconds * truth.bpm / 60) <= 2

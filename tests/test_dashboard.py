@@ -112,7 +112,7 @@ def test_predict_an_uploaded_cremad_clip(app, dashboard_artifacts):
     assert not at.exception
     titles = set(figures(at))
     assert {"rPPG: mean R, G, B of the skin (centred)", "Spectrum of the pulse",
-            "Heart rate over time (colour: signal quality)"} <= titles
+            "Heart rate over time (colour: how much it stands out)"} <= titles
     i = int(np.flatnonzero(feats.face_found)[len(feats) // 3])
     at.slider(key="signals_frame").set_value(i).run()
     frame = figures(at)[f"frame {i} at {feats.times[i]:.2f} s"]

@@ -1,6 +1,6 @@
 """Heart rate on real faces with a known pulse planted into the skin as real skin has it (a
 camera/light colour signature that is not PBV's, strength uneven over the face, arrival delayed
-towards the chin, sensor noise, H.264), GRID and CREMA-D clips chained to 12 s, 50-130 bpm,
+towards the chin, sensor noise, MPEG-4 at a phone's bit rate), GRID and CREMA-D clips chained to 12 s, 50-130 bpm,
 amplitudes 1 % down to 0.3 %; what is planted; and the real skin videos with a measured ground
 truth. The full grid, every method, each footage set held out in turn, is benchmarks/rppg.py."""
 
@@ -22,7 +22,7 @@ from .conftest import shared
 pytestmark = pytest.mark.timeout(600)
 
 RATES = (50, 66, 88, 130)
-AMPLITUDES = (0.01, 0.006, 0.004, 0.003)
+AMPLITUDES = (0.01, 0.006, 0.004)     # 0.3 %: the benchmark's (planting and re-encoding cost ~5 s a case)
 
 
 def _bases(extractor):
@@ -43,16 +43,17 @@ def planted_cases(extractor):
         cases = list(itertools.product(RATES, AMPLITUDES)) + ([(70.0, 0.0), (70.0, 0.0)] if b == 0 else [])
         for k, (bpm, amp) in enumerate(cases):
             planted, truth = P.plant_pulse(frames, fps, bpm, amp, points=points, masks=masks, seed=100 * b + k)
-            planted = P.reencode(planted, fps)
+            planted = P.reencode(planted, fps, codec="mpeg4")      # deterministic, unlike libx264
             feats = extractor.frames([Frame(i, i / fps, f) for i, f in enumerate(planted)], fps)
             out.append((truth.bpm, amp, feats))
     return out
 
 
 def test_planted_pulse_is_found_and_never_reported_at_twice_or_half_its_rate(planted_cases):
-    """PBV over the six patches (the default) on 32 cases: every 1 % pulse read within 5 bpm; the
-    benchmark's held-out grid (384 cases) reads 83 % within 5 bpm, so here at least 70 % and 85 %
-    of those of 0.6 % and more; and no rate called reliable at twice, half or a third of the truth."""
+    """PBV over the six patches (the default) on 24 cases: every 1 % pulse read within 5 bpm; the
+    benchmark's held-out grid (384 cases, down to 0.3 %) reads 83 % within 5 bpm and this sample
+    (12 s, down to 0.4 %) 71 %, so here at least 70 % and 85 % of those of 0.6 % and more; and no
+    rate called reliable at twice, half or a third of the truth."""
     ours, strong, octave_reliable = [], [], []
     for bpm, amp, feats in planted_cases:
         if amp == 0:
@@ -63,32 +64,35 @@ def test_planted_pulse_is_found_and_never_reported_at_twice_or_half_its_rate(pla
         if amp >= 0.006:
             strong.append(ok)
         if amp == 0.01:
-            assert ok, (bpm, v.bpm, v.quality)
+            assert ok, (bpm, v.bpm, v.margin)
         if v.reliable and any(abs(v.bpm - r * bpm) <= 5 for r in (2, 0.5, 3, 1 / 3)):
-            octave_reliable.append((bpm, amp, v.bpm, v.quality))
+            octave_reliable.append((bpm, amp, v.bpm, v.margin))
     assert np.mean(ours) >= 0.70, f"within 5 bpm on {np.mean(ours):.0%}"
     assert np.mean(strong) >= 0.85, f"amplitudes >= 0.6 %: within 5 bpm on {np.mean(strong):.0%}"
     assert not octave_reliable, f"reliable rates at a multiple of the truth: {octave_reliable}"
 
 
 def test_report_says_no_reliable_pulse_rather_than_a_wrong_number(planted_cases):
-    """Reliable rates are right; pulses of 0.6 % and more are called reliable about as often as on
-    the benchmark's held-out sets (56 %; 44 % of this sample's 12-s cases), at least a third of
-    them here; a face with no pulse planted is not; every window of the series is marked by the
-    same rule."""
+    """Reliable rates are right; pulses of 1 % and of 0.6 % are mostly called reliable (the
+    benchmark's held-out sets, 12 to 40 s: 84 %; its 12-s clips less often), at least half of them
+    in this 12-s sample; a face with no pulse planted is not; every window of the series is marked
+    by the same rule."""
     reported = [(bpm, amp, vitals.report(feats, with_hrv=False)) for bpm, amp, feats in planted_cases]
     pulsed = [(bpm, amp, r) for bpm, amp, r in reported if amp > 0]
     reliable = [(bpm, r) for bpm, _, r in pulsed if r["reliable"]]
     assert all(abs(r["bpm"] - bpm) <= 5 for bpm, r in reliable), [(bpm, r["bpm"]) for bpm, r in reliable]
-    assert np.mean([r["reliable"] for _, amp, r in pulsed if amp >= 0.006]) >= 0.33
+    assert np.mean([r["reliable"] for _, amp, r in pulsed if amp >= 0.006]) >= 0.5, \
+        [(bpm, amp, r["margin"]) for bpm, amp, r in pulsed if amp >= 0.006]
     for _, amp, r in reported:
         if amp == 0:
             assert not r["reliable"], r
         assert (r["bpm"] is None) == (not r["reliable"])
         assert r["reliable"] or r["error"].startswith("no reliable pulse")
-        assert r["reliable"] == heart.reliable(-np.inf if r["quality"] is None else r["quality"])
+        if r["margin"] is not None:                                    # None: no rate, or no rival at all
+            assert r["reliable"] == (r["seconds_with_pulse"] >= vitals.MIN_RELIABLE_S and heart.reliable(r["margin"], "pbv"))
         for w in r["series"]:
-            assert w["reliable"] == (w["bpm"] is not None and w["quality"] is not None and heart.reliable(w["quality"]))
+            if w["margin"] is not None:
+                assert w["reliable"] == (w["bpm"] is not None and heart.reliable(w["margin"], "pbv"))
 
 
 def test_planted_signatures_are_a_cameras_not_pbvs():
@@ -156,8 +160,8 @@ def test_planted_frames_carry_a_sensors_noise_growing_with_brightness():
                                              ("India", "video14", "India__video14_leftcheek.avi")])
 def test_real_skin_videos_within_5_bpm_of_their_ground_truth(name, video, clip):
     """Real pulses (no planting): 2-3 minute skin close-ups with a measured mean heart rate. The
-    rate followed over time is right; but every window's blind SNR is that of noise (under
-    -5 dB), so it is not called reliable (the README says why)."""
+    rate followed over time is right; but it does not stand out from other rates in the
+    recording's spectrum, so it is not called reliable (the README says why)."""
     root = shared("rppg_skin")
     with open(root / f"{name}_GT.csv", encoding="utf-8-sig") as fh:
         truth = {r[0].strip(): float(r[1]) for r in csv.reader(fh) if r and r[0].strip().startswith("video")}[video]
@@ -166,4 +170,4 @@ def test_real_skin_videos_within_5_bpm_of_their_ground_truth(name, video, clip):
     sig = rppg.pulse(rgb, reader.fps, "pbv")
     bpm, snr = heart.heart_rate(sig, reader.fps)
     assert abs(bpm - truth) <= 5.0, f"{bpm:.1f} bpm vs ground truth {truth}"
-    assert not heart.reliable(snr) and snr < -5.0
+    assert not heart.reliable(heart.margin_db(sig, reader.fps, bpm), "pbv")

@@ -14,7 +14,8 @@ def run(args) -> int:
     from ..fileio import shown
     from ..video import rotation_note, stream_note
 
-    with tqdm(unit="frame", desc="extract", leave=False, disable=args.json) as bar:   # the file is probed once, by extract
+    # the file is probed once, by extract; the bar shows only past half a second (a refusal comes alone)
+    with tqdm(unit="frame", desc="extract", leave=False, disable=args.json, delay=0.5) as bar:
         feats = extract(args.video, extractor_config(args), progress=bar.update, accept_partial=args.accept_partial)
     v = vitals.vitals(feats, args.method)
     report = {"video": args.video, **vitals.report(feats, args.method, v=v), "face_ratio": round(feats.face_ratio, 4),
@@ -26,7 +27,9 @@ def run(args) -> int:
         print(json.dumps(report))
     else:
         bpm = report["bpm"]
-        print(f"{shown(args.video)}: " + (f"{bpm:.1f} bpm (quality {report['quality']:.1f} dB SNR, {args.method})"
+        print(f"{shown(args.video)}: " + (f"{bpm:.1f} bpm (stands out from any other rate by "
+                                            + ("far" if report["margin"] is None else f"{report['margin']:.1f} dB")
+                                            + f", blind SNR {report['quality']:.1f} dB, {args.method})"
                                    if bpm is not None else report["error"]))
         if report.get("hrv", {}).get("rmssd_ms") is not None:
             h = report["hrv"]
@@ -46,7 +49,7 @@ def add(sub) -> None:
     p.add_argument("--method", choices=["pbv", "pos", "chrom", "green", "mean"], default="pbv",
                    help="pulse method: PBV over the skin patches (default), POS, CHROM, the green channel, or "
                         "mean (the skin's raw mean colour, no rate: for the per-frame table)")
-    p.add_argument("--json", action="store_true", help="print JSON: bpm, quality, series, beats and HRV")
+    p.add_argument("--json", action="store_true", help="print JSON: bpm, margin, blind SNR, series, beats and HRV")
     p.add_argument("--csv", metavar="FILE", help="also write a per-frame table: time, raw R/G/B, pulse, heart rate, "
                    "quality, face found, state, interpolated, bridged, patches filled, beat")
     add_extractor_options(p)

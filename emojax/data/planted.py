@@ -271,7 +271,9 @@ def reencode(frames: Sequence[np.ndarray], fps: float, *, bits_per_pixel: float 
     """``frames`` (BGR uint8) through a real lossy codec and back, in memory, as a camera's file
     would be: H.264 in 4:2:0 at ``bits_per_pixel`` (0.15: 390 kbit/s at 360x288 and 25 fps;
     a phone records 1080p at about 0.25, a video call sends 0.05-0.1), or at constant quality
-    ``crf`` when given (FFmpeg's default, 23, is 0.035 bit per pixel on a talking head)."""
+    ``crf`` when given (FFmpeg's default, 23, is 0.035 bit per pixel on a talking head).
+    libx264 does not give the same output for the same frames every time here (measured: two
+    different results, alternating between calls); FFmpeg's own ``mpeg4`` does (tests use it)."""
     import io
     from fractions import Fraction
 
@@ -282,7 +284,7 @@ def reencode(frames: Sequence[np.ndarray], fps: float, *, bits_per_pixel: float 
     with av.open(buf, "w", format="matroska") as out:
         s = out.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
         s.width, s.height, s.pix_fmt = w, h, "yuv420p"
-        s.options = {"preset": preset, **({"crf": str(crf)} if crf is not None else {})}
+        s.options = ({"preset": preset} if codec == "libx264" else {}) | ({"crf": str(crf)} if crf is not None else {})
         if crf is None:
             s.bit_rate = int(bits_per_pixel * w * h * fps)
         for bgr in frames:
