@@ -31,7 +31,7 @@ def data(n: int, seed: int) -> tuple[dict, np.ndarray]:
     face = rng.normal(0, 1, (n, T, FACE)).astype(np.float32)
     rppg[:, :, 1] += 0.15 * y[:, None]
     face[:, :, 96:106] += 0.1 * (y % 3)[:, None, None]
-    return {"rppg": rppg, "face": face, "mask": np.ones((n, T), bool)}, y.astype(str)
+    return {"rppg": rppg, "face": face, "mask": np.ones((n, T, 2), bool)}, y.astype(str)
 
 
 def timed(fn):

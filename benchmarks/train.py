@@ -29,7 +29,7 @@ def data(n: int, t: int, seed: int = 0) -> tuple[dict, np.ndarray]:
     rppg = rng.normal(0, 1, (n, t, RPPG)).astype(np.float32)
     face = rng.normal(0, 1, (n, t, FACE)).astype(np.float32)
     face[:, :, 0] += y[:, None] * 0.1
-    return {"rppg": rppg, "face": face, "mask": np.ones((n, t), bool)}, y
+    return {"rppg": rppg, "face": face, "mask": np.ones((n, t, 2), bool)}, y
 
 
 def emojax_epochs(arrays: dict, y: np.ndarray, epochs: int) -> list[float]:

@@ -15,6 +15,7 @@ import streamlit as st
 
 from emojax.data.teaching import face_shape
 from emojax.features import Extractor, ExtractorConfig, Features
+from emojax.features.modalities import MODALITIES
 
 
 def _stamp(path: Path) -> float:
@@ -31,7 +32,8 @@ def _trained_run(path: str, stamp: float):
     trained = TrainedRun(path)
     n, s = 1, trained.spec                       # compile each model for one video now, not at the first upload
     zeros = {"rppg": np.zeros((n, s.length, s.rppg_channels), np.float32),
-             "face": np.zeros((n, s.length, s.face_channels), np.float32), "mask": np.ones((n, s.length), bool)}
+             "face": np.zeros((n, s.length, s.face_channels), np.float32),
+             "mask": np.ones((n, s.length, len(MODALITIES)), bool)}
     for m in MODEL_NAMES:
         trained.classifier(m).predict_proba(zeros)
     return trained

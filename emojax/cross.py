@@ -21,7 +21,9 @@ from typing import Callable, Mapping
 import numpy as np
 
 from .data import load_dataset
+from .data.transforms import presence
 from .errors import DatasetError, EmojaxError
+from .features.modalities import TITLES
 from .features.store import FeatureStore
 from .fileio import atomic_write_json, atomic_write_npz, check_writable
 from .models import MODEL_NAMES
@@ -121,6 +123,15 @@ def cross_evaluate(run: str | os.PathLike, dataset: str, root: str | os.PathLike
         first = f"; first failure: {summary.failed[0].item.id}: {summary.failed[0].error}" if summary.failed else ""
         raise DatasetError(f"{root}: none of its {len(items)} videos could be read{first}")
     records = [FeatureStore(store or run_store(run)).load(o.stem) for o in ok]
+    # the run's own rule (features.modalities): a video with no modality to read is left out by name
+    why = [presence(f, trained.inputs) for f in records]
+    empty = [(o.item.id, "nothing to read: " + "; ".join(f"{TITLES[m]} {w}" for m, w in w_.items()))
+             for o, w_ in zip(ok, why) if all(w_.values())]
+    keep = [i for i, w_ in enumerate(why) if not all(w_.values())]
+    if not keep:
+        raise DatasetError(f"{root}: none of its {len(ok)} readable videos gives a pulse or landmarks; first: "
+                           f"{empty[0][0]}: {empty[0][1]}")
+    ok, records = [ok[i] for i in keep], [records[i] for i in keep]
     speakers = [o.item.group for o in ok]
     if trained.speaker_relative and any(g is None for g in speakers):
         raise DatasetError(f"{root}: the run takes landmarks relative to each speaker, and this dataset does not "
@@ -152,7 +163,8 @@ def cross_evaluate(run: str | os.PathLike, dataset: str, root: str | os.PathLike
         metrics["table1"] = table1(metrics["summary"], baseline=metrics["context"]["majority_baseline"])
     metrics.update({
         "name": name, "dataset": dataset, "root": str(root), "class_map": cmap, "shared_classes": shared,
-        "left_out": {"classes": left_out, "unreadable": [(o.item.id, o.error) for o in summary.failed]},
+        "left_out": {"classes": left_out, "unreadable": [(o.item.id, o.error) for o in summary.failed],
+                     "nothing_to_read": empty},
         "models_used": trained.which(None),
         "scoring": f"over the {len(shared)} shared classes; each model's probabilities renormalised over them"
                    + ("; spread: each fold's models on every video, pooled: their mean probabilities"

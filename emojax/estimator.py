@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .data.transforms import InputConfig, to_arrays
 from .errors import EmojaxError
+from .features.modalities import MODALITIES
 from .features.record import ExtractorConfig, Features
 from .models import MODEL_NAMES, ModelSpec
 from .training.config import preset as train_preset
@@ -29,9 +30,10 @@ def _check_arrays(X: dict, spec: ModelSpec | None = None) -> dict:
     if missing:
         raise ValueError(f"input arrays lack {missing}; give a dict with {list(INPUTS)} or a list of Features")
     r, f, m = (np.asarray(X[k]) for k in INPUTS)
-    if r.ndim != 3 or f.ndim != 3 or m.shape != r.shape[:2] or f.shape[:2] != m.shape:
+    if r.ndim != 3 or f.ndim != 3 or m.shape != (*r.shape[:2], len(MODALITIES)) or f.shape[:2] != r.shape[:2]:
         raise ValueError(f"input shapes rppg {r.shape}, face {f.shape}, mask {m.shape} do not agree; "
-                         "expected (N, T, Cr), (N, T, Cf), (N, T)")
+                         f"expected (N, T, Cr), (N, T, Cf), (N, T, {len(MODALITIES)}): a mask per modality "
+                         f"({', '.join(MODALITIES)})")
     if spec is not None:
         want = {"rppg channels": (r.shape[2], spec.rppg_channels), "face channels": (f.shape[2], spec.face_channels)}
         if spec.preset == "paper":

@@ -9,19 +9,19 @@ from typing import Callable, Sequence
 from .errors import EmojaxError, NoFaceError
 from .fileio import shown
 from .estimator import TrainedRun
+from .data.transforms import InputConfig, presence
 from .features import Extractor, timing
-from .models import MODEL_NAMES
+from .features.modalities import MIN_FRAMES, MIN_SECONDS, MODALITIES, TITLES
+from .models import MODEL_MODALITIES, MODEL_NAMES
 from .video import check_video_file, rotation_note, stream_note
 
 
-#: a prediction needs a face on at least this many frames, spanning at least this many seconds
-MIN_FACE_FRAMES, MIN_FACE_SECONDS = 8, 0.5
-
-
-def predictable(features, name: str | os.PathLike | None = None) -> list[str]:
+def predictable(features, name: str | os.PathLike | None = None, inputs: InputConfig | None = None) -> list[str]:
     """Refuse (NoFaceError naming the video) a record no prediction can honestly be made from:
-    no face at all, or a face on too few frames (:data:`MIN_FACE_FRAMES`, :data:`MIN_FACE_SECONDS`);
-    for one that can be predicted, the warnings its result must carry (read partly; no colour)."""
+    none of its modalities is there in enough of it (the one minimum of
+    :mod:`emojax.features.modalities`, under the run's ``inputs``: its pulse and its landmarks
+    each on at least 8 frames spanning 0.5 s); for one that can be predicted, the warnings its
+    result must carry (a modality absent; read partly; no colour)."""
     name = shown(name or features.source.get("path") or "the video")
     n = int(features.face_found.sum())
     streams = stream_note(features.source)
@@ -29,11 +29,16 @@ def predictable(features, name: str | os.PathLike | None = None) -> list[str]:
         raise NoFaceError(f"{name}: no face was found in any of its {len(features)} frames; nothing to predict from "
                           "(a face seen from the front, at least 40 pixels wide, is needed)"
                           + (f"; {streams}" if streams else ""))
-    seconds = n / features.fps if features.fps > 0 else 0.0
-    if n < MIN_FACE_FRAMES or seconds < MIN_FACE_SECONDS:
+    why = presence(features, inputs)
+    if all(why.values()):
+        seconds = n / features.fps if features.fps > 0 else 0.0
         raise NoFaceError(f"{name}: a face on only {n} frame(s) ({seconds:.2f} s); a prediction needs at least "
-                          f"{MIN_FACE_FRAMES} frames and {MIN_FACE_SECONDS:g} s with a face")
+                          f"{MIN_FRAMES} frames and {MIN_SECONDS:g} s of landmarks or of pulse ("
+                          + "; ".join(f"{TITLES[m]}: {w}" for m, w in why.items()) + ")")
     warnings = [streams] if streams else []
+    for m, w in why.items():
+        if w and not (m == "rppg" and features.grayscale):
+            warnings.append(f"no {TITLES[m]} to use ({w}): {absent_note(m)}")
     if features.partial:
         integrity = features.source.get("integrity", {})
         warnings.append(f"the video is {integrity.get('status', 'partial')} (read {integrity.get('frames_read', len(features))} "
@@ -41,9 +46,22 @@ def predictable(features, name: str | os.PathLike | None = None) -> list[str]:
     if said := timing.describe(features.source.get("timing", {})):
         warnings.append(said)
     if features.grayscale:
-        warnings.append("the video has no colour (grayscale): it holds no pulse, so the rPPG model and the pulse "
-                        "half of the fused models see no signal; trust the facial model alone")
+        warnings.append("the video has no colour (grayscale): it holds no pulse, so the rPPG model answers with its "
+                        "training classes' frequencies and the fused models read the landmarks alone; trust the "
+                        "facial model")
     return warnings
+
+
+def absent_note(modality: str) -> str:
+    """What the models do for a video without ``modality``."""
+    other = [TITLES[m] for m in MODALITIES if m != modality]
+    return (f"its model answers with its training classes' frequencies (no information), and the fused models "
+            f"read the {' and '.join(other)} alone")
+
+
+def models_used(mask) -> list[str]:
+    """The modalities a video's model inputs have (``mask (T, M)``)."""
+    return [m for i, m in enumerate(MODALITIES) if mask[:, i].any()]
 
 
 def predict_records(records: Sequence, run: TrainedRun, *, fold: int | str | None = None,
@@ -55,7 +73,7 @@ def predict_records(records: Sequence, run: TrainedRun, *, fold: int | str | Non
     videos (``same_speaker``, required by such a run and refused by others). A record without
     enough face is refused; each result lists its ``warnings`` (:func:`predictable`)."""
     records = list(records)
-    warnings = [predictable(f) for f in records]
+    warnings = [predictable(f, inputs=run.inputs) for f in records]
     if run.speaker_relative and not same_speaker:
         raise EmojaxError(f"{run.path}: this run takes landmarks relative to each speaker's mean shape; give the "
                           "videos of one speaker together with --same-speaker (same_speaker=True); one video "
@@ -69,9 +87,14 @@ def predict_records(records: Sequence, run: TrainedRun, *, fold: int | str | Non
     proba = {m: run.classifier(m, fold).predict_proba(arrays) for m in MODEL_NAMES}
     out = []
     for i, f in enumerate(records):
-        models = {m: {"proba": dict(zip(classes, map(float, proba[m][i]))), "label": classes[int(proba[m][i].argmax())]}
+        have = models_used(arrays["mask"][i])
+        models = {m: {"proba": dict(zip(classes, map(float, proba[m][i]))), "label": classes[int(proba[m][i].argmax())],
+                      "modalities": [x for x in have if x in MODEL_MODALITIES[m]]}
                   for m in MODEL_NAMES}
+        for m in models.values():
+            m["prior_only"] = not m["modalities"]     # nothing it reads: its training classes' frequencies
         out.append({"classes": classes, "models": models, "label": models["early_fusion"]["label"],
+                    "modalities": have, "absent": [m for m in MODALITIES if m not in have],
                     "frames": len(f), "face_ratio": round(f.face_ratio, 4), "warnings": warnings[i],
                     "models_used": run.which(fold),
                     "normalisation": f"speaker-relative over {len(records)} video(s) of one speaker" if same_speaker
@@ -113,7 +136,7 @@ def predict_videos(paths: Sequence[str | os.PathLike], run: str | os.PathLike | 
     records = []
     for p in paths:
         f = extractor(p, start=start, end=end, progress=progress, accept_partial=accept_partial)
-        predictable(f, p)                        # refused before the next video is read
+        predictable(f, p, run.inputs)            # refused before the next video is read
         records.append(f)
     results = predict_records(records, run, fold=fold, same_speaker=same_speaker)
     return [{"video": os.fspath(p), "run": str(run.path), **r, "integrity": f.source["integrity"],

@@ -9,6 +9,7 @@ import streamlit as st
 from dashboard import charts, resources, state
 from emojax.errors import EmojaxError
 from emojax.features import heart, vitals
+from emojax.features.modalities import TITLES as MODALITY_TITLES
 from emojax.models import TITLES
 from emojax.video import probe, rotation_note
 
@@ -112,7 +113,12 @@ def show(pred: dict, run: Path) -> None:
                    "dataset (Train page) for that.")
     st.caption(f"Models: {r['models_used']} of run {run.name}; inputs: {r['normalisation']}.")
     st.plotly_chart(charts.probabilities(r["models"], r["classes"]), key="proba_chart")
-    st.dataframe(pd.DataFrame({TITLES[m]: v["proba"] for m, v in r["models"].items()}).T.style.format("{:.3f}"))
+    table = pd.DataFrame({TITLES[m]: v["proba"] for m, v in r["models"].items()}).T
+    st.dataframe(table.style.format("{:.3f}"))
+    st.caption("Each model read: " + "; ".join(
+        f"{TITLES[m]}: " + ("nothing (it answers with its training classes' frequencies)" if v["prior_only"]
+                            else " and ".join(MODALITY_TITLES[x] for x in v["modalities"]))
+        for m, v in r["models"].items()) + ".")
     if "contrib" not in pred:
         pred["contrib"] = contributions(pred, run)
     if pred["contrib"]:

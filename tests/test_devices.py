@@ -30,8 +30,9 @@ from dataclasses import replace
 rng = np.random.default_rng(0)
 n, t = 52, 48
 arrays = {"rppg": rng.normal(size=(n, t, 3)).astype(np.float32), "face": rng.normal(size=(n, t, 8)).astype(np.float32),
-          "mask": np.ones((n, t), bool)}
+          "mask": np.ones((n, t, 2), bool)}
 arrays["mask"][::5, 40:] = False
+arrays["mask"][1::5, :6, 0] = False
 y = rng.integers(0, 3, n)
 arrays["rppg"][:, :, 0] += y[:, None] * 0.5
 spec = ModelSpec(preset="improved", rppg_channels=3, face_channels=8, length=t, n_classes=3)
@@ -60,7 +61,8 @@ out = {"devices": len(jax.devices())}
 for preset, t in (("improved", 32), ("paper", 24)):
     n = 12
     arrays = {"rppg": rng.normal(size=(n, t, 3)).astype(np.float32), "face": rng.normal(size=(n, t, 8)).astype(np.float32),
-              "mask": np.ones((n, t), bool)}
+              "mask": np.ones((n, t, 2), bool)}
+    arrays["mask"][1::4, :5, 0] = False
     arrays["mask"][::3, t - 6:] = False                  # videos that lack frames: the comb and flatten paths
     y = rng.integers(0, 3, n)
     spec = ModelSpec(preset=preset, rppg_channels=3, face_channels=8, length=t, n_classes=3)

@@ -27,18 +27,21 @@ MODELS = [("paper", "early_fusion"), ("improved", "early_fusion"), ("improved", 
 
 def _toy(seed: int, n: int):
     """``n`` videos, 3 classes: the rPPG channel 1 (G; heart rate in the improved layout) tells
-    class 0, landmark channels 10-19 tell 1 from 2; some videos end early and some frames have
-    no face (masked)."""
+    class 0, landmark channels 10-19 tell 1 from 2; some videos end early, some frames have
+    no face, some videos have no pulse at all and some frames a pulse but no landmarks (each
+    modality masked on its own)."""
     rng = np.random.default_rng(seed)
     y = np.repeat([0, 1, 2], n // 3)
     r = rng.normal(size=(n, T, 3)).astype(np.float32)
     r[:, :, 1] += 1.5 * (y == 0)[:, None]
     f = rng.normal(size=(n, T, 136)).astype(np.float32)
     f[:, :, 10:20] += (y == 2)[:, None, None] - 0.5 * (y == 0)[:, None, None]
-    mask = np.ones((n, T), bool)
+    mask = np.ones((n, T, 2), bool)
     mask[::4, T - 3:] = False
     mask[1::5, 2] = False
-    r[~mask], f[~mask] = 0, 0
+    mask[2::6, :, 0] = False
+    mask[5::9, 4:6, 1] = False
+    r[~mask[..., 0]], f[~mask[..., 1]] = 0, 0
     return {"rppg": r, "face": f, "mask": mask}, np.array(["anger", "joy", "calm"])[y]
 
 
@@ -63,7 +66,7 @@ def test_single_columns_equal_scikit_learns(fitted, toy, preset, model, kwargs):
     ref = sk_permutation_importance(view, flat, y, n_repeats=2, **kwargs)
     n = ours.importances.shape[0]
     assert n == T * (3 + 136)
-    assert np.array_equal(ours.importances, ref.importances[:n])      # the last T columns: the frame mask
+    assert np.array_equal(ours.importances, ref.importances[:n])      # the last T * 2 columns: the masks
     assert np.array_equal(ours.importances_mean, ref.importances_mean[:n])
     assert np.array_equal(ours.importances_std, ref.importances_std[:n])
     assert np.abs(ours.importances).max() > 0
@@ -156,9 +159,11 @@ def fitted_all(fitted, toy):
 @pytest.mark.parametrize("preset,model", ALL)
 def test_a_permuted_block_never_reaches_frames_the_receiver_lacks(fitted_all, toy, preset, model):
     """Video 0 lacks its last 3 frames. Donors equal to it in its own frames and wildly
-    different in the 3 it lacks must leave its prediction where it is, for every block: their
-    values stay out of its padded frames (the flatten layer would read them, and convolutions
-    would carry them into its last real frames)."""
+    different in the 3 it lacks must leave its prediction where it is for every block that
+    holds only some channels of a modality (its validity stays the receiver's): their values
+    stay out of its padded frames (the flatten layer would read them, and convolutions would
+    carry them into its last real frames). A block that holds a whole modality brings the
+    donor's validity with it, so the same donors then move the prediction."""
     X, _ = toy
     clf = fitted_all[preset, model]
     assert not X["mask"][0, T - 3:].any() and X["mask"][0, :T - 3].all()
@@ -168,13 +173,43 @@ def test_a_permuted_block_never_reaches_frames_the_receiver_lacks(fitted_all, to
     donors["mask"] = np.ones_like(donors["mask"])
     for k in ("rppg", "face"):
         donors[k][:, T - 3:] = 5 * rng.normal(size=donors[k][:, T - 3:].shape)
-    res = video_importance(clf, target, donors, groups=["modality", "time:4", "channel"])
+    res = video_importance(clf, target, donors, groups=["channel", "region"])
     assert np.abs(res.importances).max() < 1e-5
+    whole = video_importance(clf, target, donors, groups=["modality", "time:4"])
+    assert np.abs(whole.importances).max() > 1e-4
     # the same donors do move it when they differ in a frame it has
     donors["face"][:, 0] += 5.0
     donors["rppg"][:, 0] += 5.0
-    moved = video_importance(clf, target, donors, groups="modality")
+    moved = video_importance(clf, target, donors, groups="channel")
     assert np.abs(moved.importances).max() > 1e-4
+
+
+@pytest.mark.parametrize("preset,model", ALL)
+def test_permuting_a_modality_moves_its_validity_with_its_values(fitted_all, toy, preset, model):
+    """A donor without a pulse gives the receiver none: permuting the pulse from it leaves
+    the receiver exactly as if its pulse were missing (the unimodal rPPG model answers with its
+    prior, the fused models read the landmarks alone); a donor without landmarks in two frames
+    takes those frames' landmarks away."""
+    X, _ = toy
+    clf = fitted_all[preset, model]
+    target = {k: v[:1] for k, v in X.items()}
+    no_pulse = {k: v.copy() for k, v in target.items()}
+    no_pulse["mask"][..., 0] = False
+    no_pulse["rppg"][:] = 0
+    res = video_importance(clf, target, no_pulse, groups="modality")
+    p0 = clf.predict_proba(target)[0]
+    k = int(np.flatnonzero(clf.classes_ == res.target)[0])
+    want = p0[k] - clf.predict_proba(no_pulse)[0, k]
+    assert res.names == ["rppg", "visual"]
+    assert res.importances[0, 0] == pytest.approx(want, abs=1e-5)
+    assert res.importances[1, 0] == pytest.approx(0.0, abs=1e-5)      # its landmarks are the receiver's own
+    gap = {k: v.copy() for k, v in target.items()}
+    gap["mask"][0, 1:3, 1] = False
+    gap["face"][0, 1:3] = 0
+    res = video_importance(clf, target, gap, groups="modality")
+    assert res.importances[1, 0] == pytest.approx(p0[k] - clf.predict_proba(gap)[0, k], abs=1e-5)
+    if model in ("early_fusion", "late_fusion", "rppg") and preset == "improved":
+        assert abs(want) > 1e-4                                         # the pulse did matter
 
 
 @pytest.mark.parametrize("preset,model", MODELS)
@@ -189,7 +224,8 @@ def test_integrated_gradients_are_complete(fitted, toy, preset, model):
         total = ig.rppg.sum() + ig.face.sum()
         assert abs(total - (ig.f_x - ig.f_baseline)) <= 0.01 * abs(ig.f_x - ig.f_baseline) + 1e-7
         assert ig.landmarks.shape == (T, 68) and np.isclose(ig.landmarks.sum(), ig.face.sum())
-        assert not ig.rppg[~one["mask"][0]].any()   # a frame without a face gets nothing
+        assert not ig.rppg[~one["mask"][0, :, 0]].any()   # a frame without a pulse gets nothing
+        assert not ig.face[~one["mask"][0, :, 1]].any()
 
 
 @pytest.mark.parametrize("pulse_info", [0.0, 1.0])

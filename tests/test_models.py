@@ -25,8 +25,9 @@ def toy_arrays(n=64, t=40, seed=0):
     rppg[:, :, 0] += np.sin(2 * np.pi * np.where(y[:, None] >= 2, 1.5, 0.5) * times)
     face = rng.normal(0, 1, (n, t, 8)).astype(np.float32)
     face[:, :, 0] += np.where(y % 2 == 0, 1.0, -1.0)[:, None]
-    mask = np.ones((n, t), bool)
+    mask = np.ones((n, t, 2), bool)          # a mask per modality: pulse, landmarks
     mask[::3, -5:] = False
+    mask[1::7, :8, 0] = False                 # no pulse yet where the face already is
     return {"rppg": rppg, "face": face, "mask": mask}, y
 
 
@@ -87,8 +88,8 @@ def test_padding_does_not_change_a_prediction():
         model = build_model(name, SPEC)
         model.eval()
         noisy = {k: v.copy() for k, v in a.items()}
-        noisy["rppg"][~a["mask"]] = 1e3  # whatever lies under the mask
-        noisy["face"][~a["mask"]] = -1e3
+        noisy["rppg"][~a["mask"][..., 0]] = 1e3  # whatever lies under each modality's mask
+        noisy["face"][~a["mask"][..., 1]] = -1e3
         assert np.allclose(predict_logits(model, Split.of(a)), predict_logits(model, Split.of(noisy)), atol=1e-5)
 
 
@@ -132,6 +133,8 @@ def test_bad_inputs_are_clear_errors():
         clf.predict({"rppg": a["rppg"]})
     with pytest.raises(ValueError, match="do not agree"):
         clf.predict({**a, "mask": a["mask"][:, :10]})
+    with pytest.raises(ValueError, match="a mask per modality"):
+        clf.predict({**a, "mask": a["mask"][..., 0]})
     with pytest.raises(ValueError, match="not a model specification: preset 'fancy'"):
         build_model("rppg", ModelSpec(**{**SPEC.to_dict(), "preset": "fancy"}))
 

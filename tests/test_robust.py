@@ -283,6 +283,40 @@ def test_prediction_refuses_or_flags_what_it_cannot_predict_from_the_same_everyw
     assert kept["warnings"][0].startswith("the video is truncated (read ")
 
 
+def test_sub_second_clips_are_read_from_their_landmarks_never_answered_by_a_constant(explained_run, capsys):
+    """Real CREMA-D faces of 0.6, 0.9 and 1.5 s: too short for a pulse under 1 s, so the pulse
+    is absent there (said, and the rPPG model answers with its training classes' frequencies),
+    but the landmarks are not: the facial and fused models give each clip its own answer; a
+    0.25 s clip (7 or 8 frames) gives nothing usable and is refused in one line."""
+    import json
+
+    from emojax.cli import main
+    from emojax.inference import predict_video
+
+    run, _ = explained_run
+    clip = shared("cremad") / "1001_DFA_ANG_XX.flv"
+    out = {s: predict_video(clip, run, start=0.2, end=0.2 + s) for s in (0.6, 0.9, 1.5)}
+    for s, r in out.items():
+        assert r["models"]["face"]["modalities"] == ["face"] and not r["models"]["face"]["prior_only"]
+        assert r["models"]["early_fusion"]["modalities"] == (["face"] if s < 1 else ["rppg", "face"])
+        assert r["models"]["rppg"]["prior_only"] == (s < 1)
+        assert any(w.startswith("no pulse to use") for w in r["warnings"]) == (s < 1)
+    for m in ("face", "early_fusion", "late_fusion"):
+        p = [np.array(list(out[s]["models"][m]["proba"].values())) for s in out]
+        assert min(np.abs(a - b).max() for i, a in enumerate(p) for b in p[i + 1:]) > 1e-4, m
+    prior = [out[s]["models"]["rppg"]["proba"] for s in (0.6, 0.9)]
+    assert prior[0] == prior[1]                          # no pulse: the same prior, said as such
+    late = out[0.6]["models"]["late_fusion"]["proba"]
+    assert late == pytest.approx(out[0.6]["models"]["face"]["proba"], abs=1e-6)   # the face model alone
+    assert main(["predict", str(clip), "--run", str(run), "--start", "0.2", "--end", "0.8"]) == 0
+    text = capsys.readouterr().out
+    assert "[nothing to read: its training classes' frequencies]" in text and "[landmarks]" in text
+    assert re.search(r"a face on only \d frame\(s\) \(0\.2\d s\); a prediction needs at least 8 frames and 0\.5 s",
+                     _refusal(capsys, "predict", str(clip), "--run", str(run), "--start", "0.2", "--end", "0.45"))
+    assert main(["predict", str(clip), "--run", str(run), "--start", "0.2", "--end", "1.1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["absent"] == ["rppg"]
+
+
 def test_a_killed_multi_worker_extract_leaves_no_process_behind(tmp_path):
     """`emojax extract --workers 2` on real faces (GRID clips chained to 36 s), killed with
     SIGKILL while its workers extract: its fork server, workers and helpers are gone within

@@ -209,3 +209,52 @@ def test_a_dataset_without_videos_is_a_clear_error(tmp_path):
     cfg = run_config("folder", tmp_path, preset="improved", store=str(tmp_path / "store"))
     with pytest.raises(DatasetError, match="no videos"):
         train_run(cfg, tmp_path / "run")
+
+
+def test_sub_second_utterances_are_left_out_or_read_from_one_modality_by_name(tmp_path, capsys):
+    """An IEMOCAP-shaped tree over real faces (GRID speakers side by side, two sessions) with
+    utterances of 0.25 s (7 frames: nothing usable) and 0.8 s (landmarks, too short for a
+    pulse) among 2.5 s ones: the first are left out and the second kept with their pulse
+    absent, each by name, in the training summary, model.json and metrics.json."""
+    from .conftest import read_all, shared, write_video
+    from emojax.cli import main
+
+    grid = sorted(shared("grid").glob("*.mpg"))
+    root = tmp_path / "IEMOCAP_full_release"
+    turns = [("F", 0.2, 2.7, "ang"), ("M", 0.5, 3.0, "neu"), ("F", 3.2, 3.45, "ang"), ("M", 3.5, 4.3, "neu"),
+             ("F", 4.5, 7.0, "neu"), ("M", 5.0, 7.5, "ang"), ("F", 7.6, 8.4, "ang"), ("M", 6.0, 8.5, "neu")]
+    for s in (1, 2):
+        name = f"Ses0{s}F_impro01"
+        left, right = ([f for c in grid[k:k + 3] for f in read_all(c)][:225] for k in ((0, 3), (6, 8))[s - 1])
+        dialog = root / f"Session{s}" / "dialog"
+        (dialog / "avi" / "DivX").mkdir(parents=True)
+        write_video(dialog / "avi" / "DivX" / f"{name}.avi", [np.hstack([a, b]) for a, b in zip(left, right)], 25.0,
+                    fourcc="MJPG")
+        lines = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]", ""]
+        count = {"F": 0, "M": 0}
+        for spk, t0, t1, code in turns:
+            lines += [f"[{t0:.4f} - {t1:.4f}]\t{name}_{spk}{count[spk]:03d}\t{code}\t[2.5000, 2.5000, 2.5000]", ""]
+            count[spk] += 1
+        (dialog / "EmoEvaluation").mkdir()
+        (dialog / "EmoEvaluation" / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "iemocap", "--root", str(root), "--classes", "four", "--protocol", "loso",
+                 "--epochs", "1", "--store", str(tmp_path / "store"), "--out", str(out), "--quiet",
+                 "--workers", "2"]) == 0
+    printed = capsys.readouterr().out
+    left_out = {f"Ses0{s}F_impro01_F001" for s in (1, 2)}
+    single = {f"Ses0{s}F_impro01_{u}" for s in (1, 2) for u in ("M001", "F003")}
+    metrics = json.loads((out / "metrics.json").read_text())
+    info = json.loads((out / "model.json").read_text())
+    videos = [r for r in metrics["videos"]["left_out"] if not r["what"].startswith("class ")]   # hap, sad: none
+    assert {r["what"] for r in videos} == left_out and all("nothing to learn from" in r["why"] for r in videos)
+    assert {r["id"] for r in metrics["videos"]["single_modality"]} == single
+    assert all(r["absent"] == ["rppg"] for r in metrics["videos"]["single_modality"])
+    assert {r["id"] for r in info["single_modality"]} == single and {w for w, _ in info["skipped"]} >= left_out
+    assert metrics["videos"]["used"] == 14 == metrics["n_videos"]
+    for name in left_out:
+        assert f"left out: {name}: nothing to learn from" in printed
+    for name in single:
+        assert f"one modality absent: {name}: pulse valid on no frame" in printed
+    pred = read_predictions(out)
+    assert not set(pred["ids"]) & left_out and single <= set(pred["ids"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emojax.data.transforms import InputConfig, align_shapes, to_arrays
+from emojax.data.transforms import InputConfig, align_shapes, presence, to_arrays
 from emojax.features import Features
 
 
@@ -29,10 +29,10 @@ def record(t: int, seed: int = 0, missing: slice | None = None, shift=(0.0, 0.0)
 def test_paper_preset_zero_pads_raw_values_to_the_longest():
     recs = [record(50), record(80, seed=1, missing=slice(10, 20))]
     a = to_arrays(recs, InputConfig(preset="paper", length=None))
-    assert a["rppg"].shape == (2, 80, 3) and a["face"].shape == (2, 80, 136) and a["mask"].shape == (2, 80)
+    assert a["rppg"].shape == (2, 80, 3) and a["face"].shape == (2, 80, 136) and a["mask"].shape == (2, 80, 2)
     assert np.allclose(a["rppg"][0, :50], recs[0].rgb) and (a["rppg"][0, 50:] == 0).all()
     assert np.allclose(a["face"][0, :50], recs[0].landmarks.reshape(50, -1))
-    assert a["mask"][0, :50].all() and not a["mask"][0, 50:].any()
+    assert a["mask"][0, :50].all() and not a["mask"][0, 50:].any()          # both modalities
     assert not a["mask"][1, 10:20].any() and (a["face"][1, 10:20] == 0).all() and a["mask"][1, 20:].all()
 
 
@@ -86,3 +86,35 @@ def test_improved_rppg_channels_keep_long_gaps_missing_and_short_clips_usable():
     assert not short_gap[240:246].any() and short_gap[:240].all() and short_gap[246:].all()
     short = to_arrays([record(50)], InputConfig(length=50))   # 1.7 s: a pulse, too short to tell a rate
     assert short["mask"].all() and (short["rppg"][0, :, 1:] == 0).all() and np.abs(short["rppg"][0, :, 0]).max() > 0
+
+
+def test_each_modality_has_its_own_mask_and_a_missing_pulse_never_hides_a_face():
+    """A 0.8 s clip has landmarks but no pulse (a pulse needs a 1 s segment): the landmarks stay
+    valid; a 0.7 s stretch of face between two gaps inside a long clip keeps its landmarks too.
+    A face on 5 frames is too little for either modality, and says why."""
+    clip = record(24)                                         # 0.8 s at 30 fps
+    a = to_arrays([clip], InputConfig(length=40))
+    assert a["mask"][0, :, 1].all() and not a["mask"][0, :, 0].any()
+    assert (a["rppg"][0] == 0).all() and np.abs(a["face"][0]).max() > 0
+    why = presence(clip, InputConfig(length=40))
+    assert why["face"] is None and "valid on no frame" in why["rppg"]
+    gaps = record(300, missing=slice(0, 100))
+    gaps.state[121:] = 0                                      # face on frames 100-120 only (0.7 s)
+    gaps.landmarks[121:] = np.nan
+    b = to_arrays([gaps], InputConfig(length=300))
+    assert b["mask"][0, 100:121, 1].all() and not b["mask"][0, :, 0].any()
+    few = record(60, missing=slice(5, 60))
+    why = presence(few, InputConfig(length=60))
+    assert "only 5 frame(s)" in why["face"] and why["rppg"]
+    assert not to_arrays([few], InputConfig(length=60))["mask"].any()
+    paper = to_arrays([clip], InputConfig(preset="paper", length=None))   # the paper reads the box colour
+    assert paper["mask"][0].all()
+
+
+def test_a_grayscale_video_has_no_pulse():
+    grey = record(120)
+    grey.rgb[:] = grey.rgb[:, :1]
+    assert "no colour" in presence(grey, InputConfig(length=64))["rppg"]
+    for preset in ("paper", "improved"):
+        m = to_arrays([grey], InputConfig(preset=preset, length=64))["mask"][0]
+        assert m[:, 1].all() and not m[:, 0].any()

@@ -127,7 +127,7 @@ def test_normalisation_statistics_never_see_a_test_video(teaching_set, tmp_path)
 
     data = prepare(cfg_b)
     fold = make_folds(data.y, data.speakers, protocol="holdout", val_fraction=cfg_b.train.val_fraction, seed=0)[0]
-    face, mask = data.arrays["face"], data.arrays["mask"]
+    face, mask = data.arrays["face"], data.arrays["mask"][..., 1]          # the landmarks' own mask
     stored = np.asarray(TrainedRun(b).split(0)["face"].norm.mean[...])
     train_mean = face[fold.train][mask[fold.train]].astype(np.float64).mean(axis=0)
     assert np.abs(train_mean - stored).max() < 1e-5
@@ -157,15 +157,23 @@ def test_a_speaker_bootstrap_is_wider_when_a_speakers_videos_go_together():
     assert 0.5 < w2[1] / w2[0] < 2.0
 
 
-def test_modality_dropout_never_drops_both():
+def test_modality_dropout_never_drops_both_nor_a_clips_only_modality():
     drop = ModalityDropout(0.25, rngs=nnx.Rngs(3))
-    r, f = drop(np.ones((20000, 2, 4), np.float32), np.ones((20000, 2, 4), np.float32))
+    n = 20000
+    both = np.ones(n, bool)
+    r, f = drop(np.ones((n, 2, 4), np.float32), np.ones((n, 2, 4), np.float32), both, both)
     gone_r, gone_f = np.asarray(r[:, 0, 0]) == 0, np.asarray(f[:, 0, 0]) == 0
     assert not (gone_r & gone_f).any()
     assert abs(gone_r.mean() - 0.25) < 0.02 and abs(gone_f.mean() - 0.25) < 0.02
     assert float(np.asarray(r).mean()) == pytest.approx(1.0, abs=0.03)      # expectation kept
+    no_pulse = np.arange(n) % 2 == 0                                       # half the clips have no pulse
+    r, f = drop(np.where(no_pulse[:, None, None], 0, 1).astype(np.float32), np.ones((n, 2, 4), np.float32),
+                ~no_pulse, both)
+    f = np.asarray(f[:, 0, 0])
+    assert (f[no_pulse] == 1).all()                  # their landmarks: never dropped, never rescaled
+    assert abs((f[~no_pulse] == 0).mean() - 0.25) < 0.03
     drop.deterministic = True
-    r, f = drop(np.ones((5, 2, 4)), np.ones((5, 2, 4)))
+    r, f = drop(np.ones((5, 2, 4)), np.ones((5, 2, 4)), np.ones(5, bool), np.ones(5, bool))
     assert (np.asarray(r) == 1).all() and (np.asarray(f) == 1).all()
     with pytest.raises(ValueError, match="0.5"):
         ModalityDropout(0.6, rngs=nnx.Rngs(0))

@@ -7,6 +7,7 @@ import argparse
 import math
 
 from ..errors import EmojaxError
+from ..fileio import one_line
 
 
 def _whole(text: str, least: int, below: str) -> int:
@@ -184,11 +185,27 @@ def print_metrics(metrics: dict, run) -> None:
         by = ci.get("resampled", "videos")
         print(f"  {m}: pooled accuracy {100 * metrics['pooled'][m]['accuracy']:.2f} "
               f"(95% bootstrap CI {100 * lo:.1f}-{100 * hi:.1f}, resampling {ci.get('clusters', '')} {by})")
+    print_videos(metrics.get("videos", {}))
     if "final" in metrics:
         f = metrics["final"]
         print(f"final model: trained on all {f['videos']} videos (epochs "
               + ", ".join(f"{m} {e}" for m, e in f["epochs"].items())
               + f"; late-fusion weight {f['late_fusion_weight']:.2f}); `emojax predict` uses it")
+
+
+#: videos named one by one in a summary; the rest are counted
+NAMED = 10
+
+
+def print_videos(videos: dict) -> None:
+    """Which videos a run left out, and which it read with one modality absent, by name."""
+    for key, what in (("left_out", "left out"), ("single_modality", "one modality absent")):
+        rows = videos.get(key, [])
+        for r in rows[:NAMED]:
+            name = r.get("what", r.get("id"))
+            print(one_line(f"  {what}: {name}: {r['why']}"))
+        if len(rows) > NAMED:
+            print(f"  {what}: ... and {len(rows) - NAMED} more (listed in metrics.json)")
 
 
 def print_importance(out: dict) -> None:

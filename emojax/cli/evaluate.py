@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import EmojaxError
 from .common import (add_engine_options, add_partial_option, add_stream_option, dataset_kinds, engine_of, positive_int,
-                     print_metrics)
+                     print_metrics, print_videos)
 
 
 def run(args) -> int:
@@ -60,6 +60,7 @@ def _cross(args) -> int:
     print("class map: " + ", ".join(f"{a} -> {b}" for a, b in metrics["class_map"].items()))
     if metrics["left_out"]["classes"]:
         print("left out (no shared class): " + ", ".join(f"{c} ({n})" for c, n in metrics["left_out"]["classes"].items()))
+    print_videos({"left_out": [{"what": w, "why": y} for w, y in metrics["left_out"].get("nothing_to_read", [])]})
     print(metrics["table1"])
     print(context_line(metrics["context"]))
     print(f"written: {Path(args.run) / 'cross' / metrics['name'] / 'metrics.json'}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from ..errors import EmojaxError
+from ..features.modalities import TITLES
 from ..fileio import shown
 from .common import add_partial_option, add_stream_option, seconds
 
@@ -36,8 +37,15 @@ def run(args) -> int:
             print(f"  warning: {warning}")
         for m, r in result["models"].items():
             probs = ", ".join(f"{c} {p:.2f}" for c, p in r["proba"].items())
-            print(f"  {m:>12}: {r['label']:>8}  ({probs})")
+            print(f"  {m:>12}: {r['label']:>8}  ({probs})  {reads(r)}")
     return 0
+
+
+def reads(model: dict) -> str:
+    """What a model's answer for a video rests on, in words."""
+    if model["prior_only"]:
+        return "[nothing to read: its training classes' frequencies]"
+    return "[" + " + ".join(TITLES[m] for m in model["modalities"]) + "]"
 
 
 def add(sub) -> None:

@@ -1,4 +1,6 @@
-"""From feature records to model arrays: ``X_rppg (N, T, C)``, ``X_face (N, T, 136)``, ``mask (N, T)``.
+"""From feature records to model arrays: ``X_rppg (N, T, C)``, ``X_face (N, T, 136)`` and
+``mask (N, T, M)``: each modality's own validity per frame (``features.modalities.MODALITIES``:
+the pulse, the landmarks), a modality with too little of it marked absent in the whole video.
 
 Two presets:
 - ``paper`` (Kumar & Li 2023): the raw per-frame mean R, G, B and raw landmark coordinates,
@@ -18,7 +20,8 @@ import numpy as np
 from scipy.interpolate import interp1d
 
 from ..errors import ConfigError
-from ..features import heart, rppg, vitals
+from ..features import heart, modalities, rppg, vitals
+from ..features.modalities import MODALITIES
 from ..features.record import Features
 
 #: hop of the sliding heart-rate estimate behind the improved heart-rate / quality channels
@@ -141,10 +144,39 @@ def speaker_means(records: Sequence[Features], speakers: Sequence[str | None]) -
     return {g: np.concatenate(v).mean(axis=0) if sum(map(len, v)) else None for g, v in out.items()}
 
 
+def channels(f: Features, cfg: InputConfig, speaker_mean: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """One record's rPPG channels ``(T, Cr)``, landmark channels ``(T, Cf)`` and each modality's
+    validity ``{name: (T,) bool}`` at the record's own frames, before any resampling: the
+    pulse (paper: the face box's colour) where it was measured and the record has colour, the
+    landmarks where a face was found."""
+    r = f.rgb.astype(np.float64) if cfg.preset == "paper" else _rppg_channels(f, cfg)
+    x = _face_channels(f, cfg, speaker_mean)
+    face = f.face_found & np.isfinite(x).all(axis=1)
+    pulse = np.isfinite(r).all(axis=1) & (f.face_found if cfg.preset == "paper" else True)
+    if f.grayscale:
+        pulse = np.zeros(len(f), bool)
+    return r, x, {"rppg": pulse, "face": face}
+
+
+def presence(f: Features, cfg: InputConfig | None = None) -> dict[str, str | None]:
+    """For each modality (:data:`MODALITIES`), None when ``f`` gives enough of it to be used
+    under ``cfg``, else why not (one rule for prediction and training:
+    :func:`emojax.features.modalities.shortfall`)."""
+    cfg = cfg or InputConfig()
+    _, _, valid = channels(f, cfg)
+    out = {m: modalities.shortfall(valid[m], f.fps) for m in MODALITIES}
+    if f.grayscale:
+        out["rppg"] = "the video has no colour (grayscale), so no pulse"
+    return out
+
+
 def to_arrays(records: Sequence[Features], cfg: InputConfig | None = None, *,
               speakers: Sequence[str | None] | None = None) -> dict[str, np.ndarray]:
-    """Stack records into ``rppg (N, T, C)``, ``face (N, T, F)`` and ``mask (N, T)`` (True =
-    a real frame with a face). Masked positions are zeros in the arrays.
+    """Stack records into ``rppg (N, T, Cr)``, ``face (N, T, F)`` and ``mask (N, T, M)``: for
+    each frame and modality (:data:`MODALITIES`), whether it was really observed. A modality a
+    video has too little of (:func:`presence`) is absent: its mask is False on every frame.
+    Values where the mask is False are zeros in the arrays.
 
     Each record is transformed on its own, except with ``cfg.speaker_relative``: then
     ``speakers`` must name every record's speaker, and each speaker's mean aligned shape is
@@ -161,21 +193,22 @@ def to_arrays(records: Sequence[Features], cfg: InputConfig | None = None, *,
                              "(in prediction: several videos of one person with --same-speaker)")
         means = speaker_means(records, speakers)
     length = cfg.length if cfg.preset == "improved" else (cfg.length or max(len(f) for f in records))
-    rp, fa, mk = [], [], []
+    out: dict[str, list] = {k: [] for k in (*MODALITIES, "mask")}
     for f, g in zip(records, speakers, strict=True):
-        r = f.rgb.astype(np.float64) if cfg.preset == "paper" else _rppg_channels(f, cfg)
-        x = _face_channels(f, cfg, means.get(g))
-        m = f.face_found.copy()
+        r, x, valid = channels(f, cfg, means.get(g))
+        values = {"rppg": r, "face": x}
+        m = np.stack([valid[k] if modalities.shortfall(valid[k], f.fps) is None else np.zeros(len(f), bool)
+                      for k in MODALITIES], axis=1)
         if cfg.preset == "improved":
-            r, x = _resample(r, length), _resample(x, length)
+            values = {k: _resample(v, length) for k, v in values.items()}
             m = _resample(m.astype(float), length) > 0.5
         else:
-            r, x, m = r[:length], x[:length], m[:length]
+            values, m = {k: v[:length] for k, v in values.items()}, m[:length]
         pad = length - len(m)
-        r, x = (np.pad(a, ((0, pad), (0, 0))) for a in (r, x))
-        m = np.pad(m, (0, pad))
-        m &= np.isfinite(r).all(axis=1) & np.isfinite(x).all(axis=1)
-        rp.append(np.where(m[:, None], r, 0.0))
-        fa.append(np.where(m[:, None], x, 0.0))
-        mk.append(m)
-    return {"rppg": np.stack(rp).astype(np.float32), "face": np.stack(fa).astype(np.float32), "mask": np.stack(mk)}
+        m = np.pad(m, ((0, pad), (0, 0)))
+        for i, k in enumerate(MODALITIES):
+            v = np.pad(values[k], ((0, pad), (0, 0)))
+            m[:, i] &= np.isfinite(v).all(axis=1)
+            out[k].append(np.where(m[:, i:i + 1], v, 0.0))
+        out["mask"].append(m)
+    return {**{k: np.stack(out[k]).astype(np.float32) for k in MODALITIES}, "mask": np.stack(out["mask"])}

@@ -10,18 +10,22 @@ So ``C_g`` is computed once per group, and every permutation only gathers rows o
 permutation pays the first layer again. A missing value (a frame without a face) travels with
 its video: it is the standardised 0 wherever it goes.
 
-The receiver's mask holds: a donor's values land only in frames the receiver has (its padded
-and face-less frames stay the standardised 0), so a permuted block never carries information
-through frames the receiving video lacks. The donor's contribution is then ``C_g(z_j * m_i)``,
-which depends on the pair. When no receiver lacks a frame it is ``C_g[j]``. Otherwise:
+Validity travels with a group as far as the group holds it (``Group.cover``): where a group
+holds every channel of a modality at a frame, the donor's validity there comes with its values
+(a donor without a pulse gives none, and the layers after the first pool over the frames the
+pair's mask says); where it holds only some channels, the receiver's validity stays and a
+donor's values land only in frames the receiver has (its missing frames stay the standardised
+0). The donor's contribution is then ``C_g[j] - C_g(z_j * L_i)``, ``L_i`` the cells of ``g`` it
+does not cover in frames receiver ``i`` lacks; when there are none it is ``C_g[j]``. Otherwise:
 
 - a first layer of finite ``reach`` r (a convolution; r = 0 for a per-frame layer) reads each
-  input frame from at most 2r + 1 output frames, so ``C_g`` is computed on K = 2r + 1 combs of
-  frames (every K-th frame, from each offset); for each output frame each comb holds exactly
-  one of the input frames it reads, and the pair's contribution is the combs' outputs weighted
-  by whether the receiver has that frame;
-- a flatten layer (reach None) gets the donor's values in the frames the receiver lacks
-  subtracted, from the group's own columns in those frames only.
+  input frame from at most 2r + 1 output frames, so ``g``'s uncovered cells of each modality
+  some receiver lacks frames of are computed on K = 2r + 1 combs of frames (every K-th frame,
+  from each offset); for each output frame each comb holds exactly one of the input frames it
+  reads, and the correction is the combs' outputs weighted by whether the receiver lacks that
+  frame of that modality;
+- a flatten layer (reach None) gets the donor's values in those cells subtracted, from the
+  group's own columns in those cells only.
 """
 
 from __future__ import annotations
@@ -34,9 +38,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from ..features.modalities import MODALITIES, index
 from ..models import EarlyFusion
 from ..training.devices import data_parallel
 from .groups import Group
+
+RPPG, FACE = index("rppg"), index("face")
 
 MB = 1 << 20
 #: activations per call of the layers after the first: batches of about this size stay in cache
@@ -47,7 +54,7 @@ CALL_BYTES = 16 * MB
 @partial(jax.jit, static_argnums=0)
 def _stage_one(graphdef, state, rppg, face, mask):
     model = nnx.merge(graphdef, state)
-    z = model.standardise(rppg, face, mask, mask)
+    z = model.standardise(rppg, face, mask[..., RPPG], mask[..., FACE])
     return z, model.first(*z)
 
 
@@ -89,38 +96,52 @@ def _flat_correction(z_flat, kernel, cells, u_cells, donors, recv_pos):
     return vals @ jnp.take(kernel, cells, axis=0)
 
 
+@jax.jit
+def _pair_masks(cover, g_idx, donors, mask_all, recv_mask):
+    """``(P * n_recv, T, M)``: each receiver's mask with group ``g_idx[p]`` taken from video
+    ``donors[p]``: the donor's validity where the group covers the modality, the receiver's
+    elsewhere."""
+    p, n = donors.shape
+    m = jnp.where(cover[g_idx][:, None], mask_all[donors], recv_mask[None])
+    return m.reshape(p * n, *m.shape[2:])
+
+
+def _proba(model, pre, masks, p, n):
+    pre = jax.tree.map(lambda x: x.reshape(p * n, *x.shape[2:]), pre)
+    return jax.nn.softmax(model.rest(pre, masks), axis=-1).reshape(p, n, -1)
+
+
 @partial(jax.jit, static_argnums=0)
-def _swapped_flat(graphdef, state, offsets, contrib, corr, g_idx, r_idx, donors, mask):
-    """``_swapped`` for a flatten first layer with the receivers' missing frames taken out."""
-    model = nnx.merge(graphdef, state)
+def _swapped_flat(graphdef, state, offsets, contrib, corr, g_idx, r_idx, donors, masks):
+    """``_swapped`` for a flatten first layer with the donor's values in the receivers'
+    missing uncovered cells taken out."""
     p, n = donors.shape
     pre = jax.tree.map(lambda o, c: o[g_idx] + c[g_idx[:, None], donors] - corr[g_idx, r_idx],
                        offsets, contrib)
-    pre = jax.tree.map(lambda x: x.reshape(p * n, *x.shape[2:]), pre)
-    proba = jax.nn.softmax(model.rest(pre, jnp.tile(mask, (p, 1))), axis=-1)
-    return proba.reshape(p, n, -1)
+    return _proba(nnx.merge(graphdef, state), pre, masks, p, n)
 
 
 @partial(jax.jit, static_argnums=0)
-def _swapped_local(graphdef, state, offsets, combs, weights, g_idx, donors, mask):
-    """``_swapped`` for a first layer of finite reach: the donor's comb outputs (G, K, n, T, H)
-    weighted by whether the receiver has each comb's frame (``weights (n_recv, K, T)``)."""
-    model = nnx.merge(graphdef, state)
+def _swapped_local(graphdef, state, offsets, contrib, combs, lacks, g_idx, donors, masks):
+    """``_swapped`` for a first layer of finite reach: from the donor's whole contribution, its
+    comb outputs of the group's uncovered cells of each modality (``combs``: one tree per
+    modality, leaves ``(G, K, N, T, H)``) weighted by whether the receiver lacks each comb's
+    frame of that modality (``lacks``: one ``(n_recv, K, T)`` per modality) are taken out."""
     p, n = donors.shape
-    k = weights.shape[1]
 
-    def one(o, c):
-        add = sum(c[g_idx[:, None], q, donors] * weights[None, :, q, :, None] for q in range(k))
-        return (o[g_idx] + add).reshape(p * n, *o.shape[2:])
+    def one(o, c, *cs):
+        out = o[g_idx] + c[g_idx[:, None], donors]
+        for cm, w in zip(cs, lacks):
+            out = out - sum(cm[g_idx[:, None], q, donors] * w[None, :, q, :, None] for q in range(w.shape[1]))
+        return out
 
-    pre = jax.tree.map(one, offsets, combs)
-    proba = jax.nn.softmax(model.rest(pre, jnp.tile(mask, (p, 1))), axis=-1)
-    return proba.reshape(p, n, -1)
+    pre = jax.tree.map(one, offsets, contrib, *combs)
+    return _proba(nnx.merge(graphdef, state), pre, masks, p, n)
 
 
 def comb_weights(recv_mask: np.ndarray, reach: int) -> np.ndarray:
-    """``(n_recv, K, T)``: for receiver i, comb q and output frame t, whether the receiver has
-    the one input frame of comb q that frame t reads (K = 2 reach + 1)."""
+    """``(n_recv, K, T)``: for receiver i, comb q and output frame t, ``recv_mask`` (e.g. "the
+    receiver lacks it") at the one input frame of comb q that frame t reads (K = 2 reach + 1)."""
     n, t = recv_mask.shape
     k = 2 * reach + 1
     frames = np.arange(t)
@@ -141,17 +162,14 @@ def _offsets(base, contrib, recv):
 
 
 @partial(jax.jit, static_argnums=0)
-def _swapped(graphdef, state, offsets, contrib, g_idx, donors, mask):
+def _swapped(graphdef, state, offsets, contrib, g_idx, donors, masks):
     """Class probabilities ``(P, n_recv, K)`` of the receivers with group ``g_idx[p]`` taken
-    from videos ``donors[p]``."""
-    model = nnx.merge(graphdef, state)
+    from videos ``donors[p]`` (``masks``: :func:`_pair_masks`)."""
     p, n = donors.shape
     # every (pair, receiver) is one row of a single batch: the layers after the first run as
     # large matmuls rather than a vmap of small ones (rest treats rows independently)
-    pre = jax.tree.map(lambda o, c: (o[g_idx] + c[g_idx[:, None], donors]).reshape(p * n, *o.shape[2:]),
-                       offsets, contrib)
-    proba = jax.nn.softmax(model.rest(pre, jnp.tile(mask, (p, 1))), axis=-1)
-    return proba.reshape(p, n, -1)
+    pre = jax.tree.map(lambda o, c: o[g_idx] + c[g_idx[:, None], donors], offsets, contrib)
+    return _proba(nnx.merge(graphdef, state), pre, masks, p, n)
 
 
 class FirstLayerCache:
@@ -164,7 +182,7 @@ class FirstLayerCache:
         self.model = model
         self.graphdef, self.state = nnx.split(model)
         rppg, face, mask = (jax.device_put(jnp.asarray(arrays[k]), dp.everywhere) for k in ("rppg", "face", "mask"))
-        self.mask = mask
+        self.mask = mask                 # (N, T, M)
         self.z, self.base = _stage_one(self.graphdef, self.state, rppg, face, mask)
         zeros = tuple(None if a is None else jnp.zeros_like(a[:1]) for a in self.z)
         self.bias = jax.tree.map(lambda b: b[0], _first(self.graphdef, self.state, zeros))
@@ -200,19 +218,20 @@ class FirstLayerCache:
             masks_r[k], masks_f[k] = g.rppg, g.face
         return _masked_contributions(self.graphdef, self.state, self.z, self.bias, masks_r, masks_f)
 
-    def swapped(self, offsets, contrib, g_idx: np.ndarray, donors: np.ndarray, recv_mask) -> np.ndarray:
-        return np.asarray(_swapped(self.graphdef, self.state, offsets, contrib, jnp.asarray(g_idx),
-                                   jnp.asarray(donors), recv_mask))
-
-    def combs(self, groups: Sequence[Group], pad_to: int) -> object:
-        """``C_g`` on each of the K = 2 reach + 1 combs of frames: ``(pad_to, K, n, T, ...)``."""
+    def combs(self, groups: Sequence[Group], pad_to: int, modality: int) -> object:
+        """The contribution of each group's cells of ``modality`` that it does not cover, on
+        each of the K = 2 reach + 1 combs of frames: ``(pad_to, K, n, T, ...)``."""
         k = 2 * self.model.reach + 1
         t = groups[0].rppg.shape[0]
         comb = (np.arange(t)[None, :] % k) == np.arange(k)[:, None]             # (K, T)
         masks_r = np.zeros((pad_to, k, *groups[0].rppg.shape), np.float32)
         masks_f = np.zeros((pad_to, k, *groups[0].face.shape), np.float32)
         for i, g in enumerate(groups):
-            masks_r[i], masks_f[i] = g.rppg[None] * comb[..., None], g.face[None] * comb[..., None]
+            unc = ~g.cover[:, modality]
+            if modality == RPPG:
+                masks_r[i] = (g.rppg & unc[:, None])[None] * comb[..., None]
+            else:
+                masks_f[i] = (g.face & unc[:, None])[None] * comb[..., None]
         out = _masked_contributions(self.graphdef, self.state, self.z, self.bias,
                                     masks_r.reshape(pad_to * k, *masks_r.shape[2:]),
                                     masks_f.reshape(pad_to * k, *masks_f.shape[2:]))
@@ -221,24 +240,27 @@ class FirstLayerCache:
     def flat_corrections(self, groups: Sequence[Group], pad_to: int, donors: np.ndarray, missing: np.ndarray,
                          pairs_per_call: int) -> jax.Array:
         """``(pad_to, R, n_recv, H)``: for each group, repeat and receiver, what the donor's
-        values in the receiver's missing frames (``missing (n_recv, T)``) add to the flatten layer."""
+        values in the group's uncovered cells of the receiver's missing frames (``missing
+        (n_recv, T, M)``) add to the flatten layer."""
         if self._flat is None:
             self._flat = (jnp.concatenate(self.z, axis=-1).reshape(self.n, -1), self.model.fc1.kernel[...])
         z_flat, kernel = self._flat
         reps, n_recv = donors.shape
-        width = self.z[0].shape[2] + self.z[1].shape[2]
-        frames_missing = missing.any(axis=0)
+        cr = self.z[0].shape[2]
+        width = cr + self.z[1].shape[2]
+        of_column = np.where(np.arange(width) < cr, RPPG, FACE)               # each column's modality
+        lacked = missing.any(axis=0)[:, of_column]                              # (T, width)
         pair_donor = donors.reshape(-1)
         pair_recv = np.tile(np.arange(n_recv), reps)
         out = np.zeros((pad_to, reps * n_recv, kernel.shape[1]), np.float32)
         for i, g in enumerate(groups):
-            member = np.concatenate([g.rppg, g.face], axis=1) & frames_missing[:, None]
+            member = np.concatenate([g.rppg, g.face], axis=1) & ~g.cover[:, of_column] & lacked
             cells = np.flatnonzero(member.reshape(-1))
             if not len(cells):
                 continue
             size = max(64, 1 << (len(cells) - 1).bit_length())     # few shapes, few compilations
             u = np.zeros((n_recv, size), np.float32)
-            u[:, :len(cells)] = missing[:, cells // width]
+            u[:, :len(cells)] = missing[:, cells // width, of_column[cells % width]]
             cells = np.pad(cells, (0, size - len(cells)))
             per_call = max(1, min(pairs_per_call, int(CALL_BYTES // (4 * size))))
             for pc in _chunks(len(pair_donor), per_call):
@@ -277,47 +299,52 @@ class Engine:
         dp = data_parallel()             # (permutation, receiver) rows split over the devices
         n_recv, reps = len(recv), len(donors)
         recv_j = jax.device_put(jnp.asarray(recv), dp.everywhere)
-        recv_masks = [s.mask[recv_j] for s in staged]
-        missing = ~np.asarray(recv_masks[0])                  # (n_recv, T): frames each receiver lacks
-        exact = not missing.any()                             # then a donor's contribution is C_g[j]
+        recv_mask = staged[0].mask[recv_j]                    # (n_recv, T, M): the same videos for every model
+        missing = ~np.asarray(recv_mask)                      # frames and modalities each receiver lacks
+        lacked = missing.any(axis=0)                          # (T, M)
+        cover = np.stack([g.cover for g in groups])           # (G, T, M)
+        groups_lacking = [[bool(((g.rppg if mod == RPPG else g.face).any(axis=1) & ~g.cover[:, mod]
+                                 & lacked[:, mod]).any()) for mod in range(len(MODALITIES))] for g in groups]
         row = max(s.row_bytes for s in staged)
         widen = 1
-        if not exact:
+        if lacked.any():
             reaches = [s.model.reach for s in staged]
-            widen = max([2 * r + 1 for r in reaches if r is not None] + [1 + reps if None in reaches else 1])
+            widen = max([1 + int(lacked.any(axis=0).sum()) * (2 * r + 1) for r in reaches if r is not None]
+                        + [1 + reps if None in reaches else 1])
         budget = self.max_memory_mb * MB
         per_group = min(len(groups), max(1, int(budget // (2 * staged[0].n * row * widen))))
         pairs_per_call = min(per_group * reps, max(1, int(min(CALL_BYTES, budget / 8) // (n_recv * row * widen))))
         per_group = min(per_group, max(1, int(budget // (2 * n_recv * row))))  # the offsets fit too
         pairs_per_call = dp.padded(pairs_per_call)
-        weights = [None if exact or s.model.reach is None else
-                   jnp.asarray(comb_weights(np.asarray(m), s.model.reach)) for s, m in zip(staged, recv_masks)]
+        lacks = {(r, mod): jnp.asarray(comb_weights(missing[..., mod], r))
+                 for r in {s.model.reach for s in staged if s.model.reach is not None}
+                 for mod in range(len(MODALITIES)) if lacked[:, mod].any()}
         done = 0
         for gi in _chunks(len(groups), per_group):
             pairs = np.array([(g, r) for g in range(len(gi)) for r in range(reps)])
             chunk = [groups[k] for k in gi]
+            chunk_cover = jnp.asarray(np.pad(cover[gi], ((0, per_group - len(gi)), (0, 0), (0, 0))))
+            need = [mod for mod in range(len(MODALITIES)) if any(groups_lacking[k][mod] for k in gi)]
             total = 0.0
-            for s, recv_mask, weight in zip(staged, recv_masks, weights):
-                local = weight is not None
-                if local:
-                    combs = s.combs(chunk, per_group)
-                    contrib = jax.tree.map(lambda c: c.sum(axis=1), combs)
-                else:
-                    contrib = s.contributions(chunk, per_group)
-                corr = None if exact or local else s.flat_corrections(chunk, per_group, donors, missing, pairs_per_call)
+            for s in staged:
+                contrib = s.contributions(chunk, per_group)
+                local = bool(need) and s.model.reach is not None
+                combs = tuple(s.combs(chunk, per_group, mod) for mod in need) if local else ()
+                weights = tuple(lacks[s.model.reach, mod] for mod in need) if local else ()
+                corr = (s.flat_corrections(chunk, per_group, donors, missing, pairs_per_call)
+                        if need and not local else None)
                 offsets = _offsets(s.base, contrib, recv_j)
                 parts = []
                 for pc in _chunks(len(pairs), pairs_per_call):
                     sel = np.pad(pc, (0, pairs_per_call - len(pc)), mode="edge")
                     g_idx, r_idx, d_idx = dp.put(pairs[sel, 0], pairs[sel, 1], donors[pairs[sel, 1]])
-                    if exact:
-                        p = s.swapped(offsets, contrib, g_idx, d_idx, recv_mask)
+                    masks = _pair_masks(chunk_cover, g_idx, d_idx, s.mask, recv_mask)
+                    if not need:
+                        p = _swapped(s.graphdef, s.state, offsets, contrib, g_idx, d_idx, masks)
                     elif local:
-                        p = np.asarray(_swapped_local(s.graphdef, s.state, offsets, combs, weight, g_idx, d_idx,
-                                                      recv_mask))
+                        p = _swapped_local(s.graphdef, s.state, offsets, contrib, combs, weights, g_idx, d_idx, masks)
                     else:
-                        p = np.asarray(_swapped_flat(s.graphdef, s.state, offsets, contrib, corr, g_idx, r_idx, d_idx,
-                                                     recv_mask))
+                        p = _swapped_flat(s.graphdef, s.state, offsets, contrib, corr, g_idx, r_idx, d_idx, masks)
                     parts.append(np.asarray(p[:len(pc)], np.float64))
                 total = total + np.concatenate(parts)
             consume(gi, (total / len(staged)).reshape(len(gi), reps, n_recv, -1))

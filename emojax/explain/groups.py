@@ -14,6 +14,8 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
+from ..features.modalities import MODALITIES
+
 #: dlib's 68-point layout (0-based point indices)
 REGIONS = {"jaw": range(0, 17), "brows": range(17, 27), "nose": range(27, 36), "eyes": range(36, 48),
            "mouth": range(48, 68)}
@@ -21,12 +23,16 @@ REGIONS = {"jaw": range(0, 17), "brows": range(17, 27), "nose": range(27, 36), "
 RPPG_CHANNELS = {"paper": ("R", "G", "B"), "improved": ("pulse", "heart_rate", "quality")}
 GROUPINGS = ("modality", "channel", "region", "time")
 TIME_WINDOWS = 10
-MODALITIES = ("rppg", "visual")
 
 
 @dataclass(frozen=True, eq=False)
 class Group:
-    """A named set of input values: boolean masks ``rppg (T, Cr)`` and ``face (T, Cf)``."""
+    """A named set of input values: boolean masks ``rppg (T, Cr)`` and ``face (T, Cf)``.
+
+    A modality's validity at a frame belongs to the group when the group holds every channel
+    of that modality at that frame (``cover``): permuting the group then moves that validity
+    with the values (a donor without a pulse there gives none). A group that holds only some
+    of a modality's channels at a frame moves those values, and the receiver's validity stays."""
 
     name: str
     rppg: np.ndarray
@@ -35,6 +41,12 @@ class Group:
     @property
     def size(self) -> int:
         return int(self.rppg.sum() + self.face.sum())
+
+    @property
+    def cover(self) -> np.ndarray:
+        """``(T, M)``: the frames and modalities (``MODALITIES`` order) whose validity the group holds."""
+        full = {"rppg": self.rppg.all(axis=1), "face": self.face.all(axis=1)}
+        return np.stack([full[m] for m in MODALITIES], axis=1)
 
 
 @dataclass(frozen=True)

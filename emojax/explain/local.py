@@ -11,9 +11,12 @@ import numpy as np
 from flax import nnx
 from sklearn.utils import Bunch, check_random_state
 
+from ..features.modalities import index
 from .engine import Engine
 from .groups import REGIONS, resolve
 from .pfi import fitted_classifier, layout_of
+
+RPPG, FACE = index("rppg"), index("face")
 
 
 def _one_video(clf, x) -> dict:
@@ -85,7 +88,8 @@ def _ig_once(clf, arrays: dict, k: int, steps: int):
     for m in clf.models_:
         m.eval()
         gd, st = nnx.split(m)
-        z = m.standardise(*(jnp.asarray(arrays[i]) for i in ("rppg", "face", "mask", "mask")))
+        mask = jnp.asarray(arrays["mask"])
+        z = m.standardise(jnp.asarray(arrays["rppg"]), jnp.asarray(arrays["face"]), mask[..., RPPG], mask[..., FACE])
         a, px, p0 = _integrated(gd, st, z, jnp.asarray(arrays["mask"]), k, alphas, weights)
         attrs.append(tuple(np.zeros(arrays[n].shape[1:]) if v is None else np.asarray(v[0], np.float64)
                            for v, n in zip(a, ("rppg", "face"))))

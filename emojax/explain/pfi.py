@@ -24,8 +24,11 @@ from sklearn.utils import Bunch, check_random_state
 from sklearn.utils.random import sample_without_replacement
 
 from ..estimator import EmotionClassifier
+from ..features.modalities import MODALITIES, index
 from .engine import Engine
 from .groups import Group, Layout, resolve
+
+RPPG, FACE = index("rppg"), index("face")
 
 
 @dataclass
@@ -194,17 +197,20 @@ def class_importance(result: Bunch) -> Bunch:
 @partial(jax.jit, static_argnums=0)
 def _flat_proba(graphdef, state, rppg, face, mask):
     model = nnx.merge(graphdef, state)
-    m = mask[..., None]      # the row's own frames: a value in a frame the row lacks counts as missing
-    z = model.standardise(jnp.nan_to_num(rppg), jnp.nan_to_num(face), jnp.isfinite(rppg) & m, jnp.isfinite(face) & m)
+    # the row's own frames of each modality: a value in a frame the row lacks counts as missing
+    mr, mf = mask[..., RPPG, None], mask[..., FACE, None]
+    z = model.standardise(jnp.nan_to_num(rppg), jnp.nan_to_num(face), jnp.isfinite(rppg) & mr, jnp.isfinite(face) & mf)
     return jax.nn.softmax(model.rest(model.first(*z), mask), axis=-1)
 
 
 class FlatView(_Prefitted):
     """A fitted :class:`EmotionClassifier` over flat rows ``[rppg (T*Cr) | face (T*Cf) |
-    mask (T)]``, a missing value (frame without a face) written NaN: what scikit-learn's
-    inspection tools expect. A permuted column carries its missing values with it, and a
-    value that lands in a frame the row lacks (its mask) is missing too: the receiver's mask
-    holds, as in ``emojax.explain``'s own permutations."""
+    mask (T*M)]`` (the mask per frame and modality), a missing value written NaN: what
+    scikit-learn's inspection tools expect. A permuted column carries its missing values with
+    it, and a value that lands in a frame the row lacks (its mask for that modality) is missing
+    too; a group's block holds the mask columns of the frames and modalities it covers
+    (``Group.cover``), so their validity moves with it, as in ``emojax.explain``'s own
+    permutations."""
 
     def __init__(self, classifier: EmotionClassifier, layout: Layout):
         self.classifier = classifier
@@ -218,10 +224,12 @@ class FlatView(_Prefitted):
         lo = self.layout
         X = np.asarray(X, np.float32)
         a, b = lo.length * lo.rppg_channels, lo.length * (lo.rppg_channels + lo.face_channels)
-        if X.ndim != 2 or X.shape[1] != b + lo.length:
-            raise ValueError(f"flat rows must have {b + lo.length} columns, not {X.shape[1:]}")
+        width = b + lo.length * len(MODALITIES)
+        if X.ndim != 2 or X.shape[1] != width:
+            raise ValueError(f"flat rows must have {width} columns, not {X.shape[1:]}")
         return {"rppg": X[:, :a].reshape(len(X), lo.length, lo.rppg_channels),
-                "face": X[:, a:b].reshape(len(X), lo.length, lo.face_channels), "mask": X[:, b:] > 0.5}
+                "face": X[:, a:b].reshape(len(X), lo.length, lo.face_channels),
+                "mask": X[:, b:].reshape(len(X), lo.length, len(MODALITIES)) > 0.5}
 
     def _split(self) -> list:
         if getattr(self, "split_", None) is None:
@@ -241,16 +249,17 @@ def flat_view(estimator, X) -> tuple[FlatView, np.ndarray]:
     """``(view, X_flat)``: the classifier and its inputs as one 2-D matrix (see ``FlatView``)."""
     clf = fitted_classifier(estimator)
     a = clf.inputs_for(X)
-    m = a["mask"][..., None]
-    r, f = np.where(m, a["rppg"], np.nan), np.where(m, a["face"], np.nan)
+    m = a["mask"]
+    r, f = np.where(m[..., RPPG, None], a["rppg"], np.nan), np.where(m[..., FACE, None], a["face"], np.nan)
     n = len(m)
-    flat = np.concatenate([r.reshape(n, -1), f.reshape(n, -1), a["mask"].astype(np.float32)], axis=1)
+    flat = np.concatenate([r.reshape(n, -1), f.reshape(n, -1), m.reshape(n, -1).astype(np.float32)], axis=1)
     return FlatView(clf, layout_of(clf, a)), flat.astype(np.float32)
 
 
 def block_columns(group: Group) -> np.ndarray:
-    """The flat-view columns of ``group`` (for permuting the same block on scikit-learn's side)."""
-    return np.flatnonzero(np.concatenate([group.rppg.reshape(-1), group.face.reshape(-1)]))
+    """The flat-view columns of ``group`` (for permuting the same block on scikit-learn's side):
+    its values and the mask of every frame and modality it covers."""
+    return np.flatnonzero(np.concatenate([group.rppg.reshape(-1), group.face.reshape(-1), group.cover.reshape(-1)]))
 
 
 class BlockView(_Prefitted):

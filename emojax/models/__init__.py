@@ -22,6 +22,9 @@ from .rppg_cnn import RppgCNN
 MODEL_NAMES = ("rppg", "face", "late_fusion", "early_fusion")
 #: the models trained by gradient descent (late fusion combines two of them)
 TRAINED = ("rppg", "face", "early_fusion")
+#: the modalities each model reads
+MODEL_MODALITIES = {"rppg": ("rppg",), "face": ("face",), "late_fusion": ("rppg", "face"),
+                    "early_fusion": ("rppg", "face")}
 #: display names as in the paper
 TITLES = {"rppg": "rPPG", "face": "Facial", "late_fusion": "Late fusion", "early_fusion": "Early fusion"}
 
@@ -81,4 +84,4 @@ def build_model(name: str, spec: ModelSpec, *, seed: int = 0) -> nnx.Module:
 
 __all__ = ["RppgCNN", "FaceResNet", "EarlyFusion", "TemporalFusion", "LateFusion", "choose_weight",
            "InputNorm", "Stat", "masked_mean", "ModelSpec", "build_model", "MODEL_NAMES", "TRAINED",
-           "TITLES", "ARCHITECTURES"]
+           "TITLES", "ARCHITECTURES", "MODEL_MODALITIES"]

@@ -1,14 +1,16 @@
 """Pieces every model shares: fixed input statistics, masked pooling, the model interface.
 
 Every model is called as ``model(rppg, face, mask) -> logits`` with
-``rppg (N, T, Cr)``, ``face (N, T, Cf)`` and ``mask (N, T)`` (True = a real frame with a face);
-a unimodal model ignores the other modality.
+``rppg (N, T, Cr)``, ``face (N, T, Cf)`` and ``mask (N, T, M)``: for each frame and modality
+(``emojax.features.modalities.MODALITIES``) whether it was observed. A unimodal model ignores
+the other modality; a model none of whose modalities a video has answers with its training
+classes' frequencies (``prior``), the answer of a model that knows nothing about the video.
 
 Every model is also three stages, so that explanations can reuse the expensive first layer
 (``emojax.explain``): ``standardise`` (each modality by the training statistics, missing
 values exactly 0), ``first`` (the first layer: affine in the standardised inputs) and ``rest``
 (everything after it, which sees ``mask`` for pooling). ``model(r, f, m)`` is
-``rest(first(*standardise(r, f, m, m)), m)``.
+``rest(first(*standardise(r, f, m[..., 0], m[..., 1])), m)``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+
+from ..features.modalities import index
+
+RPPG, FACE = index("rppg"), index("face")
 
 
 class Stat(nnx.Variable):
@@ -51,6 +57,10 @@ class Staged(nnx.Module):
 
     reach: int | None = None
 
+    def fit_inputs(self, rppg, face, mask, y=None) -> None:
+        """Set the input standardisation (and, given labels ``y``, the prior) from the training videos."""
+        raise NotImplementedError
+
     def standardise(self, rppg, face, rppg_valid, face_valid):
         """Standardised ``(z_rppg, z_face)``; ``None`` for a modality the model ignores."""
         raise NotImplementedError
@@ -64,7 +74,31 @@ class Staged(nnx.Module):
         raise NotImplementedError
 
     def __call__(self, rppg, face, mask):
-        return self.rest(self.first(*self.standardise(rppg, face, mask, mask)), mask)
+        return self.rest(self.first(*self.standardise(rppg, face, mask[..., RPPG], mask[..., FACE])), mask)
+
+
+class Prior(nnx.Module):
+    """The log of the training classes' frequencies: what a model answers for a video that
+    has none of the modalities it reads."""
+
+    def __init__(self, n_classes: int):
+        self.log_p = Stat(jnp.full((n_classes,), -np.log(n_classes), jnp.float32))
+
+    def fit(self, y) -> None:
+        k = self.log_p.shape[0]
+        counts = np.bincount(np.asarray(y, int), minlength=k)[:k].astype(np.float64)
+        if counts.sum() > 0:
+            p = (counts + 1e-3) / (counts + 1e-3).sum()
+            self.log_p[...] = jnp.asarray(np.log(p), jnp.float32)
+
+    def __call__(self, logits, present):
+        """``logits (N, K)`` where ``present (N,)``, the prior elsewhere."""
+        return jnp.where(present[:, None], logits, self.log_p[...])
+
+
+def present(mask):
+    """``(N,)``: the video has at least one frame of the modality ``mask (N, T)`` describes."""
+    return mask.any(axis=1)
 
 
 def masked_mean(h, mask):

@@ -13,20 +13,24 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from .common import InputNorm, Staged, masked_mean_std
+from .common import FACE, RPPG, InputNorm, Prior, Staged, masked_mean_std, present
 
 
 class _Fused(Staged):
-    """Both modalities standardised with their own statistics."""
+    """Both modalities standardised with their own statistics over their own valid frames."""
 
-    def __init__(self, rppg_channels: int, face_channels: int):
+    def __init__(self, rppg_channels: int, face_channels: int, n_classes: int):
         self.rppg_norm = InputNorm(rppg_channels)
         self.face_norm = InputNorm(face_channels)
+        self.prior = Prior(n_classes)
 
-    def fit_inputs(self, rppg, face, mask) -> None:
-        """Set the input standardisation of both modalities from the training videos."""
-        self.rppg_norm.fit(rppg, mask)
-        self.face_norm.fit(face, mask)
+    def fit_inputs(self, rppg, face, mask, y=None) -> None:
+        """Set the input standardisation of both modalities (and the prior, given ``y``) from
+        the training videos."""
+        self.rppg_norm.fit(rppg, mask[..., RPPG])
+        self.face_norm.fit(face, mask[..., FACE])
+        if y is not None:
+            self.prior.fit(y)
 
     def standardise(self, rppg, face, rppg_valid, face_valid):
         return self.rppg_norm(rppg, rppg_valid), self.face_norm(face, face_valid)
@@ -37,7 +41,7 @@ class EarlyFusion(_Fused):
 
     def __init__(self, rppg_channels: int, face_channels: int, length: int, n_classes: int, *,
                  hidden: tuple[int, int] = (512, 256), dropout: float = 0.0, rngs: nnx.Rngs):
-        super().__init__(rppg_channels, face_channels)
+        super().__init__(rppg_channels, face_channels, n_classes)
         self.length = length
         self.reach = None                 # the first layer reads every frame
         self.fc1 = nnx.Linear(length * (rppg_channels + face_channels), hidden[0], rngs=rngs)
@@ -53,14 +57,15 @@ class EarlyFusion(_Fused):
     def rest(self, pre, mask):
         h = jax.nn.relu(pre[0])
         h = jax.nn.relu(self.fc2(self.drop(h)))
-        return self.head(self.drop(h))
+        return self.prior(self.head(self.drop(h)), present(mask.any(axis=-1)))
 
 
 class ModalityDropout(nnx.Module):
     """In training, drops at most one modality of a clip: with probability ``rate`` the pulse
-    embedding, with probability ``rate`` the landmark embedding, never both (``rate`` <= 0.5).
-    A kept embedding is scaled by ``1 / (1 - rate)``, so its expectation is unchanged. In
-    evaluation (``deterministic``) both pass untouched."""
+    embedding, with probability ``rate`` the landmark embedding, never both (``rate`` <= 0.5),
+    and never the only modality a clip has. A kept embedding that could have been dropped is
+    scaled by ``1 / (1 - rate)``, so its expectation is unchanged. In evaluation
+    (``deterministic``) both pass untouched."""
 
     def __init__(self, rate: float, *, rngs: nnx.Rngs):
         if not 0.0 <= rate <= 0.5:
@@ -69,29 +74,34 @@ class ModalityDropout(nnx.Module):
         self.deterministic = False
         self.rngs = rngs["dropout"].fork()
 
-    def __call__(self, r, f):
+    def __call__(self, r, f, has_r, has_f):
+        """``r``, ``f``: the clips' embeddings ``(N, T, H)``; ``has_r``, ``has_f``: ``(N,)`` the
+        clip has that modality."""
         if self.deterministic or self.rate == 0.0:
             return r, f
         u = jax.random.uniform(self.rngs(), (r.shape[0], 1, 1))
-        keep = 1.0 / (1.0 - self.rate)
-        return (jnp.where(u < self.rate, 0.0, r * keep),
-                jnp.where((u >= self.rate) & (u < 2 * self.rate), 0.0, f * keep))
+        both = (has_r & has_f)[:, None, None]
+        keep = jnp.where(both, 1.0 / (1.0 - self.rate), 1.0)
+        return (jnp.where(both & (u < self.rate), 0.0, r * keep),
+                jnp.where(both & (u >= self.rate) & (u < 2 * self.rate), 0.0, f * keep))
 
 
 class TemporalFusion(_Fused):
     """``(rppg, face, mask) -> logits`` for any ``T``.
 
     Each frame's rPPG and landmark channels are first embedded separately to the same width
-    (so the 3 pulse channels are not drowned by the 272 landmark channels), concatenated frame
-    by frame, then go through a convolution and a residual convolution over time, masked
-    mean/std pooling, a dense layer and the classifier. In training, modality dropout zeroes
-    one modality's embedding of a whole clip at a time (never both: ``ModalityDropout``), so
-    that neither modality can be ignored.
+    (so the 3 pulse channels are not drowned by the 272 landmark channels), each embedding
+    zero where its modality was not observed, concatenated frame by frame, then go through a
+    convolution and a residual convolution over time, mean/std pooling over the frames with
+    either modality, a dense layer and the classifier. A clip without one modality is read
+    from the other alone; in training, modality dropout zeroes one modality's embedding of a
+    whole clip at a time (never both, never a clip's only one: ``ModalityDropout``), so that
+    neither modality can be ignored and either can stand alone.
     """
 
     def __init__(self, rppg_channels: int, face_channels: int, n_classes: int, *, hidden: int = 64,
                  kernel: int = 5, dropout: float = 0.2, modality_dropout: float = 0.25, rngs: nnx.Rngs):
-        super().__init__(rppg_channels, face_channels)
+        super().__init__(rppg_channels, face_channels, n_classes)
         self.rppg_in = nnx.Linear(rppg_channels, hidden // 2, rngs=rngs)
         self.face_in = nnx.Linear(face_channels, hidden // 2, rngs=rngs)
         self.modality_drop = ModalityDropout(modality_dropout, rngs=rngs)
@@ -106,9 +116,12 @@ class TemporalFusion(_Fused):
         return self.rppg_in(z_rppg), self.face_in(z_face)
 
     def rest(self, pre, mask):
-        r, f = self.modality_drop(jax.nn.relu(pre[0]), jax.nn.relu(pre[1]))
+        mr, mf = mask[..., RPPG], mask[..., FACE]
+        r, f = self.modality_drop(jax.nn.relu(pre[0]) * mr[..., None], jax.nn.relu(pre[1]) * mf[..., None],
+                                  present(mr), present(mf))
         x = jnp.concatenate([r, f], axis=-1)
         h = jax.nn.relu(self.conv1(x))
         h = jax.nn.relu(self.conv2(h) + h)
-        z = jax.nn.relu(self.fc(self.drop(masked_mean_std(h, mask))))
-        return self.head(self.drop(z))
+        frames = mr | mf
+        z = jax.nn.relu(self.fc(self.drop(masked_mean_std(h, frames))))
+        return self.prior(self.head(self.drop(z)), present(frames))

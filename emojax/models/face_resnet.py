@@ -6,7 +6,7 @@ from __future__ import annotations
 import jax
 from flax import nnx
 
-from .common import InputNorm, Staged, masked_mean, masked_mean_std
+from .common import FACE, InputNorm, Prior, Staged, masked_mean, masked_mean_std, present
 
 
 class FaceResNet(Staged):
@@ -31,11 +31,14 @@ class FaceResNet(Staged):
         self.pool = pool
         self.reach = kernel // 2          # frames either side that the first layer reads
         self.drop = nnx.Dropout(dropout, rngs=rngs)
+        self.prior = Prior(n_classes)
         self.head = nnx.Linear(hidden * (2 if pool == "mean_std" else 1), n_classes, rngs=rngs)
 
-    def fit_inputs(self, rppg, face, mask) -> None:
-        """Set the input standardisation from the training videos."""
-        self.norm.fit(face, mask)
+    def fit_inputs(self, rppg, face, mask, y=None) -> None:
+        """Set the input standardisation (and the prior, given ``y``) from the training videos."""
+        self.norm.fit(face, mask[..., FACE])
+        if y is not None:
+            self.prior.fit(y)
 
     def standardise(self, rppg, face, rppg_valid, face_valid):
         return None, self.norm(face, face_valid)
@@ -46,5 +49,6 @@ class FaceResNet(Staged):
     def rest(self, pre, mask):
         h = jax.nn.relu(pre[0])
         h = jax.nn.relu(self.conv2(h) + h)
-        z = masked_mean_std(h, mask) if self.pool == "mean_std" else masked_mean(h, mask)
-        return self.head(self.drop(z))
+        m = mask[..., FACE]
+        z = masked_mean_std(h, m) if self.pool == "mean_std" else masked_mean(h, m)
+        return self.prior(self.head(self.drop(z)), present(m))

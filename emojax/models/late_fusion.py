@@ -1,5 +1,6 @@
 """``LateFusion``: a weighted average of the two unimodal models' class probabilities
-(Kumar & Li 2023), the weight chosen on the validation split."""
+(Kumar & Li 2023), the weight chosen on the validation split; a video without one modality
+takes the other model's probabilities alone."""
 
 from __future__ import annotations
 
@@ -8,14 +9,15 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from .common import Stat, Staged
+from .common import FACE, RPPG, Stat, Staged, present
 
 #: candidate weights of the rPPG model tried on the validation split
 WEIGHT_GRID = np.round(np.linspace(0.0, 1.0, 21), 2)
 
 
 class LateFusion(Staged):
-    """``p = w * p_rppg + (1 - w) * p_face``; returns ``log p`` so that ``softmax`` of the output
+    """``p = w * p_rppg + (1 - w) * p_face`` (``w`` 1 for a video without landmarks, 0 for
+    one without a pulse); returns ``log p`` so that ``softmax`` of the output
     is ``p``, like every other model's logits."""
 
     def __init__(self, rppg_model: nnx.Module, face_model: nnx.Module, weight: float = 0.5):
@@ -32,7 +34,8 @@ class LateFusion(Staged):
         return self.rppg.first(z_rppg, None), self.face.first(None, z_face)
 
     def rest(self, pre, mask):
-        w = self.weight[...]
+        has_r, has_f = present(mask[..., RPPG]), present(mask[..., FACE])
+        w = jnp.where(has_r & has_f, self.weight[...], jnp.where(has_r, 1.0, 0.0))[:, None]
         p = (w * jax.nn.softmax(self.rppg.rest(pre[0], mask))
              + (1 - w) * jax.nn.softmax(self.face.rest(pre[1], mask)))
         return jnp.log(jnp.maximum(p, 1e-30))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import jax
 from flax import nnx
 
-from .common import InputNorm, Staged, masked_mean, masked_mean_std
+from .common import RPPG, InputNorm, Prior, Staged, masked_mean, masked_mean_std, present
 
 
 class RppgCNN(Staged):
@@ -28,11 +28,14 @@ class RppgCNN(Staged):
         self.pool = pool
         self.reach = kernel // 2          # frames either side that the first layer reads
         self.drop = nnx.Dropout(dropout, rngs=rngs)
+        self.prior = Prior(n_classes)
         self.head = nnx.Linear(hidden[1] * (2 if pool == "mean_std" else 1), n_classes, rngs=rngs)
 
-    def fit_inputs(self, rppg, face, mask) -> None:
-        """Set the input standardisation from the training videos."""
-        self.norm.fit(rppg, mask)
+    def fit_inputs(self, rppg, face, mask, y=None) -> None:
+        """Set the input standardisation (and the prior, given ``y``) from the training videos."""
+        self.norm.fit(rppg, mask[..., RPPG])
+        if y is not None:
+            self.prior.fit(y)
 
     def standardise(self, rppg, face, rppg_valid, face_valid):
         return self.norm(rppg, rppg_valid), None
@@ -43,5 +46,6 @@ class RppgCNN(Staged):
     def rest(self, pre, mask):
         h = jax.nn.relu(pre[0])
         h = jax.nn.relu(self.conv2(h))
-        z = masked_mean_std(h, mask) if self.pool == "mean_std" else masked_mean(h, mask)
-        return self.head(self.drop(z))
+        m = mask[..., RPPG]
+        z = masked_mean_std(h, m) if self.pool == "mean_std" else masked_mean(h, m)
+        return self.prior(self.head(self.drop(z)), present(m))

@@ -78,7 +78,7 @@ def train_models(names: tuple[str, ...], train: Split, val: Split | None, spec: 
             meta = _load_weights(final, model, spec)
             done = {"epochs": meta.get("epochs", cfg.epochs), "best_epoch": meta.get("best_epoch", 0)}
         else:
-            model.fit_inputs(train.rppg, train.face, train.mask)
+            model.fit_inputs(train.rppg, train.face, train.mask, train.y)
             resume = folder / f"{name}.resume.msgpack" if folder else None
             _, progress = fit(model, train, val, cfg, n_classes=spec.n_classes, stream=(split, TRAINED.index(name)),
                               resume=resume, checkpoint_every=checkpoint_every,

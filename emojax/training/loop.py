@@ -68,7 +68,7 @@ class Split:
         real = idx >= 0
         rows = np.where(real, idx, 0)
         return (np.where(real[:, None, None], self.rppg[rows], 0), np.where(real[:, None, None], self.face[rows], 0),
-                self.mask[rows] & real[:, None])
+                self.mask[rows] & real[:, None, None])
 
 
 def _loss(model, rppg, face, mask, y, w):

@@ -44,8 +44,9 @@ from .. import procs
 from ..fileio import atomic_write_json, atomic_write_npz, check_writable
 from ..data import LOADERS, load_dataset
 from ..features.store import FeatureStore
-from ..data.transforms import InputConfig, to_arrays
+from ..data.transforms import InputConfig, presence, to_arrays
 from ..errors import ConfigError, DatasetError, EmojaxError, RunFileError
+from ..features.modalities import TITLES
 from ..features.record import PAPER_EXTRACTOR, ExtractorConfig
 from ..models import MODEL_NAMES, TRAINED, ModelSpec
 from .config import TrainConfig, preset as train_preset
@@ -55,7 +56,9 @@ from .protocols import PROTOCOLS, make_folds
 from .runfiles import read_config, read_json, read_metrics, read_model_info, read_predictions
 from .fold_models import late_fusion, probabilities, train_models
 
-RUN_FORMAT = 2
+#: 3: a mask per modality (a missing pulse never hides a face), and each model's prior for a
+#: video with none of its modalities
+RUN_FORMAT = 3
 #: files whose config keys may grow on an existing run (more seeds, a final model) without retraining
 EXTENSIBLE = ("seeds", "refit")
 #: where things are, not what the run is: a feature store (a cache) may be anywhere, and a
@@ -117,8 +120,9 @@ class RunConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
         if d.get("format") != RUN_FORMAT:
-            raise EmojaxError(f"a run of format {d.get('format')} (this emojax reads format {RUN_FORMAT}: its "
-                              "test videos are normalised as prediction normalises them); train it again")
+            raise EmojaxError(f"a run of format {d.get('format')} (this emojax reads format {RUN_FORMAT}: each "
+                              "modality has its own mask, and test videos are normalised as prediction normalises "
+                              "them); train it again")
         d = {k: v for k, v in d.items() if k != "format"}
         return cls(**{**d, "train": TrainConfig.from_dict(d["train"]), "inputs": InputConfig(**d["inputs"]),
                       "extractor": ExtractorConfig.from_dict(d["extractor"])})
@@ -151,10 +155,11 @@ class Prepared:
     classes: list[str]
     speakers: list[str] | None       # speakers, when the dataset names them
     sessions: list[str] | None     # recording sessions, when it has them
-    arrays: dict                   # rppg (N, T, Cr), face (N, T, Cf), mask (N, T)
+    arrays: dict                   # rppg (N, T, Cr), face (N, T, Cf), mask (N, T, M): a mask per modality
     inputs: InputConfig            # with its length resolved
     skipped: list = field(default_factory=list)  # (what, why)
     stems: list[str] = field(default_factory=list)  # each video's record in the feature store (file stem)
+    single_modality: list = field(default_factory=list)  # {"id", "absent": [modality], "why"}: kept, one modality absent
 
 
 def _all_or_none(values: list) -> list | None:
@@ -219,10 +224,24 @@ def prepare(cfg: RunConfig, *, workers: int | None = None, on_progress: Callable
     if len(ok) < 2:
         raise DatasetError(f"{cfg.root}: only {len(ok)} video(s) could be read; first failures: "
                            + "; ".join(f"{w}: {why}" for w, why in skipped[:3]))
-    classes = _check(cfg, [o.item for o in ok], ds.classes, " that could be read")
-    skipped += [(f"class {c}", "no video of it could be read" if any(i.label == c for i in items) else "no video of it")
-                for c in ds.classes if c not in classes]
     records = [FeatureStore(cfg.store).load(o.stem) for o in ok]
+    # one minimum for what a video gives (features.modalities): a video without any modality is
+    # left out by name; one without a pulse (or landmarks) stays, that modality marked absent
+    why = [presence(f, cfg.inputs) for f in records]
+    usable = [i for i, w in enumerate(why) if not all(w.values())]
+    skipped += [(ok[i].item.id, "nothing to learn from: " + "; ".join(f"{TITLES[m]} {w}" for m, w in why[i].items()))
+                for i in range(len(ok)) if i not in usable]
+    single = [{"id": ok[i].item.id, "absent": [m for m, w in why[i].items() if w],
+               "why": "; ".join(f"{TITLES[m]} {w}" for m, w in why[i].items() if w)}
+              for i in usable if any(why[i].values())]
+    ok, records = [ok[i] for i in usable], [records[i] for i in usable]
+    if len(ok) < 2:
+        raise DatasetError(f"{cfg.root}: only {len(ok)} video(s) give a pulse or landmarks to learn from; first "
+                           "left out: " + "; ".join(f"{w}: {why}" for w, why in skipped[:3]))
+    classes = _check(cfg, [o.item for o in ok], ds.classes, " that could be read and give a pulse or landmarks")
+    skipped += [(f"class {c}", "no video of it could be read or gives a pulse or landmarks"
+                 if any(i.label == c for i in items) else "no video of it")
+                for c in ds.classes if c not in classes]
     speakers = _all_or_none([o.item.group for o in ok])
     inputs = cfg.inputs
     if inputs.preset == "paper" and inputs.length is None:
@@ -238,7 +257,7 @@ def prepare(cfg: RunConfig, *, workers: int | None = None, on_progress: Callable
         ids=[o.item.id for o in ok], y=np.array([classes.index(o.item.label) for o in ok]),
         classes=classes, speakers=speakers, sessions=_all_or_none([o.item.session for o in ok]),
         arrays=to_arrays(records, inputs, speakers=speakers), inputs=inputs, skipped=skipped,
-        stems=[Path(o.stem).name for o in ok])
+        stems=[Path(o.stem).name for o in ok], single_modality=single)
 
 
 class _Reporter:
@@ -410,7 +429,7 @@ def _train(cfg: RunConfig, out: Path, report: _Reporter, workers: int | None, ch
                 "classes": data.classes, "spec": spec.to_dict(), "inputs": asdict(data.inputs),
                 "extractor": cfg.extractor.to_dict(), "folds": [f.name for f in folds], "videos": len(data.ids),
                 "groups": data.speakers, "sessions": data.sessions, "normalisation": normalisation(data.inputs),
-                "skipped": data.skipped,
+                "skipped": data.skipped, "single_modality": data.single_modality,
                 "records": [{"id": i, "stem": st, "label": data.classes[k]}
                             for i, st, k in zip(data.ids, data.stems, data.y.tolist())],
                 "store": {"path": str(store), "from_run": os.path.relpath(store, out.resolve())}})
@@ -423,6 +442,8 @@ def _train(cfg: RunConfig, out: Path, report: _Reporter, workers: int | None, ch
     final = _refit(data, spec, main_info, cfg, out, report, checkpoint_every) if cfg.refit else None
     report({"stage": "evaluate"})
     metrics = _evaluate(out, cfg, per_seed)
+    metrics["videos"] = {"used": len(data.ids), "left_out": [{"what": w, "why": y} for w, y in data.skipped],
+                         "single_modality": data.single_modality}
     if final is not None:
         metrics["final"] = final
     atomic_write_json(out / "metrics.json", metrics)
