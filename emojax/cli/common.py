@@ -184,6 +184,9 @@ def print_metrics(metrics: dict, run) -> None:
         by = ci.get("resampled", "videos")
         print(f"  {m}: pooled accuracy {100 * metrics['pooled'][m]['accuracy']:.2f} "
               f"(95% bootstrap CI {100 * lo:.1f}-{100 * hi:.1f}, resampling {ci.get('clusters', '')} {by})")
+    warning = metrics.get("bootstrap", {}).get("warning")
+    if warning:
+        print(f"  warning: {warning}")
     if "final" in metrics:
         f = metrics["final"]
         print(f"final model: trained on all {f['videos']} videos (epochs "

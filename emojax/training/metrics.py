@@ -1,7 +1,8 @@
 """Scores of a run, all from scikit-learn: per fold, mean +- std over folds (and over seeds), a
-bootstrap interval on the pooled predictions (resampling speakers when they are known), the
-test sets' baselines (class counts, majority class, chance), and the four models laid out like
-the paper's Table 1."""
+bootstrap interval on the pooled predictions (resampling the protocol's own unit: sessions
+under LOSO, speakers when they are known, else videos), the test sets' baselines (class
+counts, majority class, chance), whether the split was speaker-independent, and the four
+models laid out like the paper's Table 1."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import Sequence
 import numpy as np
 from sklearn.metrics import (accuracy_score, balanced_accuracy_score, classification_report, confusion_matrix,
                              precision_recall_fscore_support)
+
+from .protocols import MIN_CLUSTERS
 
 #: the scores summarised per model
 SCORES = ("accuracy", "uar", "precision_macro", "recall_macro", "f1_macro", "f1_weighted")
@@ -53,23 +56,26 @@ def mean_std(per_fold: list[dict]) -> dict[str, dict[str, float]]:
     return out
 
 
-def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, speakers: Sequence | None = None, *, n: int = 1000,
-                 level: float = 0.95, seed: int = 0, chunk: int = 100) -> dict:
+def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, clusters: Sequence | None = None, *, unit: str = "speakers",
+                 n: int = 1000, level: float = 0.95, seed: int = 0, chunk: int = 100) -> dict:
     """Percentile interval of accuracy and UAR over ``n`` resamples with replacement.
 
-    With ``speakers`` (the speaker of each video, at least two of them), whole speakers are
-    resampled - a cluster bootstrap: one speaker's videos are correlated, and resampling them
+    With ``clusters`` (each video's cluster, ``unit`` naming them: the speaker, or the session
+    when the protocol keeps sessions together; at least two of them), whole clusters are
+    resampled - a cluster bootstrap: one cluster's videos are correlated, and resampling them
     one by one would claim more certainty than the data holds. Otherwise the videos are
-    resampled. Vectorised: each resample's accuracy and balanced accuracy (the mean recall
+    resampled. With fewer than :data:`MIN_CLUSTERS` clusters the result carries a
+    ``warning``. Vectorised: each resample's accuracy and balanced accuracy (the mean recall
     over the classes present in it, as scikit-learn defines it) computed at once, from counts
     per cluster and class."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     classes = np.unique(y_true)
-    clusters, by = np.arange(len(y_true)), "videos"
-    if speakers is not None:
-        g = np.asarray([str(x) for x in speakers])
+    groups, by = np.arange(len(y_true)), "videos"
+    if clusters is not None:
+        g = np.asarray([str(x) for x in clusters])
         if len(g) == len(y_true) and (g != "").all() and len(np.unique(g)) >= 2:
-            clusters, by = np.unique(g, return_inverse=True)[1], "speakers"
+            groups, by = np.unique(g, return_inverse=True)[1], unit
+    clusters = groups
     n_clusters = int(clusters.max()) + 1
     member = (y_true[:, None] == classes).astype(float)                       # (N, C)
     hit = member * (y_true == y_pred)[:, None]
@@ -87,9 +93,35 @@ def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, speakers: Sequence | No
         present = support > 0
         uar.append((correct / np.maximum(support, 1) * present).sum(axis=1) / np.maximum(present.sum(axis=1), 1))
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
-    return {"accuracy": np.percentile(np.concatenate(acc), q).tolist(),
-            "uar": np.percentile(np.concatenate(uar), q).tolist(),
-            "resampled": by, "clusters": n_clusters}
+    out = {"accuracy": np.percentile(np.concatenate(acc), q).tolist(),
+           "uar": np.percentile(np.concatenate(uar), q).tolist(),
+           "resampled": by, "clusters": n_clusters}
+    if n_clusters < MIN_CLUSTERS:
+        out["warning"] = (f"only {n_clusters} {by} to resample: an interval from fewer than {MIN_CLUSTERS} is rough; "
+                          "read it as indicative")
+    return out
+
+
+def independence_line(split: dict | None) -> str:
+    """One sentence saying whether a run's split is speaker-independent and why (or why not),
+    from the record :func:`emojax.training.protocols.independence` made; empty without one."""
+    if not split:
+        return ""
+    if split.get("speaker_independent"):
+        return f"Speaker-independent ({split.get('protocol')}): {split.get('why')}."
+    return f"Not speaker-independent ({split.get('protocol')}): {split.get('why')}."
+
+
+#: what each protocol's bootstrap unit is called in the plural
+_UNITS = {"session": "sessions", "speaker": "speakers", "video": "videos"}
+
+
+def _clusters(pred: dict, split: dict | None) -> tuple[np.ndarray | None, str]:
+    """Each tested video's bootstrap cluster and the unit's name: the protocol's own unit when
+    the run recorded it (``split["bootstrap_unit"]``), else speakers when they are known."""
+    unit = (split or {}).get("bootstrap_unit") or ("speaker" if "group" in pred else "video")
+    key = {"session": "session", "speaker": "group"}.get(unit)
+    return (np.asarray(pred[key]) if key in pred else None), _UNITS.get(unit, "videos")
 
 
 def _cell(stat: dict) -> str:
@@ -100,11 +132,12 @@ TABLE_COLUMNS = [("accuracy", "Accuracy"), ("precision_macro", "Precision"), ("r
                  ("f1_macro", "F1"), ("uar", "UAR")]
 
 
-def table1(summary: dict, *, paper: bool = False, baseline: dict | None = None) -> str:
+def table1(summary: dict, *, paper: bool = False, baseline: dict | None = None, split: dict | None = None) -> str:
     """The models as rows like the paper's Table 1 (per cent, mean +- std over folds, or over
     seeds when there are several); with ``paper``, the published IEMOCAP figures beside them;
     with ``baseline``, a last row: always predicting each test fold's most frequent class
-    (its accuracy is the majority share, its UAR chance)."""
+    (its accuracy is the majority share, its UAR chance); with ``split`` (the run's record of
+    its protocol), a line under the table saying whether it is speaker-independent."""
     from ..models import MODEL_NAMES, TITLES
 
     head = "| Model | " + " | ".join(c for _, c in TABLE_COLUMNS) + (" | Paper accuracy |" if paper else " |")
@@ -118,6 +151,8 @@ def table1(summary: dict, *, paper: bool = False, baseline: dict | None = None) 
             key = next((m for m in MODEL_NAMES if TITLES[m] == title), None)
             cells.append(f"{PAPER_TABLE1[key]['accuracy']:.2f}" if key else "")
         lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    if split:
+        lines += ["", independence_line(split)]
     return "\n".join(lines)
 
 
@@ -146,16 +181,17 @@ def context_line(context: dict) -> str:
 
 
 def evaluate(pred: dict[str, np.ndarray], classes: Sequence[str], folds: list[dict] | None = None, *,
-             paper_reference: bool = False, bootstrap: int = 1000) -> dict:
+             paper_reference: bool = False, bootstrap: int = 1000, split: dict | None = None) -> dict:
     """Metrics of a run's predictions (``y_true``, ``fold``, ``proba_<model>``, and ``group``
-    when speakers are known): per fold, mean +- std over folds (``summary``), pooled over folds
-    (``pooled``: scores, per-class report, confusion matrix), bootstrap intervals of the pooled
-    accuracy and UAR (``ci``, resampling speakers when known), the test sets' baselines
-    (``context``) and the Table-1 layout (``table1``, markdown)."""
+    when speakers are known, ``session`` when sessions are): per fold, mean +- std over folds
+    (``summary``), pooled over folds (``pooled``: scores, per-class report, confusion matrix),
+    bootstrap intervals of the pooled accuracy and UAR (``ci``, resampling the unit ``split``
+    names, see :func:`_clusters`; ``bootstrap``: the unit, how many, a warning when few), the
+    test sets' baselines (``context``), ``split`` (the run's record of whether its protocol kept
+    speakers apart) and the Table-1 layout (``table1``, markdown)."""
     from ..models import MODEL_NAMES
 
     y, fold = np.asarray(pred["y_true"]), np.asarray(pred["fold"])
-    speakers = pred.get("group")
     names = [m for m in MODEL_NAMES if f"proba_{m}" in pred]
     y_hat = {m: np.asarray(pred[f"proba_{m}"]).argmax(axis=1) for m in names}
     per_fold = []
@@ -166,11 +202,18 @@ def evaluate(pred: dict[str, np.ndarray], classes: Sequence[str], folds: list[di
         per_fold.append(info)
     summary = {m: mean_std([f["models"][m] for f in per_fold]) for m in names}
     context = context_of(y, fold, classes)
-    return {"classes": list(classes), "n_videos": int(len(y)), "folds": per_fold, "summary": summary,
-            "pooled": {m: report(y, y_hat[m], classes) for m in names},
-            "ci": {m: bootstrap_ci(y, y_hat[m], speakers, n=bootstrap) for m in names},
-            "context": context,
-            "table1": table1(summary, paper=paper_reference, baseline=context["majority_baseline"])}
+    clusters, unit = _clusters(pred, split)
+    ci = {m: bootstrap_ci(y, y_hat[m], clusters, unit=unit, n=bootstrap) for m in names}
+    first = next(iter(ci.values()))
+    out = {"classes": list(classes), "n_videos": int(len(y)), "folds": per_fold, "summary": summary,
+           "pooled": {m: report(y, y_hat[m], classes) for m in names}, "ci": ci,
+           "bootstrap": {"resampled": first["resampled"], "clusters": first["clusters"],
+                         "warning": first.get("warning")},
+           "context": context,
+           "table1": table1(summary, paper=paper_reference, baseline=context["majority_baseline"], split=split)}
+    if split is not None:
+        out["split"] = split
+    return out
 
 
 def over_seeds(seeds: Sequence[int], results: Sequence[dict], *, paper_reference: bool = False) -> dict:
@@ -191,7 +234,7 @@ def over_seeds(seeds: Sequence[int], results: Sequence[dict], *, paper_reference
                       "per_seed": [{m: {s: r["summary"][m][s]["mean"] for s in SCORES} for m in names} for r in results],
                       "folds": [r["folds"] for r in results],
                       "ci": [r["ci"] for r in results]},
-            "table1": table1(summary, paper=paper_reference, baseline=base)}
+            "table1": table1(summary, paper=paper_reference, baseline=base, split=results[0].get("split"))}
 
 
 def spread_table(metrics: dict) -> str | None:

@@ -5,7 +5,8 @@ tested on every fold -> predictions, metrics and checkpoints in one folder.
 
 - ``config.json``     the :class:`RunConfig` (dataset, protocol, training, inputs, extractor)
 - ``model.json``      what prediction needs: classes, model inputs (resolved), how inputs are
-                      normalised, fold names, videos left out and why
+                      normalised, fold names, videos left out and why; ``split``: whether the
+                      protocol kept speakers apart (and why not), the bootstrap's unit
 - ``progress.json``   where the run is (status, seed, fold, model, epoch), rewritten atomically
 - ``curves.jsonl``    one line per fold, model and epoch, appended as training goes
 - ``checkpoint/fold-<k>/``  each fold's models (see :mod:`emojax.training.fold_models`)
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -51,7 +53,7 @@ from ..models import MODEL_NAMES, TRAINED, ModelSpec
 from .config import TrainConfig, preset as train_preset
 from .loop import Split
 from .metrics import evaluate, over_seeds
-from .protocols import PROTOCOLS, make_folds
+from .protocols import PROTOCOLS, SpeakerOverlapError, independence, make_folds
 from .runfiles import read_config, read_json, read_metrics, read_model_info, read_predictions
 from .fold_models import late_fusion, probabilities, train_models
 
@@ -61,12 +63,23 @@ EXTENSIBLE = ("seeds", "refit")
 #: where things are, not what the run is: a feature store (a cache) may be anywhere, and a
 #: dataset root is compared as the folder it names
 LOCATIONS = ("store",)
+#: what a run is allowed to do, not what it computes (a dataset that needs it is refused without it)
+PERMISSIONS = ("allow_speaker_overlap",)
+#: how to name the speakers of a dataset kind that may not name them
+SPEAKER_HOWTO = {
+    "folder": "give --speaker-pattern REGEX to read each video's speaker from its name inside its class folder "
+              "(e.g. '^([^_]+)_' finds actor03 in actor03_take2.mp4), or list the videos in a CSV manifest with a "
+              "speaker column (--dataset csv)",
+    "csv": "add a speaker column to the manifest (header path,label,speaker; group, actor and subject are "
+           "understood too)",
+}
 
 
 def settings(config: dict) -> dict:
     """What decides a run's result, from a ``config.json``: everything but what may grow
-    (:data:`EXTENSIBLE`) and where the cache is (:data:`LOCATIONS`), the root as an absolute path."""
-    out = {k: v for k, v in config.items() if k not in EXTENSIBLE + LOCATIONS}
+    (:data:`EXTENSIBLE`), where the cache is (:data:`LOCATIONS`) and what it was allowed
+    (:data:`PERMISSIONS`), the root as an absolute path."""
+    out = {k: v for k, v in config.items() if k not in EXTENSIBLE + LOCATIONS + PERMISSIONS}
     if isinstance(out.get("root"), str):
         out["root"] = str(Path(out["root"]).expanduser().resolve())
     return out
@@ -89,6 +102,10 @@ class RunConfig:
     accept_partial: bool = False     # train on videos that are not whole (truncated, damaged) too
     seeds: int = 1                   # run the protocol with seeds train.seed, +1, ... (mean +- std over seeds)
     refit: bool = False              # also train every model once more on all videos (the model to deploy)
+    allow_speaker_overlap: bool = False  # train although the split cannot keep speakers apart (the dataset
+                                     # names none, or one): recorded as not speaker-independent
+    speaker_pattern: str | None = None  # folder dataset: a regex finding each video's speaker in its name
+                                     # inside its class folder (group "speaker", else group 1)
 
     def __post_init__(self):
         if self.dataset not in LOADERS:
@@ -104,6 +121,14 @@ class RunConfig:
         if self.classes is not None and self.dataset != "iemocap":
             raise ConfigError(f"--classes {self.classes} chooses one of IEMOCAP's class sets; a {self.dataset} "
                               "dataset's classes are its own (leave --classes out)")
+        if self.speaker_pattern is not None and self.dataset != "folder":
+            raise ConfigError(f"--speaker-pattern reads speakers from the file names of a folder dataset; a "
+                              f"{self.dataset} dataset names its speakers its own way (leave it out)")
+        if self.speaker_pattern is not None:
+            try:
+                re.compile(self.speaker_pattern)
+            except re.error as e:
+                raise ConfigError(f"--speaker-pattern {self.speaker_pattern!r} is not a regular expression ({e})") from None
 
     @property
     def preset(self) -> str:
@@ -190,7 +215,11 @@ def _check(cfg: RunConfig, items: list, classes: list[str], which: str) -> list[
                                "there is nothing to tell apart")
         make_folds([present.index(i.label) for i in items], [i.group for i in items], [i.session for i in items],
                    protocol=cfg.protocol, k=cfg.folds, test_fraction=cfg.test_fraction,
-                   val_fraction=cfg.train.val_fraction, seed=cfg.train.seed, classes=present)
+                   val_fraction=cfg.train.val_fraction, seed=cfg.train.seed, classes=present,
+                   allow_speaker_overlap=cfg.allow_speaker_overlap)
+    except SpeakerOverlapError as e:
+        how = SPEAKER_HOWTO.get(cfg.dataset) if not any(i.group for i in items) else None
+        raise SpeakerOverlapError(f"{cfg.root}: {e}" + (f". To name them: {how}" if how else "")) from None
     except DatasetError as e:
         raise DatasetError(f"{cfg.root}: {e}") from None
     return present
@@ -199,7 +228,8 @@ def _check(cfg: RunConfig, items: list, classes: list[str], which: str) -> list[
 def labelled(cfg: RunConfig):
     """The run's dataset and its labelled videos, refused (one line, naming the dataset) when
     the run's protocol cannot evaluate it honestly: checked before anything is extracted."""
-    ds = load_dataset(cfg.dataset, cfg.root, **({"classes": cfg.classes} if cfg.classes else {}))
+    ds = load_dataset(cfg.dataset, cfg.root, **({"classes": cfg.classes} if cfg.classes else {}),
+                      **({"speaker_pattern": cfg.speaker_pattern} if cfg.speaker_pattern is not None else {}))
     items = [i for i in ds.items if i.label in ds.classes]
     if not items:
         raise DatasetError(f"{cfg.root}: no labelled video found for dataset kind {cfg.dataset!r}")
@@ -232,8 +262,8 @@ def prepare(cfg: RunConfig, *, workers: int | None = None, on_progress: Callable
     if inputs.preset == "improved" and inputs.speaker_relative and speakers is None:
         raise DatasetError(f"{cfg.root}: speaker-relative landmarks need the speaker of every video, and "
                            f"this {cfg.dataset} dataset does not name them; train without it")
-    # every protocol keeps a speaker's videos on one side of the split, so a speaker's mean
-    # shape (speaker_relative) is computed from that side's videos only
+    # every protocol keeps a named speaker's videos on one side of the split, so a speaker's
+    # mean shape (speaker_relative) is computed from that side's videos only
     return Prepared(
         ids=[o.item.id for o in ok], y=np.array([classes.index(o.item.label) for o in ok]),
         classes=classes, speakers=speakers, sessions=_all_or_none([o.item.session for o in ok]),
@@ -353,8 +383,10 @@ def _cross_validate(data: Prepared, spec: ModelSpec, folds: list, tcfg: TrainCon
                           "epochs": info})
     tested = np.flatnonzero(fold_of >= 0)
     speakers = np.array(["" if g is None else str(g) for g in (data.speakers or [None] * n)])
+    sessions = np.array(["" if s is None else str(s) for s in (data.sessions or [None] * n)])
     atomic_write_npz(folder / "predictions.npz", ids=np.array(data.ids)[tested], fold=fold_of[tested],
-                     group=speakers[tested], y_true=data.y[tested], classes=np.array(data.classes),
+                     group=speakers[tested], session=sessions[tested], y_true=data.y[tested],
+                     classes=np.array(data.classes),
                      **{f"proba_{m}": proba[m][tested] for m in MODEL_NAMES})
     return fold_info
 
@@ -403,13 +435,14 @@ def _train(cfg: RunConfig, out: Path, report: _Reporter, workers: int | None, ch
     for si, seed in enumerate(seeds):
         folds = make_folds(data.y, data.speakers, data.sessions, protocol=cfg.protocol, k=cfg.folds,
                            test_fraction=cfg.test_fraction, val_fraction=cfg.train.val_fraction, seed=seed,
-                           classes=data.classes)
+                           classes=data.classes, allow_speaker_overlap=cfg.allow_speaker_overlap)
         if si == 0:
             store = Path(cfg.store).resolve()
             atomic_write_json(out / "model.json", {
                 "classes": data.classes, "spec": spec.to_dict(), "inputs": asdict(data.inputs),
                 "extractor": cfg.extractor.to_dict(), "folds": [f.name for f in folds], "videos": len(data.ids),
                 "groups": data.speakers, "sessions": data.sessions, "normalisation": normalisation(data.inputs),
+                "split": independence(cfg.protocol, data.speakers, data.sessions),
                 "skipped": data.skipped,
                 "records": [{"id": i, "stem": st, "label": data.classes[k]}
                             for i, st, k in zip(data.ids, data.stems, data.y.tolist())],
@@ -445,10 +478,11 @@ def normalisation(inputs: InputConfig) -> dict:
 
 def _evaluate(out: Path, cfg: RunConfig, per_seed: list[tuple[int, list[dict]]]) -> dict:
     paper = cfg.dataset == "iemocap" and cfg.classes in (None, "paper")
+    split = read_model_info(out).get("split")
     results = []
     for si, (seed, info) in enumerate(per_seed):
         pred = read_predictions(seed_folder(out, si, seed))
-        results.append(evaluate(pred, [str(c) for c in pred["classes"]], info, paper_reference=paper))
+        results.append(evaluate(pred, [str(c) for c in pred["classes"]], info, paper_reference=paper, split=split))
     metrics = results[0]
     if len(results) > 1:
         metrics = {**metrics, **over_seeds([s for s, _ in per_seed], results, paper_reference=paper)}
