@@ -140,7 +140,7 @@ def cross_evaluate(run: str | os.PathLike, dataset: str, root: str | os.PathLike
             on_progress({"stage": "predict", "done": len(per_split[MODEL_NAMES[0]]), "total": len(splits)})
     proba = {m: np.mean(v, axis=0) for m, v in per_split.items()}
     g = np.array(["" if x is None else str(x) for x in speakers])
-    pred = {"ids": np.array([o.item.id for o in ok]), "fold": np.zeros(len(ok), int), "group": g, "y_true": y,
+    pred = {"ids": np.array([o.item.id for o in ok]), "fold": np.ones(len(ok), int), "group": g, "y_true": y,
             "classes": np.array(shared), **{f"proba_{m}": proba[m] for m in MODEL_NAMES}}
     metrics = evaluate(pred, shared, [{"name": "all", "n_test": len(ok)}], bootstrap=bootstrap)
     if len(splits) > 1:   # each fold's models on their own: the spread over folds

@@ -56,7 +56,7 @@ def test_run_folder_holds_config_metrics_predictions_curves_and_checkpoints(info
         assert all(set(v) == {"mean", "std"} for v in metrics["summary"][m].values())
     pred = read_predictions(out)
     n, k = len(pred["ids"]), len(pred["classes"])
-    assert n == metrics["n_videos"] == 48 and sorted(set(pred["fold"])) == [0, 1, 2, 3]
+    assert n == metrics["n_videos"] == 48 and sorted(set(pred["fold"])) == [1, 2, 3, 4]   # as fold-K, --fold K
     for m in MODELS:
         assert pred[f"proba_{m}"].shape == (n, k) and np.allclose(pred[f"proba_{m}"].sum(axis=1), 1, atol=1e-5)
     curves = read_curves(out)
@@ -209,3 +209,26 @@ def test_a_dataset_without_videos_is_a_clear_error(tmp_path):
     cfg = run_config("folder", tmp_path, preset="improved", store=str(tmp_path / "store"))
     with pytest.raises(DatasetError, match="no videos"):
         train_run(cfg, tmp_path / "run")
+
+
+def test_a_run_of_another_format_or_folds_counted_from_0_are_refused_saying_why(tmp_path):
+    """Folds are numbered from 1 everywhere (predictions.npz, checkpoint/fold-K, --fold K): a
+    run written when predictions.npz counted them from 0 is refused, never misread."""
+    from emojax.errors import RunFileError
+    from emojax.training.run import RUN_FORMAT
+    from emojax.training.runfiles import read_config
+
+    cfg = run_config("teaching", tmp_path, preset="improved", protocol="speaker")
+    (tmp_path / "config.json").write_text(json.dumps({**cfg.to_dict(), "format": RUN_FORMAT - 1}))
+    with pytest.raises(RunFileError, match=f"config.json: a run of format {RUN_FORMAT - 1} .*folds are numbered "
+                                           "from 1 everywhere.*train it again"):
+        read_config(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps(cfg.to_dict()))
+    assert read_config(tmp_path) == cfg
+    pred = {"ids": np.array(["a", "b"]), "y_true": np.array([0, 1]), "classes": np.array(["x", "y"]),
+            "proba_rppg": np.eye(2)}
+    np.savez(tmp_path / "predictions.npz", fold=np.array([0, 1]), **pred)
+    with pytest.raises(RunFileError, match="folds count from 1"):
+        read_predictions(tmp_path)
+    np.savez(tmp_path / "predictions.npz", fold=np.array([1, 2]), **pred)
+    assert read_predictions(tmp_path)["fold"].tolist() == [1, 2]

@@ -44,16 +44,19 @@ def test_fold_metrics_are_what_predict_gives_each_held_out_video(teaching_run, t
     pred = read_predictions(run)
     trained = TrainedRun(run)
     got = {m: np.zeros_like(pred[f"proba_{m}"]) for m in MODELS}
-    for k in np.unique(pred["fold"]):
+    assert sorted(set(pred["fold"].tolist())) == list(range(1, len(trained.fold_names) + 1))
+    for k in np.unique(pred["fold"]):            # fold K of predictions.npz is --fold K and checkpoint/fold-K
         rows = np.flatnonzero(pred["fold"] == k)
-        results = predict_videos([paths[i] for i in pred["ids"][rows]], trained, fold=int(k) + 1)
-        assert {r["models_used"] for r in results} == {f"fold {k + 1} ({trained.fold_names[k]})"}
+        assert (run / "checkpoint" / f"fold-{k}").is_dir()
+        results = predict_videos([paths[i] for i in pred["ids"][rows]], trained, fold=int(k))
+        assert {r["models_used"] for r in results} == {f"fold {k} ({trained.fold_names[k - 1]})"}
         for row, r in zip(rows, results):
             for m in MODELS:
                 got[m][row] = [r["models"][m]["proba"][c] for c in r["classes"]]
     for m in MODELS:
         assert np.abs(got[m] - pred[f"proba_{m}"]).max() <= 1e-5, m
-        for f, fold in enumerate(metrics["folds"]):
+        for f, fold in enumerate(metrics["folds"], start=1):
+            assert fold["fold"] == f
             sel = pred["fold"] == f
             again = scores(pred["y_true"][sel], got[m][sel].argmax(axis=1))
             assert again == pytest.approx(fold["models"][m], abs=1e-12), (m, f)
@@ -63,7 +66,7 @@ def test_predict_fold_on_the_command_line_matches_the_run(teaching_run, teaching
     run, _, _ = teaching_run(1.0)
     paths = _paths(teaching_set(1.0))
     pred = read_predictions(run)
-    rows = np.flatnonzero(pred["fold"] == 1)[:2]
+    rows = np.flatnonzero(pred["fold"] == 2)[:2]           # the same number on both sides
     proc = emojax("predict", *[paths[i] for i in pred["ids"][rows]], "--run", run, "--fold", "2", "--json")
     out = json.loads(proc.stdout)
     for row, r in zip(rows, out):

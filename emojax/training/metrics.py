@@ -195,9 +195,10 @@ def evaluate(pred: dict[str, np.ndarray], classes: Sequence[str], folds: list[di
     names = [m for m in MODEL_NAMES if f"proba_{m}" in pred]
     y_hat = {m: np.asarray(pred[f"proba_{m}"]).argmax(axis=1) for m in names}
     per_fold = []
-    for i, f in enumerate(np.unique(fold)):
+    for f in np.unique(fold):                    # fold K is folds[K - 1] (numbered from 1)
         sel = fold == f
-        info = dict(folds[i]) if folds and i < len(folds) else {"name": f"fold {f + 1}", "n_test": int(sel.sum())}
+        info = dict(folds[f - 1]) if folds and f <= len(folds) else {"fold": int(f), "name": f"fold {f}",
+                                                                        "n_test": int(sel.sum())}
         info["models"] = {m: scores(y[sel], y_hat[m][sel]) for m in names}
         per_fold.append(info)
     summary = {m: mean_std([f["models"][m] for f in per_fold]) for m in names}

@@ -10,7 +10,8 @@ tested on every fold -> predictions, metrics and checkpoints in one folder.
 - ``progress.json``   where the run is (status, seed, fold, model, epoch), rewritten atomically
 - ``curves.jsonl``    one line per fold, model and epoch, appended as training goes
 - ``checkpoint/fold-<k>/``  each fold's models (see :mod:`emojax.training.fold_models`)
-- ``predictions.npz`` per tested video: id, fold, speaker, true label, each model's probabilities
+- ``predictions.npz`` per tested video: id, fold (numbered from 1, as ``checkpoint/fold-<k>`` and
+                      ``predict --fold K``), speaker, session, true label, each model's probabilities
 - ``metrics.json``    per fold, mean +- std over folds (and over seeds), pooled report, bootstrap
                       intervals (by speaker when speakers are known), the test sets' baselines
 - ``seeds/<seed>/``   with ``--seeds N``: the same protocol again with each further seed
@@ -57,7 +58,13 @@ from .protocols import PROTOCOLS, SpeakerOverlapError, independence, make_folds
 from .runfiles import read_config, read_json, read_metrics, read_model_info, read_predictions
 from .fold_models import late_fusion, probabilities, train_models
 
-RUN_FORMAT = 2
+RUN_FORMAT = 3
+#: what changed at each run format (said when a run of an older one is refused)
+FORMAT_CHANGES = {
+    2: "test videos are normalised as prediction normalises a new video",
+    3: "folds are numbered from 1 everywhere (predictions.npz counted them from 0) and the split's speaker "
+       "independence is recorded",
+}
 #: files whose config keys may grow on an existing run (more seeds, a final model) without retraining
 EXTENSIBLE = ("seeds", "refit")
 #: where things are, not what the run is: a feature store (a cache) may be anywhere, and a
@@ -142,8 +149,10 @@ class RunConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
         if d.get("format") != RUN_FORMAT:
-            raise EmojaxError(f"a run of format {d.get('format')} (this emojax reads format {RUN_FORMAT}: its "
-                              "test videos are normalised as prediction normalises them); train it again")
+            old = d.get("format")
+            since = [FORMAT_CHANGES[v] for v in FORMAT_CHANGES if not isinstance(old, int) or old < v]
+            raise EmojaxError(f"a run of format {old} (this emojax reads format {RUN_FORMAT}"
+                              + (f", in which {'; '.join(since)}" if since else "") + "); train it again")
         d = {k: v for k, v in d.items() if k != "format"}
         return cls(**{**d, "train": TrainConfig.from_dict(d["train"]), "inputs": InputConfig(**d["inputs"]),
                       "extractor": ExtractorConfig.from_dict(d["extractor"])})
@@ -365,7 +374,7 @@ def _cross_validate(data: Prepared, spec: ModelSpec, folds: list, tcfg: TrainCon
     a = data.arrays
     n, k = len(data.ids), len(data.classes)
     proba = {m: np.full((n, k), np.nan) for m in MODEL_NAMES}
-    fold_of = np.full(n, -1)
+    fold_of = np.zeros(n, int)
     fold_info = []
     for i, fold in enumerate(folds):
         here = {**where, "fold": i + 1, "folds": len(folds)}
@@ -377,11 +386,11 @@ def _cross_validate(data: Prepared, spec: ModelSpec, folds: list, tcfg: TrainCon
         test = Split.of(a, fold.test, data.y)
         for m, model in models.items():
             proba[m][fold.test] = probabilities(model, test)
-        fold_of[fold.test] = i
-        fold_info.append({"name": fold.name, "n_train": len(fold.train), "n_val": len(fold.val),
+        fold_of[fold.test] = i + 1                   # fold K of checkpoint/fold-K and --fold K
+        fold_info.append({"fold": i + 1, "name": fold.name, "n_train": len(fold.train), "n_val": len(fold.val),
                           "n_test": len(fold.test), "late_fusion_weight": float(models["late_fusion"].weight[...]),
                           "epochs": info})
-    tested = np.flatnonzero(fold_of >= 0)
+    tested = np.flatnonzero(fold_of > 0)
     speakers = np.array(["" if g is None else str(g) for g in (data.speakers or [None] * n)])
     sessions = np.array(["" if s is None else str(s) for s in (data.sessions or [None] * n)])
     atomic_write_npz(folder / "predictions.npz", ids=np.array(data.ids)[tested], fold=fold_of[tested],

@@ -156,6 +156,9 @@ def read_predictions(run: str | os.PathLike) -> dict[str, np.ndarray]:
         require(pred[key].shape == (n,), path, f"'{key}' has shape {pred[key].shape}, not ({n},)")
     require(pred["y_true"].dtype.kind in "iu" and n > 0 and 0 <= pred["y_true"].min() and pred["y_true"].max() < k,
             path, "'y_true' holds labels outside the classes")
+    require(pred["fold"].dtype.kind in "iu" and pred["fold"].min() >= 1, path,
+            "'fold' holds a fold numbered below 1: folds count from 1 (as checkpoint/fold-K and --fold K); a file "
+            "that counts them from 0 was written by an older emojax (train the run again)")
     probas = [key for key in pred if key.startswith("proba_")]
     require(bool(probas), path, "no model's probabilities")
     for key in probas:
