@@ -58,7 +58,7 @@ def test_fold_metrics_are_what_predict_gives_each_held_out_video(teaching_run, t
         for f, fold in enumerate(metrics["folds"], start=1):
             assert fold["fold"] == f
             sel = pred["fold"] == f
-            again = scores(pred["y_true"][sel], got[m][sel].argmax(axis=1))
+            again = scores(pred["y_true"][sel], got[m][sel].argmax(axis=1), len(pred["classes"]))
             assert again == pytest.approx(fold["models"][m], abs=1e-12), (m, f)
 
 

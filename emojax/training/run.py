@@ -11,7 +11,8 @@ tested on every fold -> predictions, metrics and checkpoints in one folder.
 - ``curves.jsonl``    one line per fold, model and epoch, appended as training goes
 - ``checkpoint/fold-<k>/``  each fold's models (see :mod:`emojax.training.fold_models`)
 - ``predictions.npz`` per tested video: id, fold (numbered from 1, as ``checkpoint/fold-<k>`` and
-                      ``predict --fold K``), speaker, session, true label, each model's probabilities
+                      ``predict --fold K``), speaker, session, true label, each model's probabilities;
+                      per fold: its training videos per class (``train_counts``, for the baseline)
 - ``metrics.json``    per fold, mean +- std over folds (and over seeds), pooled report, bootstrap
                       intervals (by speaker when speakers are known), the test sets' baselines
 - ``seeds/<seed>/``   with ``--seeds N``: the same protocol again with each further seed
@@ -375,6 +376,7 @@ def _cross_validate(data: Prepared, spec: ModelSpec, folds: list, tcfg: TrainCon
     n, k = len(data.ids), len(data.classes)
     proba = {m: np.full((n, k), np.nan) for m in MODEL_NAMES}
     fold_of = np.zeros(n, int)
+    train_counts = np.zeros((len(folds), k), int)   # per fold: its training videos (validation too) per class
     fold_info = []
     for i, fold in enumerate(folds):
         here = {**where, "fold": i + 1, "folds": len(folds)}
@@ -387,6 +389,7 @@ def _cross_validate(data: Prepared, spec: ModelSpec, folds: list, tcfg: TrainCon
         for m, model in models.items():
             proba[m][fold.test] = probabilities(model, test)
         fold_of[fold.test] = i + 1                   # fold K of checkpoint/fold-K and --fold K
+        train_counts[i] = np.bincount(data.y[np.r_[fold.train, fold.val]], minlength=k)
         fold_info.append({"fold": i + 1, "name": fold.name, "n_train": len(fold.train), "n_val": len(fold.val),
                           "n_test": len(fold.test), "late_fusion_weight": float(models["late_fusion"].weight[...]),
                           "epochs": info})
@@ -395,7 +398,7 @@ def _cross_validate(data: Prepared, spec: ModelSpec, folds: list, tcfg: TrainCon
     sessions = np.array(["" if s is None else str(s) for s in (data.sessions or [None] * n)])
     atomic_write_npz(folder / "predictions.npz", ids=np.array(data.ids)[tested], fold=fold_of[tested],
                      group=speakers[tested], session=sessions[tested], y_true=data.y[tested],
-                     classes=np.array(data.classes),
+                     classes=np.array(data.classes), train_counts=train_counts,
                      **{f"proba_{m}": proba[m][tested] for m in MODEL_NAMES})
     return fold_info
 

@@ -159,6 +159,10 @@ def read_predictions(run: str | os.PathLike) -> dict[str, np.ndarray]:
     require(pred["fold"].dtype.kind in "iu" and pred["fold"].min() >= 1, path,
             "'fold' holds a fold numbered below 1: folds count from 1 (as checkpoint/fold-K and --fold K); a file "
             "that counts them from 0 was written by an older emojax (train the run again)")
+    counts = pred.get("train_counts")
+    require(counts is not None and counts.ndim == 2 and counts.shape[0] >= pred["fold"].max() and counts.shape[1] == k
+            and counts.dtype.kind in "iu" and bool((counts >= 0).all()), path,
+            "'train_counts' is not each fold's training videos per class")
     probas = [key for key in pred if key.startswith("proba_")]
     require(bool(probas), path, "no model's probabilities")
     for key in probas:
