@@ -288,3 +288,55 @@ def test_the_majority_baseline_is_the_training_folds_majority_class():
     assert ctx["largest_test_class"] == "b" and ctx["largest_test_share"] == pytest.approx(3 / 7)
     row = metrics["table1"].splitlines()[-1]
     assert row.startswith("| Majority class (baseline) |") and f"{100 * (1 / 4 + 2 / 3) / 2:.2f} ±" in row
+
+
+def test_refit_keeps_the_folds_learning_rate_schedule_and_stops_at_the_chosen_epoch():
+    """The folds' early stopping kept epochs 6, 8 and 9 of 20: the final model is planned for 8
+    epochs on the folds' schedule, so its learning rate after each epoch is the folds' (with
+    more steps per epoch: it trains on every video), near its peak when it stops, not 0."""
+    from dataclasses import replace
+
+    from emojax.models import TRAINED
+    from emojax.training.config import preset
+    from emojax.training.loop import learning_rate
+    from emojax.training.run import refit_plan
+
+    cfg = preset("improved", epochs=20)
+    fold_info = [{"epochs": {m: {"epochs": 20, "best_epoch": b} for m in TRAINED}} for b in (6, 8, 9)]
+    plan = refit_plan(fold_info, cfg)
+    folds_rate, fold_steps, all_steps = learning_rate(cfg, 3), 3, 5
+    assert set(plan) == set(TRAINED)
+    for tcfg, stop in plan.values():
+        assert stop == 8 and tcfg.patience == 0
+        refit_rate = learning_rate(tcfg, all_steps)
+        for e in range(stop + 1):
+            assert float(refit_rate(e * all_steps)) == pytest.approx(float(folds_rate(e * fold_steps)), rel=1e-6), e
+        assert float(refit_rate(stop * all_steps)) > 0.5 * cfg.learning_rate
+    # what a schedule rebuilt over the 8 epochs would have done: decayed to 0 by the end
+    assert float(learning_rate(replace(cfg, epochs=8), all_steps)(8 * all_steps)) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_model_stopped_early_trains_on_the_schedule_of_all_its_epochs():
+    """fit(stop_after=3) on 20 videos runs 3 epochs at the learning rates the same settings
+    reach after 1, 2 and 3 of their 6 epochs on 12 videos (another number of steps per epoch)."""
+    from emojax.models import ModelSpec
+    from emojax.training.config import TrainConfig
+    from emojax.training.fold_models import train_models
+    from emojax.training.loop import Split
+
+    spec = ModelSpec(preset="improved", rppg_channels=2, face_channels=4, length=8, n_classes=2)
+    rng = np.random.default_rng(0)
+
+    def split(n: int) -> Split:
+        return Split(rng.normal(size=(n, 8, 2)).astype(np.float32), rng.normal(size=(n, 8, 4)).astype(np.float32),
+                     np.ones((n, 8), bool), np.arange(n) % 2)
+
+    cfg = TrainConfig(epochs=6, batch_size=4, warmup_epochs=2, patience=0)
+    seen: dict = {"all": [], "stopped": []}
+    info: dict = {}
+    train_models(("rppg",), split(12), None, spec, cfg, on_epoch=lambda m, r: seen["all"].append(r["lr"]))
+    train_models(("rppg",), split(20), None, spec, cfg, stop_after=3, info=info,
+                 on_epoch=lambda m, r: seen["stopped"].append(r["lr"]))
+    assert len(seen["all"]) == 6 and info["rppg"]["epochs"] == 3
+    assert seen["stopped"] == pytest.approx(seen["all"][:3], rel=1e-6)
+    assert seen["all"][-1] == pytest.approx(0.0, abs=1e-9) and seen["stopped"][-1] > 0.5 * cfg.learning_rate

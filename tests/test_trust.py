@@ -208,6 +208,15 @@ def test_more_seeds_and_a_final_model_are_added_to_a_run(seeded_run):
     assert 0.0 <= final["late_fusion_weight"] <= 1.0
     assert sorted(p.name for p in (out / "checkpoint" / "final").glob("*.msgpack")) == [
         "early_fusion.msgpack", "face.msgpack", "rppg.msgpack"]
+    # the final model trains on the folds' learning-rate schedule and stops at the epoch chosen
+    from emojax.training.run import read_curves
+
+    folds, refit = read_curves(out), read_curves(out / "checkpoint" / "final")
+    for m, stop in final["epochs"].items():
+        fold_lr = [c["lr"] for c in folds if c["model"] == m and c["fold"] == 1]
+        final_lr = [c["lr"] for c in refit if c["model"] == m]
+        assert len(fold_lr) == 6 and len(final_lr) == stop
+        assert final_lr == pytest.approx(fold_lr[:stop], rel=1e-6), m
     evaluated = json.loads(emojax("evaluate", out, "--json").stdout)
     assert evaluated["seeds"]["summary"] == metrics["seeds"]["summary"]
 

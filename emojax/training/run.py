@@ -18,7 +18,8 @@ tested on every fold -> predictions, metrics and checkpoints in one folder.
 - ``seeds/<seed>/``   with ``--seeds N``: the same protocol again with each further seed
                       (its own checkpoints, curves and predictions)
 - ``checkpoint/final/`` and ``final.json``  with ``--refit``: the four models trained once more
-                      on every video (epochs and late-fusion weight as cross-validation chose)
+                      on every video (late-fusion weight as cross-validation chose; the folds'
+                      optimiser schedule, stopped at the epoch cross-validation chose)
 
 Normalisation is what prediction does: every statistic that spans videos (each input
 channel's mean and spread) is computed from the training videos of the fold only, and a test
@@ -413,25 +414,36 @@ def refit_epochs(fold_info: list[dict], cfg: TrainConfig) -> dict[str, int]:
     return out
 
 
+def refit_plan(fold_info: list[dict], cfg: TrainConfig) -> dict[str, tuple[TrainConfig, int]]:
+    """How each trained model is trained again on every video: ``(settings, stop after)``. The
+    folds' settings, so the same optimiser schedule over the same ``cfg.epochs`` (a schedule
+    rebuilt over fewer epochs would end at a rate of 0 where the folds' models were still near
+    their peak), without early stopping (no validation videos are left), stopped after the epoch
+    cross-validation chose (:func:`refit_epochs`)."""
+    epochs = refit_epochs(fold_info, cfg)
+    return {m: (replace(cfg, patience=0), epochs[m]) for m in TRAINED}
+
+
 def _refit(data: Prepared, spec: ModelSpec, fold_info: list[dict], cfg: RunConfig, out: Path, report: _Reporter,
            checkpoint_every: float) -> dict:
     """The four models trained on every video (``checkpoint/final``), described in ``final.json``."""
-    epochs = refit_epochs(fold_info, cfg.train)
+    plan = refit_plan(fold_info, cfg.train)
+    epochs = {m: stop for m, (_, stop) in plan.items()}
     weight = float(np.mean([f["late_fusion_weight"] for f in fold_info]))
     everything = Split.of(data.arrays, None, data.y)
     folder = out / "checkpoint" / "final"
     folder.mkdir(parents=True, exist_ok=True)
     where = {"seed": cfg.train.seed, "seeds": cfg.seeds, "fold": "final", "folds": len(fold_info)}
     models: dict = {}
-    for m in TRAINED:
-        tcfg = replace(cfg.train, epochs=epochs[m], patience=0)
+    for m, (tcfg, stop) in plan.items():
         models.update(train_models((m,), everything, None, spec, tcfg, split=len(fold_info), folder=folder,
-                                   checkpoint_every=checkpoint_every,
+                                   checkpoint_every=checkpoint_every, stop_after=stop,
                                    on_epoch=lambda name, rec: report.epoch(folder, where, name, rec)))
     late_fusion(models["rppg"], models["face"], None, cfg.train, folder, weight=weight)
     final = {"videos": len(data.ids), "epochs": epochs, "late_fusion_weight": weight,
              "rule": "epochs: the median over the folds of the epoch early stopping kept (the preset's epochs "
-                     "without early stopping); late-fusion weight: the mean of the folds' weights"}
+                     "without early stopping), on the folds' learning-rate schedule (over the preset's epochs), "
+                     "stopped there; late-fusion weight: the mean of the folds' weights"}
     atomic_write_json(out / "final.json", final)
     return final
 
