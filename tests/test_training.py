@@ -340,3 +340,34 @@ def test_a_model_stopped_early_trains_on_the_schedule_of_all_its_epochs():
     assert len(seen["all"]) == 6 and info["rppg"]["epochs"] == 3
     assert seen["stopped"] == pytest.approx(seen["all"][:3], rel=1e-6)
     assert seen["all"][-1] == pytest.approx(0.0, abs=1e-9) and seen["stopped"][-1] > 0.5 * cfg.learning_rate
+
+
+def test_every_seeds_folds_are_checked_before_anything_is_extracted_or_trained(tmp_path):
+    """Class c's videos are all one speaker's: a holdout split fails for the seeds that hold
+    that speaker out, whichever seed comes first. A run with several seeds is refused when any
+    of its seeds fails, naming that seed, before it claims a folder; one with only good seeds
+    is accepted."""
+    from emojax.training.run import labelled
+
+    speakers = [f"s{i}" for i in range(10)]
+    rows = [(f"v{i}.mp4", "ab"[i % 2], speakers[i % 10]) for i in range(40)] + [(f"c{i}.mp4", "c", "s0")
+                                                                                for i in range(4)]
+    for name, _, _ in rows:
+        (tmp_path / name).write_bytes(b"")               # never read: the design is checked first
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label,speaker\n" + "".join(f"{p},{lab},{g}\n" for p, lab, g in rows))
+    y = [["a", "b", "c"].index(lab) for _, lab, _ in rows]
+    ok = []
+    for seed in range(60):
+        try:
+            make_folds(y, [g for _, _, g in rows], protocol="holdout", seed=seed, classes=["a", "b", "c"])
+            ok.append(True)
+        except DatasetError:
+            ok.append(False)
+    good = ok.index(True)
+    bad = ok.index(False, good)                          # the first failing seed after a good one
+    cfg = run_config("csv", manifest, protocol="holdout", seed=good, seeds=bad - good + 1, store=str(tmp_path / "s"))
+    with pytest.raises(DatasetError, match=f"with seed {bad} .*class 'c' has no training video"):
+        train_run(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists() and not (tmp_path / "s").exists()
+    assert len(labelled(run_config("csv", manifest, protocol="holdout", seed=good, seeds=bad - good))[1]) == 44

@@ -221,6 +221,23 @@ def test_more_seeds_and_a_final_model_are_added_to_a_run(seeded_run):
     assert evaluated["seeds"]["summary"] == metrics["seeds"]["summary"]
 
 
+def test_a_run_reopened_with_other_seeds_says_what_it_keeps_and_never_shrinks(seeded_run):
+    root, out, first, grown = seeded_run
+    assert "adding seed(s) 1 to its 1 (0, kept as they are); all 2 are reported" in grown.stdout
+    assert "adding a final model (--refit)" in grown.stdout
+    before = json.loads((out / "metrics.json").read_text())
+    args = ["train", "--dataset", "teaching", "--root", root, "--store", root / "store", "--protocol", "holdout",
+            "--epochs", "6", "--quiet", "--out", out]
+    proc = emojax(*args, "--seeds", "1")               # fewer seeds, no --refit
+    assert ("it has 2 seeds (0, 1) and --seeds 1 asks for fewer: all 2 are kept and reported" in proc.stdout
+            and "its final model (--refit) is kept" in proc.stdout), proc.stdout
+    config = json.loads((out / "config.json").read_text())
+    assert config["seeds"] == 2 and config["refit"] is True
+    after = json.loads((out / "metrics.json").read_text())
+    assert after["seeds"]["values"] == [0, 1] and after["seeds"]["summary"] == before["seeds"]["summary"]
+    assert after["final"] == before["final"] and "mean ± std over 2 seeds" in proc.stdout
+
+
 def test_the_final_model_predicts_and_says_so(seeded_run):
     root, out, _, _ = seeded_run
     clip = sorted(root.glob("sad_*.mp4"))[0]

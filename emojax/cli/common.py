@@ -136,6 +136,9 @@ class TrainBars:
     def __call__(self, e: dict) -> None:
         from tqdm import tqdm
 
+        if e.get("stage") == "note":             # said even when quiet: it is no progress bar
+            tqdm.write(e["message"])
+            return
         if self.quiet or e.get("stage") not in ("extract", "train"):
             return
         key = ("extract",) if e["stage"] == "extract" else ("train", e.get("seed"), e["fold"], e["model"])

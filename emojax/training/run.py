@@ -30,7 +30,9 @@ shape over that speaker's unlabelled videos on the same side of the split (in pr
 
 Running the same config into the same folder again resumes: finished models are loaded,
 an unfinished one continues from its last epoch, and the result is the same as a run that
-was never interrupted.
+was never interrupted. A run only grows: re-opened with more ``seeds`` (or ``refit``) it adds
+them; with fewer (or without ``refit``) it keeps and reports everything it has, and says so.
+Every seed's folds are checked before anything is extracted or trained.
 """
 
 from __future__ import annotations
@@ -215,24 +217,32 @@ def extract_labelled(items: list, store, extractor: ExtractorConfig, *, workers:
                          engine=engine)
 
 
+def seeds_of(cfg: RunConfig) -> list[int]:
+    """The seeds a run's protocol is run with: ``train.seed``, +1, ... (``seeds`` of them)."""
+    return [cfg.train.seed + i for i in range(cfg.seeds)]
+
+
 def _check(cfg: RunConfig, items: list, classes: list[str], which: str) -> list[str]:
     """The classes that have videos among ``items`` (at least two), after refusing a dataset
-    the run's protocol cannot evaluate honestly (:func:`make_folds` refuses it), in one line
-    that names the dataset."""
+    the run's protocol cannot evaluate honestly with any of its seeds (:func:`make_folds`
+    refuses it), in one line that names the dataset (and the seed, when there are several)."""
     present = [c for c in classes if any(i.label == c for i in items)]
+    seed = cfg.train.seed
     try:
         if len(present) < 2:
             raise DatasetError(f"only {len(present)} class ({', '.join(present) or 'none'}) has videos{which}; "
                                "there is nothing to tell apart")
-        make_folds([present.index(i.label) for i in items], [i.group for i in items], [i.session for i in items],
-                   protocol=cfg.protocol, k=cfg.folds, test_fraction=cfg.test_fraction,
-                   val_fraction=cfg.train.val_fraction, seed=cfg.train.seed, classes=present,
-                   allow_speaker_overlap=cfg.allow_speaker_overlap)
+        for seed in seeds_of(cfg):     # every seed's folds, before hours of training on the first
+            make_folds([present.index(i.label) for i in items], [i.group for i in items],
+                       [i.session for i in items], protocol=cfg.protocol, k=cfg.folds, test_fraction=cfg.test_fraction,
+                       val_fraction=cfg.train.val_fraction, seed=seed, classes=present,
+                       allow_speaker_overlap=cfg.allow_speaker_overlap)
     except SpeakerOverlapError as e:
         how = SPEAKER_HOWTO.get(cfg.dataset) if not any(i.group for i in items) else None
         raise SpeakerOverlapError(f"{cfg.root}: {e}" + (f". To name them: {how}" if how else "")) from None
     except DatasetError as e:
-        raise DatasetError(f"{cfg.root}: {e}") from None
+        where = f"with seed {seed} (of --seeds {cfg.seeds} from {cfg.train.seed}): " if cfg.seeds > 1 else ""
+        raise DatasetError(f"{cfg.root}: {where}{e}") from None
     return present
 
 
@@ -302,21 +312,45 @@ class _Reporter:
         self({"stage": "train", **where, "model": model, "epoch": rec["epoch"], "epochs": self.total, "record": rec})
 
 
-def _claim(out: Path, cfg: RunConfig) -> None:
-    """Write ``config.json``, or check that the run already in ``out`` has the same config
-    (more seeds or a final model may be added to a run: its folds are kept)."""
+def _grown(out: Path, old: dict, cfg: RunConfig) -> tuple[RunConfig, str | None]:
+    """``cfg`` for the run already in ``out`` (its ``config.json``: ``old``): never fewer seeds
+    nor no final model where it has them, and a sentence saying what is kept, added and reported
+    (None when nothing differs)."""
+    had = old.get("seeds", 1) if isinstance(old.get("seeds"), int) and old.get("seeds", 1) >= 1 else 1
+    had_final = old.get("refit") is True
+    kept = replace(cfg, seeds=max(had, cfg.seeds), refit=had_final or cfg.refit)
+    seeds = seeds_of(kept)
+    said = []
+    if cfg.seeds < had:
+        said.append(f"it has {had} seeds ({', '.join(map(str, seeds))}) and --seeds {cfg.seeds} asks for fewer: all "
+                    f"{had} are kept and reported (a run never shrinks; train into another --out to report fewer)")
+    elif cfg.seeds > had:
+        said.append(f"adding seed(s) {', '.join(map(str, seeds[had:]))} to its {had} ({', '.join(map(str, seeds[:had]))}"
+                    f", kept as they are); all {cfg.seeds} are reported")
+    if had_final and not cfg.refit:
+        said.append("its final model (--refit) is kept, and predict uses it")
+    elif cfg.refit and not had_final:
+        said.append("adding a final model (--refit)")
+    return kept, (f"{out} holds a run: " + "; ".join(said)) if said else None
+
+
+def _claim(out: Path, cfg: RunConfig) -> tuple[RunConfig, str | None]:
+    """Write ``config.json``, or check that the run already in ``out`` has the same settings;
+    the config to run (a run only grows: :func:`_grown`) and what to say about it."""
     path = out / "config.json"
-    new = json.loads(json.dumps(cfg.to_dict()))  # as it reads back from JSON (tuples become lists)
+    note = None
     if path.is_file():
         old = read_json(path)
-        a, b = settings(old), settings(new)
+        a, b = settings(old), settings(json.loads(json.dumps(cfg.to_dict())))
         diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
         if diff:
             raise EmojaxError(f"{out}: holds a run with other settings ({', '.join(diff)} differ); "
                               "resume it with the same settings, or choose another --out")
-        if old == new:
-            return
-    atomic_write_json(path, new)
+        cfg, note = _grown(out, old, cfg)
+    new = json.loads(json.dumps(cfg.to_dict()))  # as it reads back from JSON (tuples become lists)
+    if not path.is_file() or read_json(path) != new:
+        atomic_write_json(path, new)
+    return cfg, note
 
 
 def finished(out: str | os.PathLike, cfg: RunConfig) -> dict | None:
@@ -339,7 +373,8 @@ def train_run(cfg: RunConfig, out: str | os.PathLike, *, workers: int | None = N
               on_progress: Callable[[dict], None] | None = None, engine=None) -> dict:
     """Run ``cfg`` into the folder ``out`` (resuming what is there) and return its metrics.
 
-    ``on_progress`` receives events: ``{"stage": "extract", "done", "total"}``, ``{"stage":
+    ``on_progress`` receives events: ``{"stage": "note", "message"}`` (a run re-opened with
+    other seeds: what it keeps and reports), ``{"stage": "extract", "done", "total"}``, ``{"stage":
     "train", "seed", "seeds", "fold", "folds", "model", "epoch", "epochs", "record"}`` (fold
     ``"final"`` for the refit), ``{"stage": "done"}``. A model in training saves its state every
     ``checkpoint_every`` seconds (0: every epoch). ``engine``: where videos are extracted
@@ -350,7 +385,9 @@ def train_run(cfg: RunConfig, out: str | os.PathLike, *, workers: int | None = N
     dataset = labelled(cfg)              # a dataset the protocol cannot evaluate claims no folder
     check_writable(out, "run")           # a read-only or full disk: said now, not after extraction
     check_writable(cfg.store, "feature store")
-    _claim(out, cfg)
+    cfg, note = _claim(out, cfg)
+    if note and on_progress is not None:
+        on_progress({"stage": "note", "message": note})
     report = _Reporter(out, on_progress, cfg.train.epochs)
     try:
         metrics = _train(cfg, out, report, workers, checkpoint_every, dataset, engine)
@@ -454,12 +491,13 @@ def _train(cfg: RunConfig, out: Path, report: _Reporter, workers: int | None, ch
     a = data.arrays
     spec = ModelSpec(preset=cfg.preset, rppg_channels=a["rppg"].shape[2], face_channels=a["face"].shape[2],
                      length=a["mask"].shape[1], n_classes=len(data.classes))
-    seeds = [cfg.train.seed + i for i in range(cfg.seeds)]
+    seeds = seeds_of(cfg)
+    every = [make_folds(data.y, data.speakers, data.sessions, protocol=cfg.protocol, k=cfg.folds,
+                        test_fraction=cfg.test_fraction, val_fraction=cfg.train.val_fraction, seed=seed,
+                        classes=data.classes, allow_speaker_overlap=cfg.allow_speaker_overlap)
+             for seed in seeds]          # all made (prepare checked them) before the first model trains
     per_seed, main_info = [], None
-    for si, seed in enumerate(seeds):
-        folds = make_folds(data.y, data.speakers, data.sessions, protocol=cfg.protocol, k=cfg.folds,
-                           test_fraction=cfg.test_fraction, val_fraction=cfg.train.val_fraction, seed=seed,
-                           classes=data.classes, allow_speaker_overlap=cfg.allow_speaker_overlap)
+    for si, (seed, folds) in enumerate(zip(seeds, every)):
         if si == 0:
             store = Path(cfg.store).resolve()
             atomic_write_json(out / "model.json", {
@@ -574,7 +612,7 @@ def evaluate_run(run: str | os.PathLike) -> dict:
     except RunFileError:
         old = {}                         # absent or damaged: recomputed from the predictions
     infos = old.get("seeds", {}).get("folds") or [old.get("folds")]
-    seeds = [cfg.train.seed + i for i in range(cfg.seeds)]
+    seeds = seeds_of(cfg)
     per_seed = [(s, infos[i] if i < len(infos) else None) for i, s in enumerate(seeds)]
     metrics = _evaluate(run, cfg, per_seed)
     if "final" in old:
