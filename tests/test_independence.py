@@ -86,7 +86,8 @@ def _loso_predictions(tmp_path):
     right = np.isin(sessions, ["Session1", "Session3"])
     y_hat = np.where(right, y, (y + 1) % len(classes))
     pred = {"ids": np.array([i.id for i in ds.items]), "fold": fold, "y_true": y, "classes": np.array(classes),
-            "group": np.array(speakers), "session": np.array(sessions), "proba_early_fusion": np.eye(len(classes))[y_hat]}
+            "group": np.array(speakers), "session": np.array(sessions), "proba_early_fusion": np.eye(len(classes))[y_hat],
+            "train_counts": np.array([np.bincount(y[np.r_[f.train, f.val]], minlength=len(classes)) for f in folds])}
     return pred, y_hat, independence("loso", speakers, sessions), classes
 
 
