@@ -50,6 +50,6 @@ def videos_in_cell(pred: Mapping[str, np.ndarray], model: str, true: int, predic
     proba = np.asarray(pred[f"proba_{model}"])
     sel = (np.asarray(pred["y_true"]) == true) & (proba.argmax(axis=1) == predicted)
     classes = [str(c) for c in pred["classes"]]
-    return pd.DataFrame({"video": pred["ids"][sel].astype(str), "fold": pred["fold"][sel] + 1,
+    return pd.DataFrame({"video": pred["ids"][sel].astype(str), "fold": pred["fold"][sel],
                          f"p({classes[predicted]})": proba[sel, predicted].round(3),
                          f"p({classes[true]})": proba[sel, true].round(3)})

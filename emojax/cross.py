@@ -28,6 +28,7 @@ from .features.store import FeatureStore
 from .fileio import atomic_write_json, atomic_write_npz, check_writable
 from .models import MODEL_NAMES
 from .training.metrics import evaluate, mean_std, scores, table1
+from .training.runfiles import read_model_info
 
 #: the names one emotion goes by across the corpora emojax reads (IEMOCAP, CREMA-D and RAVDESS
 #: codes, and the teaching set's words), in order of preference: a class maps to the first of
@@ -151,12 +152,16 @@ def cross_evaluate(run: str | os.PathLike, dataset: str, root: str | os.PathLike
             on_progress({"stage": "predict", "done": len(per_split[MODEL_NAMES[0]]), "total": len(splits)})
     proba = {m: np.mean(v, axis=0) for m, v in per_split.items()}
     g = np.array(["" if x is None else str(x) for x in speakers])
-    pred = {"ids": np.array([o.item.id for o in ok]), "fold": np.zeros(len(ok), int), "group": g, "y_true": y,
+    # the baseline: the run's majority class among the shared ones (its models trained on all its videos, or on
+    # all but a fold's)
+    labels = [r["label"] for r in read_model_info(run).get("records", [])]
+    pred = {"ids": np.array([o.item.id for o in ok]), "fold": np.ones(len(ok), int), "group": g, "y_true": y,
+            "train_counts": np.array([[labels.count(c) for c in shared]]),
             "classes": np.array(shared), **{f"proba_{m}": proba[m] for m in MODEL_NAMES}}
     metrics = evaluate(pred, shared, [{"name": "all", "n_test": len(ok)}], bootstrap=bootstrap)
     if len(splits) > 1:   # each fold's models on their own: the spread over folds
         per_fold = [{"name": trained.fold_names[k], "n_test": len(ok),
-                     "models": {m: scores(y, per_split[m][k].argmax(axis=1)) for m in MODEL_NAMES}}
+                     "models": {m: scores(y, per_split[m][k].argmax(axis=1), len(shared)) for m in MODEL_NAMES}}
                     for k in range(len(splits))]
         metrics["folds"] = per_fold
         metrics["summary"] = {m: mean_std([f["models"][m] for f in per_fold]) for m in MODEL_NAMES}

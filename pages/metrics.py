@@ -9,7 +9,7 @@ from dashboard import charts, resources, state, tables
 from emojax.errors import RunFileError
 from emojax.models import MODEL_NAMES, TITLES
 from emojax.cross import cross_results
-from emojax.training.metrics import context_line
+from emojax.training.metrics import context_line, independence_line
 from emojax.training.runfiles import read_predictions
 
 
@@ -29,6 +29,9 @@ def table(run: Path) -> dict | None:
     st.markdown(f"**{run.name}**: {config.get('dataset', '?')} ({metrics['n_videos']} videos tested), preset "
                 f"{config.get('train', {}).get('preset', '?')}, protocol {config.get('protocol', '?')}, "
                 f"{len(metrics['folds'])} fold(s). Per cent, {spread}.")
+    split = metrics.get("split")
+    if split:                       # said before the numbers: they mean less when it is not
+        (st.caption if split.get("speaker_independent") else st.warning)(independence_line(split))
     paper = config.get("dataset") == "iemocap" and config.get("classes") in (None, "paper")
     st.dataframe(tables.table1(metrics, paper=paper))
     if "context" in metrics:
@@ -38,7 +41,8 @@ def table(run: Path) -> dict | None:
         lo, hi = ci["accuracy"]
         st.caption(f"Early fusion, pooled accuracy {100 * metrics['pooled']['early_fusion']['accuracy']:.2f} %: 95 % "
                    f"bootstrap interval {100 * lo:.1f}-{100 * hi:.1f} %, resampling {ci.get('clusters', '')} "
-                   f"{ci.get('resampled', 'videos')}.")
+                   f"{ci.get('resampled', 'videos')}."
+                   + (f" Warning: {ci['warning']}." if ci.get("warning") else ""))
     if "final" in metrics:
         f = metrics["final"]
         st.caption(f"Final model: trained on all {f['videos']} videos (epochs "

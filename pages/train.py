@@ -6,16 +6,15 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import charts, state
-from emojax.data import load_dataset
 from emojax.errors import EmojaxError
 from emojax.training import jobs
-from emojax.training.run import read_curves
+from emojax.training.run import labelled, read_curves, run_config
 
 DATASETS = {"teaching": "Teaching set (the embedded demo)", "folder": "Folder: one sub-folder per class",
             "csv": "CSV manifest (path, label, group, start, end)", "iemocap": "IEMOCAP release root",
             "cremad": "CREMA-D root (VideoFlash)", "ravdess": "RAVDESS root"}
-PROTOCOLS = {"speaker": "leave one speaker out", "kfold": "k-fold, speakers kept apart", "loso":
-             "leave one session out (IEMOCAP)", "holdout": "one held-out test share"}
+PROTOCOLS = {"speaker": "leave one speaker out", "kfold": "k-fold, speakers kept apart when named", "loso":
+             "leave one session out (IEMOCAP)", "holdout": "one held-out test share, speakers apart when named"}
 
 
 def launch_form() -> None:
@@ -36,6 +35,13 @@ def launch_form() -> None:
         address = c5.text_input("Ray cluster address", value="auto", key="train_address",
                                 help="With a Ray cluster: auto (the cluster this machine belongs to), HOST:PORT, or "
                                      "ray://HOST:PORT; empty: Ray started on this machine for the run")
+        c6, c7 = st.columns(2)
+        pattern = c6.text_input("Speaker in the file name (folder dataset)", value="", key="train_speaker_pattern",
+                                help="A regular expression finding each video's speaker in its name, e.g. ^([^_]+)_ "
+                                     "for actor03_take2.mp4; empty: the folder names no speakers")
+        overlap = c7.checkbox("Allow one speaker on both sides of the split", key="train_allow_overlap",
+                              help="Without named speakers the split cannot keep speakers apart; the run is then "
+                                   "refused unless this is ticked, and says that its scores are not speaker-independent")
         go = st.form_submit_button("Start training", type="primary")
     if not go:
         return
@@ -43,13 +49,16 @@ def launch_form() -> None:
         st.error(f"Run name {name!r}: use letters, digits, - and _ only (at most 64).")
         return
     try:
-        n = len(load_dataset(kind, Path(root).expanduser()).items)
+        options = {"allow_speaker_overlap": overlap, "speaker_pattern": pattern.strip() or None}
+        # refused here, in the page, as `emojax train` would refuse it (nothing is extracted)
+        n = len(labelled(run_config(kind, Path(root).expanduser(), preset=preset, protocol=protocol, **options))[1])
         out = state.runs_dir() / name
         pid = jobs.launch(jobs.train_command(out, dataset=kind, root=Path(root).expanduser(), preset=preset,
                                              protocol=protocol, epochs=epochs or None,
                                              store=state.artifacts() / "features",
                                              engine=None if engine == "local" else engine,
-                                             address=(address.strip() or None) if engine == "ray" else None), out)
+                                             address=(address.strip() or None) if engine == "ray" else None,
+                                             **options), out)
     except (EmojaxError, OSError, ValueError) as e:
         st.error(str(e))
         return

@@ -290,6 +290,7 @@ def test_train_page_can_extract_on_a_ray_cluster_and_says_when_it_cannot_reach_i
     at.selectbox(key="train_dataset").set_value("folder")
     at.text_input(key="train_root").input(str(tmp_path / "data"))
     at.selectbox(key="train_protocol").set_value("holdout")
+    at.checkbox(key="train_allow_overlap").check()   # a folder names no speakers
     at.selectbox(key="train_engine").set_value("ray")
     at.text_input(key="train_address").input("127.0.0.1:9")
     at.text_input(key="train_name").input("on-ray")

@@ -403,7 +403,7 @@ def test_a_read_only_or_full_disk_is_refused_first_in_one_line(tmp_path):
     ro.mkdir()
     full.mkdir()
     cli = f"{sys.executable} -m emojax.cli"
-    train = f"{cli} train --dataset folder --root {data} --folds 2 --epochs 1 --quiet"
+    train = f"{cli} train --dataset folder --root {data} --folds 2 --epochs 1 --quiet --allow-speaker-overlap"
     script = "\n".join([
         f"mount -t tmpfs -o ro tmpfs {ro} && mount -t tmpfs -o size=512k tmpfs {full}",
         f"head -c 500000 /dev/zero > {full}/filler || true",

@@ -56,7 +56,7 @@ def test_run_folder_holds_config_metrics_predictions_curves_and_checkpoints(info
         assert all(set(v) == {"mean", "std"} for v in metrics["summary"][m].values())
     pred = read_predictions(out)
     n, k = len(pred["ids"]), len(pred["classes"])
-    assert n == metrics["n_videos"] == 48 and sorted(set(pred["fold"])) == [0, 1, 2, 3]
+    assert n == metrics["n_videos"] == 48 and sorted(set(pred["fold"])) == [1, 2, 3, 4]   # as fold-K, --fold K
     for m in MODELS:
         assert pred[f"proba_{m}"].shape == (n, k) and np.allclose(pred[f"proba_{m}"].sum(axis=1), 1, atol=1e-5)
     curves = read_curves(out)
@@ -69,17 +69,17 @@ def test_run_folder_holds_config_metrics_predictions_curves_and_checkpoints(info
     assert {e["stage"] for e in events} >= {"extract", "train", "evaluate"}
 
 
-def _by_hand(t: np.ndarray, p: np.ndarray) -> dict:
-    """The scores from their definitions, counted with numpy (no scikit-learn): over the labels
-    present in either the truth or the predictions; UAR over the labels in the truth; a class
-    never predicted has precision 0."""
-    labels = np.union1d(t, p)
+def _by_hand(t: np.ndarray, p: np.ndarray, k: int) -> dict:
+    """The scores from their definitions, counted with numpy (no scikit-learn): macro over the
+    run's k classes, a class never predicted (or never tested) counting 0 for the undefined
+    term; UAR the mean recall over the same k classes."""
+    labels = np.arange(k)
     tp = np.array([np.sum((t == c) & (p == c)) for c in labels], float)
     true, pred = np.array([np.sum(t == c) for c in labels], float), np.array([np.sum(p == c) for c in labels], float)
     precision = np.divide(tp, pred, out=np.zeros_like(tp), where=pred > 0)
     recall = np.divide(tp, true, out=np.zeros_like(tp), where=true > 0)
     f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(tp), where=precision + recall > 0)
-    return {"accuracy": tp.sum() / len(t), "uar": recall[true > 0].mean(), "precision_macro": precision.mean(),
+    return {"accuracy": tp.sum() / len(t), "uar": recall.mean(), "precision_macro": precision.mean(),
             "recall_macro": recall.mean(), "f1_macro": f1.mean(), "f1_weighted": (f1 * true).sum() / true.sum()}
 
 
@@ -87,12 +87,12 @@ def test_the_scores_are_their_definitions():
     """A case worked on paper: 5 videos, 3 classes, class 2 never predicted."""
     from emojax.training.metrics import scores
 
-    got = scores([0, 0, 1, 1, 2], [0, 1, 1, 1, 0])
+    got = scores([0, 0, 1, 1, 2], [0, 1, 1, 1, 0], 3)
     want = {"accuracy": 3 / 5, "uar": (1 / 2 + 1 + 0) / 3, "precision_macro": (1 / 2 + 2 / 3 + 0) / 3,
             "recall_macro": (1 / 2 + 1 + 0) / 3, "f1_macro": (1 / 2 + 0.8 + 0) / 3,
             "f1_weighted": (2 * 1 / 2 + 2 * 0.8 + 0) / 5}
     assert got == pytest.approx(want, abs=1e-12)
-    assert _by_hand(np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 1, 0])) == pytest.approx(want, abs=1e-12)
+    assert _by_hand(np.array([0, 0, 1, 1, 2]), np.array([0, 1, 1, 1, 0]), 3) == pytest.approx(want, abs=1e-12)
 
 
 def test_the_run_metrics_are_the_definitions_on_the_saved_predictions(informative_run):
@@ -101,7 +101,7 @@ def test_the_run_metrics_are_the_definitions_on_the_saved_predictions(informativ
     y, fold = pred["y_true"], pred["fold"]
     for m in MODELS:
         y_hat = pred[f"proba_{m}"].argmax(axis=1)
-        per_fold = [_by_hand(y[fold == f], y_hat[fold == f]) for f in np.unique(fold)]
+        per_fold = [_by_hand(y[fold == f], y_hat[fold == f], len(metrics["classes"])) for f in np.unique(fold)]
         for s in per_fold[0]:
             v = [f[s] for f in per_fold]
             assert metrics["summary"][m][s]["mean"] == pytest.approx(np.mean(v), abs=1e-12)
@@ -115,14 +115,17 @@ def test_the_run_metrics_are_the_definitions_on_the_saved_predictions(informativ
 
 def test_table1_lists_the_four_models_like_the_paper_and_the_baseline_beside_them(informative_run):
     run, metrics, _ = informative_run
-    table = metrics["table1"].splitlines()
+    table = [row for row in metrics["table1"].splitlines() if row.startswith("|")]
     assert table[0].startswith("| Model | Accuracy | Precision | Recall | F1 | UAR")
     assert [row.split("|")[1].strip() for row in table[2:]] == ["rPPG", "Facial", "Late fusion", "Early fusion",
                                                                  "Majority class (baseline)"]
+    assert metrics["table1"].splitlines()[-1].startswith("Speaker-independent (speaker): every video names its speaker")
     pred = read_predictions(run)
-    shares = [np.bincount(pred["y_true"][pred["fold"] == f]).max() / (pred["fold"] == f).sum()
-              for f in np.unique(pred["fold"])]
+    # the baseline predicts each fold's training majority class: its accuracy is that class's test share
+    majority = [int(np.argmax(pred["train_counts"][f - 1])) for f in np.unique(pred["fold"])]
+    shares = [np.mean(pred["y_true"][pred["fold"] == f] == c) for f, c in zip(np.unique(pred["fold"]), majority)]
     ctx = metrics["context"]
+    assert ctx["baseline_classes"] == [metrics["classes"][c] for c in majority]
     assert ctx["majority_baseline"]["accuracy"]["mean"] == pytest.approx(np.mean(shares))
     assert ctx["majority_baseline"]["uar"]["mean"] == pytest.approx(1 / 4)
     assert ctx["class_counts"] == {c: int((pred["y_true"] == k).sum()) for k, c in enumerate(metrics["classes"])}
@@ -258,3 +261,162 @@ def test_sub_second_utterances_are_left_out_or_read_from_one_modality_by_name(tm
         assert f"one modality absent: {name}: pulse valid on no frame" in printed
     pred = read_predictions(out)
     assert not set(pred["ids"]) & left_out and single <= set(pred["ids"])
+
+
+def test_a_run_of_another_format_or_folds_counted_from_0_are_refused_saying_why(tmp_path):
+    """Folds are numbered from 1 everywhere (predictions.npz, checkpoint/fold-K, --fold K): a
+    run written when predictions.npz counted them from 0 is refused, never misread."""
+    from emojax.errors import RunFileError
+    from emojax.training.run import RUN_FORMAT
+    from emojax.training.runfiles import read_config
+
+    cfg = run_config("teaching", tmp_path, preset="improved", protocol="speaker")
+    (tmp_path / "config.json").write_text(json.dumps({**cfg.to_dict(), "format": RUN_FORMAT - 1}))
+    with pytest.raises(RunFileError, match=f"config.json: a run of format {RUN_FORMAT - 1} .*folds are numbered "
+                                           "from 1 everywhere.*train it again"):
+        read_config(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps(cfg.to_dict()))
+    assert read_config(tmp_path) == cfg
+    pred = {"ids": np.array(["a", "b"]), "y_true": np.array([0, 1]), "classes": np.array(["x", "y"]),
+            "proba_rppg": np.eye(2), "train_counts": np.array([[1, 0], [0, 1]])}
+    np.savez(tmp_path / "predictions.npz", fold=np.array([0, 1]), **pred)
+    with pytest.raises(RunFileError, match="folds count from 1"):
+        read_predictions(tmp_path)
+    np.savez(tmp_path / "predictions.npz", fold=np.array([1, 2]), **pred)
+    assert read_predictions(tmp_path)["fold"].tolist() == [1, 2]
+
+
+def _one_hot_predictions(y, y_hat, fold, k, train_counts):
+    return {"ids": np.array([f"v{i}" for i in range(len(y))]), "y_true": np.array(y), "fold": np.array(fold),
+            "classes": np.array(["a", "b", "c"][:k]), "train_counts": np.array(train_counts),
+            "proba_early_fusion": np.eye(k)[np.array(y_hat)]}
+
+
+def test_one_label_set_for_precision_recall_f1_and_uar_worked_by_hand():
+    """Two folds over classes a, b, c worked on paper. Fold 1 tests a, a, b, b and predicts
+    a, b, b, c (c predicted, never tested); fold 2 tests a, c, c and predicts a, c, a (b
+    neither tested nor predicted). Every macro score averages over all three classes, per fold
+    and pooled alike, an undefined term counting 0."""
+    from emojax.training.metrics import LABEL_SET, evaluate
+
+    y, y_hat, fold = [0, 0, 1, 1, 0, 2, 2], [0, 1, 1, 2, 0, 2, 0], [1, 1, 1, 1, 2, 2, 2]
+    metrics = evaluate(_one_hot_predictions(y, y_hat, fold, 3, [[3, 1, 2], [2, 2, 1]]), ["a", "b", "c"])
+    # fold 1: a P 1/1 R 1/2 F1 2/3; b P 1/2 R 1/2 F1 1/2; c P 0/1 R 0/0 -> 0, F1 0
+    fold1 = {"accuracy": 2 / 4, "precision_macro": (1 + 1 / 2 + 0) / 3, "recall_macro": (1 / 2 + 1 / 2 + 0) / 3,
+             "uar": (1 / 2 + 1 / 2 + 0) / 3, "f1_macro": (2 / 3 + 1 / 2 + 0) / 3,
+             "f1_weighted": (2 * 2 / 3 + 2 * 1 / 2 + 0) / 4}
+    # fold 2: a P 1/2 R 1/1 F1 2/3; b nothing -> 0; c P 1/1 R 1/2 F1 2/3
+    fold2 = {"accuracy": 2 / 3, "precision_macro": (1 / 2 + 0 + 1) / 3, "recall_macro": (1 + 0 + 1 / 2) / 3,
+             "uar": (1 + 0 + 1 / 2) / 3, "f1_macro": (2 / 3 + 0 + 2 / 3) / 3, "f1_weighted": (2 / 3 + 2 * 2 / 3) / 3}
+    # pooled: a P 2/3 R 2/3; b P 1/2 R 1/2; c P 1/2 R 1/2 (F1 = P = R for each)
+    pooled = {"accuracy": 4 / 7, "precision_macro": 5 / 9, "recall_macro": 5 / 9, "uar": 5 / 9, "f1_macro": 5 / 9,
+              "f1_weighted": (3 * 2 / 3 + 2 / 2 + 2 / 2) / 7}
+    assert metrics["folds"][0]["models"]["early_fusion"] == pytest.approx(fold1, abs=1e-12)
+    assert metrics["folds"][1]["models"]["early_fusion"] == pytest.approx(fold2, abs=1e-12)
+    got = metrics["pooled"]["early_fusion"]
+    assert {s: got[s] for s in pooled} == pytest.approx(pooled, abs=1e-12)
+    assert got["per_class"]["macro avg"]["precision"] == pytest.approx(pooled["precision_macro"], abs=1e-12)
+    assert [f["untested_classes"] for f in metrics["folds"]] == [["c"], ["b"]]
+    assert metrics["label_set"] == LABEL_SET and "run's classes" in LABEL_SET
+    for f, want in zip(np.unique(fold), (fold1, fold2)):     # the numpy count agrees
+        sel = np.array(fold) == f
+        assert _by_hand(np.array(y)[sel], np.array(y_hat)[sel], 3) == pytest.approx(want, abs=1e-12)
+
+
+def test_the_majority_baseline_is_the_training_folds_majority_class():
+    """Fold 1 trained mostly on a but tests mostly b; fold 2 trained mostly on c: the baseline
+    predicts a, then c (never the test fold's own majority, which would score 3/4 on fold 1)."""
+    from emojax.training.metrics import evaluate
+
+    y, fold = [1, 1, 1, 0, 2, 2, 0], [1, 1, 1, 1, 2, 2, 2]
+    metrics = evaluate(_one_hot_predictions(y, y, fold, 3, [[5, 2, 1], [1, 1, 4]]), ["a", "b", "c"])
+    ctx = metrics["context"]
+    assert ctx["baseline_classes"] == ["a", "c"]
+    assert ctx["majority_baseline"]["accuracy"]["mean"] == pytest.approx((1 / 4 + 2 / 3) / 2)
+    assert ctx["majority_baseline"]["uar"]["mean"] == pytest.approx(1 / 3)          # one class of three recalled
+    assert ctx["largest_test_class"] == "b" and ctx["largest_test_share"] == pytest.approx(3 / 7)
+    row = metrics["table1"].splitlines()[-1]
+    assert row.startswith("| Majority class (baseline) |") and f"{100 * (1 / 4 + 2 / 3) / 2:.2f} ±" in row
+
+
+def test_refit_keeps_the_folds_learning_rate_schedule_and_stops_at_the_chosen_epoch():
+    """The folds' early stopping kept epochs 6, 8 and 9 of 20: the final model is planned for 8
+    epochs on the folds' schedule, so its learning rate after each epoch is the folds' (with
+    more steps per epoch: it trains on every video), near its peak when it stops, not 0."""
+    from dataclasses import replace
+
+    from emojax.models import TRAINED
+    from emojax.training.config import preset
+    from emojax.training.loop import learning_rate
+    from emojax.training.run import refit_plan
+
+    cfg = preset("improved", epochs=20)
+    fold_info = [{"epochs": {m: {"epochs": 20, "best_epoch": b} for m in TRAINED}} for b in (6, 8, 9)]
+    plan = refit_plan(fold_info, cfg)
+    folds_rate, fold_steps, all_steps = learning_rate(cfg, 3), 3, 5
+    assert set(plan) == set(TRAINED)
+    for tcfg, stop in plan.values():
+        assert stop == 8 and tcfg.patience == 0
+        refit_rate = learning_rate(tcfg, all_steps)
+        for e in range(stop + 1):
+            assert float(refit_rate(e * all_steps)) == pytest.approx(float(folds_rate(e * fold_steps)), rel=1e-6), e
+        assert float(refit_rate(stop * all_steps)) > 0.5 * cfg.learning_rate
+    # what a schedule rebuilt over the 8 epochs would have done: decayed to 0 by the end
+    assert float(learning_rate(replace(cfg, epochs=8), all_steps)(8 * all_steps)) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_model_stopped_early_trains_on_the_schedule_of_all_its_epochs():
+    """fit(stop_after=3) on 20 videos runs 3 epochs at the learning rates the same settings
+    reach after 1, 2 and 3 of their 6 epochs on 12 videos (another number of steps per epoch)."""
+    from emojax.models import ModelSpec
+    from emojax.training.config import TrainConfig
+    from emojax.training.fold_models import train_models
+    from emojax.training.loop import Split
+
+    spec = ModelSpec(preset="improved", rppg_channels=2, face_channels=4, length=8, n_classes=2)
+    rng = np.random.default_rng(0)
+
+    def split(n: int) -> Split:
+        return Split(rng.normal(size=(n, 8, 2)).astype(np.float32), rng.normal(size=(n, 8, 4)).astype(np.float32),
+                     np.ones((n, 8), bool), np.arange(n) % 2)
+
+    cfg = TrainConfig(epochs=6, batch_size=4, warmup_epochs=2, patience=0)
+    seen: dict = {"all": [], "stopped": []}
+    info: dict = {}
+    train_models(("rppg",), split(12), None, spec, cfg, on_epoch=lambda m, r: seen["all"].append(r["lr"]))
+    train_models(("rppg",), split(20), None, spec, cfg, stop_after=3, info=info,
+                 on_epoch=lambda m, r: seen["stopped"].append(r["lr"]))
+    assert len(seen["all"]) == 6 and info["rppg"]["epochs"] == 3
+    assert seen["stopped"] == pytest.approx(seen["all"][:3], rel=1e-6)
+    assert seen["all"][-1] == pytest.approx(0.0, abs=1e-9) and seen["stopped"][-1] > 0.5 * cfg.learning_rate
+
+
+def test_every_seeds_folds_are_checked_before_anything_is_extracted_or_trained(tmp_path):
+    """Class c's videos are all one speaker's: a holdout split fails for the seeds that hold
+    that speaker out, whichever seed comes first. A run with several seeds is refused when any
+    of its seeds fails, naming that seed, before it claims a folder; one with only good seeds
+    is accepted."""
+    from emojax.training.run import labelled
+
+    speakers = [f"s{i}" for i in range(10)]
+    rows = [(f"v{i}.mp4", "ab"[i % 2], speakers[i % 10]) for i in range(40)] + [(f"c{i}.mp4", "c", "s0")
+                                                                                for i in range(4)]
+    for name, _, _ in rows:
+        (tmp_path / name).write_bytes(b"")               # never read: the design is checked first
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label,speaker\n" + "".join(f"{p},{lab},{g}\n" for p, lab, g in rows))
+    y = [["a", "b", "c"].index(lab) for _, lab, _ in rows]
+    ok = []
+    for seed in range(60):
+        try:
+            make_folds(y, [g for _, _, g in rows], protocol="holdout", seed=seed, classes=["a", "b", "c"])
+            ok.append(True)
+        except DatasetError:
+            ok.append(False)
+    good = ok.index(True)
+    bad = ok.index(False, good)                          # the first failing seed after a good one
+    cfg = run_config("csv", manifest, protocol="holdout", seed=good, seeds=bad - good + 1, store=str(tmp_path / "s"))
+    with pytest.raises(DatasetError, match=f"with seed {bad} .*class 'c' has no training video"):
+        train_run(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists() and not (tmp_path / "s").exists()
+    assert len(labelled(run_config("csv", manifest, protocol="holdout", seed=good, seeds=bad - good))[1]) == 44

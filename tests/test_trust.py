@@ -44,18 +44,21 @@ def test_fold_metrics_are_what_predict_gives_each_held_out_video(teaching_run, t
     pred = read_predictions(run)
     trained = TrainedRun(run)
     got = {m: np.zeros_like(pred[f"proba_{m}"]) for m in MODELS}
-    for k in np.unique(pred["fold"]):
+    assert sorted(set(pred["fold"].tolist())) == list(range(1, len(trained.fold_names) + 1))
+    for k in np.unique(pred["fold"]):            # fold K of predictions.npz is --fold K and checkpoint/fold-K
         rows = np.flatnonzero(pred["fold"] == k)
-        results = predict_videos([paths[i] for i in pred["ids"][rows]], trained, fold=int(k) + 1)
-        assert {r["models_used"] for r in results} == {f"fold {k + 1} ({trained.fold_names[k]})"}
+        assert (run / "checkpoint" / f"fold-{k}").is_dir()
+        results = predict_videos([paths[i] for i in pred["ids"][rows]], trained, fold=int(k))
+        assert {r["models_used"] for r in results} == {f"fold {k} ({trained.fold_names[k - 1]})"}
         for row, r in zip(rows, results):
             for m in MODELS:
                 got[m][row] = [r["models"][m]["proba"][c] for c in r["classes"]]
     for m in MODELS:
         assert np.abs(got[m] - pred[f"proba_{m}"]).max() <= 1e-5, m
-        for f, fold in enumerate(metrics["folds"]):
+        for f, fold in enumerate(metrics["folds"], start=1):
+            assert fold["fold"] == f
             sel = pred["fold"] == f
-            again = scores(pred["y_true"][sel], got[m][sel].argmax(axis=1))
+            again = scores(pred["y_true"][sel], got[m][sel].argmax(axis=1), len(pred["classes"]))
             assert again == pytest.approx(fold["models"][m], abs=1e-12), (m, f)
 
 
@@ -63,7 +66,7 @@ def test_predict_fold_on_the_command_line_matches_the_run(teaching_run, teaching
     run, _, _ = teaching_run(1.0)
     paths = _paths(teaching_set(1.0))
     pred = read_predictions(run)
-    rows = np.flatnonzero(pred["fold"] == 1)[:2]
+    rows = np.flatnonzero(pred["fold"] == 2)[:2]           # the same number on both sides
     proc = emojax("predict", *[paths[i] for i in pred["ids"][rows]], "--run", run, "--fold", "2", "--json")
     out = json.loads(proc.stdout)
     for row, r in zip(rows, out):
@@ -213,8 +216,34 @@ def test_more_seeds_and_a_final_model_are_added_to_a_run(seeded_run):
     assert 0.0 <= final["late_fusion_weight"] <= 1.0
     assert sorted(p.name for p in (out / "checkpoint" / "final").glob("*.msgpack")) == [
         "early_fusion.msgpack", "face.msgpack", "rppg.msgpack"]
+    # the final model trains on the folds' learning-rate schedule and stops at the epoch chosen
+    from emojax.training.run import read_curves
+
+    folds, refit = read_curves(out), read_curves(out / "checkpoint" / "final")
+    for m, stop in final["epochs"].items():
+        fold_lr = [c["lr"] for c in folds if c["model"] == m and c["fold"] == 1]
+        final_lr = [c["lr"] for c in refit if c["model"] == m]
+        assert len(fold_lr) == 6 and len(final_lr) == stop
+        assert final_lr == pytest.approx(fold_lr[:stop], rel=1e-6), m
     evaluated = json.loads(emojax("evaluate", out, "--json").stdout)
     assert evaluated["seeds"]["summary"] == metrics["seeds"]["summary"]
+
+
+def test_a_run_reopened_with_other_seeds_says_what_it_keeps_and_never_shrinks(seeded_run):
+    root, out, first, grown = seeded_run
+    assert "adding seed(s) 1 to its 1 (0, kept as they are); all 2 are reported" in grown.stdout
+    assert "adding a final model (--refit)" in grown.stdout
+    before = json.loads((out / "metrics.json").read_text())
+    args = ["train", "--dataset", "teaching", "--root", root, "--store", root / "store", "--protocol", "holdout",
+            "--epochs", "6", "--quiet", "--out", out]
+    proc = emojax(*args, "--seeds", "1")               # fewer seeds, no --refit
+    assert ("it has 2 seeds (0, 1) and --seeds 1 asks for fewer: all 2 are kept and reported" in proc.stdout
+            and "its final model (--refit) is kept" in proc.stdout), proc.stdout
+    config = json.loads((out / "config.json").read_text())
+    assert config["seeds"] == 2 and config["refit"] is True
+    after = json.loads((out / "metrics.json").read_text())
+    assert after["seeds"]["values"] == [0, 1] and after["seeds"]["summary"] == before["seeds"]["summary"]
+    assert after["final"] == before["final"] and "mean ± std over 2 seeds" in proc.stdout
 
 
 def test_the_final_model_predicts_and_says_so(seeded_run):

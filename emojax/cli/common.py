@@ -137,6 +137,9 @@ class TrainBars:
     def __call__(self, e: dict) -> None:
         from tqdm import tqdm
 
+        if e.get("stage") == "note":             # said even when quiet: it is no progress bar
+            tqdm.write(e["message"])
+            return
         if self.quiet or e.get("stage") not in ("extract", "train"):
             return
         key = ("extract",) if e["stage"] == "extract" else ("train", e.get("seed"), e["fold"], e["model"])
@@ -185,6 +188,9 @@ def print_metrics(metrics: dict, run) -> None:
         by = ci.get("resampled", "videos")
         print(f"  {m}: pooled accuracy {100 * metrics['pooled'][m]['accuracy']:.2f} "
               f"(95% bootstrap CI {100 * lo:.1f}-{100 * hi:.1f}, resampling {ci.get('clusters', '')} {by})")
+    warning = metrics.get("bootstrap", {}).get("warning")
+    if warning:
+        print(f"  warning: {warning}")
     print_videos(metrics.get("videos", {}))
     if "final" in metrics:
         f = metrics["final"]

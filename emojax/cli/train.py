@@ -14,7 +14,8 @@ def run_config_of(args):
     cfg = run_config(args.dataset, args.root, preset=args.preset, epochs=args.epochs, seed=args.seed,
                      length=args.length, protocol=args.protocol, folds=args.folds, classes=args.classes,
                      store=args.store, accept_partial=args.accept_partial, seeds=args.seeds, refit=args.refit,
-                     speaker_relative=args.speaker_norm)
+                     speaker_relative=args.speaker_norm, allow_speaker_overlap=args.allow_speaker_overlap,
+                     speaker_pattern=args.speaker_pattern)
     if args.stream is None:
         return cfg
     return dataclasses.replace(cfg, extractor=dataclasses.replace(cfg.extractor, stream=args.stream))
@@ -56,6 +57,12 @@ def add(sub) -> None:
     p.add_argument("--speaker-norm", action="store_true",
                    help="improved preset: landmarks relative to each speaker's mean shape over their videos on "
                         "the same side of the split (needs speakers; predict then needs --same-speaker)")
+    p.add_argument("--speaker-pattern", default=None, metavar="REGEX",
+                   help="folder dataset: find each video's speaker in its name inside its class folder (the group "
+                        "named speaker, else the first group, else the match), e.g. '^([^_]+)_' for actor03_take2.mp4")
+    p.add_argument("--allow-speaker-overlap", action="store_true",
+                   help="train although the split cannot keep speakers apart (the dataset names no speaker, or "
+                        "one); the run then says everywhere that its scores are not speaker-independent")
     p.add_argument("--store", default="artifacts/features", help="feature store")
     p.add_argument("--out", required=True, help="run folder (e.g. artifacts/runs/<name>); an unfinished run resumes")
     p.add_argument("--workers", type=positive_int, default=None, help="extraction processes (default: all cores)")

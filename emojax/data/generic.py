@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import errno
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -65,17 +66,47 @@ def _passed_over(path: Path, name: str) -> str | None:
     return None
 
 
-def load_folder(root: str | os.PathLike) -> Dataset:
-    """``root/<class>/<video>``: the folder name is the label; no groups. Entries of the class
-    folders that are no video to read are skipped and reported (:func:`videos_under`)."""
+def speaker_regex(pattern: str) -> re.Pattern:
+    """A speaker pattern compiled: a regular expression searched in a video's path inside its
+    class folder, whose group ``speaker`` (or else its first group, or else the whole match) is
+    the speaker; a bad one raises :class:`DatasetError` saying why."""
+    try:
+        rx = re.compile(pattern)
+    except re.error as e:
+        raise DatasetError(f"speaker pattern {pattern!r} is not a regular expression ({e})") from None
+    return rx
+
+
+def speaker_of(rx: re.Pattern, name: str) -> str | None:
+    """The speaker ``rx`` (:func:`speaker_regex`) finds in ``name`` (None: no match, or empty)."""
+    m = rx.search(name)
+    if m is None:
+        return None
+    speaker = m.group("speaker") if "speaker" in rx.groupindex else m.group(1) if rx.groups else m.group(0)
+    return speaker or None
+
+
+def load_folder(root: str | os.PathLike, *, speaker_pattern: str | None = None) -> Dataset:
+    """``root/<class>/<video>``: the folder name is the label. No speakers, unless
+    ``speaker_pattern`` (:func:`speaker_regex`) finds each video's speaker in its path inside its
+    class folder, e.g. ``^(\\w+?)_`` for ``happy/actor03_take2.mp4`` -> ``actor03``; a video it
+    does not match is a :class:`DatasetError` naming the file. Entries of the class folders that
+    are no video to read are skipped and reported (:func:`videos_under`)."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{shown(root)}: not a folder")
+    rx = speaker_regex(speaker_pattern) if speaker_pattern is not None else None
     classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     items, skipped = [], []
     for c in classes:
         videos, passed = videos_under(root / c)
-        items += [VideoItem(id=f"{c}/{p.relative_to(root / c).with_suffix('')}", path=str(p), label=c) for p in videos]
+        for p in videos:
+            inside = p.relative_to(root / c).as_posix()
+            speaker = None if rx is None else speaker_of(rx, inside)
+            if rx is not None and speaker is None:
+                raise DatasetError(f"{shown(p)}: the speaker pattern {speaker_pattern!r} finds no speaker in "
+                                   f"{inside!r}; every video's name must show its speaker")
+            items.append(VideoItem(id=f"{c}/{Path(inside).with_suffix('')}", path=str(p), label=c, group=speaker))
         skipped += passed
     classes = [c for c in classes if any(i.label == c for i in items)]
     if not items:

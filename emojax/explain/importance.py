@@ -75,8 +75,9 @@ class RunData:
         if missing:
             raise EmojaxError(f"{run}: {len(missing)} tested video(s) no longer in the dataset, e.g. {missing[0]}")
         self.arrays, self.classes = data.arrays, np.array(self.trained.classes)
-        self.fold_rows = [np.array([pos[i] for i in pred["ids"][pred["fold"] == f].tolist()], int)
-                          for f in range(len(self.trained.folds))]
+        # fold_rows[f]: the videos fold f + 1 tested (predictions.npz numbers folds from 1)
+        self.fold_rows = [np.array([pos[i] for i in pred["ids"][pred["fold"] == f + 1].tolist()], int)
+                          for f in range(len(self.trained.fold_names))]
         self.labels = self.classes[data.y]
 
     def background(self, n: int = 64, seed: int = 0) -> dict:

@@ -60,14 +60,15 @@ def _needed(names: tuple[str, ...]) -> list[str]:
 def train_models(names: tuple[str, ...], train: Split, val: Split | None, spec: ModelSpec, cfg: TrainConfig, *,
                  split: int = 0, folder: str | os.PathLike | None = None, checkpoint_every: float = 30.0,
                  on_epoch: Callable[[str, dict], None] | None = None, late_weight: float | None = None,
-                 info: dict | None = None) -> dict[str, nnx.Module]:
+                 info: dict | None = None, stop_after: int | None = None) -> dict[str, nnx.Module]:
     """Train the models ``names`` (``late_fusion`` trains ``rppg`` and ``face`` and combines
     them) on ``train``, validating on ``val``. With ``folder``, finished models are saved
     there and loaded instead of trained again, and an unfinished one resumes from its last
     saved state (written every ``checkpoint_every`` seconds). ``on_epoch(model_name, record)``
     follows training. ``late_weight``: the late-fusion weight to use instead of choosing it on
     ``val``. ``info`` (a dict) receives each trained model's ``{"epochs", "best_epoch"}``
-    (epochs run, and the epoch early stopping kept; 0 without early stopping)."""
+    (epochs run, and the epoch early stopping kept; 0 without early stopping). ``stop_after``:
+    stop after this many epochs on the schedule of ``cfg.epochs`` (see :func:`fit`)."""
     need = _needed(names)
     folder = Path(folder) if folder is not None else None
     out: dict[str, nnx.Module] = {}
@@ -81,7 +82,7 @@ def train_models(names: tuple[str, ...], train: Split, val: Split | None, spec: 
             model.fit_inputs(train.rppg, train.face, train.mask, train.y)
             resume = folder / f"{name}.resume.msgpack" if folder else None
             _, progress = fit(model, train, val, cfg, n_classes=spec.n_classes, stream=(split, TRAINED.index(name)),
-                              resume=resume, checkpoint_every=checkpoint_every,
+                              resume=resume, checkpoint_every=checkpoint_every, stop_after=stop_after,
                               on_epoch=None if on_epoch is None else (lambda rec, name=name: on_epoch(name, rec)))
             done = {"epochs": progress.epoch, "best_epoch": progress.best_epoch if cfg.patience else 0}
             if final is not None:

@@ -37,16 +37,19 @@ EXPLAIN_LOG = "explain.log"
 def train_command(out: str | os.PathLike, *, dataset: str, root: str | os.PathLike, preset: str = "improved",
                   protocol: str = "kfold", epochs: int | None = None, folds: int | None = None,
                   classes: str | None = None, store: str | os.PathLike | None = None,
-                  workers: int | None = None, engine: str | None = None, address: str | None = None) -> list[str]:
+                  workers: int | None = None, engine: str | None = None, address: str | None = None,
+                  speaker_pattern: str | None = None, allow_speaker_overlap: bool = False) -> list[str]:
     """The ``emojax train`` command line for these settings (``engine``, ``address``: where
-    videos are extracted, as ``--engine`` / ``--address``)."""
+    videos are extracted, as ``--engine`` / ``--address``; ``speaker_pattern``,
+    ``allow_speaker_overlap``: as ``--speaker-pattern`` / ``--allow-speaker-overlap``)."""
     cmd = [sys.executable, "-m", "emojax.cli", "train", "--quiet", "--dataset", dataset, "--root", os.fspath(root),
            "--preset", preset, "--protocol", protocol, "--out", os.fspath(out)]
     for flag, value in (("--epochs", epochs), ("--folds", folds), ("--classes", classes), ("--store", store),
-                        ("--workers", workers), ("--engine", engine), ("--address", address)):
+                        ("--workers", workers), ("--engine", engine), ("--address", address),
+                        ("--speaker-pattern", speaker_pattern)):
         if value is not None:
             cmd += [flag, os.fspath(value) if isinstance(value, os.PathLike) else str(value)]
-    return cmd
+    return cmd + (["--allow-speaker-overlap"] if allow_speaker_overlap else [])
 
 
 def _spawn(cmd: Sequence[str], out: Path, log_name: str) -> int:

@@ -127,12 +127,20 @@ def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     return out
 
 
+def learning_rate(cfg: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
+    """The learning rate of optimiser step ``t`` (counted from 0): ``cfg.learning_rate``, or
+    with the cosine schedule a linear warm-up then a cosine decay to 0 spread over
+    ``cfg.epochs`` epochs of ``steps_per_epoch`` steps, whatever epoch training stops at (so
+    the rate after ``e`` epochs depends on ``e / cfg.epochs`` only, not on the steps per epoch)."""
+    if cfg.schedule != "cosine":
+        return lambda t: cfg.learning_rate
+    total = cfg.epochs * steps_per_epoch
+    warmup = min(cfg.warmup_epochs * steps_per_epoch, total // 2)  # a short run still decays
+    return optax.warmup_cosine_decay_schedule(0.0, cfg.learning_rate, warmup, max(total, warmup + 1))
+
+
 def make_optimizer(model: nnx.Module, cfg: TrainConfig, steps_per_epoch: int) -> nnx.Optimizer:
-    lr = cfg.learning_rate
-    if cfg.schedule == "cosine":
-        total = cfg.epochs * steps_per_epoch
-        warmup = min(cfg.warmup_epochs * steps_per_epoch, total // 2)  # a short run still decays
-        lr = optax.warmup_cosine_decay_schedule(0.0, cfg.learning_rate, warmup, max(total, warmup + 1))
+    lr = learning_rate(cfg, steps_per_epoch) if cfg.schedule == "cosine" else cfg.learning_rate
     tx = optax.adamw(lr, weight_decay=cfg.weight_decay) if cfg.weight_decay else optax.adam(lr)
     return nnx.Optimizer(model, tx, wrt=nnx.Param)
 
@@ -150,15 +158,18 @@ class Progress:
 
 def fit(model: nnx.Module, train: Split, val: Split | None, cfg: TrainConfig, *, n_classes: int,
         stream: tuple[int, ...] = (), resume: str | os.PathLike | None = None, checkpoint_every: float = 30.0,
-        on_epoch: Callable[[dict], None] | None = None) -> tuple[nnx.Module, Progress]:
+        on_epoch: Callable[[dict], None] | None = None, stop_after: int | None = None) -> tuple[nnx.Module, Progress]:
     """Train ``model`` in place on ``train``; evaluate on ``val`` after every epoch.
 
     Args:
         stream: integers (fold, model index) that, with the seed, pick this model's shuffling.
+        stop_after: stop after this many epochs, the learning-rate schedule still the one of
+            ``cfg.epochs`` (a final model stopped where cross-validation chose, on the folds' schedule).
         resume: checkpoint path read (if present) first, and written at the end of an epoch
             once ``checkpoint_every`` seconds have passed since the last write (0: every epoch;
             the paper's early fusion carries ~200 MB of weights and optimizer state).
-        on_epoch: called with each epoch's record (loss, accuracy, validation UAR...).
+        on_epoch: called with each epoch's record (loss, accuracy, validation UAR..., and ``lr``:
+            the learning rate the schedule has reached when the epoch ends).
     Returns the model (the best validation epoch's weights when early stopping is on) and
     its progress record.
     """
@@ -168,6 +179,8 @@ def fit(model: nnx.Module, train: Split, val: Split | None, cfg: TrainConfig, *,
     dp = data_parallel()                      # every device: rows split, state replicated
     batches = [dp.pad(b) for b in _batches(n, cfg.batch_size)]
     optimizer = make_optimizer(model, cfg, len(batches))
+    rate = learning_rate(cfg, len(batches))
+    last = cfg.epochs if stop_after is None else min(cfg.epochs, stop_after)
     progress, best = Progress(), None
     if resume is not None and Path(resume).is_file():
         saved = checkpoint.load_into(resume, {"model": model, "optimizer": optimizer})
@@ -181,7 +194,7 @@ def fit(model: nnx.Module, train: Split, val: Split | None, cfg: TrainConfig, *,
     step = nnx.cached_partial(train_step, model, optimizer)
     model.eval()
     evaluate = nnx.cached_partial(eval_step, model)
-    while progress.epoch < cfg.epochs and not progress.stopped:
+    while progress.epoch < last and not progress.stopped:
         t0 = time.perf_counter()
         order = np.random.default_rng([cfg.seed, *stream, progress.epoch]).permutation(n)
         outs, counts = [], []  # fetched when the epoch ends: steps dispatch without waiting
@@ -194,7 +207,8 @@ def fit(model: nnx.Module, train: Split, val: Split | None, cfg: TrainConfig, *,
             counts.append(real.sum())
         losses, oks = np.asarray(jax.device_get(outs), np.float64).T
         loss_sum, correct = (losses * counts).sum(), oks.sum()
-        rec = {"epoch": progress.epoch + 1, "train_loss": float(loss_sum / n), "train_acc": float(correct / n)}
+        rec = {"epoch": progress.epoch + 1, "train_loss": float(loss_sum / n), "train_acc": float(correct / n),
+               "lr": float(rate((progress.epoch + 1) * len(batches)))}
         if val is not None and len(val):
             logits = predict_logits(model, val, step=evaluate)
             yv = np.asarray(val.y)
@@ -211,7 +225,7 @@ def fit(model: nnx.Module, train: Split, val: Split | None, cfg: TrainConfig, *,
             progress.stopped = True
         if on_epoch is not None:  # before the checkpoint: a kill in between repeats the epoch, never skips it
             on_epoch(rec)
-        more = progress.epoch < cfg.epochs and not progress.stopped  # else the caller saves the result
+        more = progress.epoch < last and not progress.stopped  # else the caller saves the result
         if resume is not None and more and time.monotonic() - last_save >= checkpoint_every:
             last_save = time.monotonic()
             nodes = {"model": model, "optimizer": optimizer, **({"best": best} if best is not None else {})}

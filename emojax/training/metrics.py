@@ -1,7 +1,14 @@
 """Scores of a run, all from scikit-learn: per fold, mean +- std over folds (and over seeds), a
-bootstrap interval on the pooled predictions (resampling speakers when they are known), the
-test sets' baselines (class counts, majority class, chance), and the four models laid out like
-the paper's Table 1."""
+bootstrap interval on the pooled predictions (resampling the protocol's own unit: sessions
+under LOSO, speakers when they are known, else videos), the baselines (each fold's training
+majority class, chance), whether the split was speaker-independent, and the four models laid
+out like the paper's Table 1.
+
+One label set: precision, recall, F1 and UAR are means over the run's classes (the same K
+classes per fold, pooled, in the bootstrap and for the baseline), a class a fold did not test
+or never predicted counting 0 for the term it leaves undefined (scikit-learn's
+``zero_division=0``); UAR, the unweighted mean recall, is then macro recall. :data:`LABEL_SET`
+says so in ``metrics.json``."""
 
 from __future__ import annotations
 
@@ -9,8 +16,9 @@ import warnings
 from typing import Sequence
 
 import numpy as np
-from sklearn.metrics import (accuracy_score, balanced_accuracy_score, classification_report, confusion_matrix,
-                             precision_recall_fscore_support)
+from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, precision_recall_fscore_support
+
+from .protocols import MIN_CLUSTERS
 
 #: the scores summarised per model
 SCORES = ("accuracy", "uar", "precision_macro", "recall_macro", "f1_macro", "f1_weighted")
@@ -23,22 +31,29 @@ PAPER_TABLE1 = {
 #: Kumar & Li (2023), Table 2: each modality's share of the early-fusion decision (per cent)
 PAPER_TABLE2 = {"rppg": 37.67, "face": 62.33}
 
+#: how the macro scores are averaged (written to metrics.json beside the classes)
+LABEL_SET = ("precision, recall, F1 and UAR are unweighted means over the run's classes (listed in 'classes'), "
+             "per fold, pooled and in the bootstrap alike; a class a fold did not test (or never predicted) counts 0 "
+             "for the term it leaves undefined; UAR is therefore macro recall; weighted F1 weighs each class by its "
+             "test videos")
 
-def scores(y_true: Sequence[int], y_pred: Sequence[int]) -> dict[str, float]:
-    """The summary scores of one set of predictions (labels present in either, as sklearn does)."""
-    p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, average="macro", zero_division=0)
-    fw = precision_recall_fscore_support(y_true, y_pred, average="weighted", zero_division=0)[2]
-    with warnings.catch_warnings():  # a fold's test set may lack a class the model predicts
+
+def scores(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int) -> dict[str, float]:
+    """The summary scores of one set of predictions, the macro ones over the labels
+    ``0 .. n_classes - 1`` (see :data:`LABEL_SET`)."""
+    labels = list(range(n_classes))
+    with warnings.catch_warnings():  # a fold's test set may lack a class (it counts 0, as said)
         warnings.simplefilter("ignore", UserWarning)
-        uar = balanced_accuracy_score(y_true, y_pred)
-    return {"accuracy": float(accuracy_score(y_true, y_pred)), "uar": float(uar),
+        p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+        fw = precision_recall_fscore_support(y_true, y_pred, labels=labels, average="weighted", zero_division=0)[2]
+    return {"accuracy": float(accuracy_score(y_true, y_pred)), "uar": float(r),
             "precision_macro": float(p), "recall_macro": float(r), "f1_macro": float(f), "f1_weighted": float(fw)}
 
 
 def report(y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[str]) -> dict:
     """Scores plus the per-class report and the confusion matrix (rows: true, columns: predicted)."""
     labels = list(range(len(classes)))
-    return {**scores(y_true, y_pred),
+    return {**scores(y_true, y_pred, len(classes)),
             "per_class": classification_report(y_true, y_pred, labels=labels, target_names=list(classes),
                                                output_dict=True, zero_division=0),
             "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist()}
@@ -53,23 +68,28 @@ def mean_std(per_fold: list[dict]) -> dict[str, dict[str, float]]:
     return out
 
 
-def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, speakers: Sequence | None = None, *, n: int = 1000,
-                 level: float = 0.95, seed: int = 0, chunk: int = 100) -> dict:
+def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, clusters: Sequence | None = None, *, unit: str = "speakers",
+                 n_classes: int | None = None, n: int = 1000, level: float = 0.95, seed: int = 0,
+                 chunk: int = 100) -> dict:
     """Percentile interval of accuracy and UAR over ``n`` resamples with replacement.
 
-    With ``speakers`` (the speaker of each video, at least two of them), whole speakers are
-    resampled - a cluster bootstrap: one speaker's videos are correlated, and resampling them
+    With ``clusters`` (each video's cluster, ``unit`` naming them: the speaker, or the session
+    when the protocol keeps sessions together; at least two of them), whole clusters are
+    resampled - a cluster bootstrap: one cluster's videos are correlated, and resampling them
     one by one would claim more certainty than the data holds. Otherwise the videos are
-    resampled. Vectorised: each resample's accuracy and balanced accuracy (the mean recall
-    over the classes present in it, as scikit-learn defines it) computed at once, from counts
-    per cluster and class."""
+    resampled. With fewer than :data:`MIN_CLUSTERS` clusters the result carries a
+    ``warning``. Vectorised: each resample's accuracy and UAR computed at once, from counts per
+    cluster and class; UAR is the mean recall over the classes ``0 .. n_classes - 1`` (a class
+    absent from a resample counting 0, as :data:`LABEL_SET` says), or, without ``n_classes``,
+    over the classes present in the resample (scikit-learn's balanced accuracy)."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    classes = np.unique(y_true)
-    clusters, by = np.arange(len(y_true)), "videos"
-    if speakers is not None:
-        g = np.asarray([str(x) for x in speakers])
+    classes = np.arange(n_classes) if n_classes is not None else np.unique(y_true)
+    groups, by = np.arange(len(y_true)), "videos"
+    if clusters is not None:
+        g = np.asarray([str(x) for x in clusters])
         if len(g) == len(y_true) and (g != "").all() and len(np.unique(g)) >= 2:
-            clusters, by = np.unique(g, return_inverse=True)[1], "speakers"
+            groups, by = np.unique(g, return_inverse=True)[1], unit
+    clusters = groups
     n_clusters = int(clusters.max()) + 1
     member = (y_true[:, None] == classes).astype(float)                       # (N, C)
     hit = member * (y_true == y_pred)[:, None]
@@ -85,11 +105,38 @@ def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, speakers: Sequence | No
         support, correct = counts @ support_c, counts @ correct_c                 # (B, C)
         acc.append(correct.sum(axis=1) / np.maximum(support.sum(axis=1), 1))
         present = support > 0
-        uar.append((correct / np.maximum(support, 1) * present).sum(axis=1) / np.maximum(present.sum(axis=1), 1))
+        over = len(classes) if n_classes is not None else np.maximum(present.sum(axis=1), 1)
+        uar.append((correct / np.maximum(support, 1) * present).sum(axis=1) / over)
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
-    return {"accuracy": np.percentile(np.concatenate(acc), q).tolist(),
-            "uar": np.percentile(np.concatenate(uar), q).tolist(),
-            "resampled": by, "clusters": n_clusters}
+    out = {"accuracy": np.percentile(np.concatenate(acc), q).tolist(),
+           "uar": np.percentile(np.concatenate(uar), q).tolist(),
+           "resampled": by, "clusters": n_clusters}
+    if n_clusters < MIN_CLUSTERS:
+        out["warning"] = (f"only {n_clusters} {by} to resample: an interval from fewer than {MIN_CLUSTERS} is rough; "
+                          "read it as indicative")
+    return out
+
+
+def independence_line(split: dict | None) -> str:
+    """One sentence saying whether a run's split is speaker-independent and why (or why not),
+    from the record :func:`emojax.training.protocols.independence` made; empty without one."""
+    if not split:
+        return ""
+    if split.get("speaker_independent"):
+        return f"Speaker-independent ({split.get('protocol')}): {split.get('why')}."
+    return f"Not speaker-independent ({split.get('protocol')}): {split.get('why')}."
+
+
+#: what each protocol's bootstrap unit is called in the plural
+_UNITS = {"session": "sessions", "speaker": "speakers", "video": "videos"}
+
+
+def _clusters(pred: dict, split: dict | None) -> tuple[np.ndarray | None, str]:
+    """Each tested video's bootstrap cluster and the unit's name: the protocol's own unit when
+    the run recorded it (``split["bootstrap_unit"]``), else speakers when they are known."""
+    unit = (split or {}).get("bootstrap_unit") or ("speaker" if "group" in pred else "video")
+    key = {"session": "session", "speaker": "group"}.get(unit)
+    return (np.asarray(pred[key]) if key in pred else None), _UNITS.get(unit, "videos")
 
 
 def _cell(stat: dict) -> str:
@@ -100,11 +147,12 @@ TABLE_COLUMNS = [("accuracy", "Accuracy"), ("precision_macro", "Precision"), ("r
                  ("f1_macro", "F1"), ("uar", "UAR")]
 
 
-def table1(summary: dict, *, paper: bool = False, baseline: dict | None = None) -> str:
+def table1(summary: dict, *, paper: bool = False, baseline: dict | None = None, split: dict | None = None) -> str:
     """The models as rows like the paper's Table 1 (per cent, mean +- std over folds, or over
     seeds when there are several); with ``paper``, the published IEMOCAP figures beside them;
-    with ``baseline``, a last row: always predicting each test fold's most frequent class
-    (its accuracy is the majority share, its UAR chance)."""
+    with ``baseline``, a last row: always predicting each fold's training majority class
+    (:data:`BASELINE_RULE`); with ``split`` (the run's record of its protocol), a line under the
+    table saying whether it is speaker-independent."""
     from ..models import MODEL_NAMES, TITLES
 
     head = "| Model | " + " | ".join(c for _, c in TABLE_COLUMNS) + (" | Paper accuracy |" if paper else " |")
@@ -118,59 +166,84 @@ def table1(summary: dict, *, paper: bool = False, baseline: dict | None = None) 
             key = next((m for m in MODEL_NAMES if TITLES[m] == title), None)
             cells.append(f"{PAPER_TABLE1[key]['accuracy']:.2f}" if key else "")
         lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    if split:
+        lines += ["", independence_line(split)]
     return "\n".join(lines)
 
 
-def context_of(y: np.ndarray, fold: np.ndarray, classes: Sequence[str]) -> dict:
+#: the majority baseline, in words (written beside it)
+BASELINE_RULE = ("always predict the majority class of the fold's training videos (validation included: every video "
+                 "the fold did not test; a tie goes to the class listed first), scored on the fold's test videos "
+                 "like the models")
+
+
+def context_of(y: np.ndarray, fold: np.ndarray, classes: Sequence[str], train_counts: np.ndarray) -> dict:
     """What accuracy should be read against: the test videos per class, the share of the
-    largest class, chance UAR, and per fold the scores of always predicting the fold's most
-    frequent class."""
-    y, fold = np.asarray(y), np.asarray(fold)
+    largest, chance UAR (1 / the run's classes), and the majority baseline
+    (:data:`BASELINE_RULE`): per fold K, the class with most training videos in
+    ``train_counts[K - 1]`` (``(folds, classes)``) predicted for every test video."""
+    y, fold, train_counts = np.asarray(y), np.asarray(fold), np.asarray(train_counts)
     counts = np.bincount(y, minlength=len(classes))
-    per_fold = []
+    per_fold, chosen = [], []
     for f in np.unique(fold):
         yf = y[fold == f]
-        per_fold.append(scores(yf, np.full(len(yf), np.bincount(yf).argmax())))
+        majority = int(np.argmax(train_counts[f - 1]))
+        chosen.append(str(classes[majority]))
+        per_fold.append(scores(yf, np.full(len(yf), majority), len(classes)))
     return {"class_counts": dict(zip(map(str, classes), map(int, counts))),
-            "majority_class": str(classes[int(counts.argmax())]),
-            "majority_accuracy": float(counts.max() / max(counts.sum(), 1)),
-            "chance_uar": float(1.0 / max((counts > 0).sum(), 1)),
-            "majority_baseline": mean_std(per_fold)}
+            "largest_test_class": str(classes[int(counts.argmax())]),
+            "largest_test_share": float(counts.max() / max(counts.sum(), 1)),
+            "chance_uar": float(1.0 / len(classes)),
+            "majority_baseline": mean_std(per_fold), "baseline_classes": chosen, "baseline_rule": BASELINE_RULE}
 
 
 def context_line(context: dict) -> str:
     """One line for under Table 1: the test classes and the baselines."""
     counts = ", ".join(f"{c} {n}" for c, n in context["class_counts"].items())
-    return (f"test videos per class: {counts}; majority class ({context['majority_class']}) "
-            f"{100 * context['majority_accuracy']:.2f} % of them; chance UAR {100 * context['chance_uar']:.2f} %")
+    return (f"test videos per class: {counts}; the largest ({context['largest_test_class']}) is "
+            f"{100 * context['largest_test_share']:.2f} % of them; chance UAR {100 * context['chance_uar']:.2f} %; "
+            "the baseline predicts each fold's training majority class")
 
 
 def evaluate(pred: dict[str, np.ndarray], classes: Sequence[str], folds: list[dict] | None = None, *,
-             paper_reference: bool = False, bootstrap: int = 1000) -> dict:
-    """Metrics of a run's predictions (``y_true``, ``fold``, ``proba_<model>``, and ``group``
-    when speakers are known): per fold, mean +- std over folds (``summary``), pooled over folds
-    (``pooled``: scores, per-class report, confusion matrix), bootstrap intervals of the pooled
-    accuracy and UAR (``ci``, resampling speakers when known), the test sets' baselines
-    (``context``) and the Table-1 layout (``table1``, markdown)."""
+             paper_reference: bool = False, bootstrap: int = 1000, split: dict | None = None) -> dict:
+    """Metrics of a run's predictions (``y_true``, ``fold`` (from 1), ``proba_<model>``,
+    ``train_counts`` (each fold's training videos per class), and ``group`` when speakers are
+    known, ``session`` when sessions are), the macro scores over ``classes`` (:data:`LABEL_SET`):
+    per fold, mean +- std over folds
+    (``summary``), pooled over folds (``pooled``: scores, per-class report, confusion matrix),
+    bootstrap intervals of the pooled accuracy and UAR (``ci``, resampling the unit ``split``
+    names, see :func:`_clusters`; ``bootstrap``: the unit, how many, a warning when few), the
+    test sets' baselines (``context``), ``split`` (the run's record of whether its protocol kept
+    speakers apart) and the Table-1 layout (``table1``, markdown)."""
     from ..models import MODEL_NAMES
 
     y, fold = np.asarray(pred["y_true"]), np.asarray(pred["fold"])
-    speakers = pred.get("group")
     names = [m for m in MODEL_NAMES if f"proba_{m}" in pred]
     y_hat = {m: np.asarray(pred[f"proba_{m}"]).argmax(axis=1) for m in names}
     per_fold = []
-    for i, f in enumerate(np.unique(fold)):
+    for f in np.unique(fold):                    # fold K is folds[K - 1] (numbered from 1)
         sel = fold == f
-        info = dict(folds[i]) if folds and i < len(folds) else {"name": f"fold {f + 1}", "n_test": int(sel.sum())}
-        info["models"] = {m: scores(y[sel], y_hat[m][sel]) for m in names}
+        info = dict(folds[f - 1]) if folds and f <= len(folds) else {"fold": int(f), "name": f"fold {f}",
+                                                                        "n_test": int(sel.sum())}
+        info["models"] = {m: scores(y[sel], y_hat[m][sel], len(classes)) for m in names}
+        info["untested_classes"] = [str(c) for k, c in enumerate(classes) if not (y[sel] == k).any()]
         per_fold.append(info)
     summary = {m: mean_std([f["models"][m] for f in per_fold]) for m in names}
-    context = context_of(y, fold, classes)
-    return {"classes": list(classes), "n_videos": int(len(y)), "folds": per_fold, "summary": summary,
-            "pooled": {m: report(y, y_hat[m], classes) for m in names},
-            "ci": {m: bootstrap_ci(y, y_hat[m], speakers, n=bootstrap) for m in names},
-            "context": context,
-            "table1": table1(summary, paper=paper_reference, baseline=context["majority_baseline"])}
+    context = context_of(y, fold, classes, pred["train_counts"])
+    clusters, unit = _clusters(pred, split)
+    ci = {m: bootstrap_ci(y, y_hat[m], clusters, unit=unit, n_classes=len(classes), n=bootstrap) for m in names}
+    first = next(iter(ci.values()))
+    out = {"classes": list(classes), "label_set": LABEL_SET, "n_videos": int(len(y)), "folds": per_fold,
+           "summary": summary,
+           "pooled": {m: report(y, y_hat[m], classes) for m in names}, "ci": ci,
+           "bootstrap": {"resampled": first["resampled"], "clusters": first["clusters"],
+                         "warning": first.get("warning")},
+           "context": context,
+           "table1": table1(summary, paper=paper_reference, baseline=context["majority_baseline"], split=split)}
+    if split is not None:
+        out["split"] = split
+    return out
 
 
 def over_seeds(seeds: Sequence[int], results: Sequence[dict], *, paper_reference: bool = False) -> dict:
@@ -191,7 +264,7 @@ def over_seeds(seeds: Sequence[int], results: Sequence[dict], *, paper_reference
                       "per_seed": [{m: {s: r["summary"][m][s]["mean"] for s in SCORES} for m in names} for r in results],
                       "folds": [r["folds"] for r in results],
                       "ci": [r["ci"] for r in results]},
-            "table1": table1(summary, paper=paper_reference, baseline=base)}
+            "table1": table1(summary, paper=paper_reference, baseline=base, split=results[0].get("split"))}
 
 
 def spread_table(metrics: dict) -> str | None:

@@ -1,10 +1,16 @@
-"""Evaluation protocols: which videos train and which test, never one speaker on both sides.
+"""Evaluation protocols: which videos train and which test, one speaker never on both sides
+unless asked for and recorded.
 
 - ``holdout``: one stratified split (``test_fraction`` of the videos), speaker-disjoint when
   speakers are known;
 - ``kfold``: stratified k-fold, grouped by speaker when speakers are known;
 - ``loso``: leave one recording session out (IEMOCAP: 5 folds);
 - ``speaker``: leave one speaker (actor) out.
+
+A dataset that names no speakers (or only one) cannot be split speaker-independently: it is
+refused (:class:`SpeakerOverlapError`) unless ``allow_speaker_overlap``, and
+:func:`independence` says, for the record, whether a split is speaker-independent, why not
+when it is not, and which unit a cluster bootstrap resamples.
 
 Each training fold is split again for validation (late-fusion weight, early stopping), by
 speaker when it has enough of them.
@@ -22,6 +28,12 @@ from sklearn.model_selection import (LeaveOneGroupOut, ShuffleSplit, StratifiedG
 from ..errors import ConfigError, DatasetError
 
 PROTOCOLS = ("holdout", "kfold", "loso", "speaker")
+#: fewer clusters than this make a cluster bootstrap interval rough (said beside it)
+MIN_CLUSTERS = 8
+
+
+class SpeakerOverlapError(DatasetError):
+    """A protocol would put one speaker's videos on both sides of a split, and that was not allowed."""
 
 
 @dataclass(frozen=True)
@@ -53,13 +65,48 @@ def split_off(y, speakers, fraction: float, seed: int) -> tuple[np.ndarray, np.n
     return next(ShuffleSplit(1, test_size=n_test, random_state=seed).split(idx))
 
 
+def _overlap(speakers: Sequence[str | None] | None) -> str | None:
+    """Why a split of videos with these speakers cannot keep every speaker on one side (None: it can)."""
+    known = [] if speakers is None else [g for g in speakers if g is not None]
+    if not known:
+        return "the dataset names no speaker, so one person's videos may be on both sides of a split"
+    if len(set(known)) == 1:
+        return (f"all {len(known)} videos are from one speaker ({known[0]}), so every test would be on a speaker "
+                "the models trained on")
+    return None
+
+
+def independence(protocol: str, speakers: Sequence[str | None] | None = None,
+                 sessions: Sequence[str | None] | None = None) -> dict:
+    """Whether ``protocol`` on videos with these speakers (and sessions) is speaker-independent,
+    why (or why not), and the unit a cluster bootstrap of its results resamples: the unit the
+    protocol keeps together (``session`` under ``loso``: IEMOCAP's two speakers of a session
+    share its dialogs; else ``speaker`` when speakers are named; else ``video``). Assumes the
+    folds were made by :func:`make_folds`, which refuses a speaker on both sides."""
+    why_not = _overlap(speakers)
+    if protocol == "loso" and sessions is not None and all(s is not None for s in sessions):
+        unit = "session"
+    else:
+        unit = "video" if why_not else "speaker"
+    if why_not:
+        return {"protocol": protocol, "speaker_independent": False, "why": f"{why_not} (trained with "
+                "--allow-speaker-overlap)", "bootstrap_unit": unit}
+    kept = ("each held-out session's speakers are in no other session" if protocol == "loso" else
+            "each held-out speaker's videos are all on the test side" if protocol == "speaker" else
+            "the split is grouped by speaker")
+    return {"protocol": protocol, "speaker_independent": True,
+            "why": f"every video names its speaker and {kept}: no speaker is in both training and test (checked "
+                   "for every fold)", "bootstrap_unit": unit}
+
+
 def check_design(y: Sequence[int], speakers: Sequence[str | None] | None = None,
                  sessions: Sequence[str | None] | None = None, *, protocol: str = "kfold", k: int = 5,
-                 classes: Sequence[str] | None = None) -> None:
+                 classes: Sequence[str] | None = None, allow_speaker_overlap: bool = False) -> None:
     """Refuse, in one line that says what to do, a dataset on which ``protocol`` cannot give an
-    honest result: speakers known for some videos only; one speaker (every test would be on a
-    speaker the models trained on); a class with too few videos to be both trained on and
-    tested; a protocol that needs what the dataset does not say."""
+    honest result: speakers known for some videos only; a class with too few videos to be both
+    trained on and tested; a protocol that needs what the dataset does not say; and, unless
+    ``allow_speaker_overlap``, a split that cannot keep speakers apart (no speakers named, or
+    one speaker: :class:`SpeakerOverlapError`)."""
     if protocol not in PROTOCOLS:
         raise ConfigError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
     y = np.asarray(y)
@@ -69,10 +116,9 @@ def check_design(y: Sequence[int], speakers: Sequence[str | None] | None = None,
         if 0 < len(known) < len(speakers):
             raise DatasetError(f"the speaker is known for {len(known)} of {len(speakers)} videos; name every video's "
                                "speaker, or none (speakers must be kept apart, so a video with no speaker cannot be placed)")
-        if known and len(set(known)) == 1:
-            raise DatasetError(f"all {len(y)} videos are from one speaker ({known[0]}), so every test would be on a "
-                               "speaker the models trained on; add videos of other speakers (or leave the speaker "
-                               "out of a CSV manifest to test unseen videos of this one person, knowingly)")
+        if known and len(set(known)) == 1 and not allow_speaker_overlap:
+            raise SpeakerOverlapError(f"{_overlap(known)}; add videos of other speakers, or give "
+                                      "--allow-speaker-overlap to test unseen videos of this one person, knowingly")
     counts = np.bincount(y, minlength=len(names))
     small = int(np.argmin(counts))
     if counts[small] < 2:
@@ -87,22 +133,30 @@ def check_design(y: Sequence[int], speakers: Sequence[str | None] | None = None,
         instead = "kfold" + ("" if protocol == "speaker" or not _known(speakers) else " or speaker")
         if by is None or any(b is None for b in by):
             raise DatasetError(f"protocol {protocol!r} needs the {what} of every video, and this dataset does not "
-                               f"say it; use --protocol {instead}")
+                               f"say it; use --protocol {instead}"
+                               + ("" if _known(speakers) else " (with --allow-speaker-overlap: it names no speakers)"))
         if len(set(by)) < 2:
             raise DatasetError(f"protocol {protocol!r} needs at least two {what}s; the dataset has {len(set(by))}")
+    why = _overlap(speakers)
+    if why and not allow_speaker_overlap:
+        raise SpeakerOverlapError(f"protocol {protocol!r} is not speaker-independent here: {why}; name every video's "
+                                  "speaker, or give --allow-speaker-overlap to train knowing that the scores are not "
+                                  "speaker-independent (it is recorded with them)")
 
 
 def make_folds(y: Sequence[int], speakers: Sequence[str | None] | None = None,
                sessions: Sequence[str | None] | None = None, *, protocol: str = "kfold", k: int = 5,
                test_fraction: float = 0.2, val_fraction: float = 0.2, seed: int = 0,
-               classes: Sequence[str] | None = None) -> list[Fold]:
+               classes: Sequence[str] | None = None, allow_speaker_overlap: bool = False) -> list[Fold]:
     """Train / validation / test indices for each fold of ``protocol`` (see the module doc).
 
     Raises ``DatasetError`` when the protocol cannot run on these labels and speakers
-    (:func:`check_design`), or when a fold would train without some class (e.g. a class whose
+    (:func:`check_design`; :class:`SpeakerOverlapError` when it cannot keep speakers apart and
+    that is not allowed), or when a fold would train without some class (e.g. a class whose
     videos are all one speaker's, with that speaker held out).
     """
-    check_design(y, speakers, sessions, protocol=protocol, k=k, classes=classes)
+    check_design(y, speakers, sessions, protocol=protocol, k=k, classes=classes,
+                 allow_speaker_overlap=allow_speaker_overlap)
     if speakers is not None and all(x is None for x in speakers):
         speakers = None                          # no video names its speaker
     y = np.asarray(y)

@@ -5,17 +5,21 @@ tested on every fold -> predictions, metrics and checkpoints in one folder.
 
 - ``config.json``     the :class:`RunConfig` (dataset, protocol, training, inputs, extractor)
 - ``model.json``      what prediction needs: classes, model inputs (resolved), how inputs are
-                      normalised, fold names, videos left out and why
+                      normalised, fold names, videos left out and why; ``split``: whether the
+                      protocol kept speakers apart (and why not), the bootstrap's unit
 - ``progress.json``   where the run is (status, seed, fold, model, epoch), rewritten atomically
 - ``curves.jsonl``    one line per fold, model and epoch, appended as training goes
 - ``checkpoint/fold-<k>/``  each fold's models (see :mod:`emojax.training.fold_models`)
-- ``predictions.npz`` per tested video: id, fold, speaker, true label, each model's probabilities
+- ``predictions.npz`` per tested video: id, fold (numbered from 1, as ``checkpoint/fold-<k>`` and
+                      ``predict --fold K``), speaker, session, true label, each model's probabilities;
+                      per fold: its training videos per class (``train_counts``, for the baseline)
 - ``metrics.json``    per fold, mean +- std over folds (and over seeds), pooled report, bootstrap
                       intervals (by speaker when speakers are known), the test sets' baselines
 - ``seeds/<seed>/``   with ``--seeds N``: the same protocol again with each further seed
                       (its own checkpoints, curves and predictions)
 - ``checkpoint/final/`` and ``final.json``  with ``--refit``: the four models trained once more
-                      on every video (epochs and late-fusion weight as cross-validation chose)
+                      on every video (late-fusion weight as cross-validation chose; the folds'
+                      optimiser schedule, stopped at the epoch cross-validation chose)
 
 Normalisation is what prediction does: every statistic that spans videos (each input
 channel's mean and spread) is computed from the training videos of the fold only, and a test
@@ -26,13 +30,16 @@ shape over that speaker's unlabelled videos on the same side of the split (in pr
 
 Running the same config into the same folder again resumes: finished models are loaded,
 an unfinished one continues from its last epoch, and the result is the same as a run that
-was never interrupted.
+was never interrupted. A run only grows: re-opened with more ``seeds`` (or ``refit``) it adds
+them; with fewer (or without ``refit``) it keeps and reports everything it has, and says so.
+Every seed's folds are checked before anything is extracted or trained.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -52,24 +59,39 @@ from ..models import MODEL_NAMES, TRAINED, ModelSpec
 from .config import TrainConfig, preset as train_preset
 from .loop import Split
 from .metrics import evaluate, over_seeds
-from .protocols import PROTOCOLS, make_folds
+from .protocols import PROTOCOLS, SpeakerOverlapError, independence, make_folds
 from .runfiles import read_config, read_json, read_metrics, read_model_info, read_predictions
 from .fold_models import late_fusion, probabilities, train_models
 
-#: 3: a mask per modality (a missing pulse never hides a face), and each model's prior for a
-#: video with none of its modalities
 RUN_FORMAT = 3
+#: what changed at each run format (said when a run of an older one is refused)
+FORMAT_CHANGES = {
+    2: "test videos are normalised as prediction normalises a new video",
+    3: "each modality has its own mask (a missing pulse never hides a face), folds are numbered from 1 "
+       "everywhere (predictions.npz counted them from 0) and the split's speaker independence is recorded",
+}
 #: files whose config keys may grow on an existing run (more seeds, a final model) without retraining
 EXTENSIBLE = ("seeds", "refit")
 #: where things are, not what the run is: a feature store (a cache) may be anywhere, and a
 #: dataset root is compared as the folder it names
 LOCATIONS = ("store",)
+#: what a run is allowed to do, not what it computes (a dataset that needs it is refused without it)
+PERMISSIONS = ("allow_speaker_overlap",)
+#: how to name the speakers of a dataset kind that may not name them
+SPEAKER_HOWTO = {
+    "folder": "give --speaker-pattern REGEX to read each video's speaker from its name inside its class folder "
+              "(e.g. '^([^_]+)_' finds actor03 in actor03_take2.mp4), or list the videos in a CSV manifest with a "
+              "speaker column (--dataset csv)",
+    "csv": "add a speaker column to the manifest (header path,label,speaker; group, actor and subject are "
+           "understood too)",
+}
 
 
 def settings(config: dict) -> dict:
     """What decides a run's result, from a ``config.json``: everything but what may grow
-    (:data:`EXTENSIBLE`) and where the cache is (:data:`LOCATIONS`), the root as an absolute path."""
-    out = {k: v for k, v in config.items() if k not in EXTENSIBLE + LOCATIONS}
+    (:data:`EXTENSIBLE`), where the cache is (:data:`LOCATIONS`) and what it was allowed
+    (:data:`PERMISSIONS`), the root as an absolute path."""
+    out = {k: v for k, v in config.items() if k not in EXTENSIBLE + LOCATIONS + PERMISSIONS}
     if isinstance(out.get("root"), str):
         out["root"] = str(Path(out["root"]).expanduser().resolve())
     return out
@@ -92,6 +114,10 @@ class RunConfig:
     accept_partial: bool = False     # train on videos that are not whole (truncated, damaged) too
     seeds: int = 1                   # run the protocol with seeds train.seed, +1, ... (mean +- std over seeds)
     refit: bool = False              # also train every model once more on all videos (the model to deploy)
+    allow_speaker_overlap: bool = False  # train although the split cannot keep speakers apart (the dataset
+                                     # names none, or one): recorded as not speaker-independent
+    speaker_pattern: str | None = None  # folder dataset: a regex finding each video's speaker in its name
+                                     # inside its class folder (group "speaker", else group 1)
 
     def __post_init__(self):
         if self.dataset not in LOADERS:
@@ -107,6 +133,14 @@ class RunConfig:
         if self.classes is not None and self.dataset != "iemocap":
             raise ConfigError(f"--classes {self.classes} chooses one of IEMOCAP's class sets; a {self.dataset} "
                               "dataset's classes are its own (leave --classes out)")
+        if self.speaker_pattern is not None and self.dataset != "folder":
+            raise ConfigError(f"--speaker-pattern reads speakers from the file names of a folder dataset; a "
+                              f"{self.dataset} dataset names its speakers its own way (leave it out)")
+        if self.speaker_pattern is not None:
+            try:
+                re.compile(self.speaker_pattern)
+            except re.error as e:
+                raise ConfigError(f"--speaker-pattern {self.speaker_pattern!r} is not a regular expression ({e})") from None
 
     @property
     def preset(self) -> str:
@@ -120,9 +154,10 @@ class RunConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
         if d.get("format") != RUN_FORMAT:
-            raise EmojaxError(f"a run of format {d.get('format')} (this emojax reads format {RUN_FORMAT}: each "
-                              "modality has its own mask, and test videos are normalised as prediction normalises "
-                              "them); train it again")
+            old = d.get("format")
+            since = [FORMAT_CHANGES[v] for v in FORMAT_CHANGES if not isinstance(old, int) or old < v]
+            raise EmojaxError(f"a run of format {old} (this emojax reads format {RUN_FORMAT}"
+                              + (f", in which {'; '.join(since)}" if since else "") + "); train it again")
         d = {k: v for k, v in d.items() if k != "format"}
         return cls(**{**d, "train": TrainConfig.from_dict(d["train"]), "inputs": InputConfig(**d["inputs"]),
                       "extractor": ExtractorConfig.from_dict(d["extractor"])})
@@ -184,27 +219,40 @@ def extract_labelled(items: list, store, extractor: ExtractorConfig, *, workers:
                          engine=engine)
 
 
+def seeds_of(cfg: RunConfig) -> list[int]:
+    """The seeds a run's protocol is run with: ``train.seed``, +1, ... (``seeds`` of them)."""
+    return [cfg.train.seed + i for i in range(cfg.seeds)]
+
+
 def _check(cfg: RunConfig, items: list, classes: list[str], which: str) -> list[str]:
     """The classes that have videos among ``items`` (at least two), after refusing a dataset
-    the run's protocol cannot evaluate honestly (:func:`make_folds` refuses it), in one line
-    that names the dataset."""
+    the run's protocol cannot evaluate honestly with any of its seeds (:func:`make_folds`
+    refuses it), in one line that names the dataset (and the seed, when there are several)."""
     present = [c for c in classes if any(i.label == c for i in items)]
+    seed = cfg.train.seed
     try:
         if len(present) < 2:
             raise DatasetError(f"only {len(present)} class ({', '.join(present) or 'none'}) has videos{which}; "
                                "there is nothing to tell apart")
-        make_folds([present.index(i.label) for i in items], [i.group for i in items], [i.session for i in items],
-                   protocol=cfg.protocol, k=cfg.folds, test_fraction=cfg.test_fraction,
-                   val_fraction=cfg.train.val_fraction, seed=cfg.train.seed, classes=present)
+        for seed in seeds_of(cfg):     # every seed's folds, before hours of training on the first
+            make_folds([present.index(i.label) for i in items], [i.group for i in items],
+                       [i.session for i in items], protocol=cfg.protocol, k=cfg.folds, test_fraction=cfg.test_fraction,
+                       val_fraction=cfg.train.val_fraction, seed=seed, classes=present,
+                       allow_speaker_overlap=cfg.allow_speaker_overlap)
+    except SpeakerOverlapError as e:
+        how = SPEAKER_HOWTO.get(cfg.dataset) if not any(i.group for i in items) else None
+        raise SpeakerOverlapError(f"{cfg.root}: {e}" + (f". To name them: {how}" if how else "")) from None
     except DatasetError as e:
-        raise DatasetError(f"{cfg.root}: {e}") from None
+        where = f"with seed {seed} (of --seeds {cfg.seeds} from {cfg.train.seed}): " if cfg.seeds > 1 else ""
+        raise DatasetError(f"{cfg.root}: {where}{e}") from None
     return present
 
 
 def labelled(cfg: RunConfig):
     """The run's dataset and its labelled videos, refused (one line, naming the dataset) when
     the run's protocol cannot evaluate it honestly: checked before anything is extracted."""
-    ds = load_dataset(cfg.dataset, cfg.root, **({"classes": cfg.classes} if cfg.classes else {}))
+    ds = load_dataset(cfg.dataset, cfg.root, **({"classes": cfg.classes} if cfg.classes else {}),
+                      **({"speaker_pattern": cfg.speaker_pattern} if cfg.speaker_pattern is not None else {}))
     items = [i for i in ds.items if i.label in ds.classes]
     if not items:
         raise DatasetError(f"{cfg.root}: no labelled video found for dataset kind {cfg.dataset!r}")
@@ -251,8 +299,8 @@ def prepare(cfg: RunConfig, *, workers: int | None = None, on_progress: Callable
     if inputs.preset == "improved" and inputs.speaker_relative and speakers is None:
         raise DatasetError(f"{cfg.root}: speaker-relative landmarks need the speaker of every video, and "
                            f"this {cfg.dataset} dataset does not name them; train without it")
-    # every protocol keeps a speaker's videos on one side of the split, so a speaker's mean
-    # shape (speaker_relative) is computed from that side's videos only
+    # every protocol keeps a named speaker's videos on one side of the split, so a speaker's
+    # mean shape (speaker_relative) is computed from that side's videos only
     return Prepared(
         ids=[o.item.id for o in ok], y=np.array([classes.index(o.item.label) for o in ok]),
         classes=classes, speakers=speakers, sessions=_all_or_none([o.item.session for o in ok]),
@@ -280,21 +328,45 @@ class _Reporter:
         self({"stage": "train", **where, "model": model, "epoch": rec["epoch"], "epochs": self.total, "record": rec})
 
 
-def _claim(out: Path, cfg: RunConfig) -> None:
-    """Write ``config.json``, or check that the run already in ``out`` has the same config
-    (more seeds or a final model may be added to a run: its folds are kept)."""
+def _grown(out: Path, old: dict, cfg: RunConfig) -> tuple[RunConfig, str | None]:
+    """``cfg`` for the run already in ``out`` (its ``config.json``: ``old``): never fewer seeds
+    nor no final model where it has them, and a sentence saying what is kept, added and reported
+    (None when nothing differs)."""
+    had = old.get("seeds", 1) if isinstance(old.get("seeds"), int) and old.get("seeds", 1) >= 1 else 1
+    had_final = old.get("refit") is True
+    kept = replace(cfg, seeds=max(had, cfg.seeds), refit=had_final or cfg.refit)
+    seeds = seeds_of(kept)
+    said = []
+    if cfg.seeds < had:
+        said.append(f"it has {had} seeds ({', '.join(map(str, seeds))}) and --seeds {cfg.seeds} asks for fewer: all "
+                    f"{had} are kept and reported (a run never shrinks; train into another --out to report fewer)")
+    elif cfg.seeds > had:
+        said.append(f"adding seed(s) {', '.join(map(str, seeds[had:]))} to its {had} ({', '.join(map(str, seeds[:had]))}"
+                    f", kept as they are); all {cfg.seeds} are reported")
+    if had_final and not cfg.refit:
+        said.append("its final model (--refit) is kept, and predict uses it")
+    elif cfg.refit and not had_final:
+        said.append("adding a final model (--refit)")
+    return kept, (f"{out} holds a run: " + "; ".join(said)) if said else None
+
+
+def _claim(out: Path, cfg: RunConfig) -> tuple[RunConfig, str | None]:
+    """Write ``config.json``, or check that the run already in ``out`` has the same settings;
+    the config to run (a run only grows: :func:`_grown`) and what to say about it."""
     path = out / "config.json"
-    new = json.loads(json.dumps(cfg.to_dict()))  # as it reads back from JSON (tuples become lists)
+    note = None
     if path.is_file():
         old = read_json(path)
-        a, b = settings(old), settings(new)
+        a, b = settings(old), settings(json.loads(json.dumps(cfg.to_dict())))
         diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
         if diff:
             raise EmojaxError(f"{out}: holds a run with other settings ({', '.join(diff)} differ); "
                               "resume it with the same settings, or choose another --out")
-        if old == new:
-            return
-    atomic_write_json(path, new)
+        cfg, note = _grown(out, old, cfg)
+    new = json.loads(json.dumps(cfg.to_dict()))  # as it reads back from JSON (tuples become lists)
+    if not path.is_file() or read_json(path) != new:
+        atomic_write_json(path, new)
+    return cfg, note
 
 
 def finished(out: str | os.PathLike, cfg: RunConfig) -> dict | None:
@@ -317,7 +389,8 @@ def train_run(cfg: RunConfig, out: str | os.PathLike, *, workers: int | None = N
               on_progress: Callable[[dict], None] | None = None, engine=None) -> dict:
     """Run ``cfg`` into the folder ``out`` (resuming what is there) and return its metrics.
 
-    ``on_progress`` receives events: ``{"stage": "extract", "done", "total"}``, ``{"stage":
+    ``on_progress`` receives events: ``{"stage": "note", "message"}`` (a run re-opened with
+    other seeds: what it keeps and reports), ``{"stage": "extract", "done", "total"}``, ``{"stage":
     "train", "seed", "seeds", "fold", "folds", "model", "epoch", "epochs", "record"}`` (fold
     ``"final"`` for the refit), ``{"stage": "done"}``. A model in training saves its state every
     ``checkpoint_every`` seconds (0: every epoch). ``engine``: where videos are extracted
@@ -328,7 +401,9 @@ def train_run(cfg: RunConfig, out: str | os.PathLike, *, workers: int | None = N
     dataset = labelled(cfg)              # a dataset the protocol cannot evaluate claims no folder
     check_writable(out, "run")           # a read-only or full disk: said now, not after extraction
     check_writable(cfg.store, "feature store")
-    _claim(out, cfg)
+    cfg, note = _claim(out, cfg)
+    if note and on_progress is not None:
+        on_progress({"stage": "note", "message": note})
     report = _Reporter(out, on_progress, cfg.train.epochs)
     try:
         metrics = _train(cfg, out, report, workers, checkpoint_every, dataset, engine)
@@ -354,7 +429,8 @@ def _cross_validate(data: Prepared, spec: ModelSpec, folds: list, tcfg: TrainCon
     a = data.arrays
     n, k = len(data.ids), len(data.classes)
     proba = {m: np.full((n, k), np.nan) for m in MODEL_NAMES}
-    fold_of = np.full(n, -1)
+    fold_of = np.zeros(n, int)
+    train_counts = np.zeros((len(folds), k), int)   # per fold: its training videos (validation too) per class
     fold_info = []
     for i, fold in enumerate(folds):
         here = {**where, "fold": i + 1, "folds": len(folds)}
@@ -366,14 +442,17 @@ def _cross_validate(data: Prepared, spec: ModelSpec, folds: list, tcfg: TrainCon
         test = Split.of(a, fold.test, data.y)
         for m, model in models.items():
             proba[m][fold.test] = probabilities(model, test)
-        fold_of[fold.test] = i
-        fold_info.append({"name": fold.name, "n_train": len(fold.train), "n_val": len(fold.val),
+        fold_of[fold.test] = i + 1                   # fold K of checkpoint/fold-K and --fold K
+        train_counts[i] = np.bincount(data.y[np.r_[fold.train, fold.val]], minlength=k)
+        fold_info.append({"fold": i + 1, "name": fold.name, "n_train": len(fold.train), "n_val": len(fold.val),
                           "n_test": len(fold.test), "late_fusion_weight": float(models["late_fusion"].weight[...]),
                           "epochs": info})
-    tested = np.flatnonzero(fold_of >= 0)
+    tested = np.flatnonzero(fold_of > 0)
     speakers = np.array(["" if g is None else str(g) for g in (data.speakers or [None] * n)])
+    sessions = np.array(["" if s is None else str(s) for s in (data.sessions or [None] * n)])
     atomic_write_npz(folder / "predictions.npz", ids=np.array(data.ids)[tested], fold=fold_of[tested],
-                     group=speakers[tested], y_true=data.y[tested], classes=np.array(data.classes),
+                     group=speakers[tested], session=sessions[tested], y_true=data.y[tested],
+                     classes=np.array(data.classes), train_counts=train_counts,
                      **{f"proba_{m}": proba[m][tested] for m in MODEL_NAMES})
     return fold_info
 
@@ -388,25 +467,36 @@ def refit_epochs(fold_info: list[dict], cfg: TrainConfig) -> dict[str, int]:
     return out
 
 
+def refit_plan(fold_info: list[dict], cfg: TrainConfig) -> dict[str, tuple[TrainConfig, int]]:
+    """How each trained model is trained again on every video: ``(settings, stop after)``. The
+    folds' settings, so the same optimiser schedule over the same ``cfg.epochs`` (a schedule
+    rebuilt over fewer epochs would end at a rate of 0 where the folds' models were still near
+    their peak), without early stopping (no validation videos are left), stopped after the epoch
+    cross-validation chose (:func:`refit_epochs`)."""
+    epochs = refit_epochs(fold_info, cfg)
+    return {m: (replace(cfg, patience=0), epochs[m]) for m in TRAINED}
+
+
 def _refit(data: Prepared, spec: ModelSpec, fold_info: list[dict], cfg: RunConfig, out: Path, report: _Reporter,
            checkpoint_every: float) -> dict:
     """The four models trained on every video (``checkpoint/final``), described in ``final.json``."""
-    epochs = refit_epochs(fold_info, cfg.train)
+    plan = refit_plan(fold_info, cfg.train)
+    epochs = {m: stop for m, (_, stop) in plan.items()}
     weight = float(np.mean([f["late_fusion_weight"] for f in fold_info]))
     everything = Split.of(data.arrays, None, data.y)
     folder = out / "checkpoint" / "final"
     folder.mkdir(parents=True, exist_ok=True)
     where = {"seed": cfg.train.seed, "seeds": cfg.seeds, "fold": "final", "folds": len(fold_info)}
     models: dict = {}
-    for m in TRAINED:
-        tcfg = replace(cfg.train, epochs=epochs[m], patience=0)
+    for m, (tcfg, stop) in plan.items():
         models.update(train_models((m,), everything, None, spec, tcfg, split=len(fold_info), folder=folder,
-                                   checkpoint_every=checkpoint_every,
+                                   checkpoint_every=checkpoint_every, stop_after=stop,
                                    on_epoch=lambda name, rec: report.epoch(folder, where, name, rec)))
     late_fusion(models["rppg"], models["face"], None, cfg.train, folder, weight=weight)
     final = {"videos": len(data.ids), "epochs": epochs, "late_fusion_weight": weight,
              "rule": "epochs: the median over the folds of the epoch early stopping kept (the preset's epochs "
-                     "without early stopping); late-fusion weight: the mean of the folds' weights"}
+                     "without early stopping), on the folds' learning-rate schedule (over the preset's epochs), "
+                     "stopped there; late-fusion weight: the mean of the folds' weights"}
     atomic_write_json(out / "final.json", final)
     return final
 
@@ -417,18 +507,20 @@ def _train(cfg: RunConfig, out: Path, report: _Reporter, workers: int | None, ch
     a = data.arrays
     spec = ModelSpec(preset=cfg.preset, rppg_channels=a["rppg"].shape[2], face_channels=a["face"].shape[2],
                      length=a["mask"].shape[1], n_classes=len(data.classes))
-    seeds = [cfg.train.seed + i for i in range(cfg.seeds)]
+    seeds = seeds_of(cfg)
+    every = [make_folds(data.y, data.speakers, data.sessions, protocol=cfg.protocol, k=cfg.folds,
+                        test_fraction=cfg.test_fraction, val_fraction=cfg.train.val_fraction, seed=seed,
+                        classes=data.classes, allow_speaker_overlap=cfg.allow_speaker_overlap)
+             for seed in seeds]          # all made (prepare checked them) before the first model trains
     per_seed, main_info = [], None
-    for si, seed in enumerate(seeds):
-        folds = make_folds(data.y, data.speakers, data.sessions, protocol=cfg.protocol, k=cfg.folds,
-                           test_fraction=cfg.test_fraction, val_fraction=cfg.train.val_fraction, seed=seed,
-                           classes=data.classes)
+    for si, (seed, folds) in enumerate(zip(seeds, every)):
         if si == 0:
             store = Path(cfg.store).resolve()
             atomic_write_json(out / "model.json", {
                 "classes": data.classes, "spec": spec.to_dict(), "inputs": asdict(data.inputs),
                 "extractor": cfg.extractor.to_dict(), "folds": [f.name for f in folds], "videos": len(data.ids),
                 "groups": data.speakers, "sessions": data.sessions, "normalisation": normalisation(data.inputs),
+                "split": independence(cfg.protocol, data.speakers, data.sessions),
                 "skipped": data.skipped, "single_modality": data.single_modality,
                 "records": [{"id": i, "stem": st, "label": data.classes[k]}
                             for i, st, k in zip(data.ids, data.stems, data.y.tolist())],
@@ -466,10 +558,11 @@ def normalisation(inputs: InputConfig) -> dict:
 
 def _evaluate(out: Path, cfg: RunConfig, per_seed: list[tuple[int, list[dict]]]) -> dict:
     paper = cfg.dataset == "iemocap" and cfg.classes in (None, "paper")
+    split = read_model_info(out).get("split")
     results = []
     for si, (seed, info) in enumerate(per_seed):
         pred = read_predictions(seed_folder(out, si, seed))
-        results.append(evaluate(pred, [str(c) for c in pred["classes"]], info, paper_reference=paper))
+        results.append(evaluate(pred, [str(c) for c in pred["classes"]], info, paper_reference=paper, split=split))
     metrics = results[0]
     if len(results) > 1:
         metrics = {**metrics, **over_seeds([s for s, _ in per_seed], results, paper_reference=paper)}
@@ -537,7 +630,7 @@ def evaluate_run(run: str | os.PathLike) -> dict:
     except RunFileError:
         old = {}                         # absent or damaged: recomputed from the predictions
     infos = old.get("seeds", {}).get("folds") or [old.get("folds")]
-    seeds = [cfg.train.seed + i for i in range(cfg.seeds)]
+    seeds = seeds_of(cfg)
     per_seed = [(s, infos[i] if i < len(infos) else None) for i, s in enumerate(seeds)]
     metrics = _evaluate(run, cfg, per_seed)
     if "final" in old:

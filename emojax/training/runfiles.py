@@ -94,6 +94,9 @@ def read_model_info(run: str | os.PathLike) -> dict:
         raise RunFileError(f"{path}: model or input settings are not what a run writes ({e})") from None
     require(spec.n_classes == len(classes), path, f"the models have {spec.n_classes} outputs for {len(classes)} classes")
     require(isinstance(info.get("normalisation", {}), dict), path, "'normalisation' is not an object")
+    split = info.get("split", {})
+    require(isinstance(split, dict) and isinstance(split.get("speaker_independent", False), bool), path,
+            "'split' does not say whether the split is speaker-independent")
     return info
 
 
@@ -149,10 +152,17 @@ def read_predictions(run: str | os.PathLike) -> dict[str, np.ndarray]:
         require(key in pred, path, f"'{key}' is missing")
     n, k = len(pred["ids"]), len(pred["classes"])
     require(k >= 2 and pred["classes"].dtype.kind == "U", path, "'classes' is not a list of class names")
-    for key in ("fold", "y_true") + (("group",) if "group" in pred else ()):
+    for key in ("fold", "y_true") + tuple(k for k in ("group", "session") if k in pred):
         require(pred[key].shape == (n,), path, f"'{key}' has shape {pred[key].shape}, not ({n},)")
     require(pred["y_true"].dtype.kind in "iu" and n > 0 and 0 <= pred["y_true"].min() and pred["y_true"].max() < k,
             path, "'y_true' holds labels outside the classes")
+    require(pred["fold"].dtype.kind in "iu" and pred["fold"].min() >= 1, path,
+            "'fold' holds a fold numbered below 1: folds count from 1 (as checkpoint/fold-K and --fold K); a file "
+            "that counts them from 0 was written by an older emojax (train the run again)")
+    counts = pred.get("train_counts")
+    require(counts is not None and counts.ndim == 2 and counts.shape[0] >= pred["fold"].max() and counts.shape[1] == k
+            and counts.dtype.kind in "iu" and bool((counts >= 0).all()), path,
+            "'train_counts' is not each fold's training videos per class")
     probas = [key for key in pred if key.startswith("proba_")]
     require(bool(probas), path, "no model's probabilities")
     for key in probas:
