@@ -103,9 +103,13 @@ def test_a_scikit_learn_scoring_name_gives_scikit_learns_numbers(fitted, toy):
 
 
 @pytest.mark.parametrize("preset", ["paper", "improved"])
-def test_the_channels_that_carry_the_classes_matter_most_on_new_videos(fitted, preset):
+def test_the_channels_that_carry_the_classes_matter_most_on_new_videos(toy, preset):
+    """A model that has learned the planted truth (10 epochs: at least 80 % right on new videos;
+    the 4-epoch models above are for the exactness tests) leans on the channels that carry it."""
+    clf = EmotionClassifier("early_fusion", preset, epochs=10, length=T, seed=1).fit(*toy)
     X, y = _toy(1, 144)
-    res = permutation_importance(fitted[preset, "early_fusion"], X, y, n_repeats=5, random_state=0, groups="channel")
+    assert clf.score(X, y) >= 0.8
+    res = permutation_importance(clf, X, y, n_repeats=5, random_state=0, groups="channel")
     imp = res.importances_mean
     assert res.names[int(np.argmax(imp[:3]))] == ("rppg:G" if preset == "paper" else "rppg:heart_rate")
     face = imp[3:]
