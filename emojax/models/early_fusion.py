@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from .common import InputNorm, Staged, masked_mean_std
@@ -44,6 +45,27 @@ class EarlyFusion(_Fused):
         self.fc2 = nnx.Linear(hidden[0], hidden[1], rngs=rngs)
         self.drop = nnx.Dropout(dropout, rngs=rngs)
         self.head = nnx.Linear(hidden[1], n_classes, rngs=rngs)
+
+    def fit_inputs(self, rppg, face, mask) -> None:
+        """Set the input standardisation from the training videos, and size ``fc1`` to the
+        frames they have: its weights for a frame no training video has (beyond the longest,
+        or face-less in all) are zero, and the others are rescaled to the initialisation of a
+        layer of that many inputs. Training never changes a zero weight (its input is always
+        0), so a longer video is cut where the training videos end, as prediction cuts a video
+        longer than the run's length."""
+        super().fit_inputs(rppg, face, mask)
+        seen = np.asarray(mask, bool).any(axis=0)                       # (T,)
+        if not seen.any() or seen.all():
+            return
+        kernel = np.asarray(self.fc1.kernel[...]).reshape(self.length, -1, self.fc1.out_features)
+        kernel = np.where(seen[:, None, None], kernel * np.sqrt(self.length / seen.sum()), 0.0)
+        self.fc1.kernel[...] = jnp.asarray(kernel.reshape(self.fc1.kernel.shape), self.fc1.kernel.dtype)
+
+    def frames_read(self) -> int:
+        """How many frames from the start ``fc1`` reads (the last frame with a weight, plus one)."""
+        k = np.asarray(self.fc1.kernel[...]).reshape(self.length, -1)
+        nz = np.flatnonzero(np.abs(k).max(axis=1) > 0)
+        return int(nz[-1]) + 1 if len(nz) else 0
 
     def first(self, z_rppg, z_face):
         """``fc1`` over the flattened sequence of per-frame ``[rppg | face]`` rows."""

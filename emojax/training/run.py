@@ -55,7 +55,9 @@ from .protocols import PROTOCOLS, make_folds
 from .runfiles import read_config, read_json, read_metrics, read_model_info, read_predictions
 from .fold_models import late_fusion, probabilities, train_models
 
-RUN_FORMAT = 2
+#: 3: the paper's early fusion reads only the frames its training videos have (2: every frame up to
+#: the dataset's longest video, test videos included)
+RUN_FORMAT = 3
 #: files whose config keys may grow on an existing run (more seeds, a final model) without retraining
 EXTENSIBLE = ("seeds", "refit")
 #: where things are, not what the run is: a feature store (a cache) may be anywhere, and a
@@ -118,7 +120,8 @@ class RunConfig:
     def from_dict(cls, d: dict) -> "RunConfig":
         if d.get("format") != RUN_FORMAT:
             raise EmojaxError(f"a run of format {d.get('format')} (this emojax reads format {RUN_FORMAT}: its "
-                              "test videos are normalised as prediction normalises them); train it again")
+                              "test videos are normalised as prediction normalises them, and no model reads more "
+                              "of a video than its training videos have); train it again")
         d = {k: v for k, v in d.items() if k != "format"}
         return cls(**{**d, "train": TrainConfig.from_dict(d["train"]), "inputs": InputConfig(**d["inputs"]),
                       "extractor": ExtractorConfig.from_dict(d["extractor"])})
@@ -226,8 +229,9 @@ def prepare(cfg: RunConfig, *, workers: int | None = None, on_progress: Callable
     speakers = _all_or_none([o.item.group for o in ok])
     inputs = cfg.inputs
     if inputs.preset == "paper" and inputs.length is None:
-        # the paper's rule: pad to the longest video of the dataset (a shape, not a statistic of
-        # the values; a longer new video is cut to it in prediction)
+        # the paper's rule: pad to the longest video - here of the dataset, one shape for every
+        # fold's models (averaged and explained on the same inputs); no model reads more of a
+        # video than its training videos have (EarlyFusion.fit_inputs), as prediction cuts a new one
         inputs = replace(inputs, length=max(len(f) for f in records))
     if inputs.preset == "improved" and inputs.speaker_relative and speakers is None:
         raise DatasetError(f"{cfg.root}: speaker-relative landmarks need the speaker of every video, and "
@@ -350,13 +354,20 @@ def _cross_validate(data: Prepared, spec: ModelSpec, folds: list, tcfg: TrainCon
         fold_of[fold.test] = i
         fold_info.append({"name": fold.name, "n_train": len(fold.train), "n_val": len(fold.val),
                           "n_test": len(fold.test), "late_fusion_weight": float(models["late_fusion"].weight[...]),
-                          "epochs": info})
+                          "epochs": info, **_frames_read(models)})
     tested = np.flatnonzero(fold_of >= 0)
     speakers = np.array(["" if g is None else str(g) for g in (data.speakers or [None] * n)])
     atomic_write_npz(folder / "predictions.npz", ids=np.array(data.ids)[tested], fold=fold_of[tested],
                      group=speakers[tested], y_true=data.y[tested], classes=np.array(data.classes),
                      **{f"proba_{m}": proba[m][tested] for m in MODEL_NAMES})
     return fold_info
+
+
+def _frames_read(models: dict) -> dict:
+    """For the paper's early fusion (weights per frame): how many frames its first layer reads,
+    i.e. where its training videos end (a longer test video is cut there)."""
+    m = models.get("early_fusion")
+    return {"early_fusion_frames": m.frames_read()} if hasattr(m, "frames_read") else {}
 
 
 def refit_epochs(fold_info: list[dict], cfg: TrainConfig) -> dict[str, int]:
@@ -440,7 +451,11 @@ def normalisation(inputs: InputConfig) -> dict:
             "standardisation": "each channel's mean and spread over the frames with a face of the fold's training "
                                "videos (stored with the model)",
             "length": "resampled to a fixed length" if inputs.preset == "improved" else
-                      "zero-padded (or cut) to the longest video of the dataset, as the paper does"}
+                      ("zero-padded (or cut) to the longest video of the dataset: one shape for every fold's "
+                       "models; the early fusion (weights per frame) reads only the frames its training videos "
+                       "have (zero weights beyond; 'early_fusion_frames' of each fold in metrics.json), so a "
+                       "longer test video is cut where its fold's training videos end, as prediction cuts a new "
+                       "one; the convolutional models average every real frame")}
 
 
 def _evaluate(out: Path, cfg: RunConfig, per_seed: list[tuple[int, list[dict]]]) -> dict:
