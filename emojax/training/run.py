@@ -48,9 +48,10 @@ from ..data.transforms import InputConfig, to_arrays
 from ..errors import ConfigError, DatasetError, EmojaxError, RunFileError
 from ..features.record import PAPER_EXTRACTOR, ExtractorConfig
 from ..models import MODEL_NAMES, TRAINED, ModelSpec
+from .assumptions import REFERENCE as PAPER_REFERENCE, as_json as paper_assumptions
 from .config import TrainConfig, preset as train_preset
 from .loop import Split
-from .metrics import evaluate, over_seeds
+from .metrics import PAPER_SPLIT, PAPER_TABLE1, evaluate, over_seeds
 from .protocols import PROTOCOLS, make_folds
 from .runfiles import read_config, read_json, read_metrics, read_model_info, read_predictions
 from .fold_models import late_fusion, probabilities, train_models
@@ -424,7 +425,8 @@ def _train(cfg: RunConfig, out: Path, report: _Reporter, workers: int | None, ch
                 "skipped": data.skipped,
                 "records": [{"id": i, "stem": st, "label": data.classes[k]}
                             for i, st, k in zip(data.ids, data.stems, data.y.tolist())],
-                "store": {"path": str(store), "from_run": os.path.relpath(store, out.resolve())}})
+                "store": {"path": str(store), "from_run": os.path.relpath(store, out.resolve())},
+                **({"paper": paper_assumptions()} if cfg.preset == "paper" else {})})
         folder = seed_folder(out, si, seed)
         folder.mkdir(parents=True, exist_ok=True)
         info = _cross_validate(data, spec, folds, replace(cfg.train, seed=seed), folder, report,
@@ -458,15 +460,30 @@ def normalisation(inputs: InputConfig) -> dict:
                        "one; the convolutional models average every real frame")}
 
 
+def describe_protocol(cfg: RunConfig, n_folds: int) -> str:
+    """The run's split in words, as Table 1 prints it beside the paper's (unstated) one."""
+    what = {"holdout": f"one split, {100 * cfg.test_fraction:.0f} % of the videos tested", "kfold": f"{cfg.folds}-fold",
+            "loso": "leave one recording session out", "speaker": "leave one speaker out"}[cfg.protocol]
+    return f"{cfg.protocol} ({what}), {n_folds} fold(s), seed {cfg.train.seed}" + (
+        f" and {cfg.seeds - 1} more" if cfg.seeds > 1 else "")
+
+
 def _evaluate(out: Path, cfg: RunConfig, per_seed: list[tuple[int, list[dict]]]) -> dict:
     paper = cfg.dataset == "iemocap" and cfg.classes in (None, "paper")
     results = []
     for si, (seed, info) in enumerate(per_seed):
         pred = read_predictions(seed_folder(out, si, seed))
-        results.append(evaluate(pred, [str(c) for c in pred["classes"]], info, paper_reference=paper))
+        protocol = describe_protocol(cfg, len(np.unique(pred["fold"])))
+        results.append(evaluate(pred, [str(c) for c in pred["classes"]], info, paper_reference=paper,
+                                protocol=protocol))
     metrics = results[0]
     if len(results) > 1:
-        metrics = {**metrics, **over_seeds([s for s, _ in per_seed], results, paper_reference=paper)}
+        metrics = {**metrics, **over_seeds([s for s, _ in per_seed], results, paper_reference=paper,
+                                           protocol=protocol)}
+    metrics["protocol"] = protocol
+    if paper:
+        metrics["paper_reference"] = {"source": PAPER_REFERENCE, "dataset": "IEMOCAP, 10 classes",
+                                      "split": PAPER_SPLIT, "table1": PAPER_TABLE1}
     return metrics
 
 

@@ -94,6 +94,12 @@ def read_model_info(run: str | os.PathLike) -> dict:
         raise RunFileError(f"{path}: model or input settings are not what a run writes ({e})") from None
     require(spec.n_classes == len(classes), path, f"the models have {spec.n_classes} outputs for {len(classes)} classes")
     require(isinstance(info.get("normalisation", {}), dict), path, "'normalisation' is not an object")
+    paper = info.get("paper", {"choices": [], "not_stated": []})
+    require(isinstance(paper, dict) and isinstance(paper.get("choices"), list)
+            and all(isinstance(c, dict) and all(isinstance(c.get(k), str) for k in ("topic", "paper", "emojax"))
+                    for c in paper["choices"])
+            and isinstance(paper.get("not_stated"), list) and all(isinstance(t, str) for t in paper["not_stated"]),
+            path, "'paper' is not the table of the paper's stated and open choices a run writes")
     return info
 
 
