@@ -195,8 +195,10 @@ def print_metrics(metrics: dict, run) -> None:
 def print_assumptions(run) -> None:
     """For a run of the paper preset: what the paper leaves open and the run assumed (from its
     ``model.json``, where the whole table of stated and open choices is)."""
-    from ..training.runfiles import read_model_info
+    from ..training.runfiles import read_config, read_model_info
 
+    if read_config(run).preset != "paper":
+        return
     paper = read_model_info(run).get("paper")
     if not paper:
         return
