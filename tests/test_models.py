@@ -126,6 +126,27 @@ def test_the_papers_early_fusion_reads_only_the_frames_its_training_videos_have(
     assert full.frames_read() == 40 and np.array_equal(np.asarray(full.fc1.kernel[...]).reshape(40, 11, -1), before)
 
 
+def test_temporal_fusion_joins_a_frames_modalities_jointly_or_each_on_its_own():
+    """``embed="joint"`` is one dense layer over a frame's concatenated channels (written as a
+    layer per modality, summed); ``"each"`` embeds each modality to half the width; any other
+    name is refused, naming the valid ones."""
+    from flax import nnx
+
+    from emojax.models import TemporalFusion
+
+    a, _ = toy_arrays(n=3, t=12)
+    joint = TemporalFusion(3, 8, 4, hidden=16, embed="joint", rngs=nnx.Rngs(0))
+    z = joint.standardise(a["rppg"], a["face"], a["mask"], a["mask"])
+    r, f = (np.asarray(p) for p in joint.first(*z))
+    w = np.vstack([np.asarray(joint.rppg_in.kernel[...]), np.asarray(joint.face_in.kernel[...])])
+    dense = np.concatenate([np.asarray(z[0]), np.asarray(z[1])], axis=-1) @ w + np.asarray(joint.rppg_in.bias[...])
+    assert r.shape == f.shape == (3, 12, 16) and np.allclose(r + f, dense, atol=1e-5)
+    each = TemporalFusion(3, 8, 4, hidden=16, embed="each", rngs=nnx.Rngs(0))
+    assert [p.shape for p in each.first(*z)] == [(3, 12, 8), (3, 12, 8)]
+    with pytest.raises(ValueError, match="'each', 'joint'"):
+        TemporalFusion(3, 8, 4, embed="sum", rngs=nnx.Rngs(0))
+
+
 def test_classifier_is_a_scikit_learn_estimator_and_learns_both_modalities():
     from sklearn.base import clone
 

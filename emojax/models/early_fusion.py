@@ -100,22 +100,33 @@ class ModalityDropout(nnx.Module):
                 jnp.where((u >= self.rate) & (u < 2 * self.rate), 0.0, f * keep))
 
 
+#: how TemporalFusion joins the two modalities of a frame
+EMBEDDINGS = ("each", "joint")
+
+
 class TemporalFusion(_Fused):
     """``(rppg, face, mask) -> logits`` for any ``T``.
 
-    Each frame's rPPG and landmark channels are first embedded separately to the same width
-    (so the 3 pulse channels are not drowned by the 272 landmark channels), concatenated frame
-    by frame, then go through a convolution and a residual convolution over time, masked
-    mean/std pooling, a dense layer and the classifier. In training, modality dropout zeroes
-    one modality's embedding of a whole clip at a time (never both: ``ModalityDropout``), so
-    that neither modality can be ignored.
+    ``embed="each"``: each frame's rPPG and landmark channels are first embedded separately to
+    the same width (so the 3 pulse channels are not drowned by the 272 landmark channels) and
+    concatenated; ``"joint"``: one dense layer over the raw concatenation (written as the sum of
+    a dense layer per modality). Then a convolution and a residual convolution over time,
+    masked mean/std pooling, a dense layer and the classifier. In training, modality dropout
+    zeroes one modality's embedding of a whole clip at a time (never both:
+    ``ModalityDropout``), so that neither modality can be ignored (the improved preset has it
+    off: it made no difference where the architecture was chosen, ``benchmarks/architecture.py``).
     """
 
     def __init__(self, rppg_channels: int, face_channels: int, n_classes: int, *, hidden: int = 64,
-                 kernel: int = 5, dropout: float = 0.2, modality_dropout: float = 0.25, rngs: nnx.Rngs):
+                 kernel: int = 5, dropout: float = 0.2, modality_dropout: float = 0.25, embed: str = "each",
+                 rngs: nnx.Rngs):
+        if embed not in EMBEDDINGS:
+            raise ValueError(f"unknown embedding {embed!r}; choose one of {EMBEDDINGS}")
         super().__init__(rppg_channels, face_channels)
-        self.rppg_in = nnx.Linear(rppg_channels, hidden // 2, rngs=rngs)
-        self.face_in = nnx.Linear(face_channels, hidden // 2, rngs=rngs)
+        self.joint = embed == "joint"
+        width = hidden if self.joint else hidden // 2
+        self.rppg_in = nnx.Linear(rppg_channels, width, rngs=rngs)
+        self.face_in = nnx.Linear(face_channels, width, use_bias=not self.joint, rngs=rngs)
         self.modality_drop = ModalityDropout(modality_dropout, rngs=rngs)
         self.reach = 0                    # the first layer reads each frame on its own
         self.conv1 = nnx.Conv(hidden, hidden, kernel_size=(kernel,), rngs=rngs)
@@ -128,8 +139,12 @@ class TemporalFusion(_Fused):
         return self.rppg_in(z_rppg), self.face_in(z_face)
 
     def rest(self, pre, mask):
-        r, f = self.modality_drop(jax.nn.relu(pre[0]), jax.nn.relu(pre[1]))
-        x = jnp.concatenate([r, f], axis=-1)
+        if self.joint:
+            r, f = self.modality_drop(*pre)
+            x = jax.nn.relu(r + f)
+        else:
+            r, f = self.modality_drop(jax.nn.relu(pre[0]), jax.nn.relu(pre[1]))
+            x = jnp.concatenate([r, f], axis=-1)
         h = jax.nn.relu(self.conv1(x))
         h = jax.nn.relu(self.conv2(h) + h)
         z = jax.nn.relu(self.fc(self.drop(masked_mean_std(h, mask))))
