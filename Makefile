@@ -35,6 +35,7 @@ bench: install
 	$(PY) benchmarks/live.py
 	$(PY) benchmarks/dashboard.py
 	$(PY) benchmarks/hrv.py
+	$(PY) benchmarks/architecture.py
 
 clean:
 	rm -rf $(VENV) artifacts/features artifacts/teaching artifacts/runs artifacts/screenshots

@@ -159,19 +159,26 @@ class LiveSession:
     def emotion(self, trained, data=None) -> dict | None:
         """The run's models on the last window of the run's input length (normalised as its
         test videos were), and, given the run's data, that window's modality shares; appended
-        to :attr:`history`. None while the window cannot be predicted (too little face)."""
+        to :attr:`history`. None while the window cannot be predicted (too little face).
+
+        A speaker-relative run takes the landmarks relative to the speaker's mean shape over
+        their videos: the stream is one person's, and the window is taken as that speaker's one
+        video (its own mean shape), as ``emojax predict --same-speaker`` does with one video and
+        as the shares are computed; ``entry["speaker_relative"]`` says so. Any other library error
+        (:class:`emojax.errors.EmojaxError`) is raised, for the page to show."""
         from emojax.errors import NoFaceError
-        from emojax.inference import predict_features
+        from emojax.inference import predict_records
 
         w = self.live.window(max(trained.spec.length / max(self.live.rate, 1.0), 2.0))
         if w is None:
             return None
-        try:
-            pred = predict_features(w, trained)          # refuses a window with too little face
+        try:                                             # refuses a window with too little face
+            pred = predict_records([w], trained, same_speaker=trained.speaker_relative)[0]
         except NoFaceError:
             return None
         entry = {"t": float(w.times[-1]), "frames": len(w), "label": pred["label"], "classes": pred["classes"],
-                 "proba": {m: v["proba"] for m, v in pred["models"].items()}, "shares": None}
+                 "proba": {m: v["proba"] for m, v in pred["models"].items()}, "shares": None,
+                 "speaker_relative": trained.speaker_relative, "normalisation": pred["normalisation"]}
         if data is not None:
             from emojax.explain.importance import FUSED, explain_video
 

@@ -139,14 +139,14 @@ def reference_face() -> np.ndarray:
 @st.cache_data(max_entries=64, show_spinner=False)
 def _read(kind: str, path: str, stamp: float):
     from emojax.explain.importance import read_importance
-    from emojax.training.runfiles import read_json, read_metrics
+    from emojax.training.runfiles import read_json, read_metrics, read_model_info
 
-    return {"metrics.json": read_metrics, "importance.json": read_importance,
+    return {"metrics.json": read_metrics, "importance.json": read_importance, "model.json": read_model_info,
             "config.json": lambda run: read_json(Path(run) / "config.json")}[kind](path)
 
 
 def run_json(run: Path, name: str) -> dict | None:
-    """``metrics.json``, ``importance.json`` or ``config.json`` of a run, read (and checked)
-    once per version; None if absent. A damaged file raises RunFileError (see ``state.shown``)."""
+    """``metrics.json``, ``importance.json``, ``model.json`` or ``config.json`` of a run, read (and
+    checked) once per version; None if absent. A damaged file raises RunFileError (see ``state.shown``)."""
     p = run / name
     return _read(name, str(run), _stamp(p)) if p.is_file() else None

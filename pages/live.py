@@ -10,6 +10,7 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from dashboard import charts, resources, state
 from dashboard.live import PULSE_S, LiveSession
+from emojax.errors import EmojaxError
 from emojax.features import Extractor, ExtractorConfig, heart, vitals
 
 #: seconds between two emotion windows
@@ -75,13 +76,25 @@ def rolling(session: LiveSession, run) -> None:
         st.plotly_chart(charts.pulse_trace(snap.times, snap.pulse, snap.face_found, vitals.DEFAULT_METHOD),
                         key="live_pulse")
         st.caption(f"The last {PULSE_S:.0f} s of pulse from the skin patches' colour.")
-    if run is None:
-        return
+    if run is not None:
+        emotion(session, run)
+
+
+def emotion(session: LiveSession, run) -> None:
+    """The run's emotion every few seconds; a library error is shown here, once, and the run is
+    not asked again in this visit (never a traceback each second)."""
+    failed = st.session_state.setdefault("live_emotion_failed", {})
     last = st.session_state.get("live_emotion_at", 0.0)
-    if time.monotonic() - last >= EMOTION_EVERY_S:
+    if str(run) not in failed and time.monotonic() - last >= EMOTION_EVERY_S:
         st.session_state["live_emotion_at"] = time.monotonic()
-        data, _ = resources.run_data(run)
-        session.emotion(resources.trained_run(run), data)
+        try:
+            data, _ = resources.run_data(run)
+            session.emotion(resources.trained_run(run), data)
+        except EmojaxError as e:
+            failed[str(run)] = state.shown(e)
+    if str(run) in failed:
+        st.error(f"No emotion from {run.name}: {failed[str(run)]}")
+        return
     if not session.history:
         st.caption("Emotion: waiting for enough face in the window.")
         return
@@ -94,6 +107,11 @@ def rolling(session: LiveSession, run) -> None:
                         key="live_shares")
     if len(session.history) > 1:
         st.plotly_chart(charts.emotion_history(session.history, e["classes"]), key="live_history")
+    if e["speaker_relative"]:
+        st.caption("This run takes the landmarks relative to the speaker's mean shape. Here that is the window's "
+                   "own (the stream as one speaker's only video, as `emojax predict --same-speaker` with one "
+                   "video); its cross-validation took each test speaker's mean over all their videos, so a held "
+                   "expression counts for less here than in its metrics.")
 
 
 st.title("Live: your camera, as it happens")

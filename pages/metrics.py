@@ -9,7 +9,7 @@ from dashboard import charts, resources, state, tables
 from emojax.errors import RunFileError
 from emojax.models import MODEL_NAMES, TITLES
 from emojax.cross import cross_results
-from emojax.training.metrics import context_line, independence_line
+from emojax.training.metrics import context_line, independence_line, paper_note
 from emojax.training.runfiles import read_predictions
 
 
@@ -34,6 +34,9 @@ def table(run: Path) -> dict | None:
         (st.caption if split.get("speaker_independent") else st.warning)(independence_line(split))
     paper = config.get("dataset") == "iemocap" and config.get("classes") in (None, "paper")
     st.dataframe(tables.table1(metrics, paper=paper))
+    if paper:
+        st.caption(paper_note(metrics.get("protocol")))
+    assumptions(run)
     if "context" in metrics:
         st.caption(context_line(metrics["context"]).capitalize() + ". Read accuracy against these.")
     ci = metrics.get("ci", {}).get("early_fusion")
@@ -49,6 +52,19 @@ def table(run: Path) -> dict | None:
                    + ", ".join(f"{TITLES.get(m, m)} {e}" for m, e in f["epochs"].items())
                    + f"; late-fusion weight {f['late_fusion_weight']:.2f}). Prediction uses it.")
     return metrics
+
+
+def assumptions(run: Path) -> None:
+    """For a paper-preset run: what the paper states, what it leaves open and what the run assumed."""
+    try:
+        info = resources.run_json(run, "model.json") or {}
+    except RunFileError as e:
+        st.error(state.shown(e))
+        return
+    if info.get("paper"):
+        with st.expander(f"The paper preset: {len(info['paper']['not_stated'])} choices the paper leaves open, "
+                         "assumed here"):
+            st.dataframe(tables.paper_choices(info))
 
 
 def cross(run: Path) -> None:

@@ -198,6 +198,31 @@ def teaching_run(teaching_set, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def speaker_relative_run(teaching_set, tmp_path_factory):
+    """``(run folder, metrics)``: the improved preset with speaker-relative landmarks, one epoch,
+    holdout, on ``teaching_set(1.0)``, once per session."""
+    from emojax.training.run import run_config, train_run
+
+    root = teaching_set(1.0)
+    out = tmp_path_factory.mktemp("runs") / "speaker-relative"
+    cfg = run_config("teaching", root, preset="improved", protocol="holdout", store=str(root / "store"), epochs=1,
+                     speaker_relative=True)
+    return out, train_run(cfg, out)
+
+
+@pytest.fixture(scope="session")
+def paper_run(teaching_set, tmp_path_factory):
+    """``(run folder, metrics)``: the paper preset (its own extractor), one epoch, holdout, on
+    ``teaching_set(1.0)``, once per session."""
+    from emojax.training.run import run_config, train_run
+
+    root = teaching_set(1.0)
+    out = tmp_path_factory.mktemp("runs") / "paper"
+    cfg = run_config("teaching", root, preset="paper", protocol="holdout", store=str(root / "store"), epochs=1)
+    return out, train_run(cfg, out, workers=2)
+
+
+@pytest.fixture(scope="session")
 def explained_run(teaching_run, teaching_set):
     """``(run folder, finished process)``: ``teaching_run(1.0)`` explained once per session by
     ``emojax explain`` (modality, region, 5 time windows, per class, and one happy clip; 2 repeats)."""

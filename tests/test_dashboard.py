@@ -414,3 +414,63 @@ def test_signals_marks_what_a_variable_frame_rate_made_up(app, tmp_path):
     v = vitals.vitals(feats)
     rows = feats.interpolated & np.isfinite(v.pulse)
     assert len(marked) == 1 and np.allclose(values(marked[0].x), feats.times[rows])
+
+
+def test_the_live_page_shows_a_speaker_relative_runs_emotion_and_a_library_error_once(
+        speaker_relative_run, teaching_set, predictor, tmp_path, monkeypatch):
+    """The Live page (its WebRTC component stubbed: AppTest has no browser) with a session fed a
+    teaching clip: a speaker-relative run shows its emotion and says how the window was
+    normalised; a run whose checkpoint is cut short shows the CheckpointError in the page, once,
+    never as an exception, and is not asked again on the next tick."""
+    import shutil
+    import types
+
+    import streamlit_webrtc
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard import live, resources
+    from .test_live import _live_session
+
+    art = tmp_path / "artifacts"
+    (art / "runs").mkdir(parents=True)
+    good, _ = speaker_relative_run
+    (art / "runs" / "spk").symlink_to(good)
+    bad = shutil.copytree(good, art / "runs" / "spk-cut")
+    ckpt = bad / "checkpoint" / "fold-1" / "rppg.msgpack"
+    ckpt.write_bytes(ckpt.read_bytes()[:100])
+    monkeypatch.setenv("EMOJAX_ARTIFACTS", str(art))
+    playing = types.SimpleNamespace(state=types.SimpleNamespace(playing=True))
+    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: playing)
+    calls, asked = [], []                                  # emotion() called; a run's models asked for
+    emotion, trained_run = live.LiveSession.emotion, resources.trained_run
+    monkeypatch.setattr(live.LiveSession, "emotion", lambda self, *a: calls.append(1) or emotion(self, *a))
+    monkeypatch.setattr(resources, "trained_run", lambda run: asked.append(run) or trained_run(run))
+
+    def page(run: str):
+        at = AppTest.from_file(APP, default_timeout=300)
+        at.session_state["run"] = run
+        at.run()
+        at.switch_page("../pages/live.py")
+        at.session_state["live_session"] = _live_session(art / "runs" / run, teaching_set, predictor)
+        at.run()
+        assert not at.exception, [e.message for e in at.exception]
+        return at
+
+    try:
+        at = page("spk")
+        assert not at.error and len(calls) == 1
+        shown = {m.label: m.value for m in at.metric}
+        assert shown["Emotion (early fusion)"] in ("angry", "calm", "happy", "sad")
+        assert any("relative to the speaker's mean shape" in c.value for c in at.caption)
+
+        at = page("spk-cut")
+        assert len(at.error) == 1 and "rppg.msgpack" in at.error[0].value and "Traceback" not in at.error[0].value
+        assert str(art) not in at.error[0].value and "Emotion (early fusion)" not in {m.label for m in at.metric}
+        _join_warm_up()                                    # the sidebar's warm-up asks for the models too
+        before = len(asked)
+        at.session_state["live_emotion_at"] = 0.0          # the next tick, as the fragment runs every second
+        at.run()
+        _join_warm_up()
+        assert not at.exception and len(at.error) == 1 and len(asked) == before
+    finally:
+        _join_warm_up()

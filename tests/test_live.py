@@ -136,3 +136,51 @@ def test_a_live_session_processes_the_newest_frame_records_on_request_and_frees_
     assert b.closed and not (tmp_path / "unfinished.mp4").exists() and b.live.window() is None
     untouched = b.process(frames[5:6])
     assert untouched[0] is frames[5]               # an ended session processes nothing more
+
+
+def _live_session(run, teaching_set, predictor, seconds: float = 6.0):
+    """A Live session with the run's extractor settings, fed a teaching clip's frames one by one."""
+    from dashboard.live import LiveSession
+    from emojax.features import Extractor, ExtractorConfig
+    from emojax.training.runfiles import read_model_info
+
+    config = ExtractorConfig.from_dict(read_model_info(run)["extractor"])
+    session = LiveSession(Extractor(config, predictor=predictor))
+    clip = sorted(teaching_set(1.0).glob("happy_*.mp4"))[0]
+    for f in _frames(clip):
+        if f.time <= seconds:
+            session.live.push(f)
+    return session
+
+
+@pytest.mark.timeout(900)
+def test_the_live_emotion_of_a_plain_and_of_a_speaker_relative_run(teaching_run, speaker_relative_run,
+                                                                   teaching_set, predictor):
+    """``LiveSession.emotion`` predicts the last window of the run's length as the run's test
+    videos were normalised: on its own for a plain run; for a speaker-relative run (where
+    predicting a lone video is refused), the window as its speaker's only video, as
+    ``predict --same-speaker`` does with one video. Each entry goes to the history."""
+    from emojax.errors import EmojaxError
+    from emojax.estimator import TrainedRun
+    from emojax.inference import predict_features, predict_records
+
+    for run, relative in ((teaching_run(1.0)[0], False), (speaker_relative_run[0], True)):
+        trained = TrainedRun(run)
+        assert trained.speaker_relative is relative
+        session = _live_session(run, teaching_set, predictor)
+        entry = session.emotion(trained)
+        assert entry is not None and session.history == [entry] and entry["speaker_relative"] is relative
+        w = session.live.window(trained.spec.length / session.live.rate)
+        assert entry["frames"] == len(w) == trained.spec.length
+        if relative:
+            with pytest.raises(EmojaxError, match="--same-speaker"):
+                predict_features(w, trained)                   # a lone video is refused by such a run
+            want = predict_records([w], trained, same_speaker=True)[0]
+            # the window's landmarks relative to the window's own mean shape, through the estimator
+            proba = trained.classifier("early_fusion").predict_proba([w], speakers=["visitor"])[0]
+            assert np.allclose([entry["proba"]["early_fusion"][c] for c in entry["classes"]], proba, atol=1e-6)
+        else:
+            want = predict_features(w, trained)
+        for m, p in entry["proba"].items():
+            assert p == pytest.approx(want["models"][m]["proba"], abs=1e-6), m
+        assert entry["label"] == want["label"] and entry["normalisation"] == want["normalisation"]

@@ -93,6 +93,61 @@ def test_padding_does_not_change_a_prediction():
         assert np.allclose(predict_logits(model, Split.of(a)), predict_logits(model, Split.of(noisy)), atol=1e-5)
 
 
+def test_the_papers_early_fusion_reads_only_the_frames_its_training_videos_have():
+    """The arrays are padded to the longest video of the whole dataset; trained on videos of 25
+    frames out of 40, the paper's early fusion has zero weights for frames 25-39 (the others at
+    the initial scale of a 25-frame layer) and keeps them zero through training, so a test video
+    of 40 frames gets the prediction of its first 25, as prediction cuts a longer video."""
+    from emojax.training.fold_models import train_models
+
+    a, y = toy_arrays(n=32, t=40)
+    short = {k: v.copy() for k, v in a.items()}
+    short["mask"][:, 25:] = False                          # the training videos end at frame 25
+    spec = ModelSpec(preset="paper", rppg_channels=3, face_channels=8, length=40, n_classes=4)
+    fresh = build_model("early_fusion", spec, seed=3)
+    before = np.asarray(fresh.fc1.kernel[...]).reshape(40, 11, -1)
+    model = train_models(("early_fusion",), Split.of(short, None, y), None, spec, preset("paper", epochs=3),
+                         split=0)["early_fusion"]
+    kernel = np.asarray(model.fc1.kernel[...]).reshape(40, 11, -1)
+    assert not kernel[25:].any() and kernel[:25].any() and model.frames_read() == 25
+    assert before[25:].any()                               # a fresh layer has weights there
+    # before training, the kept weights were the fresh ones scaled to a 25-frame layer's initialisation
+    rescaled = build_model("early_fusion", spec, seed=3)
+    rescaled.fit_inputs(short["rppg"], short["face"], short["mask"])
+    assert np.allclose(np.asarray(rescaled.fc1.kernel[...]).reshape(40, 11, -1)[:25], before[:25] * np.sqrt(40 / 25))
+
+    test, _ = toy_arrays(n=6, t=40, seed=1)                # 40 real frames each
+    cut = {k: v.copy() for k, v in test.items()}
+    cut["mask"][:, 25:] = False
+    cut["rppg"][:, 25:], cut["face"][:, 25:] = 0.0, 0.0
+    assert np.allclose(predict_logits(model, Split.of(test)), predict_logits(model, Split.of(cut)), atol=1e-5)
+    # all training videos of full length: nothing is cut
+    full = build_model("early_fusion", spec, seed=3)
+    full.fit_inputs(a["rppg"], a["face"], np.ones_like(a["mask"]))
+    assert full.frames_read() == 40 and np.array_equal(np.asarray(full.fc1.kernel[...]).reshape(40, 11, -1), before)
+
+
+def test_temporal_fusion_joins_a_frames_modalities_jointly_or_each_on_its_own():
+    """``embed="joint"`` is one dense layer over a frame's concatenated channels (written as a
+    layer per modality, summed); ``"each"`` embeds each modality to half the width; any other
+    name is refused, naming the valid ones."""
+    from flax import nnx
+
+    from emojax.models import TemporalFusion
+
+    a, _ = toy_arrays(n=3, t=12)
+    joint = TemporalFusion(3, 8, 4, hidden=16, embed="joint", rngs=nnx.Rngs(0))
+    z = joint.standardise(a["rppg"], a["face"], a["mask"], a["mask"])
+    r, f = (np.asarray(p) for p in joint.first(*z))
+    w = np.vstack([np.asarray(joint.rppg_in.kernel[...]), np.asarray(joint.face_in.kernel[...])])
+    dense = np.concatenate([np.asarray(z[0]), np.asarray(z[1])], axis=-1) @ w + np.asarray(joint.rppg_in.bias[...])
+    assert r.shape == f.shape == (3, 12, 16) and np.allclose(r + f, dense, atol=1e-5)
+    each = TemporalFusion(3, 8, 4, hidden=16, embed="each", rngs=nnx.Rngs(0))
+    assert [p.shape for p in each.first(*z)] == [(3, 12, 8), (3, 12, 8)]
+    with pytest.raises(ValueError, match="'each', 'joint'"):
+        TemporalFusion(3, 8, 4, embed="sum", rngs=nnx.Rngs(0))
+
+
 def test_classifier_is_a_scikit_learn_estimator_and_learns_both_modalities():
     from sklearn.base import clone
 

@@ -257,12 +257,9 @@ def test_the_final_model_predicts_and_says_so(seeded_run):
     assert folds["models"]["early_fusion"]["proba"] != r["models"]["early_fusion"]["proba"]
 
 
-def test_a_speaker_relative_run_asks_for_the_speakers_videos(teaching_set, tmp_path):
+def test_a_speaker_relative_run_asks_for_the_speakers_videos(teaching_set, speaker_relative_run):
     root = teaching_set(1.0)
-    out = tmp_path / "spk"
-    cfg = run_config("teaching", root, preset="improved", protocol="holdout", store=str(root / "store"), epochs=1,
-                     speaker_relative=True)
-    train_run(cfg, out)
+    out, _ = speaker_relative_run
     assert json.loads((out / "model.json").read_text())["normalisation"]["speaker_relative"] is True
     pred = read_predictions(out)
     paths = _paths(root)

@@ -197,6 +197,24 @@ def print_metrics(metrics: dict, run) -> None:
         print(f"final model: trained on all {f['videos']} videos (epochs "
               + ", ".join(f"{m} {e}" for m, e in f["epochs"].items())
               + f"; late-fusion weight {f['late_fusion_weight']:.2f}); `emojax predict` uses it")
+    print_assumptions(run)
+
+
+def print_assumptions(run) -> None:
+    """For a run of the paper preset: what the paper leaves open and the run assumed (from its
+    ``model.json``, where the whole table of stated and open choices is)."""
+    from ..training.runfiles import read_config, read_model_info
+
+    if read_config(run).preset != "paper":
+        return
+    paper = read_model_info(run).get("paper")
+    if not paper:
+        return
+    print(f"\nthe paper preset: {len(paper['not_stated'])} choices the paper leaves open, assumed here "
+          "(all choices, stated and open: model.json 'paper', README 'What the paper states'):")
+    for c in paper["choices"]:
+        if c["paper"] == "not stated":
+            print(f"  - {c['topic']}: {c['emojax']}")
 
 
 #: videos named one by one in a summary; the rest are counted

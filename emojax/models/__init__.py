@@ -35,10 +35,13 @@ ARCHITECTURES = {
         "face": {"hidden": 64, "kernel": 5, "pool": "mean", "dropout": 0.0},
         "early_fusion": {"kind": "flatten", "hidden": (512, 256), "dropout": 0.0},
     },
+    # chosen held out: on a teaching set made with another seed than the one the README reports
+    # (benchmarks/architecture.py, artifacts/benchmarks/architecture.json)
     "improved": {
-        "rppg": {"hidden": (32, 64), "kernel": 7, "pool": "mean_std", "dropout": 0.2},
-        "face": {"hidden": 64, "kernel": 5, "pool": "mean_std", "dropout": 0.2},
-        "early_fusion": {"kind": "temporal", "hidden": 64, "kernel": 5, "dropout": 0.2},
+        "rppg": {"hidden": (32, 64), "kernel": 7, "pool": "mean", "dropout": 0.0},
+        "face": {"hidden": 64, "kernel": 5, "pool": "mean", "dropout": 0.2},
+        "early_fusion": {"kind": "temporal", "hidden": 64, "kernel": 5, "dropout": 0.2, "modality_dropout": 0.0,
+                         "embed": "each"},
     },
 }
 

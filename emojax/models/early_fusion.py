@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from .common import FACE, RPPG, InputNorm, Prior, Staged, masked_mean_std, present
@@ -49,6 +50,30 @@ class EarlyFusion(_Fused):
         self.drop = nnx.Dropout(dropout, rngs=rngs)
         self.head = nnx.Linear(hidden[1], n_classes, rngs=rngs)
 
+    def fit_inputs(self, rppg, face, mask, y=None) -> None:
+        """Set the input standardisation (and the prior, given ``y``) from the training videos,
+        and size ``fc1`` to what they have: its weights for a frame and modality no training
+        video has (beyond the longest, or missing in all) are zero, and the others are rescaled
+        to the initialisation of a layer of that many inputs. Training never changes a zero
+        weight (its input is always 0), so a longer video is cut where the training videos end,
+        as prediction cuts a video longer than the run's length."""
+        super().fit_inputs(rppg, face, mask, y)
+        seen = np.asarray(mask, bool).any(axis=0)                       # (T, M)
+        cr = self.rppg_norm.mean.shape[0]
+        cols = np.concatenate([np.repeat(seen[:, [RPPG]], cr, axis=1),
+                               np.repeat(seen[:, [FACE]], self.face_norm.mean.shape[0], axis=1)], axis=1)
+        if not cols.any() or cols.all():
+            return
+        kernel = np.asarray(self.fc1.kernel[...]).reshape(self.length, cols.shape[1], self.fc1.out_features)
+        kernel = np.where(cols[..., None], kernel * np.sqrt(cols.size / cols.sum()), 0.0)
+        self.fc1.kernel[...] = jnp.asarray(kernel.reshape(self.fc1.kernel.shape), self.fc1.kernel.dtype)
+
+    def frames_read(self) -> int:
+        """How many frames from the start ``fc1`` reads (the last frame with a weight, plus one)."""
+        k = np.asarray(self.fc1.kernel[...]).reshape(self.length, -1)
+        nz = np.flatnonzero(np.abs(k).max(axis=1) > 0)
+        return int(nz[-1]) + 1 if len(nz) else 0
+
     def first(self, z_rppg, z_face):
         """``fc1`` over the flattened sequence of per-frame ``[rppg | face]`` rows."""
         x = jnp.concatenate([z_rppg, z_face], axis=-1)
@@ -86,24 +111,34 @@ class ModalityDropout(nnx.Module):
                 jnp.where(both & (u >= self.rate) & (u < 2 * self.rate), 0.0, f * keep))
 
 
+#: how TemporalFusion joins the two modalities of a frame
+EMBEDDINGS = ("each", "joint")
+
+
 class TemporalFusion(_Fused):
     """``(rppg, face, mask) -> logits`` for any ``T``.
 
-    Each frame's rPPG and landmark channels are first embedded separately to the same width
-    (so the 3 pulse channels are not drowned by the 272 landmark channels), each embedding
-    zero where its modality was not observed, concatenated frame by frame, then go through a
+    ``embed="each"``: each frame's rPPG and landmark channels are first embedded separately to
+    the same width (so the 3 pulse channels are not drowned by the 272 landmark channels) and
+    concatenated; ``"joint"``: one dense layer over the raw concatenation (written as the sum of
+    a dense layer per modality). Each modality's part is zero where it was not observed. Then a
     convolution and a residual convolution over time, mean/std pooling over the frames with
-    either modality, a dense layer and the classifier. A clip without one modality is read
-    from the other alone; in training, modality dropout zeroes one modality's embedding of a
-    whole clip at a time (never both, never a clip's only one: ``ModalityDropout``), so that
-    neither modality can be ignored and either can stand alone.
+    either modality, a dense layer and the classifier. A clip without one modality is read from
+    the other alone; in training, modality dropout zeroes one modality's embedding of a whole
+    clip at a time (never both, never a clip's only one: ``ModalityDropout``), so that neither
+    modality can be ignored and either can stand alone.
     """
 
     def __init__(self, rppg_channels: int, face_channels: int, n_classes: int, *, hidden: int = 64,
-                 kernel: int = 5, dropout: float = 0.2, modality_dropout: float = 0.25, rngs: nnx.Rngs):
+                 kernel: int = 5, dropout: float = 0.2, modality_dropout: float = 0.25, embed: str = "each",
+                 rngs: nnx.Rngs):
+        if embed not in EMBEDDINGS:
+            raise ValueError(f"unknown embedding {embed!r}; choose one of {EMBEDDINGS}")
         super().__init__(rppg_channels, face_channels, n_classes)
-        self.rppg_in = nnx.Linear(rppg_channels, hidden // 2, rngs=rngs)
-        self.face_in = nnx.Linear(face_channels, hidden // 2, rngs=rngs)
+        self.joint = embed == "joint"
+        width = hidden if self.joint else hidden // 2
+        self.rppg_in = nnx.Linear(rppg_channels, width, rngs=rngs)
+        self.face_in = nnx.Linear(face_channels, width, use_bias=not self.joint, rngs=rngs)
         self.modality_drop = ModalityDropout(modality_dropout, rngs=rngs)
         self.reach = 0                    # the first layer reads each frame on its own
         self.conv1 = nnx.Conv(hidden, hidden, kernel_size=(kernel,), rngs=rngs)
@@ -117,11 +152,17 @@ class TemporalFusion(_Fused):
 
     def rest(self, pre, mask):
         mr, mf = mask[..., RPPG], mask[..., FACE]
-        r, f = self.modality_drop(jax.nn.relu(pre[0]) * mr[..., None], jax.nn.relu(pre[1]) * mf[..., None],
-                                  present(mr), present(mf))
-        x = jnp.concatenate([r, f], axis=-1)
+        frames = mr | mf
+        if self.joint:       # the one bias (rppg_in's) stays on every frame with either modality
+            bias = jnp.where(frames[..., None], self.rppg_in.bias[...], 0.0)
+            r = jnp.where(mr[..., None], pre[0], bias)
+            r, f = self.modality_drop(r, pre[1] * mf[..., None], present(mr), present(mf))
+            x = jax.nn.relu(r + f)
+        else:
+            r, f = self.modality_drop(jax.nn.relu(pre[0]) * mr[..., None], jax.nn.relu(pre[1]) * mf[..., None],
+                                      present(mr), present(mf))
+            x = jnp.concatenate([r, f], axis=-1)
         h = jax.nn.relu(self.conv1(x))
         h = jax.nn.relu(self.conv2(h) + h)
-        frames = mr | mf
         z = jax.nn.relu(self.fc(self.drop(masked_mean_std(h, frames))))
         return self.prior(self.head(self.drop(z)), present(frames))

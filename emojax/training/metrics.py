@@ -30,6 +30,17 @@ PAPER_TABLE1 = {
 }
 #: Kumar & Li (2023), Table 2: each modality's share of the early-fusion decision (per cent)
 PAPER_TABLE2 = {"rppg": 37.67, "face": 62.33}
+#: said wherever the paper's figures stand beside a run's: they are not like for like
+PAPER_SPLIT = "its train/test split is not stated"
+#: the heading of the paper's column in Table 1
+PAPER_COLUMN = "Paper accuracy (IEMOCAP, split not stated)"
+
+
+def paper_note(protocol: str | None) -> str:
+    """The line under a Table 1 with the paper's column: this run's protocol beside the paper's."""
+    run = f"this run's protocol: {protocol}" if protocol else "this run's protocol: see its config.json"
+    return (f"Paper accuracy: Kumar & Li (2023), IEMOCAP, 10 classes; {PAPER_SPLIT}, so its column is not like "
+            f"for like with {run}.")
 
 #: how the macro scores are averaged (written to metrics.json beside the classes)
 LABEL_SET = ("precision, recall, F1 and UAR are unweighted means over the run's classes (listed in 'classes'), "
@@ -147,15 +158,17 @@ TABLE_COLUMNS = [("accuracy", "Accuracy"), ("precision_macro", "Precision"), ("r
                  ("f1_macro", "F1"), ("uar", "UAR")]
 
 
-def table1(summary: dict, *, paper: bool = False, baseline: dict | None = None, split: dict | None = None) -> str:
+def table1(summary: dict, *, paper: bool = False, baseline: dict | None = None, split: dict | None = None,
+           protocol: str | None = None) -> str:
     """The models as rows like the paper's Table 1 (per cent, mean +- std over folds, or over
-    seeds when there are several); with ``paper``, the published IEMOCAP figures beside them;
-    with ``baseline``, a last row: always predicting each fold's training majority class
+    seeds when there are several); with ``paper``, the published IEMOCAP figures beside them
+    and, under the table, this run's ``protocol`` beside the paper's (not stated); with
+    ``baseline``, a last row: always predicting each fold's training majority class
     (:data:`BASELINE_RULE`); with ``split`` (the run's record of its protocol), a line under the
     table saying whether it is speaker-independent."""
     from ..models import MODEL_NAMES, TITLES
 
-    head = "| Model | " + " | ".join(c for _, c in TABLE_COLUMNS) + (" | Paper accuracy |" if paper else " |")
+    head = "| Model | " + " | ".join(c for _, c in TABLE_COLUMNS) + (f" | {PAPER_COLUMN} |" if paper else " |")
     lines = [head, "|" + "---|" * (len(TABLE_COLUMNS) + 1 + paper)]
     rows = [(TITLES[m], summary[m]) for m in MODEL_NAMES if m in summary]
     if baseline is not None:
@@ -166,6 +179,8 @@ def table1(summary: dict, *, paper: bool = False, baseline: dict | None = None, 
             key = next((m for m in MODEL_NAMES if TITLES[m] == title), None)
             cells.append(f"{PAPER_TABLE1[key]['accuracy']:.2f}" if key else "")
         lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    if paper:
+        lines.append(paper_note(protocol))
     if split:
         lines += ["", independence_line(split)]
     return "\n".join(lines)
@@ -206,7 +221,8 @@ def context_line(context: dict) -> str:
 
 
 def evaluate(pred: dict[str, np.ndarray], classes: Sequence[str], folds: list[dict] | None = None, *,
-             paper_reference: bool = False, bootstrap: int = 1000, split: dict | None = None) -> dict:
+             paper_reference: bool = False, bootstrap: int = 1000, split: dict | None = None,
+             protocol: str | None = None) -> dict:
     """Metrics of a run's predictions (``y_true``, ``fold`` (from 1), ``proba_<model>``,
     ``train_counts`` (each fold's training videos per class), and ``group`` when speakers are
     known, ``session`` when sessions are), the macro scores over ``classes`` (:data:`LABEL_SET`):
@@ -215,7 +231,8 @@ def evaluate(pred: dict[str, np.ndarray], classes: Sequence[str], folds: list[di
     bootstrap intervals of the pooled accuracy and UAR (``ci``, resampling the unit ``split``
     names, see :func:`_clusters`; ``bootstrap``: the unit, how many, a warning when few), the
     test sets' baselines (``context``), ``split`` (the run's record of whether its protocol kept
-    speakers apart) and the Table-1 layout (``table1``, markdown)."""
+    speakers apart) and the Table-1 layout (``table1``, markdown; with ``paper_reference``, the
+    paper's column and this run's ``protocol`` beside it)."""
     from ..models import MODEL_NAMES
 
     y, fold = np.asarray(pred["y_true"]), np.asarray(pred["fold"])
@@ -240,13 +257,15 @@ def evaluate(pred: dict[str, np.ndarray], classes: Sequence[str], folds: list[di
            "bootstrap": {"resampled": first["resampled"], "clusters": first["clusters"],
                          "warning": first.get("warning")},
            "context": context,
-           "table1": table1(summary, paper=paper_reference, baseline=context["majority_baseline"], split=split)}
+           "table1": table1(summary, paper=paper_reference, baseline=context["majority_baseline"], split=split,
+                             protocol=protocol)}
     if split is not None:
         out["split"] = split
     return out
 
 
-def over_seeds(seeds: Sequence[int], results: Sequence[dict], *, paper_reference: bool = False) -> dict:
+def over_seeds(seeds: Sequence[int], results: Sequence[dict], *, paper_reference: bool = False,
+               protocol: str | None = None) -> dict:
     """Several seeds' ``evaluate`` results summarised: per model and score, the mean and std
     (ddof=1) over seeds of each seed's mean over folds, and the std over every (seed, fold).
     Returns ``{"seeds": {...}, "table1": ...}`` to merge into the first seed's metrics."""
@@ -264,7 +283,8 @@ def over_seeds(seeds: Sequence[int], results: Sequence[dict], *, paper_reference
                       "per_seed": [{m: {s: r["summary"][m][s]["mean"] for s in SCORES} for m in names} for r in results],
                       "folds": [r["folds"] for r in results],
                       "ci": [r["ci"] for r in results]},
-            "table1": table1(summary, paper=paper_reference, baseline=base, split=results[0].get("split"))}
+            "table1": table1(summary, paper=paper_reference, baseline=base, split=results[0].get("split"),
+                             protocol=protocol)}
 
 
 def spread_table(metrics: dict) -> str | None:

@@ -56,9 +56,10 @@ from ..errors import ConfigError, DatasetError, EmojaxError, RunFileError
 from ..features.modalities import TITLES
 from ..features.record import PAPER_EXTRACTOR, ExtractorConfig
 from ..models import MODEL_NAMES, TRAINED, ModelSpec
+from .assumptions import REFERENCE as PAPER_REFERENCE, as_json as paper_assumptions
 from .config import TrainConfig, preset as train_preset
 from .loop import Split
-from .metrics import evaluate, over_seeds
+from .metrics import PAPER_SPLIT, PAPER_TABLE1, evaluate, over_seeds
 from .protocols import PROTOCOLS, SpeakerOverlapError, independence, make_folds
 from .runfiles import read_config, read_json, read_metrics, read_model_info, read_predictions
 from .fold_models import late_fusion, probabilities, train_models
@@ -68,7 +69,8 @@ RUN_FORMAT = 3
 FORMAT_CHANGES = {
     2: "test videos are normalised as prediction normalises a new video",
     3: "each modality has its own mask (a missing pulse never hides a face), folds are numbered from 1 "
-       "everywhere (predictions.npz counted them from 0) and the split's speaker independence is recorded",
+       "everywhere (predictions.npz counted them from 0), the split's speaker independence is recorded, and the "
+       "paper's early fusion reads only the frames its training videos have",
 }
 #: files whose config keys may grow on an existing run (more seeds, a final model) without retraining
 EXTENSIBLE = ("seeds", "refit")
@@ -293,8 +295,9 @@ def prepare(cfg: RunConfig, *, workers: int | None = None, on_progress: Callable
     speakers = _all_or_none([o.item.group for o in ok])
     inputs = cfg.inputs
     if inputs.preset == "paper" and inputs.length is None:
-        # the paper's rule: pad to the longest video of the dataset (a shape, not a statistic of
-        # the values; a longer new video is cut to it in prediction)
+        # the paper's rule: pad to the longest video - here of the dataset, one shape for every
+        # fold's models (averaged and explained on the same inputs); no model reads more of a
+        # video than its training videos have (EarlyFusion.fit_inputs), as prediction cuts a new one
         inputs = replace(inputs, length=max(len(f) for f in records))
     if inputs.preset == "improved" and inputs.speaker_relative and speakers is None:
         raise DatasetError(f"{cfg.root}: speaker-relative landmarks need the speaker of every video, and "
@@ -446,7 +449,7 @@ def _cross_validate(data: Prepared, spec: ModelSpec, folds: list, tcfg: TrainCon
         train_counts[i] = np.bincount(data.y[np.r_[fold.train, fold.val]], minlength=k)
         fold_info.append({"fold": i + 1, "name": fold.name, "n_train": len(fold.train), "n_val": len(fold.val),
                           "n_test": len(fold.test), "late_fusion_weight": float(models["late_fusion"].weight[...]),
-                          "epochs": info})
+                          "epochs": info, **_frames_read(models)})
     tested = np.flatnonzero(fold_of > 0)
     speakers = np.array(["" if g is None else str(g) for g in (data.speakers or [None] * n)])
     sessions = np.array(["" if s is None else str(s) for s in (data.sessions or [None] * n)])
@@ -455,6 +458,13 @@ def _cross_validate(data: Prepared, spec: ModelSpec, folds: list, tcfg: TrainCon
                      classes=np.array(data.classes), train_counts=train_counts,
                      **{f"proba_{m}": proba[m][tested] for m in MODEL_NAMES})
     return fold_info
+
+
+def _frames_read(models: dict) -> dict:
+    """For the paper's early fusion (weights per frame): how many frames its first layer reads,
+    i.e. where its training videos end (a longer test video is cut there)."""
+    m = models.get("early_fusion")
+    return {"early_fusion_frames": m.frames_read()} if hasattr(m, "frames_read") else {}
 
 
 def refit_epochs(fold_info: list[dict], cfg: TrainConfig) -> dict[str, int]:
@@ -524,7 +534,8 @@ def _train(cfg: RunConfig, out: Path, report: _Reporter, workers: int | None, ch
                 "skipped": data.skipped, "single_modality": data.single_modality,
                 "records": [{"id": i, "stem": st, "label": data.classes[k]}
                             for i, st, k in zip(data.ids, data.stems, data.y.tolist())],
-                "store": {"path": str(store), "from_run": os.path.relpath(store, out.resolve())}})
+                "store": {"path": str(store), "from_run": os.path.relpath(store, out.resolve())},
+                **({"paper": paper_assumptions()} if cfg.preset == "paper" else {})})
         folder = seed_folder(out, si, seed)
         folder.mkdir(parents=True, exist_ok=True)
         info = _cross_validate(data, spec, folds, replace(cfg.train, seed=seed), folder, report,
@@ -553,7 +564,19 @@ def normalisation(inputs: InputConfig) -> dict:
             "standardisation": "each channel's mean and spread over the frames with a face of the fold's training "
                                "videos (stored with the model)",
             "length": "resampled to a fixed length" if inputs.preset == "improved" else
-                      "zero-padded (or cut) to the longest video of the dataset, as the paper does"}
+                      ("zero-padded (or cut) to the longest video of the dataset: one shape for every fold's "
+                       "models; the early fusion (weights per frame) reads only the frames its training videos "
+                       "have (zero weights beyond; 'early_fusion_frames' of each fold in metrics.json), so a "
+                       "longer test video is cut where its fold's training videos end, as prediction cuts a new "
+                       "one; the convolutional models average every real frame")}
+
+
+def describe_protocol(cfg: RunConfig, n_folds: int) -> str:
+    """The run's split in words, as Table 1 prints it beside the paper's (unstated) one."""
+    what = {"holdout": f"one split, {100 * cfg.test_fraction:.0f} % of the videos tested", "kfold": f"{cfg.folds}-fold",
+            "loso": "leave one recording session out", "speaker": "leave one speaker out"}[cfg.protocol]
+    return f"{cfg.protocol} ({what}), {n_folds} fold(s), seed {cfg.train.seed}" + (
+        f" and {cfg.seeds - 1} more" if cfg.seeds > 1 else "")
 
 
 def _evaluate(out: Path, cfg: RunConfig, per_seed: list[tuple[int, list[dict]]]) -> dict:
@@ -562,10 +585,17 @@ def _evaluate(out: Path, cfg: RunConfig, per_seed: list[tuple[int, list[dict]]])
     results = []
     for si, (seed, info) in enumerate(per_seed):
         pred = read_predictions(seed_folder(out, si, seed))
-        results.append(evaluate(pred, [str(c) for c in pred["classes"]], info, paper_reference=paper, split=split))
+        protocol = describe_protocol(cfg, len(np.unique(pred["fold"])))
+        results.append(evaluate(pred, [str(c) for c in pred["classes"]], info, paper_reference=paper, split=split,
+                                protocol=protocol))
     metrics = results[0]
     if len(results) > 1:
-        metrics = {**metrics, **over_seeds([s for s, _ in per_seed], results, paper_reference=paper)}
+        metrics = {**metrics, **over_seeds([s for s, _ in per_seed], results, paper_reference=paper,
+                                           protocol=protocol)}
+    metrics["protocol"] = protocol
+    if paper:
+        metrics["paper_reference"] = {"source": PAPER_REFERENCE, "dataset": "IEMOCAP, 10 classes",
+                                      "split": PAPER_SPLIT, "table1": PAPER_TABLE1}
     return metrics
 
 

@@ -97,6 +97,12 @@ def read_model_info(run: str | os.PathLike) -> dict:
     split = info.get("split", {})
     require(isinstance(split, dict) and isinstance(split.get("speaker_independent", False), bool), path,
             "'split' does not say whether the split is speaker-independent")
+    paper = info.get("paper", {"choices": [], "not_stated": []})
+    require(isinstance(paper, dict) and isinstance(paper.get("choices"), list)
+            and all(isinstance(c, dict) and all(isinstance(c.get(k), str) for k in ("topic", "paper", "emojax"))
+                    for c in paper["choices"])
+            and isinstance(paper.get("not_stated"), list) and all(isinstance(t, str) for t in paper["not_stated"]),
+            path, "'paper' is not the table of the paper's stated and open choices a run writes")
     return info
 
 
