@@ -137,7 +137,7 @@ def test_temporal_fusion_joins_a_frames_modalities_jointly_or_each_on_its_own():
 
     a, _ = toy_arrays(n=3, t=12)
     joint = TemporalFusion(3, 8, 4, hidden=16, embed="joint", rngs=nnx.Rngs(0))
-    z = joint.standardise(a["rppg"], a["face"], a["mask"], a["mask"])
+    z = joint.standardise(a["rppg"], a["face"], a["mask"][..., 0], a["mask"][..., 1])
     r, f = (np.asarray(p) for p in joint.first(*z))
     w = np.vstack([np.asarray(joint.rppg_in.kernel[...]), np.asarray(joint.face_in.kernel[...])])
     dense = np.concatenate([np.asarray(z[0]), np.asarray(z[1])], axis=-1) @ w + np.asarray(joint.rppg_in.bias[...])
