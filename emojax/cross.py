@@ -129,6 +129,9 @@ def cross_evaluate(run: str | os.PathLike, dataset: str, root: str | os.PathLike
     empty = [(o.item.id, "nothing to read: " + "; ".join(f"{TITLES[m]} {w}" for m, w in w_.items()))
              for o, w_ in zip(ok, why) if all(w_.values())]
     keep = [i for i, w_ in enumerate(why) if not all(w_.values())]
+    single = [{"id": ok[i].item.id, "absent": [m for m, w_ in why[i].items() if w_],
+               "why": "; ".join(f"{TITLES[m]} {w_}" for m, w_ in why[i].items() if w_)}
+              for i in keep if any(why[i].values())]
     if not keep:
         raise DatasetError(f"{root}: none of its {len(ok)} readable videos gives a pulse or landmarks; first: "
                            f"{empty[0][0]}: {empty[0][1]}")
@@ -170,6 +173,7 @@ def cross_evaluate(run: str | os.PathLike, dataset: str, root: str | os.PathLike
         "name": name, "dataset": dataset, "root": str(root), "class_map": cmap, "shared_classes": shared,
         "left_out": {"classes": left_out, "unreadable": [(o.item.id, o.error) for o in summary.failed],
                      "nothing_to_read": empty},
+        "single_modality": single,
         "models_used": trained.which(None),
         "scoring": f"over the {len(shared)} shared classes; each model's probabilities renormalised over them"
                    + ("; spread: each fold's models on every video, pooled: their mean probabilities"

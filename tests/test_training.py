@@ -261,6 +261,10 @@ def test_sub_second_utterances_are_left_out_or_read_from_one_modality_by_name(tm
         assert f"one modality absent: {name}: pulse valid on no frame" in printed
     pred = read_predictions(out)
     assert not set(pred["ids"]) & left_out and single <= set(pred["ids"])
+    assert main(["evaluate", str(out)]) == 0            # recomputed from the run's files: still by name
+    again = capsys.readouterr().out
+    assert all(f"left out: {name}: nothing to learn from" in again for name in left_out)
+    assert all(f"one modality absent: {name}: pulse" in again for name in single)
 
 
 def test_a_run_of_another_format_or_folds_counted_from_0_are_refused_saying_why(tmp_path):

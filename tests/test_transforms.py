@@ -118,3 +118,20 @@ def test_a_grayscale_video_has_no_pulse():
     for preset in ("paper", "improved"):
         m = to_arrays([grey], InputConfig(preset=preset, length=64))["mask"][0]
         assert m[:, 1].all() and not m[:, 0].any()
+
+
+def test_the_minimum_is_judged_on_what_reaches_the_models():
+    """A face on 20 scattered frames of a 60 s clip passes the frame count but none of them
+    survives resampling to 150 frames; a paper input cut to 75 frames loses a face that appears
+    only after frame 100: both modalities are then absent, saying why, never an empty input
+    that looks present (review)."""
+    sparse = record(1800, missing=slice(0, 1800))
+    sparse.state[::90] = 2
+    sparse.landmarks[::90] = record(20).landmarks
+    why = presence(sparse, InputConfig(length=150))
+    assert "survives resampling to 150 frames" in why["face"]
+    assert not to_arrays([sparse], InputConfig(length=150))["mask"].any()
+    late = record(200, missing=slice(0, 100))
+    why = presence(late, InputConfig(preset="paper", length=75))
+    assert all("within the 75 frames the models read" in w for w in why.values())
+    assert presence(late, InputConfig(preset="paper", length=None)) == {"rppg": None, "face": None}

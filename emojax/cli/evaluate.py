@@ -60,7 +60,8 @@ def _cross(args) -> int:
     print("class map: " + ", ".join(f"{a} -> {b}" for a, b in metrics["class_map"].items()))
     if metrics["left_out"]["classes"]:
         print("left out (no shared class): " + ", ".join(f"{c} ({n})" for c, n in metrics["left_out"]["classes"].items()))
-    print_videos({"left_out": [{"what": w, "why": y} for w, y in metrics["left_out"].get("nothing_to_read", [])]})
+    print_videos({"left_out": [{"what": w, "why": y} for w, y in metrics["left_out"].get("nothing_to_read", [])],
+                  "single_modality": metrics.get("single_modality", [])})
     print(metrics["table1"])
     print(context_line(metrics["context"]))
     print(f"written: {Path(args.run) / 'cross' / metrics['name'] / 'metrics.json'}")

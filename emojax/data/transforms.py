@@ -13,7 +13,7 @@ Two presets:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -162,12 +162,21 @@ def channels(f: Features, cfg: InputConfig, speaker_mean: np.ndarray | None = No
 def presence(f: Features, cfg: InputConfig | None = None) -> dict[str, str | None]:
     """For each modality (:data:`MODALITIES`), None when ``f`` gives enough of it to be used
     under ``cfg``, else why not (one rule for prediction and training:
-    :func:`emojax.features.modalities.shortfall`)."""
+    :func:`emojax.features.modalities.shortfall` on the video's own frames, and at least one
+    frame of it left in the model inputs once they are cut or resampled to ``cfg``'s length)."""
     cfg = cfg or InputConfig()
     _, _, valid = channels(f, cfg)
     out = {m: modalities.shortfall(valid[m], f.fps) for m in MODALITIES}
     if f.grayscale:
         out["rppg"] = "the video has no colour (grayscale), so no pulse"
+    if any(w is None for w in out.values()):
+        plain = replace(cfg, speaker_relative=False)   # a speaker's mean shape moves no frame in or out
+        left = to_arrays([f], plain)["mask"][0].any(axis=0)
+        for i, m in enumerate(MODALITIES):
+            if out[m] is None and not left[i]:
+                out[m] = (f"none of its valid frames is within the {plain.length} frames the models read"
+                          if cfg.preset == "paper" else "none of its valid frames survives resampling to "
+                          f"{plain.length} frames (too few, too far apart)")
     return out
 
 

@@ -17,7 +17,7 @@ import numpy as np
 MODALITIES = ("rppg", "face")
 #: how each is called where a person reads it
 TITLES = {"rppg": "pulse", "face": "landmarks"}
-#: a modality is used when it is valid on at least this many frames, spanning this many seconds
+#: a modality is used when it is valid on at least this many frames, adding up to this many seconds
 MIN_FRAMES, MIN_SECONDS = 8, 0.5
 
 

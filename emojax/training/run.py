@@ -302,6 +302,11 @@ def prepare(cfg: RunConfig, *, workers: int | None = None, on_progress: Callable
     if inputs.preset == "improved" and inputs.speaker_relative and speakers is None:
         raise DatasetError(f"{cfg.root}: speaker-relative landmarks need the speaker of every video, and "
                            f"this {cfg.dataset} dataset does not name them; train without it")
+    if inputs.preset == "improved" and inputs.speaker_relative and \
+            not independence(cfg.protocol, speakers, None)["speaker_independent"]:
+        raise DatasetError(f"{cfg.root}: speaker-relative landmarks take each speaker's mean shape over their videos "
+                           "on one side of the split, and this split puts a speaker on both sides "
+                           f"({independence(cfg.protocol, speakers, None)['why']}); train without it")
     # every protocol keeps a named speaker's videos on one side of the split, so a speaker's
     # mean shape (speaker_relative) is computed from that side's videos only
     return Prepared(
@@ -545,8 +550,7 @@ def _train(cfg: RunConfig, out: Path, report: _Reporter, workers: int | None, ch
     final = _refit(data, spec, main_info, cfg, out, report, checkpoint_every) if cfg.refit else None
     report({"stage": "evaluate"})
     metrics = _evaluate(out, cfg, per_seed)
-    metrics["videos"] = {"used": len(data.ids), "left_out": [{"what": w, "why": y} for w, y in data.skipped],
-                         "single_modality": data.single_modality}
+    metrics["videos"] = videos_used(read_model_info(out))
     if final is not None:
         metrics["final"] = final
     atomic_write_json(out / "metrics.json", metrics)
@@ -561,8 +565,8 @@ def normalisation(inputs: InputConfig) -> dict:
     return {"speaker_relative": bool(inputs.speaker_relative and inputs.preset == "improved"),
             "landmarks": landmarks,
             "rppg": "each video's own (pulse z-scored over its frames)" if inputs.preset == "improved" else "raw colour",
-            "standardisation": "each channel's mean and spread over the frames with a face of the fold's training "
-                               "videos (stored with the model)",
+            "standardisation": "each channel's mean and spread over the frames where its modality is valid in the "
+                               "fold's training videos (stored with the model)",
             "length": "resampled to a fixed length" if inputs.preset == "improved" else
                       ("zero-padded (or cut) to the longest video of the dataset: one shape for every fold's "
                        "models; the early fusion (weights per frame) reads only the frames its training videos "
@@ -663,6 +667,14 @@ def evaluate_run(run: str | os.PathLike) -> dict:
     seeds = seeds_of(cfg)
     per_seed = [(s, infos[i] if i < len(infos) else None) for i, s in enumerate(seeds)]
     metrics = _evaluate(run, cfg, per_seed)
+    metrics["videos"] = videos_used(read_model_info(run))
     if "final" in old:
         metrics["final"] = old["final"]
     return metrics
+
+
+def videos_used(info: dict) -> dict:
+    """From a run's ``model.json``: how many videos it used, which it left out and which it read
+    with one modality absent, each by name and reason (``metrics.json``'s ``videos``)."""
+    return {"used": info["videos"], "left_out": [{"what": w, "why": y} for w, y in info.get("skipped", [])],
+            "single_modality": info.get("single_modality", [])}
