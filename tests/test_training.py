@@ -382,7 +382,7 @@ def test_a_model_stopped_early_trains_on_the_schedule_of_all_its_epochs():
 
     def split(n: int) -> Split:
         return Split(rng.normal(size=(n, 8, 2)).astype(np.float32), rng.normal(size=(n, 8, 4)).astype(np.float32),
-                     np.ones((n, 8), bool), np.arange(n) % 2)
+                     np.ones((n, 8, 2), bool), np.arange(n) % 2)          # a mask per modality
 
     cfg = TrainConfig(epochs=6, batch_size=4, warmup_epochs=2, patience=0)
     seen: dict = {"all": [], "stopped": []}
