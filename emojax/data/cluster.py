@@ -1,4 +1,5 @@
-"""Extraction on a Ray cluster (``--engine ray``): the same per-video extraction as the local pool.
+"""Extraction on a Ray cluster (``--engine ray``): the same per-video extraction as the local pool
+(:mod:`.worker`).
 
 One actor per CPU holds its own extractor per config (the face detector and dlib's model are
 loaded once per actor). Videos are handed to actors as they free up. The actors only read the
@@ -10,6 +11,15 @@ An actor that dies mid-video (killed, out of memory, a crash in a native library
 by Ray, and the video is handed out once more; a video that kills its worker twice fails,
 named in the summary, and the run goes on.
 
+The queue is ours, not ``ray.util.ActorPool`` with ``max_task_retries``: tried on Ray 2.60
+(one actor, ``max_restarts=-1, max_task_retries=1``, tasks that kill their worker once or
+always), the retry itself works, but (1) a task that died twice surfaces from
+``get_next_unordered`` as an ``ActorUnavailableError`` that does not say which submitted pass
+it was, so its videos could only be named failed by elimination at the end of the batch; and
+(2) Ray retries silently, so the summary could not say which video was read again: the one
+sign an actor has, ``was_current_actor_reconstructed`` on its first task after a restart,
+also marked the next, never retried, pass once a video had killed its worker twice.
+
 Ray is an optional dependency (``pip install emojax[ray]``), imported only here.
 """
 
@@ -19,13 +29,14 @@ import dataclasses
 import logging
 import os
 from collections import deque
-from typing import Callable
+from typing import Callable, Iterator
 
 from ..errors import ConfigError
 from ..features.record import ExtractorConfig
 from ..features.store import FeatureStore
-from .batch import Outcome, _init_worker, failure, read_items, store_result
 from .items import VideoItem
+from .summary import Outcome
+from .worker import failure, read_items, setup_worker, store_result
 
 #: how many more times a video is handed out after its worker died reading it
 RETRIES = 1
@@ -82,7 +93,7 @@ class Reader:
     process's extractors."""
 
     def __init__(self):
-        _init_worker()              # as a local pool's worker: one OpenCV thread per actor
+        setup_worker()              # as a local pool's worker: one OpenCV thread per actor
 
     def read(self, items: list[VideoItem], config: ExtractorConfig, accept_partial: bool, sha256: str) -> list:
         """Per item: its features, or the error naming the file (a string)."""
@@ -107,28 +118,7 @@ def extract_on_ray(groups: list[list[tuple[int, VideoItem, tuple[str, str]]]], c
         n = max(1, min(workers or cpus, cpus, len(groups)))
         remote = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(Reader)
         actors = [remote.remote() for _ in range(n)]
-        queue = deque((g, 0) for g in groups)
-        idle, running = list(actors), {}
-        while queue or running:
-            while queue and idle:
-                g, tries = queue.popleft()
-                actor = idle.pop()
-                ref = actor.read.remote([it for _, it, _ in g], config, accept_partial, g[0][2][1])
-                running[ref] = (g, tries, actor)
-            (ref,), _ = ray.wait(list(running), num_returns=1)
-            g, tries, actor = running.pop(ref)
-            idle.append(actor)      # a dead actor is restarted by Ray; calls wait for it
-            try:
-                results = ray.get(ref)
-            except ray.exceptions.RayError as e:      # the worker died, not the video's fault (yet)
-                if tries < RETRIES:
-                    queue.appendleft((g, tries + 1))
-                    continue
-                for i, item, _ in g:
-                    finish(i, Outcome(item, "failed", error=f"{item.path}: the Ray worker reading it died "
-                                      f"{tries + 1} times ({type(e).__name__}: out of memory, or a crash in a "
-                                      "native library); run again to resume", retries=tries))
-                continue
+        for g, tries, results in _hand_out(ray, actors, groups, config, accept_partial):
             for (i, item, where), r in zip(g, results):
                 outcome = (Outcome(item, "failed", error=r) if isinstance(r, str)
                            else store_result(store, item, where, r))
@@ -138,3 +128,31 @@ def extract_on_ray(groups: list[list[tuple[int, VideoItem, tuple[str, str]]]], c
             ray.kill(actor)
         if started:
             disconnect()
+
+
+def _hand_out(ray, actors: list, groups: list[list[tuple[int, VideoItem, tuple[str, str]]]],
+              config: ExtractorConfig, accept_partial: bool) -> Iterator[tuple[list, int, list]]:
+    """Each group handed to the next idle actor; ``(group, times handed out again, per item:
+    features or an error)`` as each is read. A group whose actor died is handed out again up to
+    :data:`RETRIES` times, then fails."""
+    queue = deque((g, 0) for g in groups)
+    idle, running = list(actors), {}
+    while queue or running:
+        while queue and idle:
+            g, tries = queue.popleft()
+            actor = idle.pop()
+            running[actor.read.remote([it for _, it, _ in g], config, accept_partial, g[0][2][1])] = (g, tries, actor)
+        (ref,), _ = ray.wait(list(running), num_returns=1)
+        g, tries, actor = running.pop(ref)
+        idle.append(actor)      # a dead actor is restarted by Ray; calls wait for it
+        try:
+            results = ray.get(ref)
+        except ray.exceptions.RayError as e:      # the worker died, not the video's fault (yet)
+            if tries < RETRIES:
+                queue.appendleft((g, tries + 1))
+            else:
+                yield g, tries, [f"{item.path}: the Ray worker reading it died {tries + 1} times ("
+                                 f"{type(e).__name__}: out of memory, or a crash in a native library); "
+                                 "run again to resume" for _, item, _ in g]
+            continue
+        yield g, tries, results
