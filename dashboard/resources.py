@@ -16,6 +16,7 @@ import streamlit as st
 from emojax.data.teaching import face_shape
 from emojax.features import Extractor, ExtractorConfig, Features
 from emojax.features.modalities import MODALITIES
+from emojax.features.shared import shared_extractor, shared_predictor
 
 
 def _stamp(path: Path) -> float:
@@ -70,16 +71,18 @@ def run_extractor(run: Path) -> ExtractorConfig:
 
 
 @st.cache_resource(show_spinner=False)
+def _busy(config_json: str) -> threading.Lock:
+    return threading.Lock()
+
+
 def _extractor(config_json: str) -> tuple[Extractor, threading.Lock]:
-    return Extractor(ExtractorConfig.from_dict(json.loads(config_json))), threading.Lock()
+    """The process's extractor for a setting, and the lock its visitors take turns on."""
+    return shared_extractor(ExtractorConfig.from_dict(json.loads(config_json))), _busy(config_json)
 
 
-@st.cache_resource(show_spinner=False)
 def landmark_predictor():
     """dlib's landmark model, loaded once per process and shared (it keeps no state between calls)."""
-    from emojax.features.landmarks import LandmarkPredictor
-
-    return LandmarkPredictor()
+    return shared_predictor()
 
 
 @st.cache_resource(show_spinner=False)

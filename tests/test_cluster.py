@@ -84,13 +84,13 @@ def test_ray_engine_stores_what_the_local_pool_does_and_survives_a_killed_actor(
 
 def test_ray_engine_reports_a_bad_video_and_an_unreachable_cluster_in_one_line(cluster, tmp_path):
     from emojax.data import load_paths
-    from emojax.data.batch import Engine, extract_items
+    from emojax.data.batch import ExtractionEngine, extract_items
 
     bad = tmp_path / "cut.flv"
     data = (shared("cremad") / "1001_DFA_ANG_XX.flv").read_bytes()
     bad.write_bytes(data[:len(data) * 3 // 5])         # cut: frames read, then the file ends
     good = clips()[0]
-    s = extract_items(load_paths([good, str(bad)]).items, tmp_path / "store", engine=Engine("ray"))
+    s = extract_items(load_paths([good, str(bad)]).items, tmp_path / "store", engine=ExtractionEngine("ray"))
     assert s.count("done") == 1 and len(s.failed) == 1
     assert str(bad) in s.failed[0].error and "not whole" in s.failed[0].error
 

@@ -14,7 +14,8 @@ from emojax.data import load_cremad, load_dataset, load_folder, load_iemocap, lo
 from emojax.data.iemocap import parse_emo_evaluation
 from emojax.errors import DatasetError
 from emojax.features import Extractor, ExtractorConfig
-from emojax.data.batch import extract_items, item_config
+from emojax.data.batch import extract_items
+from emojax.data.worker import item_config
 from emojax.video import FrameReader
 
 from .conftest import shared, write_video

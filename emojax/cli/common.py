@@ -108,9 +108,9 @@ def add_engine_options(p) -> None:
 
 
 def engine_of(args):
-    from ..data.batch import Engine
+    from ..data.batch import ExtractionEngine
 
-    return Engine(args.engine, args.address)
+    return ExtractionEngine(args.engine, args.address)
 
 
 def add_partial_option(p) -> None:

@@ -1,4 +1,5 @@
-"""Extraction on a Ray cluster (``--engine ray``): the same per-video extraction as the local pool.
+"""Extraction on a Ray cluster (``--engine ray``): the same per-video extraction as the local pool
+(:mod:`.worker`).
 
 One actor per CPU holds its own extractor per config (the face detector and dlib's model are
 loaded once per actor). Videos are handed to actors as they free up. The actors only read the
@@ -7,8 +8,18 @@ driver, writes each record into the feature store as it arrives, so the store ne
 shared, and a run that stops resumes from what was stored.
 
 An actor that dies mid-video (killed, out of memory, a crash in a native library) is restarted
-by Ray, and the video is handed out once more; a video that kills its worker twice fails,
-named in the summary, and the run goes on.
+by Ray, which runs the call once more (``max_task_retries``); a video that kills its worker
+twice fails, named in the summary, and the run goes on. Handing the video out again ourselves
+raced with the restart: on Ray 2.60 under load, the new call could reach the dead process and
+fail too, counted as a second death (seen in ``tests/test_cluster.py``).
+
+The queue is ours, not ``ray.util.ActorPool``: tried on Ray 2.60 (one actor,
+``max_restarts=-1, max_task_retries=1``, calls that kill their worker once or always), its
+``get_next_unordered`` raises a pass that died twice as an ``ActorUnavailableError`` that does
+not say which pass it was, so its videos could be named only by elimination at the end of the
+batch; and a restarted actor's first call, the sign that Ray ran it again, is a false sign when
+the call before it on that actor died twice, which only a queue that knows each call's actor can
+tell apart.
 
 Ray is an optional dependency (``pip install emojax[ray]``), imported only here.
 """
@@ -19,13 +30,14 @@ import dataclasses
 import logging
 import os
 from collections import deque
-from typing import Callable
+from typing import Callable, Iterator
 
 from ..errors import ConfigError
 from ..features.record import ExtractorConfig
 from ..features.store import FeatureStore
-from .batch import Outcome, _init_worker, failure, read_items, store_result
 from .items import VideoItem
+from .summary import Outcome
+from .worker import failure, read_items, setup_worker, store_result
 
 #: how many more times a video is handed out after its worker died reading it
 RETRIES = 1
@@ -82,12 +94,20 @@ class Reader:
     process's extractors."""
 
     def __init__(self):
-        _init_worker()              # as a local pool's worker: one OpenCV thread per actor
+        setup_worker()              # as a local pool's worker: one OpenCV thread per actor
+        self._fresh = True          # no call served yet by this start of the actor
 
-    def read(self, items: list[VideoItem], config: ExtractorConfig, accept_partial: bool, sha256: str) -> list:
-        """Per item: its features, or the error naming the file (a string)."""
-        return [failure(it, r).error if isinstance(r, Exception) else r
-                for it, r in zip(items, read_items(items, config, accept_partial=accept_partial, sha256=sha256))]
+    def read(self, items: list[VideoItem], config: ExtractorConfig, accept_partial: bool,
+             sha256: str) -> tuple[bool, list]:
+        """Whether this is the first call served after Ray restarted the actor (the call then
+        ran again because its worker died, unless the call before died for good); per item:
+        its features, or the error naming the file (a string)."""
+        import ray
+
+        restarted = self._fresh and ray.get_runtime_context().was_current_actor_reconstructed
+        self._fresh = False
+        return restarted, [failure(it, r).error if isinstance(r, Exception) else r for it, r in
+                           zip(items, read_items(items, config, accept_partial=accept_partial, sha256=sha256))]
 
 
 def extract_on_ray(groups: list[list[tuple[int, VideoItem, tuple[str, str]]]], config: ExtractorConfig,
@@ -105,30 +125,9 @@ def extract_on_ray(groups: list[list[tuple[int, VideoItem, tuple[str, str]]]], c
     try:
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
         n = max(1, min(workers or cpus, cpus, len(groups)))
-        remote = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(Reader)
+        remote = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=RETRIES)(Reader)
         actors = [remote.remote() for _ in range(n)]
-        queue = deque((g, 0) for g in groups)
-        idle, running = list(actors), {}
-        while queue or running:
-            while queue and idle:
-                g, tries = queue.popleft()
-                actor = idle.pop()
-                ref = actor.read.remote([it for _, it, _ in g], config, accept_partial, g[0][2][1])
-                running[ref] = (g, tries, actor)
-            (ref,), _ = ray.wait(list(running), num_returns=1)
-            g, tries, actor = running.pop(ref)
-            idle.append(actor)      # a dead actor is restarted by Ray; calls wait for it
-            try:
-                results = ray.get(ref)
-            except ray.exceptions.RayError as e:      # the worker died, not the video's fault (yet)
-                if tries < RETRIES:
-                    queue.appendleft((g, tries + 1))
-                    continue
-                for i, item, _ in g:
-                    finish(i, Outcome(item, "failed", error=f"{item.path}: the Ray worker reading it died "
-                                      f"{tries + 1} times ({type(e).__name__}: out of memory, or a crash in a "
-                                      "native library); run again to resume", retries=tries))
-                continue
+        for g, tries, results in _hand_out(ray, actors, groups, config, accept_partial):
             for (i, item, where), r in zip(g, results):
                 outcome = (Outcome(item, "failed", error=r) if isinstance(r, str)
                            else store_result(store, item, where, r))
@@ -138,3 +137,29 @@ def extract_on_ray(groups: list[list[tuple[int, VideoItem, tuple[str, str]]]], c
             ray.kill(actor)
         if started:
             disconnect()
+
+
+def _hand_out(ray, actors: list, groups: list[list[tuple[int, VideoItem, tuple[str, str]]]],
+              config: ExtractorConfig, accept_partial: bool) -> Iterator[tuple[list, int, list]]:
+    """Each group handed to the next idle actor; ``(group, times it ran again, per item:
+    features or an error)`` as each is read. A group whose worker died more than
+    :data:`RETRIES` times fails."""
+    queue, idle, running = deque(groups), list(range(len(actors))), {}
+    died: set[int] = set()          # actors whose last call died for good: their next restart is not a rerun
+    while queue or running:
+        while queue and idle:
+            g, k = queue.popleft(), idle.pop()
+            running[actors[k].read.remote([it for _, it, _ in g], config, accept_partial, g[0][2][1])] = (g, k)
+        (ref,), _ = ray.wait(list(running), num_returns=1)
+        g, k = running.pop(ref)
+        idle.append(k)              # a dead actor is restarted by Ray; calls wait for it
+        try:
+            restarted, results = ray.get(ref)
+        except ray.exceptions.RayError as e:      # its worker died each time it ran
+            died.add(k)
+            yield g, RETRIES, [f"{item.path}: the Ray worker reading it died {RETRIES + 1} times ("
+                               f"{type(e).__name__}: out of memory, or a crash in a native library); "
+                               "run again to resume" for _, item, _ in g]
+            continue
+        yield g, int(restarted and k not in died), results
+        died.discard(k)

@@ -205,7 +205,7 @@ def _all_or_none(values: list) -> list | None:
 
 def extract_labelled(items: list, store, extractor: ExtractorConfig, *, workers: int | None = None,
                      accept_partial: bool = False, on_progress: Callable[[dict], None] | None = None, engine=None):
-    """Extract what ``store`` lacks of ``items`` (on ``engine``, an :class:`emojax.data.batch.Engine`;
+    """Extract what ``store`` lacks of ``items`` (on ``engine``, an :class:`emojax.data.batch.ExtractionEngine`;
     default: processes here), reporting ``{"stage": "extract", "done", "total"}`` after each video;
     the extraction summary."""
     from ..data.batch import extract_items
@@ -402,7 +402,7 @@ def train_run(cfg: RunConfig, out: str | os.PathLike, *, workers: int | None = N
     "train", "seed", "seeds", "fold", "folds", "model", "epoch", "epochs", "record"}`` (fold
     ``"final"`` for the refit), ``{"stage": "done"}``. A model in training saves its state every
     ``checkpoint_every`` seconds (0: every epoch). ``engine``: where videos are extracted
-    (:class:`emojax.data.batch.Engine`; default: processes here).
+    (:class:`emojax.data.batch.ExtractionEngine`; default: processes here).
     """
     out = Path(out)
     cfg = replace(cfg, root=str(Path(cfg.root).expanduser().resolve()), store=str(Path(cfg.store).expanduser().resolve()))

@@ -4,16 +4,18 @@ whether the file was whole.
 Anything FFmpeg decodes is read (through PyAV), but only files whose extension is on
 ``VIDEO_EXTENSIONS`` *and* whose first bytes look like that container (:mod:`.files`). Every
 failure becomes a :class:`VideoError` naming the file. One video stream is read: the
-container's default, or the one asked for (:mod:`.streams`); its frames are turned upright as
-its display matrix says, carry their presentation times (:mod:`.reader`), and every read ends
-with a verdict on whether the file gave what its container promised (:mod:`.integrity`):
+container's default, or the one asked for (:mod:`.streams`), and what its container claims
+about it is probed (:mod:`.probe`); its frames are turned upright as its display matrix says,
+carry their presentation times (:mod:`.reader`), and every read ends with a verdict on whether
+the file gave what its container promised (:mod:`.integrity`):
 FFmpeg's own complaints are captured for this thread only and put into our message, never onto
 the user's terminal.
 """
 
 from .files import VIDEO_EXTENSIONS, check_video_file
 from .integrity import COMPLETE_SHARE, Integrity
-from .reader import CutsReader, Frame, FrameReader, VideoInfo, probe, read_frames
+from .probe import VideoInfo, probe
+from .reader import CutsReader, Frame, FrameReader, read_frames
 from .streams import StreamInfo, rotation_note, stream_note
 
 __all__ = ["VIDEO_EXTENSIONS", "check_video_file", "COMPLETE_SHARE", "Integrity", "CutsReader", "Frame",

@@ -1,15 +1,18 @@
 """Stream RGB frames with timestamps out of a video file, upright, in bounded memory, and say
-whether the file was whole (:mod:`.integrity`)."""
+whether the file was whole (:mod:`.integrity`): one span (:class:`FrameReader`), or several cuts
+of one file in one decoding pass (:class:`CutsReader`), both through the one decoding loop
+(:func:`_decode`): one idea, reading frames. What the container claims, and opening it, is
+:mod:`.probe`."""
 
 from __future__ import annotations
 
 import copy
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import av
 import av.logging
@@ -18,130 +21,14 @@ import numpy as np
 
 from ..errors import VideoError
 from ..fileio import shown
-from .files import VIDEO_EXTENSIONS, check_video_file, riff_whole
-from .integrity import Integrity, assess, ffmpeg_message, route_ffmpeg_logs
-from .streams import StreamInfo, choose_stream, describe_streams, stream_rotation, upright
+from .files import check_video_file
+from .integrity import Integrity, assess, ffmpeg_message
+from .probe import open_video, probe
+from .streams import upright
 
 #: a read that starts before this second decodes from the top of the file (no seek): it then
 #: sees every frame, and a whole-stream count can be checked against the container's
 SEEK_FROM = 2.0
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """What the container claims about the video stream read (the frame count and duration are
-    only claims). ``width`` and ``height`` are the displayed ones: after ``rotation``."""
-
-    path: str
-    width: int
-    height: int
-    fps: float
-    frame_count_claimed: int   # 0 when the container does not say
-    duration_claimed: float = float("nan")  # seconds of video the container claims (NaN: unknown)
-    frames_stated: bool = False  # the container keeps a frame count (else it is duration x rate: an
-                                 # estimate that a variable frame rate makes wrong)
-    rotation: int = 0            # degrees clockwise each frame is turned to be shown upright (the
-                                 # display matrix: a phone's portrait clip is stored sideways)
-    stream: int = 0              # the video stream read, by its number among the file's video streams
-    stream_chosen: str = "only"  # "only", "default" (the container's), "first" (none marked), "asked"
-    streams: tuple[StreamInfo, ...] = ()  # every video stream of the file
-
-    def to_source(self) -> dict:
-        """What a record keeps about the stream read: which, how chosen, the others, the turn."""
-        return {"stream": self.stream, "stream_chosen": self.stream_chosen, "rotation": self.rotation,
-                "streams": [s.to_dict() for s in self.streams]}
-
-
-def open_video(path: Path, stream: int | None = None):
-    """``(container, stream, number, how chosen, every video stream)`` of a checked file."""
-    route_ffmpeg_logs()
-    try:
-        container = av.open(str(path), mode="r")
-    except (av.FFmpegError, OSError, ValueError) as e:
-        raise VideoError(f"{shown(path)}: FFmpeg cannot open it: {ffmpeg_message(e)} "
-                         "(corrupt, truncated or not a video?)") from None
-    try:
-        if not container.streams.video:
-            raise VideoError(f"{shown(path)}: the file holds no video stream")
-        streams = describe_streams(container.streams.video)
-        number, chosen = choose_stream(path, streams, stream)
-    except VideoError:
-        container.close()
-        raise
-    s = container.streams.video[number]
-    if s.codec_context is None:
-        container.close()
-        raise VideoError(f"{shown(path)}: FFmpeg has no decoder for its video stream {number} ({streams[number].codec})")
-    s.codec_context.thread_count = 1  # FFmpeg then logs from this thread only: captured as ours
-    return container, s, number, chosen, streams
-
-
-def _rate(stream) -> float:
-    for r in (stream.average_rate, stream.guessed_rate, stream.base_rate):
-        if r and 0.5 <= float(r) <= 1000:
-            return float(r)
-    return float("nan")
-
-
-def _stated(path: Path, stream, number: int) -> int:
-    """The frame count the container states for what it presents (0: none). An AVI's is the
-    frames its index lists when the file is whole (not the empty chunks of dropped frames). An mp4 or mov cut
-    in an editor without re-encoding keeps every sample and an edit list that skips some:
-    FFmpeg then presents (and decodes) only the kept ones, so the count is those of its index
-    with the edits applied, when an index without them holds more. Otherwise the stream's own
-    count (which a damaged header may inflate: that read is then truncated)."""
-    n = int(stream.frames or 0)
-    kind = VIDEO_EXTENSIONS.get(path.suffix.lower())
-    if n and kind == "riff":
-        # An AVI's header counts every chunk, also the empty ones a muxer writes for frames a
-        # variable-rate source never had; its index (idx1, written last) lists only those with a
-        # frame. A whole file is held to its index; a cut one, whose index is gone, to its header.
-        listed = len(stream.index_entries)
-        return listed if 0 < listed < n and riff_whole(path) else n
-    if not n or kind != "isobmff":
-        return n
-    kept = sum(not e.is_discard for e in stream.index_entries)
-    if not 0 < kept < n:
-        return n
-    try:
-        with av.open(str(path), options={"ignore_editlist": "1"}) as unedited:
-            return kept if len(unedited.streams.video[number].index_entries) > kept else n
-    except (av.FFmpegError, OSError, ValueError, IndexError):
-        return n
-
-
-def _info(path: Path, container, stream, number: int, chosen: str, streams: tuple[StreamInfo, ...]) -> VideoInfo:
-    """The container's claims: the video stream's frame count if it keeps one (AVI, MP4:
-    :func:`_stated`), else its duration, else the whole container's duration (MPEG-PS, FLV:
-    estimated or metadata); the turn its display matrix asks for (read off its first frame)."""
-    fps = _rate(stream)
-    stated = _stated(path, stream, number)
-    if stated and math.isfinite(fps):
-        duration = stated / fps
-    elif stream.duration and stream.time_base:
-        duration = float(stream.duration * stream.time_base)
-    elif container.duration:
-        duration = container.duration / av.time_base
-    else:
-        duration = float("nan")
-    claimed = stated or (int(round(duration * fps)) if math.isfinite(duration * fps) else 0)
-    w, h = int(stream.codec_context.width or 0), int(stream.codec_context.height or 0)
-    turn = stream_rotation(container, stream)
-    if turn in (90, 270):
-        w, h = h, w
-    return VideoInfo(str(path), w, h, fps, int(claimed), duration, bool(stated), turn, number, chosen, streams)
-
-
-def probe(path: str | os.PathLike, *, stream: int | None = None) -> VideoInfo:
-    """Open a video and report its displayed size, frame rate, claimed frame count and
-    duration, rotation, and which of its video streams is read (``stream``: by number; None:
-    the container's default)."""
-    p = check_video_file(path)
-    container, s, number, chosen, streams = open_video(p, stream)
-    try:
-        return _info(p, container, s, number, chosen, streams)
-    finally:
-        container.close()
 
 
 @dataclass
@@ -307,29 +194,57 @@ class FrameReader:
 
     def __iter__(self) -> Iterator[Frame]:
         self._begin()
-        stopped_by, to_the_end = None, False
-        with av.logging.Capture(local=True) as logs:
-            container, stream, *_ = open_video(self.path, self.info.stream)
-            try:
-                frames = self._frames(container, stream)
-                while True:
-                    try:
-                        t, frame = next(frames)
-                    except StopIteration:
-                        to_the_end = True
-                        break
-                    except (av.FFmpegError, ValueError, MemoryError) as e:  # damage mid-file: keep what was read
-                        stopped_by = f"decoding stopped: {ffmpeg_message(e)}"
-                        break
-                    wanted = self._wants(t)
-                    if wanted is None:
-                        break
-                    if wanted:
-                        yield Frame(self.frames_read, t, self._image(frame))
-                        self._took(t)
-            finally:
-                container.close()
-        self._end(list(logs), stopped_by, self.counted(self._decoded, to_the_end))
+        ended = _Ended()
+
+        def takers(t: float, logged: int) -> list[int] | None:
+            wanted = self._wants(t)
+            return None if wanted is None else [0] if wanted else []
+
+        for frame, _ in _decode([self], self, takers, ended):
+            yield frame
+        self._end(ended.logs, ended.stopped_by, self.counted(self._decoded, ended.to_the_end))
+
+
+@dataclass
+class _Ended:
+    """How a decoding pass ended: FFmpeg's complaints during it, what stopped it early (damage
+    mid-file), whether the stream ran out (rather than the readers being served)."""
+
+    logs: list = field(default_factory=list)
+    stopped_by: str | None = None
+    to_the_end: bool = False
+
+
+def _decode(readers: list[FrameReader], lead: FrameReader, takers: Callable[[float, int], list[int] | None],
+            ended: _Ended) -> Iterator[tuple[Frame, list[int]]]:
+    """One decoding pass serving ``readers``, seeking as ``lead`` would. ``takers(time,
+    logged)`` says which readers (by index) take the frame decoded at ``time`` (``logged``:
+    FFmpeg's complaints so far), or None to end the pass. Yields each frame some reader takes
+    (numbered among those yielded) with its takers; how the pass ended is left in ``ended``."""
+    with av.logging.Capture(local=True) as logs:
+        container, stream, *_ = open_video(lead.path, lead.info.stream)
+        try:
+            frames, n = lead._frames(container, stream), 0
+            while True:
+                try:
+                    t, frame = next(frames)
+                except StopIteration:
+                    ended.to_the_end = True
+                    break
+                except (av.FFmpegError, ValueError, MemoryError) as e:  # damage mid-file: keep what was read
+                    ended.stopped_by = f"decoding stopped: {ffmpeg_message(e)}"
+                    break
+                ks = takers(t, len(logs))
+                if ks is None:
+                    break
+                if ks:
+                    yield Frame(n, t, lead._image(frame)), ks
+                    n += 1
+                    for k in ks:
+                        readers[k]._took(t)
+        finally:
+            container.close()
+    ended.logs = list(logs)
 
 
 class CutsReader:
@@ -362,44 +277,29 @@ class CutsReader:
         lead = rs[order[0]]          # the pass seeks as a reader of the earliest cut would
         opened, shut = {order[0]: 0}, {}   # cut -> index into FFmpeg's log when it opened / closed (the
                                            # first cut hears what opening the file said, as a reader of it would)
-        stopped_by, n, to_the_end = None, 0, False
-        with av.logging.Capture(local=True) as logs:
-            container, stream, *_ = open_video(self.path, self.info.stream)
-            try:
-                frames = lead._frames(container, stream)
-                while len(shut) < len(rs):
-                    try:
-                        t, frame = next(frames)
-                    except StopIteration:
-                        to_the_end = True
-                        break
-                    except (av.FFmpegError, ValueError, MemoryError) as e:
-                        stopped_by = f"decoding stopped: {ffmpeg_message(e)}"
-                        break
-                    takers = []
-                    for k in order:
-                        if k in shut:
-                            continue
-                        if (rs[k].start or 0.0) > t + 1.0:
-                            break                 # this cut and the later ones start further on
-                        opened.setdefault(k, len(logs))
-                        wanted = rs[k]._wants(t)
-                        if wanted is None:
-                            shut[k] = len(logs)
-                        elif wanted:
-                            takers.append(k)
-                    if takers:
-                        yield Frame(n, t, lead._image(frame)), takers
-                        n += 1
-                        for k in takers:
-                            rs[k]._took(t)
-            finally:
-                container.close()
-        logs = list(logs)
+
+        def takers(t: float, logged: int) -> list[int] | None:
+            ks = []
+            for k in order:
+                if k in shut:
+                    continue
+                if (rs[k].start or 0.0) > t + 1.0:
+                    break                 # this cut and the later ones start further on
+                opened.setdefault(k, logged)
+                wanted = rs[k]._wants(t)
+                if wanted is None:
+                    shut[k] = logged
+                elif wanted:
+                    ks.append(k)
+            return None if len(shut) == len(rs) else ks
+
+        ended = _Ended()
+        yield from _decode(rs, lead, takers, ended)
+        logs = ended.logs
         for k, r in enumerate(rs):
             try:
-                r._end(logs[opened.get(k, len(logs)):shut.get(k, len(logs))], None if k in shut else stopped_by,
-                       r.counted(lead._decoded, to_the_end and k not in shut and lead.from_top))
+                r._end(logs[opened.get(k, len(logs)):shut.get(k, len(logs))], None if k in shut else ended.stopped_by,
+                       r.counted(lead._decoded, ended.to_the_end and k not in shut and lead.from_top))
             except VideoError as e:
                 self.errors[k] = e
 
