@@ -103,7 +103,7 @@ def cross_evaluate(run: str | os.PathLike, dataset: str, root: str | os.PathLike
     default map (None: leave the class out). ``store``: the feature store (default: the run's).
     ``stream``: which video stream of the corpus's files (None: each container's default)."""
     from .estimator import TrainedRun
-    from .training.run import extract_labelled, run_store
+    from .training.prepare import extract_labelled, run_store
 
     run = Path(run)
     trained = TrainedRun(run)

@@ -8,7 +8,9 @@ import streamlit as st
 from dashboard import charts, state
 from emojax.errors import EmojaxError
 from emojax.training import jobs
-from emojax.training.run import labelled, read_curves, run_config
+from emojax.training.config import run_config
+from emojax.training.prepare import labelled
+from emojax.training.progress import read_curves
 
 DATASETS = {"teaching": "Teaching set (the embedded demo)", "folder": "Folder: one sub-folder per class",
             "csv": "CSV manifest (path, label, group, start, end)", "iemocap": "IEMOCAP release root",

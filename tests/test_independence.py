@@ -15,7 +15,8 @@ from emojax.data import load_iemocap, load_teaching
 from emojax.errors import DatasetError
 from emojax.training.metrics import bootstrap_ci, evaluate
 from emojax.training.protocols import MIN_CLUSTERS, SpeakerOverlapError, independence, make_folds
-from emojax.training.run import labelled, run_config
+from emojax.training.config import run_config
+from emojax.training.prepare import labelled
 
 from .test_cli import emojax
 from .test_training import _iemocap_tree

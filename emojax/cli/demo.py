@@ -13,7 +13,8 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from ..data.teaching import TEACHING_CLASSES, TeachingConfig, make_teaching_set
-    from ..training.run import finished, run_config, train_run
+    from ..training.config import run_config
+    from ..training.run import finished, train_run
 
     root = Path(args.root)
     if not (root / "manifest.csv").is_file():

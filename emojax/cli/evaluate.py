@@ -11,7 +11,7 @@ from .common import (add_engine_options, add_partial_option, add_stream_option, 
 
 
 def run(args) -> int:
-    from ..training.run import evaluate_run
+    from ..training.scoring import evaluate_run
 
     if args.dataset or args.root:
         return _cross(args)

@@ -15,7 +15,7 @@ from ..fileio import atomic_write_json, check_writable
 from ..errors import EmojaxError, RunFileError
 from ..estimator import TrainedRun
 from ..training.metrics import PAPER_TABLE2
-from ..training.run import load_prepared
+from ..training.prepare import load_prepared
 from ..training.runfiles import is_share, read_config, read_json, read_predictions, require
 from .groups import GROUPINGS
 from .local import integrated_gradients, video_importance
