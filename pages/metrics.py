@@ -8,7 +8,7 @@ import streamlit as st
 from dashboard import charts, resources, state, tables
 from emojax.errors import RunFileError
 from emojax.models import MODEL_NAMES, TITLES
-from emojax.cross import cross_results
+from emojax.crosscorpus import cross_results
 from emojax.training.metrics import context_line, independence_line, paper_note
 from emojax.training.runfiles import read_predictions
 

@@ -18,7 +18,7 @@ LAYERS = {
     "emojax.data": 3,
     "emojax.models": 4,
     "emojax.training": 5,
-    "emojax.estimator": 6, "emojax.inference": 6, "emojax.cross": 6,
+    "emojax.estimator": 6, "emojax.inference": 6, "emojax.crosscorpus": 6,
     "emojax.explain": 7,
     "emojax.cli": 8, "dashboard": 8, "pages": 8,
 }

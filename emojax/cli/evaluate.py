@@ -36,7 +36,7 @@ def run(args) -> int:
 def _cross(args) -> int:
     from tqdm import tqdm
 
-    from ..cross import cross_evaluate, parse_map
+    from ..crosscorpus import cross_evaluate, parse_map
 
     if not (args.dataset and args.root):
         raise EmojaxError("testing on another corpus needs both --dataset KIND and --root PATH")

@@ -114,6 +114,21 @@ def labelled(cfg: RunConfig):
     return ds, items
 
 
+def by_presence(ids: list[str], records: list, inputs: InputConfig, nothing: str) -> tuple[list[int], list, list]:
+    """The one minimum for what a video gives (:mod:`emojax.features.modalities`) applied to
+    feature records under ``inputs``: the positions of those with a modality to read, the others
+    as ``(id, "<nothing>: why")``, and the kept ones with a modality absent as ``{"id",
+    "absent", "why"}``."""
+    why = [presence(f, inputs) for f in records]
+    keep = [i for i, w in enumerate(why) if not all(w.values())]
+    left = [(ids[i], f"{nothing}: " + "; ".join(f"{TITLES[m]} {w}" for m, w in why[i].items()))
+            for i in range(len(ids)) if i not in keep]
+    single = [{"id": ids[i], "absent": [m for m, w in why[i].items() if w],
+               "why": "; ".join(f"{TITLES[m]} {w}" for m, w in why[i].items() if w)}
+              for i in keep if any(why[i].values())]
+    return keep, left, single
+
+
 def prepare(cfg: RunConfig, *, workers: int | None = None, on_progress: Callable[[dict], None] | None = None,
             dataset=None, engine=None) -> Prepared:
     """Load the dataset (or take ``dataset``, from :func:`labelled`), extract what the feature
@@ -129,13 +144,8 @@ def prepare(cfg: RunConfig, *, workers: int | None = None, on_progress: Callable
     records = [FeatureStore(cfg.store).load(o.stem) for o in ok]
     # one minimum for what a video gives (features.modalities): a video without any modality is
     # left out by name; one without a pulse (or landmarks) stays, that modality marked absent
-    why = [presence(f, cfg.inputs) for f in records]
-    usable = [i for i, w in enumerate(why) if not all(w.values())]
-    skipped += [(ok[i].item.id, "nothing to learn from: " + "; ".join(f"{TITLES[m]} {w}" for m, w in why[i].items()))
-                for i in range(len(ok)) if i not in usable]
-    single = [{"id": ok[i].item.id, "absent": [m for m, w in why[i].items() if w],
-               "why": "; ".join(f"{TITLES[m]} {w}" for m, w in why[i].items() if w)}
-              for i in usable if any(why[i].values())]
+    usable, empty, single = by_presence([o.item.id for o in ok], records, cfg.inputs, "nothing to learn from")
+    skipped += empty
     ok, records = [ok[i] for i in usable], [records[i] for i in usable]
     if len(ok) < 2:
         raise DatasetError(f"{cfg.root}: only {len(ok)} video(s) give a pulse or landmarks to learn from; first "

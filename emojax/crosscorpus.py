@@ -21,13 +21,12 @@ from typing import Callable, Mapping
 import numpy as np
 
 from .data import load_dataset
-from .data.transforms import presence
 from .errors import DatasetError, EmojaxError
-from .features.modalities import TITLES
 from .features.store import FeatureStore
 from .fileio import atomic_write_json, atomic_write_npz, check_writable
 from .models import MODEL_NAMES
 from .training.metrics import evaluate, mean_std, scores, table1
+from .training.prepare import by_presence, extract_labelled, run_store
 from .training.runfiles import read_model_info
 
 #: the names one emotion goes by across the corpora emojax reads (IEMOCAP, CREMA-D and RAVDESS
@@ -103,7 +102,6 @@ def cross_evaluate(run: str | os.PathLike, dataset: str, root: str | os.PathLike
     default map (None: leave the class out). ``store``: the feature store (default: the run's).
     ``stream``: which video stream of the corpus's files (None: each container's default)."""
     from .estimator import TrainedRun
-    from .training.prepare import extract_labelled, run_store
 
     run = Path(run)
     trained = TrainedRun(run)
@@ -125,13 +123,7 @@ def cross_evaluate(run: str | os.PathLike, dataset: str, root: str | os.PathLike
         raise DatasetError(f"{root}: none of its {len(items)} videos could be read{first}")
     records = [FeatureStore(store or run_store(run)).load(o.stem) for o in ok]
     # the run's own rule (features.modalities): a video with no modality to read is left out by name
-    why = [presence(f, trained.inputs) for f in records]
-    empty = [(o.item.id, "nothing to read: " + "; ".join(f"{TITLES[m]} {w}" for m, w in w_.items()))
-             for o, w_ in zip(ok, why) if all(w_.values())]
-    keep = [i for i, w_ in enumerate(why) if not all(w_.values())]
-    single = [{"id": ok[i].item.id, "absent": [m for m, w_ in why[i].items() if w_],
-               "why": "; ".join(f"{TITLES[m]} {w_}" for m, w_ in why[i].items() if w_)}
-              for i in keep if any(why[i].values())]
+    keep, empty, single = by_presence([o.item.id for o in ok], records, trained.inputs, "nothing to read")
     if not keep:
         raise DatasetError(f"{root}: none of its {len(ok)} readable videos gives a pulse or landmarks; first: "
                            f"{empty[0][0]}: {empty[0][1]}")
