@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard import charts, state
 from emojax.errors import EmojaxError
-from emojax.training import jobs
+from emojax.training import commands, jobs
 from emojax.training.config import run_config
 from emojax.training.prepare import labelled
 from emojax.training.progress import read_curves
@@ -55,12 +55,12 @@ def launch_form() -> None:
         # refused here, in the page, as `emojax train` would refuse it (nothing is extracted)
         n = len(labelled(run_config(kind, Path(root).expanduser(), preset=preset, protocol=protocol, **options))[1])
         out = state.runs_dir() / name
-        pid = jobs.launch(jobs.train_command(out, dataset=kind, root=Path(root).expanduser(), preset=preset,
-                                             protocol=protocol, epochs=epochs or None,
-                                             store=state.artifacts() / "features",
-                                             engine=None if engine == "local" else engine,
-                                             address=(address.strip() or None) if engine == "ray" else None,
-                                             **options), out)
+        pid = jobs.launch(commands.train_command(out, dataset=kind, root=Path(root).expanduser(), preset=preset,
+                                                 protocol=protocol, epochs=epochs or None,
+                                                 store=state.artifacts() / "features",
+                                                 engine=None if engine == "local" else engine,
+                                                 address=(address.strip() or None) if engine == "ray" else None,
+                                                 **options), out)
     except (EmojaxError, OSError, ValueError) as e:
         st.error(str(e))
         return
