@@ -25,9 +25,10 @@ from .errors import DatasetError, EmojaxError
 from .features.store import FeatureStore
 from .fileio import atomic_write_json, atomic_write_npz, check_writable
 from .models import MODEL_NAMES
-from .training.metrics import evaluate, mean_std, scores, table1
+from .training.metrics import evaluate, mean_std, scores
 from .training.prepare import by_presence, extract_labelled, run_store
 from .training.runfiles import read_model_info
+from .training.summary import table1
 
 #: the names one emotion goes by across the corpora emojax reads (IEMOCAP, CREMA-D and RAVDESS
 #: codes, and the teaching set's words), in order of preference: a class maps to the first of

@@ -131,3 +131,18 @@ def test_the_background_command_lines_are_what_the_command_line_reads():
     assert (a.command, a.run, a.groups, a.per_class, a.video) == ("explain", "runs/r", "modality,time:4", True,
                                                                    "clip.mp4")
     assert not build_parser().parse_args(commands.explain_command("r", per_class=False)[3:]).per_class
+
+
+def test_a_runs_progress_is_said_in_one_wording():
+    """The Train page and `emojax train`'s bars say where a run is with the library's words;
+    an edited progress.json gives odd words, never an error."""
+    from emojax.training.progress import progress_text, training_step
+
+    assert progress_text({"stage": "extract", "done": 3, "total": 9}) == "reading faces: 3 of 9 videos"
+    step = {"stage": "train", "fold": 2, "folds": 5, "seed": 1, "seeds": 2, "model": "rppg", "epoch": 4}
+    assert training_step(step) == "fold 2/5 (seed 1), rppg"
+    assert progress_text(step) == "fold 2/5 (seed 1), rppg, epoch 4"
+    assert progress_text({**step, "fold": "final", "seeds": 1, "model": "face"}) == "final model, face, epoch 4"
+    assert progress_text({"stage": "evaluate"}) == "scoring the folds"
+    assert progress_text({}) == "" and progress_text({"stage": "note", "message": "x"}) == ""
+    assert progress_text({"stage": "train", "seeds": "two", "fold": None}) == "fold None/None, None, epoch None"

@@ -15,7 +15,7 @@ import pytest
 from emojax.training import assumptions
 from emojax.training.assumptions import PAPER_CHOICES, as_json, markdown
 from emojax.training.config import PRESETS
-from emojax.training.metrics import PAPER_COLUMN, PAPER_SPLIT
+from emojax.training.summary import PAPER_COLUMN, PAPER_SPLIT
 
 from .test_cli import emojax
 

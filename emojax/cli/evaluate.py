@@ -53,7 +53,7 @@ def _cross(args) -> int:
     if args.json:
         print(json.dumps(metrics))
         return 0
-    from ..training.metrics import context_line
+    from ..training.summary import context_line
 
     print(f"{args.run} on {args.dataset} {args.root}: {metrics['n_videos']} videos; {metrics['models_used']}; "
           f"{metrics['scoring']}")

@@ -14,7 +14,7 @@ import numpy as np
 from ..fileio import atomic_write_json, check_writable
 from ..errors import EmojaxError, RunFileError
 from ..estimator import TrainedRun
-from ..training.metrics import PAPER_TABLE2
+from ..training.summary import PAPER_TABLE2
 from ..training.prepare import load_prepared
 from ..training.runfiles import is_share, read_config, read_json, read_predictions, require
 from .groups import GROUPINGS

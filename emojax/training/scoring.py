@@ -13,7 +13,8 @@ import numpy as np
 from ..errors import RunFileError
 from .assumptions import REFERENCE as PAPER_REFERENCE
 from .config import RunConfig, seeds_of
-from .metrics import PAPER_SPLIT, PAPER_TABLE1, evaluate, over_seeds
+from .metrics import evaluate, over_seeds
+from .summary import PAPER_SPLIT, PAPER_TABLE1
 from .runfiles import read_config, read_metrics, read_model_info, read_predictions, seed_folder
 
 
