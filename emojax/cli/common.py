@@ -224,6 +224,8 @@ def print_videos(videos: dict) -> None:
 
 
 def print_importance(out: dict) -> None:
+    from ..explain.importance import modality_shares_of
+
     paper = out["paper_table2"]
     print("modality contributions (Table 2), per cent of the positive permutation importance:")
     print(f"  {'model':>14}  {'rPPG':>6}  {'visual':>6}")
@@ -253,7 +255,7 @@ def print_importance(out: dict) -> None:
         print(f"\n{v['path']}:")
         for m, e in v["models"].items():
             ig = e["integrated_gradients"]
-            share = dict(zip(e["groupings"]["modality"]["names"], e["groupings"]["modality"]["share_pct"]))
+            share = modality_shares_of(e)
             print(f"  {m}: {e['label']} ({100 * e['proba'][e['label']]:.0f} %); modality shares "
                   + ", ".join(f"{k} {'-' if p is None else f'{p:.0f} %'}" for k, p in share.items())
                   + f"; integrated gradients rPPG {ig['modality']['rppg']:+.3f}, visual {ig['modality']['visual']:+.3f}"
