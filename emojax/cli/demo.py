@@ -13,6 +13,7 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from ..data.teaching import TEACHING_CLASSES, TeachingConfig, make_teaching_set
+    from ..presets import PRESET_NAMES
     from ..training.config import run_config
     from ..training.run import finished, train_run
 
@@ -21,7 +22,7 @@ def run(args) -> int:
         cfg = TeachingConfig()
         with tqdm(total=cfg.clips_per_class * len(TEACHING_CLASSES), unit="clip", desc="teaching set") as bar:
             make_teaching_set(root, cfg, workers=args.workers, progress=bar.update)
-    for preset in ("paper", "improved"):
+    for preset in PRESET_NAMES:
         out = Path(args.runs) / f"demo-{preset}"
         cfg = run_config("teaching", root, preset=preset, protocol="speaker", store=args.store)
         metrics = finished(out, cfg)
