@@ -80,7 +80,8 @@ def teaching(work: Path, seed: int, quick: bool) -> Path:
 def cross_validate(arch: dict, root: Path, work: Path, name: str, seeds: int, epochs: int | None) -> dict:
     """Leave-one-actor-out with ``seeds`` seeds (0, 1, ...): per model, accuracy and UAR (mean
     over seeds of the mean over folds, the std over seeds and over every fold), and seconds."""
-    from emojax.training.run import run_config, train_run
+    from emojax.training.config import run_config
+    from emojax.training.run import train_run
 
     out = work / "runs" / name
     shutil.rmtree(out, ignore_errors=True)          # the architecture is not in config.json: never resumed

@@ -180,12 +180,11 @@ class LiveSession:
                  "proba": {m: v["proba"] for m, v in pred["models"].items()}, "shares": None,
                  "speaker_relative": trained.speaker_relative, "normalisation": pred["normalisation"]}
         if data is not None:
-            from emojax.explain.importance import FUSED, explain_video
+            from emojax.explain.importance import FUSED, explain_video, shares_per_model
 
             out = explain_video(data, w, FUSED, groupings=("modality",), gradients=False, n_repeats=1,
                                 background=16)
-            entry["shares"] = {m: dict(zip(e["groupings"]["modality"]["names"], e["groupings"]["modality"]["share_pct"]))
-                               for m, e in out["models"].items()}
+            entry["shares"] = shares_per_model(out)
         self.history = (self.history + [entry])[-60:]
         return entry
 

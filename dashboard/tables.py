@@ -7,34 +7,16 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from emojax.models import MODEL_NAMES, TITLES
-from emojax.training.metrics import PAPER_COLUMN, PAPER_TABLE1
-
-#: the paper's Table 1 columns: score key -> heading
-TABLE1 = {"accuracy": "Accuracy", "precision_macro": "Precision", "recall_macro": "Recall", "f1_macro": "F1",
-          "uar": "UAR"}
-
+from emojax.training.summary import table1_rows
 
 def table1(metrics: Mapping, *, paper: bool = False) -> pd.DataFrame:
-    """The four models as in the paper's Table 1: per cent, "mean ± std" over folds (over
-    seeds when the run has several, with the std over every fold beside accuracy and UAR);
-    with ``paper``, the published IEMOCAP accuracy beside them (its split not stated: the page
-    says the run's beside it); last, the majority-class baseline of the test folds."""
+    """A run's (or a cross-corpus result's) Table 1 as :func:`emojax.training.metrics.table1_rows`
+    lays it out: over seeds when the run has several (with the std over every fold beside accuracy
+    and UAR), the paper's accuracy beside the models with ``paper``, the majority-class baseline
+    of the test folds last."""
     seeds = "seeds" in metrics
-    summary = metrics["seeds"]["summary"] if seeds else metrics["summary"]
-    rows = {}
-    for m in (m for m in MODEL_NAMES if m in summary):
-        rows[TITLES[m]] = {h: f"{100 * summary[m][k]['mean']:.2f} ± {100 * summary[m][k]['std']:.2f}"
-                           for k, h in TABLE1.items()}
-        if seeds:
-            for k in ("accuracy", "uar"):
-                rows[TITLES[m]][f"{TABLE1[k]} ± folds"] = f"{100 * summary[m][k]['std_folds']:.2f}"
-        if paper:
-            rows[TITLES[m]][PAPER_COLUMN] = f"{PAPER_TABLE1[m]['accuracy']:.2f}"
-    base = metrics.get("context", {}).get("majority_baseline")
-    if base is not None:
-        rows["Majority class (baseline)"] = {h: f"{100 * base[k]['mean']:.2f} ± {100 * base[k]['std']:.2f}"
-                                             for k, h in TABLE1.items()}
+    rows = table1_rows(metrics["seeds"]["summary"] if seeds else metrics["summary"], paper=paper,
+                       baseline=metrics.get("context", {}).get("majority_baseline"), spread_over_folds=seeds)
     return pd.DataFrame.from_dict(rows, orient="index").fillna("")
 
 

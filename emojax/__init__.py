@@ -22,9 +22,9 @@ __version__ = "0.1.0"
 _LAZY = {
     "EmotionClassifier": "emojax.estimator", "TrainedRun": "emojax.estimator",
     "predict_video": "emojax.inference", "predict_videos": "emojax.inference",
-    "cross_evaluate": "emojax.cross", "InputConfig": "emojax.data.transforms", "to_arrays": "emojax.data.transforms",
-    "TrainConfig": "emojax.training.config", "RunConfig": "emojax.training.run", "run_config": "emojax.training.run",
-    "train_run": "emojax.training.run", "evaluate_run": "emojax.training.run",
+    "cross_evaluate": "emojax.crosscorpus", "InputConfig": "emojax.data.transforms", "to_arrays": "emojax.data.transforms",
+    "TrainConfig": "emojax.training.config", "RunConfig": "emojax.training.config",
+    "run_config": "emojax.training.config", "train_run": "emojax.training.run", "evaluate_run": "emojax.training.scoring",
     "permutation_importance": "emojax.explain.pfi", "explain_run": "emojax.explain.importance",
 }
 

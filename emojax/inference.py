@@ -9,7 +9,7 @@ from typing import Callable, Sequence
 from .errors import EmojaxError, NoFaceError
 from .fileio import shown
 from .estimator import TrainedRun
-from .data.transforms import InputConfig, presence
+from .data.transforms import InputConfig, presence, to_arrays
 from .features import Extractor, timing
 from .features.modalities import MIN_FRAMES, MIN_SECONDS, MODALITIES, TITLES
 from .models import MODEL_MODALITIES, MODEL_NAMES
@@ -82,8 +82,7 @@ def predict_records(records: Sequence, run: TrainedRun, *, fold: int | str | Non
         raise EmojaxError(f"{run.path}: this run normalises every video on its own; --same-speaker would change "
                           "nothing (it is for runs trained with speaker-relative landmarks)")
     classes = [str(c) for c in run.classes]
-    speakers = ["speaker"] * len(records) if same_speaker else None
-    arrays = run.classifier(MODEL_NAMES[0], fold).inputs_for(records, speakers)
+    arrays = model_inputs(records, run, ["speaker"] * len(records) if same_speaker else None)
     proba = {m: run.classifier(m, fold).predict_proba(arrays) for m in MODEL_NAMES}
     out = []
     for i, f in enumerate(records):
@@ -107,6 +106,28 @@ def predict_features(features, run: TrainedRun, *, fold: int | str | None = None
     return predict_records([features], run, fold=fold)[0]
 
 
+def run_extractor(run: TrainedRun, extractor: Extractor | None = None, *, stream: int | None = None) -> Extractor:
+    """The extractor a new video is read with for ``run``: the run's settings, reading the video
+    stream ``stream`` (None: the container's default). ``extractor``: one built already (the
+    dashboard keeps one per process), used when it has the run's settings (its landmark model
+    shared when only the stream differs); ValueError when it has others."""
+    config = dataclasses.replace(run.extractor, stream=stream)
+    if extractor is None:
+        return Extractor(config)
+    if dataclasses.replace(extractor.config, stream=stream) != config:
+        raise ValueError(f"the extractor's settings differ from the run's ({run.path}): "
+                         f"{extractor.config} vs {run.extractor}")
+    return extractor if extractor.config == config else Extractor(config, predictor=extractor.predictor)
+
+
+def model_inputs(records: Sequence, run: TrainedRun, speakers: Sequence[str | None] | None = None) -> dict:
+    """The model inputs ``{"rppg", "face", "mask"}`` of feature records for ``run``, each video
+    turned into inputs as the run's test videos were: on its own or, for a speaker-relative run,
+    relative to the mean shape of each speaker's videos among ``records`` (``speakers`` names
+    the speaker of each)."""
+    return to_arrays(list(records), run.inputs, speakers=speakers)
+
+
 def predict_videos(paths: Sequence[str | os.PathLike], run: str | os.PathLike | TrainedRun, *,
                    fold: int | str | None = None, same_speaker: bool = False, start: float | None = None,
                    end: float | None = None, extractor: Extractor | None = None,
@@ -125,14 +146,7 @@ def predict_videos(paths: Sequence[str | os.PathLike], run: str | os.PathLike | 
         check_video_file(p)                      # a bad file is refused before any model is loaded
     run = run if isinstance(run, TrainedRun) else TrainedRun(run)
     run.which(fold)                              # an unknown fold is refused before extracting
-    config = dataclasses.replace(run.extractor, stream=stream)
-    if extractor is None:
-        extractor = Extractor(config)
-    elif dataclasses.replace(extractor.config, stream=stream) != config:
-        raise ValueError(f"the extractor's settings differ from the run's ({run.path}): "
-                         f"{extractor.config} vs {run.extractor}")
-    elif extractor.config != config:
-        extractor = Extractor(config, predictor=extractor.predictor)
+    extractor = run_extractor(run, extractor, stream=stream)
     records = []
     for p in paths:
         f = extractor(p, start=start, end=end, progress=progress, accept_partial=accept_partial)

@@ -63,6 +63,8 @@ def your_video(run, model: str) -> dict | None:
 
 
 def one_video(imp: dict, model: str, run) -> None:
+    from emojax.explain.importance import modality_shares_of
+
     choices = {"The run's explained video": lambda: imp.get("video")}
     if "features" in (st.session_state.get("prediction") or {}):
         choices["Your video from the Predict page"] = lambda: your_video(run, model)
@@ -75,9 +77,9 @@ def one_video(imp: dict, model: str, run) -> None:
     v = video["models"][model]
     st.markdown(f"**{video['path']}**: {TITLES[model]} says **{v['label']}** "
                 f"(p = {v['proba'][v['label']]:.2f}); against {video['background']} of the run's videos.")
-    mod, reg = v["groupings"]["modality"], v["groupings"].get("region")
+    reg = v["groupings"].get("region")
     c1, c2 = st.columns(2)
-    c1.plotly_chart(charts.modality_shares({model: dict(zip(mod["names"], mod["share_pct"]))},
+    c1.plotly_chart(charts.modality_shares({model: modality_shares_of(v)},
                                            title="This video: each modality's share (%)"), key="video_modality")
     if reg:
         c2.plotly_chart(charts.importance_bars(reg["names"], reg["mean"], reg["std"], unit="drop in probability",

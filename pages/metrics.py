@@ -8,8 +8,8 @@ import streamlit as st
 from dashboard import charts, resources, state, tables
 from emojax.errors import RunFileError
 from emojax.models import MODEL_NAMES, TITLES
-from emojax.cross import cross_results
-from emojax.training.metrics import context_line, independence_line, paper_note
+from emojax.crosscorpus import cross_results
+from emojax.training.summary import context_line, final_line, independence_line, interval_line, paper_note
 from emojax.training.runfiles import read_predictions
 
 
@@ -41,16 +41,11 @@ def table(run: Path) -> dict | None:
         st.caption(context_line(metrics["context"]).capitalize() + ". Read accuracy against these.")
     ci = metrics.get("ci", {}).get("early_fusion")
     if ci:
-        lo, hi = ci["accuracy"]
-        st.caption(f"Early fusion, pooled accuracy {100 * metrics['pooled']['early_fusion']['accuracy']:.2f} %: 95 % "
-                   f"bootstrap interval {100 * lo:.1f}-{100 * hi:.1f} %, resampling {ci.get('clusters', '')} "
-                   f"{ci.get('resampled', 'videos')}."
+        st.caption(f"{TITLES['early_fusion']}: {interval_line(metrics, 'early_fusion')}."
                    + (f" Warning: {ci['warning']}." if ci.get("warning") else ""))
     if "final" in metrics:
-        f = metrics["final"]
-        st.caption(f"Final model: trained on all {f['videos']} videos (epochs "
-                   + ", ".join(f"{TITLES.get(m, m)} {e}" for m, e in f["epochs"].items())
-                   + f"; late-fusion weight {f['late_fusion_weight']:.2f}). Prediction uses it.")
+        line = final_line(metrics["final"])
+        st.caption(f"{line[:1].upper()}{line[1:]}.")
     return metrics
 
 

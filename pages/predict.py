@@ -74,7 +74,7 @@ def predict(video: state.Video, run: Path) -> dict:
 
 
 def contributions(pred: dict, run: Path) -> dict | None:
-    from emojax.explain.importance import FUSED, explain_video
+    from emojax.explain.importance import FUSED, explain_video, shares_per_model
 
     data, why = resources.run_data(run)
     if data is None:
@@ -82,8 +82,7 @@ def contributions(pred: dict, run: Path) -> dict | None:
         return None
     with st.spinner("How much did each modality count for this video?"):
         out = explain_video(data, pred["features"], FUSED, groupings=("modality",), gradients=False)
-    return {m: dict(zip(e["groupings"]["modality"]["names"], e["groupings"]["modality"]["share_pct"]))
-            for m, e in out["models"].items()}
+    return shares_per_model(out)
 
 
 def show(pred: dict, run: Path) -> None:

@@ -7,8 +7,10 @@ import streamlit as st
 
 from dashboard import charts, state
 from emojax.errors import EmojaxError
-from emojax.training import jobs
-from emojax.training.run import labelled, read_curves, run_config
+from emojax.training import commands, jobs
+from emojax.training.config import run_config
+from emojax.training.prepare import labelled
+from emojax.training.progress import progress_text, read_curves
 
 DATASETS = {"teaching": "Teaching set (the embedded demo)", "folder": "Folder: one sub-folder per class",
             "csv": "CSV manifest (path, label, group, start, end)", "iemocap": "IEMOCAP release root",
@@ -53,12 +55,12 @@ def launch_form() -> None:
         # refused here, in the page, as `emojax train` would refuse it (nothing is extracted)
         n = len(labelled(run_config(kind, Path(root).expanduser(), preset=preset, protocol=protocol, **options))[1])
         out = state.runs_dir() / name
-        pid = jobs.launch(jobs.train_command(out, dataset=kind, root=Path(root).expanduser(), preset=preset,
-                                             protocol=protocol, epochs=epochs or None,
-                                             store=state.artifacts() / "features",
-                                             engine=None if engine == "local" else engine,
-                                             address=(address.strip() or None) if engine == "ray" else None,
-                                             **options), out)
+        pid = jobs.launch(commands.train_command(out, dataset=kind, root=Path(root).expanduser(), preset=preset,
+                                                 protocol=protocol, epochs=epochs or None,
+                                                 store=state.artifacts() / "features",
+                                                 engine=None if engine == "local" else engine,
+                                                 address=(address.strip() or None) if engine == "ray" else None,
+                                                 **options), out)
     except (EmojaxError, OSError, ValueError) as e:
         st.error(str(e))
         return
@@ -78,12 +80,7 @@ def watch(name: str) -> None:
     run = state.runs_dir() / name
     s = jobs.status(run)
     p = s["progress"]
-    where = {"extract": lambda: f"reading faces: {p.get('done', 0)} of {p.get('total', '?')} videos",
-             "train": lambda: (("final model" if p.get("fold") == "final" else f"fold {p.get('fold')}/{p.get('folds')}")
-                               + (f" (seed {p.get('seed')})" if (p.get("seeds") or 1) > 1 else "")
-                               + f", {p.get('model')}, epoch {p.get('epoch')}"),
-             "evaluate": lambda: "scoring the folds"}.get(p.get("stage"), lambda: "")()
-    st.progress(s["fraction"], text=f"{name}: {s['state']} {where}")
+    st.progress(s["fraction"], text=f"{name}: {s['state']} {progress_text(p)}")
     seen = st.session_state.setdefault("seen_training", set())
     if s["state"] in ("starting", "running"):
         seen.add(name)

@@ -183,7 +183,8 @@ _RUNS: dict = {}
 def teaching_run(teaching_set, tmp_path_factory):
     """``teaching_run(pulse_info) -> (run folder, metrics, progress events)``: the improved
     preset trained leave-one-actor-out on ``teaching_set(pulse_info)``, once per session."""
-    from emojax.training.run import run_config, train_run
+    from emojax.training.config import run_config
+    from emojax.training.run import train_run
 
     def make(pulse_info: float = 1.0):
         if pulse_info not in _RUNS:
@@ -201,7 +202,8 @@ def teaching_run(teaching_set, tmp_path_factory):
 def speaker_relative_run(teaching_set, tmp_path_factory):
     """``(run folder, metrics)``: the improved preset with speaker-relative landmarks, one epoch,
     holdout, on ``teaching_set(1.0)``, once per session."""
-    from emojax.training.run import run_config, train_run
+    from emojax.training.config import run_config
+    from emojax.training.run import train_run
 
     root = teaching_set(1.0)
     out = tmp_path_factory.mktemp("runs") / "speaker-relative"
@@ -214,7 +216,8 @@ def speaker_relative_run(teaching_set, tmp_path_factory):
 def paper_run(teaching_set, tmp_path_factory):
     """``(run folder, metrics)``: the paper preset (its own extractor), one epoch, holdout, on
     ``teaching_set(1.0)``, once per session."""
-    from emojax.training.run import run_config, train_run
+    from emojax.training.config import run_config
+    from emojax.training.run import train_run
 
     root = teaching_set(1.0)
     out = tmp_path_factory.mktemp("runs") / "paper"

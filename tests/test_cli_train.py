@@ -66,7 +66,7 @@ def test_a_killed_run_resumes_to_the_same_result(holdout_run, tmp_path):
     assert ma["summary"] == mb["summary"] and ma["pooled"] == mb["pooled"]
     curves = [json.loads(ln) for ln in (cut / "curves.jsonl").read_text().splitlines()]
     whole_curves = [json.loads(ln) for ln in (whole / "curves.jsonl").read_text().splitlines()]
-    from emojax.training.run import read_curves
+    from emojax.training.progress import read_curves
 
     strip = lambda cs: [{k: v for k, v in c.items() if k != "seconds"} for c in cs]
     assert strip(read_curves(cut)) == strip(whole_curves)

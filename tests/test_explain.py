@@ -270,6 +270,27 @@ def test_explain_command_writes_importance_json(explained_run):
     assert bad.returncode == 2 and "unknown grouping 'lips'" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_the_explained_video_is_read_and_predicted_as_predict_does(explained_run, teaching_set):
+    """`emojax explain --video` reads its clip through inference as `emojax predict` does: each
+    model's probabilities are predict's; the modality shares are read the one library way."""
+    from emojax.explain.importance import modality_shares_of, shares_per_model
+    from emojax.inference import predict_video
+
+    run, _ = explained_run
+    clip = sorted(teaching_set(1.0).glob("happy_*.mp4"))[0]
+    out = json.loads((run / "importance.json").read_text())
+    pred = predict_video(clip, run)
+    for m, e in out["video"]["models"].items():
+        assert e["label"] == pred["models"][m]["label"]
+        assert e["proba"] == pytest.approx(pred["models"][m]["proba"], abs=1e-4)
+    shares = shares_per_model(out["video"])
+    assert set(shares) == set(out["video"]["models"])
+    for m, e in out["video"]["models"].items():
+        mod = e["groupings"]["modality"]
+        assert shares[m] == modality_shares_of(e) == dict(zip(mod["names"], mod["share_pct"]))
+    assert out["table2"] == {m: modality_shares_of(e) for m, e in out["models"].items()}
+
+
 def test_bad_requests_say_what_is_wrong(fitted, toy):
     X, y = toy
     clf = fitted["paper", "early_fusion"]

@@ -15,7 +15,8 @@ from emojax.data import load_iemocap, load_teaching
 from emojax.errors import DatasetError
 from emojax.training.metrics import bootstrap_ci, evaluate
 from emojax.training.protocols import MIN_CLUSTERS, SpeakerOverlapError, independence, make_folds
-from emojax.training.run import labelled, run_config
+from emojax.training.config import run_config
+from emojax.training.prepare import labelled
 
 from .test_cli import emojax
 from .test_training import _iemocap_tree
@@ -164,7 +165,7 @@ def test_the_metrics_explorer_says_a_run_is_not_speaker_independent(folder_run, 
 
 def test_the_train_page_refuses_a_folder_without_speakers_unless_allowed(teaching_set, tmp_path, monkeypatch):
     """The page checks the dataset as `emojax train` does, in the page; its box reaches the command."""
-    from emojax.training import jobs
+    from emojax.training import commands
 
     folder = _folder(tmp_path / "folder", load_teaching(teaching_set(1.0)).items)
     (tmp_path / "art" / "runs").mkdir(parents=True)
@@ -177,7 +178,7 @@ def test_the_train_page_refuses_a_folder_without_speakers_unless_allowed(teachin
     assert not at.exception and not at.success
     assert "names no speaker" in at.error[0].value and "--allow-speaker-overlap" in at.error[0].value
     assert not (tmp_path / "art" / "runs" / "no-speakers").exists()
-    cmd = jobs.train_command(tmp_path / "r", dataset="folder", root=folder, allow_speaker_overlap=True,
-                             speaker_pattern="^(x)")
+    cmd = commands.train_command(tmp_path / "r", dataset="folder", root=folder, allow_speaker_overlap=True,
+                                 speaker_pattern="^(x)")
     assert "--allow-speaker-overlap" in cmd and cmd[cmd.index("--speaker-pattern") + 1] == "^(x)"
-    assert "--allow-speaker-overlap" not in jobs.train_command(tmp_path / "r", dataset="folder", root=folder)
+    assert "--allow-speaker-overlap" not in commands.train_command(tmp_path / "r", dataset="folder", root=folder)

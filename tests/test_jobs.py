@@ -12,7 +12,7 @@ import pytest
 
 from emojax import procs
 from emojax.errors import EmojaxError
-from emojax.training import jobs
+from emojax.training import commands, jobs
 
 
 def _wait(run, states, timeout=120.0):
@@ -25,7 +25,7 @@ def _wait(run, states, timeout=120.0):
 
 def test_a_run_that_cannot_start_is_reported_failed_with_its_log(tmp_path):
     run = tmp_path / "runs" / "bad"
-    cmd = jobs.train_command(run, dataset="folder", root=tmp_path / "no-such-folder", epochs=1)
+    cmd = commands.train_command(run, dataset="folder", root=tmp_path / "no-such-folder", epochs=1)
     assert cmd[1:4] == ["-m", "emojax.cli", "train"] and cmd[cmd.index("--epochs") + 1] == "1"
     jobs.launch(cmd, run)
     s = _wait(run, ("failed", "done", "interrupted", "stopped"))
@@ -98,7 +98,7 @@ def test_a_restarted_server_still_knows_and_cancels_the_run_it_launched(tmp_path
     """A server launches a run and exits (its registry of children gone with it); another
     process still identifies the run from its launch record, and Cancel stops it."""
     run = tmp_path / "runs" / "restart"
-    server = ("import sys; from emojax.training import jobs; "
+    server = ("import sys; from emojax.training import commands, jobs; "
               "print(jobs.launch([sys.executable, '-c', 'import time; time.sleep(120)', 'emojax', 'train'], sys.argv[1]))")
     pid = int(subprocess.run([sys.executable, "-c", server, str(run)], capture_output=True, text=True,
                              check=True).stdout)
@@ -111,3 +111,38 @@ def test_a_restarted_server_still_knows_and_cancels_the_run_it_launched(tmp_path
     finally:
         if not procs.ended(orphan):
             orphan.kill()
+
+
+def test_the_background_command_lines_are_what_the_command_line_reads():
+    """Both background commands are built one way, and the real parser reads each setting back."""
+    from emojax.cli import build_parser
+
+    train = commands.train_command("runs/r", dataset="folder", root="videos", preset="paper", protocol="holdout",
+                                   epochs=3, store="store", engine="ray", address="auto", speaker_pattern="^(x)_",
+                                   allow_speaker_overlap=True)
+    assert train[:3] == [sys.executable, "-m", "emojax.cli"]
+    a = build_parser().parse_args(train[3:])
+    assert (a.command, a.quiet, a.dataset, a.root, a.preset, a.protocol, a.out, a.epochs, a.store, a.engine,
+            a.address, a.speaker_pattern, a.allow_speaker_overlap, a.folds, a.workers) == \
+        ("train", True, "folder", "videos", "paper", "holdout", "runs/r", 3, "store", "ray", "auto", "^(x)_", True, 5,
+         None)
+    explain = commands.explain_command("runs/r", groupings="modality,time:4", video="clip.mp4")
+    a = build_parser().parse_args(explain[3:])
+    assert (a.command, a.run, a.groups, a.per_class, a.video) == ("explain", "runs/r", "modality,time:4", True,
+                                                                   "clip.mp4")
+    assert not build_parser().parse_args(commands.explain_command("r", per_class=False)[3:]).per_class
+
+
+def test_a_runs_progress_is_said_in_one_wording():
+    """The Train page and `emojax train`'s bars say where a run is with the library's words;
+    an edited progress.json gives odd words, never an error."""
+    from emojax.training.progress import progress_text, training_step
+
+    assert progress_text({"stage": "extract", "done": 3, "total": 9}) == "reading faces: 3 of 9 videos"
+    step = {"stage": "train", "fold": 2, "folds": 5, "seed": 1, "seeds": 2, "model": "rppg", "epoch": 4}
+    assert training_step(step) == "fold 2/5 (seed 1), rppg"
+    assert progress_text(step) == "fold 2/5 (seed 1), rppg, epoch 4"
+    assert progress_text({**step, "fold": "final", "seeds": 1, "model": "face"}) == "final model, face, epoch 4"
+    assert progress_text({"stage": "evaluate"}) == "scoring the folds"
+    assert progress_text({}) == "" and progress_text({"stage": "note", "message": "x"}) == ""
+    assert progress_text({"stage": "train", "seeds": "two", "fold": None}) == "fold None/None, None, epoch None"

@@ -20,13 +20,13 @@ TOP = ("emojax", "dashboard", "pages")
 
 #: layers, lowest first; a module is in the layer of the longest prefix it starts with
 LAYERS = {
-    "emojax.errors": 0, "emojax.fileio": 0, "emojax.procs": 0, "emojax.jaxcache": 0,
+    "emojax.errors": 0, "emojax.fileio": 0, "emojax.procs": 0, "emojax.jaxcache": 0, "emojax.presets": 0,
     "emojax.video": 1,
     "emojax.features": 2,
     "emojax.data": 3,
     "emojax.models": 4,
     "emojax.training": 5,
-    "emojax.estimator": 6, "emojax.inference": 6, "emojax.crosscorpus": 6, "emojax.cross": 6,
+    "emojax.estimator": 6, "emojax.inference": 6, "emojax.crosscorpus": 6,
     "emojax.explain": 7,
     "emojax.cli": 8, "dashboard": 8, "pages": 8,
 }

@@ -15,7 +15,7 @@ import pytest
 from emojax.training import assumptions
 from emojax.training.assumptions import PAPER_CHOICES, as_json, markdown
 from emojax.training.config import PRESETS
-from emojax.training.metrics import PAPER_COLUMN, PAPER_SPLIT
+from emojax.training.summary import PAPER_COLUMN, PAPER_SPLIT
 
 from .test_cli import emojax
 
@@ -70,7 +70,7 @@ def as_iemocap(paper_run, tmp_path) -> Path:
 
 def test_table1_beside_the_papers_figures_names_the_runs_protocol_and_that_the_papers_is_not_stated(as_iemocap):
     from dashboard import tables
-    from emojax.training.run import evaluate_run
+    from emojax.training.scoring import evaluate_run
 
     metrics = evaluate_run(as_iemocap)
     table = metrics["table1"].splitlines()

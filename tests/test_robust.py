@@ -464,7 +464,7 @@ def test_a_run_moved_with_its_store_is_read_without_its_dataset(explained_run, t
     import shutil
 
     from emojax.explain.importance import RunData
-    from emojax.training.run import load_prepared, run_store
+    from emojax.training.prepare import load_prepared, run_store
 
     run, _ = explained_run
     info = json.loads((run / "model.json").read_text())

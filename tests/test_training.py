@@ -10,7 +10,9 @@ import pytest
 from emojax.data import load_iemocap
 from emojax.errors import DatasetError, EmojaxError
 from emojax.training.protocols import make_folds
-from emojax.training.run import read_curves, run_config, train_run
+from emojax.training.config import run_config
+from emojax.training.progress import read_curves
+from emojax.training.run import train_run
 from emojax.training.runfiles import read_predictions
 
 pytestmark = pytest.mark.timeout(900)
@@ -271,7 +273,7 @@ def test_a_run_of_another_format_or_folds_counted_from_0_are_refused_saying_why(
     """Folds are numbered from 1 everywhere (predictions.npz, checkpoint/fold-K, --fold K): a
     run written when predictions.npz counted them from 0 is refused, never misread."""
     from emojax.errors import RunFileError
-    from emojax.training.run import RUN_FORMAT
+    from emojax.training.config import RUN_FORMAT
     from emojax.training.runfiles import read_config
 
     cfg = run_config("teaching", tmp_path, preset="improved", protocol="speaker")
@@ -400,7 +402,7 @@ def test_every_seeds_folds_are_checked_before_anything_is_extracted_or_trained(t
     that speaker out, whichever seed comes first. A run with several seeds is refused when any
     of its seeds fails, naming that seed, before it claims a folder; one with only good seeds
     is accepted."""
-    from emojax.training.run import labelled
+    from emojax.training.prepare import labelled
 
     speakers = [f"s{i}" for i in range(10)]
     rows = [(f"v{i}.mp4", "ab"[i % 2], speakers[i % 10]) for i in range(40)] + [(f"c{i}.mp4", "c", "s0")
@@ -424,3 +426,33 @@ def test_every_seeds_folds_are_checked_before_anything_is_extracted_or_trained(t
         train_run(cfg, tmp_path / "run")
     assert not (tmp_path / "run").exists() and not (tmp_path / "s").exists()
     assert len(labelled(run_config("csv", manifest, protocol="holdout", seed=good, seeds=bad - good))[1]) == 44
+
+
+def test_one_list_of_presets_and_every_layer_refuses_another_name_the_same_way():
+    """The presets are named once (emojax.presets); the training settings cover each, and the
+    inputs, the models, the training settings and a run refuse any other name alike."""
+    from emojax.data.transforms import InputConfig
+    from emojax.errors import ConfigError
+    from emojax.models import ModelSpec
+    from emojax.presets import PRESET_NAMES
+    from emojax.training.config import PRESETS, TrainConfig, preset
+
+    assert tuple(PRESETS) == PRESET_NAMES and all(PRESETS[p].preset == p for p in PRESET_NAMES)
+    for make in (lambda: TrainConfig(preset="fancy"), lambda: preset("fancy"), lambda: InputConfig(preset="fancy"),
+                 lambda: run_config("teaching", ".", preset="fancy")):
+        with pytest.raises(ConfigError, match="'fancy'; choose 'paper' or 'improved'"):
+            make()
+    with pytest.raises(ConfigError, match="preset 'fancy'"):
+        ModelSpec("fancy", 3, 136, 150, 4)
+
+
+def test_the_interval_and_the_final_model_are_said_in_one_sentence_each():
+    """The CLI and the Metrics page print a model's interval and the final model with these."""
+    from emojax.training.summary import final_line, interval_line
+
+    metrics = {"pooled": {"face": {"accuracy": 0.5461}},
+               "ci": {"face": {"accuracy": [0.501, 0.582], "resampled": "speakers", "clusters": 10}}}
+    assert interval_line(metrics, "face") == "pooled accuracy 54.61 (95% bootstrap CI 50.1-58.2, resampling 10 speakers)"
+    final = {"videos": 40, "epochs": {"rppg": 8, "early_fusion": 12}, "late_fusion_weight": 0.25}
+    assert final_line(final) == ("final model: trained on all 40 videos (epochs rPPG 8, Early fusion 12; late-fusion "
+                                 "weight 0.25); prediction uses it")

@@ -19,7 +19,8 @@ from emojax.estimator import TrainedRun
 from emojax.inference import predict_videos
 from emojax.models.early_fusion import ModalityDropout
 from emojax.training.metrics import bootstrap_ci, scores
-from emojax.training.run import run_config, train_run
+from emojax.training.config import run_config
+from emojax.training.run import train_run
 from emojax.training.runfiles import read_predictions
 
 from .conftest import shared
@@ -105,7 +106,8 @@ def test_normalisation_statistics_never_see_a_test_video(teaching_set, tmp_path)
     import shutil
 
     from emojax.training.protocols import make_folds
-    from emojax.training.run import RunConfig, prepare
+    from emojax.training.config import RunConfig
+    from emojax.training.prepare import prepare
 
     root = teaching_set(1.0)
     rows = [(i.path, i.label, i.group) for i in load_teaching(root).items]
@@ -217,7 +219,7 @@ def test_more_seeds_and_a_final_model_are_added_to_a_run(seeded_run):
     assert sorted(p.name for p in (out / "checkpoint" / "final").glob("*.msgpack")) == [
         "early_fusion.msgpack", "face.msgpack", "rppg.msgpack"]
     # the final model trains on the folds' learning-rate schedule and stops at the epoch chosen
-    from emojax.training.run import read_curves
+    from emojax.training.progress import read_curves
 
     folds, refit = read_curves(out), read_curves(out / "checkpoint" / "final")
     for m, stop in final["epochs"].items():

@@ -137,6 +137,8 @@ class TrainBars:
     def __call__(self, e: dict) -> None:
         from tqdm import tqdm
 
+        from ..training.progress import training_step
+
         if e.get("stage") == "note":             # said even when quiet: it is no progress bar
             tqdm.write(e["message"])
             return
@@ -145,12 +147,7 @@ class TrainBars:
         key = ("extract",) if e["stage"] == "extract" else ("train", e.get("seed"), e["fold"], e["model"])
         if key != self.key:
             self.close()
-            if e["stage"] == "extract":
-                desc = "extract"
-            else:
-                where = "final model" if e["fold"] == "final" else f"fold {e['fold']}/{e['folds']}"
-                seed = f"seed {e['seed']} " if e.get("seeds", 1) > 1 else ""
-                desc = f"{seed}{where} {e['model']}"
+            desc = "extract" if e["stage"] == "extract" else training_step(e)
             total = e["total"] if e["stage"] == "extract" else e["epochs"]
             unit = "video" if e["stage"] == "extract" else "epoch"
             self.bar, self.key = tqdm(total=total, desc=f"{self.label}{desc}", unit=unit, leave=False), key
@@ -169,7 +166,7 @@ class TrainBars:
 
 
 def print_metrics(metrics: dict, run) -> None:
-    from ..training.metrics import context_line, spread_table
+    from ..training.summary import context_line, final_line, interval_line, spread_table
 
     seeds = metrics.get("seeds", {}).get("values", [])
     spread = f"mean ± std over {len(seeds)} seeds (each the mean over folds)" if len(seeds) > 1 else "mean ± std over folds"
@@ -183,20 +180,14 @@ def print_metrics(metrics: dict, run) -> None:
         print(table)
     if len(seeds) > 1:
         print(f"first seed ({seeds[0]}), pooled over its folds:")
-    for m, ci in metrics["ci"].items():
-        lo, hi = ci["accuracy"]
-        by = ci.get("resampled", "videos")
-        print(f"  {m}: pooled accuracy {100 * metrics['pooled'][m]['accuracy']:.2f} "
-              f"(95% bootstrap CI {100 * lo:.1f}-{100 * hi:.1f}, resampling {ci.get('clusters', '')} {by})")
+    for m in metrics["ci"]:
+        print(f"  {m}: {interval_line(metrics, m)}")
     warning = metrics.get("bootstrap", {}).get("warning")
     if warning:
         print(f"  warning: {warning}")
     print_videos(metrics.get("videos", {}))
     if "final" in metrics:
-        f = metrics["final"]
-        print(f"final model: trained on all {f['videos']} videos (epochs "
-              + ", ".join(f"{m} {e}" for m, e in f["epochs"].items())
-              + f"; late-fusion weight {f['late_fusion_weight']:.2f}); `emojax predict` uses it")
+        print(final_line(metrics["final"]))
     print_assumptions(run)
 
 
@@ -233,6 +224,8 @@ def print_videos(videos: dict) -> None:
 
 
 def print_importance(out: dict) -> None:
+    from ..explain.importance import modality_shares_of
+
     paper = out["paper_table2"]
     print("modality contributions (Table 2), per cent of the positive permutation importance:")
     print(f"  {'model':>14}  {'rPPG':>6}  {'visual':>6}")
@@ -262,7 +255,7 @@ def print_importance(out: dict) -> None:
         print(f"\n{v['path']}:")
         for m, e in v["models"].items():
             ig = e["integrated_gradients"]
-            share = dict(zip(e["groupings"]["modality"]["names"], e["groupings"]["modality"]["share_pct"]))
+            share = modality_shares_of(e)
             print(f"  {m}: {e['label']} ({100 * e['proba'][e['label']]:.0f} %); modality shares "
                   + ", ".join(f"{k} {'-' if p is None else f'{p:.0f} %'}" for k, p in share.items())
                   + f"; integrated gradients rPPG {ig['modality']['rppg']:+.3f}, visual {ig['modality']['visual']:+.3f}"

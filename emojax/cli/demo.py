@@ -13,14 +13,16 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from ..data.teaching import TEACHING_CLASSES, TeachingConfig, make_teaching_set
-    from ..training.run import finished, run_config, train_run
+    from ..presets import PRESET_NAMES
+    from ..training.config import run_config
+    from ..training.run import finished, train_run
 
     root = Path(args.root)
     if not (root / "manifest.csv").is_file():
         cfg = TeachingConfig()
         with tqdm(total=cfg.clips_per_class * len(TEACHING_CLASSES), unit="clip", desc="teaching set") as bar:
             make_teaching_set(root, cfg, workers=args.workers, progress=bar.update)
-    for preset in ("paper", "improved"):
+    for preset in PRESET_NAMES:
         out = Path(args.runs) / f"demo-{preset}"
         cfg = run_config("teaching", root, preset=preset, protocol="speaker", store=args.store)
         metrics = finished(out, cfg)

@@ -11,7 +11,7 @@ from .common import (add_engine_options, add_partial_option, add_stream_option, 
 
 
 def run(args) -> int:
-    from ..training.run import evaluate_run
+    from ..training.scoring import evaluate_run
 
     if args.dataset or args.root:
         return _cross(args)
@@ -36,7 +36,7 @@ def run(args) -> int:
 def _cross(args) -> int:
     from tqdm import tqdm
 
-    from ..cross import cross_evaluate, parse_map
+    from ..crosscorpus import cross_evaluate, parse_map
 
     if not (args.dataset and args.root):
         raise EmojaxError("testing on another corpus needs both --dataset KIND and --root PATH")
@@ -53,7 +53,7 @@ def _cross(args) -> int:
     if args.json:
         print(json.dumps(metrics))
         return 0
-    from ..training.metrics import context_line
+    from ..training.summary import context_line
 
     print(f"{args.run} on {args.dataset} {args.root}: {metrics['n_videos']} videos; {metrics['models_used']}; "
           f"{metrics['scoring']}")

@@ -9,7 +9,7 @@ from .common import (TrainBars, add_engine_options, add_partial_option, add_stre
 
 
 def run_config_of(args):
-    from ..training.run import run_config
+    from ..training.config import run_config
 
     cfg = run_config(args.dataset, args.root, preset=args.preset, epochs=args.epochs, seed=args.seed,
                      length=args.length, protocol=args.protocol, folds=args.folds, classes=args.classes,

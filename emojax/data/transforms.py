@@ -23,6 +23,7 @@ from ..errors import ConfigError
 from ..features import heart, modalities, rppg, vitals
 from ..features.modalities import MODALITIES
 from ..features.record import Features
+from ..presets import DEFAULT_PRESET, check_preset
 
 #: hop of the sliding heart-rate estimate behind the improved heart-rate / quality channels
 #: (interpolated to every frame in between, never across a window without a rate)
@@ -33,7 +34,7 @@ HR_STEP_S = 0.25
 class InputConfig:
     """How feature records become model inputs (saved with every run)."""
 
-    preset: str = "improved"     # "paper" or "improved"
+    preset: str = DEFAULT_PRESET  # one of emojax.presets.PRESET_NAMES
     length: int | None = 150     # improved: frames after resampling; paper: None = longest in the set
     rppg_method: str = "pbv"     # improved: pulse method (see rppg.RPPG_METHODS; pbv combines the skin patches)
     hr_window_s: float = 4.0     # improved: window of the heart-rate / quality channels
@@ -42,8 +43,7 @@ class InputConfig:
                                     # to_arrays; every video must name its speaker)
 
     def __post_init__(self):
-        if self.preset not in ("paper", "improved"):
-            raise ConfigError(f"unknown input preset {self.preset!r}; choose 'paper' or 'improved'")
+        check_preset(self.preset, "input preset")
         if self.rppg_method not in rppg.RPPG_METHODS:
             raise ConfigError(f"unknown rPPG method {self.rppg_method!r}; choose one of {sorted(rppg.RPPG_METHODS)}")
         if self.length is not None and self.length < 2:

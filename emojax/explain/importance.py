@@ -14,8 +14,9 @@ import numpy as np
 from ..fileio import atomic_write_json, check_writable
 from ..errors import EmojaxError, RunFileError
 from ..estimator import TrainedRun
-from ..training.metrics import PAPER_TABLE2
-from ..training.run import load_prepared
+from ..inference import model_inputs, run_extractor
+from ..training.summary import PAPER_TABLE2
+from ..training.prepare import load_prepared
 from ..training.runfiles import is_share, read_config, read_json, read_predictions, require
 from .groups import GROUPINGS
 from .local import integrated_gradients, video_importance
@@ -40,6 +41,18 @@ def shares(mean: np.ndarray) -> list[float | None]:
     pos = np.clip(np.asarray(mean, float), 0.0, None)
     total = pos.sum()
     return [float(v) for v in 100.0 * pos / total] if total > 0 else [None] * len(pos)
+
+
+def modality_shares_of(entry: dict) -> dict[str, float | None]:
+    """Each modality's per-cent share (None: no share, see ``SHARE_RULE``) in one model's
+    explanation (an entry of ``models``, of a run's or of one video's)."""
+    mod = entry["groupings"]["modality"]
+    return dict(zip(mod["names"], mod["share_pct"]))
+
+
+def shares_per_model(explanation: dict) -> dict[str, dict[str, float | None]]:
+    """:func:`modality_shares_of` for every model of an explanation (``explain_video``'s)."""
+    return {m: modality_shares_of(e) for m, e in explanation["models"].items()}
 
 
 def _pool(per_fold: list[dict], weights: np.ndarray) -> dict:
@@ -120,45 +133,53 @@ def explain_run(run: str | os.PathLike, *, groupings: Sequence[str] = GROUPINGS,
                               "max_samples": max_samples, "scoring": "accuracy"},
                  "models": {}, "table2": {}, "table2_negative": {}, "table2_rule": SHARE_RULE,
                  "paper_table2": PAPER_TABLE2}
-    steps, done = len(models) * len(data.fold_rows) * len(groupings), 0
-    for m in models:
-        folds: dict = {g: [] for g in groupings}
-        classes: dict = {g: [] for g in groupings}
-        baseline = []
-        for f in range(len(data.fold_rows)):
-            clf, X, y = data.fold(f, m)
-            for g in groupings:
-                r = permuted_predictions(clf, X, y, groups=g, disjoint=True, n_repeats=n_repeats,
-                                         random_state=random_state, max_samples=max_samples)
-                imp = r.baseline - r.scores
-                folds[g].append({"names": r.names, "mean": imp.mean(axis=1), "std": imp.std(axis=1)})
-                if per_class:
-                    c = class_importance(r)
-                    classes[g].append({"names": r.names, "mean": c.importances_mean,
-                                       "counts": [(r.y == k).sum() for k in r.classes]})
-                done += 1
-                if progress is not None:
-                    progress({"stage": "explain", "model": m, "fold": f + 1, "grouping": g, "done": done,
-                              "total": steps})
-            baseline.append(float(r.baseline))   # the same for every grouping: the fold's own accuracy
-        weights = np.array([len(rows) for rows in data.fold_rows], float)
-        entry = {"baseline": {"accuracy": float(weights @ baseline / weights.sum()), "per_fold": baseline},
-                 "groupings": {g: _pool(folds[g], weights) for g in groupings}}
-        if per_class:
-            entry["per_class"] = {g: _pool_classes(classes[g]) for g in groupings}
+    steps = len(models) * len(data.fold_rows) * len(groupings)
+    for i, m in enumerate(models):
+        tick = None if progress is None else (
+            lambda e, base=i * steps // len(models): progress({**e, "done": base + e["done"], "total": steps}))
+        entry = explain_model(data, m, groupings, per_class=per_class, n_repeats=n_repeats,
+                              random_state=random_state, max_samples=max_samples, progress=tick)
         out["models"][m] = entry
         if "modality" in groupings:
-            mod = entry["groupings"]["modality"]
-            out["table2"][m] = dict(zip(mod["names"], mod["share_pct"]))
-            out["table2_negative"][m] = mod["negative"]
+            out["table2"][m] = modality_shares_of(entry)
+            out["table2_negative"][m] = entry["groupings"]["modality"]["negative"]
     if video is not None:
-        from ..features import Extractor
-
-        out["video"] = explain_video(data, Extractor(data.trained.extractor)(video), models, n_repeats=n_repeats,
+        out["video"] = explain_video(data, run_extractor(data.trained)(video), models, n_repeats=n_repeats,
                                      random_state=random_state, background=background)
     if write:
         atomic_write_json(run / "importance.json", out)
     return out
+
+
+def explain_model(data: RunData, m: str, groupings: Sequence[str], *, per_class: bool, n_repeats: int,
+                  random_state: int, max_samples: float, progress: Callable[[dict], None] | None = None) -> dict:
+    """Model ``m``'s permutation importance of every grouping, each fold's on its held-out videos,
+    pooled over folds weighted by their videos (``explain_run``'s entry of ``models``); per class
+    when ``per_class``. ``progress`` hears each (fold, grouping) done: ``done`` counted from 1."""
+    folds: dict = {g: [] for g in groupings}
+    classes: dict = {g: [] for g in groupings}
+    baseline, done = [], 0
+    for f in range(len(data.fold_rows)):
+        clf, X, y = data.fold(f, m)
+        for g in groupings:
+            r = permuted_predictions(clf, X, y, groups=g, disjoint=True, n_repeats=n_repeats,
+                                     random_state=random_state, max_samples=max_samples)
+            imp = r.baseline - r.scores
+            folds[g].append({"names": r.names, "mean": imp.mean(axis=1), "std": imp.std(axis=1)})
+            if per_class:
+                c = class_importance(r)
+                classes[g].append({"names": r.names, "mean": c.importances_mean,
+                                   "counts": [(r.y == k).sum() for k in r.classes]})
+            done += 1
+            if progress is not None:
+                progress({"stage": "explain", "model": m, "fold": f + 1, "grouping": g, "done": done})
+        baseline.append(float(r.baseline))   # the same for every grouping: the fold's own accuracy
+    weights = np.array([len(rows) for rows in data.fold_rows], float)
+    entry = {"baseline": {"accuracy": float(weights @ baseline / weights.sum()), "per_fold": baseline},
+             "groupings": {g: _pool(folds[g], weights) for g in groupings}}
+    if per_class:
+        entry["per_class"] = {g: _pool_classes(classes[g]) for g in groupings}
+    return entry
 
 
 def explain_video(data: RunData, features, models: Sequence[str], *, n_repeats: int = 5, random_state: int = 0,
@@ -169,10 +190,10 @@ def explain_video(data: RunData, features, models: Sequence[str], *, n_repeats: 
     bg = data.background(background, random_state)
     out: dict = {"path": features.source.get("path"), "frames": len(features),
                  "face_ratio": round(features.face_ratio, 4), "background": len(bg["mask"]), "models": {}}
+    # normalised as the run's test videos were (a speaker-relative run: this video as its speaker's only one)
+    x = model_inputs([features], data.trained, ["speaker"] if data.trained.speaker_relative else None)
     for m in models:
         clf = data.trained.classifier(m)
-        # normalised as the run's test videos were (a speaker-relative run: this video as its speaker's only one)
-        x = clf.inputs_for([features], ["speaker"] if data.trained.speaker_relative else None)
         groups = {}
         for g in groupings:
             r = video_importance(clf, x, bg, groups=g, n_repeats=n_repeats * 4, random_state=random_state)

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from flax import nnx
 
 from ..errors import ConfigError
+from ..presets import PRESET_NAMES
 from .common import InputNorm, Stat, masked_mean
 from .early_fusion import EarlyFusion, TemporalFusion
 from .face_resnet import FaceResNet
@@ -50,7 +51,7 @@ ARCHITECTURES = {
 class ModelSpec:
     """What a model needs to know about its inputs (saved with every run)."""
 
-    preset: str          # architecture preset: "paper" or "improved"
+    preset: str          # architecture preset: one of emojax.presets.PRESET_NAMES
     rppg_channels: int   # Cr
     face_channels: int   # Cf
     length: int          # T (the paper's early fusion flattens it)
@@ -58,7 +59,7 @@ class ModelSpec:
 
     def __post_init__(self):
         counts = (self.rppg_channels, self.face_channels, self.length, self.n_classes)
-        if self.preset not in ("paper", "improved") or not all(
+        if self.preset not in PRESET_NAMES or not all(
                 isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in counts) or self.n_classes < 2:
             raise ConfigError(f"not a model specification: preset {self.preset!r}, channels {self.rppg_channels} / "
                               f"{self.face_channels}, length {self.length}, classes {self.n_classes}")

@@ -22,7 +22,7 @@ from ..features.record import PAPER_EXTRACTOR
 from ..models import ARCHITECTURES
 from ..models.late_fusion import WEIGHT_GRID
 from .config import PRESETS
-from .metrics import PAPER_SPLIT, PAPER_TABLE1, PAPER_TABLE2
+from .summary import PAPER_SPLIT, PAPER_TABLE1, PAPER_TABLE2
 
 #: the paper, as cited everywhere
 REFERENCE = ("P. Kumar and X. Li (2023), Interpretable multimodal emotion recognition using facial features and "

@@ -1,10 +1,22 @@
-"""Training settings: a frozen dataclass per run, and the two named presets."""
+"""The settings that decide a run, as frozen dataclasses saved with it (``config.json``): how
+each model trains (:class:`TrainConfig`, and the training settings of each named preset,
+:data:`PRESETS`), the whole run (:class:`RunConfig`: dataset, protocol, training, inputs,
+extractor; :func:`run_config` builds one from a preset), and which of its keys decide its result
+(:func:`settings`)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+import os
+import re
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 
-from ..errors import ConfigError
+from ..data import LOADERS
+from ..data.transforms import InputConfig
+from ..errors import ConfigError, EmojaxError
+from ..features.record import PAPER_EXTRACTOR, ExtractorConfig
+from ..presets import DEFAULT_PRESET, check_preset
+from .protocols import PROTOCOLS
 
 SCHEDULES = ("constant", "cosine")
 SELECT_BY = ("uar", "accuracy")
@@ -14,7 +26,7 @@ SELECT_BY = ("uar", "accuracy")
 class TrainConfig:
     """How each model of a run is trained (saved in the run's ``config.json``)."""
 
-    preset: str = "improved"      # architecture + input preset: "paper" or "improved"
+    preset: str = DEFAULT_PRESET  # architecture + input preset: one of PRESET_NAMES
     epochs: int = 100             # epochs (the most, when early stopping is on)
     batch_size: int = 16          # videos per step
     learning_rate: float = 3e-3   # peak learning rate
@@ -29,8 +41,7 @@ class TrainConfig:
     seed: int = 0                 # drives initialisation, shuffling, dropout and the splits
 
     def __post_init__(self):
-        if self.preset not in ("paper", "improved"):
-            raise ConfigError(f"unknown preset {self.preset!r}; choose 'paper' or 'improved'")
+        check_preset(self.preset)
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"unknown schedule {self.schedule!r}; choose one of {SCHEDULES}")
         if self.select_by not in SELECT_BY:
@@ -61,6 +72,124 @@ PRESETS: dict[str, TrainConfig] = {
 
 def preset(name: str, **overrides) -> TrainConfig:
     """The named preset with some fields changed, e.g. ``preset("paper", epochs=5)``."""
-    if name not in PRESETS:
-        raise ConfigError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-    return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
+    return _training(name, **overrides)
+
+
+def _training(name: str, **overrides) -> TrainConfig:
+    return replace(PRESETS[check_preset(name)], **{k: v for k, v in overrides.items() if v is not None})
+
+
+RUN_FORMAT = 3
+#: what changed at each run format (said when a run of an older one is refused)
+FORMAT_CHANGES = {
+    2: "test videos are normalised as prediction normalises a new video",
+    3: "each modality has its own mask (a missing pulse never hides a face), folds are numbered from 1 "
+       "everywhere (predictions.npz counted them from 0), the split's speaker independence is recorded, and the "
+       "paper's early fusion reads only the frames its training videos have",
+}
+#: files whose config keys may grow on an existing run (more seeds, a final model) without retraining
+EXTENSIBLE = ("seeds", "refit")
+#: where things are, not what the run is: a feature store (a cache) may be anywhere, and a
+#: dataset root is compared as the folder it names
+LOCATIONS = ("store",)
+#: what a run is allowed to do, not what it computes (a dataset that needs it is refused without it)
+PERMISSIONS = ("allow_speaker_overlap",)
+
+
+def settings(config: dict) -> dict:
+    """What decides a run's result, from a ``config.json``: everything but what may grow
+    (:data:`EXTENSIBLE`), where the cache is (:data:`LOCATIONS`) and what it was allowed
+    (:data:`PERMISSIONS`), the root as an absolute path."""
+    out = {k: v for k, v in config.items() if k not in EXTENSIBLE + LOCATIONS + PERMISSIONS}
+    if isinstance(out.get("root"), str):
+        out["root"] = str(Path(out["root"]).expanduser().resolve())
+    return out
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that decides a run's result (saved as its ``config.json``)."""
+
+    dataset: str                     # dataset kind (see emojax.data.LOADERS)
+    root: str                        # its root folder (or manifest file)
+    protocol: str = "kfold"          # "holdout", "kfold", "loso" (sessions) or "speaker"
+    folds: int = 5                   # k of kfold
+    test_fraction: float = 0.2       # share of the videos tested by holdout
+    classes: str | None = None       # IEMOCAP class set: "paper" (10) or "four"
+    store: str = "artifacts/features"  # feature store (features are extracted once, then reused)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    inputs: InputConfig = field(default_factory=InputConfig)
+    extractor: ExtractorConfig = field(default_factory=ExtractorConfig)
+    accept_partial: bool = False     # train on videos that are not whole (truncated, damaged) too
+    seeds: int = 1                   # run the protocol with seeds train.seed, +1, ... (mean +- std over seeds)
+    refit: bool = False              # also train every model once more on all videos (the model to deploy)
+    allow_speaker_overlap: bool = False  # train although the split cannot keep speakers apart (the dataset
+                                     # names none, or one): recorded as not speaker-independent
+    speaker_pattern: str | None = None  # folder dataset: a regex finding each video's speaker in its name
+                                     # inside its class folder (group "speaker", else group 1)
+
+    def __post_init__(self):
+        if self.dataset not in LOADERS:
+            raise ConfigError(f"unknown dataset kind {self.dataset!r}; choose one of {sorted(LOADERS)}")
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(f"unknown protocol {self.protocol!r}; choose one of {PROTOCOLS}")
+        if self.train.preset != self.inputs.preset:
+            raise ConfigError(f"training preset {self.train.preset!r} with input preset {self.inputs.preset!r}")
+        if self.folds < 2:
+            raise ConfigError(f"folds must be at least 2, got {self.folds}")
+        if self.seeds < 1:
+            raise ConfigError(f"seeds must be at least 1, got {self.seeds}")
+        if self.classes is not None and self.dataset != "iemocap":
+            raise ConfigError(f"--classes {self.classes} chooses one of IEMOCAP's class sets; a {self.dataset} "
+                              "dataset's classes are its own (leave --classes out)")
+        if self.speaker_pattern is not None and self.dataset != "folder":
+            raise ConfigError(f"--speaker-pattern reads speakers from the file names of a folder dataset; a "
+                              f"{self.dataset} dataset names its speakers its own way (leave it out)")
+        if self.speaker_pattern is not None:
+            try:
+                re.compile(self.speaker_pattern)
+            except re.error as e:
+                raise ConfigError(f"--speaker-pattern {self.speaker_pattern!r} is not a regular expression ({e})") from None
+
+    @property
+    def preset(self) -> str:
+        return self.train.preset
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["extractor"] = self.extractor.to_dict()
+        return {"format": RUN_FORMAT, **d}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        if d.get("format") != RUN_FORMAT:
+            old = d.get("format")
+            since = [FORMAT_CHANGES[v] for v in FORMAT_CHANGES if not isinstance(old, int) or old < v]
+            raise EmojaxError(f"a run of format {old} (this emojax reads format {RUN_FORMAT}"
+                              + (f", in which {'; '.join(since)}" if since else "") + "); train it again")
+        d = {k: v for k, v in d.items() if k != "format"}
+        return cls(**{**d, "train": TrainConfig.from_dict(d["train"]), "inputs": InputConfig(**d["inputs"]),
+                      "extractor": ExtractorConfig.from_dict(d["extractor"])})
+
+
+def run_config(dataset: str, root: str | os.PathLike, *, preset: str = DEFAULT_PRESET, epochs: int | None = None,
+               seed: int | None = None, length: int | None = None, speaker_relative: bool = False,
+               **kwargs) -> RunConfig:
+    """A run of the named preset: ``paper`` = the paper's inputs (raw mean RGB of the face box,
+    raw landmarks, zero-padded to the longest video), architectures and training; ``improved``
+    = PBV pulse with heart-rate and quality channels from the skin patches, aligned landmarks
+    (``speaker_relative=True``: relative to each speaker's mean shape) at a fixed length, and
+    the improved models and training."""
+    train = _training(preset, epochs=epochs, seed=seed)
+    if preset == "paper":
+        if speaker_relative:
+            raise ConfigError("speaker-relative landmarks are an option of the improved preset")
+        inputs, extractor = InputConfig(preset="paper", length=length), PAPER_EXTRACTOR
+    else:
+        inputs, extractor = InputConfig(length=length or 150, speaker_relative=speaker_relative), ExtractorConfig()
+    return RunConfig(dataset=dataset, root=str(root), train=train, inputs=inputs, extractor=extractor, **kwargs)
+
+
+def seeds_of(cfg: RunConfig) -> list[int]:
+    """The seeds a run's protocol is run with: ``train.seed``, +1, ... (``seeds`` of them)."""
+    return [cfg.train.seed + i for i in range(cfg.seeds)]

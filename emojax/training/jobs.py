@@ -1,5 +1,6 @@
-"""Runs trained in a background process: launch ``emojax train`` detached from the caller, read
-where it is from the run folder, cancel it. The dashboard uses this so that nothing blocks a
+"""Runs trained (and explained) in a background process: launch ``emojax train`` (``emojax
+explain``) detached from the caller, its command line from :mod:`emojax.training.commands`; read
+where it is from the run folder; cancel it. The dashboard uses this so that nothing blocks a
 page while a run trains; the training process itself writes ``progress.json`` atomically.
 
 A cancelled run is interrupted like a Ctrl-C (SIGINT): what is stored is kept, its
@@ -17,7 +18,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Sequence
@@ -26,30 +26,13 @@ from .. import procs
 from ..fileio import atomic_write_json
 from ..errors import EmojaxError
 from ..models import TRAINED
+from .commands import explain_command
 from .runfiles import read_progress, read_record
 
 #: the processes this Python process launched, by (run folder, log name); polled, so they are reaped
 _CHILDREN: dict[tuple[Path, str], subprocess.Popen] = {}
 LOG = "train.log"
 EXPLAIN_LOG = "explain.log"
-
-
-def train_command(out: str | os.PathLike, *, dataset: str, root: str | os.PathLike, preset: str = "improved",
-                  protocol: str = "kfold", epochs: int | None = None, folds: int | None = None,
-                  classes: str | None = None, store: str | os.PathLike | None = None,
-                  workers: int | None = None, engine: str | None = None, address: str | None = None,
-                  speaker_pattern: str | None = None, allow_speaker_overlap: bool = False) -> list[str]:
-    """The ``emojax train`` command line for these settings (``engine``, ``address``: where
-    videos are extracted, as ``--engine`` / ``--address``; ``speaker_pattern``,
-    ``allow_speaker_overlap``: as ``--speaker-pattern`` / ``--allow-speaker-overlap``)."""
-    cmd = [sys.executable, "-m", "emojax.cli", "train", "--quiet", "--dataset", dataset, "--root", os.fspath(root),
-           "--preset", preset, "--protocol", protocol, "--out", os.fspath(out)]
-    for flag, value in (("--epochs", epochs), ("--folds", folds), ("--classes", classes), ("--store", store),
-                        ("--workers", workers), ("--engine", engine), ("--address", address),
-                        ("--speaker-pattern", speaker_pattern)):
-        if value is not None:
-            cmd += [flag, os.fspath(value) if isinstance(value, os.PathLike) else str(value)]
-    return cmd + (["--allow-speaker-overlap"] if allow_speaker_overlap else [])
 
 
 def _spawn(cmd: Sequence[str], out: Path, log_name: str) -> int:
@@ -83,7 +66,7 @@ def _launched(out: Path, log_name: str) -> tuple[subprocess.Popen | None, "procs
 
 
 def launch(cmd: Sequence[str], out: str | os.PathLike) -> int:
-    """Start ``cmd`` (from :func:`train_command`) in a new session, its output appended to
+    """Start ``cmd`` (from :func:`emojax.training.commands.train_command`) in a new session, its output appended to
     ``out/train.log``; returns its pid. Refuses when a run is already training in ``out``."""
     out = Path(out).resolve()
     if status(out)["state"] in ("starting", "running"):
@@ -91,15 +74,9 @@ def launch(cmd: Sequence[str], out: str | os.PathLike) -> int:
     return _spawn(cmd, out, LOG)
 
 
-def explain_command(run: str | os.PathLike, *, groupings: str = "modality,region,channel,time",
-                    per_class: bool = True, video: str | os.PathLike | None = None) -> list[str]:
-    """The ``emojax explain`` command line for a finished run."""
-    cmd = [sys.executable, "-m", "emojax.cli", "explain", os.fspath(run), "--groups", groupings]
-    return cmd + (["--per-class"] if per_class else []) + (["--video", os.fspath(video)] if video else [])
-
-
 def launch_explain(run: str | os.PathLike, **kwargs) -> int:
-    """Explain a finished run in a background process (:func:`explain_command`), its output in
+    """Explain a finished run in a background process (:func:`~emojax.training.commands.explain_command`
+    with ``kwargs``), its output in
     ``run/explain.log``; refused while one is already running for it."""
     out = Path(run).resolve()
     if explaining(out)["state"] == "running":

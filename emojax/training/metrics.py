@@ -1,8 +1,8 @@
 """Scores of a run, all from scikit-learn: per fold, mean +- std over folds (and over seeds), a
 bootstrap interval on the pooled predictions (resampling the protocol's own unit: sessions
 under LOSO, speakers when they are known, else videos), the baselines (each fold's training
-majority class, chance), whether the split was speaker-independent, and the four models laid
-out like the paper's Table 1.
+majority class, chance) and whether the split was speaker-independent; the four models laid
+out like the paper's Table 1 (:mod:`emojax.training.summary`) go with them.
 
 One label set: precision, recall, F1 and UAR are means over the run's classes (the same K
 classes per fold, pooled, in the bootstrap and for the baseline), a class a fold did not test
@@ -19,28 +19,10 @@ import numpy as np
 from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, precision_recall_fscore_support
 
 from .protocols import MIN_CLUSTERS
+from .summary import table1
 
 #: the scores summarised per model
 SCORES = ("accuracy", "uar", "precision_macro", "recall_macro", "f1_macro", "f1_weighted")
-
-#: Kumar & Li (2023), Table 1, IEMOCAP, 10 classes (per cent; P/R/F1 only given for early fusion)
-PAPER_TABLE1 = {
-    "rppg": {"accuracy": 37.45}, "face": {"accuracy": 46.42}, "late_fusion": {"accuracy": 41.17},
-    "early_fusion": {"accuracy": 54.61, "precision_macro": 56.0, "recall_macro": 58.0, "f1_macro": 57.0},
-}
-#: Kumar & Li (2023), Table 2: each modality's share of the early-fusion decision (per cent)
-PAPER_TABLE2 = {"rppg": 37.67, "face": 62.33}
-#: said wherever the paper's figures stand beside a run's: they are not like for like
-PAPER_SPLIT = "its train/test split is not stated"
-#: the heading of the paper's column in Table 1
-PAPER_COLUMN = "Paper accuracy (IEMOCAP, split not stated)"
-
-
-def paper_note(protocol: str | None) -> str:
-    """The line under a Table 1 with the paper's column: this run's protocol beside the paper's."""
-    run = f"this run's protocol: {protocol}" if protocol else "this run's protocol: see its config.json"
-    return (f"Paper accuracy: Kumar & Li (2023), IEMOCAP, 10 classes; {PAPER_SPLIT}, so its column is not like "
-            f"for like with {run}.")
 
 #: how the macro scores are averaged (written to metrics.json beside the classes)
 LABEL_SET = ("precision, recall, F1 and UAR are unweighted means over the run's classes (listed in 'classes'), "
@@ -128,16 +110,6 @@ def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, clusters: Sequence | No
     return out
 
 
-def independence_line(split: dict | None) -> str:
-    """One sentence saying whether a run's split is speaker-independent and why (or why not),
-    from the record :func:`emojax.training.protocols.independence` made; empty without one."""
-    if not split:
-        return ""
-    if split.get("speaker_independent"):
-        return f"Speaker-independent ({split.get('protocol')}): {split.get('why')}."
-    return f"Not speaker-independent ({split.get('protocol')}): {split.get('why')}."
-
-
 #: what each protocol's bootstrap unit is called in the plural
 _UNITS = {"session": "sessions", "speaker": "speakers", "video": "videos"}
 
@@ -148,42 +120,6 @@ def _clusters(pred: dict, split: dict | None) -> tuple[np.ndarray | None, str]:
     unit = (split or {}).get("bootstrap_unit") or ("speaker" if "group" in pred else "video")
     key = {"session": "session", "speaker": "group"}.get(unit)
     return (np.asarray(pred[key]) if key in pred else None), _UNITS.get(unit, "videos")
-
-
-def _cell(stat: dict) -> str:
-    return f"{100 * stat['mean']:.2f} ± {100 * stat['std']:.2f}"
-
-
-TABLE_COLUMNS = [("accuracy", "Accuracy"), ("precision_macro", "Precision"), ("recall_macro", "Recall"),
-                 ("f1_macro", "F1"), ("uar", "UAR")]
-
-
-def table1(summary: dict, *, paper: bool = False, baseline: dict | None = None, split: dict | None = None,
-           protocol: str | None = None) -> str:
-    """The models as rows like the paper's Table 1 (per cent, mean +- std over folds, or over
-    seeds when there are several); with ``paper``, the published IEMOCAP figures beside them
-    and, under the table, this run's ``protocol`` beside the paper's (not stated); with
-    ``baseline``, a last row: always predicting each fold's training majority class
-    (:data:`BASELINE_RULE`); with ``split`` (the run's record of its protocol), a line under the
-    table saying whether it is speaker-independent."""
-    from ..models import MODEL_NAMES, TITLES
-
-    head = "| Model | " + " | ".join(c for _, c in TABLE_COLUMNS) + (f" | {PAPER_COLUMN} |" if paper else " |")
-    lines = [head, "|" + "---|" * (len(TABLE_COLUMNS) + 1 + paper)]
-    rows = [(TITLES[m], summary[m]) for m in MODEL_NAMES if m in summary]
-    if baseline is not None:
-        rows.append(("Majority class (baseline)", baseline))
-    for title, stats in rows:
-        cells = [_cell(stats[k]) for k, _ in TABLE_COLUMNS]
-        if paper:
-            key = next((m for m in MODEL_NAMES if TITLES[m] == title), None)
-            cells.append(f"{PAPER_TABLE1[key]['accuracy']:.2f}" if key else "")
-        lines.append(f"| {title} | " + " | ".join(cells) + " |")
-    if paper:
-        lines.append(paper_note(protocol))
-    if split:
-        lines += ["", independence_line(split)]
-    return "\n".join(lines)
 
 
 #: the majority baseline, in words (written beside it)
@@ -210,14 +146,6 @@ def context_of(y: np.ndarray, fold: np.ndarray, classes: Sequence[str], train_co
             "largest_test_share": float(counts.max() / max(counts.sum(), 1)),
             "chance_uar": float(1.0 / len(classes)),
             "majority_baseline": mean_std(per_fold), "baseline_classes": chosen, "baseline_rule": BASELINE_RULE}
-
-
-def context_line(context: dict) -> str:
-    """One line for under Table 1: the test classes and the baselines."""
-    counts = ", ".join(f"{c} {n}" for c, n in context["class_counts"].items())
-    return (f"test videos per class: {counts}; the largest ({context['largest_test_class']}) is "
-            f"{100 * context['largest_test_share']:.2f} % of them; chance UAR {100 * context['chance_uar']:.2f} %; "
-            "the baseline predicts each fold's training majority class")
 
 
 def evaluate(pred: dict[str, np.ndarray], classes: Sequence[str], folds: list[dict] | None = None, *,
@@ -285,17 +213,3 @@ def over_seeds(seeds: Sequence[int], results: Sequence[dict], *, paper_reference
                       "ci": [r["ci"] for r in results]},
             "table1": table1(summary, paper=paper_reference, baseline=base, split=results[0].get("split"),
                              protocol=protocol)}
-
-
-def spread_table(metrics: dict) -> str | None:
-    """With several seeds: accuracy and UAR per model, mean with the std over seeds and over
-    every fold of every seed (None with one seed)."""
-    from ..models import TITLES
-
-    if "seeds" not in metrics:
-        return None
-    lines = ["| Model | Accuracy | ± seeds | ± folds | UAR | ± seeds | ± folds |", "|---|---|---|---|---|---|---|"]
-    for m, st in metrics["seeds"]["summary"].items():
-        cells = [f"{100 * st[k][x]:.2f}" for k in ("accuracy", "uar") for x in ("mean", "std", "std_folds")]
-        lines.append(f"| {TITLES[m]} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)

@@ -4,7 +4,7 @@ and what is wrong with it — never a traceback from deep inside, whether the fi
 by a full disk, edited by hand, or written by another program. :func:`problems` lists what is
 wrong with a whole run, so that one bad run can be shown as bad while the others keep working.
 
-Files (see ``training/run.py`` for who writes them): ``config.json``, ``model.json``,
+Files (see ``training/run.py`` for who writes them and where: :func:`seed_folder`): ``config.json``, ``model.json``,
 ``metrics.json``, ``predictions.npz`` (also per seed), ``progress.json``; ``importance.json``
 is checked by :func:`emojax.explain.importance.read_importance`.
 """
@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import RunFileError
+from ..errors import EmojaxError, RunFileError
 from ..models import MODEL_NAMES
+from .config import RunConfig
 
 
 def read_json(path: str | os.PathLike) -> dict:
@@ -58,10 +59,7 @@ def _classes(value: Any, path: Path, key: str = "classes") -> list[str]:
 
 
 def read_config(run: str | os.PathLike):
-    """A run's ``config.json`` as a :class:`~emojax.training.run.RunConfig`."""
-    from ..errors import EmojaxError
-    from .run import RunConfig
-
+    """A run's ``config.json`` as a :class:`~emojax.training.config.RunConfig`."""
     path = Path(run) / "config.json"
     data = read_json(path)
     try:
@@ -177,6 +175,11 @@ def read_predictions(run: str | os.PathLike) -> dict[str, np.ndarray]:
         require(ok and bool((p >= -1e-6).all()) and bool(np.allclose(p.sum(axis=1), 1.0, atol=1e-3)), path,
                 f"'{key}' is not a probability per class for each of the {n} videos")
     return pred
+
+
+def seed_folder(run: Path, seed_index: int, seed: int) -> Path:
+    """Where seed number ``seed_index`` of a run keeps its checkpoints and predictions."""
+    return run if seed_index == 0 else run / "seeds" / str(seed)
 
 
 def read_record(path: str | os.PathLike) -> dict:

@@ -21,14 +21,14 @@ from typing import Callable, Mapping
 import numpy as np
 
 from .data import load_dataset
-from .data.transforms import presence
 from .errors import DatasetError, EmojaxError
-from .features.modalities import TITLES
 from .features.store import FeatureStore
 from .fileio import atomic_write_json, atomic_write_npz, check_writable
 from .models import MODEL_NAMES
-from .training.metrics import evaluate, mean_std, scores, table1
+from .training.metrics import evaluate, mean_std, scores
+from .training.prepare import by_presence, extract_labelled, run_store
 from .training.runfiles import read_model_info
+from .training.summary import table1
 
 #: the names one emotion goes by across the corpora emojax reads (IEMOCAP, CREMA-D and RAVDESS
 #: codes, and the teaching set's words), in order of preference: a class maps to the first of
@@ -93,6 +93,65 @@ def _name(kind: str, root: str | os.PathLike) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{kind}-{Path(root).resolve().name}").strip("-") or kind
 
 
+def _read(trained, items: list, store, root, *, stream, workers, engine, accept_partial, on_progress):
+    """``items`` extracted with the run's extractor settings (video stream ``stream``) into
+    ``store``: those with a modality to read and their records, the others ``(id, why)``, the
+    kept ones with a modality absent, and the extraction's failures; refused when none is left."""
+    extractor = dataclasses.replace(trained.extractor, stream=stream)
+    summary = extract_labelled(items, store, extractor, workers=workers, engine=engine,
+                               accept_partial=accept_partial, on_progress=on_progress)
+    ok = [o for o in summary.outcomes if o.stem]
+    if not ok:
+        first = f"; first failure: {summary.failed[0].item.id}: {summary.failed[0].error}" if summary.failed else ""
+        raise DatasetError(f"{root}: none of its {len(items)} videos could be read{first}")
+    records = [FeatureStore(store).load(o.stem) for o in ok]
+    # the run's own rule (features.modalities): a video with no modality to read is left out by name
+    keep, empty, single = by_presence([o.item.id for o in ok], records, trained.inputs, "nothing to read")
+    if not keep:
+        raise DatasetError(f"{root}: none of its {len(ok)} readable videos gives a pulse or landmarks; first: "
+                           f"{empty[0][0]}: {empty[0][1]}")
+    return [ok[i] for i in keep], [records[i] for i in keep], empty, single, summary.failed
+
+
+def _per_split(trained, arrays: dict, cols: list[int], on_progress) -> tuple[list, dict]:
+    """The models to score (the final model, else every fold's) and each one's probabilities of
+    the shared classes (columns ``cols``), renormalised over them."""
+    splits = ["final"] if trained.has_final else list(range(1, len(trained.fold_names) + 1))
+    per_split: dict = {m: [] for m in MODEL_NAMES}
+    for s in splits:
+        for m in MODEL_NAMES:
+            p = trained.classifier(m, s).predict_proba(arrays)[:, cols]
+            per_split[m].append(p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12))
+        if on_progress is not None:
+            on_progress({"stage": "predict", "done": len(per_split[MODEL_NAMES[0]]), "total": len(splits)})
+    return splits, per_split
+
+
+def _scored(trained, ok: list, y: np.ndarray, speakers: list, shared: list[str], per_split: dict, labels: list[str],
+            bootstrap: int) -> tuple[dict, dict]:
+    """The predictions (as a run's ``predictions.npz``: one fold) and their metrics: the models'
+    mean probabilities pooled, each fold's models on their own for the spread over folds, and
+    the baseline of the run's majority class among the shared ones (``labels``: the run's
+    videos' classes)."""
+    proba = {m: np.mean(v, axis=0) for m, v in per_split.items()}
+    g = np.array(["" if x is None else str(x) for x in speakers])
+    # the baseline: the run's majority class among the shared ones (its models trained on all its videos, or on
+    # all but a fold's)
+    n_splits = len(per_split[MODEL_NAMES[0]])
+    pred = {"ids": np.array([o.item.id for o in ok]), "fold": np.ones(len(ok), int), "group": g, "y_true": y,
+            "train_counts": np.array([[labels.count(c) for c in shared]]),
+            "classes": np.array(shared), **{f"proba_{m}": proba[m] for m in MODEL_NAMES}}
+    metrics = evaluate(pred, shared, [{"name": "all", "n_test": len(ok)}], bootstrap=bootstrap)
+    if n_splits > 1:   # each fold's models on their own: the spread over folds
+        per_fold = [{"name": trained.fold_names[k], "n_test": len(ok),
+                     "models": {m: scores(y, per_split[m][k].argmax(axis=1), len(shared)) for m in MODEL_NAMES}}
+                    for k in range(n_splits)]
+        metrics["folds"] = per_fold
+        metrics["summary"] = {m: mean_std([f["models"][m] for f in per_fold]) for m in MODEL_NAMES}
+        metrics["table1"] = table1(metrics["summary"], baseline=metrics["context"]["majority_baseline"])
+    return pred, metrics
+
+
 def cross_evaluate(run: str | os.PathLike, dataset: str, root: str | os.PathLike, *,
                    mapping: Mapping[str, str | None] | None = None, classes: str | None = None,
                    store: str | os.PathLike | None = None, name: str | None = None, workers: int | None = None, engine=None,
@@ -103,7 +162,7 @@ def cross_evaluate(run: str | os.PathLike, dataset: str, root: str | os.PathLike
     default map (None: leave the class out). ``store``: the feature store (default: the run's).
     ``stream``: which video stream of the corpus's files (None: each container's default)."""
     from .estimator import TrainedRun
-    from .training.run import extract_labelled, run_store
+    from .inference import model_inputs
 
     run = Path(run)
     trained = TrainedRun(run)
@@ -116,26 +175,9 @@ def cross_evaluate(run: str | os.PathLike, dataset: str, root: str | os.PathLike
         raise DatasetError(f"{root}: no video of a class the run shares")
     name = name or _name(dataset, root)
     out = check_writable(run / "cross" / name, "results")     # before the other corpus is extracted
-    extractor = dataclasses.replace(trained.extractor, stream=stream)
-    summary = extract_labelled(items, store or run_store(run), extractor, workers=workers, engine=engine,
-                               accept_partial=accept_partial, on_progress=on_progress)
-    ok = [o for o in summary.outcomes if o.stem]
-    if not ok:
-        first = f"; first failure: {summary.failed[0].item.id}: {summary.failed[0].error}" if summary.failed else ""
-        raise DatasetError(f"{root}: none of its {len(items)} videos could be read{first}")
-    records = [FeatureStore(store or run_store(run)).load(o.stem) for o in ok]
-    # the run's own rule (features.modalities): a video with no modality to read is left out by name
-    why = [presence(f, trained.inputs) for f in records]
-    empty = [(o.item.id, "nothing to read: " + "; ".join(f"{TITLES[m]} {w}" for m, w in w_.items()))
-             for o, w_ in zip(ok, why) if all(w_.values())]
-    keep = [i for i, w_ in enumerate(why) if not all(w_.values())]
-    single = [{"id": ok[i].item.id, "absent": [m for m, w_ in why[i].items() if w_],
-               "why": "; ".join(f"{TITLES[m]} {w_}" for m, w_ in why[i].items() if w_)}
-              for i in keep if any(why[i].values())]
-    if not keep:
-        raise DatasetError(f"{root}: none of its {len(ok)} readable videos gives a pulse or landmarks; first: "
-                           f"{empty[0][0]}: {empty[0][1]}")
-    ok, records = [ok[i] for i in keep], [records[i] for i in keep]
+    ok, records, empty, single, failed = _read(trained, items, store or run_store(run), root, stream=stream,
+                                               workers=workers, engine=engine, accept_partial=accept_partial,
+                                               on_progress=on_progress)
     speakers = [o.item.group for o in ok]
     if trained.speaker_relative and any(g is None for g in speakers):
         raise DatasetError(f"{root}: the run takes landmarks relative to each speaker, and this dataset does not "
@@ -143,35 +185,13 @@ def cross_evaluate(run: str | os.PathLike, dataset: str, root: str | os.PathLike
     shared = sorted(set(cmap.values()), key=run_classes.index)
     cols = [run_classes.index(c) for c in shared]
     y = np.array([shared.index(cmap[o.item.label]) for o in ok])
-    splits = ["final"] if trained.has_final else list(range(1, len(trained.fold_names) + 1))
-    arrays = trained.classifier(MODEL_NAMES[0], splits[0]).inputs_for(
-        records, speakers if trained.speaker_relative else None)
-    per_split = {m: [] for m in MODEL_NAMES}
-    for s in splits:
-        for m in MODEL_NAMES:
-            p = trained.classifier(m, s).predict_proba(arrays)[:, cols]
-            per_split[m].append(p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12))
-        if on_progress is not None:
-            on_progress({"stage": "predict", "done": len(per_split[MODEL_NAMES[0]]), "total": len(splits)})
-    proba = {m: np.mean(v, axis=0) for m, v in per_split.items()}
-    g = np.array(["" if x is None else str(x) for x in speakers])
-    # the baseline: the run's majority class among the shared ones (its models trained on all its videos, or on
-    # all but a fold's)
+    arrays = model_inputs(records, trained, speakers if trained.speaker_relative else None)
+    splits, per_split = _per_split(trained, arrays, cols, on_progress)
     labels = [r["label"] for r in read_model_info(run).get("records", [])]
-    pred = {"ids": np.array([o.item.id for o in ok]), "fold": np.ones(len(ok), int), "group": g, "y_true": y,
-            "train_counts": np.array([[labels.count(c) for c in shared]]),
-            "classes": np.array(shared), **{f"proba_{m}": proba[m] for m in MODEL_NAMES}}
-    metrics = evaluate(pred, shared, [{"name": "all", "n_test": len(ok)}], bootstrap=bootstrap)
-    if len(splits) > 1:   # each fold's models on their own: the spread over folds
-        per_fold = [{"name": trained.fold_names[k], "n_test": len(ok),
-                     "models": {m: scores(y, per_split[m][k].argmax(axis=1), len(shared)) for m in MODEL_NAMES}}
-                    for k in range(len(splits))]
-        metrics["folds"] = per_fold
-        metrics["summary"] = {m: mean_std([f["models"][m] for f in per_fold]) for m in MODEL_NAMES}
-        metrics["table1"] = table1(metrics["summary"], baseline=metrics["context"]["majority_baseline"])
+    pred, metrics = _scored(trained, ok, y, speakers, shared, per_split, labels, bootstrap)
     metrics.update({
         "name": name, "dataset": dataset, "root": str(root), "class_map": cmap, "shared_classes": shared,
-        "left_out": {"classes": left_out, "unreadable": [(o.item.id, o.error) for o in summary.failed],
+        "left_out": {"classes": left_out, "unreadable": [(o.item.id, o.error) for o in failed],
                      "nothing_to_read": empty},
         "single_modality": single,
         "models_used": trained.which(None),
