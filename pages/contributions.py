@@ -4,7 +4,7 @@ Table 2, per class, face regions drawn on a face, moments, and one video's own e
 import numpy as np
 import streamlit as st
 
-from dashboard import charts, resources, state
+from dashboard import charts, resources, runs, state
 from emojax.errors import RunFileError
 from emojax.models import TITLES
 from emojax.training import jobs
@@ -116,7 +116,7 @@ def explain_now(run) -> None:
 
 
 st.title("Modality contributions")
-run = state.current_run()
+run = runs.current_run()
 if run is not None:
     try:
         imp = resources.run_json(run, "importance.json")

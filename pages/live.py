@@ -8,7 +8,7 @@ import time
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-from dashboard import charts, resources, state
+from dashboard import charts, resources, runs, state, uploads
 from dashboard.live import PULSE_S, LiveSession
 from emojax.errors import EmojaxError
 from emojax.features import Extractor, ExtractorConfig, heart, vitals
@@ -44,12 +44,12 @@ def record_control(session: LiveSession) -> None:
     on = st.toggle("Record", key="live_record", help="Write what the camera sends to a video of yours (at most "
                    "2 minutes), ready for the Predict and Signals pages. Nothing is written unless this is on.")
     if on and not session.recording and not session.closed:
-        session.start_recording(state.private_file(".mp4"))
+        session.start_recording(uploads.private_file(".mp4"))
     elif not on and session.recording:
         done = session.stop_recording()
         if done is not None:
             path, frames = done
-            state.keep_made(path, f"live-recording-{time.strftime('%H%M%S')}.mp4")
+            uploads.keep_made(path, f"live-recording-{time.strftime('%H%M%S')}.mp4")
             st.success(f"Recorded {frames} frames: it is now your video on the Predict and Signals pages.")
 
 
@@ -117,7 +117,7 @@ def emotion(session: LiveSession, run) -> None:
 st.title("Live: your camera, as it happens")
 st.caption("Your camera's frames go to this server (never to anyone else) and come back with the face box, the 68 "
            "landmarks and the skin patches drawn on them. Nothing is stored unless you press Record.")
-run = state.current_run()
+run = runs.current_run()
 config = resources.run_extractor(run) if run is not None else ExtractorConfig()
 if run is None:
     st.caption("Without a run, the landmarks and the pulse still work; choose a run for the emotion.")

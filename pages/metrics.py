@@ -5,7 +5,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import charts, resources, state, tables
+from dashboard import charts, resources, runs, state, tables
 from emojax.errors import RunFileError
 from emojax.models import MODEL_NAMES, TITLES
 from emojax.cross import cross_results
@@ -104,7 +104,7 @@ def cell_videos(run: Path, metrics: dict, model: str) -> None:
 
 
 st.title("Metrics explorer")
-run = state.current_run()
+run = runs.current_run()
 if run is not None:
     metrics = table(run)
     cross(run)
@@ -117,11 +117,11 @@ if run is not None:
         c2.dataframe(tables.per_class(metrics, model).style.format("{:.2f}", subset=["precision", "recall", "f1-score"]))
         cell_videos(run, metrics, model)
         st.subheader("Two runs side by side")
-        others = [p for p in state.finished_runs() if p != run]
+        others = [p for p in runs.finished_runs() if p != run]
         if not others:
             st.caption("Only one finished run: train another on the Train page to compare.")
         else:
-            other = state.pick_run("Compare with", key="compare_run", runs=others)
+            other = runs.pick_run("Compare with", key="compare_run", runs=others)
             left, right = st.columns(2)
             with left:
                 st.plotly_chart(charts.model_scores(metrics["summary"], "uar", title=f"{run.name}: UAR"),

@@ -4,14 +4,14 @@ colour of the skin."""
 import numpy as np
 import streamlit as st
 
-from dashboard import charts, resources, state
+from dashboard import charts, resources, runs, state, uploads
 from emojax.errors import EmojaxError
 from emojax.features import heart, timing, vitals
 from emojax.features.landmarks import skin_polygons
 from emojax.video import FrameReader, rotation_note, stream_note
 
 
-def frame_view(video: state.Video, f, roi: str) -> None:
+def frame_view(video: uploads.Video, f, roi: str) -> None:
     c1, c2 = st.columns([4, 1])
     i = c1.slider("Frame", 0, len(f) - 1, 0, key="signals_frame")
     zoom = c2.toggle("Zoom to the face", value=True, key="signals_zoom")
@@ -70,12 +70,12 @@ def pulse_view(f) -> None:
 
 
 st.title("Signals: the face and the pulse")
-run = state.current_run()
+run = runs.current_run()
 clips = state.teaching_clips()
-video = state.current_video()
+video = uploads.current_video()
 if video is None and clips:
     st.caption("No video chosen on the Predict page: showing a teaching clip.")
-    video = state.Video(clips[0], clips[0].name)
+    video = uploads.Video(clips[0], clips[0].name)
 if video is None:
     st.info("Choose or upload a video on the Predict page first.")
 elif run is not None:

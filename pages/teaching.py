@@ -6,7 +6,7 @@ import json
 import numpy as np
 import streamlit as st
 
-from dashboard import charts, resources, state
+from dashboard import charts, resources, runs, state
 from emojax.errors import RunFileError
 from emojax.features import ExtractorConfig, heart, rppg
 from emojax.models import TITLES
@@ -99,7 +99,7 @@ st.title("Teaching demos")
 tab1, tab2, tab3 = st.tabs(["Your pulse in the colour of your skin", "Why fuse", "What permutation importance means"])
 with tab1:
     pulse_demo()
-run = state.current_run()
+run = runs.current_run()
 if run is not None:
     with tab2:
         fusion_demo(run)

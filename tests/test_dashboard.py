@@ -175,7 +175,7 @@ def test_an_upload_is_named_by_us_whatever_its_name_and_a_wrong_type_is_never_wr
     """A real video uploaded under a name that climbs out of any folder lands in the private
     upload folder under a name of ours; a file of a type we do not read is refused before a
     byte of it is written."""
-    from dashboard.state import save_upload
+    from dashboard.uploads import save_upload
     from emojax.errors import VideoError
 
     real = (shared("grid") / "bbaf2n.mpg").read_bytes()
@@ -246,7 +246,7 @@ def test_every_page_renders_its_figures(app, page):
 
 
 def test_train_page_launches_watches_and_cancels_a_run(app, dashboard_artifacts, teaching_set):
-    from dashboard import state
+    from dashboard import runs
     from emojax.training import jobs
 
     at = app("train")
@@ -270,7 +270,7 @@ def test_train_page_launches_watches_and_cancels_a_run(app, dashboard_artifacts,
     assert jobs.status(run)["state"] == "interrupted"
     assert "was interrupted" in at.info[0].value
     assert not (run / "metrics.json").exists()
-    assert run.name not in [p.name for p in state.finished_runs()]
+    assert run.name not in [p.name for p in runs.finished_runs()]
 
 
 def test_train_page_can_extract_on_a_ray_cluster_and_says_when_it_cannot_reach_it(app, dashboard_artifacts,
