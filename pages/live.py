@@ -73,7 +73,7 @@ def rolling(session: LiveSession, run) -> None:
               help="Frames the server processed per second. When it cannot keep up it drops frames rather than "
                    "falling behind" + (f"; each takes {snap.latency_ms:.0f} ms here." if snap.latency_ms else "."))
     if len(snap.pulse) > 1:
-        st.plotly_chart(charts.pulse_trace(snap.times, snap.pulse, snap.face_found, vitals.DEFAULT_METHOD),
+        st.plotly_chart(charts.pulse_chart(snap.times, snap.pulse, snap.face_found, vitals.DEFAULT_METHOD),
                         key="live_pulse")
         st.caption(f"The last {PULSE_S:.0f} s of pulse from the skin patches' colour.")
     if run is not None:
@@ -100,13 +100,13 @@ def emotion(session: LiveSession, run) -> None:
         return
     e = session.history[-1]
     st.metric("Emotion (early fusion)", e["label"], f"window of {e['frames']} frames", delta_color="off")
-    st.plotly_chart(charts.probabilities({m: {"proba": p} for m, p in e["proba"].items()}, e["classes"]),
+    st.plotly_chart(charts.probabilities_chart({m: {"proba": p} for m, p in e["proba"].items()}, e["classes"]),
                     key="live_proba")
     if e["shares"]:
-        st.plotly_chart(charts.modality_shares(e["shares"], title="This window: each modality's share (%)"),
+        st.plotly_chart(charts.modality_shares_chart(e["shares"], title="This window: each modality's share (%)"),
                         key="live_shares")
     if len(session.history) > 1:
-        st.plotly_chart(charts.emotion_history(session.history, e["classes"]), key="live_history")
+        st.plotly_chart(charts.emotion_history_chart(session.history, e["classes"]), key="live_history")
     if e["speaker_relative"]:
         st.caption("This run takes the landmarks relative to the speaker's mean shape. Here that is the window's "
                    "own (the stream as one speaker's only video, as `emojax predict --same-speaker` with one "

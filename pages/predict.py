@@ -112,7 +112,7 @@ def show(pred: dict, run: Path) -> None:
                    "real face this shows how the pipeline works, not what the person feels. Train on a real "
                    "dataset (Train page) for that.")
     st.caption(f"Models: {r['models_used']} of run {run.name}; inputs: {r['normalisation']}.")
-    st.plotly_chart(charts.probabilities(r["models"], r["classes"]), key="proba_chart")
+    st.plotly_chart(charts.probabilities_chart(r["models"], r["classes"]), key="proba_chart")
     table = pd.DataFrame({TITLES[m]: v["proba"] for m, v in r["models"].items()}).T
     st.dataframe(table.style.format("{:.3f}"))
     st.caption("Each model read: " + "; ".join(
@@ -122,7 +122,7 @@ def show(pred: dict, run: Path) -> None:
     if "contrib" not in pred:
         pred["contrib"] = contributions(pred, run)
     if pred["contrib"]:
-        st.plotly_chart(charts.modality_shares(pred["contrib"], title="This video: each modality's share (%)"),
+        st.plotly_chart(charts.modality_shares_chart(pred["contrib"], title="This video: each modality's share (%)"),
                         key="video_shares")
         st.caption("The drop in the predicted class's probability when a modality is replaced by that of the "
                    "run's other videos, as shares of their total.")
