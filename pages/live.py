@@ -69,7 +69,7 @@ def rolling(session: LiveSession, run) -> None:
     else:
         c2.metric("Heart rate", f"{hr['bpm']:.0f} bpm", "stands out from any other rate" if hr["margin"] is None
                   else f"stands out by {hr['margin']:.1f} dB", delta_color="off")
-    c3.metric("Processed", f"{snap.fps:.0f} fps", f"{snap.skipped} frames dropped", delta_color="off",
+    c3.metric("Processed", f"{snap.processing_fps:.0f} fps", f"{snap.skipped} frames dropped", delta_color="off",
               help="Frames the server processed per second. When it cannot keep up it drops frames rather than "
                    "falling behind" + (f"; each takes {snap.latency_ms:.0f} ms here." if snap.latency_ms else "."))
     if len(snap.pulse) > 1:
