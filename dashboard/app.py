@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import resources, state
+from dashboard import resources, runs, state
 
 st.set_page_config(page_title="emojax", page_icon=":material/favorite:", layout="wide")
 
@@ -18,7 +18,7 @@ PAGES = [
 
 page = st.navigation(PAGES)
 with st.sidebar:
-    resources.warm_up(state.pick_run("Run", key="run"))
-    state.show_broken_runs()
+    resources.warm_up(runs.pick_run("Run", key="run"))
+    runs.show_broken_runs()
     st.caption(f"Runs in `{state.runs_dir()}`")
 page.run()

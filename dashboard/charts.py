@@ -1,5 +1,10 @@
 """Plotly figures for the dashboard: pure functions from arrays and dicts (as the library writes
-them) to figures. No Streamlit here, so each figure can be built and checked on its own."""
+them) to figures. No Streamlit here, so each figure can be built and checked on its own.
+
+Names: every function that returns a figure is called for what it shows followed by ``_chart``
+(``spectrum_chart`` draws what :func:`emojax.features.heart.spectrum` computes), so a chart is
+never mistaken for the library's computation of the same name; a helper that returns values
+rather than a figure (:func:`region_values`) has no suffix."""
 
 from __future__ import annotations
 
@@ -40,14 +45,14 @@ def _face_off(fig: go.Figure, times: np.ndarray, face_found: np.ndarray) -> go.F
 
 # --- Predict ---------------------------------------------------------------------------------
 
-def probabilities(models: Mapping[str, Mapping], classes: Sequence[str]) -> go.Figure:
+def probabilities_chart(models: Mapping[str, Mapping], classes: Sequence[str]) -> go.Figure:
     """Each model's class probabilities as grouped bars (``models``: {model: {"proba": {class: p}}})."""
     fig = go.Figure([go.Bar(name=TITLES.get(m, m), x=list(classes), y=[r["proba"][c] for c in classes],
                             marker_color=COLOURS.get(m)) for m, r in models.items()])
     return _layout(fig, "Class probabilities, per model", barmode="group", yaxis=dict(range=[0, 1], title="p"))
 
 
-def emotion_history(history: Sequence[Mapping], classes: Sequence[str], model: str = "early_fusion") -> go.Figure:
+def emotion_history_chart(history: Sequence[Mapping], classes: Sequence[str], model: str = "early_fusion") -> go.Figure:
     """One model's class probabilities over the live windows (``history``: {"t", "proba"})."""
     t = [h["t"] for h in history]
     fig = go.Figure([go.Scatter(x=t, y=[h["proba"][model][c] for h in history], mode="lines+markers", name=c)
@@ -56,7 +61,7 @@ def emotion_history(history: Sequence[Mapping], classes: Sequence[str], model: s
                    xaxis_title="s (stream time)", yaxis=dict(range=[0, 1], title="p"))
 
 
-def modality_shares(table: Mapping[str, Mapping[str, float | None]], paper: Mapping[str, float] | None = None,
+def modality_shares_chart(table: Mapping[str, Mapping[str, float | None]], paper: Mapping[str, float] | None = None,
                     title: str = "Modality contributions (share of the permutation importance, %)") -> go.Figure:
     """Stacked rPPG / visual shares per model (Table 2), the paper's early fusion beside them."""
     rows = {TITLES.get(m, m): t for m, t in table.items()}
@@ -73,7 +78,7 @@ def modality_shares(table: Mapping[str, Mapping[str, float | None]], paper: Mapp
 
 # --- Signals ---------------------------------------------------------------------------------
 
-def frame(image_rgb: np.ndarray, *, box: np.ndarray | None = None, landmarks: np.ndarray | None = None,
+def frame_chart(image_rgb: np.ndarray, *, box: np.ndarray | None = None, landmarks: np.ndarray | None = None,
           polygons: Sequence[np.ndarray] = (), title: str = "", zoom: float | None = None) -> go.Figure:
     """A video frame with the face box, the skin ROI polygons and the 68 landmarks drawn;
     with ``zoom``, the view is the box grown by that factor (the whole frame stays sent)."""
@@ -98,7 +103,7 @@ def frame(image_rgb: np.ndarray, *, box: np.ndarray | None = None, landmarks: np
     return _layout(fig, title, height=min(560, 80 + int(460 * abs(yr[0] - yr[1]) / max(xr[1] - xr[0], 1))))
 
 
-def rgb_trace(times: np.ndarray, rgb: np.ndarray, face_found: np.ndarray) -> go.Figure:
+def rgb_chart(times: np.ndarray, rgb: np.ndarray, face_found: np.ndarray) -> go.Figure:
     """The raw mean R, G, B of the colour ROI, frame by frame (each centred on its mean)."""
     fig = go.Figure()
     for i, c in enumerate("RGB"):
@@ -108,7 +113,7 @@ def rgb_trace(times: np.ndarray, rgb: np.ndarray, face_found: np.ndarray) -> go.
     return _layout(fig, "rPPG: mean R, G, B of the skin (centred)", xaxis_title="s", yaxis_title="intensity")
 
 
-def pulse_trace(times: np.ndarray, pulse: np.ndarray, face_found: np.ndarray, method: str,
+def pulse_chart(times: np.ndarray, pulse: np.ndarray, face_found: np.ndarray, method: str,
                 bridged: np.ndarray | None = None, unseen: Mapping[str, np.ndarray] | None = None) -> go.Figure:
     """The pulse, with the stretches without a face shaded, the short gaps it was
     interpolated over (bridged) marked apart from those it was not (no pulse there), and each
@@ -131,7 +136,7 @@ def pulse_trace(times: np.ndarray, pulse: np.ndarray, face_found: np.ndarray, me
     return _layout(fig, f"rPPG pulse signal ({method.upper()}, band-passed)", xaxis_title="s")
 
 
-def spectrum(freqs_hz: np.ndarray, power: np.ndarray, bpm: float | None, *, max_bpm: float = 240) -> go.Figure:
+def spectrum_chart(freqs_hz: np.ndarray, power: np.ndarray, bpm: float | None, *, max_bpm: float = 240) -> go.Figure:
     """Power spectrum against beats per minute, the heart-rate peak marked."""
     bpm_axis = np.asarray(freqs_hz) * 60.0
     keep = bpm_axis <= max_bpm
@@ -142,7 +147,7 @@ def spectrum(freqs_hz: np.ndarray, power: np.ndarray, bpm: float | None, *, max_
     return _layout(fig, "Spectrum of the pulse", xaxis_title="beats per minute", yaxis_title="power")
 
 
-def heart_rate_series(series: np.ndarray, margin: np.ndarray, reliable: np.ndarray) -> go.Figure:
+def heart_rate_chart(series: np.ndarray, margin: np.ndarray, reliable: np.ndarray) -> go.Figure:
     """Heart rate over time (rows of time, bpm, blind SNR dB), coloured by each window's margin
     over rival rates (dB); windows not ``reliable`` are drawn apart, as no reliable pulse."""
     series = np.asarray(series, float).reshape(-1, 3)
@@ -159,7 +164,7 @@ def heart_rate_series(series: np.ndarray, margin: np.ndarray, reliable: np.ndarr
 
 # --- Train -----------------------------------------------------------------------------------
 
-def curves(records: Sequence[Mapping], metric: str, title: str) -> go.Figure:
+def curves_chart(records: Sequence[Mapping], metric: str, title: str) -> go.Figure:
     """One line per (fold, model) of ``metric`` over epochs, from ``curves.jsonl`` records."""
     fig = go.Figure()
     lines: dict = {}
@@ -175,14 +180,14 @@ def curves(records: Sequence[Mapping], metric: str, title: str) -> go.Figure:
 
 # --- Metrics ---------------------------------------------------------------------------------
 
-def per_class(report: Mapping[str, Mapping], classes: Sequence[str], title: str) -> go.Figure:
+def per_class_chart(report: Mapping[str, Mapping], classes: Sequence[str], title: str) -> go.Figure:
     """Precision, recall and F1 per class (scikit-learn's classification report)."""
     fig = go.Figure([go.Bar(name=k, x=list(classes), y=[report[c][k] for c in classes])
                      for k in ("precision", "recall", "f1-score")])
     return _layout(fig, title, barmode="group", yaxis=dict(range=[0, 1]))
 
 
-def confusion(matrix: Sequence[Sequence[float]], classes: Sequence[str], *, normalise: bool = False,
+def confusion_chart(matrix: Sequence[Sequence[float]], classes: Sequence[str], *, normalise: bool = False,
               title: str = "Confusion matrix") -> go.Figure:
     """Confusion matrix as square markers (rows: true, columns: predicted), so that a click on
     a cell selects it; ``normalise`` divides each row by its total."""
@@ -204,7 +209,7 @@ def confusion(matrix: Sequence[Sequence[float]], classes: Sequence[str], *, norm
 
 # --- Contributions ---------------------------------------------------------------------------
 
-def importance_bars(names: Sequence[str], mean: Sequence[float], std: Sequence[float] | None = None, *,
+def importance_chart(names: Sequence[str], mean: Sequence[float], std: Sequence[float] | None = None, *,
                     title: str, unit: str = "drop in accuracy") -> go.Figure:
     fig = go.Figure(go.Bar(x=list(mean), y=list(names), orientation="h",
                            error_x=None if std is None else dict(type="data", array=list(std))))
@@ -212,7 +217,7 @@ def importance_bars(names: Sequence[str], mean: Sequence[float], std: Sequence[f
     return _layout(fig, title, xaxis_title=unit, height=120 + 22 * len(names))
 
 
-def class_heatmap(names: Sequence[str], classes: Sequence[str], mean: Sequence[Sequence[float | None]],
+def class_heatmap_chart(names: Sequence[str], classes: Sequence[str], mean: Sequence[Sequence[float | None]],
                   title: str) -> go.Figure:
     """Drop in each class's recall (columns) when each group (rows) is permuted."""
     z = np.array([[np.nan if v is None else v for v in row] for row in mean], float)
@@ -221,7 +226,7 @@ def class_heatmap(names: Sequence[str], classes: Sequence[str], mean: Sequence[S
     return _layout(fig, title, height=140 + 30 * len(names))
 
 
-def face_values(shape: np.ndarray, values: np.ndarray, *, title: str, label: str = "importance") -> go.Figure:
+def face_values_chart(shape: np.ndarray, values: np.ndarray, *, title: str, label: str = "importance") -> go.Figure:
     """Values per landmark (68) drawn on a face shape: the outline, and each point coloured and
     sized by its value."""
     shape, values = np.asarray(shape, float), np.asarray(values, float)
@@ -248,7 +253,7 @@ def region_values(region_values: Mapping[str, float]) -> np.ndarray:
     return out
 
 
-def attribution_over_time(values: np.ndarray, title: str) -> go.Figure:
+def attribution_over_time_chart(values: np.ndarray, title: str) -> go.Figure:
     """Integrated gradients per region (rows) and frame (columns) from a (T, 68) attribution."""
     values = np.asarray(values, float)
     z = np.array([values[:, list(pts)].sum(axis=1) for pts in REGIONS.values()])
@@ -258,20 +263,20 @@ def attribution_over_time(values: np.ndarray, title: str) -> go.Figure:
 
 # --- Teaching --------------------------------------------------------------------------------
 
-def signal(times: np.ndarray, values: np.ndarray, title: str, *, name: str = "", colour: str | None = None) -> go.Figure:
+def signal_chart(times: np.ndarray, values: np.ndarray, title: str, *, name: str = "", colour: str | None = None) -> go.Figure:
     """One signal over time."""
     fig = go.Figure(go.Scatter(x=times, y=values, mode="lines", name=name or "signal", line=dict(color=colour)))
     return _layout(fig, title, xaxis_title="s")
 
 
-def score_drop(names: Sequence[str], scores: Sequence[float], baseline: float, title: str) -> go.Figure:
+def score_drop_chart(names: Sequence[str], scores: Sequence[float], baseline: float, title: str) -> go.Figure:
     """Accuracy with each block permuted, against the unpermuted baseline."""
     fig = go.Figure(go.Bar(x=list(names), y=list(scores), name="permuted", marker_color="#ff7f0e"))
     fig.add_hline(y=baseline, line=dict(dash="dash"), annotation_text=f"not permuted: {baseline:.2f}")
     return _layout(fig, title, yaxis=dict(range=[0, 1], title="accuracy"))
 
 
-def model_scores(summary: Mapping[str, Mapping], metric: str = "accuracy", *, title: str) -> go.Figure:
+def model_scores_chart(summary: Mapping[str, Mapping], metric: str = "accuracy", *, title: str) -> go.Figure:
     """One bar per model of ``metric`` (mean +- std over folds, from a run's metrics summary)."""
     names = list(summary)
     fig = go.Figure(go.Bar(x=[TITLES.get(m, m) for m in names], y=[summary[m][metric]["mean"] for m in names],

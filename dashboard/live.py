@@ -1,5 +1,6 @@
 """One visitor's live stream: the frames streamlit-webrtc hands over, processed by the library's
-streaming extractor (:class:`emojax.features.live.LiveFeatures`) and drawn on; the rolling pulse,
+streaming extractor (:class:`emojax.features.live.LiveFeatures`) and drawn on
+(:mod:`emojax.features.drawing`); the rolling pulse,
 heart rate and emotion the Live page shows; and the recording the visitor may ask for.
 
 No Streamlit here: :meth:`LiveSession.process` runs on streamlit-webrtc's processing thread (never
@@ -10,7 +11,6 @@ script thread. Everything is per visitor and freed by :meth:`LiveSession.close`.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections import deque
@@ -19,12 +19,11 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 
 from emojax.features import Extractor, vitals
-from emojax.features.live import LiveFeatures, draw
-from emojax.features.timing import regular
+from emojax.features.drawing import caption, draw
+from emojax.features.live import LiveFeatures
 from emojax.video import Frame
 
 #: seconds of pulse shown, and heart rate read from
@@ -81,7 +80,7 @@ class Snapshot:
 
     processed: int
     skipped: int
-    fps: float
+    processing_fps: float       # frames the server processed per second (not the stream's rate)
     face: bool
     times: np.ndarray = field(default_factory=lambda: np.zeros(0))
     pulse: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -122,9 +121,7 @@ class LiveSession:
         bgr = f.to_ndarray(format="bgr24")
         step = self.live.push(Frame(self.live.processed, times[-1], bgr))
         self._face = step.face
-        out = draw(bgr, step)
-        label = f"{self.live.fps:.0f} fps" + ("  REC" if rec is not None else "")
-        cv2.putText(out, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
+        out = caption(draw(bgr, step), f"{self.live.processing_fps:.0f} fps" + ("  REC" if rec is not None else ""))
         new = av.VideoFrame.from_ndarray(out, format="bgr24")
         self._busy_s.append(time.perf_counter() - start)
         return [new]
@@ -141,17 +138,15 @@ class LiveSession:
     def snapshot(self, method: str = vitals.DEFAULT_METHOD) -> Snapshot:
         """The last ``PULSE_S`` seconds: the pulse trace, the heart rate and its quality."""
         live = self.live
-        snap = Snapshot(processed=live.processed, skipped=live.skipped, fps=live.fps,
+        snap = Snapshot(processed=live.processed, skipped=live.skipped, processing_fps=live.processing_fps,
                         face=self._face, latency_ms=1000 * float(np.mean(self._busy_s)) if self._busy_s else None)
-        raw = live.window(PULSE_S, grid=False)
-        if raw is None or len(raw) < 2:
+        window = live.regular_window(PULSE_S)
+        if window is None:
             return snap
-        w = regular(dataclasses.replace(raw, source=dict(raw.source)))
         # shaded "no face" where the nearest frame processed had none, not where frames were dropped
         # (there the pulse is missing, a gap in its line)
-        near = np.clip(np.searchsorted(raw.times, w.times), 1, len(raw) - 1)
-        near -= (w.times - raw.times[near - 1]) < (raw.times[near] - w.times)
-        snap.times, snap.face_found = w.times - w.times[0], raw.face_found[near]
+        w = window.features
+        snap.times, snap.face_found = w.times - w.times[0], window.face_seen
         snap.pulse = vitals.pulse_of(w, method)
         snap.heart = vitals.report(w, method, with_hrv=False)
         return snap

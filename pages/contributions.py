@@ -4,7 +4,7 @@ Table 2, per class, face regions drawn on a face, moments, and one video's own e
 import numpy as np
 import streamlit as st
 
-from dashboard import charts, resources, state
+from dashboard import charts, resources, runs, state
 from emojax.errors import RunFileError
 from emojax.models import TITLES
 from emojax.training import jobs
@@ -19,11 +19,11 @@ def pooled(imp: dict, model: str) -> None:
     if "region" in groups:
         g = groups["region"]
         c1, c2 = st.columns(2)
-        c1.plotly_chart(charts.face_values(resources.reference_face(),
-                                           charts.region_values(dict(zip(g["names"], g["mean"]))),
-                                           title="Face regions (drop in accuracy)", label="drop"),
+        c1.plotly_chart(charts.face_values_chart(resources.reference_face(),
+                                                 charts.region_values(dict(zip(g["names"], g["mean"]))),
+                                                 title="Face regions (drop in accuracy)", label="drop"),
                         key="region_face")
-        c2.plotly_chart(charts.importance_bars(g["names"], g["mean"], g["std"], title="Face regions"),
+        c2.plotly_chart(charts.importance_chart(g["names"], g["mean"], g["std"], title="Face regions"),
                         key="region_bars")
     for name in [g for g in groups if g.startswith("time")] + (["channel"] if "channel" in groups else []):
         g = groups[name]
@@ -31,13 +31,13 @@ def pooled(imp: dict, model: str) -> None:
             title, order = "Channels (the 20 that matter most)", np.argsort(g["mean"])[::-1][:20]
         else:
             title, order = "Moments: windows of the video (model frames)", np.arange(len(g["names"]))
-        st.plotly_chart(charts.importance_bars([g["names"][i] for i in order], [g["mean"][i] for i in order],
-                                               [g["std"][i] for i in order], title=title), key=f"{name}_bars")
+        st.plotly_chart(charts.importance_chart([g["names"][i] for i in order], [g["mean"][i] for i in order],
+                                                [g["std"][i] for i in order], title=title), key=f"{name}_bars")
     if "per_class" in entry:
         grouping = st.selectbox("Per class, grouped by", list(entry["per_class"]), key="contrib_class_group")
         g = entry["per_class"][grouping]
-        st.plotly_chart(charts.class_heatmap(g["names"], imp["classes"], g["mean"],
-                                             title="Drop in each class's recall"), key="class_heatmap")
+        st.plotly_chart(charts.class_heatmap_chart(g["names"], imp["classes"], g["mean"],
+                                                   title="Drop in each class's recall"), key="class_heatmap")
 
 
 def your_video(run, model: str) -> dict | None:
@@ -79,19 +79,19 @@ def one_video(imp: dict, model: str, run) -> None:
                 f"(p = {v['proba'][v['label']]:.2f}); against {video['background']} of the run's videos.")
     reg = v["groupings"].get("region")
     c1, c2 = st.columns(2)
-    c1.plotly_chart(charts.modality_shares({model: modality_shares_of(v)},
-                                           title="This video: each modality's share (%)"), key="video_modality")
+    c1.plotly_chart(charts.modality_shares_chart({model: modality_shares_of(v)},
+                                                 title="This video: each modality's share (%)"), key="video_modality")
     if reg:
-        c2.plotly_chart(charts.importance_bars(reg["names"], reg["mean"], reg["std"], unit="drop in probability",
-                                               title="This video: face regions"), key="video_regions")
+        c2.plotly_chart(charts.importance_chart(reg["names"], reg["mean"], reg["std"], unit="drop in probability",
+                                                title="This video: face regions"), key="video_regions")
     ig = v.get("integrated_gradients")
     if ig and ig.get("landmarks") is not None:
         lm = np.asarray(ig["landmarks"], float)
         c1, c2 = st.columns(2)
-        c1.plotly_chart(charts.face_values(resources.reference_face(), lm.sum(axis=0),
-                                           title=f"Integrated gradients on the face (toward {ig['target']})",
-                                           label="IG"), key="ig_face")
-        c2.plotly_chart(charts.attribution_over_time(lm, "Integrated gradients per region over time"), key="ig_time")
+        c1.plotly_chart(charts.face_values_chart(resources.reference_face(), lm.sum(axis=0),
+                                                 title=f"Integrated gradients on the face (toward {ig['target']})",
+                                                 label="IG"), key="ig_face")
+        c2.plotly_chart(charts.attribution_over_time_chart(lm, "Integrated gradients per region over time"), key="ig_time")
         st.caption(f"Completeness: the attributions add up to f(x) − f(baseline) = "
                    f"{ig['f_x'] - ig['f_baseline']:.3f} within {100 * ig['completeness_error']:.2f} %; "
                    f"rPPG {ig['modality'].get('rppg', 0):.3f}, visual {ig['modality'].get('visual', 0):.3f}.")
@@ -118,7 +118,7 @@ def explain_now(run) -> None:
 
 
 st.title("Modality contributions")
-run = state.current_run()
+run = runs.current_run()
 if run is not None:
     try:
         imp = resources.run_json(run, "importance.json")
@@ -128,7 +128,7 @@ if run is not None:
     if imp is None:
         explain_now(run)
     else:
-        st.plotly_chart(charts.modality_shares(imp["table2"], imp.get("paper_table2")), key="table2")
+        st.plotly_chart(charts.modality_shares_chart(imp["table2"], imp.get("paper_table2")), key="table2")
         negative = {m: n for m, n in imp.get("table2_negative", {}).items() if n}
         st.caption("Shares: " + imp.get("table2_rule", "of the positive importances.")
                    + ("" if not negative else " Negative here: " + "; ".join(

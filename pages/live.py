@@ -8,7 +8,7 @@ import time
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-from dashboard import charts, resources, state
+from dashboard import charts, resources, runs, state, uploads
 from dashboard.live import PULSE_S, LiveSession
 from emojax.errors import EmojaxError
 from emojax.features import Extractor, ExtractorConfig, heart, vitals
@@ -44,12 +44,12 @@ def record_control(session: LiveSession) -> None:
     on = st.toggle("Record", key="live_record", help="Write what the camera sends to a video of yours (at most "
                    "2 minutes), ready for the Predict and Signals pages. Nothing is written unless this is on.")
     if on and not session.recording and not session.closed:
-        session.start_recording(state.private_file(".mp4"))
+        session.start_recording(uploads.private_file(".mp4"))
     elif not on and session.recording:
         done = session.stop_recording()
         if done is not None:
             path, frames = done
-            state.keep_made(path, f"live-recording-{time.strftime('%H%M%S')}.mp4")
+            uploads.keep_made(path, f"live-recording-{time.strftime('%H%M%S')}.mp4")
             st.success(f"Recorded {frames} frames: it is now your video on the Predict and Signals pages.")
 
 
@@ -69,11 +69,11 @@ def rolling(session: LiveSession, run) -> None:
     else:
         c2.metric("Heart rate", f"{hr['bpm']:.0f} bpm", "stands out from any other rate" if hr["margin"] is None
                   else f"stands out by {hr['margin']:.1f} dB", delta_color="off")
-    c3.metric("Processed", f"{snap.fps:.0f} fps", f"{snap.skipped} frames dropped", delta_color="off",
+    c3.metric("Processed", f"{snap.processing_fps:.0f} fps", f"{snap.skipped} frames dropped", delta_color="off",
               help="Frames the server processed per second. When it cannot keep up it drops frames rather than "
                    "falling behind" + (f"; each takes {snap.latency_ms:.0f} ms here." if snap.latency_ms else "."))
     if len(snap.pulse) > 1:
-        st.plotly_chart(charts.pulse_trace(snap.times, snap.pulse, snap.face_found, vitals.DEFAULT_METHOD),
+        st.plotly_chart(charts.pulse_chart(snap.times, snap.pulse, snap.face_found, vitals.DEFAULT_METHOD),
                         key="live_pulse")
         st.caption(f"The last {PULSE_S:.0f} s of pulse from the skin patches' colour.")
     if run is not None:
@@ -100,13 +100,13 @@ def emotion(session: LiveSession, run) -> None:
         return
     e = session.history[-1]
     st.metric("Emotion (early fusion)", e["label"], f"window of {e['frames']} frames", delta_color="off")
-    st.plotly_chart(charts.probabilities({m: {"proba": p} for m, p in e["proba"].items()}, e["classes"]),
+    st.plotly_chart(charts.probabilities_chart({m: {"proba": p} for m, p in e["proba"].items()}, e["classes"]),
                     key="live_proba")
     if e["shares"]:
-        st.plotly_chart(charts.modality_shares(e["shares"], title="This window: each modality's share (%)"),
+        st.plotly_chart(charts.modality_shares_chart(e["shares"], title="This window: each modality's share (%)"),
                         key="live_shares")
     if len(session.history) > 1:
-        st.plotly_chart(charts.emotion_history(session.history, e["classes"]), key="live_history")
+        st.plotly_chart(charts.emotion_history_chart(session.history, e["classes"]), key="live_history")
     if e["speaker_relative"]:
         st.caption("This run takes the landmarks relative to the speaker's mean shape. Here that is the window's "
                    "own (the stream as one speaker's only video, as `emojax predict --same-speaker` with one "
@@ -117,7 +117,7 @@ def emotion(session: LiveSession, run) -> None:
 st.title("Live: your camera, as it happens")
 st.caption("Your camera's frames go to this server (never to anyone else) and come back with the face box, the 68 "
            "landmarks and the skin patches drawn on them. Nothing is stored unless you press Record.")
-run = state.current_run()
+run = runs.current_run()
 config = resources.run_extractor(run) if run is not None else ExtractorConfig()
 if run is None:
     st.caption("Without a run, the landmarks and the pulse still work; choose a run for the emotion.")

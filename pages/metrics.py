@@ -5,7 +5,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import charts, resources, state, tables
+from dashboard import charts, resources, runs, state, tables
 from emojax.errors import RunFileError
 from emojax.models import MODEL_NAMES, TITLES
 from emojax.crosscorpus import cross_results
@@ -84,8 +84,8 @@ def cross(run: Path) -> None:
 def cell_videos(run: Path, metrics: dict, model: str) -> None:
     classes = metrics["classes"]
     normalise = st.toggle("Normalise rows (recall per class)", key="cm_normalise")
-    fig = charts.confusion(metrics["pooled"][model]["confusion"], classes, normalise=normalise,
-                           title=f"Confusion matrix, {TITLES[model]} (rows: true)")
+    fig = charts.confusion_chart(metrics["pooled"][model]["confusion"], classes, normalise=normalise,
+                                 title=f"Confusion matrix, {TITLES[model]} (rows: true)")
     event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="confusion_chart")
     points = event.selection.points if event and event.selection else []
     if points:
@@ -99,7 +99,7 @@ def cell_videos(run: Path, metrics: dict, model: str) -> None:
 
 
 st.title("Metrics explorer")
-run = state.current_run()
+run = runs.current_run()
 if run is not None:
     metrics = table(run)
     cross(run)
@@ -107,22 +107,22 @@ if run is not None:
         model = st.radio("Model", MODEL_NAMES, index=MODEL_NAMES.index("early_fusion"), format_func=TITLES.get,
                          horizontal=True, key="metrics_model")
         c1, c2 = st.columns(2)
-        c1.plotly_chart(charts.per_class(metrics["pooled"][model]["per_class"], metrics["classes"],
-                                         f"Per class, {TITLES[model]} (pooled over folds)"), key="per_class_chart")
+        c1.plotly_chart(charts.per_class_chart(metrics["pooled"][model]["per_class"], metrics["classes"],
+                                               f"Per class, {TITLES[model]} (pooled over folds)"), key="per_class_chart")
         c2.dataframe(tables.per_class(metrics, model).style.format("{:.2f}", subset=["precision", "recall", "f1-score"]))
         cell_videos(run, metrics, model)
         st.subheader("Two runs side by side")
-        others = [p for p in state.finished_runs() if p != run]
+        others = [p for p in runs.finished_runs() if p != run]
         if not others:
             st.caption("Only one finished run: train another on the Train page to compare.")
         else:
-            other = state.pick_run("Compare with", key="compare_run", runs=others)
+            other = runs.pick_run("Compare with", key="compare_run", runs=others)
             left, right = st.columns(2)
             with left:
-                st.plotly_chart(charts.model_scores(metrics["summary"], "uar", title=f"{run.name}: UAR"),
+                st.plotly_chart(charts.model_scores_chart(metrics["summary"], "uar", title=f"{run.name}: UAR"),
                                 key="uar_left")
             with right:
                 m2 = table(other)
                 if m2 is not None:
-                    st.plotly_chart(charts.model_scores(m2["summary"], "uar", title=f"{other.name}: UAR"),
+                    st.plotly_chart(charts.model_scores_chart(m2["summary"], "uar", title=f"{other.name}: UAR"),
                                     key="uar_right")

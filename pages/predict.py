@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, resources, state
+from dashboard import charts, resources, runs, state, uploads
 from emojax.errors import EmojaxError
 from emojax.features import heart, vitals
 from emojax.features.modalities import TITLES as MODALITY_TITLES
@@ -14,8 +14,8 @@ from emojax.models import TITLES
 from emojax.video import probe, rotation_note
 
 
-def choose_video() -> state.Video | None:
-    current = state.current_video()
+def choose_video() -> uploads.Video | None:
+    current = uploads.current_video()
     clip_chosen = current is not None and current.path.parent == state.teaching_dir()
     how = st.radio("Video", ["Upload a video", "A teaching clip"], index=1 if clip_chosen else 0, horizontal=True,
                    key="predict_source")
@@ -26,12 +26,12 @@ def choose_video() -> state.Video | None:
             return None
         index = clips.index(current.path) if clip_chosen and current.path in clips else 0
         clip = st.selectbox("Teaching clip", clips, index=index, format_func=lambda p: p.name, key="predict_clip")
-        state.set_video(state.Video(clip, clip.name))
-        return state.current_video()
-    up = st.file_uploader(f"A face video ({', '.join(state.UPLOAD_TYPES)}; at most {state.max_upload_mb()} MB)",
-                          type=state.UPLOAD_TYPES, key="predict_upload")
+        uploads.set_video(uploads.Video(clip, clip.name))
+        return uploads.current_video()
+    up = st.file_uploader(f"A face video ({', '.join(uploads.UPLOAD_TYPES)}; at most {uploads.max_upload_mb()} MB)",
+                          type=uploads.UPLOAD_TYPES, key="predict_upload")
     if up is None:
-        kept = state.kept_upload()
+        kept = uploads.kept_upload()
         if kept is None:
             st.caption("Your file is written to a private temporary file on this machine, under a name of ours; "
                        "it is deleted when you upload another, when your session ends, or when the dashboard stops.")
@@ -39,20 +39,20 @@ def choose_video() -> state.Video | None:
         c1, c2 = st.columns([4, 1])
         c1.caption(f"Your upload **{kept.name}**, kept for this visit (upload another file to replace it).")
         if c2.button("Delete it", key="forget_upload"):
-            state.forget_upload()
+            uploads.forget_upload()
             st.rerun()
-        state.set_video(kept)
+        uploads.set_video(kept)
         return kept
     try:
-        video = state.keep_upload(up)
+        video = uploads.keep_upload(up)
     except EmojaxError as e:
         st.error(f"This file cannot be used: {e}")
         return None
-    state.set_video(video)
+    uploads.set_video(video)
     return video
 
 
-def predict(video: state.Video, run: Path) -> dict:
+def predict(video: uploads.Video, run: Path) -> dict:
     """Extract (with a progress bar) and predict with every model of ``run``."""
     from emojax.inference import predict_features
 
@@ -111,7 +111,7 @@ def show(pred: dict, run: Path) -> None:
                    "real face this shows how the pipeline works, not what the person feels. Train on a real "
                    "dataset (Train page) for that.")
     st.caption(f"Models: {r['models_used']} of run {run.name}; inputs: {r['normalisation']}.")
-    st.plotly_chart(charts.probabilities(r["models"], r["classes"]), key="proba_chart")
+    st.plotly_chart(charts.probabilities_chart(r["models"], r["classes"]), key="proba_chart")
     table = pd.DataFrame({TITLES[m]: v["proba"] for m, v in r["models"].items()}).T
     st.dataframe(table.style.format("{:.3f}"))
     st.caption("Each model read: " + "; ".join(
@@ -121,7 +121,7 @@ def show(pred: dict, run: Path) -> None:
     if "contrib" not in pred:
         pred["contrib"] = contributions(pred, run)
     if pred["contrib"]:
-        st.plotly_chart(charts.modality_shares(pred["contrib"], title="This video: each modality's share (%)"),
+        st.plotly_chart(charts.modality_shares_chart(pred["contrib"], title="This video: each modality's share (%)"),
                         key="video_shares")
         st.caption("The drop in the predicted class's probability when a modality is replaced by that of the "
                    "run's other videos, as shares of their total.")
@@ -133,7 +133,7 @@ def show(pred: dict, run: Path) -> None:
 
 
 st.title("Predict the emotion in a face video")
-run = state.current_run()
+run = runs.current_run()
 video = choose_video()
 if run is not None and video is not None:
     if video.path.suffix.lower() in (".mp4", ".webm", ".mov", ".m4v") and st.toggle("Show the video", key="show_video"):

@@ -4,14 +4,14 @@ colour of the skin."""
 import numpy as np
 import streamlit as st
 
-from dashboard import charts, resources, state
+from dashboard import charts, resources, runs, state, uploads
 from emojax.errors import EmojaxError
 from emojax.features import heart, timing, vitals
 from emojax.features.landmarks import skin_polygons
 from emojax.video import FrameReader, rotation_note, stream_note
 
 
-def frame_view(video: state.Video, f, roi: str) -> None:
+def frame_view(video: uploads.Video, f, roi: str) -> None:
     c1, c2 = st.columns([4, 1])
     i = c1.slider("Frame", 0, len(f) - 1, 0, key="signals_frame")
     zoom = c2.toggle("Zoom to the face", value=True, key="signals_zoom")
@@ -23,9 +23,9 @@ def frame_view(video: state.Video, f, roi: str) -> None:
     found = bool(f.face_found[i])
     polys = skin_polygons(f.landmarks[i]) if found and roi == "skin" else []
     title = f"frame {i} at {t:.2f} s" + ("" if found else " — no face found")
-    st.plotly_chart(charts.frame(image.rgb, box=f.box[i] if found else None,
-                                 landmarks=f.landmarks[i] if found else None, polygons=polys, title=title,
-                                 zoom=1.8 if zoom else None),
+    st.plotly_chart(charts.frame_chart(image.rgb, box=f.box[i] if found else None,
+                                       landmarks=f.landmarks[i] if found else None, polygons=polys, title=title,
+                                       zoom=1.8 if zoom else None),
                     key="frame_chart")
 
 
@@ -33,13 +33,13 @@ def pulse_view(f) -> None:
     method = st.selectbox("Pulse method", ["pbv", "pos", "chrom", "green"], key="signals_method",
                           help="PBV over six skin patches (de Haan & van Leest 2014; emojax's default), POS "
                                "(Wang et al. 2017), CHROM (de Haan & Jeanne 2013), or the green channel")
-    st.plotly_chart(charts.rgb_trace(f.times, f.rgb, f.face_found), key="rgb_chart")
+    st.plotly_chart(charts.rgb_chart(f.times, f.rgb, f.face_found), key="rgb_chart")
     if not f.face_found.any():
         st.warning("No face in any frame: no colour was measured, so there is no pulse.")
         return
     v = vitals.vitals(f, method)
     unseen = {"interpolated row (not a frame)": f.interpolated, "skin patch filled": v.patches_filled > 0}
-    st.plotly_chart(charts.pulse_trace(f.times, v.pulse, f.face_found, method, v.bridged, unseen), key="pulse_chart")
+    st.plotly_chart(charts.pulse_chart(f.times, v.pulse, f.face_found, method, v.bridged, unseen), key="pulse_chart")
     said = [f"{n} {what}" for n, what in ((int(f.interpolated.sum()), "rows interpolated between frames "
                                            "(a variable frame rate put on a uniform grid)"),
                                           (int(v.bridged.sum()), "frames without a face bridged (gaps of 0.5 s at most)"),
@@ -61,21 +61,21 @@ def pulse_view(f) -> None:
                                    if np.isfinite(v.bpm) else ""))
     c1, c2 = st.columns(2)
     with c1:
-        st.plotly_chart(charts.spectrum(freqs, power, v.bpm if v.reliable else None), key="spectrum_chart")
+        st.plotly_chart(charts.spectrum_chart(freqs, power, v.bpm if v.reliable else None), key="spectrum_chart")
     with c2:
-        st.plotly_chart(charts.heart_rate_series(v.series, v.window_margin, v.window_reliable), key="hr_chart")
+        st.plotly_chart(charts.heart_rate_chart(v.series, v.window_margin, v.window_reliable), key="hr_chart")
     table = vitals.table(f, method, v=v)
     st.download_button("Download the per-frame table (CSV)", vitals.csv_text(table), file_name=f"emojax-{method}.csv",
                        mime="text/csv", key="signals_csv")
 
 
 st.title("Signals: the face and the pulse")
-run = state.current_run()
+run = runs.current_run()
 clips = state.teaching_clips()
-video = state.current_video()
+video = uploads.current_video()
 if video is None and clips:
     st.caption("No video chosen on the Predict page: showing a teaching clip.")
-    video = state.Video(clips[0], clips[0].name)
+    video = uploads.Video(clips[0], clips[0].name)
 if video is None:
     st.info("Choose or upload a video on the Predict page first.")
 elif run is not None:

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import streamlit as st
 
-from dashboard import charts, resources, state
+from dashboard import charts, resources, runs, state
 from emojax.errors import RunFileError
 from emojax.features import ExtractorConfig, heart, rppg
 from emojax.models import TITLES
@@ -26,17 +26,17 @@ def pulse_demo() -> None:
                 "green a little.")
     with st.echo():
         green = f.rgb[:, 1]                          # mean green of the skin, one value per frame
-    st.plotly_chart(charts.signal(f.times, green, "Mean green of the skin", colour="#2ca02c"), key="teach_green")
+    st.plotly_chart(charts.signal_chart(f.times, green, "Mean green of the skin", colour="#2ca02c"), key="teach_green")
     st.markdown("**2. Band-pass.** Keep only what changes as fast as a heart can beat: 0.7–4 Hz, 42–240 bpm.")
     with st.echo():
         relative = green / np.nanmean(green) - 1.0   # changes relative to the mean colour
         filtered = rppg.bandpass(rppg.fill_gaps(relative), f.fps, low=0.7, high=4.0)
-    st.plotly_chart(charts.signal(f.times, filtered, "Green, band-passed", colour="#d62728"), key="teach_bandpass")
+    st.plotly_chart(charts.signal_chart(f.times, filtered, "Green, band-passed", colour="#d62728"), key="teach_bandpass")
     st.markdown("**3. The spectrum.** The strongest frequency in the band is the heart rate.")
     with st.echo():
         freqs, power = heart.spectrum(filtered, f.fps)
         bpm, snr_db = heart.heart_rate(filtered, f.fps)
-    st.plotly_chart(charts.spectrum(freqs, power, bpm), key="teach_spectrum")
+    st.plotly_chart(charts.spectrum_chart(freqs, power, bpm), key="teach_spectrum")
     c1, c2, c3 = st.columns(3)
     c1.metric("Heart rate from the video", f"{bpm:.0f} bpm" if np.isfinite(bpm) else "—")
     c2.metric("Planted heart rate (truth)", f"{truth['hr_bpm']:.0f} bpm")
@@ -58,13 +58,13 @@ def fusion_demo(run) -> None:
     st.markdown("The teaching set plants its classes in two places: the **pulse** says how aroused an actor is "
                 "(fast for angry and happy, slow for calm and sad), the **face** says whether the feeling is "
                 "pleasant (happy and calm smile). Neither alone separates all four; together they can.")
-    st.plotly_chart(charts.model_scores(metrics["summary"], "accuracy", title=f"{run.name}: accuracy per model"),
+    st.plotly_chart(charts.model_scores_chart(metrics["summary"], "accuracy", title=f"{run.name}: accuracy per model"),
                     key="fuse_scores")
     classes = metrics["classes"]
     recall = {TITLES[m]: {c: metrics["pooled"][m]["per_class"][c]["recall"] for c in classes}
               for m in metrics["pooled"]}
-    st.plotly_chart(charts.class_heatmap(list(recall), classes, [list(r.values()) for r in recall.values()],
-                                         title="Recall of each class, per model"), key="fuse_recall")
+    st.plotly_chart(charts.class_heatmap_chart(list(recall), classes, [list(r.values()) for r in recall.values()],
+                                               title="Recall of each class, per model"), key="fuse_recall")
     st.caption("A unimodal model confuses the pairs its modality cannot tell apart; fusion does not have to.")
 
 
@@ -88,8 +88,8 @@ def pfi_demo(run) -> None:
         r = permuted_predictions(clf, X, y, groups=grouping, n_repeats=1, random_state=seed)
         accuracy = r.scores[:, 0]                    # one shuffle of each block
         drop = r.baseline - accuracy                 # its permutation importance (one repeat)
-    st.plotly_chart(charts.score_drop(r.names, accuracy, r.baseline,
-                                      f"{TITLES[model]}, fold 1 ({len(y)} held-out videos): each block shuffled"),
+    st.plotly_chart(charts.score_drop_chart(r.names, accuracy, r.baseline,
+                                            f"{TITLES[model]}, fold 1 ({len(y)} held-out videos): each block shuffled"),
                     key="pfi_chart")
     st.caption("Change the shuffle number to draw another permutation: the drops move a little, the ranking "
                "of blocks much less. `emojax explain` averages many shuffles over every fold.")
@@ -99,7 +99,7 @@ st.title("Teaching demos")
 tab1, tab2, tab3 = st.tabs(["Your pulse in the colour of your skin", "Why fuse", "What permutation importance means"])
 with tab1:
     pulse_demo()
-run = state.current_run()
+run = runs.current_run()
 if run is not None:
     with tab2:
         fusion_demo(run)

@@ -102,8 +102,8 @@ def watch(name: str) -> None:
     records = read_curves(run)
     if records:
         c1, c2 = st.columns(2)
-        c1.plotly_chart(charts.curves(records, "train_loss", "Training loss"), key=f"loss_{name}")
-        c2.plotly_chart(charts.curves(records, "val_acc", "Validation accuracy"), key=f"acc_{name}")
+        c1.plotly_chart(charts.curves_chart(records, "train_loss", "Training loss"), key=f"loss_{name}")
+        c2.plotly_chart(charts.curves_chart(records, "val_acc", "Validation accuracy"), key=f"acc_{name}")
 
 
 st.title("Train the four models")

@@ -75,7 +75,7 @@ def test_upload_predict_and_visit_every_page(chromium_ready, dashboard_artifacts
         assert (SHOTS / f"{name}.png").stat().st_size > 10_000, name
 
 
-#: pixels of the colour the landmarks are drawn in (emojax.features.live.draw: magenta)
+#: pixels of the colour the landmarks are drawn in (emojax.features.drawing.draw: magenta)
 _COUNT_MAGENTA = """(video) => {
   const c = document.createElement('canvas');
   c.width = video.videoWidth; c.height = video.videoHeight;

@@ -5,6 +5,7 @@ message; visitors' sessions are apart; the Train page launches, shows and cancel
 from __future__ import annotations
 
 import base64
+import json
 import threading
 import time
 from pathlib import Path
@@ -16,8 +17,6 @@ from .conftest import shared, write_video
 
 pytestmark = pytest.mark.timeout(900)
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
-#: the pages AppTest can run (Live needs a served runtime for its WebRTC component: test_browser.py drives it)
-PAGES = ["predict", "signals", "train", "metrics", "contributions", "teaching"]
 
 
 @pytest.fixture
@@ -58,7 +57,9 @@ def figures(at) -> dict:
 def values(v) -> np.ndarray:
     """A figure's data array as plotly sends it: a list, or a base64 typed array."""
     if isinstance(v, dict) and "bdata" in v:
-        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]).reshape(v.get("shape", -1))
+        shape = v.get("shape", -1)          # a 2-D array's shape comes as text, "rows, columns"
+        shape = tuple(int(n) for n in shape.split(",")) if isinstance(shape, str) else shape
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]).reshape(shape)
     return np.asarray(v)
 
 
@@ -175,7 +176,7 @@ def test_an_upload_is_named_by_us_whatever_its_name_and_a_wrong_type_is_never_wr
     """A real video uploaded under a name that climbs out of any folder lands in the private
     upload folder under a name of ours; a file of a type we do not read is refused before a
     byte of it is written."""
-    from dashboard.state import save_upload
+    from dashboard.uploads import save_upload
     from emojax.errors import VideoError
 
     real = (shared("grid") / "bbaf2n.mpg").read_bytes()
@@ -209,14 +210,11 @@ def test_each_visitor_sees_their_own_prediction(app):
     assert not second.metric and first.metric
 
 
-@pytest.mark.parametrize("page", PAGES[1:])
+@pytest.mark.parametrize("page", ["train", "metrics"])
 def test_every_page_renders_its_figures(app, page):
     at = app(page)
     titles = set(figures(at))
-    if page == "signals":           # no video chosen yet: a teaching clip is shown
-        assert at.slider(key="signals_frame").max > 100
-        assert "Spectrum of the pulse" in titles
-    elif page == "train":
+    if page == "train":
         assert at.selectbox(key="train_dataset").options[0] == "Teaching set (the embedded demo)"
         assert [b.label for b in at.button] == ["Start training"]
         assert at.selectbox(key="train_watch").value == "demo-improved"
@@ -230,23 +228,140 @@ def test_every_page_renders_its_figures(app, page):
         at.selectbox(key="cm_pred").set_value("happy").run()
         listed = at.dataframe[-1].value
         assert len(listed) > 0 and all(v.startswith("happy") for v in listed["video"])
-    elif page == "contributions":
-        assert "Modality contributions (share of the permutation importance, %)" in titles
-        assert {"Face regions (drop in accuracy)", "Moments: windows of the video (model frames)",
-                "Drop in each class's recall", "Integrated gradients per region over time"} <= titles
-    elif page == "teaching":
-        assert {"Mean green of the skin", "Green, band-passed", "Spectrum of the pulse",
-                "Recall of each class, per model"} <= titles
-        drops = [t for t in titles if t.endswith("each block shuffled")]
-        assert drops
-        before = figures(at)[drops[0]].data[0].y
-        at.number_input(key="pfi_seed").set_value(3).run()
+
+
+def _floats(v) -> np.ndarray:
+    """A figure's data array as numbers (plotly sends a missing value as None)."""
+    return np.asarray(values(v), float)
+
+
+def test_signals_shows_the_clips_own_colour_pulse_spectrum_and_heart_rate(app, dashboard_artifacts):
+    """With no video chosen, Signals reads the first teaching clip with the run's extractor
+    settings: its colour trace, pulse, spectrum, heart rate over time and the rate shown are the
+    library's for that clip, for the method chosen."""
+    from emojax.features import ExtractorConfig, extract, heart, vitals
+    from emojax.training.runfiles import read_model_info
+
+    clip = sorted((dashboard_artifacts / "teaching").glob("*.mp4"))[0]
+    config = ExtractorConfig.from_dict(read_model_info(dashboard_artifacts / "runs" / "demo-improved")["extractor"])
+    f = extract(clip, config)
+    at = app("signals")
+    assert at.caption[0].value.startswith("No video chosen") and at.caption[1].value.startswith(clip.name)
+    assert at.slider(key="signals_frame").max == len(f) - 1 > 100
+    for method in ("pbv", "pos"):
+        at.selectbox(key="signals_method").set_value(method).run()
+        assert not at.exception, [e.message for e in at.exception]
+        figs, v = figures(at), vitals.vitals(f, method)
+        rgb = figs["rPPG: mean R, G, B of the skin (centred)"]
+        assert np.allclose(_floats(rgb.data[1].y), f.rgb[:, 1] - np.nanmean(f.rgb[:, 1]), equal_nan=True)
+        pulse = figs[f"rPPG pulse signal ({method.upper()}, band-passed)"]
+        assert np.allclose(_floats(pulse.data[0].y), v.pulse, equal_nan=True)
+        freqs, power = heart.spectrum(v.pulse, f.fps)
+        keep = freqs * 60 <= 240
+        spectrum = figs["Spectrum of the pulse"]
+        assert np.allclose(_floats(spectrum.data[0].x), freqs[keep] * 60)
+        assert np.allclose(_floats(spectrum.data[0].y), power[keep])
+        marked = [s.x0 for s in spectrum.layout.shapes]
+        assert marked == ([pytest.approx(v.bpm)] if v.reliable else [])
+        series = figs["Heart rate over time (colour: how much it stands out)"]
+        assert np.allclose(_floats(series.data[0].x), v.series[:, 0])
+        assert np.allclose(_floats(series.data[0].y), np.where(v.window_reliable, v.series[:, 1], np.nan), equal_nan=True)
+        shown = {m.label: m.value for m in at.metric}
+        assert shown["Heart rate"] == (f"{v.bpm:.0f} bpm" if v.reliable else "no reliable pulse")
+        guess = f"the spectrum's best guess, {v.bpm:.0f} bpm, is not shown as a rate"
+        assert v.reliable or any(guess in c.value for c in at.caption)
+        # the rate read (shown, or the best guess of a clip too short to call it reliable) is the planted one
+        assert abs(v.bpm - json.loads(clip.with_suffix(".json").read_text())["hr_bpm"]) < 5
+
+
+def test_contributions_shows_the_runs_explanation(app, dashboard_artifacts):
+    """The Contributions page draws what `emojax explain` wrote for the run: Table 2's shares, and
+    for the model chosen its face regions, moments and per-class recall drops; for the run's
+    explained video, its modality shares and its integrated gradients per region over time."""
+    from emojax.explain.groups import REGIONS
+    from emojax.explain.importance import read_importance
+    from emojax.models import TITLES
+
+    imp = read_importance(dashboard_artifacts / "runs" / "demo-improved")
+    at = app("contributions")
+    table2 = figures(at)["Modality contributions (share of the permutation importance, %)"]
+    rows = list(table2.data[0].y)
+    for m, shares in imp["table2"].items():
+        for bar, k in zip(table2.data, ("rppg", "visual")):
+            assert bar.x[rows.index(TITLES[m])] == pytest.approx(shares[k] or 0.0)
+    models = list(imp["models"])
+    assert at.radio(key="contrib_model").options == [TITLES[m] for m in models]
+    for model in models:
+        at.radio(key="contrib_model").set_value(model).run()
+        assert not at.exception, [e.message for e in at.exception]
+        figs, entry = figures(at), imp["models"][model]
+        regions = entry["groupings"]["region"]
+        bars = figs["Face regions"].data[0]
+        assert list(bars.y) == regions["names"] and np.allclose(_floats(bars.x), regions["mean"])
+        assert np.allclose(_floats(bars.error_x.array), regions["std"])
+        moments = entry["groupings"]["time:5"]
+        bars = figs["Moments: windows of the video (model frames)"].data[0]
+        assert list(bars.y) == moments["names"] and np.allclose(_floats(bars.x), moments["mean"])
+        grouping = at.selectbox(key="contrib_class_group").value
+        heat = figs["Drop in each class's recall"].data[0]
+        want = np.array([[np.nan if x is None else x for x in row] for row in entry["per_class"][grouping]["mean"]])
+        assert list(heat.x) == list(imp["classes"]) and np.allclose(_floats(heat.z), want, equal_nan=True)
+        video = imp["video"]["models"][model]
+        shares = figs["This video: each modality's share (%)"]
+        modality = dict(zip(video["groupings"]["modality"]["names"], video["groupings"]["modality"]["share_pct"]))
+        assert shares.data[0].x[0] == pytest.approx(modality["rppg"] or 0.0)
+        lm = np.asarray(video["integrated_gradients"]["landmarks"], float)
+        ig = figs["Integrated gradients per region over time"].data[0]
+        assert list(ig.y) == list(REGIONS)
+        assert np.allclose(_floats(ig.z), [lm[:, list(p)].sum(axis=1) for p in REGIONS.values()])
+        said = " ".join(md.value for md in at.markdown)
+        assert f"**{imp['video']['path']}**: {TITLES[model]} says **{video['label']}**" in said
+
+
+def test_teaching_demos_compute_what_they_show(app, dashboard_artifacts):
+    """Each teaching demo shows the library's own numbers: the green of the clip's skin, its
+    band-passed pulse and heart rate (near the rate planted in it); the run's accuracy and
+    per-class recall per model; and the accuracy with each block shuffled for the seed chosen."""
+    from emojax.explain.importance import RunData
+    from emojax.explain.pfi import permuted_predictions
+    from emojax.features import ExtractorConfig, extract, heart, rppg
+    from emojax.training.runfiles import read_metrics
+
+    run = dashboard_artifacts / "runs" / "demo-improved"
+    clip = sorted((dashboard_artifacts / "teaching").glob("*.mp4"))[0]
+    truth = json.loads(clip.with_suffix(".json").read_text())["hr_bpm"]
+    f = extract(clip, ExtractorConfig(roi="skin"))
+    green = f.rgb[:, 1]
+    filtered = rppg.bandpass(rppg.fill_gaps(green / np.nanmean(green) - 1.0), f.fps, low=0.7, high=4.0)
+    bpm, _ = heart.heart_rate(filtered, f.fps)
+    at = app("teaching")
+    figs = figures(at)
+    assert np.allclose(_floats(figs["Mean green of the skin"].data[0].y), green, equal_nan=True)
+    assert np.allclose(_floats(figs["Green, band-passed"].data[0].y), filtered, equal_nan=True)
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Heart rate from the video"] == f"{bpm:.0f} bpm" and abs(bpm - truth) < 5
+    assert shown["Planted heart rate (truth)"] == f"{truth:.0f} bpm"
+
+    metrics = read_metrics(run)
+    scores = figs[f"{run.name}: accuracy per model"].data[0]
+    assert np.allclose(_floats(scores.y), [s["accuracy"]["mean"] for s in metrics["summary"].values()])
+    recall = figs["Recall of each class, per model"].data[0]
+    assert np.allclose(_floats(recall.z), [[p["per_class"][c]["recall"] for c in metrics["classes"]]
+                                           for p in metrics["pooled"].values()])
+
+    clf, X, y = RunData(run).fold(0, "early_fusion")
+    drops = next(t for t in figs if t.endswith("each block shuffled"))
+    for seed in (0, 3):
+        at.number_input(key="pfi_seed").set_value(seed).run()
         assert not at.exception
-        assert len(figures(at)[drops[0]].data[0].y) == len(before) == 2
+        r = permuted_predictions(clf, X, y, groups="modality", n_repeats=1, random_state=seed)
+        bars = figures(at)[drops].data[0]
+        assert list(bars.x) == list(r.names) and np.allclose(_floats(bars.y), r.scores[:, 0])
+        assert f"not permuted: {r.baseline:.2f}" in figures(at)[drops].layout.annotations[0].text
 
 
 def test_train_page_launches_watches_and_cancels_a_run(app, dashboard_artifacts, teaching_set):
-    from dashboard import state
+    from dashboard import runs
     from emojax.training import jobs
 
     at = app("train")
@@ -270,7 +385,7 @@ def test_train_page_launches_watches_and_cancels_a_run(app, dashboard_artifacts,
     assert jobs.status(run)["state"] == "interrupted"
     assert "was interrupted" in at.info[0].value
     assert not (run / "metrics.json").exists()
-    assert run.name not in [p.name for p in state.finished_runs()]
+    assert run.name not in [p.name for p in runs.finished_runs()]
 
 
 def test_train_page_can_extract_on_a_ray_cluster_and_says_when_it_cannot_reach_it(app, dashboard_artifacts,

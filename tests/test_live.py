@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from emojax.features import vitals
-from emojax.features.live import LiveFeatures, draw
+from emojax.features.drawing import LANDMARKS, NO_FACE, caption, draw
+from emojax.features.live import LiveFeatures, LiveStep
 from emojax.video import Frame, FrameReader
 
 from .conftest import FLAT, shared, write_lossless
@@ -30,12 +31,24 @@ def test_frames_pushed_one_by_one_give_the_files_record(extractor):
     faced = [s for s in steps if s.face]
     assert len(faced) >= 0.9 * len(steps)
     assert all(s.skin and len(s.skin) == whole.patches.shape[1] for s in faced)
-    # what is drawn is where the face is: the landmarks inside the box, the box on the frame
+    # the skin patches given are on the face: inside its box (grown by a tenth), in frame pixels
+    for s in faced:
+        x0, y0, x1, y1 = s.box + np.array([-1, -1, 1, 1]) * 0.1 * (s.box[2] - s.box[0])
+        pts = np.vstack(s.skin)
+        assert ((pts[:, 0] >= x0) & (pts[:, 0] <= x1) & (pts[:, 1] >= y0) & (pts[:, 1] <= y1)).all()
+    # what is drawn is where the face is: the landmarks inside the box, each landmark's pixel in
+    # the landmarks' colour; a frame without a face gets a border in the no-face colour
     frame = _frames(clip)[10].bgr.copy()
     drawn = draw(frame.copy(), steps[10])
     assert (drawn != frame).any()
     x0, y0, x1, y1 = steps[10].box
     assert (steps[10].landmarks[:, 0] > x0 - 10).all() and (steps[10].landmarks[:, 0] < x1 + 10).all()
+    px = np.round(steps[10].landmarks).astype(int)
+    assert (drawn[px[:, 1], px[:, 0]] == LANDMARKS).all(axis=1).mean() > 0.9
+    bare = draw(frame.copy(), LiveStep(0.0))
+    h = frame.shape[0] // 2
+    assert (bare[1, 1:-1] == NO_FACE).all() and (bare[h, 10] == frame[h, 10]).all()
+    assert (caption(frame.copy(), "25 fps")[8:24, 8:40] != frame[8:24, 8:40]).any()
 
 
 def test_only_the_last_seconds_are_kept_and_they_match_the_file(extractor):
@@ -46,13 +59,34 @@ def test_only_the_last_seconds_are_kept_and_they_match_the_file(extractor):
     live = LiveFeatures(extractor, keep_s=2.0)
     for f in frames:
         live.push(f)
-        assert live._stream.cols.n <= 2 * 2.0 * 25 + 2        # bounded, whatever the stream's length
+        assert len(live.window(grid=False)) <= 2 * 2.0 * 25 + 2     # bounded, whatever the stream's length
     got = live.window(2.0)
     last = whole.times >= whole.times[-1] - 2.0 - 1e-9
     assert len(got) == last.sum() == 51
     for name in ("rgb", "landmarks", "state"):
         assert np.array_equal(getattr(got, name), getattr(whole, name)[last], equal_nan=True), name
-    assert live.fps > 0
+    assert live.processing_fps > 0 and live.rate == pytest.approx(25.0)
+
+
+def test_a_regular_window_says_where_the_face_was_seen_not_where_frames_were_dropped(extractor):
+    """Frames dropped unevenly (two of every four): the window comes on a uniform grid at the
+    stream's rate, the gaps too long to bridge without values, yet the face is seen at each grid
+    point whose nearest frame processed had one (never called lost where it was not looked at)."""
+    frames = _frames(shared("grid") / "bbaf2n.mpg")
+    live = LiveFeatures(extractor, keep_s=10.0)
+    assert live.regular_window() is None
+    for k, f in enumerate(frames):
+        if k % 4 in (0, 3):
+            live.push(f)
+        else:
+            live.skip()
+    w, raw = live.regular_window(2.0), live.window(2.0, grid=False)
+    f = w.features
+    assert f.source["timing"]["variable"] and f.fps == pytest.approx(25.0)
+    assert np.array_equal(f.times, live.window(2.0).times) and len(f) > len(raw)
+    assert raw.face_found.all() and not f.face_found.all()       # the long gaps hold no values
+    nearest = np.abs(raw.times[None, :] - f.times[:, None]).argmin(axis=1)
+    assert np.array_equal(w.face_seen, raw.face_found[nearest]) and w.face_seen.all()
 
 
 @pytest.mark.timeout(300)

@@ -2,11 +2,12 @@
 
 :class:`LiveFeatures` is the streaming entry point. Each frame goes through the extractor's own
 tracker, landmark predictor and colour ROI (:meth:`emojax.features.Extractor.stream`, the code
-that reads files), and comes back with what to draw on it. The rows of the last ``keep_s``
-seconds are kept in a buffer that is trimmed as frames arrive, so memory does not grow with
-the length of the stream; :meth:`LiveFeatures.window` gives any recent span as an ordinary
-:class:`Features` record (on a uniform grid when frames came unevenly or were dropped), ready
-for the heart rate and the emotion models. Safe to push from one thread and read from another.
+that reads files), and comes back with what the tracker made of it (drawn on the frame by
+:mod:`emojax.features.drawing`). The rows of the last ``keep_s`` seconds are kept in a buffer
+that is trimmed as frames arrive, so memory does not grow with the length of the stream;
+:meth:`LiveFeatures.window` gives any recent span as an ordinary :class:`Features` record (on a
+uniform grid when frames came unevenly or were dropped), ready for the heart rate and the
+emotion models. Safe to push from one thread and read from another.
 """
 
 from __future__ import annotations
@@ -16,10 +17,8 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
-from .landmarks import skin_polygons
 from .pipeline import Extractor
 from .record import Features
 from .timing import regular
@@ -40,6 +39,15 @@ class LiveStep:
         return self.landmarks is not None
 
 
+@dataclass(frozen=True)
+class RegularWindow:
+    """A recent span of the stream on a uniform grid, and where the frames processed had a face."""
+
+    features: Features          # the rows on a uniform grid at the stream's rate (:func:`~.timing.regular`)
+    face_seen: np.ndarray       # (T,) bool: the frame processed nearest each grid point had a face (where
+                                # frames were dropped the values are missing, but no face was lost)
+
+
 class LiveFeatures:
     """Frames in, one at a time; the last ``keep_s`` seconds of rows kept."""
 
@@ -54,19 +62,18 @@ class LiveFeatures:
 
     def push(self, frame) -> LiveStep:
         """Process one frame (an object with ``bgr`` and ``time`` in seconds, as
-        :class:`emojax.video.Frame`); what to draw on it."""
+        :class:`emojax.video.Frame`); what the tracker made of it."""
         with self._lock:
             s = self._stream
             i = s.push(frame)
-            d = s.cols.data
             step = LiveStep(float(frame.time))
-            if d["state"][i] > 0:
-                step.landmarks, step.box = d["landmarks"][i].copy(), d["box"][i].copy()
-                if s.sm_pts is not None:        # the smoothed points the colour was read under
-                    step.skin = [p + (s.x_off, 0) for p in skin_polygons(s.sm_pts)]
-            times = d["times"]
-            if times[s.cols.n - 1] - times[0] > 2 * self.keep_s:      # trimmed now and then, not per frame
-                s.forget(int(np.searchsorted(times[:s.cols.n], times[s.cols.n - 1] - self.keep_s)))
+            face = s.face(i)
+            if face is not None:
+                step.landmarks, step.box = face
+                step.skin = s.skin_polygons()      # the smoothed points the colour was read under
+            times = s.times
+            if times[-1] - times[0] > 2 * self.keep_s:      # trimmed now and then, not per frame
+                s.forget(int(np.searchsorted(times, times[-1] - self.keep_s)))
             self.processed += 1
             self._clock.append(time.monotonic())
         return step
@@ -77,8 +84,9 @@ class LiveFeatures:
             self.skipped += n
 
     @property
-    def fps(self) -> float:
-        """Frames processed per second of wall-clock time, over the last ~90 frames."""
+    def processing_fps(self) -> float:
+        """Frames processed per second of wall-clock time, over the last ~90 frames (how fast this
+        machine keeps up; the stream's own rate is :attr:`rate`)."""
         with self._lock:
             c = list(self._clock)
         return (len(c) - 1) / (c[-1] - c[0]) if len(c) > 1 and c[-1] > c[0] else 0.0
@@ -87,7 +95,7 @@ class LiveFeatures:
     def rate(self) -> float:
         """The frame rate of the rows kept (frames per second of stream time; 0 before two)."""
         with self._lock:
-            times = self._stream.cols.data["times"][:self._stream.cols.n].copy()
+            times = self._stream.times
         return _rate(times) or 0.0
 
     def window(self, seconds: float | None = None, *, grid: bool = True) -> Features | None:
@@ -97,15 +105,26 @@ class LiveFeatures:
         came. None before any frame."""
         with self._lock:
             s = self._stream
-            n = s.cols.n
-            if n == 0:
+            t = s.times
+            if len(t) == 0:
                 return None
-            t = s.cols.data["times"][:n]
             a = 0 if seconds is None else int(np.searchsorted(t, t[-1] - seconds, side="left"))
-            rows = {k: v[a:n].copy() for k, v in s.cols.data.items()}
-            cuts = [c - a for c in s.cuts if c >= a]
-        f = Features(**rows, fps=_rate(rows["times"]) or 30.0, source={"cuts": cuts, "live": True}, config=self.extractor.config.to_dict())
+            f = s.record(_rate(t[a:]) or 30.0, start=a)
+        f.source["live"] = True
         return regular(f) if grid else f
+
+    def regular_window(self, seconds: float | None = None) -> RegularWindow | None:
+        """The last ``seconds`` on a uniform grid (as :meth:`window`), with where the frame
+        processed nearest each grid point had a face: a frame dropped is a gap in the values,
+        not a face lost. None before two frames."""
+        raw = self.window(seconds, grid=False)
+        if raw is None or len(raw) < 2:
+            return None
+        found = raw.face_found
+        w = regular(raw)
+        near = np.clip(np.searchsorted(raw.times, w.times), 1, len(raw) - 1)
+        near -= (w.times - raw.times[near - 1]) < (raw.times[near] - w.times)   # the nearer of the two
+        return RegularWindow(w, found[near])
 
 
 def _rate(times: np.ndarray) -> float | None:
@@ -113,20 +132,3 @@ def _rate(times: np.ndarray) -> float | None:
     d = np.diff(times)
     d = d[d > 0]
     return 1.0 / float(np.median(d)) if len(d) else None
-
-
-def draw(bgr: np.ndarray, step: LiveStep) -> np.ndarray:
-    """``bgr`` (changed in place, and returned) with the face box, the skin patches and the 68
-    landmarks drawn; a red border when no face is tracked."""
-    if not step.face:
-        h, w = bgr.shape[:2]
-        cv2.rectangle(bgr, (1, 1), (w - 2, h - 2), (40, 40, 220), 3)
-        return bgr
-    x0, y0, x1, y1 = (int(round(v)) for v in step.box)
-    cv2.rectangle(bgr, (x0, y0), (x1, y1), (80, 200, 80), 2)
-    for poly in step.skin or []:
-        if np.isfinite(poly).all():
-            cv2.polylines(bgr, [np.round(poly).astype(np.int32)], True, (60, 170, 255), 1, cv2.LINE_AA)
-    for x, y in np.round(step.landmarks).astype(np.int32):
-        cv2.circle(bgr, (int(x), int(y)), 2, (255, 0, 255), -1, cv2.LINE_AA)   # magenta: rare in faces and rooms
-    return bgr

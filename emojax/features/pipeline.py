@@ -233,6 +233,33 @@ class Stream:
         self.cols.drop_first(n)
         self.cuts = [c - n for c in self.cuts if c >= n]
 
+    def __len__(self) -> int:
+        return self.cols.n
+
+    @property
+    def times(self) -> np.ndarray:
+        """(n,) the stream time of each row kept, in seconds (a copy)."""
+        return self.cols.data["times"][:self.cols.n].copy()
+
+    def face(self, i: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Row ``i``'s 68 landmarks and face box in frame pixels (copies), or None when it has no face."""
+        d = self.cols.data
+        return (d["landmarks"][i].copy(), d["box"][i].copy()) if d["state"][i] > 0 else None
+
+    def skin_polygons(self) -> list[np.ndarray] | None:
+        """The skin patches the last frame's colour was read under (the smoothed landmarks'), in
+        frame pixels in :data:`~emojax.features.landmarks.SKIN_PATCHES` order; None without a face."""
+        if self.sm_pts is None:
+            return None
+        return [p + (self.x_off, 0) for p in skin_polygons(self.sm_pts)]
+
+    def record(self, fps: float, *, start: int = 0) -> Features:
+        """The rows from ``start`` on as they came (not put on a grid), copied: a record that
+        shares nothing with the stream, its cuts counted from ``start``."""
+        rows = {k: v[start:self.cols.n].copy() for k, v in self.cols.data.items()}
+        cuts = [c - start for c in self.cuts if c >= start]
+        return Features(**rows, fps=float(fps), source={"cuts": cuts}, config=self.config.to_dict())
+
     def result(self, fps: float) -> Features:
         """The record of every frame pushed (frames at a variable rate put on a uniform grid)."""
         feats = Features(**self.cols.result(), fps=float(fps), source={"cuts": self.cuts}, config=self.config.to_dict())
