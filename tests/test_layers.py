@@ -12,7 +12,7 @@ TOP = ("emojax", "dashboard", "pages")
 
 #: layers, lowest first; a module is in the layer of the longest prefix it starts with
 LAYERS = {
-    "emojax.errors": 0, "emojax.fileio": 0, "emojax.procs": 0, "emojax.jaxcache": 0,
+    "emojax.errors": 0, "emojax.fileio": 0, "emojax.procs": 0, "emojax.jaxcache": 0, "emojax.presets": 0,
     "emojax.video": 1,
     "emojax.features": 2,
     "emojax.data": 3,
