@@ -80,14 +80,15 @@ def class_sets() -> list[str]:
 
 def add_extractor_options(p) -> None:
     from ..features.face import DETECTORS, FACE_POLICIES
-    from ..features.record import ROIS, TRACKINGS, ExtractorConfig
+    from ..features.record import ROIS, ExtractorConfig
+    from ..features.tracker import TRACKING
 
     default = ExtractorConfig()
     p.add_argument("--detector", choices=list(DETECTORS), default=default.detector,
                    help=f"face detector: OpenCV's Haar cascade (the paper's) or dlib's HOG (default: {default.detector})")
     p.add_argument("--roi", choices=list(ROIS), default=default.roi,
                    help=f"colour ROI: face box, skin (forehead+cheeks), or the whole frame (default: {default.roi})")
-    p.add_argument("--tracking", choices=list(TRACKINGS), default=default.tracking,
+    p.add_argument("--tracking", choices=list(TRACKING), default=default.tracking,
                    help="follow the landmarks while the detector confirms the face every K frames (default), "
                         "or detect on every frame as the paper does")
     p.add_argument("--every", type=positive_int, default=default.detect_every, metavar="K",
