@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..presets import PRESET_NAMES
 from .common import TrainBars, positive_int, print_importance, print_metrics
 from .explain import explain
 
@@ -20,7 +21,7 @@ def run(args) -> int:
         cfg = TeachingConfig()
         with tqdm(total=cfg.clips_per_class * len(TEACHING_CLASSES), unit="clip", desc="teaching set") as bar:
             make_teaching_set(root, cfg, workers=args.workers, progress=bar.update)
-    for preset in ("paper", "improved"):
+    for preset in PRESET_NAMES:
         out = Path(args.runs) / f"demo-{preset}"
         cfg = run_config("teaching", root, preset=preset, protocol="speaker", store=args.store)
         metrics = finished(out, cfg)

@@ -170,6 +170,8 @@ def pbv(rgb: np.ndarray, fs: float, *, window_s: float = 4.0, loading: float = 0
 
 #: pulse extraction methods by name, in the order they are offered; each is
 #: ``f(rgb (T, 3), fs) -> signal``. ``mean`` is the raw colour, no pulse (for the per-frame table).
+#: A method added here is offered by the CLI and the pages; it needs a threshold in
+#: ``heart.RELIABLE_MARGIN_DB`` before any rate of it is called reliable.
 RPPG_METHODS: dict[str, Callable[..., np.ndarray]] = {
     "pbv": pbv, "pos": pos, "chrom": chrom, "green": green, "mean": mean_rgb,
 }
