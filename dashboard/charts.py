@@ -14,6 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from emojax.explain.groups import REGIONS
+from emojax.features.runs import runs
 from emojax.models import TITLES
 
 #: colours kept across pages: one per modality and per model
@@ -35,11 +36,11 @@ def _face_off(fig: go.Figure, times: np.ndarray, face_found: np.ndarray) -> go.F
     missing = ~np.asarray(face_found, bool)
     if not missing.any():
         return fig
-    edges = np.flatnonzero(np.diff(np.r_[0, missing.astype(int), 0]))
+    stretches = runs(missing)
     dt = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
-    for a, b in zip(edges[::2], edges[1::2]):
+    for a, b in stretches:
         fig.add_vrect(x0=times[a], x1=times[b - 1] + dt, fillcolor="grey", opacity=0.25, line_width=0)
-    fig.add_annotation(x=times[edges[0]], y=1, yref="paper", text="no face", showarrow=False, xanchor="left")
+    fig.add_annotation(x=times[stretches[0][0]], y=1, yref="paper", text="no face", showarrow=False, xanchor="left")
     return fig
 
 
@@ -123,11 +124,11 @@ def pulse_chart(times: np.ndarray, pulse: np.ndarray, face_found: np.ndarray, me
                                line=dict(color=COLOURS["rppg"])))
     _face_off(fig, times, face_found)
     if bridged is not None and np.any(bridged):
-        edges = np.flatnonzero(np.diff(np.r_[0, np.asarray(bridged, int), 0]))
+        stretches = runs(bridged)
         dt = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
-        for a, b in zip(edges[::2], edges[1::2]):
+        for a, b in stretches:
             fig.add_vrect(x0=times[a], x1=times[b - 1] + dt, fillcolor="orange", opacity=0.3, line_width=0)
-        fig.add_annotation(x=times[edges[0]], y=0.9, yref="paper", text="bridged", showarrow=False, xanchor="left")
+        fig.add_annotation(x=times[stretches[0][0]], y=0.9, yref="paper", text="bridged", showarrow=False, xanchor="left")
     for (name, rows), symbol in zip((unseen or {}).items(), ("circle-open", "x-thin-open", "diamond-open")):
         rows = np.asarray(rows, bool) & np.isfinite(pulse)
         if rows.any():

@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import charts, resources, runs, state, uploads
 from emojax.errors import EmojaxError
-from emojax.features import heart, timing, vitals
+from emojax.features import heart, rppg, timing, vitals
 from emojax.features.landmarks import skin_polygons
 from emojax.video import FrameReader, rotation_note, stream_note
 
@@ -30,7 +30,8 @@ def frame_view(video: uploads.Video, f, roi: str) -> None:
 
 
 def pulse_view(f) -> None:
-    method = st.selectbox("Pulse method", ["pbv", "pos", "chrom", "green"], key="signals_method",
+    method = st.selectbox("Pulse method", rppg.PULSE_METHODS, index=rppg.PULSE_METHODS.index(rppg.DEFAULT_METHOD),
+                          key="signals_method",
                           help="PBV over six skin patches (de Haan & van Leest 2014; emojax's default), POS "
                                "(Wang et al. 2017), CHROM (de Haan & Jeanne 2013), or the green channel")
     st.plotly_chart(charts.rgb_chart(f.times, f.rgb, f.face_found), key="rgb_chart")

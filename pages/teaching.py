@@ -69,7 +69,9 @@ def fusion_demo(run) -> None:
 
 
 def pfi_demo(run) -> None:
+    from emojax.explain.importance import FUSED, VIDEO_GROUPINGS
     from emojax.explain.pfi import permuted_predictions
+    from emojax.models import MODEL_NAMES
 
     data, why = resources.run_data(run)
     if data is None:
@@ -79,9 +81,10 @@ def pfi_demo(run) -> None:
                 "say), keep everything else, and score again. If accuracy falls, the model relied on that "
                 "block; if not, it did not. The average drop over shuffles is the permutation importance.")
     c1, c2, c3 = st.columns(3)
-    model = c1.selectbox("Model", ["early_fusion", "late_fusion", "rppg", "face"], format_func=TITLES.get,
+    model = c1.selectbox("Model", [*FUSED, *(m for m in MODEL_NAMES if m not in FUSED)], format_func=TITLES.get,
                          key="pfi_model")
-    grouping = c2.selectbox("Blocks", ["modality", "region", "time:5"], key="pfi_grouping")
+    # the coarse groupings (those one video is explained by), time in 5 windows
+    grouping = c2.selectbox("Blocks", [f"{g}:5" if g == "time" else g for g in VIDEO_GROUPINGS], key="pfi_grouping")
     seed = c3.number_input("Shuffle number (seed)", 0, 10_000, 0, key="pfi_seed")
     clf, X, y = data.fold(0, model)
     with st.echo():

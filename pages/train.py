@@ -6,6 +6,11 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import charts, state
+from emojax.data import LOADERS
+from emojax.data.batch import ENGINES
+from emojax.features.rppg import DEFAULT_METHOD
+from emojax.presets import DEFAULT_PRESET, PRESET_NAMES
+from emojax.training.protocols import PROTOCOLS as PROTOCOL_NAMES
 from emojax.errors import EmojaxError
 from emojax.training import commands, jobs
 from emojax.training.config import run_config
@@ -19,19 +24,26 @@ PROTOCOLS = {"speaker": "leave one speaker out", "kfold": "k-fold, speakers kept
              "leave one session out (IEMOCAP)", "holdout": "one held-out test share, speakers apart when named"}
 
 
+def offered(names, labels: dict) -> list[str]:
+    """A library registry's ``names`` in the order of this page's ``labels``, any it lacks last."""
+    return sorted(names, key=lambda n: list(labels).index(n) if n in labels else len(labels))
+
+
 def launch_form() -> None:
     with st.form("train_form"):
-        kind = st.selectbox("Dataset", list(DATASETS), format_func=DATASETS.get, key="train_dataset")
+        kind = st.selectbox("Dataset", offered(LOADERS, DATASETS), format_func=lambda k: DATASETS.get(k, k),
+                            key="train_dataset")
         root = st.text_input("Its root folder (or the manifest file)", value=str(state.teaching_dir()), key="train_root")
         c1, c2, c3 = st.columns(3)
-        preset = c1.selectbox("Preset", ["improved", "paper"], key="train_preset",
-                              help="paper: Kumar & Li (2023) as published; improved: POS pulse, aligned landmarks")
-        protocol = c2.selectbox("Protocol", list(PROTOCOLS), format_func=lambda p: f"{p}: {PROTOCOLS[p]}",
-                                key="train_protocol")
+        preset = c1.selectbox("Preset", sorted(PRESET_NAMES, key=lambda p: p != DEFAULT_PRESET), key="train_preset",
+                              help=f"paper: Kumar & Li (2023) as published; improved: {DEFAULT_METHOD.upper()} pulse, "
+                                   "aligned landmarks")
+        protocol = c2.selectbox("Protocol", offered(PROTOCOL_NAMES, PROTOCOLS),
+                                format_func=lambda p: f"{p}: {PROTOCOLS.get(p, '')}", key="train_protocol")
         epochs = c3.number_input("Epochs (0: the preset's)", 0, 1000, 0, key="train_epochs")
         name = st.text_input("Run name (letters, digits, - and _)", value=f"{kind}-{preset}", key="train_name")
         c4, c5 = st.columns(2)
-        engine = c4.selectbox("Extract the videos on", ["local", "ray"], key="train_engine",
+        engine = c4.selectbox("Extract the videos on", list(ENGINES), key="train_engine",
                               format_func={"local": "this machine (every core)", "ray": "a Ray cluster"}.get,
                               help="A Ray cluster needs emojax on every node and the videos at the same path there")
         address = c5.text_input("Ray cluster address", value="auto", key="train_address",

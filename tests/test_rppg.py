@@ -42,9 +42,25 @@ def test_chrom_and_pos_cancel_intensity_motion_that_green_does_not():
     assert abs(bpm["green"] - 57) < 1  # green follows the motion
 
 
-def test_mean_method_is_the_raw_trace():
+def test_mean_method_is_the_raw_trace(monkeypatch):
+    """``mean`` is mean_rgb: the raw trace, NaN rows kept (no segments, nothing filled), and of
+    several skin patches their mean; pulse() reaches it through the registry like any method."""
     rgb = synthetic_rgb(70.0)
-    assert np.array_equal(rppg.pulse(rgb, 30.0, "mean"), rgb)
+    rgb[40:50] = np.nan
+    assert np.array_equal(rppg.mean_rgb(rgb, 30.0), rgb, equal_nan=True)
+    patches = np.stack([rgb - 2.0, rgb + 4.0], axis=1)
+    assert np.allclose(rppg.mean_rgb(patches, 30.0), rgb + 1.0, equal_nan=True)
+    assert np.array_equal(rppg.pulse(rgb, 30.0, "mean"), rgb, equal_nan=True)
+    assert np.allclose(rppg.pulse(patches, 30.0, "mean"), rgb + 1.0, equal_nan=True)
+    calls = []
+
+    def spy(x, fs):
+        calls.append((x.shape, fs))
+        return rppg.mean_rgb(x, fs)
+
+    monkeypatch.setitem(rppg.RPPG_METHODS, "mean", spy)
+    rppg.pulse(patches, 30.0, "mean")
+    assert calls == [(patches.shape, 30.0)]
 
 
 def test_unknown_method_and_bad_shapes_raise():

@@ -71,19 +71,31 @@ def dataset_kinds() -> list[str]:
     return sorted(LOADERS)
 
 
+def class_sets() -> list[str]:
+    """IEMOCAP's class sets (``--classes``)."""
+    from ..data.iemocap import CLASS_SETS
+
+    return list(CLASS_SETS)
+
+
 def add_extractor_options(p) -> None:
-    p.add_argument("--detector", choices=["haar", "hog"], default="haar",
-                   help="face detector: OpenCV's Haar cascade (the paper's) or dlib's HOG (default: haar)")
-    p.add_argument("--roi", choices=["box", "skin", "frame"], default="skin",
-                   help="colour ROI: face box, skin (forehead+cheeks), or the whole frame (default: skin)")
-    p.add_argument("--tracking", choices=["track", "detect"], default="track",
+    from ..features.face import DETECTORS, FACE_POLICIES
+    from ..features.record import ROIS, ExtractorConfig
+    from ..features.tracker import TRACKING
+
+    default = ExtractorConfig()
+    p.add_argument("--detector", choices=list(DETECTORS), default=default.detector,
+                   help=f"face detector: OpenCV's Haar cascade (the paper's) or dlib's HOG (default: {default.detector})")
+    p.add_argument("--roi", choices=list(ROIS), default=default.roi,
+                   help=f"colour ROI: face box, skin (forehead+cheeks), or the whole frame (default: {default.roi})")
+    p.add_argument("--tracking", choices=list(TRACKING), default=default.tracking,
                    help="follow the landmarks while the detector confirms the face every K frames (default), "
                         "or detect on every frame as the paper does")
-    p.add_argument("--every", type=positive_int, default=10, metavar="K",
-                   help="the detector re-checks a tracked face every K frames (default 10)")
-    p.add_argument("--policy", choices=["largest", "left", "right", "nearest"], default="largest",
+    p.add_argument("--every", type=positive_int, default=default.detect_every, metavar="K",
+                   help=f"the detector re-checks a tracked face every K frames (default {default.detect_every})")
+    p.add_argument("--policy", choices=list(FACE_POLICIES), default=default.policy,
                    help="which face when there are several: the largest, the leftmost, the rightmost, or the one "
-                        "nearest the box --near (default: largest)")
+                        f"nearest the box --near (default: {default.policy})")
     p.add_argument("--near", type=box, default=None, metavar="X0,Y0,X1,Y1",
                    help="with --policy nearest: the box (pixels) the face to follow is nearest to")
     p.add_argument("--fps", type=positive, default=None, help="keep frames at about this rate (default: every frame)")
@@ -99,7 +111,9 @@ def add_stream_option(p) -> None:
 
 
 def add_engine_options(p) -> None:
-    p.add_argument("--engine", choices=["local", "ray"], default="local",
+    from ..data.batch import ENGINES
+
+    p.add_argument("--engine", choices=list(ENGINES), default="local",
                    help="where videos are read: processes on this machine (default), or the actors of a Ray "
                         "cluster (pip install 'emojax[ray]'; every node must see the videos at the same path)")
     p.add_argument("--address", default=None, metavar="auto|HOST:PORT|ray://HOST:PORT",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..presets import PRESET_NAMES
 from .common import TrainBars, positive_int, print_importance, print_metrics
 from .explain import explain
 

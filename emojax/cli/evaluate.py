@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from ..errors import EmojaxError
-from .common import (add_engine_options, add_partial_option, add_stream_option, dataset_kinds, engine_of, positive_int,
-                     print_metrics, print_videos)
+from .common import (add_engine_options, add_partial_option, add_stream_option, class_sets, dataset_kinds, engine_of,
+                     positive_int, print_metrics, print_videos)
 
 
 def run(args) -> int:
@@ -77,7 +77,7 @@ def add(sub) -> None:
     p.add_argument("--map", metavar="SRC=DST,...", help="class map from the corpus's classes to the run's, over "
                    "the default (shared codes; IEMOCAP exc -> hap, RAVDESS cal -> neu when the run lacks them); "
                    "SRC= leaves a class out")
-    p.add_argument("--classes", choices=["paper", "four"], help="IEMOCAP class set of the other corpus")
+    p.add_argument("--classes", choices=class_sets(), help="IEMOCAP class set of the other corpus")
     p.add_argument("--name", help="name of the result folder RUN/cross/NAME (default: KIND-<root folder name>)")
     p.add_argument("--store", default=None, help="feature store for the other corpus (default: the run's)")
     p.add_argument("--workers", type=positive_int, default=None, help="extraction processes (default: all cores)")

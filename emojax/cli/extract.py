@@ -6,7 +6,8 @@ import sys
 
 from ..errors import EmojaxError
 from ..fileio import one_line
-from .common import add_engine_options, add_extractor_options, dataset_kinds, engine_of, extractor_config, positive_int
+from .common import (add_engine_options, add_extractor_options, class_sets, dataset_kinds, engine_of, extractor_config,
+                     positive_int)
 
 
 #: entries skipped (not a video, hidden, unreadable ...) listed one by one; the rest are counted
@@ -62,7 +63,7 @@ def _export_csv(stems: list[str], quiet: bool) -> None:
     from ..features import Features, vitals
 
     for stem in tqdm(stems, unit="video", desc="export", disable=quiet):
-        vitals.write_csv(f"{stem}.csv", vitals.table(Features.load(stem)))
+        vitals.write_table(f"{stem}.csv", Features.load(stem))
     print(f"exported {len(stems)} per-frame table(s) (CSV) beside the records")
 
 
@@ -71,7 +72,7 @@ def add(sub) -> None:
     p.add_argument("paths", nargs="+", help="video files, folders, a CSV manifest, or a dataset root with --dataset")
     p.add_argument("--out", required=True, help="feature store folder")
     p.add_argument("--dataset", choices=dataset_kinds(), help="read PATH as a dataset root of this kind")
-    p.add_argument("--classes", choices=["paper", "four"], help="IEMOCAP class set (default: paper)")
+    p.add_argument("--classes", choices=class_sets(), help="IEMOCAP class set (default: paper)")
     p.add_argument("--workers", type=positive_int, default=None,
                    help="processes (default: all cores); with --engine ray, at most this many actors "
                         "(default: one per CPU of the cluster)")

@@ -22,7 +22,7 @@ def run(args) -> int:
               "integrity": feats.source["integrity"], "stream": feats.source["stream"],
               "rotation": feats.source["rotation"], "streams": feats.source["streams"]}
     if args.csv:
-        vitals.write_csv(args.csv, vitals.table(feats, args.method, v=v))
+        vitals.write_table(args.csv, feats, args.method, v=v)
     if args.json:
         print(json.dumps(report))
     else:
@@ -44,9 +44,11 @@ def run(args) -> int:
 
 
 def add(sub) -> None:
+    from ..features.rppg import DEFAULT_METHOD, RPPG_METHODS
+
     p = sub.add_parser("heart-rate", help="heart rate of a face video")
     p.add_argument("video", help="a face video (or a skin close-up with --roi frame)")
-    p.add_argument("--method", choices=["pbv", "pos", "chrom", "green", "mean"], default="pbv",
+    p.add_argument("--method", choices=list(RPPG_METHODS), default=DEFAULT_METHOD,
                    help="pulse method: PBV over the skin patches (default), POS, CHROM, the green channel, or "
                         "mean (the skin's raw mean colour, no rate: for the per-frame table)")
     p.add_argument("--json", action="store_true", help="print JSON: bpm, margin, blind SNR, series, beats and HRV")

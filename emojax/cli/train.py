@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from .common import (TrainBars, add_engine_options, add_partial_option, add_stream_option, dataset_kinds, engine_of,
-                     positive_int, print_metrics, seconds)
+from .common import (TrainBars, add_engine_options, add_partial_option, add_stream_option, class_sets,
+                     dataset_kinds, engine_of, positive_int, print_metrics, seconds)
 
 
 def run_config_of(args):
@@ -34,19 +34,27 @@ def run(args) -> int:
     return 0
 
 
+#: the protocols (emojax.training.protocols.PROTOCOLS, which the tests hold this equal to): said
+#: here because reading them would import scikit-learn into every command's start
+PROTOCOLS = ("holdout", "kfold", "loso", "speaker")
+
+
 def add(sub) -> None:
+    from ..features.rppg import DEFAULT_METHOD
+    from ..presets import DEFAULT_PRESET, PRESET_NAMES
+
     p = sub.add_parser("train", help="train and test the four models on a dataset, fold by fold")
     p.add_argument("--dataset", required=True, choices=dataset_kinds(), help="what kind of dataset --root is")
     p.add_argument("--root", required=True, help="dataset root folder (or manifest for csv)")
-    p.add_argument("--preset", choices=["paper", "improved"], default="improved",
-                   help="paper: Kumar & Li (2023) as published; improved: POS/PBV pulse channels, aligned landmarks, "
-                        "the improved models (default)")
-    p.add_argument("--protocol", choices=["holdout", "kfold", "loso", "speaker"], default="kfold",
+    p.add_argument("--preset", choices=PRESET_NAMES, default=DEFAULT_PRESET,
+                   help=f"paper: Kumar & Li (2023) as published; improved: {DEFAULT_METHOD.upper()} pulse channels, "
+                        "aligned landmarks, the improved models (default)")
+    p.add_argument("--protocol", choices=PROTOCOLS, default="kfold",
                    help="holdout, (speaker-grouped) k-fold, leave-one-session-out, leave-one-speaker-out")
     p.add_argument("--folds", type=positive_int, default=5, help="k of kfold (default 5)")
     p.add_argument("--epochs", type=positive_int, default=None, help="override the preset's epochs")
     p.add_argument("--length", type=positive_int, default=None, help="frames per video (improved: 150; paper: the longest)")
-    p.add_argument("--classes", choices=["paper", "four"], help="IEMOCAP class set (default: paper)")
+    p.add_argument("--classes", choices=class_sets(), help="IEMOCAP class set (default: paper)")
     p.add_argument("--seed", type=int, default=None, help="the first seed (default: the preset's, 0)")
     p.add_argument("--seeds", type=positive_int, default=1, metavar="N",
                    help="run the protocol with N seeds (seed, seed+1, ...) and report mean ± std over seeds; "

@@ -23,6 +23,10 @@ _JAW_OPEN = {57: (0.0, 0.16), 58: (0.0, 0.15), 56: (0.0, 0.15), 66: (0.0, 0.16),
              67: (0.0, 0.14), 7: (0.0, 0.14), 8: (0.0, 0.16), 9: (0.0, 0.14)}
 _BLINK = {37: (0.0, 1.0), 38: (0.0, 1.0), 43: (0.0, 1.0), 44: (0.0, 1.0)}  # scaled by lid gap
 
+#: how much a planted pulse darkens R, G and B of the skin, relative to green (blood absorbs
+#: green most): the teaching set's, and a planted pulse's when no camera signature is given
+BLOOD_RGB = (0.45, 1.0, 0.6)
+
 
 @dataclass
 class FaceRig:

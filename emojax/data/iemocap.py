@@ -19,6 +19,8 @@ from .items import Dataset, VideoItem, existing_video
 PAPER_CLASSES = ["neu", "hap", "sad", "ang", "exc", "fru", "fea", "sur", "dis", "oth"]
 #: the common 4-class protocol: excited merged into happy, the rest dropped
 FOUR_CLASSES = ["neu", "hap", "sad", "ang"]
+#: the class sets a run can read IEMOCAP with, by name (the first is the default)
+CLASS_SETS = {"paper": PAPER_CLASSES, "four": FOUR_CLASSES}
 _FOUR_MAP = {"neu": "neu", "hap": "hap", "exc": "hap", "sad": "sad", "ang": "ang"}
 ALL_CODES = set(PAPER_CLASSES) | {"xxx"}
 
@@ -77,12 +79,12 @@ def load_iemocap(root: str | os.PathLike, *, classes: str = "paper",
         require_video: skip (and report) utterances whose dialog video is missing.
     """
     root = Path(root)
-    if classes not in ("paper", "four"):
-        raise ConfigError(f"unknown IEMOCAP class set {classes!r}; choose 'paper' or 'four'")
+    if classes not in CLASS_SETS:
+        raise ConfigError(f"unknown IEMOCAP class set {classes!r}; choose " + " or ".join(map(repr, CLASS_SETS)))
     sessions = sorted(p for p in root.glob("Session*") if p.is_dir())
     if not sessions:
         raise DatasetError(f"{root}: no Session1..5 folders; point --root at IEMOCAP_full_release")
-    names = PAPER_CLASSES if classes == "paper" else FOUR_CLASSES
+    names = CLASS_SETS[classes]
     sides = sides or {}
     items, skipped = [], []
     for ses in sessions:

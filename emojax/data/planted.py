@@ -26,7 +26,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from .animate import cardiac_phase, ppg_wave, skin_mask
+from .animate import BLOOD_RGB, cardiac_phase, ppg_wave, skin_mask
 
 # --- the pulse's colour signature, from a small spectral model -------------------------------
 #
@@ -160,7 +160,7 @@ class PlantedPulse:
     rate: np.ndarray       # (T,) instantaneous heart rate, bpm
     wave: np.ndarray       # (T,) the pulse wave at the forehead, 0 (diastole) .. 1 (systolic peak)
     amplitude: float       # the green channel's amplitude (half its peak-to-peak swing) over the skin, relative to its brightness
-    signature: tuple[float, float, float] = (0.45, 1.0, 0.6)  # relative swing of R, G, B (green 1)
+    signature: tuple[float, float, float] = BLOOD_RGB  # relative swing of R, G, B (green 1)
     strength: float = 0.0  # the pulse's strength varies over the face by up to this share (0.4: 0.6x to 1.4x)
     delay_s: float = 0.0   # the pulse arrives this much later at the chin than at the top of the forehead
 

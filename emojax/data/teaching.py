@@ -27,7 +27,7 @@ import numpy as np
 
 from ..fileio import atomic_write_bytes, atomic_write_json, check_writable
 from ..errors import NoFaceError
-from .animate import cardiac_phase, make_rig, ppg_wave, render_frame
+from .animate import BLOOD_RGB, cardiac_phase, make_rig, ppg_wave, render_frame
 
 #: class -> (valence sign, arousal sign)
 TEACHING_CLASSES = {"happy": (1, 1), "calm": (1, -1), "angry": (-1, 1), "sad": (-1, -1)}
@@ -175,7 +175,7 @@ def render_clip(rig, label: str, cfg: TeachingConfig, rng: np.random.Generator) 
     frames = []
     for i in range(n):
         f = render_frame(rig, smile=expr[i], brows=max(0.0, -expr[i]), jaw=jaw[i], blink=blink[i],
-                         pulse=pulse[i], pulse_rgb=(0.45, 1.0, 0.6), shift=(sx[i], sy[i]),
+                         pulse=pulse[i], pulse_rgb=BLOOD_RGB, shift=(sx[i], sy[i]),
                          angle_deg=ang[i], zoom=zoom[i], light=light[i])
         f += rng.normal(0, cfg.noise, f.shape).astype(np.float32)
         frames.append(np.clip(f, 0, 255).astype(np.uint8))

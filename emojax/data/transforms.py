@@ -36,7 +36,7 @@ class InputConfig:
 
     preset: str = DEFAULT_PRESET  # one of emojax.presets.PRESET_NAMES
     length: int | None = 150     # improved: frames after resampling; paper: None = longest in the set
-    rppg_method: str = "pbv"     # improved: pulse method (see rppg.RPPG_METHODS; pbv combines the skin patches)
+    rppg_method: str = rppg.DEFAULT_METHOD  # improved: pulse method (see rppg.RPPG_METHODS)
     hr_window_s: float = 4.0     # improved: window of the heart-rate / quality channels
     speaker_relative: bool = False  # improved: subtract each speaker's mean aligned shape, computed over
                                     # that speaker's videos in the set being prepared (speakers given to

@@ -14,11 +14,9 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
+from ..features.landmarks import REGIONS
 from ..features.modalities import MODALITIES
 
-#: dlib's 68-point layout (0-based point indices)
-REGIONS = {"jaw": range(0, 17), "brows": range(17, 27), "nose": range(27, 36), "eyes": range(36, 48),
-           "mouth": range(48, 68)}
 #: rPPG channel names by input preset
 RPPG_CHANNELS = {"paper": ("R", "G", "B"), "improved": ("pulse", "heart_rate", "quality")}
 GROUPINGS = ("modality", "channel", "region", "time")

@@ -25,6 +25,7 @@ import numpy as np
 from scipy import signal as sps
 
 from .rppg import HR_BAND
+from .runs import runs
 
 #: where the heart-rate peak is searched, Hz (42-180 bpm, the usual range of rPPG toolboxes)
 HR_SEARCH = (0.7, 3.0)
@@ -47,51 +48,96 @@ MARGIN_TOL_BPM = 3.0
 MIN_PEAK_SHARE = 0.25
 #: weights of the power at a candidate's frequency and at 2 and 3 times it, in its score
 HARMONIC_WEIGHTS = (1.0, 0.7, 0.5)
+#: seconds tapered at each edge of a run of samples before its spectrum is taken
+EDGE_S = 0.3
+
+
+def _alpha(n: int, fs: float, edge_s: float) -> float:
+    """The Tukey taper's tapered share for ``n`` samples with ``edge_s`` seconds at each edge."""
+    return min(1.0, 2 * edge_s * fs / max(n, 1))
 
 
 def _taper(valid: np.ndarray, fs: float, edge_s: float) -> np.ndarray:
     """A Tukey taper over each run of valid samples (a gap or an edge then adds no step)."""
     w = np.zeros(len(valid))
-    run = np.diff(np.r_[0, valid.astype(int), 0])
-    for a, b in zip(np.flatnonzero(run == 1), np.flatnonzero(run == -1)):
-        w[a:b] = sps.windows.tukey(b - a, alpha=min(1.0, 2 * edge_s * fs / (b - a)))
+    for a, b in runs(valid):
+        w[a:b] = sps.windows.tukey(b - a, alpha=_alpha(b - a, fs, edge_s))
     return w
 
 
+def _centred(w: np.ndarray):
+    """The detrend of these spectra, for scipy's: a segment less its mean under the taper ``w``."""
+    return lambda d: d - (d * w).sum(axis=-1, keepdims=True) / max(w.sum(), 1e-12)
+
+
+def _nfft(n: int, fs: float, resolution_bpm: float) -> int:
+    return max(n, int(np.ceil(fs * 60.0 / resolution_bpm)))
+
+
+def _power(p: np.ndarray, fs: float, nfft: int) -> np.ndarray:
+    """scipy's one-sided density (per Hz, doubled but at 0 Hz and Nyquist) on the scale these
+    spectra have always had (the spectrum chart's): power over the taper's energy."""
+    p = p * (fs / 2.0)
+    p[..., 0] *= 2.0
+    if nfft % 2 == 0:
+        p[..., -1] *= 2.0
+    return p
+
+
 def periodogram(rows: np.ndarray, fs: float, *, resolution_bpm: float = 0.5,
-                edge_s: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+                edge_s: float = EDGE_S) -> tuple[np.ndarray, np.ndarray]:
     """Power spectra of signals with gaps, one per row of ``rows`` (N, T) (or of one (T,)
     signal): NaN samples count as absent, each run of samples is tapered, and power is
-    normalised by the taper's energy. Returns frequencies (Hz) and power (N, F) (or (F,))."""
+    normalised by the taper's energy. Returns frequencies (Hz) and power (N, F) (or (F,)).
+    Each is scipy's periodogram with the row's own taper as its window (zero over the gaps),
+    so a row with gaps is one call of its own."""
     x = np.atleast_2d(np.asarray(rows, np.float64))
-    valid = np.isfinite(x)
-    if valid.all():
-        w = np.broadcast_to(sps.windows.tukey(x.shape[1], alpha=min(1.0, 2 * edge_s * fs / max(x.shape[1], 1))), x.shape)
-    else:
-        w = np.array([_taper(v, fs, edge_s) for v in valid])
-    y = np.where(valid, x, 0.0)
-    energy = (w * w).sum(axis=1, keepdims=True)
-    mean = (y * w).sum(axis=1, keepdims=True) / np.maximum(w.sum(axis=1, keepdims=True), 1e-12)
-    y = (y - mean) * w
-    nfft = max(x.shape[1], int(np.ceil(fs * 60.0 / resolution_bpm)))
-    p = np.abs(np.fft.rfft(y, nfft, axis=1)) ** 2 / np.maximum(energy, 1e-12)
+    n = x.shape[1]
+    nfft = _nfft(n, fs, resolution_bpm)
     f = np.fft.rfftfreq(nfft, 1.0 / fs)
+    valid = np.isfinite(x)
+    if valid.all():                                   # no gap: one taper for every row
+        w = sps.windows.tukey(n, alpha=_alpha(n, fs, edge_s))
+        p = sps.periodogram(x, fs, window=w, nfft=nfft, detrend=_centred(w), axis=1)[1]
+    else:
+        p = np.zeros((len(x), len(f)))
+        for i, (row, ok) in enumerate(zip(x, valid)):
+            w = _taper(ok, fs, edge_s)
+            if w.any():                                # a row with no sample has no power
+                p[i] = sps.periodogram(np.where(ok, row, 0.0), fs, window=w, nfft=nfft, detrend=_centred(w))[1]
+    p = _power(p, fs, nfft)
     return (f, p) if np.ndim(rows) == 2 else (f, p[0])
 
 
 def spectrum(x: np.ndarray, fs: float, *, segment_s: float = 16.0,
              resolution_bpm: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
     """Welch's average of gap-aware periodograms over ``segment_s`` windows (half overlapping;
-    one periodogram for a shorter signal), each weighted by its share of valid samples."""
+    one periodogram for a shorter signal), each weighted by its share of valid samples. Without
+    a gap, that is ``scipy.signal.welch``; with gaps, scipy's cannot taper each run of samples
+    nor weight a segment by its share of them, so the segments are averaged here."""
     x = np.asarray(x, np.float64)
     n, win = len(x), int(round(segment_s * fs))
     if n <= win:
         return periodogram(x, fs, resolution_bpm=resolution_bpm)
-    starts = np.arange(0, n - win + 1, win // 2)
+    hop = win // 2
+    if np.isfinite(x).all():
+        nfft = _nfft(win, fs, resolution_bpm)
+        w = sps.windows.tukey(win, alpha=_alpha(win, fs, EDGE_S))
+        f, p = sps.welch(x, fs, window=w, nperseg=win, noverlap=win - hop, nfft=nfft, detrend=_centred(w))
+        return f, _power(p, fs, nfft)
+    starts = np.arange(0, n - win + 1, hop)
     rows = np.lib.stride_tricks.sliding_window_view(x, win)[starts]
     share = np.isfinite(rows).mean(axis=1)
     f, p = periodogram(rows, fs, resolution_bpm=resolution_bpm)
     return f, (share[:, None] * p).sum(axis=0) / max(share.sum(), 1e-12)
+
+
+def peaks(p: np.ndarray) -> np.ndarray:
+    """``(F,)`` True at each local maximum of a spectrum (``scipy.signal.find_peaks``; a flat
+    top counts once, at its middle; never the first or last bin)."""
+    out = np.zeros(len(p), bool)
+    out[sps.find_peaks(p)[0]] = True
+    return out
 
 
 def snr_db(f: np.ndarray, p: np.ndarray, f0: float, *, tol_hz: float = 0.1) -> float:
@@ -129,8 +175,7 @@ def margin_db(x: np.ndarray, fs: float, bpm: float, *, segment_s: float = MARGIN
         return out
 
     own = comb(np.array([f0]), False)[0]
-    peak = np.r_[False, (p[1:-1] >= p[:-2]) & (p[1:-1] >= p[2:]), False]
-    rivals = f[peak & (f >= HR_SEARCH[0]) & (f <= HR_SEARCH[1]) & (np.abs(f - f0) > tol)]
+    rivals = f[peaks(p) & (f >= HR_SEARCH[0]) & (f <= HR_SEARCH[1]) & (np.abs(f - f0) > tol)]
     rival = comb(rivals, True).max(initial=0.0)
     if own <= 0:
         return float("nan") if rival <= 0 else float("-inf")
@@ -163,8 +208,7 @@ def rate_scores(f: np.ndarray, p: np.ndarray, band: tuple[float, float] = HR_SEA
     in_band = (f >= band[0]) & (f <= band[1])
     if not in_band.any() or not np.isfinite(p).all() or p[in_band].max() <= 0:
         return np.zeros_like(f)
-    peak = np.r_[False, (p[1:-1] >= p[:-2]) & (p[1:-1] >= p[2:]), False]
-    ok = in_band & peak & (p >= MIN_PEAK_SHARE * p[in_band].max())
+    ok = in_band & peaks(p) & (p >= MIN_PEAK_SHARE * p[in_band].max())
     comb = sum(w * np.interp(k * f, f, p, right=0.0) for k, w in enumerate(HARMONIC_WEIGHTS, start=1))
     return np.where(ok, comb, 0.0)
 
@@ -241,8 +285,7 @@ def heart_rate_series(x: np.ndarray, fs: float, *, window_s: float = 10.0, step_
     usable[usable] = np.nanstd(rows[usable], axis=1) > 0     # only where there are samples to spread
     out = np.full((len(starts), 3), np.nan)
     out[:, 0] = (starts + win / 2) / fs
-    run = np.diff(np.r_[0, usable.astype(int), 0])
-    for a, b in zip(np.flatnonzero(run == 1), np.flatnonzero(run == -1)):  # each stretch of usable windows
+    for a, b in runs(usable):                                 # each stretch of usable windows
         f, p = periodogram(rows[a:b], fs)
         rates = track(f, p, hop / fs) if tracked else np.array([pick_rate(f, row) for row in p])
         out[a:b, 1] = rates * 60.0

@@ -10,8 +10,6 @@ frames), inter-beat intervals and HRV (RMSSD, SDNN) only where the pulse is reli
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from dataclasses import dataclass
 
@@ -21,12 +19,9 @@ from scipy import signal as sps
 from ..fileio import atomic_write_bytes
 from . import heart, rppg, timing
 from .record import Features
+from .rppg import DEFAULT_METHOD
+from .runs import runs
 
-#: the method the CLI and the dashboard use: multi-patch PBV, which read the most planted pulses
-#: right (83 % within 5 bpm, against 41-58 % for the others) and, with the margin rule, called the
-#: most reliable at >= 97 % right, with every footage set held out in turn (benchmarks/rppg.py),
-#: although the planted colour signatures are not its own
-DEFAULT_METHOD = "pbv"
 #: seconds of pulse needed before a rate is called reliable: the shortest length at which the
 #: reliability rule calls pure noise reliable at most 10 % of the time (benchmarks/rppg.py: 5 s 18 %,
 #: 8 s 11 %, 10 s 8 %; the rule itself was calibrated on clips of 12 s and more)
@@ -153,11 +148,8 @@ def beats(pulse: np.ndarray, fs: float, *, up: int = 4, breaks=()) -> np.ndarray
 def stretches(pulse: np.ndarray, breaks=()) -> list[tuple[int, int]]:
     """``(start, stop)`` of each unbroken stretch of pulse: finite samples, split at every index
     in ``breaks`` (shot cuts: two segments of pulse can touch across one)."""
-    from scipy import ndimage
-
-    runs = [(s.start, s.stop) for (s,) in ndimage.find_objects(ndimage.label(np.isfinite(pulse))[0])]
     out = []
-    for a, b in runs:
+    for a, b in runs(np.isfinite(pulse)):
         edges = [a, *sorted(c for c in breaks if a < c < b), b]
         out += list(zip(edges[:-1], edges[1:]))
     return out
@@ -241,18 +233,23 @@ def table(f: Features, method: str = DEFAULT_METHOD, *, v: Vitals | None = None)
 
 
 def csv_text(columns: dict[str, np.ndarray]) -> str:
-    """A :func:`table` as CSV text (empty cells where a value is missing; flags as 0/1)."""
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(COLUMNS)
-    cols = [columns[c] for c in COLUMNS]
-    for row in zip(*cols):
-        w.writerow(["" if isinstance(x, float) and not np.isfinite(x) else
-                    int(x) if isinstance(x, (bool, np.bool_)) else f"{x:.6g}" if isinstance(x, (float, np.floating)) else x
-                    for x in row])
-    return buf.getvalue()
+    """A :func:`table` as CSV text (empty cells where a value is missing; flags as 0/1; numbers
+    to 6 significant digits)."""
+    import pandas as pd
+
+    frame = pd.DataFrame({c: np.asarray(columns[c]) for c in COLUMNS})
+    for c in frame.columns:
+        if frame[c].dtype == bool:
+            frame[c] = frame[c].astype(np.uint8)
+    return frame.replace([np.inf, -np.inf], np.nan).to_csv(index=False, na_rep="", float_format="%.6g",
+                                                            lineterminator="\r\n")
 
 
 def write_csv(path: str | os.PathLike, columns: dict[str, np.ndarray]) -> None:
     """Write a :func:`table` as CSV (:func:`csv_text`), atomically."""
     atomic_write_bytes(path, csv_text(columns).encode())
+
+
+def write_table(path: str | os.PathLike, f: Features, method: str = DEFAULT_METHOD, *, v: Vitals | None = None) -> None:
+    """Write a record's per-frame table (:func:`table`, pulse by ``method``) as CSV at ``path``."""
+    write_csv(path, table(f, method, v=v))

@@ -1,0 +1,107 @@
+"""Every list a user chooses from is said once, in the library: each option of the CLI that has
+choices offers exactly the library's registry (and defaults to the library's default), and each
+page's select boxes offer exactly the registry they read."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from . import test_dashboard
+
+ROOT = Path(__file__).resolve().parents[1]
+#: the fixture ``app(page)``: a page of the dashboard over the test artifacts
+app = test_dashboard.app
+
+
+def registries() -> dict[str, list[str]]:
+    """Option name -> the registry it offers, from the library."""
+    from emojax.data import LOADERS
+    from emojax.data.batch import ENGINES
+    from emojax.data.iemocap import CLASS_SETS
+    from emojax.features.face import DETECTORS, FACE_POLICIES
+    from emojax.features.record import ROIS
+    from emojax.features.tracker import TRACKING
+    from emojax.features.rppg import RPPG_METHODS
+    from emojax.presets import PRESET_NAMES
+    from emojax.training.protocols import PROTOCOLS
+
+    return {"dataset": sorted(LOADERS), "classes": list(CLASS_SETS), "engine": list(ENGINES),
+            "detector": list(DETECTORS), "roi": list(ROIS), "tracking": list(TRACKING), "policy": list(FACE_POLICIES),
+            "method": list(RPPG_METHODS), "preset": list(PRESET_NAMES), "protocol": list(PROTOCOLS),
+            "export": ["csv"]}       # what extract exports: the per-frame table, as CSV (vitals.write_table)
+
+
+def choice_options():
+    """(command, argparse action) of every option of every command that has choices."""
+    from emojax.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    return [(name, action) for name, sub in commands.items() for action in sub._actions if action.choices is not None]
+
+
+def test_every_cli_choice_list_is_the_librarys_registry():
+    from emojax.training.config import PRESETS
+
+    known, found = registries(), choice_options()
+    assert {a.dest for _, a in found} == set(known)          # an option with choices the test does not know fails
+    for command, action in found:
+        assert list(action.choices) == known[action.dest], f"emojax {command} --{action.dest}"
+    assert known["preset"] == list(PRESETS)                    # the training settings exist for every preset name
+    assert len(found) >= 20
+
+
+def test_every_cli_default_is_the_librarys():
+    from emojax.cli import build_parser
+    from emojax.cli.common import engine_of, extractor_config
+    from emojax.data.transforms import InputConfig
+    from emojax.features import ExtractorConfig
+    from emojax.features.rppg import DEFAULT_METHOD
+    from emojax.presets import DEFAULT_PRESET
+    from emojax.training import RunConfig, TrainConfig
+
+    parser = build_parser()
+    args = parser.parse_args(["heart-rate", "clip.mp4"])
+    assert args.method == DEFAULT_METHOD == InputConfig().rppg_method      # the improved preset's pulse too
+    assert extractor_config(args) == ExtractorConfig()
+    args = parser.parse_args(["train", "--dataset", "csv", "--root", "m.csv", "--out", "run"])
+    assert args.preset == DEFAULT_PRESET == TrainConfig().preset
+    assert args.protocol == {f.name: f.default for f in dataclasses.fields(RunConfig)}["protocol"]
+    engine = engine_of(args)
+    assert engine == type(engine)()
+
+
+def labels_of(box, registry) -> None:
+    """A select box offers each name of ``registry`` once and nothing else (read through its own labels)."""
+    assert sorted(box.options) == sorted(box.format_func(n) for n in registry)
+    assert len(set(box.options)) == len(box.options)
+
+
+def test_the_train_page_offers_the_librarys_lists(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from emojax.presets import DEFAULT_PRESET
+
+    monkeypatch.setenv("EMOJAX_ARTIFACTS", str(tmp_path))
+    at = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=120).run()
+    assert not at.exception, [e.message for e in at.exception]
+    known = registries()
+    for key, name in (("train_dataset", "dataset"), ("train_protocol", "protocol"), ("train_preset", "preset"),
+                      ("train_engine", "engine")):
+        labels_of(at.selectbox(key=key), known[name])
+    assert at.selectbox(key="train_preset").value == DEFAULT_PRESET
+    assert "improved: PBV pulse" in at.selectbox(key="train_preset").help
+
+
+def test_signals_and_teaching_offer_the_librarys_lists(app):
+    from emojax.explain.importance import VIDEO_GROUPINGS
+    from emojax.features.rppg import DEFAULT_METHOD, RPPG_METHODS
+    from emojax.models import MODEL_NAMES
+
+    at = app("signals")
+    box = at.selectbox(key="signals_method")
+    assert box.options == [m for m in RPPG_METHODS if m != "mean"] and box.value == DEFAULT_METHOD
+    at = app("teaching")
+    labels_of(at.selectbox(key="pfi_model"), MODEL_NAMES)
+    assert [g.partition(":")[0] for g in at.selectbox(key="pfi_grouping").options] == list(VIDEO_GROUPINGS)
