@@ -12,8 +12,9 @@ import pytest
 from emojax.data import FeatureStore, VideoItem, load_cremad
 from emojax.errors import FeatureStoreError
 from emojax.features import Extractor, ExtractorConfig, Features
+from emojax.features.tracker import TRACKING
 from emojax.data.batch import extract_items
-from emojax.features.face import HaarDetector, HogDetector, make_detector, select_face
+from emojax.features.face import HaarDetector, HogDetector, largest_dlib_face, make_detector, select_face
 from emojax.features.landmarks import REGIONS, box_from_landmarks, procrustes_residual, skin_polygons
 
 from .conftest import dlib_per_frame, shared, write_video
@@ -142,6 +143,22 @@ def test_face_policies_pick_the_right_face():
         make_detector("cnn")
     with pytest.raises(ValueError, match="unknown ROI"):
         ExtractorConfig(roi="cheek")
+    with pytest.raises(ValueError, match=r"unknown tracking 'follow'; choose one of \['track', 'detect'\]"):
+        ExtractorConfig(tracking="follow")
+    assert list(TRACKING) == ["track", "detect"]
+
+
+def test_largest_dlib_face_is_the_biggest_of_hog_finds():
+    root = shared("dlib_faces")
+    gray = cv2.imread(str(root / "2008_002470.jpg"), cv2.IMREAD_GRAYSCALE)
+    boxes, _ = HogDetector(upsample=1)(gray)
+    assert len(boxes) >= 2
+    big = boxes[select_face(boxes, "largest")]
+    assert np.abs(largest_dlib_face(gray, upsamples=(1,)) - big).max() <= 1
+    # upsampling is tried in turn: 1 only when 0 found nothing
+    at0, at1 = largest_dlib_face(gray, upsamples=(0,)), largest_dlib_face(gray, upsamples=(1,))
+    assert np.array_equal(largest_dlib_face(gray, upsamples=(0, 1)), at1 if at0 is None else at0)
+    assert largest_dlib_face(np.full((240, 320), 128, np.uint8), upsamples=(0, 1)) is None
 
 
 def test_hog_and_haar_find_the_reference_faces():
