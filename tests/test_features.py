@@ -179,6 +179,11 @@ def test_landmark_helpers():
     rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
     assert procrustes_residual(pts @ rot.T * 1.7 + 5, pts) < 1e-9
     assert procrustes_residual(rng.uniform(100, 200, (68, 2)), pts) > 0.3
+    # the residual's closed form equals the one from an SVD, reflections and near-shapes included
+    for other in (rng.uniform(100, 200, (68, 2)), pts * (-1, 1), pts + rng.normal(0, 2, pts.shape)):
+        a, b = other - other.mean(0), pts - pts.mean(0)
+        sv = np.linalg.svd((a / np.linalg.norm(a)).T @ (b / np.linalg.norm(b)), compute_uv=False)
+        assert procrustes_residual(other, pts) == pytest.approx(np.sqrt(max(0.0, 2 - 2 * sv.sum())), abs=1e-12)
     box = box_from_landmarks(pts)
     assert box[2] > box[0] and box[3] > box[1]
     assert sorted(i for r in REGIONS.values() for i in r) == list(range(68))

@@ -14,6 +14,7 @@ they were never vouched for.
 
 from __future__ import annotations
 
+import statistics
 from collections import deque
 from dataclasses import dataclass
 from typing import Callable
@@ -86,7 +87,7 @@ class CutDetector:
         if prev is None or prev.shape != thumb.shape:
             return False
         d = float(np.abs(thumb - prev).mean())
-        usual = float(np.median(self._recent)) if self._recent else 0.0
+        usual = statistics.median(self._recent) if self._recent else 0.0
         self._recent.append(d)
         return d > max(self.level, self.ratio * usual)
 
