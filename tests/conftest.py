@@ -131,20 +131,14 @@ def read_all(path) -> list[np.ndarray]:
 
 def dlib_per_frame(path, predictor) -> np.ndarray:
     """Reference landmarks: dlib's HOG detector on every full frame, then the predictor."""
-    import dlib
-
+    from emojax.features.face import largest_dlib_face
     from emojax.video import FrameReader
 
-    det = dlib.get_frontal_face_detector()
     out = []
     for fr in FrameReader(path):
         g = cv2.cvtColor(fr.bgr, cv2.COLOR_BGR2GRAY)
-        rects = det(g, 0) or det(g, 1)
-        if not rects:
-            out.append(np.full((68, 2), np.nan))
-            continue
-        r = max(rects, key=lambda r: r.area())
-        out.append(predictor(g, np.array([r.left(), r.top(), r.right(), r.bottom()])))
+        box = largest_dlib_face(g, upsamples=(0, 1))
+        out.append(np.full((68, 2), np.nan) if box is None else predictor(g, box))
     return np.array(out)
 
 

@@ -12,8 +12,9 @@ import pytest
 from emojax.data import FeatureStore, VideoItem, load_cremad
 from emojax.errors import FeatureStoreError
 from emojax.features import Extractor, ExtractorConfig, Features
+from emojax.features.tracker import TRACKING
 from emojax.data.batch import extract_items
-from emojax.features.face import HaarDetector, HogDetector, make_detector, select_face
+from emojax.features.face import HaarDetector, HogDetector, largest_dlib_face, make_detector, select_face
 from emojax.features.landmarks import REGIONS, box_from_landmarks, procrustes_residual, skin_polygons
 
 from .conftest import dlib_per_frame, shared, write_video
@@ -142,6 +143,22 @@ def test_face_policies_pick_the_right_face():
         make_detector("cnn")
     with pytest.raises(ValueError, match="unknown ROI"):
         ExtractorConfig(roi="cheek")
+    with pytest.raises(ValueError, match=r"unknown tracking 'follow'; choose one of \['track', 'detect'\]"):
+        ExtractorConfig(tracking="follow")
+    assert list(TRACKING) == ["track", "detect"]
+
+
+def test_largest_dlib_face_is_the_biggest_of_hog_finds():
+    root = shared("dlib_faces")
+    gray = cv2.imread(str(root / "2008_002470.jpg"), cv2.IMREAD_GRAYSCALE)
+    boxes, _ = HogDetector(upsample=1)(gray)
+    assert len(boxes) >= 2
+    big = boxes[select_face(boxes, "largest")]
+    assert np.abs(largest_dlib_face(gray, upsamples=(1,)) - big).max() <= 1
+    # upsampling is tried in turn: 1 only when 0 found nothing
+    at0, at1 = largest_dlib_face(gray, upsamples=(0,)), largest_dlib_face(gray, upsamples=(1,))
+    assert np.array_equal(largest_dlib_face(gray, upsamples=(0, 1)), at1 if at0 is None else at0)
+    assert largest_dlib_face(np.full((240, 320), 128, np.uint8), upsamples=(0, 1)) is None
 
 
 def test_hog_and_haar_find_the_reference_faces():
@@ -162,6 +179,11 @@ def test_landmark_helpers():
     rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
     assert procrustes_residual(pts @ rot.T * 1.7 + 5, pts) < 1e-9
     assert procrustes_residual(rng.uniform(100, 200, (68, 2)), pts) > 0.3
+    # the residual's closed form equals the one from an SVD, reflections and near-shapes included
+    for other in (rng.uniform(100, 200, (68, 2)), pts * (-1, 1), pts + rng.normal(0, 2, pts.shape)):
+        a, b = other - other.mean(0), pts - pts.mean(0)
+        sv = np.linalg.svd((a / np.linalg.norm(a)).T @ (b / np.linalg.norm(b)), compute_uv=False)
+        assert procrustes_residual(other, pts) == pytest.approx(np.sqrt(max(0.0, 2 - 2 * sv.sum())), abs=1e-12)
     box = box_from_landmarks(pts)
     assert box[2] > box[0] and box[3] > box[1]
     assert sorted(i for r in REGIONS.values() for i in r) == list(range(68))

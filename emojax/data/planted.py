@@ -113,18 +113,16 @@ def ping_pong(n: int, length: int) -> np.ndarray:
 def face_points(frames: Sequence[np.ndarray], predictor=None) -> np.ndarray:
     """dlib's 68 points on every frame (its HOG detector on the whole frame, then the
     predictor in its box; NaN where it finds no face): ``(T, 68, 2)``."""
-    import dlib
-
+    from ..features.face import largest_dlib_face
     from ..features.landmarks import LandmarkPredictor
 
-    det, pred = dlib.get_frontal_face_detector(), predictor or LandmarkPredictor()
+    pred = predictor or LandmarkPredictor()
     out = np.full((len(frames), 68, 2), np.nan)
     for i, bgr in enumerate(frames):
         gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
-        rects = det(gray, 0) or det(gray, 1)
-        if rects:
-            r = max(rects, key=lambda r: r.area())
-            out[i] = pred(gray, np.array([r.left(), r.top(), r.right(), r.bottom()], float))
+        box = largest_dlib_face(gray, upsamples=(0, 1))
+        if box is not None:
+            out[i] = pred(gray, box)
     return out
 
 

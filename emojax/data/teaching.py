@@ -52,16 +52,14 @@ class TeachingConfig:
 
 
 def _face_landmarks(rgb: np.ndarray, where: str) -> np.ndarray:
-    import dlib
-
+    from ..features.face import largest_dlib_face
     from ..features.landmarks import LandmarkPredictor
 
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    dets = dlib.get_frontal_face_detector()(gray, 1)
-    if not dets:
+    box = largest_dlib_face(gray, upsamples=(1,))
+    if box is None:
         raise NoFaceError(f"{where}: no face found; give a frontal face photo or video")
-    r = max(dets, key=lambda r: r.area())
-    return LandmarkPredictor()(gray, np.array([r.left(), r.top(), r.right(), r.bottom()]))
+    return LandmarkPredictor()(gray, box)
 
 
 def face_shape(source: str | os.PathLike | np.ndarray | None = None) -> np.ndarray:
@@ -83,13 +81,12 @@ def load_face(source: str | os.PathLike | np.ndarray | None = None) -> np.ndarra
     from ..video import VIDEO_EXTENSIONS, FrameReader
 
     if p.suffix.lower() in VIDEO_EXTENSIONS:
-        import dlib
+        from ..features.face import largest_dlib_face
 
-        det = dlib.get_frontal_face_detector()
         for frame in FrameReader(p):
             if frame.index >= 150:
                 break
-            if det(cv2.cvtColor(frame.bgr, cv2.COLOR_BGR2GRAY), 0):
+            if largest_dlib_face(cv2.cvtColor(frame.bgr, cv2.COLOR_BGR2GRAY)) is not None:
                 return frame.rgb
         raise NoFaceError(f"{p}: no frontal face in its first 150 frames")
     bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)

@@ -2,6 +2,6 @@
 
 from .record import PAPER_EXTRACTOR, ExtractorConfig, Features
 from .pipeline import Extractor, extract
-from .tracker import FaceDetector, FaceTracker
+from .tracker import DetectEveryFrame, FaceTracker
 
-__all__ = ["ExtractorConfig", "Features", "Extractor", "FaceTracker", "FaceDetector", "extract", "PAPER_EXTRACTOR"]
+__all__ = ["ExtractorConfig", "Features", "Extractor", "FaceTracker", "DetectEveryFrame", "extract", "PAPER_EXTRACTOR"]

@@ -8,6 +8,7 @@ pipelines slow) and are callables ``detector(gray) -> (boxes (n, 4), scores (n,)
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -101,6 +102,32 @@ class HogDetector:
         side = boxes[:, 2] - boxes[:, 0]
         keep = (side >= min_side) & (side <= (max_side or np.inf))
         return boxes[keep], np.asarray(scores, float)[keep]
+
+
+_HOG = threading.local()
+
+
+def dlib_hog():
+    """dlib's frontal face detector, built once per thread (building one takes seconds; one
+    object detects on one image at a time)."""
+    if not hasattr(_HOG, "detector"):
+        import dlib
+
+        _HOG.detector = dlib.get_frontal_face_detector()
+    return _HOG.detector
+
+
+def largest_dlib_face(gray: np.ndarray, upsamples: Sequence[int] = (0,)) -> np.ndarray | None:
+    """The biggest face dlib's HOG detector finds in the whole image, as ``(x0, y0, x1, y1)``:
+    tried with each pyramid upsampling of ``upsamples`` in turn until one finds a face (0 is
+    fastest; 1 finds faces half the size). None when none does."""
+    det = dlib_hog()
+    for up in upsamples:
+        rects = det(gray, up)
+        if rects:
+            r = max(rects, key=lambda r: r.area())
+            return np.array([r.left(), r.top(), r.right(), r.bottom()], float)
+    return None
 
 
 DETECTORS: dict[str, Callable[..., Callable]] = {"haar": HaarDetector, "hog": HogDetector}

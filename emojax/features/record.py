@@ -44,6 +44,7 @@ class ExtractorConfig:
 
     def __post_init__(self):
         from .face import DETECTORS, FACE_POLICIES
+        from .tracker import TRACKING
 
         if self.detector not in DETECTORS:
             raise ConfigError(f"unknown detector {self.detector!r}; choose one of {sorted(DETECTORS)}")
@@ -55,8 +56,8 @@ class ExtractorConfig:
             raise ConfigError(f"unknown ROI {self.roi!r}; choose one of {list(ROIS)}")
         if self.region not in (None, "left", "right"):
             raise ConfigError(f"unknown region {self.region!r}; choose None, 'left' or 'right'")
-        if self.tracking not in TRACKINGS:
-            raise ConfigError(f"unknown tracking {self.tracking!r}; choose one of {list(TRACKINGS)}")
+        if self.tracking not in TRACKING:
+            raise ConfigError(f"unknown tracking {self.tracking!r}; choose one of {list(TRACKING)}")
         if self.detect_every < 1 or self.max_misses < 1 or not 0 < self.detect_scale <= 1 or not 0 < self.smooth <= 1:
             raise ConfigError("detect_every and max_misses must be >= 1, detect_scale and smooth in (0, 1]")
         if not -1.0 <= self.min_similarity < 1.0:
@@ -76,7 +77,6 @@ class ExtractorConfig:
 
 
 ROIS = ("box", "skin", "frame")
-TRACKINGS = ("track", "detect")
 
 #: the paper's extractor: the Haar cascade (OpenCV's defaults) on every full-resolution frame,
 #: the mean colour of its own box, dlib's landmarks in that box; nothing smoothed

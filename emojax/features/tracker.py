@@ -14,6 +14,7 @@ they were never vouched for.
 
 from __future__ import annotations
 
+import statistics
 from collections import deque
 from dataclasses import dataclass
 from typing import Callable
@@ -23,7 +24,6 @@ import numpy as np
 
 from .face import iou, select_face
 from .landmarks import LandmarkPredictor, box_from_landmarks, procrustes_residual
-from .record import ExtractorConfig
 
 #: per-frame states in ``Features.state``
 MISSING, TRACKED, CONFIRMED = 0, 1, 2
@@ -87,7 +87,7 @@ class CutDetector:
         if prev is None or prev.shape != thumb.shape:
             return False
         d = float(np.abs(thumb - prev).mean())
-        usual = float(np.median(self._recent)) if self._recent else 0.0
+        usual = statistics.median(self._recent) if self._recent else 0.0
         self._recent.append(d)
         return d > max(self.level, self.ratio * usual)
 
@@ -127,9 +127,9 @@ def find_near(detector, gray: np.ndarray, box: np.ndarray, *, scale: float | Non
     return None
 
 
-def search(detector, gray: np.ndarray, config: ExtractorConfig) -> np.ndarray | None:
+def search(detector, gray: np.ndarray, config) -> np.ndarray | None:
     """The face the policy chooses among the detector's finds in the whole frame (at least
-    ``min_face`` pixels a side), or None."""
+    ``min_face`` pixels a side; ``config``: the :class:`ExtractorConfig`), or None."""
     boxes, _ = detector(gray)
     sides = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
     boxes = boxes[sides >= config.min_face]
@@ -137,10 +137,11 @@ def search(detector, gray: np.ndarray, config: ExtractorConfig) -> np.ndarray | 
 
 
 class FaceTracker:
-    """Detect, then follow the face with the predictor while the detector keeps confirming it.
-    Build the detector and predictor once per process; a new tracker per video."""
+    """Tracking mode ``track``: detect, then follow the face with the predictor while the
+    detector keeps confirming it. Build the detector and predictor once per process; a new
+    tracker per video (``config``: the :class:`ExtractorConfig`)."""
 
-    def __init__(self, config: ExtractorConfig, detector: Callable, predictor: LandmarkPredictor):
+    def __init__(self, config, detector: Callable, predictor: LandmarkPredictor):
         self.config, self.detector, self.predictor = config, detector, predictor
         self._pts: np.ndarray | None = None    # last frame's points
         self._ref: np.ndarray | None = None    # points at the last confirmation
@@ -216,12 +217,12 @@ class FaceTracker:
         return Step(pts, TRACKED, max(0.0, sim))
 
 
-class FaceDetector:
-    """The paper's way: the detector on every frame (searched near the last box first, then
-    the whole frame), landmarks from the predictor in the detector's own box, nothing carried
-    over from frame to frame but where to look."""
+class DetectEveryFrame:
+    """Tracking mode ``detect``, the paper's way: the detector (Haar or HOG) on every frame
+    (searched near the last box first, then the whole frame), landmarks from the predictor in
+    the detector's own box, nothing carried over from frame to frame but where to look."""
 
-    def __init__(self, config: ExtractorConfig, detector: Callable, predictor: LandmarkPredictor):
+    def __init__(self, config, detector: Callable, predictor: LandmarkPredictor):
         self.config, self.detector, self.predictor = config, detector, predictor
         self._box: np.ndarray | None = None
 
@@ -238,5 +239,6 @@ class FaceDetector:
         return Step(self.predictor(gray, det), CONFIRMED, 1.0, box=det, new=True)
 
 
-#: how faces are followed from frame to frame
-TRACKING = {"track": FaceTracker, "detect": FaceDetector}
+#: the tracking modes, by the name ``ExtractorConfig.tracking`` gives: how faces are followed
+#: from frame to frame
+TRACKING = {"track": FaceTracker, "detect": DetectEveryFrame}
