@@ -14,7 +14,6 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from ..data.teaching import TEACHING_CLASSES, TeachingConfig, make_teaching_set
-    from ..presets import PRESET_NAMES
     from ..training.config import run_config
     from ..training.run import finished, train_run
 
