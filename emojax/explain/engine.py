@@ -1,6 +1,7 @@
 """The engine behind every permutation explanation: a model's outputs when one group of input
 values of each receiving video is swapped for a donor video's, for many groups and donors at
-once, reusing the first layer.
+once, reusing the first layer (one idea; over 300 lines because the plan, the contributions and
+their gathering belong together).
 
 A model is ``rest(first(z))`` with ``first`` affine in the standardised inputs ``z``
 (``emojax.models.common.Staged``). Swapping group ``g`` of video ``i`` for video ``j``'s changes

@@ -1,4 +1,6 @@
-"""One pass over a video's frames producing both modalities: landmarks and ROI colour.
+"""One pass over a video's frames producing both modalities: landmarks and ROI colour (one idea,
+the pass; a little over 300 lines because the pass owns its rows from the first frame to the
+record).
 
 Which frames have the face, and where, is the tracker's business (``tracker.py``: a track
 the detector keeps confirming, or the paper's detection on every frame). Here every frame's
