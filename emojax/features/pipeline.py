@@ -235,9 +235,6 @@ class Stream:
         self.cols.drop_first(n)
         self.cuts = [c - n for c in self.cuts if c >= n]
 
-    def __len__(self) -> int:
-        return self.cols.n
-
     @property
     def times(self) -> np.ndarray:
         """(n,) the stream time of each row kept, in seconds (a copy)."""
