@@ -34,14 +34,10 @@ def run(args) -> int:
     return 0
 
 
-#: the protocols (emojax.training.protocols.PROTOCOLS, which the tests hold this equal to): said
-#: here because reading them would import scikit-learn into every command's start
-PROTOCOLS = ("holdout", "kfold", "loso", "speaker")
-
-
 def add(sub) -> None:
     from ..features.rppg import DEFAULT_METHOD
     from ..presets import DEFAULT_PRESET, PRESET_NAMES
+    from ..training.protocols import PROTOCOLS
 
     p = sub.add_parser("train", help="train and test the four models on a dataset, fold by fold")
     p.add_argument("--dataset", required=True, choices=dataset_kinds(), help="what kind of dataset --root is")

@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from sklearn.model_selection import (LeaveOneGroupOut, ShuffleSplit, StratifiedGroupKFold, StratifiedKFold,
-                                     StratifiedShuffleSplit)
 
 from ..errors import ConfigError, DatasetError
 
@@ -54,6 +52,8 @@ def split_off(y, speakers, fraction: float, seed: int) -> tuple[np.ndarray, np.n
     """One split of ``y`` with about ``fraction`` in the second part (at least one whole group):
     by group when there are at least 3 speakers (validation on unseen speakers, the only honest
     guide for early stopping), else stratified when every class has 2 members, else plain."""
+    from sklearn.model_selection import ShuffleSplit, StratifiedGroupKFold, StratifiedShuffleSplit  # (see make_folds)
+
     idx = np.arange(len(y))
     if _known(speakers) and len(set(speakers)) >= 3:
         k = int(np.clip(round(1 / fraction), 2, len(set(speakers))))
@@ -155,6 +155,9 @@ def make_folds(y: Sequence[int], speakers: Sequence[str | None] | None = None,
     that is not allowed), or when a fold would train without some class (e.g. a class whose
     videos are all one speaker's, with that speaker held out).
     """
+    # here, not at the top: the CLI reads PROTOCOLS when it starts, and scikit-learn takes seconds to import
+    from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
+
     check_design(y, speakers, sessions, protocol=protocol, k=k, classes=classes,
                  allow_speaker_overlap=allow_speaker_overlap)
     if speakers is not None and all(x is None for x in speakers):
