@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -55,17 +56,29 @@ def chain(out: Path) -> int:
     return n
 
 
-def cli_seconds(path: Path, repeats: int = 2) -> float:
-    """Wall time of `emojax extract PATH --workers 1` in a new process (into a fresh store),
-    best of ``repeats``: imports, loading dlib's model, hashing, extracting, writing the record."""
+def both_clocks() -> np.ndarray:
+    """Seconds of wall time and of this process's CPU time (the CPU time does not count the
+    time other programs on a shared machine take the cores away)."""
+    return np.array([time.perf_counter(), time.process_time()])
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def cli_seconds(path: Path, repeats: int = 2) -> np.ndarray:
+    """Wall and CPU seconds of `emojax extract PATH --workers 1` in a new process (into a fresh
+    store), each the best of ``repeats``: imports, loading dlib's model, hashing, extracting,
+    writing the record."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    best = float("inf")
+    best = np.full(2, np.inf)
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as store:
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), _children_cpu()
             subprocess.run([sys.executable, "-m", "emojax.cli", "extract", str(path), "--out", store,
                             "--workers", "1", "--quiet"], env=env, check=True, capture_output=True)
-            best = min(best, time.perf_counter() - t)
+            best = np.minimum(best, [time.perf_counter() - t, _children_cpu() - cpu])
     return best
 
 
@@ -151,18 +164,22 @@ def measure(tmp: Path, naive, rev: str = REFERENCE) -> dict:
     n = chain(path)
     res: dict = {"video": f"{len(clips())} GRID and CREMA-D clips chained, letterboxed to {W}x{H}, {FPS:g} fps mp4v",
                  "frames": n}
-    res["naive_fps"], _ = naive(path, n, NAIVE_STRIDE)
+    naive_fps, _ = naive(path, n, NAIVE_STRIDE, clock=both_clocks)
     ex = Extractor()
-    best, feats = float("inf"), None
+    best, feats = np.full(2, np.inf), None
     for _ in range(3):
-        t = time.perf_counter()
+        t = both_clocks()
         feats = ex(path)
-        best = min(best, time.perf_counter() - t)
-    res["emojax_in_process_fps"] = n / best
-    res["emojax_cli_s"] = cli_seconds(path)
-    res["emojax_cli_fps"] = n / res["emojax_cli_s"]
-    res["speedup_cli"] = res["emojax_cli_fps"] / res["naive_fps"]
-    res["speedup_in_process"] = res["emojax_in_process_fps"] / res["naive_fps"]
+        best = np.minimum(best, both_clocks() - t)
+    cli = cli_seconds(path)
+    # by wall time, as every other row; "_cpu": by CPU time, what the shared cores do not blur
+    for suffix, k in (("", 0), ("_cpu", 1)):
+        res["naive_fps" + suffix] = float(naive_fps[k])
+        res["emojax_in_process_fps" + suffix] = float(n / best[k])
+        res["emojax_cli_s" + suffix] = float(cli[k])
+        res["emojax_cli_fps" + suffix] = float(n / cli[k])
+        res["speedup_cli" + suffix] = res["emojax_cli_fps" + suffix] / res["naive_fps" + suffix]
+        res["speedup_in_process" + suffix] = res["emojax_in_process_fps" + suffix] / res["naive_fps" + suffix]
     res["frames_by_state"] = feats.counts()
     res["stages_ms_per_frame"] = stages(path, n)
     res["same_as_reference"] = compare(feats, reference(path, rev, tmp), rev)
@@ -182,9 +199,10 @@ def rows(r: dict) -> list[tuple[str, str, str]]:
         (f"real talking faces ({r['frames']} frames of GRID and CREMA-D, letterboxed to 720×480): "
          "paper's naive pipeline, 1 core", f"{r['naive_fps']:.1f} fps", "1×"),
         ("the same frames, `emojax extract --workers 1` (the whole process, timed from outside)",
-         f"{r['emojax_cli_fps']:.0f} fps", f"**{r['speedup_cli']:.0f}×** (target ≥ 40×)"),
+         f"{r['emojax_cli_fps']:.0f} fps", f"**{r['speedup_cli']:.0f}×** (by CPU time {r['speedup_cli_cpu']:.0f}×; "
+         "target ≥ 40×)"),
         ("the same frames, emojax in a running process", f"{r['emojax_in_process_fps']:.0f} fps",
-         f"{r['speedup_in_process']:.0f}×"),
+         f"{r['speedup_in_process']:.0f}× (by CPU time {r['speedup_in_process_cpu']:.0f}×)"),
         ("the same frames against the extractor before its speed-up", verdict, ""),
     ]
 
