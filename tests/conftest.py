@@ -33,6 +33,31 @@ def extractor(predictor):
     return Extractor(predictor=predictor)
 
 
+#: real talking faces chained into one longer clip (a cut at each join), that several tests plant a
+#: pulse into: (folder of ../shared/data, its files in order; None: every .flv, sorted)
+CHAINS = {"grid": ("grid", ("bbaf2n.mpg", "brbk7n.mpg", "lbax4n.mpg", "lbbc2a.mpg")), "cremad": ("cremad", None)}
+
+
+@pytest.fixture(scope="session")
+def chain(predictor):
+    """``chain(name) -> (frames, fps, points)``: the clips of :data:`CHAINS` ``[name]`` one after
+    the other (``emojax.data.planted.chained``, read anew for each caller) and dlib's 68 points on
+    every frame (``planted.face_points``, found once per session)."""
+    from emojax.data.planted import chained, face_points
+
+    points: dict = {}
+
+    def get(name: str):
+        sub, names = CHAINS[name]
+        folder = shared(sub)
+        frames, fps = chained([folder / n for n in names] if names else sorted(folder.glob("*.flv")))
+        if name not in points:
+            points[name] = face_points(frames, predictor)
+        return frames, fps, points[name]
+
+    return get
+
+
 def write_video(path: Path, frames, fps: float, fourcc: str = "mp4v") -> Path:
     """Write BGR frames with OpenCV (a real encoder, as users' files are)."""
     h, w = frames[0].shape[:2]
@@ -208,14 +233,27 @@ def speaker_relative_run(teaching_set, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def paper_run(teaching_set, tmp_path_factory):
-    """``(run folder, metrics)``: the paper preset (its own extractor), one epoch, holdout, on
-    ``teaching_set(1.0)``, once per session."""
+    """``(run folder, metrics)``: the paper preset (its own extractor), one epoch, holdout, on one
+    clip of each class by each actor of ``teaching_set(1.0)`` (16 of its 48: the paper's
+    extractor reads every clip the run uses, and what its tests read needs no more), once per
+    session."""
+    import csv
+
+    from emojax.data import load_teaching
     from emojax.training.config import run_config
     from emojax.training.run import train_run
 
     root = teaching_set(1.0)
+    sub = tmp_path_factory.mktemp("teaching-paper")
+    first = {}
+    for item in load_teaching(root).items:
+        first.setdefault((item.label, item.group), item)
+    with open(sub / "manifest.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "label", "group"])
+        w.writerows([(i.path, i.label, i.group) for i in first.values()])
     out = tmp_path_factory.mktemp("runs") / "paper"
-    cfg = run_config("teaching", root, preset="paper", protocol="holdout", store=str(root / "store"), epochs=1)
+    cfg = run_config("teaching", sub, preset="paper", protocol="holdout", store=str(root / "store"), epochs=1)
     return out, train_run(cfg, out, workers=2)
 
 

@@ -80,16 +80,16 @@ def test_extract_with_nothing_to_do_is_a_clear_error(tmp_path):
     assert proc.returncode == 2 and "nothing to extract" in proc.stderr
 
 
-def test_heart_rate_json_csv_beats_and_hrv_on_a_planted_pulse(tmp_path):
+def test_heart_rate_json_csv_beats_and_hrv_on_a_planted_pulse(tmp_path, chain):
     """A real face (six CREMA-D clips, 12.6 s) with a 72 bpm pulse planted at 2 % (as real skin
     has it: benchmarks/rppg.py measures how weaker ones fare): a reliable rate, a per-frame table,
     beats one per period and HRV."""
-    from emojax.data.planted import chained, face_points, plant_pulse
+    from emojax.data.planted import plant_pulse
 
     from .conftest import write_lossless
 
-    frames, fps = chained(sorted(shared("cremad").glob("*.flv")))
-    planted, truth = plant_pulse(frames, fps, 72.0, 0.02, points=face_points(frames), seed=3)
+    frames, fps, points = chain("cremad")
+    planted, truth = plant_pulse(frames, fps, 72.0, 0.02, points=points, seed=3)
     clip = write_lossless(tmp_path / "planted.mkv", planted, fps)
     proc = emojax("heart-rate", clip, "--json", "--csv", tmp_path / "table.csv")
     report = json.loads(proc.stdout)

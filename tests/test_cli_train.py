@@ -20,7 +20,7 @@ MODELS = ("rppg", "face", "late_fusion", "early_fusion")
 
 def train_args(root, out):
     return ["train", "--dataset", "teaching", "--root", root, "--store", root / "store", "--preset", "improved",
-            "--protocol", "holdout", "--epochs", "40", "--checkpoint-every", "0", "--quiet", "--out", out]
+            "--protocol", "holdout", "--epochs", "12", "--checkpoint-every", "0", "--quiet", "--out", out]
 
 
 @pytest.fixture(scope="module")

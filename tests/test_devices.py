@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 SCRIPT = """
 import json, logging
@@ -77,16 +78,43 @@ print(json.dumps(out))
 """
 
 
-def _run(devices: int, script: str = SCRIPT) -> dict:
+#: both scripts in one process per device count (one start of Python and JAX instead of two),
+#: each in its own namespace; its last line: {"train": ..., "pfi": ...}
+BOTH = f"""
+import contextlib, io, json
+out = {{}}
+for name, src in (("train", {SCRIPT!r}), ("pfi", {PFI!r})):
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(src, {{"__name__": "__main__"}})
+    out[name] = json.loads(printed.getvalue().strip().splitlines()[-1])
+print(json.dumps(out))
+"""
+
+
+def _start(devices: int, folder) -> subprocess.Popen:
     env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
     env.pop("EMOJAX_JAX_CACHE", None)           # compile here, so the compile count is this run's
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    with open(folder / f"{devices}.out", "w") as out, open(folder / f"{devices}.err", "w") as err:
+        return subprocess.Popen([sys.executable, "-c", BOTH], stdout=out, stderr=err, env=env)
 
 
-def test_two_devices_train_as_one_does():
-    one, two = _run(1), _run(2)
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict:
+    """``{devices: {"train": ..., "pfi": ...}}`` for one and two devices, the two processes side
+    by side (their output in files: a pipe left unread while the other is awaited could fill)."""
+    folder = tmp_path_factory.mktemp("devices")
+    procs = {devices: _start(devices, folder) for devices in (1, 2)}
+    out = {}
+    for devices, proc in procs.items():
+        proc.wait(timeout=600)
+        assert proc.returncode == 0, (folder / f"{devices}.err").read_text()[-3000:]
+        out[devices] = json.loads((folder / f"{devices}.out").read_text().strip().splitlines()[-1])
+    return out
+
+
+def test_two_devices_train_as_one_does(runs):
+    one, two = runs[1]["train"], runs[2]["train"]
     assert (one["devices"], two["devices"]) == (1, 2)
     assert one["compiled"] == two["compiled"] == 2          # one step program per architecture, on 1 or 2 devices
     for model in ("rppg", "early_fusion"):
@@ -96,11 +124,11 @@ def test_two_devices_train_as_one_does():
         assert one[model]["loss"][-1] < one[model]["loss"][0]                # it learned something
 
 
-def test_permutation_importance_split_over_two_devices_is_the_same():
+def test_permutation_importance_split_over_two_devices_is_the_same(runs):
     """Both presets' rPPG and early-fusion models (a convolution, a temporal fusion, the paper's
     flatten layer) on videos some of which lack frames: every permuted prediction and score
     equal on one and on two devices."""
-    one, two = _run(1, PFI), _run(2, PFI)
+    one, two = runs[1]["pfi"], runs[2]["pfi"]
     assert (one["devices"], two["devices"]) == (1, 2)
     for key in ("improved/rppg", "improved/early_fusion", "paper/rppg", "paper/early_fusion"):
         assert np.array_equal(one[key]["preds"], two[key]["preds"]), key

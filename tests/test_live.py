@@ -90,16 +90,15 @@ def test_a_regular_window_says_where_the_face_was_seen_not_where_frames_were_dro
 
 
 @pytest.mark.timeout(300)
-def test_the_heart_rate_of_a_rolling_window_matches_the_files_also_with_frames_dropped(tmp_path, extractor):
+def test_the_heart_rate_of_a_rolling_window_matches_the_files_also_with_frames_dropped(tmp_path, extractor, chain):
     """A 96 bpm pulse planted flat (:data:`FLAT`) in the skin of real talking faces (four GRID clips chained, 12 s):
     the last 10 s of a live stream give the file's heart rate within 5 bpm, also when the server
     drops every other frame for half of the stream (the window is put on a uniform grid, the
     gaps bridged)."""
-    from emojax.data.planted import chained, face_points, plant_pulse
+    from emojax.data.planted import plant_pulse
 
-    g = shared("grid")
-    frames, fps = chained([g / f"{n}.mpg" for n in ("bbaf2n", "brbk7n", "lbax4n", "lbbc2a")])
-    planted, truth = plant_pulse(frames, fps, 96.0, 0.01, points=face_points(frames, extractor.predictor), seed=4,
+    frames, fps, points = chain("grid")
+    planted, truth = plant_pulse(frames, fps, 96.0, 0.01, points=points, seed=4,
                                    **FLAT)
     video = write_lossless(tmp_path / "pulse.mkv", planted, fps)
     file_hr = vitals.report(extractor(video), with_hrv=False)

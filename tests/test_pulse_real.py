@@ -25,21 +25,19 @@ RATES = (50, 66, 88, 130)
 AMPLITUDES = (0.01, 0.006, 0.004)     # 0.3 %: the benchmark's (planting and re-encoding cost ~5 s a case)
 
 
-def _bases(extractor):
-    grid, cremad = shared("grid"), shared("cremad")
-    for paths in ([grid / f"{n}.mpg" for n in ("bbaf2n", "brbk7n", "lbax4n", "lbbc2a")], sorted(cremad.glob("*.flv"))):
-        frames, fps = P.chained(paths)
+def _bases(chain):
+    for name in ("grid", "cremad"):        # four GRID clips; every CREMA-D clip
+        frames, fps, points = chain(name)
         assert len(frames) / fps >= 10.0
-        points = P.face_points(frames, extractor.predictor)
         yield frames, fps, points, P.skin_masks(frames, points)
 
 
 @pytest.fixture(scope="module")
-def planted_cases(extractor):
+def planted_cases(extractor, chain):
     """(truth bpm, amplitude, features) for every rate and amplitude on two chained clips, and
     two cases of the GRID chain with no pulse at all."""
     out = []
-    for b, (frames, fps, points, masks) in enumerate(_bases(extractor)):
+    for b, (frames, fps, points, masks) in enumerate(_bases(chain)):
         cases = list(itertools.product(RATES, AMPLITUDES)) + ([(70.0, 0.0), (70.0, 0.0)] if b == 0 else [])
         for k, (bpm, amp) in enumerate(cases):
             planted, truth = P.plant_pulse(frames, fps, bpm, amp, points=points, masks=masks, seed=100 * b + k)

@@ -37,20 +37,19 @@ def test_a_header_that_lies_about_its_length_costs_no_memory(tmp_path, grid_fram
         assert a.tobytes() == getattr(honest, name).tobytes(), name
 
 
-def test_a_variable_frame_rate_is_timed_by_presentation_times_and_resampled(tmp_path, extractor):
+def test_a_variable_frame_rate_is_timed_by_presentation_times_and_resampled(tmp_path, extractor, chain):
     """Real faces (four GRID clips chained, 12 s) with a 108.75 bpm pulse planted, written at
     25 fps for the first half and 12.5 fps for the second, each frame at its true time. Timed
     by frame index, the second half's pulse runs twice as fast; timed by presentation time and
     put on a uniform grid, the rate comes out right, and the record says what was done."""
     import csv
 
-    from emojax.data.planted import chained, face_points, plant_pulse
+    from emojax.data.planted import plant_pulse
     from emojax.features import vitals
     from emojax.video import Frame
 
-    g = shared("grid")
-    frames, fps = chained([g / f"{n}.mpg" for n in ("bbaf2n", "brbk7n", "lbax4n", "lbbc2a")])
-    planted, truth = plant_pulse(frames, fps, 108.75, 0.01, points=face_points(frames, extractor.predictor), seed=3,
+    frames, fps, points = chain("grid")
+    planted, truth = plant_pulse(frames, fps, 108.75, 0.01, points=points, seed=3,
                                    **FLAT)
     half = len(planted) // 2
     keep = list(range(half)) + list(range(half, len(planted), 2))
