@@ -14,7 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from emojax.explain.groups import REGIONS
-from emojax.features.runs import runs
+from emojax.features.spans import spans
 from emojax.models import TITLES
 
 #: colours kept across pages: one per modality and per model
@@ -36,7 +36,7 @@ def _face_off(fig: go.Figure, times: np.ndarray, face_found: np.ndarray) -> go.F
     missing = ~np.asarray(face_found, bool)
     if not missing.any():
         return fig
-    stretches = runs(missing)
+    stretches = spans(missing)
     dt = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
     for a, b in stretches:
         fig.add_vrect(x0=times[a], x1=times[b - 1] + dt, fillcolor="grey", opacity=0.25, line_width=0)
@@ -124,7 +124,7 @@ def pulse_chart(times: np.ndarray, pulse: np.ndarray, face_found: np.ndarray, me
                                line=dict(color=COLOURS["rppg"])))
     _face_off(fig, times, face_found)
     if bridged is not None and np.any(bridged):
-        stretches = runs(bridged)
+        stretches = spans(bridged)
         dt = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
         for a, b in stretches:
             fig.add_vrect(x0=times[a], x1=times[b - 1] + dt, fillcolor="orange", opacity=0.3, line_width=0)

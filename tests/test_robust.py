@@ -449,8 +449,16 @@ def test_small_ones_a_manifest_header_by_other_names_help_for_every_option_and_t
                 assert action.help and action.help != argparse.SUPPRESS, f"emojax {name} {action.dest}: no help text"
 
     clip = str(clips[0])
-    assert main(["heart-rate", clip, "--method", "mean"]) == 1
+    assert main(["heart-rate", clip, "--method", "mean", "--csv", str(tmp_path / "mean.csv")]) == 1
     assert "no rate: method 'mean' is the skin's raw mean colour" in capsys.readouterr().out
+    # its per-frame table gives the mean colour a column per channel, every frame of the face filled
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "mean.csv")
+    assert [c for c in table.columns if c.startswith("pulse")] == ["pulse_r", "pulse_g", "pulse_b"]
+    seen = table["face_found"] == 1
+    assert seen.mean() > 0.9 and table.loc[seen, ["pulse_r", "pulse_g", "pulse_b"]].notna().all().all()
+    assert (table.loc[seen, "pulse_g"].between(1, 255)).all() and table["bpm"].isna().all()
     # a GRID clip lasts 3 s: the face is followed on every frame, and too few seconds give no reliable rate
     assert main(["heart-rate", clip, "--policy", "nearest", "--near", "100,40,260,220", "--json"]) == 1
     out = capsys.readouterr().out

@@ -25,7 +25,7 @@ import numpy as np
 from scipy import signal as sps
 
 from .rppg import HR_BAND
-from .runs import runs
+from .spans import spans
 
 #: where the heart-rate peak is searched, Hz (42-180 bpm, the usual range of rPPG toolboxes)
 HR_SEARCH = (0.7, 3.0)
@@ -60,7 +60,7 @@ def _alpha(n: int, fs: float, edge_s: float) -> float:
 def _taper(valid: np.ndarray, fs: float, edge_s: float) -> np.ndarray:
     """A Tukey taper over each run of valid samples (a gap or an edge then adds no step)."""
     w = np.zeros(len(valid))
-    for a, b in runs(valid):
+    for a, b in spans(valid):
         w[a:b] = sps.windows.tukey(b - a, alpha=_alpha(b - a, fs, edge_s))
     return w
 
@@ -89,8 +89,9 @@ def periodogram(rows: np.ndarray, fs: float, *, resolution_bpm: float = 0.5,
     """Power spectra of signals with gaps, one per row of ``rows`` (N, T) (or of one (T,)
     signal): NaN samples count as absent, each run of samples is tapered, and power is
     normalised by the taper's energy. Returns frequencies (Hz) and power (N, F) (or (F,)).
-    Each is scipy's periodogram with the row's own taper as its window (zero over the gaps),
-    so a row with gaps is one call of its own."""
+    Each is scipy's periodogram with the row's own taper as its window (zero over the gaps); as
+    scipy takes one window for all rows, rows with gaps are centred and tapered here and handed
+    to it all at once under a flat window, rescaled to their own taper's energy."""
     x = np.atleast_2d(np.asarray(rows, np.float64))
     n = x.shape[1]
     nfft = _nfft(n, fs, resolution_bpm)
@@ -100,11 +101,12 @@ def periodogram(rows: np.ndarray, fs: float, *, resolution_bpm: float = 0.5,
         w = sps.windows.tukey(n, alpha=_alpha(n, fs, edge_s))
         p = sps.periodogram(x, fs, window=w, nfft=nfft, detrend=_centred(w), axis=1)[1]
     else:
-        p = np.zeros((len(x), len(f)))
-        for i, (row, ok) in enumerate(zip(x, valid)):
-            w = _taper(ok, fs, edge_s)
-            if w.any():                                # a row with no sample has no power
-                p[i] = sps.periodogram(np.where(ok, row, 0.0), fs, window=w, nfft=nfft, detrend=_centred(w))[1]
+        w = np.array([_taper(ok, fs, edge_s) for ok in valid])
+        y = np.where(valid, x, 0.0)
+        mean = (y * w).sum(axis=1, keepdims=True) / np.maximum(w.sum(axis=1, keepdims=True), 1e-12)
+        energy = (w * w).sum(axis=1, keepdims=True)
+        p = sps.periodogram((y - mean) * w, fs, window="boxcar", nfft=nfft, detrend=False, axis=1)[1]
+        p = p * n / np.maximum(energy, 1e-12)           # a row with no sample has no power
     p = _power(p, fs, nfft)
     return (f, p) if np.ndim(rows) == 2 else (f, p[0])
 
@@ -285,7 +287,7 @@ def heart_rate_series(x: np.ndarray, fs: float, *, window_s: float = 10.0, step_
     usable[usable] = np.nanstd(rows[usable], axis=1) > 0     # only where there are samples to spread
     out = np.full((len(starts), 3), np.nan)
     out[:, 0] = (starts + win / 2) / fs
-    for a, b in runs(usable):                                 # each stretch of usable windows
+    for a, b in spans(usable):                                 # each stretch of usable windows
         f, p = periodogram(rows[a:b], fs)
         rates = track(f, p, hop / fs) if tracked else np.array([pick_rate(f, row) for row in p])
         out[a:b, 1] = rates * 60.0

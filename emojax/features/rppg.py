@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .runs import runs
+from .spans import spans
 
 #: pass band of the pulse filter, Hz (42-240 bpm)
 HR_BAND = (0.7, 4.0)
@@ -45,7 +45,7 @@ def fill_gaps(x: np.ndarray, max_gap: int | None = None) -> np.ndarray:
         if not bad.any() or bad.all():
             continue
         flat[bad, c] = np.interp(t[bad], t[~bad], flat[~bad, c])
-        for a, b in runs(bad) if max_gap is not None else ():
+        for a, b in spans(bad) if max_gap is not None else ():
             if b - a > max_gap:             # a run of NaNs longer than max_gap stays one
                 flat[a:b, c] = np.nan
     return flat.reshape(x.shape)
@@ -260,7 +260,7 @@ def usable_patches(seg: np.ndarray, fs: float, *, max_gap_s: float = MAX_GAP_S) 
     absent = ~np.isfinite(seg).all(axis=2)                       # (T, P)
     out = np.zeros(seg.shape[1], bool)
     for k in range(seg.shape[1]):
-        longest = max((b - a for a, b in runs(absent[:, k])), default=0)
+        longest = max((b - a for a, b in spans(absent[:, k])), default=0)
         out[k] = not absent[:, k].all() and longest <= np.floor(max_gap_s * fs)
     return out
 

@@ -20,7 +20,7 @@ from ..fileio import atomic_write_bytes
 from . import heart, rppg, timing
 from .record import Features
 from .rppg import DEFAULT_METHOD
-from .runs import runs
+from .spans import spans
 
 #: seconds of pulse needed before a rate is called reliable: the shortest length at which the
 #: reliability rule calls pure noise reliable at most 10 % of the time (benchmarks/rppg.py: 5 s 18 %,
@@ -149,7 +149,7 @@ def stretches(pulse: np.ndarray, breaks=()) -> list[tuple[int, int]]:
     """``(start, stop)`` of each unbroken stretch of pulse: finite samples, split at every index
     in ``breaks`` (shot cuts: two segments of pulse can touch across one)."""
     out = []
-    for a, b in runs(np.isfinite(pulse)):
+    for a, b in spans(np.isfinite(pulse)):
         edges = [a, *sorted(c for c in breaks if a < c < b), b]
         out += list(zip(edges[:-1], edges[1:]))
     return out
@@ -234,10 +234,19 @@ def table(f: Features, method: str = DEFAULT_METHOD, *, v: Vitals | None = None)
 
 def csv_text(columns: dict[str, np.ndarray]) -> str:
     """A :func:`table` as CSV text (empty cells where a value is missing; flags as 0/1; numbers
-    to 6 significant digits)."""
+    to 6 significant digits). A column of several channels a frame (the ``mean`` method's pulse is
+    the skin's R, G, B) becomes one column per channel: ``pulse_r``, ``pulse_g``, ``pulse_b``."""
     import pandas as pd
 
-    frame = pd.DataFrame({c: np.asarray(columns[c]) for c in COLUMNS})
+    out = {}
+    for c in COLUMNS:
+        a = np.asarray(columns[c])
+        if a.ndim == 2:
+            names = "rgb" if a.shape[1] == 3 else [str(j + 1) for j in range(a.shape[1])]
+            out.update({f"{c}_{k}": a[:, j] for j, k in enumerate(names)})
+        else:
+            out[c] = a
+    frame = pd.DataFrame(out)
     for c in frame.columns:
         if frame[c].dtype == bool:
             frame[c] = frame[c].astype(np.uint8)
