@@ -452,7 +452,7 @@ def test_the_interval_and_the_final_model_are_said_in_one_sentence_each():
 
     metrics = {"pooled": {"face": {"accuracy": 0.5461}},
                "ci": {"face": {"accuracy": [0.501, 0.582], "resampled": "speakers", "clusters": 10}}}
-    assert interval_line(metrics, "face") == "pooled accuracy 54.61 (95% bootstrap CI 50.1-58.2, resampling 10 speakers)"
+    assert interval_line(metrics, "face") == "pooled accuracy 54.61 % (95% bootstrap CI 50.1-58.2 %, resampling 10 speakers)"
     final = {"videos": 40, "epochs": {"rppg": 8, "early_fusion": 12}, "late_fusion_weight": 0.25}
     assert final_line(final) == ("final model: trained on all 40 videos (epochs rPPG 8, Early fusion 12; late-fusion "
-                                 "weight 0.25); prediction uses it")
+                                 "weight 0.25); prediction (`emojax predict`, the Predict page) uses it")

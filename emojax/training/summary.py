@@ -108,12 +108,12 @@ def spread_table(metrics: dict) -> str | None:
 
 def interval_line(metrics: dict, model: str) -> str:
     """A model's pooled accuracy with its 95 % bootstrap interval and what was resampled, from a
-    run's ``metrics.json``: ``pooled accuracy 54.61 (95% bootstrap CI 50.1-58.2, resampling 10
+    run's ``metrics.json``: ``pooled accuracy 54.61 % (95% bootstrap CI 50.1-58.2 %, resampling 10
     speakers)``."""
     ci = metrics["ci"][model]
     lo, hi = ci["accuracy"]
-    return (f"pooled accuracy {100 * metrics['pooled'][model]['accuracy']:.2f} (95% bootstrap CI "
-            f"{100 * lo:.1f}-{100 * hi:.1f}, resampling {ci.get('clusters', '')} {ci.get('resampled', 'videos')})")
+    return (f"pooled accuracy {100 * metrics['pooled'][model]['accuracy']:.2f} % (95% bootstrap CI "
+            f"{100 * lo:.1f}-{100 * hi:.1f} %, resampling {ci.get('clusters', '')} {ci.get('resampled', 'videos')})")
 
 
 def final_line(final: dict) -> str:
@@ -122,4 +122,5 @@ def final_line(final: dict) -> str:
 
     return (f"final model: trained on all {final['videos']} videos (epochs "
             + ", ".join(f"{TITLES.get(m, m)} {e}" for m, e in final["epochs"].items())
-            + f"; late-fusion weight {final['late_fusion_weight']:.2f}); prediction uses it")
+            + f"; late-fusion weight {final['late_fusion_weight']:.2f}); prediction (`emojax predict`, the "
+            "Predict page) uses it")
