@@ -1,4 +1,7 @@
-"""Tables for the dashboard: pure functions from what a run wrote to pandas data frames."""
+"""Tables for the dashboard: pure functions from what a run wrote to pandas data frames. Names:
+every function that returns a data frame is named for what it shows plus ``_frame`` (as every
+figure of ``charts.py`` ends in ``_chart``), so none shares a name with the library computation
+whose numbers it lays out (``training.summary.table1``, the markdown Table 1)."""
 
 from __future__ import annotations
 
@@ -9,8 +12,9 @@ import pandas as pd
 
 from emojax.training.summary import table1_rows
 
-def table1(metrics: Mapping, *, paper: bool = False) -> pd.DataFrame:
-    """A run's (or a cross-corpus result's) Table 1 as :func:`emojax.training.metrics.table1_rows`
+
+def table1_frame(metrics: Mapping, *, paper: bool = False) -> pd.DataFrame:
+    """A run's (or a cross-corpus result's) Table 1 as :func:`emojax.training.summary.table1_rows`
     lays it out: over seeds when the run has several (with the std over every fold beside accuracy
     and UAR), the paper's accuracy beside the models with ``paper``, the majority-class baseline
     of the test folds last."""
@@ -20,7 +24,7 @@ def table1(metrics: Mapping, *, paper: bool = False) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index").fillna("")
 
 
-def paper_choices(info: Mapping) -> pd.DataFrame:
+def paper_choices_frame(info: Mapping) -> pd.DataFrame:
     """A paper-preset run's table of the paper's choices (``model.json`` ``paper``): what the
     paper says (or "not stated") and what the run assumed."""
     rows = info["paper"]["choices"]
@@ -28,13 +32,13 @@ def paper_choices(info: Mapping) -> pd.DataFrame:
                         index=[c["topic"] for c in rows])
 
 
-def per_class(metrics: Mapping, model: str) -> pd.DataFrame:
+def per_class_frame(metrics: Mapping, model: str) -> pd.DataFrame:
     """Precision, recall, F1 and support of each class (pooled over folds)."""
     rep = metrics["pooled"][model]["per_class"]
     return pd.DataFrame({c: rep[c] for c in metrics["classes"]}).T[["precision", "recall", "f1-score", "support"]].astype({"support": int})
 
 
-def videos_in_cell(pred: Mapping[str, np.ndarray], model: str, true: int, predicted: int) -> pd.DataFrame:
+def videos_in_cell_frame(pred: Mapping[str, np.ndarray], model: str, true: int, predicted: int) -> pd.DataFrame:
     """The tested videos of true class ``true`` that ``model`` called ``predicted``, with its
     probability of each (from ``predictions.npz``)."""
     proba = np.asarray(pred[f"proba_{model}"])

@@ -33,7 +33,7 @@ def table(run: Path) -> dict | None:
     if split:                       # said before the numbers: they mean less when it is not
         (st.caption if split.get("speaker_independent") else st.warning)(independence_line(split))
     paper = config.get("dataset") == "iemocap" and config.get("classes") in (None, "paper")
-    st.dataframe(tables.table1(metrics, paper=paper))
+    st.dataframe(tables.table1_frame(metrics, paper=paper))
     if paper:
         st.caption(paper_note(metrics.get("protocol")))
     assumptions(run)
@@ -59,7 +59,7 @@ def assumptions(run: Path) -> None:
     if info.get("paper"):
         with st.expander(f"The paper preset: {len(info['paper']['not_stated'])} choices the paper leaves open, "
                          "assumed here"):
-            st.dataframe(tables.paper_choices(info))
+            st.dataframe(tables.paper_choices_frame(info))
 
 
 def cross(run: Path) -> None:
@@ -77,7 +77,7 @@ def cross(run: Path) -> None:
                        + ", ".join(f"{a} → {b}" for a, b in m["class_map"].items())
                        + (". Left out: " + ", ".join(f"{c} ({n})" for c, n in m["left_out"]["classes"].items())
                           if m["left_out"]["classes"] else "") + ".")
-            st.dataframe(tables.table1(m))
+            st.dataframe(tables.table1_frame(m))
             st.caption(context_line(m["context"]).capitalize() + ".")
 
 
@@ -93,7 +93,7 @@ def cell_videos(run: Path, metrics: dict, model: str) -> None:
     c1, c2 = st.columns(2)
     true = c1.selectbox("True class", classes, key="cm_true")
     pred = c2.selectbox("Predicted as", classes, key="cm_pred")
-    videos = tables.videos_in_cell(read_predictions(run), model, classes.index(true), classes.index(pred))
+    videos = tables.videos_in_cell_frame(read_predictions(run), model, classes.index(true), classes.index(pred))
     st.caption(f"{len(videos)} video(s) of class {true} predicted as {pred} by {TITLES[model]}")
     st.dataframe(videos, hide_index=True)
 
@@ -109,7 +109,7 @@ if run is not None:
         c1, c2 = st.columns(2)
         c1.plotly_chart(charts.per_class_chart(metrics["pooled"][model]["per_class"], metrics["classes"],
                                                f"Per class, {TITLES[model]} (pooled over folds)"), key="per_class_chart")
-        c2.dataframe(tables.per_class(metrics, model).style.format("{:.2f}", subset=["precision", "recall", "f1-score"]))
+        c2.dataframe(tables.per_class_frame(metrics, model).style.format("{:.2f}", subset=["precision", "recall", "f1-score"]))
         cell_videos(run, metrics, model)
         st.subheader("Two runs side by side")
         others = [p for p in runs.finished_runs() if p != run]

@@ -32,8 +32,7 @@ def frame_view(video: uploads.Video, f, roi: str) -> None:
 def pulse_view(f) -> None:
     method = st.selectbox("Pulse method", rppg.PULSE_METHODS, index=rppg.PULSE_METHODS.index(rppg.DEFAULT_METHOD),
                           key="signals_method",
-                          help="PBV over six skin patches (de Haan & van Leest 2014; emojax's default), POS "
-                               "(Wang et al. 2017), CHROM (de Haan & Jeanne 2013), or the green channel")
+                          help=rppg.methods_said(rppg.PULSE_METHODS))
     st.plotly_chart(charts.rgb_chart(f.times, f.rgb, f.face_found), key="rgb_chart")
     if not f.face_found.any():
         st.warning("No face in any frame: no colour was measured, so there is no pulse.")

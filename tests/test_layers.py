@@ -1,12 +1,13 @@
-"""The house runs one way (../shared/DESIGN.md, "The house"; the README's "Architecture"): a module
-imports only from its own layer or below, never a private (``_``) name or module of another
-package, never across one of the design's "never" lines, and no two modules import each other,
-however far round. Read from the source, so that it stays true.
+"""The house runs one way (../shared/DESIGN.md, "The house"; ARCHITECTURE.md): a module imports
+only from its own layer or below, never a private (``_``) name of another module (nor a private
+module of another package), never across one of the design's "never" lines, and no two modules
+import each other, however far round. Read from the source, so that it stays true.
 
 What counts as an import: ``import a.b``, ``from a import b`` (the module ``a.b`` when it is one,
 else the module that defines ``b``, followed through a package's re-exports, the root's lazy ones
-included), imports inside functions, and ``importlib.import_module`` with a name written in the
-file (a file that calls it with a computed name imports every module of ours it names in a string).
+included), imports inside functions, ``importlib.import_module`` and ``__import__`` with a name
+written in the file (a file that calls one with a computed name imports every module of ours it
+names in a string); and ``mod._name`` on a module of ours bound in the file reaches a private name.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ LAYERS = {
 #: and never a dataset; the dashboard and the CLI are two faces of the same library calls; the library
 #: never imports Streamlit
 NEVER = (("emojax.models", "emojax.data"), ("dashboard", "emojax.cli"), ("pages", "emojax.cli"),
-         ("emojax", "streamlit"))
+         ("emojax", "streamlit"), ("emojax", "streamlit_webrtc"),
+         ("emojax", "tests"), ("dashboard", "tests"), ("pages", "tests"))
 
 
 def layer(module: str) -> int | None:
@@ -110,6 +112,23 @@ class Tree:
         target = self.exports(source).get(name) if source != "" else None
         return target or source
 
+    def private_uses(self, module: str):
+        """(line, module, name) of each ``mod._name`` where ``mod`` is a module of ours bound in this
+        file (``from . import mod``, ``import a.mod as mod``): a private name reached through its module."""
+        tree, bound = self.tree(module), {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and self.absolute(module, node).split(".")[0] in TOP:
+                for a in node.names:
+                    target = f"{self.absolute(module, node)}.{a.name}"
+                    if self.is_module(target):
+                        bound[a.asname or a.name] = target
+            elif isinstance(node, ast.Import):
+                bound.update({a.asname: a.name for a in node.names if a.asname and self.is_module(a.name)})
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in bound
+                    and private(node.attr)):
+                yield node.lineno, bound[node.value.id], node.attr
+
     def imports(self, module: str):
         """(line, module reached, names taken from it) of every import in a module, ours and others'."""
         tree = self.tree(module)
@@ -126,7 +145,7 @@ class Tree:
                 for a in node.names:
                     target = self.resolve(source, a.name)
                     yield node.lineno, target, [] if target == f"{source}.{a.name}" else [a.name]
-            elif isinstance(node, ast.Call) and _calls_import_module(node):
+            elif isinstance(node, ast.Call) and _calls_import(node):
                 arg = node.args[0] if node.args else None
                 if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                     yield node.lineno, arg.value, []
@@ -138,9 +157,10 @@ class Tree:
                     yield node.lineno, node.value, []
 
 
-def _calls_import_module(node: ast.Call) -> bool:
+def _calls_import(node: ast.Call) -> bool:
+    """``import_module(...)``, ``importlib.import_module(...)`` or ``__import__(...)``."""
     f = node.func
-    return (isinstance(f, ast.Name) and f.id == "import_module") or (
+    return (isinstance(f, ast.Name) and f.id in ("import_module", "__import__")) or (
         isinstance(f, ast.Attribute) and f.attr == "import_module")
 
 
@@ -177,7 +197,7 @@ def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def violations(root: Path) -> dict[str, list[str]]:
     """Every fault under ``root``, by kind: ``upward`` (an import up a layer, or a module in no layer),
-    ``private`` (a private name crossing a package), ``never`` (a line of NEVER crossed) and
+    ``private`` (a private name or module reached from another module), ``never`` (a line of NEVER crossed) and
     ``circles`` (modules importing each other, however far round)."""
     t = Tree(root)
     found: dict[str, list[str]] = {"upward": [], "private": [], "never": [], "circles": []}
@@ -198,10 +218,13 @@ def violations(root: Path) -> dict[str, list[str]]:
             theirs = layer(target)
             if not front_door and mine is not None and theirs is not None and theirs > mine:
                 found["upward"].append(f"{where}:{line}: {me} (layer {mine}) imports {target} (layer {theirs})")
-            if not t.is_module(target) or t.package(target) != here:
-                bad = [p for p in target.split(".")[1:] if private(p)] + [n for n in names if private(n)]
-                if bad:
-                    found["private"].append(f"{where}:{line}: {me} imports {', '.join(bad)} from {target}")
+            bad = [n for n in names if private(n)] if target != me else []
+            if not t.is_module(target) or t.package(target) != here:    # a package's private modules are its own
+                bad = [p for p in target.split(".")[1:] if private(p)] + bad
+            if bad:
+                found["private"].append(f"{where}:{line}: {me} imports {', '.join(bad)} from {target}")
+        for line, target, name in t.private_uses(me):
+            found["private"].append(f"{where}:{line}: {me} uses {name} of {target}")
     found["circles"] = [" <-> ".join(c) for c in _circles(graph)]
     return {kind: sorted(set(vs)) for kind, vs in found.items()}
 
@@ -227,21 +250,26 @@ def test_the_check_sees_every_kind_of_fault(tmp_path):
         "emojax/features/face.py": "from emojax import train_run\ndef detect():\n    pass\n",  # up, through a lazy re-export
         "emojax/features/cache.py": ("import importlib\nfrom . import detect\n"          # allowed: resolves to face
                                      "def f():\n    return importlib.import_module('emojax.training.jobs')\n"),  # up
+        "emojax/features/old.py": "def f():\n    return __import__('emojax.explain.run')\n",   # up, the old way
         "emojax/data/__init__.py": "",
         "emojax/data/a.py": "def f():\n    from . import b\n",                       # a circle, inside a function
         "emojax/data/b.py": "from .a import f\n",
+        "emojax/data/c.py": ("from .d import _secret\nfrom . import d\nd._secret()\n"   # private, same package, twice
+                             "def _mine():\n    pass\n_mine()\n"),                   # allowed: its own
+        "emojax/data/d.py": "def _secret():\n    pass\n",
         "emojax/models/__init__.py": "",
         "emojax/models/net.py": "from ..data import a\nfrom ..features import detect\n",  # models never read data
         "emojax/training/__init__.py": "",
         "emojax/training/run.py": "def _read_json(p):\n    pass\ndef prepare():\n    pass\n",
-        "emojax/training/jobs.py": "from .run import _read_json\n",                  # same package: allowed
+        "emojax/training/jobs.py": "from .run import _read_json\n",                  # private, same package
         "emojax/explain/__init__.py": "",
         "emojax/explain/run.py": "from ..training.run import _read_json\nfrom ..training import run\n",
-        "emojax/explain/show.py": "import streamlit as st\n",                          # the library never imports it
+        "emojax/explain/show.py": "import streamlit as st\nimport streamlit_webrtc\nfrom tests import conftest\n",
         "emojax/cli/__init__.py": "",
         "emojax/cli/common.py": "def choices():\n    pass\n",
         "dashboard/app.py": "from emojax import _hidden\nimport emojax.video\nfrom emojax.cli.common import choices\n",
-        "pages/train.py": "import streamlit as st\nfrom emojax import train_run\n",  # allowed: layer 8 over 5
+        "pages/train.py": ("import streamlit as st\nfrom emojax import train_run\n"     # allowed: layer 8 over 5
+                           "from emojax.cli import common\n"),                        # pages never use the CLI
     }
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -250,13 +278,21 @@ def test_the_check_sees_every_kind_of_fault(tmp_path):
     assert found["upward"] == [
         "emojax/features/cache.py:4: emojax.features.cache (layer 2) imports emojax.training.jobs (layer 5)",
         "emojax/features/face.py:1: emojax.features.face (layer 2) imports emojax.training.run (layer 5)",
+        "emojax/features/old.py:2: emojax.features.old (layer 2) imports emojax.explain.run (layer 7)",
         "emojax/video.py:1: emojax.video (layer 1) imports emojax.training.run (layer 5)"]
-    assert found["private"] == ["dashboard/app.py:1: dashboard.app imports _hidden from emojax",
-                                "emojax/explain/run.py:1: emojax.explain.run imports _read_json from emojax.training.run"]
+    assert found["private"] == [
+        "dashboard/app.py:1: dashboard.app imports _hidden from emojax",
+        "emojax/data/c.py:1: emojax.data.c imports _secret from emojax.data.d",
+        "emojax/data/c.py:3: emojax.data.c uses _secret of emojax.data.d",
+        "emojax/explain/run.py:1: emojax.explain.run imports _read_json from emojax.training.run",
+        "emojax/training/jobs.py:1: emojax.training.jobs imports _read_json from emojax.training.run"]
     assert found["never"] == [
         "dashboard/app.py:3: dashboard.app imports emojax.cli.common (dashboard never imports emojax.cli)",
         "emojax/explain/show.py:1: emojax.explain.show imports streamlit (emojax never imports streamlit)",
-        "emojax/models/net.py:1: emojax.models.net imports emojax.data.a (emojax.models never imports emojax.data)"]
+        "emojax/explain/show.py:2: emojax.explain.show imports streamlit_webrtc (emojax never imports streamlit_webrtc)",
+        "emojax/explain/show.py:3: emojax.explain.show imports tests (emojax never imports tests)",
+        "emojax/models/net.py:1: emojax.models.net imports emojax.data.a (emojax.models never imports emojax.data)",
+        "pages/train.py:3: pages.train imports emojax.cli.common (pages never imports emojax.cli)"]
     assert found["circles"] == ["emojax.data.a <-> emojax.data.b"]
 
 

@@ -85,7 +85,7 @@ def test_table1_beside_the_papers_figures_names_the_runs_protocol_and_that_the_p
     assert metrics["paper_reference"]["table1"]["early_fusion"]["accuracy"] == 54.61
     printed = emojax("evaluate", as_iemocap).stdout
     assert table[0] in printed and note in printed
-    frame = tables.table1(metrics, paper=True)
+    frame = tables.table1_frame(metrics, paper=True)
     assert frame.columns[-1] == PAPER_COLUMN and frame.loc["Early fusion", PAPER_COLUMN] == "54.61"
     # on the teaching set again: no paper column, and no word about it
     config = json.loads((as_iemocap / "config.json").read_text())

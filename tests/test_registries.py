@@ -72,6 +72,23 @@ def test_every_cli_default_is_the_librarys():
     assert engine == type(engine)()
 
 
+def test_the_method_help_says_every_method_and_the_default_from_the_library():
+    """The help texts of the method choice (CLI and Signals page) are built from the library's notes,
+    one per method, the default marked: a method added, removed or made the default shows there."""
+    import argparse
+
+    from emojax.cli import build_parser
+    from emojax.features.rppg import DEFAULT_METHOD, METHOD_NOTES, RPPG_METHODS, methods_said
+
+    assert list(METHOD_NOTES) == list(RPPG_METHODS)
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    text = next(a for a in sub["heart-rate"]._actions if a.dest == "method").help
+    assert text == "pulse method: " + methods_said()
+    for m, note in METHOD_NOTES.items():
+        assert (note[:-1] + "; the default)" if m == DEFAULT_METHOD else note) in text
+    assert methods_said(("pos", "green")) == "POS (Wang et al. 2017), or the green channel"
+
+
 def labels_of(box, registry) -> None:
     """A select box offers each name of ``registry`` once and nothing else (read through its own labels)."""
     assert sorted(box.options) == sorted(box.format_func(n) for n in registry)
@@ -96,12 +113,13 @@ def test_the_train_page_offers_the_librarys_lists(tmp_path, monkeypatch):
 
 def test_signals_and_teaching_offer_the_librarys_lists(app):
     from emojax.explain.importance import VIDEO_GROUPINGS
-    from emojax.features.rppg import DEFAULT_METHOD, RPPG_METHODS
+    from emojax.features.rppg import DEFAULT_METHOD, PULSE_METHODS, RPPG_METHODS, methods_said
     from emojax.models import MODEL_NAMES
 
     at = app("signals")
     box = at.selectbox(key="signals_method")
     assert box.options == [m for m in RPPG_METHODS if m != "mean"] and box.value == DEFAULT_METHOD
+    assert box.help == methods_said(PULSE_METHODS)
     at = app("teaching")
     labels_of(at.selectbox(key="pfi_model"), MODEL_NAMES)
     assert [g.partition(":")[0] for g in at.selectbox(key="pfi_grouping").options] == list(VIDEO_GROUPINGS)

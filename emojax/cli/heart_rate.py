@@ -44,13 +44,12 @@ def run(args) -> int:
 
 
 def add(sub) -> None:
-    from ..features.rppg import DEFAULT_METHOD, RPPG_METHODS
+    from ..features.rppg import DEFAULT_METHOD, RPPG_METHODS, methods_said
 
     p = sub.add_parser("heart-rate", help="heart rate of a face video")
     p.add_argument("video", help="a face video (or a skin close-up with --roi frame)")
     p.add_argument("--method", choices=list(RPPG_METHODS), default=DEFAULT_METHOD,
-                   help="pulse method: PBV over the skin patches (default), POS, CHROM, the green channel, or "
-                        "mean (the skin's raw mean colour, no rate: for the per-frame table)")
+                   help="pulse method: " + methods_said())
     p.add_argument("--json", action="store_true", help="print JSON: bpm, margin, blind SNR, series, beats and HRV")
     p.add_argument("--csv", metavar="FILE", help="also write a per-frame table: time, raw R/G/B, pulse, heart rate, "
                    "quality, face found, state, interpolated, bridged, patches filled, beat")

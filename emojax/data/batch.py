@@ -1,7 +1,7 @@
 """Extract many videos into the feature store: which videos need reading (each file hashed once,
 what is stored already skipped, copies read once), how they are grouped into decoding passes,
 and which engine reads the passes (a local process pool, or a Ray cluster: :mod:`.cluster`);
-resumable. What a worker does with a pass is :mod:`.worker`; the report, :mod:`.summary`."""
+resumable. What a worker does with a pass is :mod:`.worker`; the report, :mod:`.outcomes`."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from ..features.store import FeatureStore
 from ..fileio import check_writable
 from ..procs import process_pool
 from .items import VideoItem
-from .summary import Outcome, Summary
+from .outcomes import Outcome, Summary
 from .worker import PRELOAD, extract_group, extract_item, locate, setup_worker, stored
 
 #: cuts of one video (IEMOCAP's utterances of a dialog) are read in one decoding pass per span

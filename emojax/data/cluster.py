@@ -36,7 +36,7 @@ from ..errors import ConfigError
 from ..features.record import ExtractorConfig
 from ..features.store import FeatureStore
 from .items import VideoItem
-from .summary import Outcome
+from .outcomes import Outcome
 from .worker import failure, read_items, setup_worker, store_result
 
 #: how many more times a video is handed out after its worker died reading it

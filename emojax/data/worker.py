@@ -1,7 +1,7 @@
 """What a worker does with the videos handed to it, the same in a local pool's process, a Ray
 actor or this process: find where each record goes, read a pass of cuts of one video (or one
 whole video) with this process's extractors, store what was read, and say what happened
-(:class:`~.summary.Outcome`), never raising for a bad video."""
+(:class:`~.outcomes.Outcome`), never raising for a bad video."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from ..features.store import FeatureStore
 from ..fileio import disk_problem, file_sha256, shown
 from ..video import stream_note
 from .items import VideoItem
-from .summary import Outcome
+from .outcomes import Outcome
 
 #: imported by a pool's fork server, so that the workers it forks start with dlib's model loaded
 PRELOAD = "emojax.features.preload"

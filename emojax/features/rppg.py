@@ -179,11 +179,27 @@ RPPG_METHODS: dict[str, Callable[..., np.ndarray]] = {
 PULSE_METHODS = tuple(m for m in RPPG_METHODS if m != "mean")
 #: methods that combine several skin patches ``(T, P, 3)``
 PATCH_METHODS = ("pbv",)
+#: each method in a few words with its source, for help texts and select boxes (one per method)
+METHOD_NOTES = {
+    "pbv": "PBV over six skin patches (de Haan & van Leest 2014)",
+    "pos": "POS (Wang et al. 2017)",
+    "chrom": "CHROM (de Haan & Jeanne 2013)",
+    "green": "the green channel",
+    "mean": "mean (the skin's raw mean colour, no rate: for the per-frame table)",
+}
 #: the method the CLI, the dashboard and the improved preset use: multi-patch PBV, which read the
 #: most planted pulses right (83 % within 5 bpm, against 41-58 % for the others) and, with the
 #: margin rule, called the most reliable at >= 97 % right, with every footage set held out in turn
 #: (benchmarks/rppg.py), although the planted colour signatures are not its own
 DEFAULT_METHOD = "pbv"
+
+
+def methods_said(methods: Sequence[str] = tuple(RPPG_METHODS)) -> str:
+    """``methods`` in words, the default marked: "PBV over six skin patches (...; the default),
+    POS (...), ..., or the green channel"."""
+    words = [METHOD_NOTES[m][:-1] + "; the default)" if m == DEFAULT_METHOD and METHOD_NOTES[m].endswith(")")
+             else METHOD_NOTES[m] + (" (the default)" if m == DEFAULT_METHOD else "") for m in methods]
+    return ", ".join(words[:-1]) + ", or " + words[-1] if len(words) > 1 else words[0]
 
 
 def segments(valid: np.ndarray, fs: float, *, max_gap_s: float = MAX_GAP_S,

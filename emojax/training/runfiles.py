@@ -4,7 +4,7 @@ and what is wrong with it — never a traceback from deep inside, whether the fi
 by a full disk, edited by hand, or written by another program. :func:`problems` lists what is
 wrong with a whole run, so that one bad run can be shown as bad while the others keep working.
 
-Files (see ``training/run.py`` for who writes them and where: :func:`seed_folder`): ``config.json``, ``model.json``,
+Files (written by ``training/run.py``, ``scoring.py`` and ``progress.py``; where: :func:`seed_folder`): ``config.json``, ``model.json``,
 ``metrics.json``, ``predictions.npz`` (also per seed), ``progress.json``; ``importance.json``
 is checked by :func:`emojax.explain.importance.read_importance`.
 """
