@@ -459,6 +459,12 @@ def test_small_ones_a_manifest_header_by_other_names_help_for_every_option_and_t
     seen = table["face_found"] == 1
     assert seen.mean() > 0.9 and table.loc[seen, ["pulse_r", "pulse_g", "pulse_b"]].notna().all().all()
     assert (table.loc[seen, "pulse_g"].between(1, 255)).all() and table["bpm"].isna().all()
+    # and its seconds are the frames' seconds (not one per channel)
+    assert main(["heart-rate", clip, "--method", "mean", "--json"]) == 1
+    import json
+
+    report = json.loads(capsys.readouterr().out)
+    assert 2.5 < report["seconds_with_pulse"] <= 3.05
     # a GRID clip lasts 3 s: the face is followed on every frame, and too few seconds give no reliable rate
     assert main(["heart-rate", clip, "--policy", "nearest", "--near", "100,40,260,220", "--json"]) == 1
     out = capsys.readouterr().out

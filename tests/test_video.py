@@ -65,6 +65,13 @@ def test_cut_starts_and_ends_at_the_right_frame(indexed_video):
     assert all(abs(t - i / 30) < 1e-9 for i, t in idx)
 
 
+def test_a_span_past_the_end_is_refused_naming_the_span_given(indexed_video):
+    """A start beyond the video's 10 s (no end given): refused saying from where, never "None s"."""
+    with pytest.raises(VideoError, match=r"no frame could be decoded from 20(\.0)? s \(") as e:
+        list(FrameReader(indexed_video, start=20.0))
+    assert "None" not in str(e.value)
+
+
 def test_resampling_keeps_every_third_frame(indexed_video):
     got = [_decode_index(f.bgr) for f in FrameReader(indexed_video, end=2.0, fps=10)]
     assert got == list(range(0, 60, 3))

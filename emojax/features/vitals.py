@@ -112,7 +112,7 @@ def vitals(f: Features, method: str = DEFAULT_METHOD) -> Vitals:
     bridged = rppg.bridged(valid, f.fps, breaks=breaks)
     filled = (rppg.filled_patches(f.patches, f.fps, valid=valid, breaks=breaks) if use_patches
               else np.zeros(len(f), int))
-    n = int(np.isfinite(sig).sum())
+    n = int(np.isfinite(sig).reshape(len(sig), -1).all(axis=1).sum())    # frames (mean's signal has 3 channels)
     bpm, snr = heart.heart_rate(sig, f.fps) if method != "mean" else (np.nan, np.nan)
     series = (heart.heart_rate_series(sig, f.fps, window_s=min(SERIES_WINDOW_S, len(f) / f.fps), step_s=SERIES_STEP_S)
               if method != "mean" else np.zeros((0, 3)))

@@ -188,7 +188,8 @@ class FrameReader:
         self.integrity = assess(self.frames_read, self.expected_frames(), logs, stopped_by,
                                 seconds=self.covered(), counted=counted)
         if self.frames_read == 0:
-            span = "" if self.start is None and self.end is None else f" between {self.start} s and {self.end} s"
+            span = ("" if self.start is None and self.end is None else f" from {self.start} s" if self.end is None
+                    else f" before {self.end} s" if self.start is None else f" between {self.start} s and {self.end} s")
             why = f" ({self.integrity.describe()})" if self.integrity.messages else " (truncated or corrupt?)"
             raise VideoError(f"{shown(self.path)}: no frame could be decoded{span}{why}")
 
