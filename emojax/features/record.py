@@ -105,16 +105,32 @@ class Features:
     interpolated: np.ndarray | None = None  # (T,) bool: the row is no frame that was seen but a point of a
                                             # uniform grid between two (a variable frame rate), its values
                                             # interpolated from theirs
+    voice: np.ndarray | None = None   # (T, 25) eGeMAPS descriptors (features.voice.DESCRIPTORS), each frame's
+                                      # interval averaged; NaN where ``speech`` is False. None: not read yet
+    speech: np.ndarray | None = None  # (T,) bool: the frame holds voiced speech (the voice's own mask)
     source: dict = field(default_factory=dict)   # path, sha256, start, end, size, integrity, ...
     config: dict = field(default_factory=dict)   # ExtractorConfig.to_dict()
 
     ARRAYS = ("rgb", "landmarks", "box", "state", "confidence", "times", "patches", "interpolated")
+    #: the voice block: absent from records stored before emojax read voice (then ``voice`` and
+    #: ``speech`` are None, and ``source["voice"]["status"]`` is "unread")
+    VOICE_ARRAYS = ("voice", "speech")
 
     def __post_init__(self):
         if self.patches is None:
             self.patches = np.full((len(self.times), 0, 3), np.nan)
         if self.interpolated is None:
             self.interpolated = np.zeros(len(self.times), bool)
+        if (self.voice is None) != (self.speech is None):
+            raise ValueError("a record's voice and speech mask are given together or not at all")
+
+    @property
+    def voice_status(self) -> str:
+        """``features.voice.STATUSES``: "present", "partial" (read, but speech on too few frames or
+        the track shorter than the video), "absent" (no audio track) or "unread"."""
+        if self.voice is None:
+            return "unread"
+        return self.source.get("voice", {}).get("status", "present")
 
     def __len__(self) -> int:
         return len(self.times)
@@ -150,7 +166,8 @@ class Features:
         marks the record complete)."""
         stem = Path(stem)
         npz, meta = stem.with_name(stem.name + ".npz"), stem.with_name(stem.name + ".json")
-        atomic_write_npz(npz, **{k: getattr(self, k) for k in self.ARRAYS})
+        names = self.ARRAYS + (self.VOICE_ARRAYS if self.voice is not None else ())
+        atomic_write_npz(npz, **{k: getattr(self, k) for k in names})
         atomic_write_json(meta, {"format": FORMAT_VERSION, "fps": self.fps, "frames": len(self),
                                  "face_ratio": self.face_ratio, "frames_by_state": self.counts(),
                                  "interpolated_rows": int(self.interpolated.sum()),
@@ -168,13 +185,17 @@ class Features:
                 raise FeatureStoreError(f"{meta}: format {info.get('format')} is not {FORMAT_VERSION}; extract again")
             with np.load(npz, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in cls.ARRAYS}
+                arrays.update({k: z[k] for k in cls.VOICE_ARRAYS if k in z.files})
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
             raise FeatureStoreError(f"{stem}: unreadable feature record ({e}); delete it and extract again") from e
         t = len(arrays["times"])
         p = arrays["patches"].shape
         shapes = {"rgb": (t, 3), "landmarks": (t, 68, 2), "box": (t, 4), "state": (t,), "confidence": (t,),
-                  "patches": (t, p[1] if len(p) == 3 else -1, 3), "interpolated": (t,)}
+                  "patches": (t, p[1] if len(p) == 3 else -1, 3), "interpolated": (t,), "voice": (t, 25),
+                  "speech": (t,)}
+        if ("voice" in arrays) != ("speech" in arrays):
+            raise FeatureStoreError(f"{npz}: holds one of voice and speech without the other; extract again")
         for k, shp in shapes.items():
-            if arrays[k].shape != shp:
+            if k in arrays and arrays[k].shape != shp:
                 raise FeatureStoreError(f"{npz}: {k} has shape {arrays[k].shape}, expected {shp}")
         return cls(**arrays, fps=float(info["fps"]), source=info["source"], config=info["config"])
