@@ -173,7 +173,8 @@ class TrainedRun:
         if fold == "final":
             return "final model (trained on every video)"
         if fold is None:
-            return f"mean of the {len(self.fold_names)} folds' models"
+            n = len(self.fold_names)
+            return f"mean of the {n} folds' models" if n > 1 else f"the one fold's models ({self.fold_names[0]})"
         return f"fold {fold + 1} ({self.fold_names[fold]})"
 
     def _resolve(self, fold):

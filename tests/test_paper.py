@@ -109,3 +109,12 @@ def test_the_metrics_explorer_shows_the_protocol_beside_the_paper_and_what_the_r
     choices = next(d.value for d in at.dataframe if "the paper" in d.value.columns)
     assert list(choices.index) == [c.topic for c in PAPER_CHOICES]
     assert (choices["the paper"] == "not stated").sum() == len(as_json()["not_stated"])
+
+
+def test_a_one_fold_run_says_its_one_folds_models_not_a_mean(paper_run):
+    from emojax.estimator import TrainedRun
+
+    run = TrainedRun(paper_run[0])
+    assert len(run.fold_names) == 1
+    said = run.which()
+    assert "mean" not in said and run.fold_names[0] in said, said
