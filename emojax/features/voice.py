@@ -13,6 +13,7 @@ from functools import cache
 
 import numpy as np
 
+from ..errors import VideoError
 from ..fileio import atomic_write_bytes
 from ..video import AudioTrack, read_audio
 from .modalities import shortfall
@@ -161,7 +162,12 @@ def read_voice(feats, audio: str | os.PathLike, *, offset: float | None = None, 
     t = np.asarray(feats.times, float)
     start = float(t[0]) if len(t) else feats.source.get("start")
     end = float(t[-1]) + 1.0 / feats.fps if len(t) else feats.source.get("end")
-    track = read_audio(audio, start=start, end=end, offset=offset, video_stream=video_stream)
+    try:
+        track = read_audio(audio, start=start, end=end, offset=offset, video_stream=video_stream)
+    except VideoError as e:         # the audio cannot be opened: no voice, said; the rest of the record stands
+        feats = attach(feats, AudioTrack(os.fspath(audio), np.zeros(0, np.float32), status="absent"))
+        feats.source["voice"]["reason"] = str(e)
+        return feats
     return attach(feats, track)
 
 
