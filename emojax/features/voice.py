@@ -9,13 +9,14 @@ has no audio track, or past the end of a track shorter than the video.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
 
 from ..errors import VideoError
 from ..fileio import atomic_write_bytes
-from ..video import AudioTrack, read_audio
+from ..video import AUDIO_EXTENSIONS, AudioTrack, check_media_file, frame_times, read_audio
 from .modalities import shortfall
 from .spans import spans
 
@@ -217,3 +218,35 @@ def table(times: np.ndarray, voice: np.ndarray, speech: np.ndarray):
 def write_table(path: str | os.PathLike, times: np.ndarray, voice: np.ndarray, speech: np.ndarray) -> None:
     """:func:`table` as CSV at ``path``, written atomically."""
     atomic_write_bytes(path, table(times, voice, speech).to_csv(index=False).encode())
+
+
+@dataclass
+class VoiceRecord:
+    """The voice of a whole file, frame by frame, without its faces: the CLI's ``emojax voice``."""
+
+    times: np.ndarray     # (T,) seconds on the video's timeline (an audio-only file: a regular grid)
+    fps: float
+    voice: np.ndarray     # (T, 25) DESCRIPTORS, NaN where not speech
+    speech: np.ndarray    # (T,) bool
+    source: dict          # {"path", "frames": "video" | "grid", "voice": what voice_of says}
+
+    def summary(self) -> dict:
+        return {**summary(self.voice, self.speech, self.fps, self.source), "frames_from": self.source["frames"]}
+
+
+def file_voice(path: str | os.PathLike, *, stream: int | None = None) -> VoiceRecord:
+    """The voice of ``path`` at its video frames (their times from the container's packets: no
+    frame is decoded), or, for an audio-only file (:data:`~emojax.video.AUDIO_EXTENSIONS`), at
+    :data:`AUDIO_ONLY_FPS` frames per second over the track. Raises
+    :class:`~emojax.errors.VideoError` for a file that is no video or audio we read."""
+    p = check_media_file(path)
+    if p.suffix.lower() in AUDIO_EXTENSIONS:
+        track = read_audio(p)
+        fps, kind = AUDIO_ONLY_FPS, "grid"
+        times = track.start + np.arange(int(np.ceil(track.seconds * fps - 1e-9))) / fps
+    else:
+        t, fps = frame_times(p, stream=stream)
+        times, kind = np.asarray(t, float), "video"
+        track = read_audio(p, video_stream=stream)
+    voice, speech, info = voice_of(track, times, fps)
+    return VoiceRecord(times, float(fps), voice, speech, {"path": os.fspath(path), "frames": kind, "voice": info})
