@@ -97,7 +97,7 @@ def _plan(items: list[VideoItem], store: FeatureStore, config: ExtractorConfig, 
     for i, it in enumerate(items):
         try:
             stem, sha = locate(it, store, config, index)
-            if (o := stored(it, store, stem, accept_partial)) is not None:
+            if (o := stored(it, store, stem, accept_partial, config)) is not None:
                 record(i, o)
                 continue
         except (EmojaxError, OSError):

@@ -2,7 +2,9 @@
 
 The release has no utterance videos: each utterance is ``[start - end]`` seconds of
 ``SessionN/dialog/avi/DivX/<dialog>.avi`` (both actors side by side), with its consensus label
-in ``SessionN/dialog/EmoEvaluation/<dialog>.txt``. The speaker is the letter in the
+in ``SessionN/dialog/EmoEvaluation/<dialog>.txt``. Its voice is read from its own wav,
+``SessionN/sentences/wav/<dialog>/<utterance>.wav`` (its time 0 is the utterance's start), where
+that file is there, else from the dialog video's track cut to the utterance. The speaker is the letter in the
 utterance id's last field (``..._F000``: the female actor), not the dialog's letter.
 """
 
@@ -103,7 +105,9 @@ def load_iemocap(root: str | os.PathLike, *, classes: str = "paper",
                 if label not in names:
                     continue
                 ses_id = f"Ses{u['id'][3:5]}"
+                wav = ses / "sentences" / "wav" / u["dialog"] / f"{u['id']}.wav"
                 items.append(VideoItem(id=u["id"], path=str(video), label=label,
                                        group=f"{ses_id}_{u['speaker']}", session=ses.name,
-                                       start=u["start"], end=u["end"], region=side_map.get(u["speaker"])))
+                                       start=u["start"], end=u["end"], region=side_map.get(u["speaker"]),
+                                       audio=str(wav) if wav.is_file() else None))
     return Dataset(f"iemocap-{classes}", items, list(names), skipped)

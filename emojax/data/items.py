@@ -19,6 +19,8 @@ class VideoItem:
     start: float | None = None   # seconds into ``path`` (None: from the beginning)
     end: float | None = None     # seconds into ``path`` (None: to the end)
     region: str | None = None    # part of the frame holding this item's face: None, "left", "right"
+    audio: str | None = None     # the item's own audio file, whose time 0 is ``start`` of the video (IEMOCAP's
+                                 # utterance wav); None: the voice is read from the video's own track
 
 
 @dataclass

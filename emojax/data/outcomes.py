@@ -24,6 +24,9 @@ class Outcome:
     retries: int = 0            # times it was handed out again because the worker reading it died
     stream_note: str = ""       # which video stream was read when its file has others (else empty)
     rotation: int = 0           # degrees clockwise its frames were turned upright (its display matrix)
+    voice: str = "unread"       # its record's voice status (features.voice.STATUSES)
+    voice_note: str = ""        # why the voice is not "present" (no audio track, a short track, little speech)
+    voice_completed: bool = False  # a record stored before emojax read voice, given its voice now (audio only)
 
 
 @dataclass
@@ -57,7 +60,29 @@ class Summary:
         if turned:
             lines.append(f"  turned upright as their display matrix says: {sum(turned.values())} video(s) ("
                          + ", ".join(f"{n} by {r}°" for r, n in sorted(turned.items())) + ")")
+        lines += self.voice_lines()
         faceless = [o for o in self.outcomes if o.frames and o.no_face == o.frames]
         lines += [f"  no face in any frame: {o.item.id}" + ("; its file has other video streams (see above)"
                                                              if o.stream_note else "") for o in faceless]
         return "\n".join(one_line(line) for line in lines)      # a name with a newline stays on its line
+
+    #: videos without voice named one by one up to this many (then counted)
+    VOICE_NAMED = 10
+
+    def voice_lines(self) -> list[str]:
+        """The voice of the records: how many have none (absent) or too little (partial), each
+        named with why (up to :attr:`VOICE_NAMED`), and how many stored records were completed."""
+        kept = [o for o in self.outcomes if o.status != "failed"]
+        if not kept:
+            return []
+        by = Counter(o.voice for o in kept)
+        lines = [f"  voice: {by.get('present', 0)} present, {by.get('partial', 0)} partial, {by.get('absent', 0)} absent"
+                 + (f", {by['unread']} not read" if by.get("unread") else "")]
+        without = [o for o in kept if o.voice in ("absent", "partial")]
+        lines += [f"  voice {o.voice}: {o.item.id}: {o.voice_note}" for o in without[:self.VOICE_NAMED]]
+        if len(without) > self.VOICE_NAMED:
+            lines.append(f"  ... and {len(without) - self.VOICE_NAMED} more video(s) without full voice")
+        completed = sum(o.voice_completed for o in self.outcomes)
+        if completed:
+            lines.append(f"  completed {completed} stored record(s) with their voice (audio read, no video decoded again)")
+        return lines

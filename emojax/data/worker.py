@@ -13,6 +13,7 @@ from ..errors import EmojaxError
 from ..features.record import ExtractorConfig
 from ..features.shared import shared_extractor
 from ..features.store import FeatureStore
+from ..features.voice import read_voice
 from ..fileio import disk_problem, file_sha256, shown
 from ..video import stream_note
 from .items import VideoItem
@@ -35,12 +36,15 @@ def item_config(item: VideoItem, config: ExtractorConfig) -> ExtractorConfig:
     return dataclasses.replace(config, region=item.region) if item.region else config
 
 
-def outcome_of(item: VideoItem, status: str, stem, feats) -> Outcome:
-    """The outcome of an item whose record ``feats`` is (``"done"``) or was (``"cached"``) at ``stem``."""
+def outcome_of(item: VideoItem, status: str, stem, feats, voice_completed: bool = False) -> Outcome:
+    """The outcome of an item whose record ``feats`` is (``"done"``) or was (``"cached"``) at ``stem``
+    (``voice_completed``: its voice was read into it now, from the audio only)."""
     integ = feats.source.get("integrity", {})
     partial = f"{integ.get('status')}, read {integ.get('frames_read')} frames" if feats.partial else None
     return Outcome(item, status, str(stem), frames=len(feats), no_face=int((~feats.face_found).sum()),
-                   partial=partial, stream_note=stream_note(feats.source), rotation=int(feats.source.get("rotation", 0)))
+                   partial=partial, stream_note=stream_note(feats.source), rotation=int(feats.source.get("rotation", 0)),
+                   voice=feats.voice_status, voice_note=feats.source.get("voice", {}).get("reason") or "",
+                   voice_completed=voice_completed)
 
 
 def failure(item: VideoItem, e: Exception) -> Outcome:
@@ -53,13 +57,30 @@ def failure(item: VideoItem, e: Exception) -> Outcome:
     return Outcome(item, "failed", error=f"{item.path}: {type(e).__name__}: {e}")
 
 
-def stored(item: VideoItem, store: FeatureStore, stem, accept_partial: bool) -> Outcome | None:
+def stored(item: VideoItem, store: FeatureStore, stem, accept_partial: bool,
+           config: ExtractorConfig | None = None) -> Outcome | None:
     """The outcome of a record already stored (None when there is none). A partial record
-    counts only when partial records are accepted: otherwise the video is read again, and fails."""
+    counts only when partial records are accepted: otherwise the video is read again, and fails.
+    A record stored before emojax read voice is completed: its voice is read from the audio
+    alone (no video frame decoded) and the record stored again."""
     if not store.has(stem):
         return None
     feats = store.load(stem)
-    return outcome_of(item, "cached", stem, feats) if accept_partial or not feats.partial else None
+    if not (accept_partial or not feats.partial):
+        return None
+    if feats.voice is not None:
+        return outcome_of(item, "cached", stem, feats)
+    complete_voice(item, feats, config)
+    store.put(Path(stem), feats)
+    return outcome_of(item, "cached", stem, feats, voice_completed=True)
+
+
+def complete_voice(item: VideoItem, feats, config: ExtractorConfig | None = None):
+    """A stored record without a voice block given its voice (in place): the item's own audio
+    file, or its interval of the video's track; only audio is read."""
+    stream = config.stream if config is not None else feats.config.get("stream")
+    return read_voice(feats, item.audio or item.path, offset=(item.start or 0.0) if item.audio else None,
+                      video_stream=stream)
 
 
 def locate(item: VideoItem, store: FeatureStore, config: ExtractorConfig,
@@ -76,7 +97,7 @@ def read_item(item: VideoItem, config: ExtractorConfig, *, progress: Callable[[i
     """One item's :class:`Features`, read by this process's extractor for its config (built
     once per process), not stored. Raises for a bad video, naming the file."""
     feats = shared_extractor(item_config(item, config))(item.path, start=item.start, end=item.end, progress=progress,
-                                                        accept_partial=accept_partial, sha256=sha256)
+                                                        accept_partial=accept_partial, sha256=sha256, audio=item.audio)
     feats.source["id"] = item.id
     return feats
 
@@ -95,7 +116,8 @@ def read_items(items: list[VideoItem], config: ExtractorConfig, *, progress: Cal
     try:
         got = extract_cuts(items[0].path, [(shared_extractor(item_config(it, config)), it.start, it.end)
                                            for it in items],
-                           progress=progress, accept_partial=accept_partial, sha256=sha256)
+                           progress=progress, accept_partial=accept_partial, sha256=sha256,
+                           audio=[it.audio for it in items])
     except Exception as e:          # the file itself cannot be read: every cut fails the same way
         return [e] * len(items)
     for it, f in zip(items, got):
@@ -125,7 +147,7 @@ def extract_item(item: VideoItem, store_root: str, config: ExtractorConfig,
     store = FeatureStore(store_root)
     try:
         stem, sha = (Path(where[0]), where[1]) if where else locate(item, store, config)
-        if (done := stored(item, store, stem, accept_partial)) is not None:
+        if (done := stored(item, store, stem, accept_partial, config)) is not None:
             return done
         feats = read_item(item, config, progress=progress, accept_partial=accept_partial, sha256=sha)
         store.put(stem, feats)

@@ -19,12 +19,13 @@ import numpy as np
 
 from ..fileio import file_sha256, shown
 from ..errors import VideoError
-from ..video import CutsReader, FrameReader
+from ..video import CutsReader, FrameReader, read_audio
 from .face import make_detector
 from .landmarks import SKIN_PATCHES, LandmarkPredictor, box_from_landmarks, skin_polygons
 from .record import ExtractorConfig, Features
 from .timing import regular
 from .tracker import TRACKING
+from .voice import attach, read_voice
 
 _SHIFT = 4  # fixed-point bits for sub-pixel polygon filling
 
@@ -143,9 +144,11 @@ class Extractor:
 
     def __call__(self, path: str | os.PathLike, *, start: float | None = None, end: float | None = None,
                  progress: Callable[[int], None] | None = None, accept_partial: bool = False,
-                 sha256: str | None = None) -> Features:
-        """Extract a video (or its ``[start, end)`` seconds) into a :class:`Features` record.
-        ``sha256``: the file's content hash when the caller has it already (not computed again).
+                 sha256: str | None = None, audio: str | os.PathLike | None = None) -> Features:
+        """Extract a video (or its ``[start, end)`` seconds) into a :class:`Features` record,
+        with its voice (:mod:`.voice`: the file's own audio track, or ``audio``, a file of its own
+        whose time 0 is ``start``). ``sha256``: the file's content hash when the caller has it
+        already (not computed again).
 
         A video that is not whole (fewer frames than its container claims, or data the decoder
         reports as damaged) raises :class:`VideoError` naming the file, both counts and FFmpeg's
@@ -154,7 +157,8 @@ class Extractor:
         """
         reader = FrameReader(path, start=start, end=end, fps=self.config.fps, stream=self.config.stream)
         feats = self.frames(reader, reader.fps, progress=progress, expected=reader.expected_frames())
-        return _sourced(feats, reader, path, accept_partial, sha256)
+        feats = _sourced(feats, reader, path, accept_partial, sha256)
+        return read_voice(feats, audio or path, offset=(start or 0.0) if audio else None, video_stream=self.config.stream)
 
     def stream(self, *, expected: int | None = None) -> "Stream":
         """A push-style extraction: :meth:`Stream.push` each frame as it comes (from a camera,
@@ -267,10 +271,11 @@ class Stream:
 
 def extract_cuts(path: str | os.PathLike, cuts: list[tuple[Extractor, float | None, float | None]], *,
                  progress: Callable[[int], None] | None = None, accept_partial: bool = False,
-                 sha256: str | None = None) -> list[Features | Exception]:
+                 sha256: str | None = None, audio: list[str | None] | None = None) -> list[Features | Exception]:
     """Several cuts ``(extractor, start, end)`` of one video in one decoding pass
-    (:class:`emojax.video.CutsReader`): for each, what ``extractor(path, start=, end=)`` gives,
-    or the exception it raises (a cut's failure does not stop the others)."""
+    (:class:`emojax.video.CutsReader`): for each, what ``extractor(path, start=, end=, audio=)``
+    gives, or the exception it raises (a cut's failure does not stop the others). ``audio``:
+    each cut's own audio file (None: its interval of the video's track, read once for all)."""
     rates = {(ex.config.fps, ex.config.stream) for ex, _, _ in cuts}
     if len(rates) > 1:
         raise ValueError("cuts read in one pass share one frame rate and one video stream setting")
@@ -289,6 +294,7 @@ def extract_cuts(path: str | os.PathLike, cuts: list[tuple[Extractor, float | No
             if progress is not None:
                 progress(1)
     sha256 = sha256 or file_sha256(path)
+    audio = audio or [None] * len(cuts)
     out: list[Features | Exception] = []
     for k, (stream, r) in enumerate(zip(streams, reader.readers)):
         try:
@@ -299,7 +305,29 @@ def extract_cuts(path: str | os.PathLike, cuts: list[tuple[Extractor, float | No
             out.append(_sourced(stream.result(r.fps), r, path, accept_partial, sha256))
         except Exception as e:
             out.append(e)
+    _voices(path, out, [(a, b) for _, a, b in cuts], audio, cuts[0][0].config.stream)
     return out
+
+
+def _voices(path, records: list, cuts: list[tuple[float | None, float | None]], audio: list, stream: int | None) -> None:
+    """Each record's voice: from its own audio file, or its interval of ``path``'s track, which
+    is decoded once over the span of every cut that needs it."""
+    shared = [k for k, f in enumerate(records) if isinstance(f, Features) and not audio[k] and len(f)]
+    track = None
+    if shared:
+        a = min(float(records[k].times[0]) for k in shared)
+        b = max(float(records[k].times[-1]) + 1.0 / records[k].fps for k in shared)
+        try:
+            track = read_audio(path, start=a, end=b, video_stream=stream)
+        except VideoError:
+            track = None          # each cut reads (and says) it alone
+    for k, f in enumerate(records):
+        if not isinstance(f, Features):
+            continue
+        if audio[k] or track is None or k not in shared:
+            read_voice(f, audio[k] or path, offset=(cuts[k][0] or 0.0) if audio[k] else None, video_stream=stream)
+        else:
+            attach(f, track.cut(float(f.times[0]), float(f.times[-1]) + 1.0 / f.fps))
 
 
 def extract(path: str | os.PathLike, config: ExtractorConfig | None = None, **kwargs) -> Features:

@@ -12,6 +12,11 @@ unchanged); a point between two frames takes values interpolated linearly from t
 only where both have one, and is marked ``interpolated`` in the record. A point inside a gap
 longer than :data:`MAX_BRIDGE` grid steps, or between the two sides of a shot cut, has no
 frame it may be drawn from and stays missing. A steady video is left exactly as it was.
+
+A record's voice (read at its final, gridded times when extracted, so normally from the audio
+itself) is carried along when a record that has one is put on a grid: a snapped point keeps its
+frame's voice; a point between two frames is speech only where both are (observed speech on
+both sides: a pause is not bridged), its descriptors then interpolated from theirs, NaN elsewhere.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ def in_order(f: Features) -> tuple[Features, dict]:
     dropped = {"duplicate": int((t[1:] == before).sum()), "backward": int((t[1:] < before).sum())}
     if keep.all():
         return f, dropped
-    rows = {k: getattr(f, k)[keep] for k in Features.ARRAYS}
+    rows = {k: getattr(f, k)[keep] for k in Features.ARRAYS + Features.VOICE_ARRAYS if getattr(f, k) is not None}
     new_index = np.cumsum(keep) - 1 + ~keep        # a dropped row's cut lands on the next row kept
     cuts = sorted({int(new_index[c]) for c in f.source.get("cuts", ()) if new_index[c] < keep.sum()})
     return dataclasses.replace(f, **rows, source={**f.source, "cuts": cuts}), dropped
@@ -155,6 +160,16 @@ def _on_grid(f: Features, rate: float, info: dict) -> Features:
     source = {**f.source, "cuts": [c for c in cuts if c < n],
               "timing": {**info, "resampled_fps": rate, "frames_decoded": len(t), "frames_on_grid": n,
                          "interpolated": int(interpolated.sum()), "missing_in_gaps": int((~near).sum())}}
+    voice = {}
+    if f.voice is not None:
+        speech = np.where(snapped, f.speech[nearest], near & f.speech[lo] & f.speech[hi])
+        v = np.where(np.isfinite(f.voice), f.voice, 0.0)
+        w = np.clip((grid - t[lo]) / np.maximum(t[hi] - t[lo], 1e-12), 0.0, 1.0)[:, None]
+        both = np.isfinite(f.voice[lo]) & np.isfinite(f.voice[hi])     # a voiced-only descriptor unvoiced on a side
+        vals = np.where(both, (1 - w) * v[lo] + w * v[hi], np.nan)
+        vals[snapped] = f.voice[nearest[snapped]]
+        vals[~speech] = np.nan
+        voice = {"voice": vals.astype(np.float32), "speech": speech}
     return dataclasses.replace(f, rgb=lin["rgb"], landmarks=lin["landmarks"].astype(np.float32), box=lin["box"],
                                patches=lin["patches"].astype(np.float32), state=state, confidence=confidence,
-                               interpolated=interpolated, times=grid, fps=rate, source=source)
+                               interpolated=interpolated, times=grid, fps=rate, source=source, **voice)

@@ -20,6 +20,8 @@ VIDEO_EXTENSIONS = {
     ".avi": "riff", ".mpg": "mpeg", ".mpeg": "mpeg",
     ".flv": "flv", ".mkv": "matroska", ".webm": "matroska", ".wmv": "asf",
 }
+#: audio-only files whose voice is read (``emojax voice``): extension -> container family
+AUDIO_EXTENSIONS = {".wav": "wave", ".mp3": "mp3", ".flac": "flac", ".m4a": "isobmff"}
 
 
 def sniff(head: bytes) -> str | None:
@@ -36,6 +38,12 @@ def sniff(head: bytes) -> str | None:
         return "matroska"
     if head[:4] == b"\x30\x26\xb2\x75":
         return "asf"
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "wave"
+    if head[:4] == b"fLaC":
+        return "flac"
+    if head[:3] == b"ID3" or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+        return "mp3"           # an ID3 tag, or an MPEG audio frame's sync word
     return None
 
 
@@ -53,6 +61,16 @@ def check_video_file(path: str | os.PathLike) -> Path:
     Raises:
         VideoError: naming the file (escaped if its name holds a newline) and the problem.
     """
+    return _check(path, VIDEO_EXTENSIONS, "a video type we read")
+
+
+def check_media_file(path: str | os.PathLike) -> Path:
+    """:func:`check_video_file`, but an audio-only file of :data:`AUDIO_EXTENSIONS` is accepted
+    too (its voice is read): refused unless its first bytes match its extension's container."""
+    return _check(path, {**VIDEO_EXTENSIONS, **AUDIO_EXTENSIONS}, "a video or audio type we read")
+
+
+def _check(path: str | os.PathLike, extensions: dict[str, str], what_we_read: str) -> Path:
     p = Path(path)
     name = shown(p)
     try:
@@ -62,9 +80,9 @@ def check_video_file(path: str | os.PathLike) -> Path:
     if not stat.S_ISREG(st.st_mode):
         raise VideoError(f"{name}: not a regular file" + (" (a folder)" if stat.S_ISDIR(st.st_mode) else ""))
     ext = p.suffix.lower()
-    if ext not in VIDEO_EXTENSIONS:
-        allowed = ", ".join(sorted(VIDEO_EXTENSIONS))
-        raise VideoError(f"{name}: extension {ext or '(none)'!r} is not a video type we read ({allowed})")
+    if ext not in extensions:
+        allowed = ", ".join(sorted(extensions))
+        raise VideoError(f"{name}: extension {ext or '(none)'!r} is not {what_we_read} ({allowed})")
     if st.st_size == 0:
         raise VideoError(f"{name}: the file is empty (0 bytes)")
     try:
@@ -74,9 +92,11 @@ def check_video_file(path: str | os.PathLike) -> Path:
         raise VideoError(f"{name}: {path_problem(p, e)}") from None
     kind = sniff(head)
     if kind is None:
-        what = "a playlist" if head.lstrip().startswith(b"#EXT") else "not a video"
-        raise VideoError(f"{name}: {what} (its first bytes match no video container); refusing to open it")
-    if kind != VIDEO_EXTENSIONS[ext]:
+        media = "video" if extensions is VIDEO_EXTENSIONS else "video or audio"
+        what = "a playlist" if head.lstrip().startswith(b"#EXT") else "not a video" if media == "video" \
+            else "neither a video nor an audio file"
+        raise VideoError(f"{name}: {what} (its first bytes match no {media} container); refusing to open it")
+    if kind != extensions[ext]:
         raise VideoError(f"{name}: named {ext} but its content is a {kind} container; rename it to match")
     return p
 

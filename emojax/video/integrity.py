@@ -108,7 +108,7 @@ class Integrity:
         return out
 
 
-def _complaints(logs: list, stopped_by: str | None) -> tuple[list[str], bool]:
+def complaints(logs: list, stopped_by: str | None) -> tuple[list[str], bool]:
     """FFmpeg's messages that report damage (first the error that stopped decoding), and
     whether there were any."""
     messages, damage = [], False
@@ -130,7 +130,7 @@ def assess(read: int, expected: int | None, logs: list, stopped_by: str | None, 
     stream, frames the container states) when the stream was decoded whole and its container
     keeps an exact count (rule "count"); else ``seconds``: (span read, span claimed) when the
     claim is a duration (rule "span"); else the share of ``expected`` (rule "share")."""
-    messages, damage = _complaints(logs, stopped_by)
+    messages, damage = complaints(logs, stopped_by)
     if counted is not None:
         rule, short = "count", counted[0] < counted[1] - COUNT_SLACK
     elif seconds is not None:

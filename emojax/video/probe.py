@@ -133,3 +133,25 @@ def probe(path: str | os.PathLike, *, stream: int | None = None) -> VideoInfo:
         return _info(p, container, s, number, chosen, streams)
     finally:
         container.close()
+
+
+def frame_times(path: str | os.PathLike, *, stream: int | None = None) -> tuple[list[float], float]:
+    """The presentation times of the video stream's frames, from its packets (no frame is
+    decoded), in the frame reader's clock (seconds from the stream's start), sorted; and its rate
+    (the container's, else the times')."""
+    p = check_video_file(path)
+    container, s, *_ = open_video(p, stream)
+    try:
+        fps = _rate(s)              # the stream is read while its container is open (after: a crash)
+        tb = s.time_base
+        t0 = float(s.start_time * tb) if s.start_time is not None and tb else 0.0
+        times = sorted(float(pkt.pts * tb) - t0 for pkt in container.demux(s) if pkt.pts is not None and pkt.size)
+    except (av.FFmpegError, ValueError) as e:
+        raise VideoError(f"{shown(p)}: its packets cannot be read: {ffmpeg_message(e)}") from None
+    finally:
+        container.close()
+    if not times:
+        raise VideoError(f"{shown(p)}: its video stream holds no timed frame")
+    if not math.isfinite(fps):
+        fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 30.0
+    return times, fps
