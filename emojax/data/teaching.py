@@ -88,13 +88,13 @@ class TeachingConfig:
 
 def _face_landmarks(rgb: np.ndarray, where: str) -> np.ndarray:
     from ..features.face import largest_dlib_face
-    from ..features.landmarks import LandmarkPredictor
+    from ..features.shared import shared_predictor    # loaded once per process (~1-2 s each time otherwise)
 
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     box = largest_dlib_face(gray, upsamples=(1,))
     if box is None:
         raise NoFaceError(f"{where}: no face found; give a frontal face photo or video")
-    return LandmarkPredictor()(gray, box)
+    return shared_predictor()(gray, box)
 
 
 def face_shape(source: str | os.PathLike | np.ndarray | None = None) -> np.ndarray:
