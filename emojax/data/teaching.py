@@ -332,13 +332,19 @@ def _set_rigs(rigs: list) -> None:
 _VOICE, _ACTOR = 1, 2
 
 
+def teaching_voice(cfg: TeachingConfig, index: int, label: str, actors: int) -> Voice:
+    """The voice of clip ``index`` (of class ``label``) of a teaching set with ``actors`` actors,
+    as :func:`make_teaching_set` writes it: its actor is ``index % actors``. Needs no picture."""
+    actor = index % actors
+    return speak_clip(actor_voice(np.random.default_rng([cfg.seed, actor, _ACTOR, 1])), label, cfg,
+                      np.random.default_rng([cfg.seed, index, _VOICE]))
+
+
 def _write_clip(out: Path, cfg: TeachingConfig, index: int, label: str, k: int) -> tuple[str, str, str]:
     """Render and write clip ``index`` (its own random streams, so clips need no order)."""
-    actor = index % len(_RIGS)                # every class sees every actor alike
-    group, rig = _RIGS[actor]
+    group, rig = _RIGS[index % len(_RIGS)]    # every class sees every actor alike
     frames, truth = render_clip(rig, label, cfg, np.random.default_rng([cfg.seed, index]))
-    voice = speak_clip(actor_voice(np.random.default_rng([cfg.seed, actor, _ACTOR, 1])), label, cfg,
-                       np.random.default_rng([cfg.seed, index, _VOICE]))
+    voice = teaching_voice(cfg, index, label, len(_RIGS))
     name = f"{label}_{k:03d}"
     write_video(out / f"{name}.mp4", frames, cfg.fps, voice.audio, voice.fs)
     atomic_write_json(out / f"{name}.json", {**truth, "group": group,
