@@ -117,6 +117,10 @@ def test_the_same_seed_gives_the_same_voice_and_the_truth_says_what_was_planted(
     assert abs(t["f0_st"] - 12 * np.log2(140 / 27.5)) < 2.0 and t["syllables"] == len(a.onsets_s) >= 3
     with pytest.raises(ValueError, match="breathiness"):
         Prosody(breathiness=1.5)
+    short = synthesise(0.2, p, np.random.default_rng(9))         # too short for a syllable: silence, said
+    assert short.truth()["syllables"] == 0 and short.truth()["f0_st"] is None and short.truth()["hnr_db"] is None
+    assert np.abs(short.audio).max() < 0.01
+    json.dumps(short.truth(), allow_nan=False)
 
 
 def test_at_voice_info_zero_every_class_speaks_alike():

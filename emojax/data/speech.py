@@ -91,13 +91,16 @@ class Voice:
 
     def truth(self) -> dict:
         """What was planted, as JSON: the knobs and what they gave (F0 in Hz and in semitones
-        above 27.5 Hz as eGeMAPS reports it; range = 10th to 90th percentile over the vowels)."""
+        above 27.5 Hz as eGeMAPS reports it; range = 10th to 90th percentile over the vowels;
+        None where a clip too short for a syllable has no vowel)."""
         st = 12 * np.log2(self.f0[np.isfinite(self.f0)] / 27.5)
-        p = self.prosody
-        return {"f0_hz": float(27.5 * 2 ** (st.mean() / 12)), "f0_st": float(st.mean()),
-                "f0_range_st": float(np.percentile(st, 90) - np.percentile(st, 10)),
+        p, voiced = self.prosody, st.size > 0
+        return {"f0_hz": float(27.5 * 2 ** (st.mean() / 12)) if voiced else None,
+                "f0_st": float(st.mean()) if voiced else None,
+                "f0_range_st": float(np.percentile(st, 90) - np.percentile(st, 10)) if voiced else None,
                 "level_db": p.level_db, "rate_syl_s": p.rate_syl_s,
-                "onsets_per_s": len(self.onsets_s) / self.seconds, "hnr_db": self.hnr_db,
+                "onsets_per_s": len(self.onsets_s) / self.seconds,
+                "hnr_db": self.hnr_db if np.isfinite(self.hnr_db) else None,
                 "breathiness": p.breathiness, "jitter": p.jitter, "shimmer": p.shimmer,
                 "speech_s": float(np.isfinite(self.f0).sum() * _FRAME), "syllables": len(self.onsets_s)}
 
