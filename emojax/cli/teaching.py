@@ -35,8 +35,8 @@ def add(sub) -> None:
     p.add_argument("--seconds", type=positive, default=8.0, help="length of each clip (default 8)")
     p.add_argument("--size", type=positive_int, default=256, help="frame side in pixels (default 256)")
     p.add_argument("--noise", type=float, default=2.0, help="sensor noise, grey levels (default 2)")
-    p.add_argument("--face-info", type=float, default=1.0, help="0..1: how much the face says (valence)")
-    p.add_argument("--pulse-info", type=float, default=1.0, help="0..1: how much the pulse says (arousal)")
+    p.add_argument("--face-info", type=share, default=1.0, help="0..1: how much the face says (valence)")
+    p.add_argument("--pulse-info", type=share, default=1.0, help="0..1: how much the pulse says (arousal)")
     p.add_argument("--voice-info", type=share, default=VOICE_INFO,
                    help=f"0..1: how much the voice says (all four classes; default {VOICE_INFO})")
     p.add_argument("--faces", nargs="*", help="face images or videos to animate (default: astronaut)")
