@@ -36,6 +36,7 @@ bench: install
 	$(PY) benchmarks/dashboard.py
 	$(PY) benchmarks/hrv.py
 	$(PY) benchmarks/architecture.py
+	$(PY) benchmarks/voice_info.py
 
 clean:
 	rm -rf $(VENV) artifacts/features artifacts/teaching artifacts/runs artifacts/screenshots

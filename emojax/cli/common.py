@@ -47,6 +47,13 @@ def seconds(text: str) -> float:
     return value
 
 
+def share(text: str) -> float:
+    """An argument that must be a number from 0 to 1."""
+    if not 0.0 <= (value := _finite(text, "a number")) <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 0 to 1")
+    return value
+
+
 def positive(text: str) -> float:
     """An argument that must be a finite number above 0."""
     if (value := _finite(text, "a number")) <= 0:

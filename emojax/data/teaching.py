@@ -1,4 +1,4 @@
-"""The teaching set: short face videos whose class is planted in both modalities.
+"""The teaching set: short face videos, with a voice, whose class is planted in each modality.
 
 Four classes on two axes: the face carries valence (a smile or a frown), the pulse carries
 arousal (heart rate and pulse strength), so telling them apart needs both modalities:
@@ -6,11 +6,14 @@ arousal (heart rate and pulse strength), so telling them apart needs both modali
     happy = positive / high arousal     calm = positive / low arousal
     angry = negative / high arousal     sad  = negative / low arousal
 
+The voice (:mod:`emojax.data.speech`) carries all four at once, as acted speech does: each
+class has a prosody (:data:`VOICE_PROFILES`) around its actor's own voice.
+
 Each clip animates a real photograph (scikit-image's ``astronaut`` by default, or faces the
-user gives) with head motion, blinks and speech-like mouth movement; ``face_info`` and
-``pulse_info`` set how much each modality says about the class (0: nothing, 1: all).
-Ground truth (class, planted heart rate) is written beside each clip, and ``manifest.csv``
-lists them all for :func:`emojax.data.load_manifest`.
+user gives) with head motion, blinks and speech-like mouth movement; ``face_info``,
+``pulse_info`` and ``voice_info`` set how much each modality says about the class (0: nothing,
+1: all). Ground truth (class, planted heart rate, planted voice) is written beside each clip,
+and ``manifest.csv`` lists them all for :func:`emojax.data.load_manifest`.
 """
 
 from __future__ import annotations
@@ -18,9 +21,9 @@ from __future__ import annotations
 import csv
 import io
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import cv2
 import numpy as np
@@ -28,11 +31,36 @@ import numpy as np
 from ..fileio import atomic_write_bytes, atomic_write_json, check_writable
 from ..errors import NoFaceError
 from .animate import BLOOD_RGB, cardiac_phase, make_rig, ppg_wave, render_frame
+from .speech import Prosody, Voice, synthesise
 
 #: class -> (valence sign, arousal sign)
 TEACHING_CLASSES = {"happy": (1, 1), "calm": (1, -1), "angry": (-1, 1), "sad": (-1, -1)}
 #: heart-rate ranges (bpm) for high and low arousal, and the range when the pulse says nothing
 HR_HIGH, HR_LOW, HR_ANY = (92.0, 110.0), (58.0, 72.0), (58.0, 110.0)
+
+
+class VoiceProfile(NamedTuple):
+    """How a class moves an actor's voice at ``voice_info`` 1 (at ``v`` < 1: ``v`` times the
+    shifts, the factors to the power ``v``; at 0 every class speaks alike)."""
+
+    f0_st: float        # F0, semitones up
+    accent: float       # pitch accents' height, times
+    level_db: float     # loudness, dB up
+    rate: float         # articulation rate, times
+    breathiness: float  # breathiness, up (lower harmonics-to-noise ratio; down: a tenser voice)
+    jitter: float       # jitter, times
+
+
+#: happy higher and wider F0; angry loudest and tense; sad slower and lower; calm breathy and soft
+#: (the directions acted emotional speech shows, e.g. Banse & Scherer 1996, JPSP 70:614)
+VOICE_PROFILES = {"happy": VoiceProfile(3.0, 1.7, 2.0, 1.08, 0.0, 1.0),
+                  "calm": VoiceProfile(-1.0, 0.8, -4.0, 0.95, 0.35, 1.5),
+                  "angry": VoiceProfile(1.5, 1.2, 6.0, 1.10, -0.25, 1.0),
+                  "sad": VoiceProfile(-3.0, 0.5, -2.0, 0.70, 0.10, 1.3)}
+
+
+#: the default voice_info (the demo's): README, "The teaching set", says how it was chosen
+VOICE_INFO = 0.5
 
 
 @dataclass(frozen=True)
@@ -46,20 +74,27 @@ class TeachingConfig:
     noise: float = 2.0               # sensor noise, grey levels (std)
     face_info: float = 1.0           # 0..1: how much the expression says about valence
     pulse_info: float = 1.0          # 0..1: how much heart rate / pulse strength say about arousal
+    voice_info: float = VOICE_INFO   # 0..1: how far each class's voice moves from its actor's neutral voice
     pulse_amplitude: float = 2.5     # skin darkening at systole, grey levels (green channel)
     groups: int = 4                  # "actors": appearance variants (mirror, tint, zoom) per face
     seed: int = 0
 
+    def __post_init__(self):
+        bad = [f"{k}={getattr(self, k)!r}" for k in ("face_info", "pulse_info", "voice_info")
+               if not 0.0 <= getattr(self, k) <= 1.0]
+        if bad:
+            raise ValueError(f"TeachingConfig: {', '.join(bad)}: each must lie in 0..1")
+
 
 def _face_landmarks(rgb: np.ndarray, where: str) -> np.ndarray:
     from ..features.face import largest_dlib_face
-    from ..features.landmarks import LandmarkPredictor
+    from ..features.shared import shared_predictor    # loaded once per process (~1-2 s each time otherwise)
 
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     box = largest_dlib_face(gray, upsamples=(1,))
     if box is None:
         raise NoFaceError(f"{where}: no face found; give a frontal face photo or video")
-    return LandmarkPredictor()(gray, box)
+    return shared_predictor()(gray, box)
 
 
 def face_shape(source: str | os.PathLike | np.ndarray | None = None) -> np.ndarray:
@@ -182,8 +217,46 @@ def render_clip(rig, label: str, cfg: TeachingConfig, rng: np.random.Generator) 
     return frames, truth
 
 
-def write_video(path: str | os.PathLike, frames: Sequence[np.ndarray], fps: float) -> None:
-    """Write RGB frames as an MPEG-4 (mp4v) ``.mp4``, through a temp file then ``os.replace``."""
+def actor_voice(rng: np.random.Generator) -> Prosody:
+    """An actor's own neutral voice: F0 109-250 Hz (formants higher with it), its own level,
+    rate, accents, breathiness, jitter and shimmer."""
+    f0 = 165.0 * 2 ** rng.uniform(-0.6, 0.6)
+    return Prosody(f0_hz=f0, accent_st=rng.uniform(1.5, 3.0), declination_st=rng.uniform(1.0, 3.0),
+                   level_db=rng.uniform(-2.0, 2.0), rate_syl_s=rng.uniform(3.8, 5.0),
+                   breathiness=rng.uniform(0.25, 0.5), jitter=rng.uniform(0.004, 0.008),
+                   shimmer=rng.uniform(0.03, 0.06), formant_scale=1.0 + 0.15 * (f0 - 109.0) / 141.0)
+
+
+def clip_voice(actor: Prosody, label: str, voice_info: float, rng: np.random.Generator) -> Prosody:
+    """The actor's voice in one clip of class ``label``: moved by ``voice_info`` times the class's
+    :data:`VOICE_PROFILES`, then varied from clip to clip (F0 +-0.7 semitone, level +-1 dB,
+    rate +-7 %, breathiness +-0.05, accents x0.8-1.25: standard deviations or ranges) at any
+    ``voice_info``, so that no clip is its class's exact prototype."""
+    if not 0.0 <= voice_info <= 1.0:
+        raise ValueError(f"voice_info must lie in 0..1, not {voice_info!r}")
+    c, v = VOICE_PROFILES[label], voice_info
+    return replace(
+        actor, f0_hz=float(np.clip(actor.f0_hz * 2 ** ((v * c.f0_st + rng.normal(0, 0.7)) / 12), 60, 500)),
+        accent_st=actor.accent_st * c.accent ** v * rng.uniform(0.8, 1.25),
+        level_db=actor.level_db + v * c.level_db + rng.normal(0, 1.0),
+        rate_syl_s=actor.rate_syl_s * c.rate ** v * float(np.exp(rng.normal(0, 0.07))),
+        breathiness=float(np.clip(actor.breathiness + v * c.breathiness + rng.normal(0, 0.05), 0, 1)),
+        jitter=actor.jitter * c.jitter ** v)
+
+
+def speak_clip(actor: Prosody, label: str, cfg: TeachingConfig, rng: np.random.Generator) -> Voice:
+    """The voice of one clip (as long as its video: ``round(seconds * fps)`` frames)."""
+    n = int(round(cfg.seconds * cfg.fps))
+    return synthesise(n / cfg.fps, clip_voice(actor, label, cfg.voice_info, rng), rng)
+
+
+def write_video(path: str | os.PathLike, frames: Sequence[np.ndarray], fps: float,
+                audio: np.ndarray | None = None, audio_rate: int = 16000) -> None:
+    """Write RGB frames as an MPEG-4 (mp4v) ``.mp4``, through a temp file then ``os.replace``;
+    with ``audio`` (mono float samples in [-1, 1] at ``audio_rate``) beside them as an AAC track.
+
+    The video is encoded by OpenCV, as it always was, and its packets are copied unchanged into
+    the file that gets the audio (PyAV), so a clip's pictures do not depend on its sound."""
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     h, w = frames[0].shape[:2]
@@ -195,7 +268,56 @@ def write_video(path: str | os.PathLike, frames: Sequence[np.ndarray], fps: floa
             writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
     finally:
         writer.release()
+    if audio is not None:
+        both = path.with_name(f".{path.stem}.av.tmp{path.suffix}")
+        try:
+            _mux_audio(tmp, both, np.asarray(audio, np.float32), audio_rate)
+        finally:
+            tmp.unlink(missing_ok=True)
+        tmp = both
     os.replace(tmp, path)
+
+
+#: the audio track's sample rate: video's usual 48 kHz, whose AAC frames (1024 samples, 21 ms) are
+#: shorter than a video frame, so the last one's padding leaves the track within a frame of the video
+AUDIO_RATE = 48000
+
+
+def _mux_audio(video: Path, out_path: Path, audio: np.ndarray, rate: int) -> None:
+    """``video``'s packets, copied, and ``audio`` (at ``rate``, resampled to :data:`AUDIO_RATE`)
+    encoded as AAC (mono, 96 kbit/s), interleaved by time into ``out_path`` (an mp4: its edit
+    list hides the encoder's priming samples)."""
+    from fractions import Fraction
+    from math import gcd
+
+    import av
+    from scipy.signal import resample_poly
+
+    if rate != AUDIO_RATE:
+        g = gcd(int(rate), AUDIO_RATE)
+        audio = resample_poly(audio, AUDIO_RATE // g, int(rate) // g).astype(np.float32)
+    audio = np.ascontiguousarray(np.clip(audio, -1.0, 1.0), np.float32)
+    rate = AUDIO_RATE
+
+    with av.open(str(video)) as inp, av.open(str(out_path), "w", format="mp4") as out:
+        vin = inp.streams.video[0]
+        vout = out.add_stream_from_template(vin)
+        aout = out.add_stream("aac", rate=rate, layout="mono")
+        aout.bit_rate = 96000
+        aout.options = {"aac_coder": "fast"}   # 3.5x less CPU than FFmpeg's default coder; still 96 kbit/s
+        packets = []
+        for i in range(0, len(audio), 1024):
+            fr = av.AudioFrame.from_ndarray(audio[None, i:i + 1024], format="fltp", layout="mono")
+            fr.sample_rate, fr.pts, fr.time_base = rate, i, Fraction(1, rate)
+            packets += aout.encode(fr)
+        packets += aout.encode(None)
+        for pkt in inp.demux(vin):
+            if pkt.dts is not None:
+                pkt.stream = vout
+                packets.append(pkt)
+        packets.sort(key=lambda p: float(p.dts * p.time_base))
+        for pkt in packets:
+            out.mux(pkt)
 
 
 _RIGS: list = []  # per worker process: the actors' rigs, sent once by the pool's initializer
@@ -205,13 +327,29 @@ def _set_rigs(rigs: list) -> None:
     _RIGS[:] = rigs
 
 
+#: the random streams of a clip's voice ``[seed, clip, _VOICE]`` and of an actor's own voice
+#: ``[seed, actor, _ACTOR, 1]``, apart from a clip's pictures ``[seed, clip]`` (trailing zeros
+#: would not tell them apart): the pictures stay the same whatever the voice
+_VOICE, _ACTOR = 1, 2
+
+
+def teaching_voice(cfg: TeachingConfig, index: int, label: str, actors: int) -> Voice:
+    """The voice of clip ``index`` (of class ``label``) of a teaching set with ``actors`` actors,
+    as :func:`make_teaching_set` writes it: its actor is ``index % actors``. Needs no picture."""
+    actor = index % actors
+    return speak_clip(actor_voice(np.random.default_rng([cfg.seed, actor, _ACTOR, 1])), label, cfg,
+                      np.random.default_rng([cfg.seed, index, _VOICE]))
+
+
 def _write_clip(out: Path, cfg: TeachingConfig, index: int, label: str, k: int) -> tuple[str, str, str]:
-    """Render and write clip ``index`` (its own random stream, so clips need no order)."""
-    group, rig = _RIGS[index % len(_RIGS)]  # every class sees every actor alike
+    """Render and write clip ``index`` (its own random streams, so clips need no order)."""
+    group, rig = _RIGS[index % len(_RIGS)]    # every class sees every actor alike
     frames, truth = render_clip(rig, label, cfg, np.random.default_rng([cfg.seed, index]))
+    voice = teaching_voice(cfg, index, label, len(_RIGS))
     name = f"{label}_{k:03d}"
-    write_video(out / f"{name}.mp4", frames, cfg.fps)
-    atomic_write_json(out / f"{name}.json", {**truth, "group": group})
+    write_video(out / f"{name}.mp4", frames, cfg.fps, voice.audio, voice.fs)
+    atomic_write_json(out / f"{name}.json", {**truth, "group": group,
+                                             "voice": {**voice.truth(), "voice_info": cfg.voice_info}})
     return f"{name}.mp4", label, group
 
 
