@@ -608,6 +608,7 @@ def _signals_of(clip: Path):
     return at
 
 
+@pytest.mark.slow        # 9 s here: the clip read twice (the page, and the reference), the page run twice
 def test_signals_draws_the_clips_own_voice_its_speech_and_a_player(app, dashboard_artifacts):
     """A CREMA-D clip (MP3 in FLV): the loudness and F0 traces are the record's own (features.voice:
     F0 from its semitones, gaps where unvoiced), the shaded spans are the speech mask's, the
@@ -651,12 +652,14 @@ def test_signals_draws_the_clips_own_voice_its_speech_and_a_player(app, dashboar
     assert marks == [pytest.approx(f.times[i])]
 
 
+@pytest.mark.slow        # 19 s here: a whole prediction on Predict (face, models, this video's shares)
 def test_a_clip_without_audio_says_voice_absent_on_predict_and_signals_and_draws_no_voice(app, tmp_path):
-    """The same CREMA-D clip re-muxed without its audio track: Predict says "voice absent: no audio
+    """A GRID clip (a talking face, MP2 audio) re-muxed packet for packet without its audio track
+    (CREMA-D's VP6 video has no muxing template in PyAV): Predict says "voice absent: no audio
     track" beside the face and the pulse, and Signals says so and draws no voice, offers no player."""
-    from .test_voice import _remux
+    from .test_voice import SWWP, _remux
 
-    clip = _remux(shared("cremad") / "1001_DFA_ANG_XX.flv", tmp_path / "mute.mkv", audio=False)
+    clip = _remux(shared("grid") / SWWP, tmp_path / "mute.mkv", audio=False)
     at = app("predict")
     at.file_uploader(key="predict_upload").set_value((clip.name, clip.read_bytes(), "video/x-matroska")).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
