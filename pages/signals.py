@@ -87,7 +87,8 @@ def voice_view(video: uploads.Video, f, stream: int | None, t: float | None) -> 
     if f.voice_status == "partial":
         st.warning(words)
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Speech", f"{100 * s['speech_share']:.0f} % of frames", f"{s['speech_s']:.2f} s", delta_color="off")
+    c1.metric("Speech", f"{100 * s['speech_share']:.0f} % of frames", None if s["speech_s"] is None else f"{s['speech_s']:.2f} s",
+              delta_color="off")
     c2.metric("F0 (mean)", "no voiced frame" if s["f0_mean_hz"] is None else f"{s['f0_mean_hz']:.0f} Hz",
               None if s["f0_range_hz"] is None else "{:.0f}–{:.0f} Hz (5th–95th percentile)".format(*s["f0_range_hz"]),
               delta_color="off")
