@@ -608,7 +608,6 @@ def _signals_of(clip: Path):
     return at
 
 
-@pytest.mark.slow        # 9 s here: the clip read twice (the page, and the reference), the page run twice
 def test_signals_draws_the_clips_own_voice_its_speech_and_a_player(app, dashboard_artifacts):
     """A CREMA-D clip (MP3 in FLV): the loudness and F0 traces are the record's own (features.voice:
     F0 from its semitones, gaps where unvoiced), the shaded spans are the speech mask's, the
@@ -652,7 +651,6 @@ def test_signals_draws_the_clips_own_voice_its_speech_and_a_player(app, dashboar
     assert marks == [pytest.approx(f.times[i])]
 
 
-@pytest.mark.slow        # 19 s here: a whole prediction on Predict (face, models, this video's shares)
 def test_a_clip_without_audio_says_voice_absent_on_predict_and_signals_and_draws_no_voice(app, tmp_path):
     """A GRID clip (a talking face, MP2 audio) re-muxed packet for packet without its audio track
     (CREMA-D's VP6 video has no muxing template in PyAV): Predict says "voice absent: no audio
