@@ -163,6 +163,55 @@ def heart_rate_chart(series: np.ndarray, margin: np.ndarray, reliable: np.ndarra
     return _layout(fig, "Heart rate over time (colour: how much it stands out)", xaxis_title="s", yaxis_title="bpm")
 
 
+#: the voice's colour on the Signals page (its loudness and the speech shading; F0 apart)
+VOICE_COLOURS = {"loudness": "#ff7f0e", "F0 (Hz)": "#8c564b", "speech": "#ff7f0e"}
+
+
+def waveform_envelope(samples: np.ndarray, start: float, rate: int, bins: int = 1500) -> tuple[np.ndarray, np.ndarray]:
+    """A waveform decimated for drawing: each of ``bins`` stretches of samples drawn as a vertical
+    stroke from its lowest to its highest sample (so no peak is lost), as ``(x, y)`` with each
+    stretch's start time twice. Fewer samples than ``bins``: every sample, as it is."""
+    x = np.asarray(samples, float)
+    if len(x) <= bins:
+        return start + np.arange(len(x)) / rate, x
+    edges = np.linspace(0, len(x), bins + 1).astype(int)
+    lo, hi = np.minimum.reduceat(x, edges[:-1]), np.maximum.reduceat(x, edges[:-1])
+    return np.repeat(start + edges[:-1] / rate, 2), np.column_stack([lo, hi]).ravel()
+
+
+def voice_chart(times: np.ndarray, loudness: np.ndarray, f0_hz: np.ndarray, speech: np.ndarray, *,
+                wave: tuple[np.ndarray, float, int] | None = None, frame_time: float | None = None) -> go.Figure:
+    """The voice on the frames' timeline, one panel under the other on a shared time axis: the
+    waveform (``wave``: samples, the first one's time, rate; decimated for drawing), loudness and
+    F0 per frame, the frames holding speech shaded (one rectangle named "speech" per run of them),
+    the frame shown marked. Loudness and F0 are NaN where not measured and are drawn with gaps
+    there, never through them."""
+    from plotly.subplots import make_subplots
+
+    times = np.asarray(times, float)
+    rows = [r for r in ("waveform", "loudness", "F0 (Hz)") if r != "waveform" or wave is not None]
+    fig = make_subplots(rows=len(rows), cols=1, shared_xaxes=True, vertical_spacing=0.06)
+    if wave is not None:
+        x, y = waveform_envelope(*wave)
+        fig.add_scatter(x=x, y=y, mode="lines", name="waveform", line=dict(color="grey", width=1), row=1, col=1)
+        fig.update_yaxes(title_text="waveform", row=1, col=1)
+    for name, v in (("loudness", loudness), ("F0 (Hz)", f0_hz)):
+        fig.add_scatter(x=times, y=np.asarray(v, float), mode="lines+markers", name=name, connectgaps=False,
+                        marker=dict(size=3), line=dict(color=VOICE_COLOURS[name]), row=rows.index(name) + 1, col=1)
+        fig.update_yaxes(title_text=name, row=rows.index(name) + 1, col=1)
+    dt = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+    for a, b in spans(speech):
+        fig.add_shape(type="rect", name="speech", xref="x", yref="paper", x0=times[a], x1=times[b - 1] + dt,
+                      y0=0, y1=1, fillcolor=VOICE_COLOURS["speech"], opacity=0.15, line_width=0, layer="below")
+    if frame_time is not None:
+        fig.add_shape(type="line", name="frame", xref="x", yref="paper", x0=frame_time, x1=frame_time, y0=0, y1=1,
+                      line=dict(color="black", dash="dot", width=1))
+    if len(times):                    # the frames' span, as the pulse's: a track starting early is cut at the first frame
+        fig.update_xaxes(range=[times[0], times[-1] + dt])
+    fig.update_xaxes(title_text="s", row=len(rows), col=1)
+    return _layout(fig, "Voice: waveform, loudness and F0 (shaded: speech)", height=160 + 150 * len(rows))
+
+
 # --- Train -----------------------------------------------------------------------------------
 
 def curves_chart(records: Sequence[Mapping], metric: str, title: str) -> go.Figure:

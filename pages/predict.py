@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard import charts, resources, runs, state, uploads
 from emojax.errors import EmojaxError
-from emojax.features import heart, vitals
+from emojax.features import heart, vitals, voice
 from emojax.features.modalities import TITLES as MODALITY_TITLES
 from emojax.models import TITLES
 from emojax.video import probe, rotation_note
@@ -96,7 +96,7 @@ def show(pred: dict, run: Path) -> None:
         st.warning(f"{r['video']}: {warning}")
     if turned := rotation_note(pred["features"].source.get("rotation", 0)):
         st.caption(f"{r['video']}: {turned}.")
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2, c3, c4, c5 = st.columns(5)
     c1.metric("Prediction (early fusion)", r["label"], f"p = {best['proba'][best['label']]:.2f}", delta_color="off")
     c2.metric("Frames", r["frames"])
     c3.metric("Face found in", f"{100 * r['face_ratio']:.0f} % of frames")
@@ -106,6 +106,11 @@ def show(pred: dict, run: Path) -> None:
                    "any other rate the spectrum shows). Under "
                    f"{heart.RELIABLE_MARGIN_DB[vitals.DEFAULT_METHOD]:.2f} dB, or with under {vitals.MIN_RELIABLE_S:.0f} s "
                    "of face, no rate is given: " + (hr.get("error") or "this one is reliable."))
+    f = pred["features"]
+    c5.metric("Voice", f.voice_status, help="The audio track's eGeMAPS descriptors (openSMILE) where speech is.")
+    if f.voice_status != "present":      # the whole reason, in words that wrap (a metric cuts a long value short)
+        said = voice.said(f.source.get("voice") if f.voice is not None else None)
+        st.caption(f"{r['video']}: {said.replace(pred['key'][0], r['video'])}.")
     if (resources.run_json(run, "config.json") or {}).get("dataset") == "teaching":
         st.caption(f"Run {run.name} learned from the synthetic teaching set ({', '.join(r['classes'])}): on a "
                    "real face this shows how the pipeline works, not what the person feels. Train on a real "

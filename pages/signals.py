@@ -1,17 +1,18 @@
-"""Signals: what the models read from the video — the face, its landmarks, and the pulse in the
-colour of the skin."""
+"""Signals: what the models read from the video — the face, its landmarks, the pulse in the
+colour of the skin, and the voice in its audio track."""
 
 import numpy as np
 import streamlit as st
 
 from dashboard import charts, resources, runs, state, uploads
 from emojax.errors import EmojaxError
-from emojax.features import heart, rppg, timing, vitals
+from emojax.features import heart, rppg, timing, vitals, voice
 from emojax.features.landmarks import skin_polygons
-from emojax.video import FrameReader, rotation_note, stream_note
+from emojax.video import FrameReader, read_audio, rotation_note, stream_note, wav_bytes
 
 
-def frame_view(video: uploads.Video, f, roi: str) -> None:
+def frame_view(video: uploads.Video, f, roi: str) -> float | None:
+    """The frame chosen on the slider, drawn; its time (None: it could not be read back)."""
     c1, c2 = st.columns([4, 1])
     i = c1.slider("Frame", 0, len(f) - 1, 0, key="signals_frame")
     zoom = c2.toggle("Zoom to the face", value=True, key="signals_zoom")
@@ -19,7 +20,7 @@ def frame_view(video: uploads.Video, f, roi: str) -> None:
     image = next(iter(FrameReader(video.path, start=t, stream=f.source.get("stream"))), None)
     if image is None:
         st.warning(f"Frame {i} could not be read back from {video.name}.")
-        return
+        return None
     found = bool(f.face_found[i])
     polys = skin_polygons(f.landmarks[i]) if found and roi == "skin" else []
     title = f"frame {i} at {t:.2f} s" + ("" if found else " — no face found")
@@ -27,6 +28,7 @@ def frame_view(video: uploads.Video, f, roi: str) -> None:
                                        landmarks=f.landmarks[i] if found else None, polygons=polys, title=title,
                                        zoom=1.8 if zoom else None),
                     key="frame_chart")
+    return t
 
 
 def pulse_view(f) -> None:
@@ -69,6 +71,46 @@ def pulse_view(f) -> None:
                        mime="text/csv", key="signals_csv")
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def audio_track(path: str, stamp: float, start: float, end: float, stream: int | None):
+    """The file's audio over the record's frames (mono, 16 kHz), read once per file version."""
+    return read_audio(path, start=start, end=end, video_stream=stream)
+
+
+def voice_view(video: uploads.Video, f, stream: int | None, t: float | None) -> None:
+    st.subheader("The voice")
+    s = voice.summary(f.voice, f.speech, f.fps, f.source) if f.voice is not None else {}
+    words = f"{video.name}: {voice.said(s)}.".replace(str(video.path), video.name)
+    if f.voice_status in ("absent", "unread"):
+        st.info(words)
+        return
+    if f.voice_status == "partial":
+        st.warning(words)
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Speech", f"{100 * s['speech_share']:.0f} % of frames", None if s["speech_s"] is None else f"{s['speech_s']:.2f} s",
+              delta_color="off")
+    c2.metric("F0 (mean)", "no voiced frame" if s["f0_mean_hz"] is None else f"{s['f0_mean_hz']:.0f} Hz",
+              None if s["f0_range_hz"] is None else "{:.0f}–{:.0f} Hz (5th–95th percentile)".format(*s["f0_range_hz"]),
+              delta_color="off")
+    c3.metric("Loudness (mean)", "—" if s["loudness"] is None else f"{s['loudness']:.2f}")
+    c4.metric("Speaking rate", "—" if s["speaking_rate"] is None else f"{s['speaking_rate']:.2f} onsets/s",
+              help="Starts of runs of frames holding voiced speech, per second of the frames' span.")
+    num = lambda v, fmt: "—" if v is None else format(v, fmt)      # noqa: E731
+    st.caption(f"Over speech frames: jitter {num(s['jitter'], '.3f')}, shimmer {num(s['shimmer_db'], '.2f')} dB, "
+               f"HNR {num(s['hnr_db'], '.1f')} dB. Audio: {s['codec']}, {num(s['seconds_read'], '.2f')} s of the "
+               "frames' span covered; eGeMAPS v02 descriptors (openSMILE) averaged over each frame's interval.")
+    dt = 1.0 / f.fps
+    track = audio_track(str(video.path), video.path.stat().st_mtime, float(f.times[0]), float(f.times[-1]) + dt, stream)
+    loudness, f0 = voice.prosody(f.voice)
+    wave = (track.samples, track.start, track.rate) if len(track.samples) else None
+    st.plotly_chart(charts.voice_chart(f.times, loudness, f0, f.speech, wave=wave, frame_time=t), key="voice_chart")
+    if wave is not None:
+        at = int(max(0.0, (t or 0.0) - track.start))
+        st.audio(wav_bytes(track), format="audio/wav", start_time=at)
+        st.caption(f"The track over the frames' span, from {track.start:.2f} s (16 kHz mono); the player starts at "
+                   f"the frame shown, to the whole second ({at} s in).")
+
+
 st.title("Signals: the face and the pulse")
 run = runs.current_run()
 clips = state.teaching_clips()
@@ -92,5 +134,6 @@ elif run is not None:
                                                          ("Streams", stream_note(feats.source))) if note]
         st.caption(f"{len(feats)} frames at {feats.fps:.2f} fps; a face in {100 * feats.face_ratio:.0f} % of them. "
                    + " ".join(said))
-        frame_view(video, feats, config.roi)
+        shown = frame_view(video, feats, config.roi)
         pulse_view(feats)
+        voice_view(video, feats, config.stream, shown)

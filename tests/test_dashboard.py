@@ -589,3 +589,83 @@ def test_the_live_page_shows_a_speaker_relative_runs_emotion_and_a_library_error
         assert not at.exception and len(at.error) == 1 and len(asked) == before
     finally:
         _join_warm_up()
+
+
+VOICE_TITLE = "Voice: waveform, loudness and F0 (shaded: speech)"
+
+
+def _signals_of(clip: Path):
+    """The Signals page showing ``clip``, as after a visitor chose it on Predict (the session's
+    video set directly: no prediction is made, only what Signals reads)."""
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard.uploads import Video
+
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.session_state["video"] = Video(clip, clip.name)
+    at.switch_page("../pages/signals.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def test_signals_draws_the_clips_own_voice_its_speech_and_a_player(app, dashboard_artifacts):
+    """A CREMA-D clip (MP3 in FLV): the loudness and F0 traces are the record's own (features.voice:
+    F0 from its semitones, gaps where unvoiced), the shaded spans are the speech mask's, the
+    numbers are features.voice.summary's, and the track is offered in a player; the frame chosen
+    on the slider is marked on the voice's timeline."""
+    from emojax.features import ExtractorConfig, extract
+    from emojax.features import voice as V
+    from emojax.features.spans import spans
+    from emojax.training.runfiles import read_model_info
+
+    clip = shared("cremad") / "1001_DFA_ANG_XX.flv"
+    config = ExtractorConfig.from_dict(read_model_info(dashboard_artifacts / "runs" / "demo-improved")["extractor"])
+    f = extract(clip, config)
+    assert f.voice_status == "present"
+    at = _signals_of(clip)
+    assert not at.warning and not any("voice absent" in i.value for i in at.info)
+    fig = figures(at)[VOICE_TITLE]
+    drawn = {d.name: d for d in fig.data}
+    loud = _floats(drawn["loudness"].y)
+    f0 = _floats(drawn["F0 (Hz)"].y)
+    assert np.allclose(_floats(drawn["loudness"].x), f.times)
+    assert np.allclose(loud, f.voice[:, V.DESCRIPTORS.index("Loudness_sma3")], equal_nan=True)
+    semitones = f.voice[:, V.DESCRIPTORS.index("F0semitoneFrom27.5Hz_sma3nz")]
+    assert np.allclose(f0, 27.5 * 2 ** (semitones / 12), equal_nan=True, rtol=1e-6)
+    assert np.isfinite(f0).sum() > 10 and np.isnan(f0).sum() > 10            # a voice, with gaps
+    assert 80 < np.nanmedian(f0) < 400 and not drawn["F0 (Hz)"].connectgaps  # Hz, never drawn through a gap
+    dt = np.median(np.diff(f.times))
+    shaded = [(s.x0, s.x1) for s in fig.layout.shapes if s.name == "speech"]
+    runs = spans(f.speech)
+    assert len(runs) >= 1 and shaded == [pytest.approx((f.times[a], f.times[b - 1] + dt)) for a, b in runs]
+    wave = _floats(drawn["waveform"].y)
+    assert len(wave) <= 3000 and np.abs(wave).max() > 0.1                   # decimated, and it holds the speech
+    s = V.summary(f.voice, f.speech, f.fps, f.source)
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Speech"] == f"{100 * s['speech_share']:.0f} % of frames"
+    assert shown["F0 (mean)"] == f"{s['f0_mean_hz']:.0f} Hz" and shown["Loudness (mean)"] == f"{s['loudness']:.2f}"
+    assert len(at.get("audio")) == 1
+    i = len(f) // 2
+    at.slider(key="signals_frame").set_value(i).run()
+    marks = [s.x0 for s in figures(at)[VOICE_TITLE].layout.shapes if s.name == "frame"]
+    assert marks == [pytest.approx(f.times[i])]
+
+
+def test_a_clip_without_audio_says_voice_absent_on_predict_and_signals_and_draws_no_voice(app, tmp_path):
+    """A GRID clip (a talking face, MP2 audio) re-muxed packet for packet without its audio track
+    (CREMA-D's VP6 video has no muxing template in PyAV): Predict says "voice absent: no audio
+    track" beside the face and the pulse, and Signals says so and draws no voice, offers no player."""
+    from .test_voice import SWWP, _remux
+
+    clip = _remux(shared("grid") / SWWP, tmp_path / "mute.mkv", audio=False)
+    at = app("predict")
+    at.file_uploader(key="predict_upload").set_value((clip.name, clip.read_bytes(), "video/x-matroska")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Voice"] == "absent" and shown["Face found in"].endswith("% of frames")
+    assert "mute.mkv: voice absent: no audio track." in [c.value for c in at.caption]
+    at.switch_page("../pages/signals.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert "mute.mkv: voice absent: no audio track." in [i.value for i in at.info]
+    assert VOICE_TITLE not in figures(at) and not at.get("audio")
+    assert "rPPG: mean R, G, B of the skin (centred)" in figures(at)          # the face and pulse unaffected

@@ -268,3 +268,23 @@ def test_a_grid_carries_voice_speech_only_between_two_speech_frames():
     assert g.speech[i12] and g.voice[i12, 0] == pytest.approx(2.5)   # between two speech frames
     assert not g.speech[i24] and np.isnan(g.voice[i24]).all()        # next to a silent one
     assert np.isnan(g.voice[~g.speech]).all()
+
+
+def test_a_track_becomes_a_16_bit_wav_in_memory_for_the_player_and_its_status_is_said_in_words():
+    """``wav_bytes`` (the Signals page's player): a mono 16-bit WAV at 16 kHz holding the very
+    samples read (to 16-bit precision), the track's start kept by the caller; ``said`` words the
+    statuses as the CLI and the pages show them."""
+    import io
+    import wave
+
+    from emojax.video import read_audio, wav_bytes
+
+    track = read_audio(shared("cremad") / "1001_DFA_ANG_XX.flv", start=0.5, end=1.5)
+    with wave.open(io.BytesIO(wav_bytes(track))) as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, 16000)
+        pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2") / 32767.0
+    assert len(pcm) == len(track.samples) == 16000 and np.abs(track.samples).max() > 0.1
+    assert np.abs(pcm - np.clip(track.samples, -1, 1)).max() <= 0.5 / 32767 + 1e-9
+    assert V.said({"status": "absent", "reason": "no audio track"}) == "voice absent: no audio track"
+    assert V.said({"status": "present", "reason": None}) == "voice present"
+    assert V.said(None).startswith("voice unread: not read")

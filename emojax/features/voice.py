@@ -177,6 +177,25 @@ def hz(semitones: np.ndarray) -> np.ndarray:
     return 27.5 * 2.0 ** (np.asarray(semitones, float) / 12.0)
 
 
+def prosody(voice: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame, from a record's ``voice (T, 25)``: loudness and F0 in Hz (NaN where not
+    measured: outside speech, and for F0 on frames with no voiced 10 ms frame)."""
+    voice = np.asarray(voice, float)
+    return voice[:, _LOUD], hz(voice[:, _F0])
+
+
+def said(info: dict | None) -> str:
+    """A record's voice in the words the CLI, the extraction summary and the dashboard use:
+    ``"voice absent: no audio track"``, ``"voice partial: <why>"``, ``"voice present"``
+    (``info``: ``source["voice"]``, or a :func:`summary`; None or empty: a record stored before
+    emojax read voice)."""
+    info = info or {}
+    status = info.get("status", "unread")
+    reason = info.get("reason") or ("not read: the record was stored before emojax read voice"
+                                    if status == "unread" else None)
+    return f"voice {status}" + (f": {reason}" if reason else "")
+
+
 def summary(voice: np.ndarray, speech: np.ndarray, fps: float, source: dict) -> dict:
     """The voice of one record in a few numbers a person reads (the CLI's and the dashboard's):
     speech share, F0 mean and range (5th-95th percentile) in Hz over voiced speech frames, mean

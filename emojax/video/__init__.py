@@ -12,13 +12,13 @@ FFmpeg's own complaints are captured for this thread only and put into our messa
 the user's terminal.
 """
 
-from .audio import AUDIO_RATE, AudioTrack, read_audio
+from .audio import AUDIO_RATE, AudioTrack, read_audio, wav_bytes
 from .files import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, check_media_file, check_video_file
 from .integrity import COMPLETE_SHARE, Integrity
 from .probe import VideoInfo, frame_times, probe
 from .reader import CutsReader, Frame, FrameReader, read_frames
 from .streams import StreamInfo, rotation_note, stream_note
 
-__all__ = ["AUDIO_RATE", "AudioTrack", "read_audio", "AUDIO_EXTENSIONS", "VIDEO_EXTENSIONS", "check_media_file", "check_video_file", "COMPLETE_SHARE", "Integrity", "CutsReader", "Frame",
+__all__ = ["AUDIO_RATE", "AudioTrack", "read_audio", "wav_bytes", "AUDIO_EXTENSIONS", "VIDEO_EXTENSIONS", "check_media_file", "check_video_file", "COMPLETE_SHARE", "Integrity", "CutsReader", "Frame",
            "FrameReader", "VideoInfo", "frame_times", "probe", "read_frames", "StreamInfo", "rotation_note",
            "stream_note"]

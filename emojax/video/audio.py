@@ -22,8 +22,10 @@ no video or audio at all is a :class:`~emojax.errors.VideoError` naming it.
 
 from __future__ import annotations
 
+import io
 import math
 import os
+import wave
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
@@ -108,6 +110,19 @@ class AudioTrack:
         if self.messages:
             out["messages"] = list(self.messages)
         return out
+
+
+def wav_bytes(track: AudioTrack) -> bytes:
+    """The track's samples as a mono 16-bit PCM WAV file at its rate, in memory (for a player;
+    nothing is written to disk). Samples beyond [-1, 1] are clipped, as any 16-bit writer would."""
+    pcm = np.round(np.clip(track.samples, -1.0, 1.0) * 32767.0).astype("<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(track.rate)
+        w.writeframes(pcm.tobytes())
+    return buf.getvalue()
 
 
 def _audio_stream(container):
