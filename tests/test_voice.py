@@ -288,3 +288,21 @@ def test_a_track_becomes_a_16_bit_wav_in_memory_for_the_player_and_its_status_is
     assert V.said({"status": "absent", "reason": "no audio track"}) == "voice absent: no audio track"
     assert V.said({"status": "present", "reason": None}) == "voice present"
     assert V.said(None).startswith("voice unread: not read")
+
+
+def test_a_voice_that_cannot_be_read_costs_the_record_nothing_but_its_voice(tmp_path, monkeypatch):
+    """openSMILE failing on a track (here made to raise) leaves the face and pulse record whole
+    and the voice absent with the reason, rather than failing the video."""
+    from emojax.features.pipeline import Extractor
+
+    def broken(track):
+        raise RuntimeError("openSMILE stopped")
+
+    clip = shared("grid") / SWWP
+    whole = Extractor(ExtractorConfig())(clip)
+    monkeypatch.setattr(V, "descriptors", broken)
+    feats = Extractor(ExtractorConfig())(clip)
+    assert feats.voice_status == "absent" and "openSMILE stopped" in feats.source["voice"]["reason"]
+    assert np.isnan(feats.voice).all() and not feats.speech.any()
+    assert np.array_equal(feats.landmarks, whole.landmarks, equal_nan=True)
+    assert np.array_equal(feats.rgb, whole.rgb, equal_nan=True)

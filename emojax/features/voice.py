@@ -153,7 +153,13 @@ def voice_of(track: AudioTrack, frame_times: np.ndarray, fps: float) -> tuple[np
 def attach(feats, track: AudioTrack):
     """``feats`` (a :class:`~.record.Features`) with the voice of ``track`` at its frames (in
     place; returned). Only audio is read: no video frame is decoded."""
-    feats.voice, feats.speech, feats.source["voice"] = voice_of(track, feats.times, feats.fps)
+    try:
+        feats.voice, feats.speech, feats.source["voice"] = voice_of(track, feats.times, feats.fps)
+    except Exception as e:    # openSMILE or the track failed: no voice, said; the face and pulse stand
+        t = len(feats.times)
+        feats.voice, feats.speech = np.full((t, len(DESCRIPTORS)), np.nan, np.float32), np.zeros(t, bool)
+        feats.source["voice"] = {**track.to_source(), "status": "absent", "covered_s": 0.0, "speech_s": 0.0,
+                                 "reason": f"its voice could not be read ({type(e).__name__}: {e})"}
     return feats
 
 
@@ -165,9 +171,10 @@ def read_voice(feats, audio: str | os.PathLike, *, offset: float | None = None, 
     end = float(t[-1]) + 1.0 / feats.fps if len(t) else feats.source.get("end")
     try:
         track = read_audio(audio, start=start, end=end, offset=offset, video_stream=video_stream)
-    except VideoError as e:         # the audio cannot be opened: no voice, said; the rest of the record stands
+    except Exception as e:          # the audio cannot be opened or read: no voice, said; the rest of the record stands
         feats = attach(feats, AudioTrack(os.fspath(audio), np.zeros(0, np.float32), status="absent"))
-        feats.source["voice"]["reason"] = str(e)
+        feats.source["voice"]["reason"] = str(e) if isinstance(e, VideoError) else \
+            f"{audio}: its audio could not be read ({type(e).__name__}: {e})"
         return feats
     return attach(feats, track)
 
