@@ -37,6 +37,7 @@ from ..errors import VideoError
 from ..fileio import shown
 from .files import check_media_file
 from .integrity import COMPLETE_SHARE, complaints, ffmpeg_message, route_ffmpeg_logs
+from .probe import open_container
 from .streams import choose_stream, describe_streams
 
 #: samples per second of every track read (what eGeMAPS is defined on)
@@ -167,11 +168,7 @@ def read_audio(path: str | os.PathLike, *, start: float | None = None, end: floa
         raise VideoError(f"{shown(p)}: end {end} s is not after start {start} s")
     route_ffmpeg_logs()
     with av.logging.Capture(local=True) as logs:
-        try:
-            container = av.open(str(p), mode="r")
-        except (av.FFmpegError, OSError, ValueError) as e:
-            raise VideoError(f"{shown(p)}: FFmpeg cannot open it: {ffmpeg_message(e)} "
-                             "(corrupt, truncated or not a media file?)") from None
+        container = open_container(p, "a media file")
         try:
             track = _read(p, container, start, end, offset, video_stream)
         finally:

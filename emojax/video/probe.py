@@ -43,14 +43,19 @@ class VideoInfo:
                 "streams": [s.to_dict() for s in self.streams]}
 
 
+def open_container(path: Path, what: str = "a video"):
+    """FFmpeg's container of a checked file, or a :class:`VideoError` naming it and why not."""
+    try:
+        return av.open(str(path), mode="r")
+    except (av.FFmpegError, OSError, ValueError) as e:
+        raise VideoError(f"{shown(path)}: FFmpeg cannot open it: {ffmpeg_message(e)} "
+                         f"(corrupt, truncated or not {what}?)") from None
+
+
 def open_video(path: Path, stream: int | None = None):
     """``(container, stream, number, how chosen, every video stream)`` of a checked file."""
     route_ffmpeg_logs()
-    try:
-        container = av.open(str(path), mode="r")
-    except (av.FFmpegError, OSError, ValueError) as e:
-        raise VideoError(f"{shown(path)}: FFmpeg cannot open it: {ffmpeg_message(e)} "
-                         "(corrupt, truncated or not a video?)") from None
+    container = open_container(path)
     try:
         if not container.streams.video:
             raise VideoError(f"{shown(path)}: the file holds no video stream")
