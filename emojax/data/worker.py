@@ -79,8 +79,7 @@ def complete_voice(item: VideoItem, feats, config: ExtractorConfig | None = None
     """A stored record without a voice block given its voice (in place): the item's own audio
     file, or its interval of the video's track; only audio is read."""
     stream = config.stream if config is not None else feats.config.get("stream")
-    return read_voice(feats, item.audio or item.path, offset=(item.start or 0.0) if item.audio else None,
-                      video_stream=stream)
+    return read_voice(feats, item.path, item.audio, start=item.start, video_stream=stream)
 
 
 def locate(item: VideoItem, store: FeatureStore, config: ExtractorConfig,

@@ -158,7 +158,7 @@ class Extractor:
         reader = FrameReader(path, start=start, end=end, fps=self.config.fps, stream=self.config.stream)
         feats = self.frames(reader, reader.fps, progress=progress, expected=reader.expected_frames())
         feats = _sourced(feats, reader, path, accept_partial, sha256)
-        return read_voice(feats, audio or path, offset=(start or 0.0) if audio else None, video_stream=self.config.stream)
+        return read_voice(feats, path, audio, start=start, video_stream=self.config.stream)
 
     def stream(self, *, expected: int | None = None) -> "Stream":
         """A push-style extraction: :meth:`Stream.push` each frame as it comes (from a camera,
@@ -325,7 +325,7 @@ def _voices(path, records: list, cuts: list[tuple[float | None, float | None]], 
         if not isinstance(f, Features):
             continue
         if audio[k] or track is None or k not in shared:
-            read_voice(f, audio[k] or path, offset=(cuts[k][0] or 0.0) if audio[k] else None, video_stream=stream)
+            read_voice(f, path, audio[k], start=cuts[k][0], video_stream=stream)
         else:
             attach(f, track.cut(float(f.times[0]), float(f.times[-1]) + 1.0 / f.fps))
 

@@ -163,9 +163,13 @@ def attach(feats, track: AudioTrack):
     return feats
 
 
-def read_voice(feats, audio: str | os.PathLike, *, offset: float | None = None, video_stream: int | None = None):
-    """``feats`` with its voice read from ``audio`` (the record's own video, or ``offset``: a file
-    whose time 0 is that second of the video), over the record's span only."""
+def read_voice(feats, video: str | os.PathLike, audio: str | os.PathLike | None = None, *, start: float | None = None,
+               video_stream: int | None = None):
+    """``feats`` with its voice read over the record's span only: from ``audio`` when the item
+    has a file of its own (its time 0 is second ``start`` of the video, as an IEMOCAP utterance's
+    wav), else from ``video``'s own track."""
+    offset = (start or 0.0) if audio else None
+    audio = audio or video
     t = np.asarray(feats.times, float)
     start = float(t[0]) if len(t) else feats.source.get("start")
     end = float(t[-1]) + 1.0 / feats.fps if len(t) else feats.source.get("end")
