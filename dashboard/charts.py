@@ -13,12 +13,12 @@ from typing import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from emojax.explain.groups import REGIONS
+from emojax.explain.groups import MODALITY_GROUP, REGIONS
 from emojax.features.spans import spans
 from emojax.models import TITLES
 
 #: colours kept across pages: one per modality and per model
-COLOURS = {"rppg": "#d62728", "visual": "#1f77b4", "face": "#1f77b4", "early_fusion": "#2ca02c",
+COLOURS = {"rppg": "#d62728", "visual": "#1f77b4", "face": "#1f77b4", "voice": "#e377c2", "early_fusion": "#2ca02c",
            "late_fusion": "#9467bd"}
 RGB = {"R": "#d62728", "G": "#2ca02c", "B": "#1f77b4"}
 #: the 68 points drawn as lines: jaw, brows, nose bridge and base, eyes, lips
@@ -64,13 +64,16 @@ def emotion_history_chart(history: Sequence[Mapping], classes: Sequence[str], mo
 
 def modality_shares_chart(table: Mapping[str, Mapping[str, float | None]], paper: Mapping[str, float] | None = None,
                     title: str = "Modality contributions (share of the permutation importance, %)") -> go.Figure:
-    """Stacked rPPG / visual shares per model (Table 2), the paper's early fusion beside them."""
+    """Stacked shares of each modality (rPPG / visual / voice: those the models have) per model
+    (Table 2), the paper's early fusion beside them."""
     rows = {TITLES.get(m, m): t for m, t in table.items()}
+    cols = [g for g in MODALITY_GROUP.values() if any(g in t for t in rows.values())]
     if paper:
         rows["Paper (IEMOCAP, early fusion)"] = {"rppg": paper["rppg"], "visual": paper.get("face", paper.get("visual"))}
     names = list(rows)
     fig = go.Figure()
-    for k, label in (("rppg", "rPPG"), ("visual", "visual (landmarks)")):
+    labels = {"rppg": "rPPG", "visual": "visual (landmarks)", "voice": "voice"}
+    for k, label in ((k, labels.get(k, k)) for k in cols):
         vals = [rows[n].get(k) for n in names]
         fig.add_bar(name=label, y=names, x=[v if v is not None else 0 for v in vals], orientation="h",
                     marker_color=COLOURS[k], text=["-" if v is None else f"{v:.1f} %" for v in vals])

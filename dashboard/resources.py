@@ -27,15 +27,13 @@ def _stamp(path: Path) -> float:
 def _trained_run(path: str, stamp: float):
     from emojax.jaxcache import enable_compilation_cache
     from emojax.estimator import TrainedRun
-    from emojax.models import MODEL_NAMES
 
     enable_compilation_cache()
     trained = TrainedRun(path)
     n, s = 1, trained.spec                       # compile each model for one video now, not at the first upload
-    zeros = {"rppg": np.zeros((n, s.length, s.rppg_channels), np.float32),
-             "face": np.zeros((n, s.length, s.face_channels), np.float32),
-             "mask": np.ones((n, s.length, len(MODALITIES)), bool)}
-    for m in MODEL_NAMES:
+    zeros = {m: np.zeros((n, s.length, getattr(s, f"{m}_channels")), np.float32) for m in MODALITIES}
+    zeros["mask"] = np.ones((n, s.length, len(MODALITIES)), bool) & np.isin(MODALITIES, s.modalities)
+    for m in trained.model_names:
         trained.classifier(m).predict_proba(zeros)
     return trained
 

@@ -24,7 +24,6 @@ from .data import load_dataset
 from .errors import DatasetError, EmojaxError
 from .features.store import FeatureStore
 from .fileio import atomic_write_json, atomic_write_npz, check_writable
-from .models import MODEL_NAMES
 from .training.metrics import evaluate, mean_std, scores
 from .training.prepare import by_presence, extract_labelled, run_store
 from .training.runfiles import read_model_info
@@ -106,7 +105,8 @@ def _read(trained, items: list, store, root, *, stream, workers, engine, accept_
         raise DatasetError(f"{root}: none of its {len(items)} videos could be read{first}")
     records = [FeatureStore(store).load(o.stem) for o in ok]
     # the run's own rule (features.modalities): a video with no modality to read is left out by name
-    keep, empty, single = by_presence([o.item.id for o in ok], records, trained.inputs, "nothing to read")
+    keep, empty, single = by_presence([o.item.id for o in ok], records, trained.inputs, "nothing to read",
+                                      trained.modalities)
     if not keep:
         raise DatasetError(f"{root}: none of its {len(ok)} readable videos gives a pulse or landmarks; first: "
                            f"{empty[0][0]}: {empty[0][1]}")
@@ -117,13 +117,13 @@ def _per_split(trained, arrays: dict, cols: list[int], on_progress) -> tuple[lis
     """The models to score (the final model, else every fold's) and each one's probabilities of
     the shared classes (columns ``cols``), renormalised over them."""
     splits = ["final"] if trained.has_final else list(range(1, len(trained.fold_names) + 1))
-    per_split: dict = {m: [] for m in MODEL_NAMES}
+    per_split: dict = {m: [] for m in trained.model_names}
     for s in splits:
-        for m in MODEL_NAMES:
+        for m in trained.model_names:
             p = trained.classifier(m, s).predict_proba(arrays)[:, cols]
             per_split[m].append(p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12))
         if on_progress is not None:
-            on_progress({"stage": "predict", "done": len(per_split[MODEL_NAMES[0]]), "total": len(splits)})
+            on_progress({"stage": "predict", "done": len(next(iter(per_split.values()))), "total": len(splits)})
     return splits, per_split
 
 
@@ -137,17 +137,17 @@ def _scored(trained, ok: list, y: np.ndarray, speakers: list, shared: list[str],
     g = np.array(["" if x is None else str(x) for x in speakers])
     # the baseline: the run's majority class among the shared ones (its models trained on all its videos, or on
     # all but a fold's)
-    n_splits = len(per_split[MODEL_NAMES[0]])
+    n_splits = len(next(iter(per_split.values())))
     pred = {"ids": np.array([o.item.id for o in ok]), "fold": np.ones(len(ok), int), "group": g, "y_true": y,
             "train_counts": np.array([[labels.count(c) for c in shared]]),
-            "classes": np.array(shared), **{f"proba_{m}": proba[m] for m in MODEL_NAMES}}
+            "classes": np.array(shared), **{f"proba_{m}": proba[m] for m in per_split}}
     metrics = evaluate(pred, shared, [{"name": "all", "n_test": len(ok)}], bootstrap=bootstrap)
     if n_splits > 1:   # each fold's models on their own: the spread over folds
         per_fold = [{"name": trained.fold_names[k], "n_test": len(ok),
-                     "models": {m: scores(y, per_split[m][k].argmax(axis=1), len(shared)) for m in MODEL_NAMES}}
+                     "models": {m: scores(y, per_split[m][k].argmax(axis=1), len(shared)) for m in per_split}}
                     for k in range(n_splits)]
         metrics["folds"] = per_fold
-        metrics["summary"] = {m: mean_std([f["models"][m] for f in per_fold]) for m in MODEL_NAMES}
+        metrics["summary"] = {m: mean_std([f["models"][m] for f in per_fold]) for m in per_split}
         metrics["table1"] = table1(metrics["summary"], baseline=metrics["context"]["majority_baseline"])
     return pred, metrics
 

@@ -14,34 +14,47 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .data.transforms import InputConfig, to_arrays
+from .data.transforms import InputConfig, restrict, to_arrays
 from .errors import EmojaxError
-from .features.modalities import MODALITIES
+from .features.modalities import MODALITIES, PAPER_MODALITIES
+from .features.modalities import check as check_modalities
 from .features.record import ExtractorConfig, Features
-from .models import MODEL_NAMES, ModelSpec
+from .models import MODEL_NAMES, ModelSpec, model_names
 from .training.config import preset as train_preset
-from .training.loop import INPUTS, Split
+from .training.loop import Split
 from .training.protocols import split_off
 from .training.fold_models import load_models, probabilities, train_models
 
 
 def _check_arrays(X: dict, spec: ModelSpec | None = None) -> dict:
-    missing = [k for k in INPUTS if k not in X]
-    if missing:
-        raise ValueError(f"input arrays lack {missing}; give a dict with {list(INPUTS)} or a list of Features")
-    r, f, m = (np.asarray(X[k]) for k in INPUTS)
-    if r.ndim != 3 or f.ndim != 3 or m.shape != (*r.shape[:2], len(MODALITIES)) or f.shape[:2] != r.shape[:2]:
-        raise ValueError(f"input shapes rppg {r.shape}, face {f.shape}, mask {m.shape} do not agree; "
-                         f"expected (N, T, Cr), (N, T, Cf), (N, T, {len(MODALITIES)}): a mask per modality "
+    """Model input arrays ``{modality: (N, T, C), "mask": (N, T, M)}`` checked (a modality not
+    given, or not the model's, has 0 channels and is never observed)."""
+    if "mask" not in X or not any(m in X for m in MODALITIES):
+        raise ValueError(f"input arrays lack the mask or every modality; give a dict with 'mask' and some of "
+                         f"{list(MODALITIES)}, or a list of Features")
+    m = np.asarray(X["mask"])
+    if m.ndim == 3 and m.shape[2] == len(PAPER_MODALITIES) and not any(k in X for k in MODALITIES
+                                                                       if k not in PAPER_MODALITIES):
+        # a mask of the pulse and the landmarks alone, as arrays were before voice: the voice absent
+        m = np.concatenate([m, np.zeros((*m.shape[:2], len(MODALITIES) - m.shape[2]), m.dtype)], axis=2)
+    if m.ndim != 3 or m.shape[2] != len(MODALITIES):
+        raise ValueError(f"input mask of shape {m.shape}; expected (N, T, {len(MODALITIES)}): a mask per modality "
                          f"({', '.join(MODALITIES)})")
+    out = {k: np.asarray(X[k], np.float32) if k in X else np.zeros((*m.shape[:2], 0), np.float32) for k in MODALITIES}
+    bad = [k for k in MODALITIES if out[k].ndim != 3 or out[k].shape[:2] != m.shape[:2]]
+    if bad:
+        raise ValueError("input shapes " + ", ".join(f"{k} {out[k].shape}" for k in MODALITIES)
+                         + f", mask {m.shape} do not agree; expected (N, T, C) each and (N, T, {len(MODALITIES)})")
+    out["mask"] = m.astype(bool)
     if spec is not None:
-        want = {"rppg channels": (r.shape[2], spec.rppg_channels), "face channels": (f.shape[2], spec.face_channels)}
+        out = restrict(out, spec.modalities)
+        want = {f"{k} channels": (out[k].shape[2], spec.channels_of(k)) for k in MODALITIES}
         if spec.preset == "paper":
-            want["frames"] = (r.shape[1], spec.length)
+            want["frames"] = (m.shape[1], spec.length)
         bad = {k: v for k, v in want.items() if v[0] != v[1]}
         if bad:
             raise ValueError("inputs do not fit the model: " + ", ".join(f"{k} {a} (model: {b})" for k, (a, b) in bad.items()))
-    return {"rppg": r.astype(np.float32), "face": f.astype(np.float32), "mask": m.astype(bool)}
+    return out
 
 
 class EmotionClassifier(ClassifierMixin, BaseEstimator):
@@ -49,10 +62,12 @@ class EmotionClassifier(ClassifierMixin, BaseEstimator):
     score``.
 
     ``X`` is a list of :class:`emojax.Features` records (turned into model inputs by the
-    preset's :class:`InputConfig`) or a dict of model inputs ``{"rppg", "face", "mask"}``.
+    preset's :class:`InputConfig`) or a dict of model inputs ``{"rppg", "face", "voice", "mask"}``.
 
     Args:
-        model: ``"rppg"``, ``"face"``, ``"early_fusion"`` or ``"late_fusion"``.
+        model: a modality's model (``"rppg"``, ``"face"``, ``"voice"``), ``"early_fusion"`` or ``"late_fusion"``.
+        modalities: the modalities the model reads (fusion: all of them; default: the pulse and
+            the landmarks, the paper's two; a unimodal model's own modality is added).
         preset: ``"paper"`` or ``"improved"`` (inputs, architecture, training).
         epochs, batch_size, learning_rate, seed: override the preset's training settings.
         length: frames of the improved inputs (the paper pads to the longest video).
@@ -60,8 +75,9 @@ class EmotionClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, model: str = "early_fusion", preset: str = "improved", *, epochs: int | None = None,
                  batch_size: int | None = None, learning_rate: float | None = None, length: int = 150,
-                 seed: int = 0):
+                 seed: int = 0, modalities: Sequence[str] | str = PAPER_MODALITIES):
         self.model = model
+        self.modalities = modalities
         self.preset = preset
         self.epochs = epochs
         self.batch_size = batch_size
@@ -82,7 +98,7 @@ class EmotionClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("X must be a non-empty list of Features records or a dict of input arrays")
         if self.inputs_ is None:
             raise ValueError("this classifier was fitted on input arrays; give it input arrays, not Features")
-        return to_arrays(records, self.inputs_, speakers=speakers)
+        return restrict(to_arrays(records, self.inputs_, speakers=speakers), self.spec_.modalities)
 
     def fit(self, X, y, speakers: Sequence[str | None] | None = None) -> "EmotionClassifier":
         """Train on ``X`` with labels ``y``; a validation share (speaker-disjoint when ``speakers``
@@ -90,6 +106,11 @@ class EmotionClassifier(ClassifierMixin, BaseEstimator):
         early-stopping epoch."""
         if self.model not in MODEL_NAMES:
             raise ValueError(f"unknown model {self.model!r}; choose one of {list(MODEL_NAMES)}")
+        mods = check_modalities(self.modalities)
+        if self.model in MODALITIES and self.model not in mods:
+            mods = check_modalities((*mods, self.model))
+        if self.model in ("late_fusion", "early_fusion") and len(mods) < 2:
+            raise ValueError(f"{self.model} needs two modalities or more, not {list(mods)}")
         cfg = train_preset(self.preset, epochs=self.epochs, batch_size=self.batch_size,
                            learning_rate=self.learning_rate, seed=self.seed)
         self.classes_, y_idx = np.unique(np.asarray(y), return_inverse=True)
@@ -97,13 +118,11 @@ class EmotionClassifier(ClassifierMixin, BaseEstimator):
             records = list(X)
             self.inputs_ = InputConfig(preset=self.preset, length=self.length if self.preset == "improved" else
                                        max(len(r) for r in records))
-            arrays = to_arrays(records, self.inputs_, speakers=speakers)
+            arrays = restrict(to_arrays(records, self.inputs_, speakers=speakers), mods)
         else:
             self.inputs_ = None
-            arrays = _check_arrays(X)
-        self.spec_ = ModelSpec(preset=self.preset, rppg_channels=arrays["rppg"].shape[2],
-                               face_channels=arrays["face"].shape[2], length=arrays["mask"].shape[1],
-                               n_classes=len(self.classes_))
+            arrays = restrict(_check_arrays(X), mods)
+        self.spec_ = ModelSpec.of(self.preset, arrays, len(self.classes_))
         train, val = split_off(y_idx, speakers, cfg.val_fraction, cfg.seed)
         models = train_models((self.model,), Split.of(arrays, train, y_idx), Split.of(arrays, val, y_idx),
                               self.spec_, cfg)
@@ -133,7 +152,7 @@ class EmotionClassifier(ClassifierMixin, BaseEstimator):
 class TrainedRun:
     """The trained models of a finished run, each split's loaded once, when first asked for."""
 
-    def __init__(self, run: str | os.PathLike, models: Sequence[str] = MODEL_NAMES):
+    def __init__(self, run: str | os.PathLike, models: Sequence[str] | None = None):
         from .training.runfiles import read_config, read_model_info
 
         self.path = Path(run)
@@ -147,7 +166,8 @@ class TrainedRun:
         # new video is read from its container's default stream unless asked (predict --stream)
         self.extractor = replace(ExtractorConfig.from_dict(info["extractor"]), stream=None)
         self.fold_names = info["folds"]
-        self.model_names = tuple(models)
+        self.modalities = self.spec.modalities
+        self.model_names = tuple(models) if models is not None else model_names(self.modalities)
         self.has_final = (self.path / "final.json").is_file()
         self._loaded: dict = {}
 
@@ -196,7 +216,7 @@ class TrainedRun:
         fold = self._resolve(fold)
         splits = [self.split(fold)] if fold is not None else self.folds
         clf = EmotionClassifier(model=model, preset=self.spec.preset, length=self.inputs.length or 150,
-                                seed=self.config.get("train", {}).get("seed", 0))
+                                seed=self.config.get("train", {}).get("seed", 0), modalities=self.modalities)
         clf.classes_, clf.spec_, clf.inputs_ = self.classes, self.spec, self.inputs
         clf.models_ = [s[model] for s in splits]
         return clf

@@ -9,27 +9,29 @@ from typing import Callable, Sequence
 from .errors import EmojaxError, NoFaceError
 from .fileio import shown
 from .estimator import TrainedRun
-from .data.transforms import InputConfig, presence, to_arrays
+from .data.transforms import InputConfig, presence, restrict, to_arrays
 from .features import Extractor, timing
-from .features.modalities import MIN_FRAMES, MIN_SECONDS, MODALITIES, TITLES
-from .models import MODEL_MODALITIES, MODEL_NAMES
+from .features.modalities import MIN_FRAMES, MIN_SECONDS, MODALITIES, PAPER_MODALITIES, TITLES
+from .models import model_modalities
 from .video import check_video_file, rotation_note, stream_note
 
 
-def predictable(features, name: str | os.PathLike | None = None, inputs: InputConfig | None = None) -> list[str]:
+def predictable(features, name: str | os.PathLike | None = None, inputs: InputConfig | None = None,
+                modalities: Sequence[str] = PAPER_MODALITIES) -> list[str]:
     """Refuse (NoFaceError naming the video) a record no prediction can honestly be made from:
     none of its modalities is there in enough of it (the one minimum of
     :mod:`emojax.features.modalities`, under the run's ``inputs``: its pulse and its landmarks
     each on at least 8 frames spanning 0.5 s); for one that can be predicted, the warnings its
-    result must carry (a modality absent; read partly; no colour)."""
+    result must carry (a modality absent; read partly; no colour). Only the run's ``modalities``
+    count: a record with no face but a voice is predicted by a run that reads the voice."""
     name = shown(name or features.source.get("path") or "the video")
     n = int(features.face_found.sum())
     streams = stream_note(features.source)
-    if n == 0:
+    why = {m: w for m, w in presence(features, inputs).items() if m in modalities}
+    if n == 0 and why.get("voice", "absent") is not None:
         raise NoFaceError(f"{name}: no face was found in any of its {len(features)} frames; nothing to predict from "
                           "(a face seen from the front, at least 40 pixels wide, is needed)"
                           + (f"; {streams}" if streams else ""))
-    why = presence(features, inputs)
     if all(why.values()):
         seconds = n / features.fps if features.fps > 0 else 0.0
         raise NoFaceError(f"{name}: a face on only {n} frame(s) ({seconds:.2f} s); a prediction needs at least "
@@ -38,7 +40,7 @@ def predictable(features, name: str | os.PathLike | None = None, inputs: InputCo
     warnings = [streams] if streams else []
     for m, w in why.items():
         if w and not (m == "rppg" and features.grayscale):
-            warnings.append(f"no {TITLES[m]} to use ({w}): {absent_note(m)}")
+            warnings.append(f"no {TITLES[m]} to use ({w}): {absent_note(m, modalities)}")
     if features.partial:
         integrity = features.source.get("integrity", {})
         warnings.append(f"the video is {integrity.get('status', 'partial')} (read {integrity.get('frames_read', len(features))} "
@@ -52,9 +54,9 @@ def predictable(features, name: str | os.PathLike | None = None, inputs: InputCo
     return warnings
 
 
-def absent_note(modality: str) -> str:
-    """What the models do for a video without ``modality``."""
-    other = [TITLES[m] for m in MODALITIES if m != modality]
+def absent_note(modality: str, modalities: Sequence[str] = PAPER_MODALITIES) -> str:
+    """What the models of a run of ``modalities`` do for a video without ``modality``."""
+    other = [TITLES[m] for m in MODALITIES if m != modality and m in modalities]
     return (f"its model answers with its training classes' frequencies (no information), and the fused models "
             f"read the {' and '.join(other)} alone")
 
@@ -73,7 +75,7 @@ def predict_records(records: Sequence, run: TrainedRun, *, fold: int | str | Non
     videos (``same_speaker``, required by such a run and refused by others). A record without
     enough face is refused; each result lists its ``warnings`` (:func:`predictable`)."""
     records = list(records)
-    warnings = [predictable(f, inputs=run.inputs) for f in records]
+    warnings = [predictable(f, inputs=run.inputs, modalities=run.modalities) for f in records]
     if run.speaker_relative and not same_speaker:
         raise EmojaxError(f"{run.path}: this run takes landmarks relative to each speaker's mean shape; give the "
                           "videos of one speaker together with --same-speaker (same_speaker=True); one video "
@@ -83,17 +85,18 @@ def predict_records(records: Sequence, run: TrainedRun, *, fold: int | str | Non
                           "nothing (it is for runs trained with speaker-relative landmarks)")
     classes = [str(c) for c in run.classes]
     arrays = model_inputs(records, run, ["speaker"] * len(records) if same_speaker else None)
-    proba = {m: run.classifier(m, fold).predict_proba(arrays) for m in MODEL_NAMES}
+    proba = {m: run.classifier(m, fold).predict_proba(arrays) for m in run.model_names}
     out = []
     for i, f in enumerate(records):
         have = models_used(arrays["mask"][i])
         models = {m: {"proba": dict(zip(classes, map(float, proba[m][i]))), "label": classes[int(proba[m][i].argmax())],
-                      "modalities": [x for x in have if x in MODEL_MODALITIES[m]]}
-                  for m in MODEL_NAMES}
+                      "modalities": [x for x in have if x in model_modalities(m, run.modalities)]}
+                  for m in run.model_names}
         for m in models.values():
             m["prior_only"] = not m["modalities"]     # nothing it reads: its training classes' frequencies
-        out.append({"classes": classes, "models": models, "label": models["early_fusion"]["label"],
-                    "modalities": have, "absent": [m for m in MODALITIES if m not in have],
+        main = "early_fusion" if "early_fusion" in models else run.model_names[0]
+        out.append({"classes": classes, "models": models, "label": models[main]["label"],
+                    "modalities": have, "absent": [m for m in run.modalities if m not in have],
                     "frames": len(f), "face_ratio": round(f.face_ratio, 4), "warnings": warnings[i],
                     "models_used": run.which(fold),
                     "normalisation": f"speaker-relative over {len(records)} video(s) of one speaker" if same_speaker
@@ -125,7 +128,7 @@ def model_inputs(records: Sequence, run: TrainedRun, speakers: Sequence[str | No
     turned into inputs as the run's test videos were: on its own or, for a speaker-relative run,
     relative to the mean shape of each speaker's videos among ``records`` (``speakers`` names
     the speaker of each)."""
-    return to_arrays(list(records), run.inputs, speakers=speakers)
+    return restrict(to_arrays(list(records), run.inputs, speakers=speakers), run.modalities)
 
 
 def predict_videos(paths: Sequence[str | os.PathLike], run: str | os.PathLike | TrainedRun, *,

@@ -6,8 +6,14 @@ import streamlit as st
 
 from dashboard import charts, resources, runs, state
 from emojax.errors import RunFileError
+from emojax.explain.groups import VOICE_GROUPS
 from emojax.models import TITLES
 from emojax.training import jobs
+
+
+def parts_title(names) -> str:
+    """The region grouping's title: face regions, and the voice groups beside them in a run with voice."""
+    return "Face regions and voice groups" if any(n in VOICE_GROUPS for n in names) else "Face regions"
 
 
 def pooled(imp: dict, model: str) -> None:
@@ -23,7 +29,7 @@ def pooled(imp: dict, model: str) -> None:
                                                  charts.region_values(dict(zip(g["names"], g["mean"]))),
                                                  title="Face regions (drop in accuracy)", label="drop"),
                         key="region_face")
-        c2.plotly_chart(charts.importance_chart(g["names"], g["mean"], g["std"], title="Face regions"),
+        c2.plotly_chart(charts.importance_chart(g["names"], g["mean"], g["std"], title=parts_title(g["names"])),
                         key="region_bars")
     for name in [g for g in groups if g.startswith("time")] + (["channel"] if "channel" in groups else []):
         g = groups[name]
@@ -83,7 +89,8 @@ def one_video(imp: dict, model: str, run) -> None:
                                                  title="This video: each modality's share (%)"), key="video_modality")
     if reg:
         c2.plotly_chart(charts.importance_chart(reg["names"], reg["mean"], reg["std"], unit="drop in probability",
-                                                title="This video: face regions"), key="video_regions")
+                                                title="This video: " + parts_title(reg["names"]).lower()),
+                        key="video_regions")
     ig = v.get("integrated_gradients")
     if ig and ig.get("landmarks") is not None:
         lm = np.asarray(ig["landmarks"], float)
@@ -94,7 +101,7 @@ def one_video(imp: dict, model: str, run) -> None:
         c2.plotly_chart(charts.attribution_over_time_chart(lm, "Integrated gradients per region over time"), key="ig_time")
         st.caption(f"Completeness: the attributions add up to f(x) − f(baseline) = "
                    f"{ig['f_x'] - ig['f_baseline']:.3f} within {100 * ig['completeness_error']:.2f} %; "
-                   f"rPPG {ig['modality'].get('rppg', 0):.3f}, visual {ig['modality'].get('visual', 0):.3f}.")
+                   + ", ".join(f"{'rPPG' if k == 'rppg' else k} {a:.3f}" for k, a in ig["modality"].items()) + ".")
 
 
 @st.fragment(run_every=3)

@@ -71,7 +71,6 @@ def fusion_demo(run) -> None:
 def pfi_demo(run) -> None:
     from emojax.explain.importance import FUSED, VIDEO_GROUPINGS
     from emojax.explain.pfi import permuted_predictions
-    from emojax.models import MODEL_NAMES
 
     data, why = resources.run_data(run)
     if data is None:
@@ -81,7 +80,9 @@ def pfi_demo(run) -> None:
                 "say), keep everything else, and score again. If accuracy falls, the model relied on that "
                 "block; if not, it did not. The average drop over shuffles is the permutation importance.")
     c1, c2, c3 = st.columns(3)
-    model = c1.selectbox("Model", [*FUSED, *(m for m in MODEL_NAMES if m not in FUSED)], format_func=TITLES.get,
+    names = data.trained.model_names                  # the run's models (models.model_names of its modalities)
+    model = c1.selectbox("Model", [*(m for m in FUSED if m in names), *(m for m in names if m not in FUSED)],
+                         format_func=TITLES.get,
                          key="pfi_model")
     # the coarse groupings (those one video is explained by), time in 5 windows
     grouping = c2.selectbox("Blocks", [f"{g}:5" if g == "time" else g for g in VIDEO_GROUPINGS], key="pfi_grouping")

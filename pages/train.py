@@ -8,6 +8,7 @@ import streamlit as st
 from dashboard import charts, state
 from emojax.data import LOADERS
 from emojax.data.batch import ENGINES
+from emojax.features.modalities import MODALITIES, PAPER_MODALITIES, TITLES
 from emojax.features.rppg import DEFAULT_METHOD
 from emojax.presets import DEFAULT_PRESET, PRESET_NAMES
 from emojax.training.protocols import PROTOCOLS as PROTOCOL_NAMES
@@ -41,6 +42,11 @@ def launch_form() -> None:
         protocol = c2.selectbox("Protocol", offered(PROTOCOL_NAMES, PROTOCOLS),
                                 format_func=lambda p: f"{p}: {PROTOCOLS.get(p, '')}", key="train_protocol")
         epochs = c3.number_input("Epochs (0: the preset's)", 0, 1000, 0, key="train_epochs")
+        modalities = st.multiselect(
+            "Modalities (none chosen: the preset's)", list(MODALITIES), format_func=lambda m: TITLES.get(m, m),
+            key="train_modalities", help=f"What the run reads. Left empty, the preset chooses: paper the "
+            f"{' and '.join(TITLES[m] for m in PAPER_MODALITIES)}; improved adds the voice when at least half the "
+            "videos have it")
         name = st.text_input("Run name (letters, digits, - and _)", value=f"{kind}-{preset}", key="train_name")
         c4, c5 = st.columns(2)
         engine = c4.selectbox("Extract the videos on", list(ENGINES), key="train_engine",
@@ -63,7 +69,8 @@ def launch_form() -> None:
         st.error(f"Run name {name!r}: use letters, digits, - and _ only (at most 64).")
         return
     try:
-        options = {"allow_speaker_overlap": overlap, "speaker_pattern": pattern.strip() or None}
+        options = {"allow_speaker_overlap": overlap, "speaker_pattern": pattern.strip() or None,
+                   "modalities": tuple(modalities) or None}
         # refused here, in the page, as `emojax train` would refuse it (nothing is extracted)
         n = len(labelled(run_config(kind, Path(root).expanduser(), preset=preset, protocol=protocol, **options))[1])
         out = state.runs_dir() / name

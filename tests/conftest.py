@@ -38,6 +38,13 @@ def extractor(predictor):
 CHAINS = {"grid": ("grid", ("bbaf2n.mpg", "brbk7n.mpg", "lbax4n.mpg", "lbbc2a.mpg")), "cremad": ("cremad", None)}
 
 
+def chain_files(name: str) -> list[Path]:
+    """The files of :data:`CHAINS` ``[name]``, in order (skips the test when they are absent)."""
+    sub, names = CHAINS[name]
+    folder = shared(sub)
+    return [folder / n for n in names] if names else sorted(folder.glob("*.flv"))
+
+
 @pytest.fixture(scope="session")
 def chain(predictor):
     """``chain(name) -> (frames, fps, points)``: the clips of :data:`CHAINS` ``[name]`` one after
@@ -48,9 +55,7 @@ def chain(predictor):
     points: dict = {}
 
     def get(name: str):
-        sub, names = CHAINS[name]
-        folder = shared(sub)
-        frames, fps = chained([folder / n for n in names] if names else sorted(folder.glob("*.flv")))
+        frames, fps = chained(chain_files(name))
         if name not in points:
             points[name] = face_points(frames, predictor)
         return frames, fps, points[name]
@@ -175,7 +180,9 @@ _TEACHING: dict = {}
 @pytest.fixture(scope="session")
 def teaching_set(tmp_path_factory):
     """``teaching_set(pulse_info) -> root``: a small teaching set, extracted into ``root/store``
-    (improved extractor: skin ROI) once per test session."""
+    (improved extractor: skin ROI) once per test session. Its clips speak, but their voice tells
+    nothing of the class (``voice_info=0``): the improved runs trained on it read the voice, and
+    the planted-truth tests check that it gets no importance."""
     from emojax.data import load_teaching
     from emojax.data.teaching import TeachingConfig, make_teaching_set
     from emojax.data.batch import extract_items
@@ -184,7 +191,8 @@ def teaching_set(tmp_path_factory):
         if pulse_info not in _TEACHING:
             root = tmp_path_factory.mktemp(f"teaching-pulse{pulse_info}")
             make_teaching_set(root, TeachingConfig(clips_per_class=TEACHING_CLIPS, seconds=TEACHING_SECONDS,
-                                                   size=TEACHING_SIZE, pulse_info=pulse_info, seed=11), workers=2)
+                                                   size=TEACHING_SIZE, pulse_info=pulse_info, voice_info=0.0,
+                                                   seed=11), workers=2)
             summary = extract_items(load_teaching(root).items, root / "store", workers=2)
             assert not summary.failed, summary.text()
             _TEACHING[pulse_info] = root
@@ -288,11 +296,82 @@ def dashboard_artifacts(explained_run, teaching_set, tmp_path_factory):
 
 @pytest.fixture(scope="session", autouse=True)
 def jax_compilation_cache(tmp_path_factory):
-    """One persistent compilation cache for the session (this process and the CLI subprocesses)."""
+    """One persistent compilation cache for the session (this process and the CLI subprocesses),
+    or the folder ``EMOJAX_JAX_CACHE`` names when it is set (kept between sessions: a second run
+    of the suite reuses what the first compiled; ``0`` turns the cache off)."""
     import os
 
-    os.environ["EMOJAX_JAX_CACHE"] = str(tmp_path_factory.mktemp("jax-cache"))
+    if os.environ.get("EMOJAX_JAX_CACHE") is None:
+        os.environ["EMOJAX_JAX_CACHE"] = str(tmp_path_factory.mktemp("jax-cache"))
     from emojax.jaxcache import enable_compilation_cache
 
     enable_compilation_cache()
     yield
+
+
+# --- runs with a voice: the teaching set's records with a planted voice -----------------------
+
+_VOICE_RUNS: dict = {}
+
+
+def plant_voice(store: Path, seed: int = 0) -> dict:
+    """Give every record of ``store`` a voice that tells its class (the label is the record's name
+    up to its first "_", as the teaching set names its clips) and take the class out of its pulse
+    and face: their arrays are exchanged among the records at random, so only the voice still
+    tells. The voice: every frame speech but the first and last 5; the 25 descriptors noise,
+    with the pitch (F0) and the loudness raised by the class; on every 7th speech frame no
+    voicing (the voiced-only descriptors NaN, as openSMILE leaves them). Returns {stem name: label}."""
+    from emojax.features import Features
+    from emojax.features import voice as V
+
+    rng = np.random.default_rng(seed)
+    stems = sorted(p.with_suffix("") for p in store.glob("*.json") if p.with_suffix(".npz").is_file())
+    records = [Features.load(s) for s in stems]
+    labels = {s.name: s.name.split("_")[0] for s in stems}
+    classes = sorted(set(labels.values()))
+    order = rng.permutation(len(records))
+    nz = [i for i, d in enumerate(V.DESCRIPTORS) if d in V.VOICED_ONLY]
+    for s, f, donor in zip(stems, records, [records[i] for i in order]):
+        t, k = len(f.times), classes.index(labels[s.name])
+        assert len(donor.times) == t, "the teaching clips are of one length"
+        for name in ("rgb", "landmarks", "box", "state", "confidence", "patches"):
+            setattr(f, name, getattr(donor, name).copy())
+        voice = 0.5 * rng.normal(size=(t, len(V.DESCRIPTORS))).astype(np.float32)
+        voice[:, V.DESCRIPTORS.index("F0semitoneFrom27.5Hz_sma3nz")] += 30 + 2.0 * k
+        voice[:, V.DESCRIPTORS.index("Loudness_sma3")] += 1.0 + 2.0 * k
+        speech = np.zeros(t, bool)
+        speech[5:t - 5] = True
+        voice[np.ix_(np.flatnonzero(speech)[::7], nz)] = np.nan
+        voice[~speech] = np.nan
+        f.voice, f.speech = voice, speech
+        f.source["voice"] = {"status": "present", "planted": True}
+    for s, f in zip(stems, records):
+        f.save(s)
+    return labels
+
+
+@pytest.fixture(scope="session")
+def voice_run(teaching_set, tmp_path_factory):
+    """``voice_run(modalities) -> (run folder, metrics, store)``: the improved preset, holdout, 60
+    epochs, on ``teaching_set(1.0)``'s records given a voice that alone tells the class
+    (:func:`plant_voice`), once per session and modalities."""
+    import shutil
+
+    from emojax.training.config import run_config
+    from emojax.training.run import train_run
+
+    def make(modalities: tuple[str, ...]):
+        if "store" not in _VOICE_RUNS:
+            store = tmp_path_factory.mktemp("voice-store") / "store"
+            shutil.copytree(teaching_set(1.0) / "store", store)
+            plant_voice(store)
+            _VOICE_RUNS["store"] = store
+        if modalities not in _VOICE_RUNS:
+            store = _VOICE_RUNS["store"]
+            out = tmp_path_factory.mktemp("runs") / ("voice-" + "-".join(modalities))
+            cfg = run_config("teaching", teaching_set(1.0), preset="improved", protocol="holdout", store=str(store),
+                             epochs=60, modalities=modalities)
+            _VOICE_RUNS[modalities] = (out, train_run(cfg, out, workers=1), store)
+        return _VOICE_RUNS[modalities]
+
+    return make

@@ -32,18 +32,31 @@ def chromium_ready():
         pytest.skip(why)
 
 
+@pytest.fixture(scope="module")
+def dashboard_url(chromium_ready, dashboard_artifacts, request):
+    """One dashboard server for every browser test (each test opens its own browser, so its
+    own Streamlit session): the server starts, and loads its models, once. When a test here
+    failed, the server's log is shown at the end (``browser.serve`` prints it on an error)."""
+    failed = request.session.testsfailed
+    with browser.serve(dashboard_artifacts) as url:
+        yield url
+        if request.session.testsfailed > failed:
+            raise RuntimeError("a browser test failed: the dashboard server's log is on stderr")
+
+
 def _no_exception(page, where: str) -> None:
     shown = page.locator("[data-testid='stException']")
     assert shown.count() == 0, f"{where}: {shown.first.inner_text()}"
 
 
-def test_upload_predict_and_visit_every_page(chromium_ready, dashboard_artifacts):
+def test_upload_predict_and_visit_every_page(dashboard_url, dashboard_artifacts):
     from emojax.inference import predict_video
 
     clip = shared("cremad") / "1001_DFA_ANG_XX.flv"
     expected = predict_video(clip, dashboard_artifacts / "runs" / "demo-improved")["label"]
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with browser.serve(dashboard_artifacts) as url, browser.chromium() as page:
+    url = dashboard_url
+    with browser.chromium() as page:
         page.set_viewport_size({"width": 1400, "height": 1800})
         browser.upload_and_wait(page, url, clip)
         assert browser.shown_label(page) == expected          # what the library predicts for this file
@@ -89,7 +102,7 @@ _COUNT_MAGENTA = """(video) => {
 }"""
 
 
-def test_live_page_streams_a_camera_and_shows_landmarks_pulse_and_emotion(chromium_ready, dashboard_artifacts,
+def test_live_page_streams_a_camera_and_shows_landmarks_pulse_and_emotion(dashboard_url, dashboard_artifacts,
                                                                             tmp_path):
     """Chromium's fake camera plays real faces (GRID speakers, 640x480 at 25 fps); the Live page,
     once START is pressed, returns the video with the landmarks drawn on it, and shows the pulse
@@ -107,8 +120,8 @@ def test_live_page_streams_a_camera_and_shows_landmarks_pulse_and_emotion(chromi
     assert magenta == 0            # the clip itself has no landmark-coloured pixel
     camera = browser.write_y4m(tmp_path / "camera.y4m", frames)
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with browser.serve(dashboard_artifacts) as url, \
-            browser.chromium(browser.fake_camera_args(camera), permissions=["camera"]) as page:
+    url = dashboard_url
+    with browser.chromium(browser.fake_camera_args(camera), permissions=["camera"]) as page:
         page.set_viewport_size({"width": 1400, "height": 1800})
         page.goto(f"{url}/live")
         page.get_by_role("heading", name="Live: your camera, as it happens").wait_for(timeout=120_000)

@@ -97,12 +97,20 @@ def test_predict_an_uploaded_cremad_clip(app, dashboard_artifacts):
     assert shown["Heart rate"] == ("no reliable pulse" if bpm is None else f"{bpm:.0f} bpm")
     figs = figures(at)
     probs = figs["Class probabilities, per model"]
-    assert len(probs.data) == 4 and list(probs.data[0].x) == ref["classes"]
-    assert list(probs.data[3].y) == pytest.approx([ref["models"]["early_fusion"]["proba"][c] for c in ref["classes"]])
+    from emojax.models import TITLES
+
+    # one bar series per model of the run (the demo's improved run reads the teaching clips' voice too)
+    assert [b.name for b in probs.data] == [TITLES[m] for m in ref["models"]]
+    assert list(probs.data[0].x) == ref["classes"]
+    early = [b for b in probs.data if b.name == TITLES["early_fusion"]][0]
+    assert list(early.y) == pytest.approx([ref["models"]["early_fusion"]["proba"][c] for c in ref["classes"]])
     shares = figs["This video: each modality's share (%)"]
+    from emojax.estimator import TrainedRun
+
+    assert len(shares.data) == len(TrainedRun(dashboard_artifacts / "runs" / "demo-improved").modalities) == 3
     for m in ("Early fusion", "Late fusion"):
         i = list(shares.data[0].y).index(m)
-        assert shares.data[0].x[i] + shares.data[1].x[i] == pytest.approx(100.0, abs=0.01)
+        assert sum(bar.x[i] for bar in shares.data) == pytest.approx(100.0, abs=0.01)
     saved = at.session_state["upload"][1].path
     assert saved.name.startswith("upload-") and clip.stem not in saved.name       # named by us
     assert (saved.parent.stat().st_mode & 0o777) == 0o700                          # private folder
@@ -130,7 +138,8 @@ def test_predict_an_uploaded_cremad_clip(app, dashboard_artifacts):
     assert explained["path"] == clip.name and explained["frames"] == ref["frames"]
     assert explained["models"]["early_fusion"]["label"] == ref["label"]
     titles = set(figures(at))
-    assert {"This video: face regions", "Integrated gradients per region over time"} <= titles
+    # the demo run reads the voice, so the region chart holds its voice groups beside the face's
+    assert {"This video: face regions and voice groups", "Integrated gradients per region over time"} <= titles
 
 
 def _noise_video(path: Path) -> Path:
@@ -211,7 +220,7 @@ def test_each_visitor_sees_their_own_prediction(app):
 
 
 @pytest.mark.parametrize("page", ["train", "metrics"])
-def test_every_page_renders_its_figures(app, page):
+def test_every_page_renders_its_figures(app, page, dashboard_artifacts):
     at = app(page)
     titles = set(figures(at))
     if page == "train":
@@ -221,7 +230,12 @@ def test_every_page_renders_its_figures(app, page):
         assert {"Training loss", "Validation accuracy"} <= titles
     elif page == "metrics":
         table = at.dataframe[0].value
-        assert list(table.index) == ["rPPG", "Facial", "Late fusion", "Early fusion", "Majority class (baseline)"]
+        from emojax.estimator import TrainedRun
+        from emojax.models import TITLES
+
+        run_models = TrainedRun(dashboard_artifacts / "runs" / "demo-improved").model_names
+        assert list(table.index) == [TITLES[m] for m in run_models] + ["Majority class (baseline)"]
+        assert {"rPPG", "Facial", "Voice", "Late fusion", "Early fusion"} <= set(table.index)  # the demo reads the voice
         assert list(table.columns) == ["Accuracy", "Precision", "Recall", "F1", "UAR"]
         assert "Confusion matrix, Early fusion (rows: true)" in titles
         at.selectbox(key="cm_true").set_value("happy")
@@ -282,12 +296,16 @@ def test_contributions_shows_the_runs_explanation(app, dashboard_artifacts):
     from emojax.explain.importance import read_importance
     from emojax.models import TITLES
 
+    from emojax.explain.groups import MODALITY_GROUP
+    from emojax.features.modalities import MODALITIES
+    from pages.contributions import parts_title
+
     imp = read_importance(dashboard_artifacts / "runs" / "demo-improved")
     at = app("contributions")
     table2 = figures(at)["Modality contributions (share of the permutation importance, %)"]
     rows = list(table2.data[0].y)
     for m, shares in imp["table2"].items():
-        for bar, k in zip(table2.data, ("rppg", "visual")):
+        for bar, k in zip(table2.data, [MODALITY_GROUP[m] for m in MODALITIES if MODALITY_GROUP[m] in shares]):
             assert bar.x[rows.index(TITLES[m])] == pytest.approx(shares[k] or 0.0)
     models = list(imp["models"])
     assert at.radio(key="contrib_model").options == [TITLES[m] for m in models]
@@ -296,7 +314,7 @@ def test_contributions_shows_the_runs_explanation(app, dashboard_artifacts):
         assert not at.exception, [e.message for e in at.exception]
         figs, entry = figures(at), imp["models"][model]
         regions = entry["groupings"]["region"]
-        bars = figs["Face regions"].data[0]
+        bars = figs[parts_title(regions["names"])].data[0]
         assert list(bars.y) == regions["names"] and np.allclose(_floats(bars.x), regions["mean"])
         assert np.allclose(_floats(bars.error_x.array), regions["std"])
         moments = entry["groupings"]["time:5"]

@@ -237,13 +237,17 @@ def test_planted_truth_modality_shares_on_the_teaching_set(teaching_run, pulse_i
     """Pulse made uninformative: the rPPG importance is not distinguishable from zero over the
     folds (at most two standard errors above it), the visual one is, and the visual share is
     at least 90 %; both informative: each share is within 25-75 % - for both fused models,
-    pooled over leave-one-actor-out folds."""
+    pooled over leave-one-actor-out folds. The clips' voice tells nothing (``voice_info=0``):
+    its importance is within two standard errors of zero in both."""
     run, _, _ = teaching_run(pulse_info)
     out = explain_run(run, groupings=("modality",), n_repeats=10, write=False)
     for model, share in out["table2"].items():
+        names = out["models"][model]["groupings"]["modality"]["names"]
+        assert names == ["rppg", "visual", "voice"], names      # the improved run reads the voice
+        folds = np.array(out["models"][model]["groupings"]["modality"]["per_fold"])   # (F, [rppg, visual, voice])
+        mean, se = folds.mean(axis=0), folds.std(axis=0, ddof=1) / np.sqrt(len(folds))
+        assert mean[2] <= 2 * se[2], (model, folds)
         if pulse_info == 0.0:
-            folds = np.array(out["models"][model]["groupings"]["modality"]["per_fold"])   # (F, [rppg, visual])
-            mean, se = folds.mean(axis=0), folds.std(axis=0, ddof=1) / np.sqrt(len(folds))
             assert mean[0] <= 2 * se[0], (model, folds)
             assert mean[1] > 2 * se[1], (model, folds)
             assert share["visual"] >= 90.0, (model, share)
@@ -300,7 +304,7 @@ def test_bad_requests_say_what_is_wrong(fitted, toy):
         (dict(groups={"x": {"rppg": np.ones((T + 1, 3), bool)}}), "must have the input's shape"),
         (dict(groups={"x": {"face": [500]}}), "out of bounds"),
         (dict(groups={"x": {"rppg": []}}), "select no input value"),
-        (dict(groups={"x": {"pulse": True}}), "keys 'rppg' and/or 'face'"),
+        (dict(groups={"x": {"pulse": True}}), r"keys of \['rppg', 'face', 'voice'\]"),
         (dict(n_repeats=0), "n_repeats"),
         (dict(max_samples=2.0), "max_samples"),
     ]
@@ -322,3 +326,26 @@ def test_bad_requests_say_what_is_wrong(fitted, toy):
         permutation_importance(EmotionClassifier(), X, y)
     with pytest.raises(ValueError, match="one video at a time"):
         integrated_gradients(clf, {k: v[:2] for k, v in X.items()})
+
+
+def test_the_region_grouping_has_the_voice_groups_beside_the_face_in_a_run_with_voice(capsys):
+    """Voice groups (features.voice.GROUPS, ``voiced`` with the prosody) cover each voice channel
+    once, beside the face regions; a run without voice keeps the five regions; the CLI's Table 2
+    has a column per modality the models have."""
+    from emojax.cli.common import print_importance
+    from emojax.data.transforms import VOICE_NAMES
+    from emojax.explain.groups import REGIONS, Layout, ready_groups
+    from emojax.features.voice import GROUPS
+
+    groups = ready_groups("region", Layout(10, 3, 272, "improved", len(VOICE_NAMES)))
+    assert [g.name for g in groups] == [*REGIONS, *GROUPS]
+    voice = np.stack([g.voice for g in groups]).sum(axis=0)
+    assert (voice == 1).all()                                   # every voice value in exactly one group
+    prosody = next(g for g in groups if g.name == "prosody").voice[0]
+    assert [VOICE_NAMES[c] for c in np.flatnonzero(prosody)] == ["Loudness_sma3", "F0semitoneFrom27.5Hz_sma3nz", "voiced"]
+    assert [g.name for g in ready_groups("region", Layout(10, 3, 272, "improved"))] == list(REGIONS)
+    print_importance({"paper_table2": {"rppg": 37.67, "face": 62.33}, "models": {},
+                      "table2": {"early_fusion": {"rppg": 10.0, "visual": 20.0, "voice": 70.0}}})
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].split() == ["model", "rPPG", "visual", "voice"] and out[2].split() == ["early_fusion", "10.00", "20.00", "70.00"]
+    assert out[3].split()[-3:] == ["37.67", "62.33", "-"]

@@ -25,7 +25,8 @@ def toy_arrays(n=64, t=40, seed=0):
     rppg[:, :, 0] += np.sin(2 * np.pi * np.where(y[:, None] >= 2, 1.5, 0.5) * times)
     face = rng.normal(0, 1, (n, t, 8)).astype(np.float32)
     face[:, :, 0] += np.where(y % 2 == 0, 1.0, -1.0)[:, None]
-    mask = np.ones((n, t, 2), bool)          # a mask per modality: pulse, landmarks
+    mask = np.ones((n, t, 3), bool)          # a mask per modality: pulse, landmarks, voice (none here)
+    mask[..., 2] = False
     mask[::3, -5:] = False
     mask[1::7, :8, 0] = False                 # no pulse yet where the face already is
     return {"rppg": rppg, "face": face, "mask": mask}, y
@@ -44,7 +45,7 @@ def test_checkpoint_round_trips_bit_exactly(tmp_path, name, arch):
     spec = ModelSpec(**{**SPEC.to_dict(), "preset": arch})
     a, y = toy_arrays()
     model = build_model(name, spec, seed=1)
-    model.fit_inputs(a["rppg"], a["face"], a["mask"])
+    model.fit_inputs(Split.of(a).inputs, a["mask"])
     fit(model, Split.of(a, y=y), None, preset(arch, epochs=2, batch_size=16), n_classes=4)
     opt = make_optimizer(model, preset(arch), 4)
     checkpoint.save(tmp_path / "m.msgpack", {"model": model, "optimizer": opt})
@@ -113,7 +114,7 @@ def test_the_papers_early_fusion_reads_only_the_frames_its_training_videos_have(
     assert before[25:].any()                               # a fresh layer has weights there
     # before training, the kept weights were the fresh ones scaled to a 25-frame layer's initialisation
     rescaled = build_model("early_fusion", spec, seed=3)
-    rescaled.fit_inputs(short["rppg"], short["face"], short["mask"])
+    rescaled.fit_inputs(Split.of(short).inputs, short["mask"])
     assert np.allclose(np.asarray(rescaled.fc1.kernel[...]).reshape(40, 11, -1)[:25], before[:25] * np.sqrt(40 / 25))
 
     test, _ = toy_arrays(n=6, t=40, seed=1)                # 40 real frames each
@@ -123,7 +124,7 @@ def test_the_papers_early_fusion_reads_only_the_frames_its_training_videos_have(
     assert np.allclose(predict_logits(model, Split.of(test)), predict_logits(model, Split.of(cut)), atol=1e-5)
     # all training videos of full length: nothing is cut
     full = build_model("early_fusion", spec, seed=3)
-    full.fit_inputs(a["rppg"], a["face"], np.ones_like(a["mask"]))
+    full.fit_inputs(Split.of(a).inputs, np.ones_like(a["mask"]))
     assert full.frames_read() == 40 and np.array_equal(np.asarray(full.fc1.kernel[...]).reshape(40, 11, -1), before)
 
 
@@ -136,16 +137,16 @@ def test_temporal_fusion_joins_a_frames_modalities_jointly_or_each_on_its_own():
     from emojax.models import TemporalFusion
 
     a, _ = toy_arrays(n=3, t=12)
-    joint = TemporalFusion(3, 8, 4, hidden=16, embed="joint", rngs=nnx.Rngs(0))
-    z = joint.standardise(a["rppg"], a["face"], a["mask"][..., 0], a["mask"][..., 1])
-    r, f = (np.asarray(p) for p in joint.first(*z))
+    joint = TemporalFusion({"rppg": 3, "face": 8}, 4, hidden=16, embed="joint", rngs=nnx.Rngs(0))
+    z = joint.standardise(Split.of(a).inputs, tuple(a["mask"][..., i] for i in range(3)))
+    r, f = (np.asarray(p) for p in joint.first(z))
     w = np.vstack([np.asarray(joint.rppg_in.kernel[...]), np.asarray(joint.face_in.kernel[...])])
     dense = np.concatenate([np.asarray(z[0]), np.asarray(z[1])], axis=-1) @ w + np.asarray(joint.rppg_in.bias[...])
     assert r.shape == f.shape == (3, 12, 16) and np.allclose(r + f, dense, atol=1e-5)
-    each = TemporalFusion(3, 8, 4, hidden=16, embed="each", rngs=nnx.Rngs(0))
-    assert [p.shape for p in each.first(*z)] == [(3, 12, 8), (3, 12, 8)]
+    each = TemporalFusion({"rppg": 3, "face": 8}, 4, hidden=16, embed="each", rngs=nnx.Rngs(0))
+    assert [p.shape for p in each.first(z)] == [(3, 12, 8), (3, 12, 8)]
     with pytest.raises(ValueError, match="'each', 'joint'"):
-        TemporalFusion(3, 8, 4, embed="sum", rngs=nnx.Rngs(0))
+        TemporalFusion({"rppg": 3, "face": 8}, 4, embed="sum", rngs=nnx.Rngs(0))
 
 
 def test_classifier_is_a_scikit_learn_estimator_and_learns_both_modalities():
@@ -193,3 +194,50 @@ def test_bad_inputs_are_clear_errors():
     with pytest.raises(ValueError, match="not a model specification: preset 'fancy'"):
         build_model("rppg", ModelSpec(**{**SPEC.to_dict(), "preset": "fancy"}))
 
+
+
+def test_late_fusion_weights_lie_on_the_simplex_and_two_models_keep_the_papers_grid():
+    from emojax.models.late_fusion import WEIGHT_GRID, choose_weights, weight_grid
+
+    grid = weight_grid(3)
+    assert len(grid) == 231 and np.allclose(grid.sum(axis=1), 1) and (grid >= 0).all()
+    assert np.array_equal(weight_grid(2)[:, 0], WEIGHT_GRID)
+    rng = np.random.default_rng(0)
+    y = np.arange(30) % 3
+    good = np.eye(3)[y] * 0.8 + 0.2 / 3                       # knows the class
+    noise = rng.dirichlet(np.ones(3), 30)                     # knows nothing
+    acc = lambda t, p: float((t == p).mean())
+    w = choose_weights([noise, good, noise[::-1]], y, acc)
+    assert np.isclose(w.sum(), 1) and w[1] == w.max() and w[1] >= 0.5
+    assert choose_weights([good, noise], y, acc)[0] >= 0.5
+
+
+def test_modality_dropout_never_drops_two_modalities_of_a_clip():
+    import jax.numpy as jnp
+    from flax import nnx
+    from emojax.models.early_fusion import ModalityDropout
+
+    drop = ModalityDropout(1 / 3, modalities=3, rngs=nnx.Rngs(dropout=0))
+    parts = [jnp.ones((500, 4, 2)) for _ in range(3)]
+    has = [jnp.ones(500, bool), jnp.ones(500, bool), jnp.arange(500) % 2 == 0]
+    dropped = np.stack([np.asarray((p == 0).all(axis=(1, 2))) for p in drop(parts, has)], axis=1)
+    assert dropped.sum(axis=1).max() == 1 and dropped.any()
+    with pytest.raises(ValueError, match="1/3"):
+        ModalityDropout(0.4, modalities=3, rngs=nnx.Rngs(dropout=0))
+
+
+def test_fusion_over_three_modalities_predicts_a_clip_without_voice():
+    a, y = toy_arrays(n=8)
+    rng = np.random.default_rng(1)
+    a = {**a, "voice": rng.normal(size=(8, 40, 25)).astype(np.float32)}
+    a["mask"][:, :, 2] = True
+    a["mask"][::2, :, 2] = False                              # half the clips: no voice at all
+    spec = ModelSpec.of("improved", a, 4)
+    assert spec.modalities == ("rppg", "face", "voice") and spec.voice_channels == 25
+    for name in ("voice", "early_fusion"):
+        model = build_model(name, spec)
+        model.fit_inputs(Split.of(a).inputs, a["mask"])
+        logits = predict_logits(model, Split.of(a))
+        assert np.isfinite(logits).all()
+        if name == "voice":                                 # no voice: the training prior, whatever the values
+            assert np.allclose(logits[0], logits[2])

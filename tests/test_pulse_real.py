@@ -17,7 +17,7 @@ from emojax.data import planted as P
 from emojax.features import heart, rppg, vitals
 from emojax.video import Frame, FrameReader
 
-from .conftest import shared
+from .conftest import chain_files, shared
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -25,26 +25,42 @@ RATES = (50, 66, 88, 130)
 AMPLITUDES = (0.01, 0.006, 0.004)     # 0.3 %: the benchmark's (planting and re-encoding cost ~5 s a case)
 
 
-def _bases(chain):
-    for name in ("grid", "cremad"):        # four GRID clips; every CREMA-D clip
-        frames, fps, points = chain(name)
-        assert len(frames) / fps >= 10.0
-        yield frames, fps, points, P.skin_masks(frames, points)
+def _plant_and_extract(files, points, cases):
+    """``cases`` ((bpm, amplitude, seed) each) planted into the chained ``files`` (their dlib
+    ``points`` given), re-encoded and extracted: (truth bpm, amplitude, features) each. Run in a
+    worker process: a case takes seconds and depends on no other, so two cores read two at once
+    (each case is seeded: the same features as one after the other in this process)."""
+    from emojax.features.record import ExtractorConfig
+    from emojax.features.shared import shared_extractor
+
+    frames, fps = P.chained(files)
+    masks = P.skin_masks(frames, points)
+    extractor = shared_extractor(ExtractorConfig())
+    out = []
+    for bpm, amp, seed in cases:
+        planted, truth = P.plant_pulse(frames, fps, bpm, amp, points=points, masks=masks, seed=seed)
+        planted = P.reencode(planted, fps, codec="mpeg4")      # deterministic, unlike libx264
+        feats = extractor.frames([Frame(i, i / fps, f) for i, f in enumerate(planted)], fps)
+        out.append((truth.bpm, amp, feats))
+    return out
 
 
 @pytest.fixture(scope="module")
-def planted_cases(extractor, chain):
+def planted_cases(chain):
     """(truth bpm, amplitude, features) for every rate and amplitude on two chained clips, and
-    two cases of the GRID chain with no pulse at all."""
-    out = []
-    for b, (frames, fps, points, masks) in enumerate(_bases(chain)):
+    two cases of the GRID chain with no pulse at all (four groups of cases on two processes)."""
+    from emojax.data.worker import PRELOAD, setup_worker
+    from emojax.procs import process_pool
+
+    jobs = []
+    for b, name in enumerate(("grid", "cremad")):        # four GRID clips; every CREMA-D clip
+        frames, fps, points = chain(name)
+        assert len(frames) / fps >= 10.0
         cases = list(itertools.product(RATES, AMPLITUDES)) + ([(70.0, 0.0), (70.0, 0.0)] if b == 0 else [])
-        for k, (bpm, amp) in enumerate(cases):
-            planted, truth = P.plant_pulse(frames, fps, bpm, amp, points=points, masks=masks, seed=100 * b + k)
-            planted = P.reencode(planted, fps, codec="mpeg4")      # deterministic, unlike libx264
-            feats = extractor.frames([Frame(i, i / fps, f) for i, f in enumerate(planted)], fps)
-            out.append((truth.bpm, amp, feats))
-    return out
+        cases = [(bpm, amp, 100 * b + k) for k, (bpm, amp) in enumerate(cases)]
+        jobs += [(chain_files(name), points, cases[half::2]) for half in (0, 1)]
+    with process_pool(2, preload=[PRELOAD], initializer=setup_worker) as pool:
+        return [case for done in pool.map(_plant_and_extract, *zip(*jobs)) for case in done]
 
 
 def test_planted_pulse_is_found_and_never_reported_at_twice_or_half_its_rate(planted_cases):

@@ -72,6 +72,34 @@ def test_every_cli_default_is_the_librarys():
     assert engine == type(engine)()
 
 
+def test_the_modalities_option_reads_the_librarys_registry():
+    """``emojax train --modalities`` takes a comma-separated list checked against MODALITIES (no
+    argparse choices: a list is one value), says every name in its help, and reaches the run's
+    config; the page's background command line carries it the same way."""
+    import pytest
+
+    from emojax.cli import build_parser
+    from emojax.cli.train import run_config_of
+    from emojax.features.modalities import MODALITIES
+    from emojax.training.commands import train_command
+
+    parser = build_parser()
+    base = ["train", "--dataset", "csv", "--root", "m.csv", "--out", "run"]
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    action = next(a for a in sub["train"]._actions if a.dest == "modalities")
+    assert all(m in action.help for m in MODALITIES) and action.metavar == ",".join(MODALITIES)
+    assert parser.parse_args(base).modalities is None and run_config_of(parser.parse_args(base)).modalities is None
+    args = parser.parse_args(base + ["--modalities", "voice,face"])
+    assert args.modalities == ("face", "voice") == run_config_of(args).modalities   # MODALITIES order
+    assert parser.parse_args(base + ["--modalities", ",".join(MODALITIES)]).modalities == MODALITIES
+    for bad in ("face,lips", "face,face", ","):
+        with pytest.raises(SystemExit):
+            parser.parse_args(base + ["--modalities", bad])
+    cmd = train_command("out", dataset="csv", root="m.csv", modalities=("face", "voice"))
+    assert parser.parse_args(cmd[cmd.index("train"):]).modalities == ("face", "voice")
+    assert "--modalities" not in train_command("out", dataset="csv", root="m.csv", modalities=())
+
+
 def test_the_method_help_says_every_method_and_the_default_from_the_library():
     """The help texts of the method choice (CLI and Signals page) are built from the library's notes,
     one per method, the default marked: a method added, removed or made the default shows there."""
@@ -98,6 +126,7 @@ def labels_of(box, registry) -> None:
 def test_the_train_page_offers_the_librarys_lists(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
+    from emojax.features.modalities import MODALITIES
     from emojax.presets import DEFAULT_PRESET
 
     monkeypatch.setenv("EMOJAX_ARTIFACTS", str(tmp_path))
@@ -107,19 +136,24 @@ def test_the_train_page_offers_the_librarys_lists(tmp_path, monkeypatch):
     for key, name in (("train_dataset", "dataset"), ("train_protocol", "protocol"), ("train_preset", "preset"),
                       ("train_engine", "engine")):
         labels_of(at.selectbox(key=key), known[name])
+    box = at.multiselect(key="train_modalities")
+    assert sorted(box.options) == sorted(box.format_func(m) for m in MODALITIES) and box.value == []
     assert at.selectbox(key="train_preset").value == DEFAULT_PRESET
     assert "improved: PBV pulse" in at.selectbox(key="train_preset").help
 
 
-def test_signals_and_teaching_offer_the_librarys_lists(app):
+def test_signals_and_teaching_offer_the_librarys_lists(app, dashboard_artifacts):
+    from emojax.estimator import TrainedRun
     from emojax.explain.importance import VIDEO_GROUPINGS
     from emojax.features.rppg import DEFAULT_METHOD, PULSE_METHODS, RPPG_METHODS, methods_said
-    from emojax.models import MODEL_NAMES
+    from emojax.models import model_names
 
     at = app("signals")
     box = at.selectbox(key="signals_method")
     assert box.options == [m for m in RPPG_METHODS if m != "mean"] and box.value == DEFAULT_METHOD
     assert box.help == methods_said(PULSE_METHODS)
     at = app("teaching")
-    labels_of(at.selectbox(key="pfi_model"), MODEL_NAMES)
+    demo = TrainedRun(dashboard_artifacts / "runs" / "demo-improved").model_names   # the demo run's models
+    assert demo == model_names(("rppg", "face", "voice"))                        # its clips speak
+    labels_of(at.selectbox(key="pfi_model"), demo)
     assert [g.partition(":")[0] for g in at.selectbox(key="pfi_grouping").options] == list(VIDEO_GROUPINGS)

@@ -223,7 +223,7 @@ def test_values_a_run_could_not_have_written_are_refused(explained_run, tmp_path
         (bad / rel).write_text(json.dumps(data))
 
     edit("metrics.json", lambda m: m["pooled"]["rppg"].update(accuracy=7.5))
-    edit("checkpoint/fold-1/late_fusion.json", lambda w: w.update(weight=7.5))
+    edit("checkpoint/fold-1/late_fusion.json", lambda w: w["weights"].update(rppg=7.5))
     edit("importance.json", lambda i: i["table2"]["early_fusion"].update(rppg=250.0))
     with np.load(bad / "predictions.npz") as z:
         pred = {k: z[k] for k in z.files}
@@ -232,7 +232,7 @@ def test_values_a_run_could_not_have_written_are_refused(explained_run, tmp_path
     found = problems(bad)
     assert any("metrics.json: pooled.rppg.accuracy is 7.5, not a share in [0, 1]" in p for p in found), found
     assert any("predictions.npz: 'proba_face' is not a probability per class" in p for p in found), found
-    with pytest.raises(EmojaxError, match=r"late_fusion\.json: the late-fusion weight must be a number in \[0, 1\], not 7\.5"):
+    with pytest.raises(EmojaxError, match=r"late_fusion\.json: a late-fusion weight must be a number in \[0, 1\], not 7\.5"):
         TrainedRun(bad).split(0)
     with pytest.raises(EmojaxError, match=r"importance\.json: 'table2' is not per-cent shares"):
         read_importance(bad)
@@ -272,8 +272,10 @@ def test_prediction_refuses_or_flags_what_it_cannot_predict_from_the_same_everyw
 
     assert main(["predict", str(gray), "--run", str(run), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["label"] in result["classes"] and len(result["warnings"]) == 1
-    assert result["warnings"][0].startswith("the video has no colour (grayscale)")
+    # the file written here has no audio track: the voice is said absent beside the missing colour
+    assert result["label"] in result["classes"] and len(result["warnings"]) == 2, result["warnings"]
+    assert sum(w.startswith("the video has no colour (grayscale)") for w in result["warnings"]) == 1
+    assert sum(w.startswith("no voice to use (the file has no audio track)") for w in result["warnings"]) == 1
     extractor = Extractor(TrainedRun(run).extractor)
     f = extractor(gray)
     assert f.grayscale and not extractor(write_video(tmp_path / "colour.mp4", face, 30.0)).grayscale
@@ -298,7 +300,8 @@ def test_sub_second_clips_are_read_from_their_landmarks_never_answered_by_a_cons
     out = {s: predict_video(clip, run, start=0.2, end=0.2 + s) for s in (0.6, 0.9, 1.5)}
     for s, r in out.items():
         assert r["models"]["face"]["modalities"] == ["face"] and not r["models"]["face"]["prior_only"]
-        assert r["models"]["early_fusion"]["modalities"] == (["face"] if s < 1 else ["rppg", "face"])
+        # the clip speaks (its own MP3 track), so the voice is read at every length
+        assert r["models"]["early_fusion"]["modalities"] == (["face", "voice"] if s < 1 else ["rppg", "face", "voice"])
         assert r["models"]["rppg"]["prior_only"] == (s < 1)
         assert any(w.startswith("no pulse to use") for w in r["warnings"]) == (s < 1)
     for m in ("face", "early_fusion", "late_fusion"):

@@ -29,11 +29,12 @@ def record(t: int, seed: int = 0, missing: slice | None = None, shift=(0.0, 0.0)
 def test_paper_preset_zero_pads_raw_values_to_the_longest():
     recs = [record(50), record(80, seed=1, missing=slice(10, 20))]
     a = to_arrays(recs, InputConfig(preset="paper", length=None))
-    assert a["rppg"].shape == (2, 80, 3) and a["face"].shape == (2, 80, 136) and a["mask"].shape == (2, 80, 2)
+    assert a["rppg"].shape == (2, 80, 3) and a["face"].shape == (2, 80, 136) and a["mask"].shape == (2, 80, 3)
+    assert a["voice"].shape == (2, 80, 26) and not a["mask"][..., 2].any()   # 25 descriptors + voiced; no voice read: absent, zeros
     assert np.allclose(a["rppg"][0, :50], recs[0].rgb) and (a["rppg"][0, 50:] == 0).all()
     assert np.allclose(a["face"][0, :50], recs[0].landmarks.reshape(50, -1))
-    assert a["mask"][0, :50].all() and not a["mask"][0, 50:].any()          # both modalities
-    assert not a["mask"][1, 10:20].any() and (a["face"][1, 10:20] == 0).all() and a["mask"][1, 20:].all()
+    assert a["mask"][..., :2][0, :50].all() and not a["mask"][..., :2][0, 50:].any()          # both modalities
+    assert not a["mask"][..., :2][1, 10:20].any() and (a["face"][1, 10:20] == 0).all() and a["mask"][..., :2][1, 20:].all()
 
 
 def test_improved_preset_fixed_length_and_channels():
@@ -41,7 +42,7 @@ def test_improved_preset_fixed_length_and_channels():
     a = to_arrays(recs, InputConfig(length=64), speakers=["s1", "s2"])
     assert a["rppg"].shape == (2, 64, 3) and a["face"].shape == (2, 64, 272)
     assert np.isfinite(a["rppg"]).all() and np.isfinite(a["face"]).all()
-    assert a["mask"][0].all() and not a["mask"][1, :5].any() and a["mask"][1, 10:].all()
+    assert a["mask"][..., :2][0].all() and not a["mask"][..., :2][1, :5].any() and a["mask"][..., :2][1, 10:].all()
 
 
 def test_alignment_removes_translation_scale_and_rotation():
@@ -55,7 +56,7 @@ def test_speaker_relative_shapes_differ_only_by_expression_and_need_speakers():
     # two speakers with different faces; relative to each speaker's mean, both are ~0
     recs = [record(40, seed=1), record(40, seed=2)]
     a = to_arrays(recs, InputConfig(length=40, speaker_relative=True), speakers=["p", "q"])
-    assert a["mask"].all()
+    assert a["mask"][..., :2].all()
     assert np.abs(a["face"][:, :, :136]).max() < 0.05
     b = to_arrays(recs, InputConfig(length=40), speakers=["p", "q"])     # the default: each video on its own
     assert np.abs(b["face"][0, :, :136] - b["face"][1, :, :136]).max() > 0.1
@@ -79,13 +80,13 @@ def test_improved_rppg_channels_keep_long_gaps_missing_and_short_clips_usable():
     the pulse but masked (no face), its neighbours kept; a clip too short for a heart rate still
     has its pulse (rate and quality 0, not missing)."""
     long_gap = to_arrays([record(600, missing=slice(240, 300))], InputConfig(length=600))
-    m = long_gap["mask"][0]
+    m = long_gap["mask"][..., :2][0]
     assert not m[240:300].any() and m[:240].all() and m[300:].all()
     assert (long_gap["rppg"][0, 240:300] == 0).all() and np.abs(long_gap["rppg"][0, 300:, 1]).min() > 0
-    short_gap = to_arrays([record(600, missing=slice(240, 246))], InputConfig(length=600))["mask"][0]
+    short_gap = to_arrays([record(600, missing=slice(240, 246))], InputConfig(length=600))["mask"][..., :2][0]
     assert not short_gap[240:246].any() and short_gap[:240].all() and short_gap[246:].all()
     short = to_arrays([record(50)], InputConfig(length=50))   # 1.7 s: a pulse, too short to tell a rate
-    assert short["mask"].all() and (short["rppg"][0, :, 1:] == 0).all() and np.abs(short["rppg"][0, :, 0]).max() > 0
+    assert short["mask"][..., :2].all() and (short["rppg"][0, :, 1:] == 0).all() and np.abs(short["rppg"][0, :, 0]).max() > 0
 
 
 def test_each_modality_has_its_own_mask_and_a_missing_pulse_never_hides_a_face():
@@ -108,7 +109,7 @@ def test_each_modality_has_its_own_mask_and_a_missing_pulse_never_hides_a_face()
     assert "only 5 frame(s)" in why["face"] and why["rppg"]
     assert not to_arrays([few], InputConfig(length=60))["mask"].any()
     paper = to_arrays([clip], InputConfig(preset="paper", length=None))   # the paper reads the box colour
-    assert paper["mask"][0].all()
+    assert paper["mask"][..., :2][0].all()
 
 
 def test_a_grayscale_video_has_no_pulse():
@@ -116,7 +117,7 @@ def test_a_grayscale_video_has_no_pulse():
     grey.rgb[:] = grey.rgb[:, :1]
     assert "no colour" in presence(grey, InputConfig(length=64))["rppg"]
     for preset in ("paper", "improved"):
-        m = to_arrays([grey], InputConfig(preset=preset, length=64))["mask"][0]
+        m = to_arrays([grey], InputConfig(preset=preset, length=64))["mask"][..., :2][0]
         assert m[:, 1].all() and not m[:, 0].any()
 
 
@@ -133,5 +134,5 @@ def test_the_minimum_is_judged_on_what_reaches_the_models():
     assert not to_arrays([sparse], InputConfig(length=150))["mask"].any()
     late = record(200, missing=slice(0, 100))
     why = presence(late, InputConfig(preset="paper", length=75))
-    assert all("within the 75 frames the models read" in w for w in why.values())
-    assert presence(late, InputConfig(preset="paper", length=None)) == {"rppg": None, "face": None}
+    assert all("within the 75 frames the models read" in w for m, w in why.items() if m != "voice")
+    assert presence(late, InputConfig(preset="paper", length=None)) == {"rppg": None, "face": None, "voice": presence(late)["voice"]}

@@ -306,3 +306,41 @@ def test_a_voice_that_cannot_be_read_costs_the_record_nothing_but_its_voice(tmp_
     assert np.isnan(feats.voice).all() and not feats.speech.any()
     assert np.array_equal(feats.landmarks, whole.landmarks, equal_nan=True)
     assert np.array_equal(feats.rgb, whole.rgb, equal_nan=True)
+
+
+def _voice_only_record(path) -> Features:
+    """A record holding only ``path``'s real voice (no face found on any frame)."""
+    rec = V.file_voice(path)
+    t = len(rec.times)
+    return Features(rgb=np.full((t, 3), np.nan), landmarks=np.full((t, 68, 2), np.nan, np.float32),
+                    box=np.full((t, 4), np.nan), state=np.zeros(t, np.uint8), confidence=np.zeros(t, np.float32),
+                    times=rec.times, fps=rec.fps, voice=rec.voice, speech=rec.speech,
+                    source={"path": str(path), "voice": rec.source["voice"]})
+
+
+def test_unvoiced_speech_is_voice_present_with_voiced_zero_never_masked():
+    """CREMA-D's sad clip: openSMILE finds no voiced 10 ms frame in it, so its voiced-only
+    descriptors are NaN on every speech frame; masking those frames would make the clip "voice
+    absent". It stays present: those descriptors read 0 and the ``voiced`` channel 0."""
+    from emojax.data.transforms import F0, VOICE_NAMES, InputConfig, to_arrays
+    from emojax.features.modalities import MODALITIES
+
+    v = MODALITIES.index("voice")
+    nz = [i for i, d in enumerate(V.DESCRIPTORS) if d in V.VOICED_ONLY]
+    folder = shared("cremad")
+    sad, ang = (_voice_only_record(folder / f"1001_DFA_{e}_XX.flv") for e in ("SAD", "ANG"))
+    assert sad.speech.sum() > 10 and np.isnan(sad.voice[sad.speech][:, F0]).all()   # the data fact
+    assert np.isfinite(ang.voice[ang.speech][:, F0]).any()
+    for rec in (sad, ang):
+        a = to_arrays([rec])
+        heard = a["mask"][0, :, v]
+        assert a["voice"].shape[-1] == len(VOICE_NAMES) == len(V.DESCRIPTORS) + 1
+        assert heard.sum() >= 0.8 * rec.speech.mean() * len(heard), "speech frames masked out"  # edges lost to resampling
+        assert np.isfinite(a["voice"]).all()
+        voiced = a["voice"][0, heard, -1]
+        if rec is sad:
+            assert (voiced == 0).all() and (a["voice"][0][np.ix_(heard, nz)] == 0).all()
+        else:   # angry speech is voiced on many frames (a fraction between frames once resampled), F0 read there
+            assert voiced.mean() > 0.2 and (a["voice"][0, heard, F0][voiced == 1] > 0).all()
+    paper = to_arrays([sad], InputConfig(preset="paper", length=len(sad)))   # no resampling: frame for frame
+    assert (paper["mask"][0, :, v] == sad.speech).all() and (paper["voice"][0, sad.speech, -1] == 0).all()

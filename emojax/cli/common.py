@@ -20,6 +20,16 @@ def _whole(text: str, least: int, below: str) -> int:
     return value
 
 
+def modality_list(text: str) -> tuple[str, ...]:
+    """An argument naming modalities, comma-separated, each once (``features.modalities.MODALITIES``)."""
+    from ..features.modalities import check
+
+    try:
+        return check(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def positive_int(text: str) -> int:
     """An argument that must be a whole number of at least 1."""
     return _whole(text, 1, "is not at least 1")
@@ -245,15 +255,22 @@ def print_videos(videos: dict) -> None:
 
 
 def print_importance(out: dict) -> None:
+    from ..explain.groups import MODALITY_GROUP
     from ..explain.importance import modality_shares_of
 
     paper = out["paper_table2"]
+    paper = {MODALITY_GROUP[m]: v for m, v in paper.items() if m in MODALITY_GROUP}   # the paper's: rppg, face
+    # the run's modalities' columns (MODALITIES order): every one a model of the run has a share for
+    cols = [g for g in MODALITY_GROUP.values() if any(g in t for t in out["table2"].values())]
+
+    def row(name: str, t: dict) -> str:
+        return f"  {name:>14}  " + "  ".join(f"{'-' if t.get(k) is None else f'{t[k]:.2f}':>6}" for k in cols)
+
     print("modality contributions (Table 2), per cent of the positive permutation importance:")
-    print(f"  {'model':>14}  {'rPPG':>6}  {'visual':>6}")
+    print(f"  {'model':>14}  " + "  ".join(f"{'rPPG' if k == 'rppg' else k:>6}" for k in cols))
     for m, t in out["table2"].items():
-        cells = "  ".join("     -" if t.get(k) is None else f"{t[k]:6.2f}" for k in ("rppg", "visual"))
-        print(f"  {m:>14}  {cells}")
-    print(f"  {'paper (IEMOCAP)':>14}  {paper['rppg']:6.2f}  {paper['face']:6.2f}")
+        print(row(m, t))
+    print(row("paper (IEMOCAP)", paper))
     for m, neg in out.get("table2_negative", {}).items():
         if neg:
             print(f"  {m}: negative importance (permuting it raised accuracy; no share): "
@@ -279,5 +296,6 @@ def print_importance(out: dict) -> None:
             share = modality_shares_of(e)
             print(f"  {m}: {e['label']} ({100 * e['proba'][e['label']]:.0f} %); modality shares "
                   + ", ".join(f"{k} {'-' if p is None else f'{p:.0f} %'}" for k, p in share.items())
-                  + f"; integrated gradients rPPG {ig['modality']['rppg']:+.3f}, visual {ig['modality']['visual']:+.3f}"
-                  f" (completeness error {100 * ig['completeness_error']:.2f} %)")
+                  + "; integrated gradients " + ", ".join(f"{'rPPG' if k == 'rppg' else k} {a:+.3f}"
+                                                          for k, a in ig["modality"].items())
+                  + f" (completeness error {100 * ig['completeness_error']:.2f} %)")

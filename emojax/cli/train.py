@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from .common import (TrainBars, add_engine_options, add_partial_option, add_stream_option, class_sets,
-                     dataset_kinds, engine_of, positive_int, print_metrics, seconds)
+                     dataset_kinds, engine_of, modality_list, positive_int, print_metrics, seconds)
 
 
 def run_config_of(args):
@@ -15,7 +15,7 @@ def run_config_of(args):
                      length=args.length, protocol=args.protocol, folds=args.folds, classes=args.classes,
                      store=args.store, accept_partial=args.accept_partial, seeds=args.seeds, refit=args.refit,
                      speaker_relative=args.speaker_norm, allow_speaker_overlap=args.allow_speaker_overlap,
-                     speaker_pattern=args.speaker_pattern)
+                     speaker_pattern=args.speaker_pattern, modalities=args.modalities)
     if args.stream is None:
         return cfg
     return dataclasses.replace(cfg, extractor=dataclasses.replace(cfg.extractor, stream=args.stream))
@@ -35,6 +35,7 @@ def run(args) -> int:
 
 
 def add(sub) -> None:
+    from ..features.modalities import MODALITIES, PAPER_MODALITIES
     from ..features.rppg import DEFAULT_METHOD
     from ..presets import DEFAULT_PRESET, PRESET_NAMES
     from ..training.protocols import PROTOCOLS
@@ -50,6 +51,10 @@ def add(sub) -> None:
     p.add_argument("--folds", type=positive_int, default=5, help="k of kfold (default 5)")
     p.add_argument("--epochs", type=positive_int, default=None, help="override the preset's epochs")
     p.add_argument("--length", type=positive_int, default=None, help="frames per video (improved: 150; paper: the longest)")
+    p.add_argument("--modalities", type=modality_list, default=None, metavar=",".join(MODALITIES),
+                   help=f"the modalities the run reads, comma-separated, at least one of {', '.join(MODALITIES)} "
+                        f"(default: the preset's: paper {','.join(PAPER_MODALITIES)}; improved adds voice when at "
+                        "least half the videos have it); saved in the run's config.json")
     p.add_argument("--classes", choices=class_sets(), help="IEMOCAP class set (default: paper)")
     p.add_argument("--seed", type=int, default=None, help="the first seed (default: the preset's, 0)")
     p.add_argument("--seeds", type=positive_int, default=1, metavar="N",

@@ -1,6 +1,8 @@
-"""From feature records to model arrays: ``X_rppg (N, T, C)``, ``X_face (N, T, 136)`` and
-``mask (N, T, M)``: each modality's own validity per frame (``features.modalities.MODALITIES``:
-the pulse, the landmarks), a modality with too little of it marked absent in the whole video.
+"""From feature records to model arrays: ``X_rppg (N, T, C)``, ``X_face (N, T, 136)``,
+``X_voice (N, T, 26)`` and ``mask (N, T, M)``: each modality's own validity per frame
+(``features.modalities.MODALITIES``: the pulse, the landmarks, voiced speech), a modality with
+too little of it marked absent in the whole video. A record without a voice read (None: no
+audio track read, or none in the file) has the voice absent, never zeros taken for silence.
 
 Two presets:
 - ``paper`` (Kumar & Li 2023): the raw per-frame mean R, G, B and raw landmark coordinates,
@@ -9,6 +11,13 @@ Two presets:
   quality channels; landmarks aligned to a mean shape by Procrustes (translation, scale,
   rotation removed), relative to the speaker's mean shape, with velocities; resampled to a
   fixed length. Frames without a face are masked, never filled with random values.
+
+The voice is the eGeMAPS descriptors as read (``features.voice.DESCRIPTORS``) and whether the
+frame was voiced (:data:`VOICE_NAMES`) in both presets, valid on every speech frame:
+standardising them is the model's own ``InputNorm`` (training statistics, applied unchanged in
+prediction). With ``speaker_relative`` (improved), the pitch (F0 in semitones) is taken relative
+to the speaker's mean F0 over their speech frames in the set, as the landmarks are relative to
+the speaker's mean shape: a speaker's natural pitch is not an emotion, a rise from it may be.
 """
 
 from __future__ import annotations
@@ -20,8 +29,9 @@ import numpy as np
 from scipy.interpolate import interp1d
 
 from ..errors import ConfigError
-from ..features import heart, modalities, rppg, vitals
+from ..features import heart, modalities, rppg, vitals, voice as voice_features
 from ..features.modalities import MODALITIES
+from ..features.modalities import check as modalities_check
 from ..features.record import Features
 from ..presets import DEFAULT_PRESET, check_preset
 
@@ -134,6 +144,15 @@ def _face_channels(f: Features, cfg: InputConfig, speaker_mean: np.ndarray | Non
     return np.hstack([flat, np.nan_to_num(vel)])
 
 
+#: the voice's channels: the eGeMAPS descriptors and ``voiced`` (1 where the voiced-only
+#: descriptors were observed on the frame, 0 where the frame holds speech but openSMILE found no
+#: voiced 10 ms frame in it: those descriptors then read 0, openSMILE's own value for unvoiced)
+VOICE_NAMES = (*voice_features.DESCRIPTORS, "voiced")
+VOICE_CHANNELS = len(VOICE_NAMES)
+F0 = voice_features.DESCRIPTORS.index("F0semitoneFrom27.5Hz_sma3nz")
+_VOICED_ONLY = np.array([d in voice_features.VOICED_ONLY for d in voice_features.DESCRIPTORS])
+
+
 def speaker_means(records: Sequence[Features], speakers: Sequence[str | None]) -> dict:
     """Mean aligned shape ``(68, 2)`` of each speaker (group), over all their frames with a face;
     ``None`` for a speaker with no such frame."""
@@ -144,19 +163,54 @@ def speaker_means(records: Sequence[Features], speakers: Sequence[str | None]) -
     return {g: np.concatenate(v).mean(axis=0) if sum(map(len, v)) else None for g, v in out.items()}
 
 
-def channels(f: Features, cfg: InputConfig, speaker_mean: np.ndarray | None = None
-             ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """One record's rPPG channels ``(T, Cr)``, landmark channels ``(T, Cf)`` and each modality's
-    validity ``{name: (T,) bool}`` at the record's own frames, before any resampling: the
-    pulse (paper: the face box's colour) where it was measured and the record has colour, the
-    landmarks where a face was found."""
+def speaker_pitch(records: Sequence[Features], speakers: Sequence[str | None]) -> dict:
+    """Mean F0 (semitones) of each speaker over their speech frames; None for a speaker never heard."""
+    out: dict = {}
+    for f, g in zip(records, speakers, strict=True):
+        if f.voice is not None:
+            out.setdefault(g, []).append(f.voice[f.speech & np.isfinite(f.voice[:, F0]), F0])
+        else:
+            out.setdefault(g, [])
+    return {g: float(np.concatenate(v).mean()) if sum(map(len, v)) else None for g, v in out.items()}
+
+
+def _voice_channels(f: Features, pitch: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(T, 26)`` voice channels (:data:`VOICE_NAMES`; NaN where no speech) and the voice's
+    validity ``(T,)``: the frames holding speech. A speech frame whose voiced-only descriptors are
+    NaN (no voiced 10 ms frame in it: a consonant, a whisper, a breathy or creaky clip, on which
+    they can be NaN on every frame) is still speech: those descriptors read 0 (openSMILE's value
+    for an unvoiced frame; with ``pitch``, the F0 relative to the speaker then reads 0 too) and
+    ``voiced`` 0, so the model can tell. Masking such frames would make quiet and breathy
+    clips "voice absent", a bias by class."""
+    if f.voice is None:
+        return np.full((len(f), VOICE_CHANNELS), np.nan), np.zeros(len(f), bool)
+    d = np.asarray(f.voice, np.float64).copy()
+    speech = np.asarray(f.speech, bool)
+    voiced = speech & np.isfinite(d[:, _VOICED_ONLY]).all(axis=1)
+    if pitch is not None:
+        d[:, F0] -= pitch
+    d[np.ix_(speech & ~voiced, _VOICED_ONLY)] = 0.0
+    v = np.hstack([d, voiced[:, None].astype(np.float64)])
+    v[~speech] = np.nan
+    valid = speech & np.isfinite(v).all(axis=1)
+    return v, valid
+
+
+def channels(f: Features, cfg: InputConfig, speaker_mean: np.ndarray | None = None, pitch: float | None = None
+             ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """One record's channels ``{modality: (T, C)}`` and each modality's validity ``{modality:
+    (T,) bool}`` at the record's own frames, before any resampling: the pulse (paper: the face
+    box's colour) where it was measured and the record has colour, the landmarks where a face
+    was found, the voice where the frame holds speech (``pitch``: the speaker's mean F0, taken
+    off the F0 column)."""
     r = f.rgb.astype(np.float64) if cfg.preset == "paper" else _rppg_channels(f, cfg)
     x = _face_channels(f, cfg, speaker_mean)
+    v, heard = _voice_channels(f, pitch)
     face = f.face_found & np.isfinite(x).all(axis=1)
     pulse = np.isfinite(r).all(axis=1) & (f.face_found if cfg.preset == "paper" else True)
     if f.grayscale:
         pulse = np.zeros(len(f), bool)
-    return r, x, {"rppg": pulse, "face": face}
+    return {"rppg": r, "face": x, "voice": v}, {"rppg": pulse, "face": face, "voice": heard}
 
 
 def presence(f: Features, cfg: InputConfig | None = None) -> dict[str, str | None]:
@@ -165,10 +219,14 @@ def presence(f: Features, cfg: InputConfig | None = None) -> dict[str, str | Non
     :func:`emojax.features.modalities.shortfall` on the video's own frames, and at least one
     frame of it left in the model inputs once they are cut or resampled to ``cfg``'s length)."""
     cfg = cfg or InputConfig()
-    _, _, valid = channels(f, cfg)
+    _, valid = channels(f, cfg)
     out = {m: modalities.shortfall(valid[m], f.fps) for m in MODALITIES}
     if f.grayscale:
         out["rppg"] = "the video has no colour (grayscale), so no pulse"
+    if f.voice is None:
+        out["voice"] = "the voice was not read (a record stored before emojax read voice: extract again)"
+    elif f.voice_status == "absent":
+        out["voice"] = "the file has no audio track"
     if any(w is None for w in out.values()):
         plain = replace(cfg, speaker_relative=False)   # a speaker's mean shape moves no frame in or out
         left = to_arrays([f], plain)["mask"][0].any(axis=0)
@@ -182,7 +240,8 @@ def presence(f: Features, cfg: InputConfig | None = None) -> dict[str, str | Non
 
 def to_arrays(records: Sequence[Features], cfg: InputConfig | None = None, *,
               speakers: Sequence[str | None] | None = None) -> dict[str, np.ndarray]:
-    """Stack records into ``rppg (N, T, Cr)``, ``face (N, T, F)`` and ``mask (N, T, M)``: for
+    """Stack records into ``rppg (N, T, Cr)``, ``face (N, T, F)``, ``voice (N, T, 26)`` and
+    ``mask (N, T, M)``: for
     each frame and modality (:data:`MODALITIES`), whether it was really observed. A modality a
     video has too little of (:func:`presence`) is absent: its mask is False on every frame.
     Values where the mask is False are zeros in the arrays.
@@ -196,16 +255,17 @@ def to_arrays(records: Sequence[Features], cfg: InputConfig | None = None, *,
         raise ConfigError("to_arrays needs at least one feature record")
     speakers = list(speakers) if speakers is not None else [None] * len(records)
     means: dict = {}
+    pitch: dict = {}
     if cfg.preset == "improved" and cfg.speaker_relative:
         if any(g is None for g in speakers):
             raise ConfigError("speaker-relative landmarks need the speaker of every video: give speakers "
                              "(in prediction: several videos of one person with --same-speaker)")
         means = speaker_means(records, speakers)
+        pitch = speaker_pitch(records, speakers)
     length = cfg.length if cfg.preset == "improved" else (cfg.length or max(len(f) for f in records))
     out: dict[str, list] = {k: [] for k in (*MODALITIES, "mask")}
     for f, g in zip(records, speakers, strict=True):
-        r, x, valid = channels(f, cfg, means.get(g))
-        values = {"rppg": r, "face": x}
+        values, valid = channels(f, cfg, means.get(g), pitch.get(g))
         m = np.stack([valid[k] if modalities.shortfall(valid[k], f.fps) is None else np.zeros(len(f), bool)
                       for k in MODALITIES], axis=1)
         if cfg.preset == "improved":
@@ -221,3 +281,17 @@ def to_arrays(records: Sequence[Features], cfg: InputConfig | None = None, *,
             out[k].append(np.where(m[:, i:i + 1], v, 0.0))
         out["mask"].append(m)
     return {**{k: np.stack(out[k]).astype(np.float32) for k in MODALITIES}, "mask": np.stack(out["mask"])}
+
+
+def restrict(arrays: dict, modalities: Sequence[str]) -> dict:
+    """``to_arrays``' output for a run of ``modalities`` only: every other modality has 0
+    channels and is never observed (its mask column False), so no model reads it."""
+    keep = modalities_check(modalities)
+    out = dict(arrays)
+    mask = np.asarray(arrays["mask"]).copy()
+    for i, m in enumerate(MODALITIES):
+        if m not in keep:
+            out[m] = np.asarray(arrays[m])[..., :0]
+            mask[..., i] = False
+    out["mask"] = mask
+    return out

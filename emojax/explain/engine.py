@@ -39,12 +39,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from ..features.modalities import MODALITIES, index
+from ..features.modalities import MODALITIES
 from ..models import EarlyFusion
+from ..models.common import valid
 from ..training.devices import data_parallel
+from ..training.loop import Split
 from .groups import Group
-
-RPPG, FACE = index("rppg"), index("face")
 
 MB = 1 << 20
 #: activations per call of the layers after the first: batches of about this size stay in cache
@@ -53,28 +53,28 @@ CALL_BYTES = 16 * MB
 
 
 @partial(jax.jit, static_argnums=0)
-def _stage_one(graphdef, state, rppg, face, mask):
+def _stage_one(graphdef, state, inputs, mask):
     model = nnx.merge(graphdef, state)
-    z = model.standardise(rppg, face, mask[..., RPPG], mask[..., FACE])
-    return z, model.first(*z)
+    z = model.standardise(inputs, valid(mask))
+    return z, model.first(z)
 
 
 @partial(jax.jit, static_argnums=0)
 def _first(graphdef, state, z):
-    return nnx.merge(graphdef, state).first(*z)
+    return nnx.merge(graphdef, state).first(z)
 
 
 @partial(jax.jit, static_argnums=0)
-def _masked_contributions(graphdef, state, z, bias, masks_r, masks_f):
-    """``C_g`` for a chunk of groups by masking ``z`` (any affine first layer)."""
+def _masked_contributions(graphdef, state, z, bias, masks):
+    """``C_g`` for a chunk of groups by masking ``z`` (any affine first layer); ``masks``: one
+    ``(G, T, C_m)`` per modality."""
     model = nnx.merge(graphdef, state)
 
-    def one(mr, mf):
-        zr = None if z[0] is None else z[0] * mr
-        zf = None if z[1] is None else z[1] * mf
-        return jax.tree.map(jnp.subtract, model.first(zr, zf), bias)
+    def one(*ms):
+        return jax.tree.map(jnp.subtract, model.first(tuple(None if v is None else v * m for v, m in zip(z, ms))),
+                            bias)
 
-    return jax.vmap(one)(masks_r, masks_f)
+    return jax.vmap(one)(*masks)
 
 
 @jax.jit
@@ -182,9 +182,11 @@ class FirstLayerCache:
         dp.replicate(model)              # on every device: all that is derived from it is too
         self.model = model
         self.graphdef, self.state = nnx.split(model)
-        rppg, face, mask = (jax.device_put(jnp.asarray(arrays[k]), dp.everywhere) for k in ("rppg", "face", "mask"))
+        split = Split.of(arrays)
+        inputs = tuple(jax.device_put(jnp.asarray(x), dp.everywhere) for x in split.inputs)
+        mask = jax.device_put(jnp.asarray(split.mask), dp.everywhere)
         self.mask = mask                 # (N, T, M)
-        self.z, self.base = _stage_one(self.graphdef, self.state, rppg, face, mask)
+        self.z, self.base = _stage_one(self.graphdef, self.state, inputs, mask)
         zeros = tuple(None if a is None else jnp.zeros_like(a[:1]) for a in self.z)
         self.bias = jax.tree.map(lambda b: b[0], _first(self.graphdef, self.state, zeros))
         self.row_bytes = sum(int(np.prod(b.shape[1:])) * 4 for b in jax.tree.leaves(self.base))
@@ -199,9 +201,10 @@ class FirstLayerCache:
         """``C_g`` of the flatten-then-dense first layer from ``g``'s own columns, or, for a
         group of more than half the columns, as everything minus its complement's."""
         if self._flat is None:
-            self._flat = (jnp.concatenate(self.z, axis=-1).reshape(self.n, -1), self.model.fc1.kernel[...])
+            self._flat = (jnp.concatenate([v for v in self.z if v is not None], axis=-1).reshape(self.n, -1),
+                          self.model.fc1.kernel[...])
         z_flat, kernel = self._flat
-        member = np.concatenate([g.rppg, g.face], axis=1).reshape(-1)
+        member = np.concatenate(g.parts, axis=1).reshape(-1)
         if member.sum() * 2 <= member.size:
             return _gathered_contribution(z_flat, kernel, jnp.asarray(np.flatnonzero(member)))
         rest = _gathered_contribution(z_flat, kernel, jnp.asarray(np.flatnonzero(~member)))
@@ -213,11 +216,11 @@ class FirstLayerCache:
             out = [self._gathered(g) for g in groups]
             out += [jnp.zeros_like(out[0])] * (pad_to - len(groups))
             return (jnp.stack(out),)
-        masks_r = np.zeros((pad_to, *groups[0].rppg.shape), np.float32)
-        masks_f = np.zeros((pad_to, *groups[0].face.shape), np.float32)
+        masks = tuple(np.zeros((pad_to, *p.shape), np.float32) for p in groups[0].parts)
         for k, g in enumerate(groups):
-            masks_r[k], masks_f[k] = g.rppg, g.face
-        return _masked_contributions(self.graphdef, self.state, self.z, self.bias, masks_r, masks_f)
+            for m, p in zip(masks, g.parts):
+                m[k] = p
+        return _masked_contributions(self.graphdef, self.state, self.z, self.bias, masks)
 
     def combs(self, groups: Sequence[Group], pad_to: int, modality: int) -> object:
         """The contribution of each group's cells of ``modality`` that it does not cover, on
@@ -225,17 +228,12 @@ class FirstLayerCache:
         k = 2 * self.model.reach + 1
         t = groups[0].rppg.shape[0]
         comb = (np.arange(t)[None, :] % k) == np.arange(k)[:, None]             # (K, T)
-        masks_r = np.zeros((pad_to, k, *groups[0].rppg.shape), np.float32)
-        masks_f = np.zeros((pad_to, k, *groups[0].face.shape), np.float32)
+        masks = tuple(np.zeros((pad_to, k, *p.shape), np.float32) for p in groups[0].parts)
         for i, g in enumerate(groups):
             unc = ~g.cover[:, modality]
-            if modality == RPPG:
-                masks_r[i] = (g.rppg & unc[:, None])[None] * comb[..., None]
-            else:
-                masks_f[i] = (g.face & unc[:, None])[None] * comb[..., None]
+            masks[modality][i] = (g.parts[modality] & unc[:, None])[None] * comb[..., None]
         out = _masked_contributions(self.graphdef, self.state, self.z, self.bias,
-                                    masks_r.reshape(pad_to * k, *masks_r.shape[2:]),
-                                    masks_f.reshape(pad_to * k, *masks_f.shape[2:]))
+                                    tuple(m.reshape(pad_to * k, *m.shape[2:]) for m in masks))
         return jax.tree.map(lambda c: c.reshape(pad_to, k, *c.shape[1:]), out)
 
     def flat_corrections(self, groups: Sequence[Group], pad_to: int, donors: np.ndarray, missing: np.ndarray,
@@ -244,18 +242,18 @@ class FirstLayerCache:
         values in the group's uncovered cells of the receiver's missing frames (``missing
         (n_recv, T, M)``) add to the flatten layer."""
         if self._flat is None:
-            self._flat = (jnp.concatenate(self.z, axis=-1).reshape(self.n, -1), self.model.fc1.kernel[...])
+            self._flat = (jnp.concatenate([v for v in self.z if v is not None], axis=-1).reshape(self.n, -1),
+                          self.model.fc1.kernel[...])
         z_flat, kernel = self._flat
         reps, n_recv = donors.shape
-        cr = self.z[0].shape[2]
-        width = cr + self.z[1].shape[2]
-        of_column = np.where(np.arange(width) < cr, RPPG, FACE)               # each column's modality
+        of_column = np.concatenate([np.full(p.shape[1], i) for i, p in enumerate(groups[0].parts)])  # each column's
+        width = len(of_column)                                                                        # modality
         lacked = missing.any(axis=0)[:, of_column]                              # (T, width)
         pair_donor = donors.reshape(-1)
         pair_recv = np.tile(np.arange(n_recv), reps)
         out = np.zeros((pad_to, reps * n_recv, kernel.shape[1]), np.float32)
         for i, g in enumerate(groups):
-            member = np.concatenate([g.rppg, g.face], axis=1) & ~g.cover[:, of_column] & lacked
+            member = np.concatenate(g.parts, axis=1) & ~g.cover[:, of_column] & lacked
             cells = np.flatnonzero(member.reshape(-1))
             if not len(cells):
                 continue
@@ -304,7 +302,7 @@ class Engine:
         missing = ~np.asarray(recv_mask)                      # frames and modalities each receiver lacks
         lacked = missing.any(axis=0)                          # (T, M)
         cover = np.stack([g.cover for g in groups])           # (G, T, M)
-        groups_lacking = [[bool(((g.rppg if mod == RPPG else g.face).any(axis=1) & ~g.cover[:, mod]
+        groups_lacking = [[bool((g.parts[mod].any(axis=1) & ~g.cover[:, mod]
                                  & lacked[:, mod]).any()) for mod in range(len(MODALITIES))] for g in groups]
         row = max(s.row_bytes for s in staged)
         widen = 1

@@ -1,10 +1,13 @@
 """Which input values are permuted together: a ``Group`` marks values of the rPPG input
-``(T, Cr)`` and of the landmark input ``(T, Cf)``.
+``(T, Cr)``, of the landmark input ``(T, Cf)`` and of the voice input ``(T, Cv)`` (0 channels
+in a run without voice).
 
-Ready-made groupings (``GROUPINGS``): ``modality`` (rPPG vs visual, the paper's Table 2),
+Ready-made groupings (``GROUPINGS``): ``modality`` (rPPG vs visual, the paper's Table 2, and
+the voice in a run that reads it),
 ``channel`` (every input channel over all frames: R, G, B or pulse / heart rate / quality,
-and each landmark coordinate), ``region`` (jaw, brows, nose, eyes, mouth, with their
-velocities in the improved inputs) and ``time`` (equal windows of frames; ``"time:20"`` for 20).
+each landmark coordinate and each voice channel), ``region`` (the parts a person can name: the
+face's jaw, brows, nose, eyes, mouth, with their velocities in the improved inputs, and, in a
+run that reads the voice, its groups :data:`VOICE_GROUPS` beside them) and ``time`` (equal windows of frames; ``"time:20"`` for 20).
 """
 
 from __future__ import annotations
@@ -16,10 +19,20 @@ import numpy as np
 
 from ..features.landmarks import REGIONS
 from ..features.modalities import MODALITIES
+from ..data.transforms import VOICE_NAMES
+from ..features.voice import GROUPS as VOICE_DESCRIPTOR_GROUPS
 
 #: rPPG channel names by input preset
 RPPG_CHANNELS = {"paper": ("R", "G", "B"), "improved": ("pulse", "heart_rate", "quality")}
 GROUPINGS = ("modality", "channel", "region", "time")
+#: each modality's group in the ``modality`` grouping (Table 2's shares; the landmarks keep the
+#: paper's name, "visual"), in MODALITIES order
+MODALITY_GROUP = {"rppg": "rppg", "face": "visual", "voice": "voice"}
+#: the voice's groups in the ``region`` grouping: ``features.voice.GROUPS`` (prosody, voice
+#: quality, formants, spectral balance) as voice channels; ``voiced`` (whether openSMILE found
+#: voicing in the frame, ``data.transforms.VOICE_NAMES``) goes with the prosody, as the F0's presence
+VOICE_GROUPS = {g: tuple(VOICE_NAMES.index(d) for d in (*names, *(("voiced",) if g == "prosody" else ())))
+                for g, names in VOICE_DESCRIPTOR_GROUPS.items()}
 TIME_WINDOWS = 10
 
 
@@ -35,16 +48,26 @@ class Group:
     name: str
     rppg: np.ndarray
     face: np.ndarray
+    voice: np.ndarray | None = None   # None: a run without voice (0 channels)
+
+    def __post_init__(self):
+        if self.voice is None:
+            object.__setattr__(self, "voice", np.zeros((len(self.rppg), 0), bool))
+
+    @property
+    def parts(self) -> tuple[np.ndarray, ...]:
+        """The group's mask of each modality's input, in MODALITIES order."""
+        return tuple(getattr(self, m) for m in MODALITIES)
 
     @property
     def size(self) -> int:
-        return int(self.rppg.sum() + self.face.sum())
+        return int(sum(p.sum() for p in self.parts))
 
     @property
     def cover(self) -> np.ndarray:
-        """``(T, M)``: the frames and modalities (``MODALITIES`` order) whose validity the group holds."""
-        full = {"rppg": self.rppg.all(axis=1), "face": self.face.all(axis=1)}
-        return np.stack([full[m] for m in MODALITIES], axis=1)
+        """``(T, M)``: the frames and modalities (``MODALITIES`` order) whose validity the group
+        holds (a modality of 0 channels: none, as no video has it)."""
+        return np.stack([p.all(axis=1) & (p.shape[1] > 0) for p in self.parts], axis=1)
 
 
 @dataclass(frozen=True)
@@ -55,9 +78,14 @@ class Layout:
     rppg_channels: int  # Cr
     face_channels: int  # Cf
     preset: str = "improved"
+    voice_channels: int = 0  # Cv (0: the run does not read the voice)
 
-    def empty(self) -> tuple[np.ndarray, np.ndarray]:
-        return (np.zeros((self.length, self.rppg_channels), bool), np.zeros((self.length, self.face_channels), bool))
+    def width(self, modality: str) -> int:
+        return getattr(self, f"{modality}_channels")
+
+    def empty(self) -> tuple[np.ndarray, ...]:
+        """An empty mask of each modality's input, in MODALITIES order."""
+        return tuple(np.zeros((self.length, self.width(m)), bool) for m in MODALITIES)
 
     def landmark_channels(self, points: Iterable[int]) -> list[int]:
         """The landmark-input channels of dlib points ``points`` (x, y; and dx, dy when the
@@ -78,14 +106,18 @@ class Layout:
             f = [f"face{c}" for c in range(self.face_channels)]
         return r, f
 
+    def voice_names(self) -> list[str]:
+        return list(VOICE_NAMES) if self.voice_channels == len(VOICE_NAMES) else \
+            [f"voice{c}" for c in range(self.voice_channels)]
 
-def _group(layout: Layout, name: str, rppg_cols=(), face_cols=(), frames=slice(None)) -> Group:
-    r, f = layout.empty()
+
+def _group(layout: Layout, name: str, rppg_cols=(), face_cols=(), frames=slice(None), voice_cols=()) -> Group:
+    parts = layout.empty()
     rows = np.zeros(layout.length, bool)
     rows[frames] = True
-    r[np.ix_(rows, list(rppg_cols))] = True
-    f[np.ix_(rows, list(face_cols))] = True
-    return Group(name, r, f)
+    for part, cols in zip(parts, (rppg_cols, face_cols, voice_cols)):
+        part[np.ix_(rows, list(cols))] = True
+    return Group(name, *parts)
 
 
 def ready_groups(kind: str, layout: Layout) -> list[Group]:
@@ -93,15 +125,23 @@ def ready_groups(kind: str, layout: Layout) -> list[Group]:
     base, _, arg = kind.partition(":")
     if base not in GROUPINGS or (arg and base != "time"):
         raise ValueError(f"unknown grouping {kind!r}; choose from {list(GROUPINGS)} (or 'time:N')")
-    cr, cf = range(layout.rppg_channels), range(layout.face_channels)
+    cr, cf, cv = range(layout.rppg_channels), range(layout.face_channels), range(layout.voice_channels)
     if base == "modality":
-        return [_group(layout, "rppg", rppg_cols=cr), _group(layout, "visual", face_cols=cf)]
+        cols = {"rppg": cr, "face": cf, "voice": cv}
+        return [_group(layout, MODALITY_GROUP[m], **{f"{m}_cols": cols[m]}) for m in MODALITIES if len(cols[m])]
     if base == "channel":
         rn, fn = layout.channel_names()
         return ([_group(layout, f"rppg:{n}", rppg_cols=[c]) for c, n in enumerate(rn)]
-                + [_group(layout, f"face:{n}", face_cols=[c]) for c, n in enumerate(fn)])
+                + [_group(layout, f"face:{n}", face_cols=[c]) for c, n in enumerate(fn)]
+                + [_group(layout, f"voice:{n}", voice_cols=[c]) for c, n in enumerate(layout.voice_names())])
     if base == "region":
-        return [_group(layout, r, face_cols=layout.landmark_channels(pts)) for r, pts in REGIONS.items()]
+        face = [_group(layout, r, face_cols=layout.landmark_channels(pts)) for r, pts in REGIONS.items()] \
+            if layout.face_channels else []
+        voice = [_group(layout, g, voice_cols=cols) for g, cols in VOICE_GROUPS.items()] \
+            if layout.voice_channels == len(VOICE_NAMES) else []
+        if not face and not voice:
+            raise ValueError("the region grouping needs the landmarks or the voice; the run reads neither")
+        return face + voice
     try:
         n = int(arg) if arg else TIME_WINDOWS
     except ValueError:
@@ -109,20 +149,20 @@ def ready_groups(kind: str, layout: Layout) -> list[Group]:
     if not 1 <= n <= layout.length:
         raise ValueError(f"time windows: {n} windows do not fit {layout.length} frames")
     edges = np.linspace(0, layout.length, n + 1).round().astype(int)
-    return [_group(layout, f"t{a}-{b - 1}", rppg_cols=cr, face_cols=cf, frames=slice(a, b))
+    return [_group(layout, f"t{a}-{b - 1}", rppg_cols=cr, face_cols=cf, voice_cols=cv, frames=slice(a, b))
             for a, b in zip(edges[:-1], edges[1:])]
 
 
 def single_columns(layout: Layout) -> list[Group]:
-    """One group per input value, in the order of the flattened inputs ``[rppg | face]``
+    """One group per input value, in the order of the flattened inputs ``[rppg | face | voice]``
     (what scikit-learn permutes when given ``flat_view``'s columns)."""
     out = []
-    for key, c in (("rppg", layout.rppg_channels), ("face", layout.face_channels)):
+    for i, key in enumerate(MODALITIES):
         for t in range(layout.length):
-            for ch in range(c):
-                r, f = layout.empty()
-                (r if key == "rppg" else f)[t, ch] = True
-                out.append(Group(f"{key}[{t},{ch}]", r, f))
+            for ch in range(layout.width(key)):
+                parts = layout.empty()
+                parts[i][t, ch] = True
+                out.append(Group(f"{key}[{t},{ch}]", *parts))
     return out
 
 
@@ -166,11 +206,10 @@ def resolve(groups, layout: Layout, *, disjoint: bool = False) -> list[Group]:
     elif isinstance(groups, Mapping):
         out = []
         for name, spec in groups.items():
-            if not isinstance(spec, Mapping) or not set(spec) <= {"rppg", "face"}:
-                raise ValueError(f"group {name!r}: give a mapping with keys 'rppg' and/or 'face', not {spec!r}")
-            out.append(Group(str(name), _selection(spec.get("rppg"), (layout.length, layout.rppg_channels),
-                                                   f"group {name!r} rppg"),
-                             _selection(spec.get("face"), (layout.length, layout.face_channels), f"group {name!r} face")))
+            if not isinstance(spec, Mapping) or not set(spec) <= set(MODALITIES):
+                raise ValueError(f"group {name!r}: give a mapping with keys of {list(MODALITIES)}, not {spec!r}")
+            out.append(Group(str(name), *(_selection(spec.get(m), (layout.length, layout.width(m)),
+                                                     f"group {name!r} {m}") for m in MODALITIES)))
     else:
         out = []
         for g in groups:
@@ -182,9 +221,9 @@ def resolve(groups, layout: Layout, *, disjoint: bool = False) -> list[Group]:
 def _checked(g, layout: Layout) -> Group:
     if not isinstance(g, Group):
         raise ValueError(f"a group must be a grouping name or a Group, not {type(g).__name__}")
-    want = ((layout.length, layout.rppg_channels), (layout.length, layout.face_channels))
-    if (g.rppg.shape, g.face.shape) != want:
-        raise ValueError(f"group {g.name!r} has masks {g.rppg.shape} and {g.face.shape}; the inputs are {want}")
+    want = tuple((layout.length, layout.width(m)) for m in MODALITIES)
+    if tuple(p.shape for p in g.parts) != want:
+        raise ValueError(f"group {g.name!r} has masks {[p.shape for p in g.parts]}; the inputs are {list(want)}")
     return g
 
 
@@ -199,10 +238,10 @@ def _validate(groups: list[Group], disjoint: bool) -> None:
     if empty:
         raise ValueError(f"groups select no input value: {empty}")
     if disjoint:
-        seen_r, seen_f = np.zeros_like(groups[0].rppg, int), np.zeros_like(groups[0].face, int)
+        seen = [np.zeros_like(p, int) for p in groups[0].parts]
         for g in groups:
-            seen_r += g.rppg
-            seen_f += g.face
-        if seen_r.max() > 1 or seen_f.max() > 1:
-            shared = [g.name for g in groups if (seen_r[g.rppg] > 1).any() or (seen_f[g.face] > 1).any()]
+            for s, p in zip(seen, g.parts):
+                s += p
+        if any(s.size and s.max() > 1 for s in seen):
+            shared = [g.name for g in groups if any((s[p] > 1).any() for s, p in zip(seen, g.parts))]
             raise ValueError(f"these groups overlap, but shares of a whole need disjoint groups: {shared}")

@@ -11,12 +11,13 @@ import numpy as np
 from flax import nnx
 from sklearn.utils import Bunch, check_random_state
 
-from ..features.modalities import index
+from ..features.modalities import MODALITIES
+from ..models.common import valid
+from ..training.loop import Split
 from .engine import Engine
-from .groups import REGIONS, resolve
+from .groups import MODALITY_GROUP, REGIONS, resolve
 from .pfi import fitted_classifier, layout_of
 
-RPPG, FACE = index("rppg"), index("face")
 
 
 def _one_video(clf, x) -> dict:
@@ -69,16 +70,16 @@ def video_importance(estimator, x, background, *, groups="modality", n_repeats: 
 def _integrated(graphdef, state, z, mask, target, alphas, weights):
     model = nnx.merge(graphdef, state)
 
-    def prob(zr, zf):
-        return jax.nn.softmax(model.rest(model.first(zr, zf), mask), axis=-1)[0, target]
+    def prob(zz):
+        return jax.nn.softmax(model.rest(model.first(zz), mask), axis=-1)[0, target]
 
     def grad_at(a):
-        return jax.grad(prob, argnums=(0, 1))(*(None if v is None else a * v for v in z))
+        return jax.grad(prob)(tuple(None if v is None else a * v for v in z))
 
     grads = jax.vmap(grad_at)(alphas)
     attr = tuple(None if v is None else v * jnp.tensordot(weights, g, axes=1) for v, g in zip(z, grads))
     zeros = tuple(None if v is None else jnp.zeros_like(v) for v in z)
-    return attr, prob(*z), prob(*zeros)
+    return attr, prob(z), prob(zeros)
 
 
 def _ig_once(clf, arrays: dict, k: int, steps: int):
@@ -88,14 +89,15 @@ def _ig_once(clf, arrays: dict, k: int, steps: int):
     for m in clf.models_:
         m.eval()
         gd, st = nnx.split(m)
-        mask = jnp.asarray(arrays["mask"])
-        z = m.standardise(jnp.asarray(arrays["rppg"]), jnp.asarray(arrays["face"]), mask[..., RPPG], mask[..., FACE])
-        a, px, p0 = _integrated(gd, st, z, jnp.asarray(arrays["mask"]), k, alphas, weights)
-        attrs.append(tuple(np.zeros(arrays[n].shape[1:]) if v is None else np.asarray(v[0], np.float64)
-                           for v, n in zip(a, ("rppg", "face"))))
+        split = Split.of(arrays)
+        mask = jnp.asarray(split.mask)
+        z = m.standardise(tuple(jnp.asarray(x) for x in split.inputs), valid(mask))
+        a, px, p0 = _integrated(gd, st, z, mask, k, alphas, weights)
+        attrs.append(tuple(np.zeros(x.shape[1:]) if v is None else np.asarray(v[0], np.float64)
+                           for v, x in zip(a, split.inputs)))
         fx, f0 = fx + float(px), f0 + float(p0)
     n = len(clf.models_)
-    return (sum(a[0] for a in attrs) / n, sum(a[1] for a in attrs) / n), fx / n, f0 / n
+    return tuple(sum(a[i] for a in attrs) / n for i in range(len(MODALITIES))), fx / n, f0 / n
 
 
 def integrated_gradients(estimator, x, *, target=None, steps: int = 32, tolerance: float = 0.01,
@@ -107,7 +109,7 @@ def integrated_gradients(estimator, x, *, target=None, steps: int = 32, toleranc
     holds - attributions summing to ``f(x) - f(baseline)`` within ``tolerance`` of that
     difference - or ``max_steps`` is reached (``completeness_error`` says how close it got).
 
-    Returns ``rppg (T, Cr)`` and ``face (T, Cf)`` attributions, ``landmarks (T, 68)`` (each
+    Returns ``rppg (T, Cr)``, ``face (T, Cf)`` and ``voice (T, Cv)`` attributions, ``landmarks (T, 68)`` (each
     point's channels summed; None when the inputs are not 68 points), ``modality`` sums,
     ``f_x``, ``f_baseline``, ``completeness_error`` (relative) and ``steps``.
     """
@@ -115,8 +117,8 @@ def integrated_gradients(estimator, x, *, target=None, steps: int = 32, toleranc
     arrays = _one_video(clf, x)
     k = _target(clf, clf.predict_proba(arrays)[0], target)
     while True:
-        (ar, af), fx, f0 = _ig_once(clf, arrays, k, steps)
-        err = abs(ar.sum() + af.sum() - (fx - f0)) / max(abs(fx - f0), 1e-6)
+        (ar, af, av), fx, f0 = _ig_once(clf, arrays, k, steps)
+        err = abs(ar.sum() + af.sum() + av.sum() - (fx - f0)) / max(abs(fx - f0), 1e-6)
         if err <= tolerance or steps >= max_steps:
             break
         steps *= 2
@@ -125,7 +127,9 @@ def integrated_gradients(estimator, x, *, target=None, steps: int = 32, toleranc
         landmarks = np.stack([af[:, layout.landmark_channels([p])].sum(axis=1) for p in range(68)], axis=1)
     except ValueError:
         landmarks = None
-    return Bunch(rppg=ar, face=af, landmarks=landmarks, modality={"rppg": float(ar.sum()), "visual": float(af.sum())},
+    return Bunch(rppg=ar, face=af, voice=av, landmarks=landmarks,
+                 modality={MODALITY_GROUP[m]: float(a.sum()) for m, a in zip(MODALITIES, (ar, af, av))
+                           if m != "voice" or a.size},
                  f_x=fx, f_baseline=f0, completeness_error=float(err), steps=steps, target=clf.classes_[k],
                  regions=None if landmarks is None else
                  {r: float(landmarks[:, list(p)].sum()) for r, p in REGIONS.items()})

@@ -24,11 +24,10 @@ from sklearn.utils import Bunch, check_random_state
 from sklearn.utils.random import sample_without_replacement
 
 from ..estimator import EmotionClassifier
-from ..features.modalities import MODALITIES, index
+from ..features.modalities import MODALITIES
 from .engine import Engine
 from .groups import Group, Layout, resolve
 
-RPPG, FACE = index("rppg"), index("face")
 
 
 @dataclass
@@ -102,7 +101,8 @@ def fitted_classifier(estimator) -> EmotionClassifier:
 
 
 def layout_of(clf: EmotionClassifier, arrays: dict) -> Layout:
-    return Layout(arrays["mask"].shape[1], arrays["rppg"].shape[2], arrays["face"].shape[2], clf.spec_.preset)
+    width = {m: arrays[m].shape[2] if m in arrays else 0 for m in MODALITIES}
+    return Layout(arrays["mask"].shape[1], width["rppg"], width["face"], clf.spec_.preset, width["voice"])
 
 
 def _accuracy_path(scoring) -> bool:
@@ -195,17 +195,17 @@ def class_importance(result: Bunch) -> Bunch:
 
 # -- a flat, scikit-learn-shaped view of a classifier ---------------------------------------
 @partial(jax.jit, static_argnums=0)
-def _flat_proba(graphdef, state, rppg, face, mask):
+def _flat_proba(graphdef, state, inputs, mask):
     model = nnx.merge(graphdef, state)
     # the row's own frames of each modality: a value in a frame the row lacks counts as missing
-    mr, mf = mask[..., RPPG, None], mask[..., FACE, None]
-    z = model.standardise(jnp.nan_to_num(rppg), jnp.nan_to_num(face), jnp.isfinite(rppg) & mr, jnp.isfinite(face) & mf)
-    return jax.nn.softmax(model.rest(model.first(*z), mask), axis=-1)
+    z = model.standardise(tuple(jnp.nan_to_num(x) for x in inputs),
+                          tuple(jnp.isfinite(x) & mask[..., i, None] for i, x in enumerate(inputs)))
+    return jax.nn.softmax(model.rest(model.first(z), mask), axis=-1)
 
 
 class FlatView(_Prefitted):
     """A fitted :class:`EmotionClassifier` over flat rows ``[rppg (T*Cr) | face (T*Cf) |
-    mask (T*M)]`` (the mask per frame and modality), a missing value written NaN: what
+    voice (T*Cv) | mask (T*M)]`` (the mask per frame and modality), a missing value written NaN: what
     scikit-learn's inspection tools expect. A permuted column carries its missing values with
     it, and a value that lands in a frame the row lacks (its mask for that modality) is missing
     too; a group's block holds the mask columns of the frames and modalities it covers
@@ -223,13 +223,12 @@ class FlatView(_Prefitted):
     def unflatten(self, X) -> dict:
         lo = self.layout
         X = np.asarray(X, np.float32)
-        a, b = lo.length * lo.rppg_channels, lo.length * (lo.rppg_channels + lo.face_channels)
-        width = b + lo.length * len(MODALITIES)
+        edges = np.cumsum([0] + [lo.length * lo.width(m) for m in MODALITIES])
+        width = edges[-1] + lo.length * len(MODALITIES)
         if X.ndim != 2 or X.shape[1] != width:
             raise ValueError(f"flat rows must have {width} columns, not {X.shape[1:]}")
-        return {"rppg": X[:, :a].reshape(len(X), lo.length, lo.rppg_channels),
-                "face": X[:, a:b].reshape(len(X), lo.length, lo.face_channels),
-                "mask": X[:, b:].reshape(len(X), lo.length, len(MODALITIES)) > 0.5}
+        out = {m: X[:, edges[i]:edges[i + 1]].reshape(len(X), lo.length, lo.width(m)) for i, m in enumerate(MODALITIES)}
+        return {**out, "mask": X[:, edges[-1]:].reshape(len(X), lo.length, len(MODALITIES)) > 0.5}
 
     def _split(self) -> list:
         if getattr(self, "split_", None) is None:
@@ -240,7 +239,8 @@ class FlatView(_Prefitted):
 
     def predict_proba(self, X) -> np.ndarray:
         x = self.unflatten(X)
-        out = [np.asarray(_flat_proba(gd, st, x["rppg"], x["face"], x["mask"]), np.float64) for gd, st in self._split()]
+        inputs = tuple(x[m] for m in MODALITIES)
+        out = [np.asarray(_flat_proba(gd, st, inputs, x["mask"]), np.float64) for gd, st in self._split()]
         p = np.mean(out, axis=0)
         return p / p.sum(axis=1, keepdims=True)
 
@@ -250,16 +250,16 @@ def flat_view(estimator, X) -> tuple[FlatView, np.ndarray]:
     clf = fitted_classifier(estimator)
     a = clf.inputs_for(X)
     m = a["mask"]
-    r, f = np.where(m[..., RPPG, None], a["rppg"], np.nan), np.where(m[..., FACE, None], a["face"], np.nan)
     n = len(m)
-    flat = np.concatenate([r.reshape(n, -1), f.reshape(n, -1), m.reshape(n, -1).astype(np.float32)], axis=1)
+    values = [np.where(m[..., i, None], a[k], np.nan).reshape(n, -1) for i, k in enumerate(MODALITIES)]
+    flat = np.concatenate([*values, m.reshape(n, -1).astype(np.float32)], axis=1)
     return FlatView(clf, layout_of(clf, a)), flat.astype(np.float32)
 
 
 def block_columns(group: Group) -> np.ndarray:
     """The flat-view columns of ``group`` (for permuting the same block on scikit-learn's side):
     its values and the mask of every frame and modality it covers."""
-    return np.flatnonzero(np.concatenate([group.rppg.reshape(-1), group.face.reshape(-1), group.cover.reshape(-1)]))
+    return np.flatnonzero(np.concatenate([*(p.reshape(-1) for p in group.parts), group.cover.reshape(-1)]))
 
 
 class BlockView(_Prefitted):

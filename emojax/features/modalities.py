@@ -1,7 +1,7 @@
 """The modalities a video gives the models, and the one minimum each must meet to be used.
 
 Each modality has its own validity, frame by frame: the pulse where a pulse was measured, the
-landmarks where a face was found. A modality is *present* in a video when it is valid on at
+landmarks where a face was found, the voice where the frame holds voiced speech. A modality is *present* in a video when it is valid on at
 least :data:`MIN_FRAMES` frames spanning at least :data:`MIN_SECONDS`; otherwise it is *absent*
 and no model reads it (a unimodal model of an absent modality answers with its training
 classes' frequencies; a fusion model uses the modalities that are there). A video with no
@@ -14,9 +14,11 @@ from __future__ import annotations
 import numpy as np
 
 #: the modalities, in the order of the last axis of the model inputs' ``mask (N, T, M)``
-MODALITIES = ("rppg", "face")
+MODALITIES = ("rppg", "face", "voice")
 #: how each is called where a person reads it
-TITLES = {"rppg": "pulse", "face": "landmarks"}
+TITLES = {"rppg": "pulse", "face": "landmarks", "voice": "voice"}
+#: the modalities of a run when it does not say (the paper's two)
+PAPER_MODALITIES = ("rppg", "face")
 #: a modality is used when it is valid on at least this many frames, adding up to this many seconds
 MIN_FRAMES, MIN_SECONDS = 8, 0.5
 
@@ -27,6 +29,20 @@ def index(name: str) -> int:
         return MODALITIES.index(name)
     except ValueError:
         raise ValueError(f"unknown modality {name!r}; choose one of {list(MODALITIES)}") from None
+
+
+def check(names) -> tuple[str, ...]:
+    """``names`` (a sequence, or a comma-separated string) as a tuple in :data:`MODALITIES` order,
+    checked: known, not repeated, at least one. Raises ``ValueError`` naming the valid ones."""
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    names = list(names)
+    bad = [n for n in names if n not in MODALITIES]
+    if bad or not names or len(set(names)) != len(names):
+        why = (f"unknown {bad}" if bad else "none given" if not names else "one repeated")
+        raise ValueError(f"modalities {names}: {why}; choose at least one of {list(MODALITIES)} "
+                         "(comma-separated, each once)")
+    return tuple(m for m in MODALITIES if m in names)
 
 
 def shortfall(valid: np.ndarray, fps: float) -> str | None:

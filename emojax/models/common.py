@@ -1,16 +1,17 @@
 """Pieces every model shares: fixed input statistics, masked pooling, the model interface.
 
-Every model is called as ``model(rppg, face, mask) -> logits`` with
-``rppg (N, T, Cr)``, ``face (N, T, Cf)`` and ``mask (N, T, M)``: for each frame and modality
-(``emojax.features.modalities.MODALITIES``) whether it was observed. A unimodal model ignores
-the other modality; a model none of whose modalities a video has answers with its training
-classes' frequencies (``prior``), the answer of a model that knows nothing about the video.
+Every model is called as ``model(inputs, mask) -> logits``: ``inputs`` a tuple with one array
+``(N, T, C_m)`` per modality in ``emojax.features.modalities.MODALITIES`` order (rppg, face,
+voice; a modality the run does not use has ``C_m = 0``), ``mask (N, T, M)`` for each frame and
+modality whether it was observed. A model reads only its own modalities (``model.modalities``);
+a model none of whose modalities a video has answers with its training classes' frequencies
+(``prior``), the answer of a model that knows nothing about the video.
 
 Every model is also three stages, so that explanations can reuse the expensive first layer
 (``emojax.explain``): ``standardise`` (each modality by the training statistics, missing
-values exactly 0), ``first`` (the first layer: affine in the standardised inputs) and ``rest``
-(everything after it, which sees ``mask`` for pooling). ``model(r, f, m)`` is
-``rest(first(*standardise(r, f, m[..., 0], m[..., 1])), m)``.
+values exactly 0; a tuple in MODALITIES order, None for a modality the model ignores),
+``first`` (the first layer: affine in the standardised inputs) and ``rest`` (everything after
+it, which sees ``mask`` for pooling). ``model(x, m)`` is ``rest(first(standardise(x, valid(m))), m)``.
 """
 
 from __future__ import annotations
@@ -19,9 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from ..features.modalities import index
-
-RPPG, FACE = index("rppg"), index("face")
+from ..features.modalities import MODALITIES, index
 
 
 class Stat(nnx.Variable):
@@ -50,22 +49,30 @@ class InputNorm(nnx.Module):
         return jnp.where(valid, (x - self.mean[...]) / self.scale[...], 0.0)
 
 
+def valid(mask) -> tuple:
+    """Each modality's validity ``(N, T)`` from ``mask (N, T, M)``, in MODALITIES order."""
+    return tuple(mask[..., i] for i in range(len(MODALITIES)))
+
+
 class Staged(nnx.Module):
-    """A model as ``standardise -> first (affine) -> rest``; subclasses define the three, and
-    ``reach``: how many frames either side of an output frame ``first`` reads (0: each frame on
-    its own; None: every frame, as a flatten layer does)."""
+    """A model as ``standardise -> first (affine) -> rest``; subclasses define the three,
+    ``modalities`` (the ones it reads, in MODALITIES order) and ``reach``: how many frames
+    either side of an output frame ``first`` reads (0: each frame on its own; None: every
+    frame, as a flatten layer does)."""
 
     reach: int | None = None
+    modalities: tuple[str, ...] = ()
 
-    def fit_inputs(self, rppg, face, mask, y=None) -> None:
+    def fit_inputs(self, inputs, mask, y=None) -> None:
         """Set the input standardisation (and, given labels ``y``, the prior) from the training videos."""
         raise NotImplementedError
 
-    def standardise(self, rppg, face, rppg_valid, face_valid):
-        """Standardised ``(z_rppg, z_face)``; ``None`` for a modality the model ignores."""
+    def standardise(self, inputs, valid):
+        """Standardised inputs, one per modality (MODALITIES order); ``None`` for one the model ignores.
+        ``valid``: one ``(N, T)`` (per frame) or ``(N, T, C)`` (per value) per modality."""
         raise NotImplementedError
 
-    def first(self, z_rppg, z_face):
+    def first(self, z):
         """The first layer's pre-activations (a tuple of arrays), affine in ``z``."""
         raise NotImplementedError
 
@@ -73,8 +80,29 @@ class Staged(nnx.Module):
         """Logits from the first layer's pre-activations."""
         raise NotImplementedError
 
-    def __call__(self, rppg, face, mask):
-        return self.rest(self.first(*self.standardise(rppg, face, mask[..., RPPG], mask[..., FACE])), mask)
+    def __call__(self, inputs, mask):
+        return self.rest(self.first(self.standardise(inputs, valid(mask))), mask)
+
+
+class Unimodal(Staged):
+    """A model of one modality (``self.modality``): one ``norm``, one ``prior``."""
+
+    modality: str = ""
+
+    def fit_inputs(self, inputs, mask, y=None) -> None:
+        """Set the input standardisation (and the prior, given ``y``) from the training videos."""
+        i = index(self.modality)
+        self.norm.fit(inputs[i], mask[..., i])
+        if y is not None:
+            self.prior.fit(y)
+
+    def standardise(self, inputs, valid):
+        i = index(self.modality)
+        return tuple(self.norm(inputs[i], valid[i]) if k == i else None for k in range(len(MODALITIES)))
+
+    def own(self, mask):
+        """``(N, T)``: the frames of this model's modality."""
+        return mask[..., index(self.modality)]
 
 
 class Prior(nnx.Module):

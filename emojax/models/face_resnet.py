@@ -6,11 +6,11 @@ from __future__ import annotations
 import jax
 from flax import nnx
 
-from .common import FACE, InputNorm, Prior, Staged, masked_mean, masked_mean_std, present
+from .common import InputNorm, Prior, Unimodal, index, masked_mean, masked_mean_std, present
 
 
-class FaceResNet(Staged):
-    """``(rppg, face (N, T, Cf), mask) -> logits (N, K)``; ``rppg`` is ignored.
+class FaceResNet(Unimodal):
+    """``(inputs, mask) -> logits (N, K)`` from ``face (N, T, Cf)`` alone (the others are ignored).
 
     Two residual layers: ``h1 = relu(conv1(x) + proj(x))``, ``h2 = relu(conv2(h1) + h1)``.
 
@@ -24,6 +24,8 @@ class FaceResNet(Staged):
 
     def __init__(self, channels: int, n_classes: int, *, hidden: int = 64, kernel: int = 5, pool: str = "mean",
                  dropout: float = 0.0, rngs: nnx.Rngs):
+        self.modality = "face"
+        self.modalities = ("face",)
         self.norm = InputNorm(channels)
         self.proj = nnx.Conv(channels, hidden, kernel_size=(1,), use_bias=False, rngs=rngs)
         self.conv1 = nnx.Conv(channels, hidden, kernel_size=(kernel,), rngs=rngs)
@@ -34,21 +36,13 @@ class FaceResNet(Staged):
         self.prior = Prior(n_classes)
         self.head = nnx.Linear(hidden * (2 if pool == "mean_std" else 1), n_classes, rngs=rngs)
 
-    def fit_inputs(self, rppg, face, mask, y=None) -> None:
-        """Set the input standardisation (and the prior, given ``y``) from the training videos."""
-        self.norm.fit(face, mask[..., FACE])
-        if y is not None:
-            self.prior.fit(y)
-
-    def standardise(self, rppg, face, rppg_valid, face_valid):
-        return None, self.norm(face, face_valid)
-
-    def first(self, z_rppg, z_face):
+    def first(self, z):
+        z_face = z[index("face")]
         return (self.conv1(z_face) + self.proj(z_face),)
 
     def rest(self, pre, mask):
         h = jax.nn.relu(pre[0])
         h = jax.nn.relu(self.conv2(h) + h)
-        m = mask[..., FACE]
+        m = self.own(mask)
         z = masked_mean_std(h, m) if self.pool == "mean_std" else masked_mean(h, m)
         return self.prior(self.head(self.drop(z)), present(m))

@@ -6,11 +6,11 @@ from __future__ import annotations
 import jax
 from flax import nnx
 
-from .common import RPPG, InputNorm, Prior, Staged, masked_mean, masked_mean_std, present
+from .common import InputNorm, Prior, Unimodal, index, masked_mean, masked_mean_std, present
 
 
-class RppgCNN(Staged):
-    """``(rppg (N, T, Cr), face, mask) -> logits (N, K)``; ``face`` is ignored.
+class RppgCNN(Unimodal):
+    """``(inputs, mask) -> logits (N, K)`` from ``rppg (N, T, Cr)`` alone (the others are ignored).
 
     Args:
         channels: rPPG channels (3: R, G, B in the paper; pulse, heart rate, quality improved).
@@ -21,7 +21,10 @@ class RppgCNN(Staged):
     """
 
     def __init__(self, channels: int, n_classes: int, *, hidden: tuple[int, int] = (32, 64), kernel: int = 7,
-                 pool: str = "mean", dropout: float = 0.0, rngs: nnx.Rngs):
+                 pool: str = "mean", dropout: float = 0.0, modality: str = "rppg", rngs: nnx.Rngs):
+        index(modality)                   # a known modality, or ValueError
+        self.modality = modality
+        self.modalities = (modality,)
         self.norm = InputNorm(channels)
         self.conv1 = nnx.Conv(channels, hidden[0], kernel_size=(kernel,), rngs=rngs)
         self.conv2 = nnx.Conv(hidden[0], hidden[1], kernel_size=(kernel,), rngs=rngs)
@@ -31,21 +34,12 @@ class RppgCNN(Staged):
         self.prior = Prior(n_classes)
         self.head = nnx.Linear(hidden[1] * (2 if pool == "mean_std" else 1), n_classes, rngs=rngs)
 
-    def fit_inputs(self, rppg, face, mask, y=None) -> None:
-        """Set the input standardisation (and the prior, given ``y``) from the training videos."""
-        self.norm.fit(rppg, mask[..., RPPG])
-        if y is not None:
-            self.prior.fit(y)
-
-    def standardise(self, rppg, face, rppg_valid, face_valid):
-        return self.norm(rppg, rppg_valid), None
-
-    def first(self, z_rppg, z_face):
-        return (self.conv1(z_rppg),)
+    def first(self, z):
+        return (self.conv1(z[index(self.modality)]),)
 
     def rest(self, pre, mask):
         h = jax.nn.relu(pre[0])
         h = jax.nn.relu(self.conv2(h))
-        m = mask[..., RPPG]
+        m = self.own(mask)
         z = masked_mean_std(h, m) if self.pool == "mean_std" else masked_mean(h, m)
         return self.prior(self.head(self.drop(z)), present(m))

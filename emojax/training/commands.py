@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Sequence
 
 from ..presets import DEFAULT_PRESET
 
@@ -29,13 +30,16 @@ def train_command(out: str | os.PathLike, *, dataset: str, root: str | os.PathLi
                   protocol: str = "kfold", epochs: int | None = None, folds: int | None = None,
                   classes: str | None = None, store: str | os.PathLike | None = None,
                   workers: int | None = None, engine: str | None = None, address: str | None = None,
-                  speaker_pattern: str | None = None, allow_speaker_overlap: bool = False) -> list[str]:
+                  speaker_pattern: str | None = None, allow_speaker_overlap: bool = False,
+                  modalities: Sequence[str] | None = None) -> list[str]:
     """The ``emojax train`` command line for these settings, quiet (``engine``, ``address``:
     where videos are extracted, as ``--engine`` / ``--address``; ``speaker_pattern``,
-    ``allow_speaker_overlap``: as ``--speaker-pattern`` / ``--allow-speaker-overlap``)."""
+    ``allow_speaker_overlap``: as ``--speaker-pattern`` / ``--allow-speaker-overlap``;
+    ``modalities``: as ``--modalities a,b``, None or empty: the preset's)."""
     return emojax_command("train", quiet=True, dataset=dataset, root=root, preset=preset, protocol=protocol, out=out,
                           epochs=epochs, folds=folds, classes=classes, store=store, workers=workers, engine=engine,
-                          address=address, speaker_pattern=speaker_pattern, allow_speaker_overlap=allow_speaker_overlap)
+                          address=address, speaker_pattern=speaker_pattern, allow_speaker_overlap=allow_speaker_overlap,
+                          modalities=",".join(modalities) if modalities else None)
 
 
 def explain_command(run: str | os.PathLike, *, groupings: str = "modality,region,channel,time",

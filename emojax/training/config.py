@@ -10,10 +10,13 @@ import os
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Sequence
 
 from ..data import LOADERS
 from ..data.transforms import InputConfig
 from ..errors import ConfigError, EmojaxError
+from ..features.modalities import PAPER_MODALITIES
+from ..features.modalities import check as check_modalities
 from ..features.record import PAPER_EXTRACTOR, ExtractorConfig
 from ..presets import DEFAULT_PRESET, check_preset
 from .protocols import PROTOCOLS
@@ -127,6 +130,9 @@ class RunConfig:
                                      # names none, or one): recorded as not speaker-independent
     speaker_pattern: str | None = None  # folder dataset: a regex finding each video's speaker in its name
                                      # inside its class folder (group "speaker", else group 1)
+    modalities: tuple[str, ...] | None = None  # the modalities the run reads (features.modalities.MODALITIES,
+                                     # at least one); None: the preset's (paper: rppg, face; improved: those
+                                     # and the voice when the dataset has it, VOICE_SHARE)
 
     def __post_init__(self):
         if self.dataset not in LOADERS:
@@ -142,6 +148,11 @@ class RunConfig:
         if self.classes is not None and self.dataset != "iemocap":
             raise ConfigError(f"--classes {self.classes} chooses one of IEMOCAP's class sets; a {self.dataset} "
                               "dataset's classes are its own (leave --classes out)")
+        if self.modalities is not None:
+            try:
+                object.__setattr__(self, "modalities", check_modalities(self.modalities))
+            except ValueError as e:
+                raise ConfigError(f"--modalities: {e}") from None
         if self.speaker_pattern is not None and self.dataset != "folder":
             raise ConfigError(f"--speaker-pattern reads speakers from the file names of a folder dataset; a "
                               f"{self.dataset} dataset names its speakers its own way (leave it out)")
@@ -158,6 +169,8 @@ class RunConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["extractor"] = self.extractor.to_dict()
+        if d["modalities"] is None:      # the preset's choice: a run's config.json as before voice
+            del d["modalities"]
         return {"format": RUN_FORMAT, **d}
 
     @classmethod
@@ -174,12 +187,14 @@ class RunConfig:
 
 def run_config(dataset: str, root: str | os.PathLike, *, preset: str = DEFAULT_PRESET, epochs: int | None = None,
                seed: int | None = None, length: int | None = None, speaker_relative: bool = False,
-               **kwargs) -> RunConfig:
+               modalities: Sequence[str] | str | None = None, **kwargs) -> RunConfig:
     """A run of the named preset: ``paper`` = the paper's inputs (raw mean RGB of the face box,
     raw landmarks, zero-padded to the longest video), architectures and training; ``improved``
     = PBV pulse with heart-rate and quality channels from the skin patches, aligned landmarks
     (``speaker_relative=True``: relative to each speaker's mean shape) at a fixed length, and
-    the improved models and training."""
+    the improved models and training. ``modalities``: those the run reads (names of
+    ``features.modalities.MODALITIES``, or comma-separated; None: the preset's, see
+    :func:`chosen_modalities`)."""
     train = _training(preset, epochs=epochs, seed=seed)
     if preset == "paper":
         if speaker_relative:
@@ -187,7 +202,26 @@ def run_config(dataset: str, root: str | os.PathLike, *, preset: str = DEFAULT_P
         inputs, extractor = InputConfig(preset="paper", length=length), PAPER_EXTRACTOR
     else:
         inputs, extractor = InputConfig(length=length or 150, speaker_relative=speaker_relative), ExtractorConfig()
-    return RunConfig(dataset=dataset, root=str(root), train=train, inputs=inputs, extractor=extractor, **kwargs)
+    return RunConfig(dataset=dataset, root=str(root), train=train, inputs=inputs, extractor=extractor,
+                     modalities=modalities, **kwargs)
+
+
+#: the improved preset reads the voice when at least this share of the dataset's usable videos has
+#: it (present: speech on enough frames, features.modalities.shortfall). Half: below it, most
+#: videos would give the voice branch nothing and its model would learn from a minority (a choice,
+#: not a measurement)
+VOICE_SHARE = 0.5
+
+
+def chosen_modalities(cfg: RunConfig, voice_share: float) -> tuple[str, ...]:
+    """The modalities a run reads: its own ``modalities``, else the preset's: the paper's two,
+    and for ``improved`` the voice too when ``voice_share`` (the share of the dataset's videos
+    with the voice present) is at least :data:`VOICE_SHARE`."""
+    if cfg.modalities is not None:
+        return cfg.modalities
+    if cfg.preset == "improved" and voice_share >= VOICE_SHARE:
+        return check_modalities((*PAPER_MODALITIES, "voice"))
+    return PAPER_MODALITIES
 
 
 def seeds_of(cfg: RunConfig) -> list[int]:

@@ -1,8 +1,9 @@
-"""The four models of one split: trained (resumably) or loaded from their checkpoints.
+"""The models of one split: trained (resumably) or loaded from their checkpoints.
 
-One folder per split holds ``rppg.msgpack``, ``face.msgpack``, ``early_fusion.msgpack`` (final
-weights, written once a model is done), ``late_fusion.json`` (the chosen weight) and, while a
-model trains, ``<model>.resume.msgpack`` (its state at the end of a recent epoch).
+One folder per split holds ``<modality>.msgpack`` for each of the run's modalities and
+``early_fusion.msgpack`` (final weights, written once a model is done), ``late_fusion.json``
+(the chosen weights) and, while a model trains, ``<model>.resume.msgpack`` (its state at the
+end of a recent epoch).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from flax import nnx
 
 from ..fileio import atomic_write_json
 from ..errors import CheckpointError
-from ..models import TRAINED, LateFusion, ModelSpec, build_model, choose_weight
+from ..features.modalities import MODALITIES
+from ..models import STREAMS, TRAINED, LateFusion, ModelSpec, build_model, choose_weights
 from . import checkpoint
 from .config import TrainConfig
 from .loop import Split, fit, predict_logits, selection_score
@@ -26,7 +28,7 @@ from .loop import Split, fit, predict_logits, selection_score
 
 def model_seed(seed: int, split: int, model: str) -> int:
     """The initialisation seed of ``model`` on split ``split`` (independent streams per pair)."""
-    return int(np.random.SeedSequence([seed, split, TRAINED.index(model)]).generate_state(1)[0] % (2 ** 31))
+    return int(np.random.SeedSequence([seed, split, STREAMS[model]]).generate_state(1)[0] % (2 ** 31))
 
 
 def probabilities(model: nnx.Module, split: Split) -> np.ndarray:
@@ -36,40 +38,47 @@ def probabilities(model: nnx.Module, split: Split) -> np.ndarray:
 
 def _load_weights(path: Path, model: nnx.Module, spec: ModelSpec) -> dict:
     payload = checkpoint.load_into(path, {"model": model})
-    saved = payload["meta"].get("spec")
-    if saved is not None and saved != spec.to_dict():
-        raise CheckpointError(f"{path}: trained for inputs {saved}, not {spec.to_dict()}")
+    _check_spec(path, payload["meta"].get("spec"), spec)
     return payload["meta"]
+
+
+def _check_spec(path: Path, saved: dict | None, spec: ModelSpec) -> None:
+    """A checkpoint's saved specification (None: not saved) is ``spec`` (one written before
+    voice, without ``voice_channels``, reads as a two-modality one)."""
+    try:
+        same = saved is None or ModelSpec(**saved) == spec
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: unreadable model specification {saved} ({e})") from None
+    if not same:
+        raise CheckpointError(f"{path}: trained for inputs {saved}, not {spec.to_dict()}")
 
 
 def _restore(path: Path, name: str, spec: ModelSpec) -> nnx.Module:
     """A trained model from its checkpoint, built from abstract shapes (no initialisation)."""
     abstract = nnx.eval_shape(lambda: build_model(name, spec))
     models, payload = checkpoint.restore(path, {"model": abstract})
-    saved = payload["meta"].get("spec")
-    if saved is not None and saved != spec.to_dict():
-        raise CheckpointError(f"{path}: trained for inputs {saved}, not {spec.to_dict()}")
+    _check_spec(path, payload["meta"].get("spec"), spec)
     return models["model"]
 
 
-def _needed(names: tuple[str, ...]) -> list[str]:
-    """The trained models behind ``names`` (late fusion stands on rppg and face)."""
-    return [m for m in TRAINED if m in names or (m in ("rppg", "face") and "late_fusion" in names)]
+def _needed(names: tuple[str, ...], spec: ModelSpec) -> list[str]:
+    """The trained models behind ``names`` (late fusion stands on the unimodal models of ``spec``'s modalities)."""
+    return [m for m in TRAINED if m in names or (m in spec.modalities and "late_fusion" in names)]
 
 
 def train_models(names: tuple[str, ...], train: Split, val: Split | None, spec: ModelSpec, cfg: TrainConfig, *,
                  split: int = 0, folder: str | os.PathLike | None = None, checkpoint_every: float = 30.0,
                  on_epoch: Callable[[str, dict], None] | None = None, late_weight: float | None = None,
                  info: dict | None = None, stop_after: int | None = None) -> dict[str, nnx.Module]:
-    """Train the models ``names`` (``late_fusion`` trains ``rppg`` and ``face`` and combines
-    them) on ``train``, validating on ``val``. With ``folder``, finished models are saved
+    """Train the models ``names`` (``late_fusion`` trains the unimodal model of each of
+    ``spec``'s modalities and combines them) on ``train``, validating on ``val``. With ``folder``, finished models are saved
     there and loaded instead of trained again, and an unfinished one resumes from its last
     saved state (written every ``checkpoint_every`` seconds). ``on_epoch(model_name, record)``
     follows training. ``late_weight``: the late-fusion weight to use instead of choosing it on
-    ``val``. ``info`` (a dict) receives each trained model's ``{"epochs", "best_epoch"}``
+    ``val`` (a sequence of weights, one per modality of ``spec``). ``info`` (a dict) receives each trained model's ``{"epochs", "best_epoch"}``
     (epochs run, and the epoch early stopping kept; 0 without early stopping). ``stop_after``:
     stop after this many epochs on the schedule of ``cfg.epochs`` (see :func:`fit`)."""
-    need = _needed(names)
+    need = _needed(names, spec)
     folder = Path(folder) if folder is not None else None
     out: dict[str, nnx.Module] = {}
     for name in need:
@@ -79,9 +88,9 @@ def train_models(names: tuple[str, ...], train: Split, val: Split | None, spec: 
             meta = _load_weights(final, model, spec)
             done = {"epochs": meta.get("epochs", cfg.epochs), "best_epoch": meta.get("best_epoch", 0)}
         else:
-            model.fit_inputs(train.rppg, train.face, train.mask, train.y)
+            model.fit_inputs(train.inputs, train.mask, train.y)
             resume = folder / f"{name}.resume.msgpack" if folder else None
-            _, progress = fit(model, train, val, cfg, n_classes=spec.n_classes, stream=(split, TRAINED.index(name)),
+            _, progress = fit(model, train, val, cfg, n_classes=spec.n_classes, stream=(split, STREAMS[name]),
                               resume=resume, checkpoint_every=checkpoint_every, stop_after=stop_after,
                               on_epoch=None if on_epoch is None else (lambda rec, name=name: on_epoch(name, rec)))
             done = {"epochs": progress.epoch, "best_epoch": progress.best_epoch if cfg.patience else 0}
@@ -92,45 +101,62 @@ def train_models(names: tuple[str, ...], train: Split, val: Split | None, spec: 
             info[name] = done
         out[name] = model
     if "late_fusion" in names:
-        out["late_fusion"] = late_fusion(out["rppg"], out["face"], val, cfg, folder, weight=late_weight)
+        unimodal = {m: out[m] for m in spec.modalities}
+        out["late_fusion"] = late_fusion(unimodal, val, cfg, folder, weights=late_weight)
     return {m: out[m] for m in names}
 
 
-def late_fusion(rppg: nnx.Module, face: nnx.Module, val: Split | None, cfg: TrainConfig,
-                folder: Path | None = None, *, weight: float | None = None) -> LateFusion:
-    """The weighted average of the two unimodal models, its weight given, or chosen on
-    ``val`` (0.5 without a validation split); saved to / read from ``folder/late_fusion.json``."""
+def late_fusion(models: dict[str, nnx.Module], val: Split | None, cfg: TrainConfig,
+                folder: Path | None = None, *, weights=None) -> LateFusion:
+    """The weighted average of the unimodal ``models`` (``{modality: model}``), its weights
+    given, or chosen on ``val`` (equal without a validation split); saved to / read from
+    ``folder/late_fusion.json``."""
+    names = tuple(m for m in MODALITIES if m in models)
     path = folder / "late_fusion.json" if folder else None
     chosen_by = f"validation {cfg.select_by}"
     if path is not None and path.is_file():
-        weight = read_late_weight(path)
-    elif weight is not None:
+        weights = read_late_weights(path, names)
+    elif weights is not None:
         chosen_by = "given (the mean of the cross-validation folds' weights)"
+        weights = [float(w) for w in weights]
     elif val is not None and len(val):
-        weight = choose_weight(probabilities(rppg, val), probabilities(face, val), np.asarray(val.y),
-                               lambda y, y_hat: selection_score(cfg.select_by, y, y_hat))
+        weights = choose_weights([probabilities(models[m], val) for m in names], np.asarray(val.y),
+                                 lambda y, y_hat: selection_score(cfg.select_by, y, y_hat)).tolist()
     else:
-        weight = 0.5
+        weights = [1.0 / len(names)] * len(names)
     if path is not None and not path.is_file():
-        atomic_write_json(path, {"weight": weight, "chosen_by": chosen_by})
-    return LateFusion(rppg, face, weight)
+        atomic_write_json(path, {"weights": dict(zip(names, weights)), "chosen_by": chosen_by,
+                                 **({"weight": weights[0]} if names == ("rppg", "face") else {})})
+    return LateFusion(dict(models), weights)
 
 
-def read_late_weight(path: Path) -> float:
-    """The weight in a ``late_fusion.json``, checked to be a number in [0, 1]."""
+def read_late_weights(path: Path, names: tuple[str, ...]) -> list[float]:
+    """The weights of ``names`` in a ``late_fusion.json``, checked to be numbers in [0, 1]
+    adding up to 1. A file written before voice holds ``weight``: the pulse model's of two."""
     try:
-        weight = json.loads(Path(path).read_text())["weight"]
+        saved = json.loads(Path(path).read_text())
+        if "weights" in saved:
+            weights = [saved["weights"][m] for m in names]
+        elif names == ("rppg", "face"):
+            weights = [saved["weight"], None]
+        else:
+            raise KeyError(f"weights of {list(names)}")
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise CheckpointError(f"{path}: unreadable ({type(e).__name__}: {e})") from None
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0.0 <= weight <= 1.0:
-        raise CheckpointError(f"{path}: the late-fusion weight must be a number in [0, 1], not {weight!r}")
-    return float(weight)
+    for w in weights:
+        if w is not None and (isinstance(w, bool) or not isinstance(w, (int, float)) or not 0.0 <= w <= 1.0):
+            raise CheckpointError(f"{path}: a late-fusion weight must be a number in [0, 1], not {w!r}")
+    if weights[-1] is None:
+        weights[-1] = 1.0 - weights[0]
+    if abs(sum(weights) - 1.0) > 1e-6:
+        raise CheckpointError(f"{path}: the late-fusion weights {weights} do not add up to 1")
+    return [float(w) for w in weights]
 
 
 def load_models(folder: str | os.PathLike, spec: ModelSpec, names: tuple[str, ...]) -> dict[str, nnx.Module]:
     """The finished models ``names`` of one split folder (shapes checked against ``spec``)."""
     folder = Path(folder)
-    need = _needed(names)
+    need = _needed(names, spec)
     out = {}
     for name in need:
         path = folder / f"{name}.msgpack"
@@ -141,5 +167,5 @@ def load_models(folder: str | os.PathLike, spec: ModelSpec, names: tuple[str, ..
     if "late_fusion" in names:
         if not (folder / "late_fusion.json").is_file():
             raise CheckpointError(f"{folder / 'late_fusion.json'}: missing; the run did not finish")
-        out["late_fusion"] = late_fusion(out["rppg"], out["face"], None, TrainConfig(), folder)
+        out["late_fusion"] = late_fusion({m: out[m] for m in spec.modalities}, None, TrainConfig(), folder)
     return {m: out[m] for m in names}

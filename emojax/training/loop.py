@@ -29,11 +29,11 @@ from flax import nnx
 from scipy.special import log_softmax
 from sklearn.metrics import accuracy_score, balanced_accuracy_score
 
+from ..features.modalities import MODALITIES
 from . import checkpoint
 from .config import TrainConfig
 from .devices import data_parallel
 
-INPUTS = ("rppg", "face", "mask")
 EVAL_BATCH = 256
 #: validation scores a run can select by (TrainConfig.select_by)
 SELECTORS = {"uar": balanced_accuracy_score, "accuracy": accuracy_score}
@@ -48,10 +48,11 @@ def selection_score(select_by: str, y_true: np.ndarray, y_pred: np.ndarray) -> f
 
 @dataclass
 class Split:
-    """Model inputs of some videos and their integer labels (``y`` may be None to predict)."""
+    """Model inputs of some videos and their integer labels (``y`` may be None to predict):
+    ``inputs`` one array ``(N, T, C_m)`` per modality in MODALITIES order (``C_m`` 0 for a
+    modality the run does not use), ``mask (N, T, M)``."""
 
-    rppg: np.ndarray
-    face: np.ndarray
+    inputs: tuple
     mask: np.ndarray
     y: np.ndarray | None = None
 
@@ -60,37 +61,44 @@ class Split:
 
     @classmethod
     def of(cls, arrays: dict, idx: np.ndarray | None = None, y: np.ndarray | None = None) -> "Split":
-        idx = np.arange(len(arrays["mask"])) if idx is None else np.asarray(idx)
-        return cls(*(np.asarray(arrays[k])[idx] for k in INPUTS), None if y is None else np.asarray(y)[idx])
+        """Rows ``idx`` of ``to_arrays``-style ``arrays`` (a modality missing from them: 0 channels)."""
+        n, t = arrays["mask"].shape[:2]
+        idx = np.arange(n) if idx is None else np.asarray(idx)
+        inputs = tuple(np.asarray(arrays[m])[idx] if m in arrays else np.zeros((len(idx), t, 0), np.float32)
+                       for m in MODALITIES)
+        return cls(inputs, np.asarray(arrays["mask"])[idx], None if y is None else np.asarray(y)[idx])
 
-    def batch(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The inputs of rows ``idx`` (a padding row, index -1, is all zeros and masked)."""
+    def batch(self, idx: np.ndarray) -> tuple:
+        """The inputs of rows ``idx`` (a padding row, index -1, is all zeros and masked): one
+        array per modality, then the mask."""
         real = idx >= 0
         rows = np.where(real, idx, 0)
-        return (np.where(real[:, None, None], self.rppg[rows], 0), np.where(real[:, None, None], self.face[rows], 0),
+        return (*(np.where(real[:, None, None], x[rows], 0) for x in self.inputs),
                 self.mask[rows] & real[:, None, None])
 
 
-def _loss(model, rppg, face, mask, y, w):
-    logits = model(rppg, face, mask)
+def _loss(model, inputs, mask, y, w):
+    logits = model(inputs, mask)
     ce = optax.softmax_cross_entropy_with_integer_labels(logits, y)
     return (ce * w).sum() / jnp.maximum(w.sum(), 1e-12), logits
 
 
 @nnx.jit(donate_argnums=(0, 1))
-def train_step(model, optimizer, rppg, face, mask, y, w):
-    """One optimiser step on a batch; rows with weight 0 are padding. The model's and the
-    optimizer's buffers are donated (updated in place). Returns the weighted loss and the
-    number of correct real rows."""
-    (loss, logits), grads = nnx.value_and_grad(_loss, has_aux=True)(model, rppg, face, mask, y, w)
+def train_step(model, optimizer, *arrays):
+    """One optimiser step on a batch ``(*inputs, mask, y, w)`` (one input per modality); rows
+    with weight 0 are padding. The model's and the optimizer's buffers are donated (updated in
+    place). Returns the weighted loss and the number of correct real rows."""
+    *inputs, mask, y, w = arrays
+    (loss, logits), grads = nnx.value_and_grad(_loss, has_aux=True)(model, tuple(inputs), mask, y, w)
     optimizer.update(model, grads)
     return loss, ((logits.argmax(-1) == y) & (w > 0)).sum()
 
 
 @nnx.jit
-def eval_step(model, rppg, face, mask):
-    """Logits of a batch."""
-    return model(rppg, face, mask)
+def eval_step(model, *arrays):
+    """Logits of a batch ``(*inputs, mask)``."""
+    *inputs, mask = arrays
+    return model(tuple(inputs), mask)
 
 
 def _batches(n: int, size: int) -> list[np.ndarray]:

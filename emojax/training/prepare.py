@@ -21,12 +21,13 @@ from typing import Callable
 import numpy as np
 
 from ..data import load_dataset
-from ..data.transforms import InputConfig, presence, to_arrays
+from ..data.transforms import InputConfig, presence, restrict, to_arrays
 from ..errors import DatasetError, RunFileError
-from ..features.modalities import TITLES
+from ..features.modalities import MODALITIES, PAPER_MODALITIES, TITLES
 from ..features.record import ExtractorConfig
 from ..features.store import FeatureStore
-from .config import RunConfig, seeds_of
+from ..models import ModelSpec
+from .config import RunConfig, chosen_modalities, seeds_of
 from .protocols import SpeakerOverlapError, independence, make_folds
 from .runfiles import read_config, read_model_info
 
@@ -49,11 +50,13 @@ class Prepared:
     classes: list[str]
     speakers: list[str] | None       # speakers, when the dataset names them
     sessions: list[str] | None     # recording sessions, when it has them
-    arrays: dict                   # rppg (N, T, Cr), face (N, T, Cf), mask (N, T, M): a mask per modality
+    arrays: dict                   # rppg (N, T, Cr), face (N, T, Cf), voice (N, T, Cv), mask (N, T, M): a mask
+                                   # per modality; a modality the run does not read has 0 channels, mask False
     inputs: InputConfig            # with its length resolved
     skipped: list = field(default_factory=list)  # (what, why)
     stems: list[str] = field(default_factory=list)  # each video's record in the feature store (file stem)
     single_modality: list = field(default_factory=list)  # {"id", "absent": [modality], "why"}: kept, one modality absent
+    modalities: tuple = PAPER_MODALITIES  # the modalities the run reads
 
 
 def _all_or_none(values: list) -> list | None:
@@ -114,12 +117,13 @@ def labelled(cfg: RunConfig):
     return ds, items
 
 
-def by_presence(ids: list[str], records: list, inputs: InputConfig, nothing: str) -> tuple[list[int], list, list]:
+def by_presence(ids: list[str], records: list, inputs: InputConfig, nothing: str,
+                modalities=MODALITIES) -> tuple[list[int], list, list]:
     """The one minimum for what a video gives (:mod:`emojax.features.modalities`) applied to
-    feature records under ``inputs``: the positions of those with a modality to read, the others
-    as ``(id, "<nothing>: why")``, and the kept ones with a modality absent as ``{"id",
-    "absent", "why"}``."""
-    why = [presence(f, inputs) for f in records]
+    feature records under ``inputs``, for the run's ``modalities``: the positions of those with
+    a modality to read, the others as ``(id, "<nothing>: why")``, and the kept ones with a
+    modality absent as ``{"id", "absent", "why"}``."""
+    why = [{m: w for m, w in presence(f, inputs).items() if m in modalities} for f in records]
     keep = [i for i, w in enumerate(why) if not all(w.values())]
     left = [(ids[i], f"{nothing}: " + "; ".join(f"{TITLES[m]} {w}" for m, w in why[i].items()))
             for i in range(len(ids)) if i not in keep]
@@ -144,14 +148,17 @@ def prepare(cfg: RunConfig, *, workers: int | None = None, on_progress: Callable
     records = [FeatureStore(cfg.store).load(o.stem) for o in ok]
     # one minimum for what a video gives (features.modalities): a video without any modality is
     # left out by name; one without a pulse (or landmarks) stays, that modality marked absent
-    usable, empty, single = by_presence([o.item.id for o in ok], records, cfg.inputs, "nothing to learn from")
+    voice_share = float(np.mean([presence(f, cfg.inputs)["voice"] is None for f in records]))
+    modalities = chosen_modalities(cfg, voice_share)
+    usable, empty, single = by_presence([o.item.id for o in ok], records, cfg.inputs, "nothing to learn from",
+                                        modalities)
     skipped += empty
     ok, records = [ok[i] for i in usable], [records[i] for i in usable]
     if len(ok) < 2:
-        raise DatasetError(f"{cfg.root}: only {len(ok)} video(s) give a pulse or landmarks to learn from; first "
+        raise DatasetError(f"{cfg.root}: only {len(ok)} video(s) give {_said(modalities)} to learn from; first "
                            "left out: " + "; ".join(f"{w}: {why}" for w, why in skipped[:3]))
-    classes = _check(cfg, [o.item for o in ok], ds.classes, " that could be read and give a pulse or landmarks")
-    skipped += [(f"class {c}", "no video of it could be read or gives a pulse or landmarks"
+    classes = _check(cfg, [o.item for o in ok], ds.classes, f" that could be read and give {_said(modalities)}")
+    skipped += [(f"class {c}", f"no video of it could be read or gives {_said(modalities)}"
                  if any(i.label == c for i in items) else "no video of it")
                 for c in ds.classes if c not in classes]
     speakers = _all_or_none([o.item.group for o in ok])
@@ -174,8 +181,13 @@ def prepare(cfg: RunConfig, *, workers: int | None = None, on_progress: Callable
     return Prepared(
         ids=[o.item.id for o in ok], y=np.array([classes.index(o.item.label) for o in ok]),
         classes=classes, speakers=speakers, sessions=_all_or_none([o.item.session for o in ok]),
-        arrays=to_arrays(records, inputs, speakers=speakers), inputs=inputs, skipped=skipped,
-        stems=[Path(o.stem).name for o in ok], single_modality=single)
+        arrays=restrict(to_arrays(records, inputs, speakers=speakers), modalities), inputs=inputs, skipped=skipped,
+        stems=[Path(o.stem).name for o in ok], single_modality=single, modalities=modalities)
+
+
+def _said(modalities) -> str:
+    """``"a pulse or landmarks"``-like words for a run's modalities."""
+    return " or ".join(TITLES[m] for m in modalities)
 
 
 def run_store(run: str | os.PathLike, info: dict | None = None) -> Path:
@@ -209,9 +221,20 @@ def load_prepared(run: str | os.PathLike) -> Prepared:
     classes = list(info["classes"])
     inputs = InputConfig(**info["inputs"])
     speakers = info.get("groups")
+    modalities = run_modalities(info)
     return Prepared(ids=ids, y=np.array([classes.index(c) for c in labels]), classes=classes, speakers=speakers,
-                    sessions=info.get("sessions"), arrays=to_arrays(records, inputs, speakers=speakers), inputs=inputs,
-                    stems=[r["stem"] for r in listed])
+                    sessions=info.get("sessions"), arrays=restrict(to_arrays(records, inputs, speakers=speakers),
+                                                                   modalities),
+                    inputs=inputs, stems=[r["stem"] for r in listed], modalities=modalities)
+
+
+def run_modalities(info: dict) -> tuple[str, ...]:
+    """The modalities of a run from its ``model.json`` (its spec's channels; a run written
+    before voice: the pulse and the landmarks)."""
+    try:
+        return ModelSpec(**info["spec"]).modalities
+    except (KeyError, TypeError) as e:
+        raise RunFileError(f"model.json: its model specification is not what a run writes ({e})") from None
 
 
 def normalisation(inputs: InputConfig) -> dict:

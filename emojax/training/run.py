@@ -43,7 +43,7 @@ import numpy as np
 
 from ..errors import EmojaxError, RunFileError
 from ..fileio import atomic_write_json, atomic_write_npz, check_writable
-from ..models import MODEL_NAMES, TRAINED, ModelSpec
+from ..models import TRAINED, ModelSpec, model_names
 from .assumptions import as_json as paper_assumptions
 from .config import RunConfig, TrainConfig, seeds_of, settings
 from .fold_models import late_fusion, probabilities, train_models
@@ -150,14 +150,15 @@ def _cross_validate(data: Prepared, spec: ModelSpec, folds: list, tcfg: TrainCon
     fold's facts (sizes, late-fusion weight, epochs)."""
     a = data.arrays
     n, k = len(data.ids), len(data.classes)
-    proba = {m: np.full((n, k), np.nan) for m in MODEL_NAMES}
+    names = model_names(spec.modalities)
+    proba = {m: np.full((n, k), np.nan) for m in names}
     fold_of = np.zeros(n, int)
     train_counts = np.zeros((len(folds), k), int)   # per fold: its training videos (validation too) per class
     fold_info = []
     for i, fold in enumerate(folds):
         here = {**where, "fold": i + 1, "folds": len(folds)}
         info: dict = {}
-        models = train_models(MODEL_NAMES, Split.of(a, fold.train, data.y), Split.of(a, fold.val, data.y), spec,
+        models = train_models(names, Split.of(a, fold.train, data.y), Split.of(a, fold.val, data.y), spec,
                               tcfg, split=i, folder=folder / "checkpoint" / f"fold-{i + 1}",
                               checkpoint_every=checkpoint_every, info=info,
                               on_epoch=lambda m, rec, here=here: report.epoch(folder, here, m, rec))
@@ -167,16 +168,30 @@ def _cross_validate(data: Prepared, spec: ModelSpec, folds: list, tcfg: TrainCon
         fold_of[fold.test] = i + 1                   # fold K of checkpoint/fold-K and --fold K
         train_counts[i] = np.bincount(data.y[np.r_[fold.train, fold.val]], minlength=k)
         fold_info.append({"fold": i + 1, "name": fold.name, "n_train": len(fold.train), "n_val": len(fold.val),
-                          "n_test": len(fold.test), "late_fusion_weight": float(models["late_fusion"].weight[...]),
-                          "epochs": info, **_frames_read(models)})
+                          "n_test": len(fold.test), **_late_weights(models), "epochs": info, **_frames_read(models)})
     tested = np.flatnonzero(fold_of > 0)
     speakers = np.array(["" if g is None else str(g) for g in (data.speakers or [None] * n)])
     sessions = np.array(["" if s is None else str(s) for s in (data.sessions or [None] * n)])
     atomic_write_npz(folder / "predictions.npz", ids=np.array(data.ids)[tested], fold=fold_of[tested],
                      group=speakers[tested], session=sessions[tested], y_true=data.y[tested],
                      classes=np.array(data.classes), train_counts=train_counts,
-                     **{f"proba_{m}": proba[m][tested] for m in MODEL_NAMES})
+                     **{f"proba_{m}": proba[m][tested] for m in names})
     return fold_info
+
+
+def _late_weights(models: dict) -> dict:
+    """A fold's late-fusion weights: ``late_fusion_weights`` per modality, and (a run of the
+    pulse and the landmarks, as before voice) ``late_fusion_weight``, the pulse model's."""
+    if "late_fusion" not in models:
+        return {}
+    w = models["late_fusion"].weights()
+    return {"late_fusion_weights": w, **({"late_fusion_weight": w["rppg"]} if tuple(w) == ("rppg", "face") else {})}
+
+
+def fold_weights(fold_info: list[dict]) -> list[dict]:
+    """Each fold's late-fusion weights per modality (a fold recorded before voice: its one weight)."""
+    return [f["late_fusion_weights"] if "late_fusion_weights" in f else
+            {"rppg": f["late_fusion_weight"], "face": 1.0 - f["late_fusion_weight"]} for f in fold_info]
 
 
 def _frames_read(models: dict) -> dict:
@@ -190,7 +205,7 @@ def refit_epochs(fold_info: list[dict], cfg: TrainConfig) -> dict[str, int]:
     """The epochs of each trained model on all videos: the median over the folds of the epoch
     early stopping kept, or the configured epochs without early stopping."""
     out = {}
-    for m in TRAINED:
+    for m in _trained_in(fold_info):
         best = [f["epochs"][m]["best_epoch"] for f in fold_info if f.get("epochs", {}).get(m)]
         out[m] = int(max(1, round(float(np.median(best))))) if cfg.patience and best and min(best) > 0 else cfg.epochs
     return out
@@ -203,15 +218,22 @@ def refit_plan(fold_info: list[dict], cfg: TrainConfig) -> dict[str, tuple[Train
     their peak), without early stopping (no validation videos are left), stopped after the epoch
     cross-validation chose (:func:`refit_epochs`)."""
     epochs = refit_epochs(fold_info, cfg)
-    return {m: (replace(cfg, patience=0), epochs[m]) for m in TRAINED}
+    return {m: (replace(cfg, patience=0), epochs[m]) for m in epochs}
+
+
+def _trained_in(fold_info: list[dict]) -> list[str]:
+    """The trained models of a run's folds (those with epochs recorded), in training order."""
+    seen = {m for f in fold_info for m in f.get("epochs", {})}
+    return [m for m in TRAINED if m in seen] or [m for m in TRAINED if m in model_names()]
 
 
 def _refit(data: Prepared, spec: ModelSpec, fold_info: list[dict], cfg: RunConfig, out: Path, report: Reporter,
            checkpoint_every: float) -> dict:
-    """The four models trained on every video (``checkpoint/final``), described in ``final.json``."""
+    """The run's models trained on every video (``checkpoint/final``), described in ``final.json``."""
     plan = refit_plan(fold_info, cfg.train)
     epochs = {m: stop for m, (_, stop) in plan.items()}
-    weight = float(np.mean([f["late_fusion_weight"] for f in fold_info]))
+    per_fold = fold_weights(fold_info) if len(spec.modalities) > 1 else []
+    weights = {m: float(np.mean([w[m] for w in per_fold])) for m in spec.modalities} if per_fold else {}
     everything = Split.of(data.arrays, None, data.y)
     folder = out / "checkpoint" / "final"
     folder.mkdir(parents=True, exist_ok=True)
@@ -221,8 +243,11 @@ def _refit(data: Prepared, spec: ModelSpec, fold_info: list[dict], cfg: RunConfi
         models.update(train_models((m,), everything, None, spec, tcfg, split=len(fold_info), folder=folder,
                                    checkpoint_every=checkpoint_every, stop_after=stop,
                                    on_epoch=lambda name, rec: report.epoch(folder, where, name, rec)))
-    late_fusion(models["rppg"], models["face"], None, cfg.train, folder, weight=weight)
-    final = {"videos": len(data.ids), "epochs": epochs, "late_fusion_weight": weight,
+    if weights:
+        late_fusion({m: models[m] for m in spec.modalities}, None, cfg.train, folder,
+                    weights=[weights[m] for m in spec.modalities])
+    final = {"videos": len(data.ids), "epochs": epochs, "late_fusion_weights": weights,
+             **({"late_fusion_weight": weights["rppg"]} if tuple(weights) == ("rppg", "face") else {}),
              "rule": "epochs: the median over the folds of the epoch early stopping kept (the preset's epochs "
                      "without early stopping), on the folds' learning-rate schedule (over the preset's epochs), "
                      "stopped there; late-fusion weight: the mean of the folds' weights"}
@@ -234,8 +259,7 @@ def _train(cfg: RunConfig, out: Path, report: Reporter, workers: int | None, che
            dataset=None, engine=None) -> dict:
     data = prepare(cfg, workers=workers, on_progress=report, dataset=dataset, engine=engine)
     a = data.arrays
-    spec = ModelSpec(preset=cfg.preset, rppg_channels=a["rppg"].shape[2], face_channels=a["face"].shape[2],
-                     length=a["mask"].shape[1], n_classes=len(data.classes))
+    spec = ModelSpec.of(cfg.preset, a, len(data.classes))
     seeds = seeds_of(cfg)
     every = [make_folds(data.y, data.speakers, data.sessions, protocol=cfg.protocol, k=cfg.folds,
                         test_fraction=cfg.test_fraction, val_fraction=cfg.train.val_fraction, seed=seed,
@@ -251,6 +275,7 @@ def _train(cfg: RunConfig, out: Path, report: Reporter, workers: int | None, che
                 "groups": data.speakers, "sessions": data.sessions, "normalisation": normalisation(data.inputs),
                 "split": independence(cfg.protocol, data.speakers, data.sessions),
                 "skipped": data.skipped, "single_modality": data.single_modality,
+                "modalities": list(data.modalities),
                 "records": [{"id": i, "stem": st, "label": data.classes[k]}
                             for i, st, k in zip(data.ids, data.stems, data.y.tolist())],
                 "store": {"path": str(store), "from_run": os.path.relpath(store, out.resolve())},

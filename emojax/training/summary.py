@@ -122,5 +122,19 @@ def final_line(final: dict) -> str:
 
     return (f"final model: trained on all {final['videos']} videos (epochs "
             + ", ".join(f"{TITLES.get(m, m)} {e}" for m, e in final["epochs"].items())
-            + f"; late-fusion weight {final['late_fusion_weight']:.2f}); prediction (`emojax predict`, the "
+            + _late_said(final) + "); prediction (`emojax predict`, the "
             "Predict page) uses it")
+
+
+def _late_said(final: dict) -> str:
+    """The final model's late-fusion weights in words (a run of one modality has none)."""
+    from ..models import TITLES
+
+    weights = final.get("late_fusion_weights")
+    if weights is None and "late_fusion_weight" in final:
+        return f"; late-fusion weight {final['late_fusion_weight']:.2f}"
+    if not weights:
+        return ""
+    if tuple(weights) == ("rppg", "face"):        # as before voice: the pulse model's weight
+        return f"; late-fusion weight {weights['rppg']:.2f}"
+    return "; late-fusion weights " + ", ".join(f"{TITLES.get(m, m)} {w:.2f}" for m, w in weights.items())

@@ -1,0 +1,104 @@
+"""Modalities as a run setting, end to end on small data: a three-modality run where only the
+voice tells the class (planted in the records, see ``conftest.plant_voice``) trains, is
+scored, predicts and is explained; a run of the landmarks and the voice; a run folder written
+before voice (its spec without ``voice_channels``, its late-fusion weight as one number) loads
+and predicts as before."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from emojax.features.modalities import MODALITIES
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]   # the shared teaching set is built once a session
+
+
+def _planted(store):
+    """Every planted record of ``store`` and its label (the record's name up to its first "_")."""
+    from emojax.features import Features
+
+    stems = sorted(p.with_suffix("") for p in store.glob("*.json") if p.with_suffix(".npz").is_file())
+    return [Features.load(s) for s in stems], np.array([s.name.split("_")[0] for s in stems])
+
+
+def test_a_three_modality_run_where_the_voice_tells_trains_predicts_and_is_explained(voice_run):
+    from emojax.estimator import TrainedRun
+    from emojax.explain.importance import explain_run
+
+    from emojax.data.transforms import InputConfig, to_arrays
+
+    run, metrics, store = voice_run(MODALITIES)
+    model = json.loads((run / "model.json").read_text())
+    assert model["spec"]["voice_channels"] == 26 and json.loads((run / "config.json").read_text())["modalities"] == \
+        list(MODALITIES)
+    table = {m: metrics["pooled"][m]["accuracy"] for m in metrics["pooled"]}
+    assert set(table) == {"rppg", "face", "voice", "late_fusion", "early_fusion"}, table
+    assert table["voice"] >= 0.75 and table["early_fusion"] >= 0.75, table      # 4 classes: chance 0.25
+    assert table["face"] <= 0.6 and table["rppg"] <= 0.6, table                  # their class was taken out
+    trained = TrainedRun(run)
+    assert trained.model_names == ("rppg", "face", "voice", "late_fusion", "early_fusion")
+    records, labels = _planted(store)
+    arrays = to_arrays(records, InputConfig(length=model["spec"]["length"]))
+    assert (trained.classifier("early_fusion", 1).predict(arrays) == labels).mean() >= 0.75
+    silent = dict(arrays, mask=arrays["mask"] & (np.arange(len(MODALITIES)) != MODALITIES.index("voice")))
+    assert (trained.classifier("voice", 1).predict_proba(silent).std(axis=0) < 1e-6).all()   # no voice: priors
+    out = explain_run(run, groupings=("modality", "region"), models=("early_fusion",), n_repeats=2)
+    entry = out["models"]["early_fusion"]
+    shares = dict(zip(entry["groupings"]["modality"]["names"], entry["groupings"]["modality"]["share_pct"]))
+    assert set(shares) == {"rppg", "visual", "voice"}
+    assert sum(v or 0 for v in shares.values()) == pytest.approx(100.0), shares
+    # measured 57 / 36 / 7 (voice / rPPG / visual) on the 12 held-out videos, 2 repeats: the voice
+    # is the largest; the pulse and face, which tell nothing here, still move a fused model a little
+    assert shares["voice"] == max(shares.values()) and shares["voice"] > 40, shares
+    region = dict(zip(entry["groupings"]["region"]["names"], entry["groupings"]["region"]["mean"]))
+    voice = {g: region[g] for g in ("prosody", "voice quality", "formants", "spectral balance")}
+    assert max(voice, key=voice.get) == "prosody", voice          # the planted pitch and loudness
+
+
+def test_a_run_of_the_landmarks_and_the_voice_has_their_models_only(voice_run):
+    from emojax.estimator import TrainedRun
+
+    run, metrics, _ = voice_run(("face", "voice"))
+    assert json.loads((run / "config.json").read_text())["modalities"] == ["face", "voice"]
+    spec = json.loads((run / "model.json").read_text())["spec"]
+    assert spec["rppg_channels"] == 0 and spec["voice_channels"] == 26 and spec["face_channels"] > 0
+    assert set(metrics["pooled"]) == {"face", "voice", "late_fusion", "early_fusion"}
+    assert metrics["pooled"]["voice"]["accuracy"] >= 0.75
+    assert TrainedRun(run).model_names == ("face", "voice", "late_fusion", "early_fusion")
+    with pytest.raises(ValueError, match="this run has"):
+        TrainedRun(run).classifier("rppg")
+
+
+def test_a_run_folder_written_before_voice_loads_and_predicts_as_before(voice_run, tmp_path):
+    """A pulse + landmarks run rewritten as emojax wrote runs before voice (no ``modalities`` in
+    config.json, no ``voice_channels`` in the spec, ``late_fusion.json`` holding one ``weight``)
+    reads as the same two-modality run and predicts the same probabilities."""
+    from emojax.data.transforms import InputConfig, to_arrays
+    from emojax.estimator import TrainedRun
+
+    run, _, store = voice_run(("rppg", "face"))
+    old = tmp_path / "old"
+    shutil.copytree(run, old)
+    for name in ("config.json", "model.json"):
+        d = json.loads((old / name).read_text())
+        d.pop("modalities", None)
+        if "spec" in d:
+            assert d["spec"].pop("voice_channels") == 0
+        (old / name).write_text(json.dumps(d))
+    rewritten = 0
+    for late in old.glob("checkpoint/**/late_fusion.json"):
+        w = json.loads(late.read_text())
+        late.write_text(json.dumps({"weight": w["weights"]["rppg"]}))
+        rewritten += 1
+    assert rewritten
+    records, _ = _planted(store)
+    arrays = to_arrays(records[:12], InputConfig(length=150))
+    new, before = TrainedRun(run), TrainedRun(old)
+    assert before.modalities == ("rppg", "face") and before.model_names == new.model_names
+    for m in new.model_names:
+        np.testing.assert_array_equal(before.classifier(m, 1).predict_proba(arrays),
+                                      new.classifier(m, 1).predict_proba(arrays))
