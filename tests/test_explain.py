@@ -261,7 +261,13 @@ def test_explain_command_writes_importance_json(explained_run):
     out = json.loads((run / "importance.json").read_text())
     assert set(out["models"]) == {"early_fusion", "late_fusion"}
     ef = out["models"]["early_fusion"]
-    assert ef["groupings"]["region"]["names"] == ["jaw", "brows", "nose", "eyes", "mouth"]
+    from emojax.explain.groups import VOICE_GROUPS
+    from emojax.features.landmarks import REGIONS
+
+    # the run reads the voice (the teaching clips speak): its groups stand beside the face's
+    assert json.loads((run / "model.json").read_text())["modalities"] == ["rppg", "face", "voice"]
+    assert ef["groupings"]["region"]["names"] == [*REGIONS, *VOICE_GROUPS]
+    assert list(VOICE_GROUPS) == ["prosody", "voice quality", "formants", "spectral balance"]
     assert len(ef["groupings"]["time:5"]["names"]) == 5
     assert len(ef["per_class"]["modality"]["mean"][0]) == len(out["classes"])
     assert sum(out["table2"]["early_fusion"].values()) == pytest.approx(100.0)

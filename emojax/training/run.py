@@ -48,7 +48,7 @@ from .assumptions import as_json as paper_assumptions
 from .config import RunConfig, TrainConfig, seeds_of, settings
 from .fold_models import late_fusion, probabilities, train_models
 from .loop import Split
-from .prepare import Prepared, labelled, normalisation, prepare
+from .prepare import Prepared, labelled, normalisation, prepare, run_modalities
 from .progress import Reporter
 from .protocols import independence, make_folds
 from .runfiles import read_json, read_metrics, read_model_info, seed_folder
@@ -77,13 +77,35 @@ def _grown(out: Path, old: dict, cfg: RunConfig) -> tuple[RunConfig, str | None]
     return kept, (f"{out} holds a run: " + "; ".join(said)) if said else None
 
 
+def _recorded(old: dict, out: Path) -> dict:
+    """A run's ``config.json`` (``old``) with its modalities: those it records, or for a run
+    written before they were recorded there, its ``model.json``'s model's (none when it has no
+    readable model yet: it is prepared, and they are decided, again)."""
+    if "modalities" in old or not (out / "model.json").is_file():
+        return old
+    try:
+        return {**old, "modalities": list(run_modalities(read_json(out / "model.json")))}
+    except RunFileError:
+        return old
+
+
+def _as_run(cfg: RunConfig, old: dict) -> RunConfig:
+    """``cfg`` with the run's recorded modalities (``old``: :func:`_recorded`) when it leaves
+    them to the preset: a run resumed or grown keeps what it was trained on, never decided again
+    from the dataset."""
+    if cfg.modalities is None and isinstance(old.get("modalities"), list):
+        return replace(cfg, modalities=tuple(old["modalities"]))
+    return cfg
+
+
 def _claim(out: Path, cfg: RunConfig) -> tuple[RunConfig, str | None]:
     """Write ``config.json``, or check that the run already in ``out`` has the same settings;
     the config to run (a run only grows: :func:`_grown`) and what to say about it."""
     path = out / "config.json"
     note = None
     if path.is_file():
-        old = read_json(path)
+        old = _recorded(read_json(path), out)
+        cfg = _as_run(cfg, old)
         a, b = settings(old), settings(json.loads(json.dumps(cfg.to_dict())))
         diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
         if diff:
@@ -106,7 +128,8 @@ def finished(out: str | os.PathLike, cfg: RunConfig) -> dict | None:
         progress = read_json(out / "progress.json")
     except RunFileError:
         return None
-    want = json.loads(json.dumps(cfg.to_dict()))
+    config = _recorded(config, out)
+    want = json.loads(json.dumps(_as_run(cfg, config).to_dict()))
     same = settings(config) == settings(want)
     more = config.get("seeds", 1) >= want.get("seeds", 1) and (config.get("refit") or not want.get("refit"))
     return metrics if same and more and progress.get("status") == "done" else None
@@ -258,6 +281,9 @@ def _refit(data: Prepared, spec: ModelSpec, fold_info: list[dict], cfg: RunConfi
 def _train(cfg: RunConfig, out: Path, report: Reporter, workers: int | None, checkpoint_every: float,
            dataset=None, engine=None) -> dict:
     data = prepare(cfg, workers=workers, on_progress=report, dataset=dataset, engine=engine)
+    if cfg.modalities is None:           # the preset's choice, made now from the dataset: recorded, so a
+        cfg = replace(cfg, modalities=data.modalities)  # resumed or grown run never decides again
+        atomic_write_json(out / "config.json", json.loads(json.dumps(cfg.to_dict())))
     a = data.arrays
     spec = ModelSpec.of(cfg.preset, a, len(data.classes))
     seeds = seeds_of(cfg)
