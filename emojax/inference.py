@@ -11,7 +11,7 @@ from .fileio import shown
 from .estimator import TrainedRun
 from .data.transforms import InputConfig, presence, restrict, to_arrays
 from .features import Extractor, timing
-from .features.modalities import MIN_FRAMES, MIN_SECONDS, MODALITIES, PAPER_MODALITIES, TITLES
+from .features.modalities import MIN_FRAMES, MIN_SECONDS, MODALITIES, PAPER_MODALITIES, TITLES, either
 from .models import model_modalities
 from .video import check_video_file, rotation_note, stream_note
 
@@ -34,8 +34,9 @@ def predictable(features, name: str | os.PathLike | None = None, inputs: InputCo
                           + (f"; {streams}" if streams else ""))
     if all(why.values()):
         seconds = n / features.fps if features.fps > 0 else 0.0
-        raise NoFaceError(f"{name}: a face on only {n} frame(s) ({seconds:.2f} s); a prediction needs at least "
-                          f"{MIN_FRAMES} frames and {MIN_SECONDS:g} s of landmarks or of pulse ("
+        face = f"a face on only {n} frame(s) ({seconds:.2f} s); " if {"rppg", "face"} & set(modalities) else ""
+        raise NoFaceError(f"{name}: {face}a prediction needs at least {MIN_FRAMES} frames and {MIN_SECONDS:g} s of "
+                          f"{either(modalities)} ("
                           + "; ".join(f"{TITLES[m]}: {w}" for m, w in why.items()) + ")")
     warnings = [streams] if streams else []
     for m, w in why.items():

@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import charts, resources, runs, state
 from emojax.errors import RunFileError
-from emojax.explain.groups import VOICE_GROUPS
+from emojax.explain.groups import GROUP_TITLES, VOICE_GROUPS
 from emojax.models import TITLES
 from emojax.training import jobs
 
@@ -101,7 +101,7 @@ def one_video(imp: dict, model: str, run) -> None:
         c2.plotly_chart(charts.attribution_over_time_chart(lm, "Integrated gradients per region over time"), key="ig_time")
         st.caption(f"Completeness: the attributions add up to f(x) − f(baseline) = "
                    f"{ig['f_x'] - ig['f_baseline']:.3f} within {100 * ig['completeness_error']:.2f} %; "
-                   + ", ".join(f"{'rPPG' if k == 'rppg' else k} {a:.3f}" for k, a in ig["modality"].items()) + ".")
+                   + ", ".join(f"{GROUP_TITLES.get(k, k)} {a:.3f}" for k, a in ig["modality"].items()) + ".")
 
 
 @st.fragment(run_every=3)

@@ -212,6 +212,49 @@ def test_late_fusion_weights_lie_on_the_simplex_and_two_models_keep_the_papers_g
     assert choose_weights([good, noise], y, acc)[0] >= 0.5
 
 
+def test_late_fusion_weights_are_chosen_on_the_validation_videos_as_late_fusion_predicts_them():
+    """A validation split where some videos have no landmarks: the facial model answers them
+    with its training classes' frequencies, and LateFusion drops its weight there. The weights
+    are chosen on what LateFusion predicts: every grid point's fused probabilities are
+    LateFusion's own, and no grid point scores better through LateFusion than the chosen one."""
+    from emojax.models import LateFusion
+    from emojax.models.late_fusion import choose_weights, fuse, weight_grid
+    from emojax.training.fold_models import probabilities
+
+    a, _ = toy_arrays(n=24, seed=3)
+    y = np.r_[np.zeros(16, int), np.arange(8) % 4]            # a skewed prior for the facial model
+    a["mask"][::3, :, 1] = False                                # no face in a third of the videos
+    split = Split.of(a, y=y)
+    models = {m: build_model(m, SPEC, seed=k) for k, m in enumerate(("rppg", "face"))}
+    for m in models.values():
+        m.fit_inputs(split.inputs, a["mask"], y)
+    probas = [probabilities(models[m], split) for m in ("rppg", "face")]
+    has = a["mask"].any(axis=1)[:, :2]
+    assert not has[:, 1].all() and has[:, 0].all()
+    acc = lambda t, p: float((t == p).mean())
+    deployed = {}
+    for w in weight_grid(2):
+        lf = probabilities(LateFusion(models, w), split)
+        assert np.allclose(fuse(probas, w, has), lf, atol=1e-5), w
+        deployed[tuple(w)] = acc(y, lf.argmax(axis=1))
+    # the renormalisation matters here: fused without it, the probabilities are not LateFusion's
+    assert not all(np.allclose(fuse(probas, w), fuse(probas, w, has), atol=1e-5) for w in weight_grid(2))
+    chosen = choose_weights(probas, y, acc, has)
+    assert deployed[tuple(chosen)] == max(deployed.values())
+    # where it decides: two videos in three have no face, and the facial model's answer there (its
+    # prior) is confidently wrong; where the face is, it is right and the pulse model wrong. Fused
+    # as deployed, a high facial weight is right on every video; fused as if every video had a
+    # face, the pulse model would get the larger weight, wrong wherever the face is.
+    k = np.arange(30)
+    y = k % 3
+    has = np.c_[np.ones(30, bool), k % 3 == 0]
+    pulse = np.where(has[:, 1:], np.eye(3)[(y + 1) % 3], np.eye(3)[y]) * 0.4 + 0.2
+    face = np.where(has[:, 1:], np.eye(3)[y] * 0.4 + 0.2, np.eye(3)[(y + 2) % 3] * 0.97 + 0.01)
+    scored = lambda w, h: acc(y, fuse([pulse, face], w, h).argmax(axis=1))
+    assert scored(choose_weights([pulse, face], y, acc, has), has) == 1.0
+    assert scored(choose_weights([pulse, face], y, acc), has) < 1.0      # what ignoring the absent faces would pick
+
+
 def test_modality_dropout_never_drops_two_modalities_of_a_clip():
     import jax.numpy as jnp
     from flax import nnx

@@ -100,6 +100,27 @@ def test_the_modalities_option_reads_the_librarys_registry():
     assert "--modalities" not in train_command("out", dataset="csv", root="m.csv", modalities=())
 
 
+def test_modality_titles_are_said_once_in_the_library(monkeypatch, capsys):
+    """No command or page spells the pulse's title ("rPPG") as a string of its own: the
+    importance table's columns and the integrated gradients' line read the library's titles
+    (change the library's, and the CLI's output follows)."""
+    import ast
+
+    from emojax.cli.common import print_importance
+    from emojax.explain import groups
+    from emojax.features.modalities import TABLE_TITLES
+
+    assert groups.GROUP_TITLES == {groups.MODALITY_GROUP[m]: t for m, t in TABLE_TITLES.items()}
+    for path in [*(ROOT / "emojax" / "cli").glob("*.py"), *(ROOT / "pages").glob("*.py")]:
+        spelt = [n.value for n in ast.walk(ast.parse(path.read_text()))
+                 if isinstance(n, ast.Constant) and n.value == TABLE_TITLES["rppg"]]
+        assert not spelt, f"{path.name} spells a modality's title: {spelt}"
+    monkeypatch.setitem(groups.GROUP_TITLES, "rppg", "Pulse (rPPG)")
+    print_importance({"paper_table2": {}, "table2": {"early_fusion": {"rppg": 40.0, "visual": 60.0}}, "models": {}})
+    header = capsys.readouterr().out.splitlines()[1]
+    assert "Pulse (rPPG)" in header and "visual" in header
+
+
 def test_the_method_help_says_every_method_and_the_default_from_the_library():
     """The help texts of the method choice (CLI and Signals page) are built from the library's notes,
     one per method, the default marked: a method added, removed or made the default shows there."""

@@ -135,4 +135,100 @@ def test_the_minimum_is_judged_on_what_reaches_the_models():
     late = record(200, missing=slice(0, 100))
     why = presence(late, InputConfig(preset="paper", length=75))
     assert all("within the 75 frames the models read" in w for m, w in why.items() if m != "voice")
-    assert presence(late, InputConfig(preset="paper", length=None)) == {"rppg": None, "face": None, "voice": presence(late)["voice"]}
+    why = presence(late, InputConfig(preset="paper", length=None))
+    assert why["rppg"] is None and why["face"] is None
+    assert late.voice is None and "not read" in why["voice"] and "extract again" in why["voice"]   # no voice read here
+
+
+def with_voice(f: Features, kind: np.ndarray, f0: float = 30.0, seed: int = 0) -> Features:
+    """``f`` with a voice whose frames are silent (``kind`` 0), unvoiced speech (1: the voiced-only
+    descriptors NaN, as read) or voiced speech (2: each voiced-only descriptor a constant, F0
+    ``f0`` semitones), the other descriptors varying."""
+    from emojax.features import voice as V
+
+    rng = np.random.default_rng(seed)
+    only = np.array([d in V.VOICED_ONLY for d in V.DESCRIPTORS])
+    v = rng.uniform(0.5, 1.5, (len(f), len(V.DESCRIPTORS)))
+    v[:, only] = np.arange(1, only.sum() + 1) * 2.0
+    v[:, V.DESCRIPTORS.index("F0semitoneFrom27.5Hz_sma3nz")] = f0
+    v[np.ix_(kind == 1, only)] = np.nan
+    v[kind == 0] = np.nan
+    f.voice, f.speech = v.astype(np.float32), kind > 0
+    f.source["voice"] = {"status": "present"}
+    return f
+
+
+@pytest.mark.parametrize("length", [64, 150, 233])
+def test_resampling_never_blends_a_voiced_frame_with_an_unvoiced_one(length):
+    """Runs of voiced speech (F0 30 semitones), unvoiced speech (F0 read as 0, ``voiced`` 0) and
+    silence, resampled down and up: a voiced-only value is either what the voiced frames hold or
+    0 beside ``voiced`` 0, never a blend of the two; ``voiced`` is 0 or 1; a point is voice only
+    where its nearest frame holds speech."""
+    from emojax.data.transforms import F0, VOICE_NAMES, VOICED_ONLY_CHANNELS
+
+    rng = np.random.default_rng(1)
+    kind = np.repeat(rng.choice([0, 1, 2, 2], 40), rng.integers(1, 6, 40))[:150]
+    f = with_voice(record(len(kind)), kind)
+    a = to_arrays([f], InputConfig(length=length))
+    v, m = a["voice"][0].astype(np.float64), a["mask"][0, :, 2]
+    voiced = v[:, VOICE_NAMES.index("voiced")]
+    assert m.sum() > length // 4 and (voiced[m] == 1).any() and (voiced[m] == 0).any()
+    assert set(np.unique(voiced)) <= {0.0, 1.0}
+    assert not ((v[m, F0] > 0) & (v[m, F0] < 30)).any()
+    expected = np.nan_to_num(f.voice[:, VOICED_ONLY_CHANNELS][kind == 2][0]).astype(np.float32)
+    assert np.array_equal(v[m][voiced[m] == 1][:, VOICED_ONLY_CHANNELS], np.tile(expected, ((voiced[m] == 1).sum(), 1)))
+    assert (v[m][voiced[m] == 0][:, VOICED_ONLY_CHANNELS] == 0).all()
+    nearest = np.rint(np.linspace(0, len(kind) - 1, length)).astype(int)
+    assert (kind[nearest][m] > 0).all()
+
+
+def test_an_unusable_voice_says_why_in_the_records_own_words(tmp_path):
+    """Each kind of voice a video cannot give the models, read by openSMILE from real samples
+    (a tone, silence) or from a file that is no audio: not read, no audio track, an audio that
+    could not be read, silence, too little speech. Only the one without a track says so."""
+    from emojax.features import voice as V
+    from emojax.video import AUDIO_RATE, AudioTrack
+
+    t = np.arange(2 * AUDIO_RATE) / AUDIO_RATE
+    silence = np.zeros_like(t, np.float32)
+    blip = np.where((t > 1.0) & (t < 1.15), 0.5 * np.sin(2 * np.pi * 200 * t), 0.0).astype(np.float32)
+    bogus = tmp_path / "clip.mp4"
+    bogus.write_text("not a video")
+    records = {
+        "unread": record(60),
+        "no track": V.attach(record(60), AudioTrack(str(bogus), np.zeros(0, np.float32), status="absent")),
+        "unreadable": V.read_voice(record(60), bogus),
+        "silent": V.attach(record(60), AudioTrack("a.wav", silence, codec="pcm_s16le")),
+        "too short": V.attach(record(60), AudioTrack("b.wav", blip, codec="pcm_s16le")),
+    }
+    assert [f.voice_status for f in records.values()] == ["unread", "absent", "absent", "partial", "partial"]
+    why = {k: presence(f, InputConfig(length=60))["voice"] for k, f in records.items()}
+    assert "not read" in why["unread"]
+    assert why["no track"] == "the file has no audio track"
+    assert "clip.mp4" in why["unreadable"] and records["unreadable"].source["voice"]["reason"] == why["unreadable"]
+    assert why["silent"] == "speech valid on no frame"
+    n = int(records["too short"].speech.sum())
+    assert 0 < n < 8 and why["too short"].startswith(f"speech valid on only {n} frame(s)")
+    assert [k for k, w in why.items() if "audio track" in w] == ["no track"]
+
+
+def test_a_video_with_nothing_to_predict_from_is_refused_naming_every_modality_of_the_run():
+    """A face on 3 frames and a silent voice: a run of the three modalities refuses the video
+    saying what each lacks, the voice among them; a run of the voice alone does not speak of
+    the face."""
+    from emojax.errors import NoFaceError
+    from emojax.features.modalities import MODALITIES
+    from emojax.inference import predictable
+
+    f = with_voice(record(60, missing=slice(3, 60)), np.zeros(60, int))
+    f.source["voice"] = {"status": "partial", "reason": "speech valid on no frame"}
+    with pytest.raises(NoFaceError) as e:
+        predictable(f, "clip.mp4", InputConfig(length=60), MODALITIES)
+    said = str(e.value)
+    assert said.startswith("clip.mp4: a face on only 3 frame(s) (0.10 s); a prediction needs at least 8 frames")
+    assert "0.5 s of pulse or landmarks or voice (" in said and "voice: speech valid on no frame" in said
+    assert "landmarks: valid on only 3 frame(s)" in said
+    with pytest.raises(NoFaceError) as e:
+        predictable(with_voice(record(60), np.zeros(60, int)), "clip.mp4", InputConfig(length=60), ("voice",))
+    assert str(e.value) == ("clip.mp4: a prediction needs at least 8 frames and 0.5 s of voice "
+                            "(voice: speech valid on no frame)")

@@ -38,6 +38,25 @@ def _remux(src, dst, *, audio_until: float | None = None, audio: bool = True):
     return dst
 
 
+def _damaged(src, dst, *, audio_from: float):
+    """``src`` copied packet for packet into Matroska, its audio packets from ``audio_from``
+    seconds on replaced by zero bytes of the same size (the decoder gives up there)."""
+    with av.open(str(src)) as i, av.open(str(dst), "w") as o:
+        vs, a = i.streams.video[0], i.streams.audio[0]
+        out = {vs.index: o.add_stream_from_template(vs), a.index: o.add_stream_from_template(a)}
+        for pkt in i.demux(vs, a):
+            if pkt.dts is None:
+                continue
+            to = out[pkt.stream.index]
+            if pkt.stream.type == "audio" and pkt.pts * pkt.time_base >= audio_from:
+                bad = av.Packet(bytes(pkt.size))
+                bad.pts, bad.dts, bad.time_base = pkt.pts, pkt.dts, pkt.time_base
+                pkt = bad
+            pkt.stream = to
+            o.mux(pkt)
+    return dst
+
+
 def _wav(src, dst, rate: int = 22050):
     """The audio of ``src`` as 16-bit PCM WAV at ``rate`` (re-encoded by FFmpeg through PyAV)."""
     with av.open(str(src)) as i, av.open(str(dst), "w") as o:
@@ -140,6 +159,27 @@ def test_audio_cut_to_half_the_video_is_partial_and_silent_after_it_ends(tmp_pat
     after = rec.times >= info["track_end"]
     assert after.sum() >= 30 and not rec.speech[after].any() and np.isnan(rec.voice[after]).all()
     assert rec.speech[~after].any()          # what the track holds is still read
+
+
+def test_cuts_of_one_damaged_track_each_say_whether_their_own_interval_was_read_whole(tmp_path):
+    """Two cuts of one clip whose audio is damaged from 2 s on, read in one pass (the dialog's
+    track decoded once, as IEMOCAP's utterances are): the cut before the damage was read whole
+    and says so; the one across it is partial, in FFmpeg's words. Each cut says what a read of
+    it alone says."""
+    from emojax.features.pipeline import Extractor, extract_cuts
+    from emojax.video import read_audio
+
+    clip = _damaged(shared("grid") / SWWP, tmp_path / "damaged.mkv", audio_from=2.0)
+    whole = read_audio(clip)
+    assert whole.status == "damaged" and 1.9 < whole.end < 2.2        # the damage is real, and where it was put
+    ex = Extractor(ExtractorConfig())
+    before, across = extract_cuts(clip, [(ex, 0.0, 1.2), (ex, 1.8, 3.0)])
+    a, b = before.source["voice"], across.source["voice"]
+    assert a["track"] == "complete" and a["status"] == "present" and "reason" not in a, a
+    assert b["track"] == "damaged" and b["status"] == "partial" and "audio decoding stopped" in b["reason"], b
+    for rec, info in ((before, a), (across, b)):
+        alone = read_audio(clip, start=float(rec.times[0]), end=float(rec.times[-1]) + 1 / rec.fps)
+        assert alone.status == info["track"]
 
 
 def _voiceless_record(store, item, config):

@@ -255,7 +255,7 @@ def print_videos(videos: dict) -> None:
 
 
 def print_importance(out: dict) -> None:
-    from ..explain.groups import MODALITY_GROUP
+    from ..explain.groups import GROUP_TITLES, MODALITY_GROUP
     from ..explain.importance import modality_shares_of
 
     paper = out["paper_table2"]
@@ -267,7 +267,7 @@ def print_importance(out: dict) -> None:
         return f"  {name:>14}  " + "  ".join(f"{'-' if t.get(k) is None else f'{t[k]:.2f}':>6}" for k in cols)
 
     print("modality contributions (Table 2), per cent of the positive permutation importance:")
-    print(f"  {'model':>14}  " + "  ".join(f"{'rPPG' if k == 'rppg' else k:>6}" for k in cols))
+    print(f"  {'model':>14}  " + "  ".join(f"{GROUP_TITLES.get(k, k):>6}" for k in cols))
     for m, t in out["table2"].items():
         print(row(m, t))
     print(row("paper (IEMOCAP)", paper))
@@ -296,6 +296,6 @@ def print_importance(out: dict) -> None:
             share = modality_shares_of(e)
             print(f"  {m}: {e['label']} ({100 * e['proba'][e['label']]:.0f} %); modality shares "
                   + ", ".join(f"{k} {'-' if p is None else f'{p:.0f} %'}" for k, p in share.items())
-                  + "; integrated gradients " + ", ".join(f"{'rPPG' if k == 'rppg' else k} {a:+.3f}"
+                  + "; integrated gradients " + ", ".join(f"{GROUP_TITLES.get(k, k)} {a:+.3f}"
                                                           for k, a in ig["modality"].items())
                   + f" (completeness error {100 * ig['completeness_error']:.2f} %)")

@@ -18,6 +18,9 @@ standardising them is the model's own ``InputNorm`` (training statistics, applie
 prediction). With ``speaker_relative`` (improved), the pitch (F0 in semitones) is taken relative
 to the speaker's mean F0 over their speech frames in the set, as the landmarks are relative to
 the speaker's mean shape: a speaker's natural pitch is not an emotion, a rise from it may be.
+Resampled to the improved length, a voiced frame is never blended with an unvoiced one (whose
+voiced-only descriptors read 0): between the two, those descriptors and ``voiced`` are the
+nearer frame's, so ``voiced`` stays 0 or 1 and no F0 lies between a measured one and 0.
 """
 
 from __future__ import annotations
@@ -151,6 +154,30 @@ VOICE_NAMES = (*voice_features.DESCRIPTORS, "voiced")
 VOICE_CHANNELS = len(VOICE_NAMES)
 F0 = voice_features.DESCRIPTORS.index("F0semitoneFrom27.5Hz_sma3nz")
 _VOICED_ONLY = np.array([d in voice_features.VOICED_ONLY for d in voice_features.DESCRIPTORS])
+#: the voice channels of the voiced-only descriptors (0 on an unvoiced speech frame)
+VOICED_ONLY_CHANNELS = tuple(np.flatnonzero(_VOICED_ONLY).tolist())
+
+
+def _resample_voice(v: np.ndarray, length: int) -> np.ndarray:
+    """The voice channels ``(T, 26)`` (:func:`_voice_channels`) resampled to ``length`` rows as
+    :func:`_resample` does, but never blending a voiced frame with an unvoiced one: at a point
+    between a voiced and an unvoiced speech frame, the voiced-only descriptors and ``voiced`` are
+    the nearer frame's (``voiced`` stays 0 or 1, and a voiced-only value is one measured on
+    voiced frames, or 0 with ``voiced`` 0). Between two voiced (or two unvoiced) speech frames
+    every channel is linear; next to a frame without speech (NaN) the point is not speech."""
+    out = _resample(v, length)
+    t = len(v)
+    if t == length or t == 1:
+        return out
+    x = np.linspace(0, t - 1, length)
+    lo = np.clip(np.floor(x).astype(int), 0, t - 2)
+    hi = lo + 1
+    nearest = np.where(x - lo <= 0.5, lo, hi)
+    voiced = v[:, VOICE_NAMES.index("voiced")]
+    mixed = np.isfinite(voiced[lo]) & np.isfinite(voiced[hi]) & (voiced[lo] != voiced[hi])
+    cols = [*VOICED_ONLY_CHANNELS, VOICE_NAMES.index("voiced")]
+    out[np.ix_(mixed, cols)] = v[np.ix_(nearest[mixed], cols)]
+    return out
 
 
 def speaker_means(records: Sequence[Features], speakers: Sequence[str | None]) -> dict:
@@ -223,10 +250,7 @@ def presence(f: Features, cfg: InputConfig | None = None) -> dict[str, str | Non
     out = {m: modalities.shortfall(valid[m], f.fps) for m in MODALITIES}
     if f.grayscale:
         out["rppg"] = "the video has no colour (grayscale), so no pulse"
-    if f.voice is None:
-        out["voice"] = "the voice was not read (a record stored before emojax read voice: extract again)"
-    elif f.voice_status == "absent":
-        out["voice"] = "the file has no audio track"
+    out["voice"] = _voice_shortfall(f, out["voice"])
     if any(w is None for w in out.values()):
         plain = replace(cfg, speaker_relative=False)   # a speaker's mean shape moves no frame in or out
         left = to_arrays([f], plain)["mask"][0].any(axis=0)
@@ -236,6 +260,24 @@ def presence(f: Features, cfg: InputConfig | None = None) -> dict[str, str | Non
                           if cfg.preset == "paper" else "none of its valid frames survives resampling to "
                           f"{plain.length} frames (too few, too far apart)")
     return out
+
+
+def _voice_shortfall(f: Features, short: str | None) -> str | None:
+    """Why ``f``'s voice cannot be used, in the record's own words (``source["voice"]``): not
+    read; absent, with its reason (no audio track, an audio that could not be read); read, but
+    speech on too few frames (``short``: :func:`modalities.shortfall` of its speech frames, a
+    silent or too short voice), with whatever else its reason says (a short or damaged track).
+    None when it can be used."""
+    info = f.source.get("voice") or {}
+    reason = info.get("reason") or ""
+    if f.voice_status == "unread":
+        return "the voice was not read (a record stored before emojax read voice: extract again)"
+    if f.voice_status == "absent":
+        return "the file has no audio track" if reason == voice_features.NO_TRACK else (reason or "absent")
+    if short is None:
+        return None
+    said = f"speech {short}"
+    return reason if said in reason else "; ".join(filter(None, (said, reason)))
 
 
 def to_arrays(records: Sequence[Features], cfg: InputConfig | None = None, *,
@@ -269,7 +311,7 @@ def to_arrays(records: Sequence[Features], cfg: InputConfig | None = None, *,
         m = np.stack([valid[k] if modalities.shortfall(valid[k], f.fps) is None else np.zeros(len(f), bool)
                       for k in MODALITIES], axis=1)
         if cfg.preset == "improved":
-            values = {k: _resample(v, length) for k, v in values.items()}
+            values = {k: (_resample_voice if k == "voice" else _resample)(v, length) for k, v in values.items()}
             m = _resample(m.astype(float), length) > 0.5
         else:
             values, m = {k: v[:length] for k, v in values.items()}, m[:length]

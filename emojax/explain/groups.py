@@ -18,7 +18,7 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from ..features.landmarks import REGIONS
-from ..features.modalities import MODALITIES
+from ..features.modalities import MODALITIES, TABLE_TITLES
 from ..data.transforms import VOICE_NAMES
 from ..features.voice import GROUPS as VOICE_DESCRIPTOR_GROUPS
 
@@ -28,6 +28,8 @@ GROUPINGS = ("modality", "channel", "region", "time")
 #: each modality's group in the ``modality`` grouping (Table 2's shares; the landmarks keep the
 #: paper's name, "visual"), in MODALITIES order
 MODALITY_GROUP = {"rppg": "rppg", "face": "visual", "voice": "voice"}
+#: each ``modality`` group's title where a person reads it (``features.modalities.TABLE_TITLES``)
+GROUP_TITLES = {MODALITY_GROUP[m]: TABLE_TITLES[m] for m in MODALITIES}
 #: the voice's groups in the ``region`` grouping: ``features.voice.GROUPS`` (prosody, voice
 #: quality, formants, spectral balance) as voice channels; ``voiced`` (whether openSMILE found
 #: voicing in the frame, ``data.transforms.VOICE_NAMES``) goes with the prosody, as the F0's presence

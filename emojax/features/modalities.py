@@ -17,6 +17,8 @@ import numpy as np
 MODALITIES = ("rppg", "face", "voice")
 #: how each is called where a person reads it
 TITLES = {"rppg": "pulse", "face": "landmarks", "voice": "voice"}
+#: how each is titled in a table of results, as the paper's Table 2 calls the two it has
+TABLE_TITLES = {"rppg": "rPPG", "face": "visual", "voice": "voice"}
 #: the modalities of a run when it does not say (the paper's two)
 PAPER_MODALITIES = ("rppg", "face")
 #: a modality is used when it is valid on at least this many frames, adding up to this many seconds
@@ -53,3 +55,8 @@ def shortfall(valid: np.ndarray, fps: float) -> str | None:
         return None
     return (f"valid on only {n} frame(s) ({seconds:.2f} s); at least {MIN_FRAMES} frames and "
             f"{MIN_SECONDS:g} s are needed" if n else "valid on no frame")
+
+
+def either(names) -> str:
+    """``"pulse or landmarks"``: what a run of modalities ``names`` reads, in a person's words (:data:`TITLES`)."""
+    return " or ".join(TITLES[m] for m in check(names))

@@ -60,6 +60,9 @@ AUDIO_ONLY_FPS = 30.0
 #: covers less than the video: voice "partial"
 SHORT_BY = 0.1
 
+#: the reason ``source["voice"]`` gives when the file has no audio track at all
+NO_TRACK = "no audio track"
+
 _F0 = DESCRIPTORS.index("F0semitoneFrom27.5Hz_sma3nz")
 _LOUD = DESCRIPTORS.index("Loudness_sma3")
 _NZ = np.array([d in VOICED_ONLY for d in DESCRIPTORS])
@@ -128,7 +131,7 @@ def voice_of(track: AudioTrack, frame_times: np.ndarray, fps: float) -> tuple[np
     t = len(frame_times)
     info = {**track.to_source()}
     if not track.found or not len(track.samples):
-        why = "no audio track" if not track.found else (track.describe() or "its audio track gave no sample")
+        why = NO_TRACK if not track.found else (track.describe() or "its audio track gave no sample")
         info.update(status="absent", reason=why, covered_s=0.0, speech_s=0.0)
         return np.full((t, len(DESCRIPTORS)), np.nan, np.float32), np.zeros(t, bool), info
     times, values = descriptors(track)

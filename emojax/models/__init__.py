@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from flax import nnx
 
 from ..errors import ConfigError
-from ..features.modalities import MODALITIES, PAPER_MODALITIES
+from ..features.modalities import MODALITIES, PAPER_MODALITIES, TABLE_TITLES
 from ..features.modalities import check as check_modalities
 from ..presets import PRESET_NAMES
 from .common import InputNorm, Stat, masked_mean
@@ -33,7 +33,7 @@ TRAINED = (*MODALITIES, "early_fusion")
 #: modality to the library moves no number of a run without it
 STREAMS = {"rppg": 0, "face": 1, "early_fusion": 2, "voice": 3}
 #: display names as in the paper
-TITLES = {"rppg": "rPPG", "face": "Facial", "voice": "Voice", "late_fusion": "Late fusion",
+TITLES = {"rppg": TABLE_TITLES["rppg"], "face": "Facial", "voice": "Voice", "late_fusion": "Late fusion",
           "early_fusion": "Early fusion"}
 
 

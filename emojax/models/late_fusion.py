@@ -58,20 +58,38 @@ class LateFusion(Staged):
 
     def rest(self, pre, mask):
         free = self.weight[...]
-        w = [free[k] for k in range(free.shape[0])]
-        w.append(1 - sum(w[1:], w[0]) if len(w) > 1 else 1 - w[0])
-        has = [present(mask[..., index(m)]) for m in self.modalities]
-        every = has[0]
-        for h in has[1:]:
-            every = every & h
-        total = sum((wk * h for wk, h in zip(w[1:], has[1:])), w[0] * has[0])
-        count = sum((h.astype(jnp.float32) for h in has[1:]), has[0].astype(jnp.float32))
-        eff = [jnp.where(every, wk, jnp.where(total > 0, wk * h / jnp.where(total > 0, total, 1.0),
-                                              jnp.where(count > 0, h / jnp.maximum(count, 1.0), 1.0 / len(w))))
-               for wk, h in zip(w, has)]
-        probs = [jax.nn.softmax(model.rest(p, mask)) for model, p in zip(self.models(), pre)]
-        p = sum((e[:, None] * q for e, q in zip(eff[1:], probs[1:])), eff[0][:, None] * probs[0])
+        w = jnp.concatenate([free, 1 - free.sum(keepdims=True)])
+        has = jnp.stack([present(mask[..., index(m)]) for m in self.modalities], axis=1)
+        probs = jnp.stack([jax.nn.softmax(model.rest(p, mask)) for model, p in zip(self.models(), pre)], axis=1)
+        p = (present_weights(w, has)[:, :, None] * probs).sum(axis=1)
         return jnp.log(jnp.maximum(p, 1e-30))
+
+
+def present_weights(weights, has, xp=jnp):
+    """``(N, M)``: the weights each video's models get, given the weights ``(M,)`` and which
+    models' modalities each video has, ``has (N, M)``: the weights as they are where every one
+    is there; else those of the present ones renormalised (equal among them if theirs are all
+    0; equal among all when none is there). The one rule for deployment (:class:`LateFusion`)
+    and for choosing the weights (:func:`choose_weights`). ``xp``: ``jax.numpy``, or ``numpy``
+    (in float64)."""
+    w = xp.asarray(weights)
+    has = xp.asarray(has, bool)
+    h = has.astype(w.dtype)
+    total = (w * h).sum(axis=-1, keepdims=True)
+    count = h.sum(axis=-1, keepdims=True)
+    every = has.all(axis=-1, keepdims=True)
+    return xp.where(every, w, xp.where(total > 0, w * h / xp.where(total > 0, total, 1.0),
+                                       xp.where(count > 0, h / xp.maximum(count, 1.0), 1.0 / w.shape[-1])))
+
+
+def fuse(probas: Sequence[np.ndarray], weights, has: np.ndarray | None = None) -> np.ndarray:
+    """``(N, K)`` the fused probabilities :class:`LateFusion` with ``weights`` gives videos whose
+    models' probabilities are ``probas`` (each ``(N, K)``) and which have the models' modalities
+    ``has (N, M)`` (None: every video has every one)."""
+    p = np.stack([np.asarray(q, np.float64) for q in probas], axis=1)
+    has = np.ones(p.shape[:2], bool) if has is None else np.asarray(has, bool)
+    eff = present_weights(np.asarray(weights, np.float64), has, np)
+    return (eff[:, :, None] * p).sum(axis=1)
 
 
 def weight_grid(n: int) -> np.ndarray:
@@ -83,14 +101,17 @@ def weight_grid(n: int) -> np.ndarray:
     return np.array([[*c, SIMPLEX_STEPS - sum(c)] for c in points], np.float64) / SIMPLEX_STEPS
 
 
-def choose_weights(probas: Sequence[np.ndarray], y: np.ndarray, score) -> np.ndarray:
+def choose_weights(probas: Sequence[np.ndarray], y: np.ndarray, score, has: np.ndarray | None = None) -> np.ndarray:
     """The grid weights (:func:`weight_grid`) whose fused validation probabilities score best
-    (``probas``: each model's ``(N, K)``, the validation split only). A small validation split
-    ties many weights; ties go to the ones whose fused probabilities give the true classes the
-    most likelihood (a model at chance then gets little say), then to the ones closest to equal
-    weights. For two models this is the paper's grid search over one weight, unchanged."""
+    (``probas``: each model's ``(N, K)``, the validation split only; ``has (N, M)``: which of
+    the models' modalities each validation video has, None: all). Each video is fused as
+    :class:`LateFusion` will fuse it (:func:`fuse`: an absent modality's weight dropped, the
+    others renormalised), so the score chosen is the one the fused model gets. A small
+    validation split ties many weights; ties go to the ones whose fused probabilities give the
+    true classes the most likelihood (a model at chance then gets little say), then to the ones
+    closest to equal weights. For two models this is the paper's grid search over one weight."""
     grid = weight_grid(len(probas))
-    fused = [sum((w[k] * p for k, p in enumerate(probas) if k), w[0] * probas[0]) for w in grid]
+    fused = [fuse(probas, w, has) for w in grid]
     scores = [score(y, p.argmax(axis=1)) for p in fused]
     best = max(scores)
     rows = np.arange(len(y))

@@ -19,8 +19,9 @@ from flax import nnx
 
 from ..fileio import atomic_write_json
 from ..errors import CheckpointError
-from ..features.modalities import MODALITIES
+from ..features.modalities import MODALITIES, index
 from ..models import STREAMS, TRAINED, LateFusion, ModelSpec, build_model, choose_weights
+from ..models.common import present
 from . import checkpoint
 from .config import TrainConfig
 from .loop import Split, fit, predict_logits, selection_score
@@ -109,7 +110,8 @@ def train_models(names: tuple[str, ...], train: Split, val: Split | None, spec: 
 def late_fusion(models: dict[str, nnx.Module], val: Split | None, cfg: TrainConfig,
                 folder: Path | None = None, *, weights=None) -> LateFusion:
     """The weighted average of the unimodal ``models`` (``{modality: model}``), its weights
-    given, or chosen on ``val`` (equal without a validation split); saved to / read from
+    given, or chosen on ``val`` (equal without a validation split; each validation video fused
+    with the modalities it has, as the fused model will fuse it); saved to / read from
     ``folder/late_fusion.json``."""
     names = tuple(m for m in MODALITIES if m in models)
     path = folder / "late_fusion.json" if folder else None
@@ -120,8 +122,9 @@ def late_fusion(models: dict[str, nnx.Module], val: Split | None, cfg: TrainConf
         chosen_by = "given (the mean of the cross-validation folds' weights)"
         weights = [float(w) for w in weights]
     elif val is not None and len(val):
+        has = np.stack([present(np.asarray(val.mask)[..., index(m)]) for m in names], axis=1)  # as LateFusion sees it
         weights = choose_weights([probabilities(models[m], val) for m in names], np.asarray(val.y),
-                                 lambda y, y_hat: selection_score(cfg.select_by, y, y_hat)).tolist()
+                                 lambda y, y_hat: selection_score(cfg.select_by, y, y_hat), has).tolist()
     else:
         weights = [1.0 / len(names)] * len(names)
     if path is not None and not path.is_file():

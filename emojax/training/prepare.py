@@ -23,7 +23,7 @@ import numpy as np
 from ..data import load_dataset
 from ..data.transforms import InputConfig, presence, restrict, to_arrays
 from ..errors import DatasetError, RunFileError
-from ..features.modalities import MODALITIES, PAPER_MODALITIES, TITLES
+from ..features.modalities import MODALITIES, PAPER_MODALITIES, TITLES, either
 from ..features.record import ExtractorConfig
 from ..features.store import FeatureStore
 from ..models import ModelSpec
@@ -155,10 +155,10 @@ def prepare(cfg: RunConfig, *, workers: int | None = None, on_progress: Callable
     skipped += empty
     ok, records = [ok[i] for i in usable], [records[i] for i in usable]
     if len(ok) < 2:
-        raise DatasetError(f"{cfg.root}: only {len(ok)} video(s) give {_said(modalities)} to learn from; first "
+        raise DatasetError(f"{cfg.root}: only {len(ok)} video(s) give {either(modalities)} to learn from; first "
                            "left out: " + "; ".join(f"{w}: {why}" for w, why in skipped[:3]))
-    classes = _check(cfg, [o.item for o in ok], ds.classes, f" that could be read and give {_said(modalities)}")
-    skipped += [(f"class {c}", f"no video of it could be read or gives {_said(modalities)}"
+    classes = _check(cfg, [o.item for o in ok], ds.classes, f" that could be read and give {either(modalities)}")
+    skipped += [(f"class {c}", f"no video of it could be read or gives {either(modalities)}"
                  if any(i.label == c for i in items) else "no video of it")
                 for c in ds.classes if c not in classes]
     speakers = _all_or_none([o.item.group for o in ok])
@@ -183,11 +183,6 @@ def prepare(cfg: RunConfig, *, workers: int | None = None, on_progress: Callable
         classes=classes, speakers=speakers, sessions=_all_or_none([o.item.session for o in ok]),
         arrays=restrict(to_arrays(records, inputs, speakers=speakers), modalities), inputs=inputs, skipped=skipped,
         stems=[Path(o.stem).name for o in ok], single_modality=single, modalities=modalities)
-
-
-def _said(modalities) -> str:
-    """``"a pulse or landmarks"``-like words for a run's modalities."""
-    return " or ".join(TITLES[m] for m in modalities)
 
 
 def run_store(run: str | os.PathLike, info: dict | None = None) -> Path:

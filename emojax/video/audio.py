@@ -18,6 +18,11 @@ on mid-way keeps what was read and says so with FFmpeg's words (``"damaged"``), 
 reader does; one that yields clearly less than its container claims is ``"truncated"``; one
 FFmpeg has no decoder for, or that gives no sample at all, is ``"undecodable"``. A file that is
 no video or audio at all is a :class:`~emojax.errors.VideoError` naming it.
+
+Damage is placed on the timeline (:attr:`AudioTrack.damage`): where FFmpeg complained (the
+audio being decoded then), or where the read stopped short. A cut of the track
+(:meth:`AudioTrack.cut`: each IEMOCAP utterance of a dialog's track read once) is damaged only
+when its own interval meets the damage, so an utterance read whole says so.
 """
 
 from __future__ import annotations
@@ -46,6 +51,9 @@ AUDIO_RATE = 16000
 SEEK_FROM = 2.0
 #: what a track read can be (module doc)
 TRACK_STATUSES = ("complete", "damaged", "truncated", "undecodable", "absent")
+#: a complaint of FFmpeg's counts against the audio within this many seconds of where it was
+#: made (an audio frame lasts 20-60 ms; the demuxer reads a little ahead)
+DAMAGE_REACH = 0.5
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,9 @@ class AudioTrack:
     duration_claimed: float = float("nan")  # seconds the container claims for the whole track (NaN: unknown)
     messages: tuple[str, ...] = ()  # FFmpeg's words when damaged or truncated
     rate: int = AUDIO_RATE
+    # where the damage lies: (second of the timeline, status, words); status "damaged" for a
+    # complaint there, "stopped" or "truncated" when nothing was read after that second
+    damage: tuple[tuple[float, str, str], ...] = ()
 
     @property
     def found(self) -> bool:
@@ -85,11 +96,22 @@ class AudioTrack:
         return max(0.0, min(end, self.end) - max(start, self.start))
 
     def cut(self, start: float | None, end: float | None) -> "AudioTrack":
-        """The samples of ``[start, end)`` seconds of the timeline (None: open side)."""
+        """The samples of ``[start, end)`` seconds of the timeline (None: open side), damaged
+        (or truncated) only when that interval meets the track's :attr:`damage`: a complaint
+        within :data:`DAMAGE_REACH` of it, or a read that stopped before its end."""
         i0 = 0 if start is None else int(np.clip(math.ceil((start - self.start) * self.rate - 1e-6), 0, len(self.samples)))
         i1 = len(self.samples) if end is None else int(np.clip(math.ceil((end - self.start) * self.rate - 1e-6),
                                                                i0, len(self.samples)))
-        return replace(self, samples=self.samples[i0:i1], start=self.start + i0 / self.rate)
+        out = replace(self, samples=self.samples[i0:i1], start=self.start + i0 / self.rate)
+        if not self.damage:
+            return out
+        lo = -math.inf if start is None else start
+        hi = math.inf if end is None else end
+        met = tuple(d for d in self.damage
+                    if (hi > d[0] - DAMAGE_REACH if d[1] != "damaged" else lo - DAMAGE_REACH <= d[0] <= hi + DAMAGE_REACH))
+        status = ("complete" if not met else "truncated" if any(d[1] == "truncated" for d in met) else "damaged")
+        words = [d[2] for d in met if d[1] != "damaged"] + [d[2] for d in met if d[1] == "damaged"]   # what stopped it first
+        return replace(out, status=status, damage=met, messages=tuple(dict.fromkeys(words))[:8])
 
     def describe(self) -> str:
         """One sentence on what was read (empty for a whole track)."""
@@ -167,20 +189,24 @@ def read_audio(path: str | os.PathLike, *, start: float | None = None, end: floa
     if start is not None and end is not None and end <= start:
         raise VideoError(f"{shown(p)}: end {end} s is not after start {start} s")
     route_ffmpeg_logs()
+    marks: list[tuple[int, float]] = []     # (FFmpeg's messages so far, timeline second) at each frame decoded
     with av.logging.Capture(local=True) as logs:
         container = open_container(p, "a media file")
         try:
-            track = _read(p, container, start, end, offset, video_stream)
+            track = _read(p, container, start, end, offset, video_stream, lambda t: marks.append((len(logs), t)))
         finally:
             container.close()
-    if track.status in ("complete", "truncated") and track.found:
-        messages, damage = complaints(list(logs), None)
-        status = "damaged" if damage and track.status == "complete" else track.status
-        track = replace(track, status=status, messages=tuple(messages[:8]) or track.messages)
-    return track
+    if track.found and len(track.samples):
+        # each complaint lies where the audio was being decoded when it was made
+        placed = [(next((t for n, t in marks if n > i), track.end), *complaints([entry], None))
+                  for i, entry in enumerate(list(logs))]
+        damage = [(t, "damaged", words[0]) for t, words, bad in placed if bad]
+        if damage or track.damage:
+            track = replace(track, damage=tuple(sorted(track.damage + tuple(damage))))
+    return track.cut(start, end)
 
 
-def _read(p, container, start, end, offset, video_stream) -> AudioTrack:
+def _read(p, container, start, end, offset, video_stream, mark) -> AudioTrack:
     audio = _audio_stream(container)
     if audio is None:
         return AudioTrack(str(p), np.zeros(0, np.float32), status="absent")
@@ -208,6 +234,8 @@ def _read(p, container, start, end, offset, video_stream) -> AudioTrack:
                 break
             if first is None:
                 first = t
+            if t is not None:
+                mark(t)
             chunks += [o.to_ndarray().reshape(-1) for o in resampler.resample(frame)]
         chunks += [o.to_ndarray().reshape(-1) for o in resampler.resample(None)]
     except (av.FFmpegError, ValueError, MemoryError) as e:   # damage mid-track: keep what was read
@@ -216,11 +244,11 @@ def _read(p, container, start, end, offset, video_stream) -> AudioTrack:
     if first is None or not len(samples):
         return AudioTrack(str(p), np.zeros(0, np.float32), status="undecodable", **facts,
                           messages=(stopped or f"{shown(p)}: its audio track gave no sample",))
-    track = AudioTrack(str(p), samples, start=first, **facts).cut(start, end)
+    track = AudioTrack(str(p), samples, start=first, **facts)       # cut to [start, end) by read_audio
     if stopped:
-        return replace(track, status="damaged", messages=(stopped,))
+        return replace(track, damage=((track.end, "stopped", stopped),))
     whole = (start is None or start <= first + 1e-3) and end is None
     if whole and math.isfinite(claimed) and track.seconds < COMPLETE_SHARE * claimed:
-        return replace(track, status="truncated", messages=(
-            f"read {track.seconds:.2f} s of the {claimed:.2f} s its container claims",))
+        return replace(track, damage=((track.end, "truncated",
+                                       f"read {track.seconds:.2f} s of the {claimed:.2f} s its container claims"),))
     return track
