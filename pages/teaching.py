@@ -95,10 +95,13 @@ def voice_demo() -> None:
         rows[v.label] = {"F0 planted (Hz)": planted["f0_hz"], "F0 read (Hz)": read["f0_mean_hz"],
                          "level planted (dB)": planted["level_db"], "loudness read": read["loudness"],
                          "HNR planted (dB)": planted["hnr_db"], "HNR read (dB)": read["hnr_db"]}
-    st.dataframe(pd.DataFrame.from_dict(rows, orient="index"))
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    st.dataframe(table, column_config={c: st.column_config.NumberColumn(format="%.2f") for c in table})
     st.caption("Planted: what the synthesiser was told (mean F0 over the vowels; level in dB of the vowels' RMS; "
                "harmonics-to-noise ratio). Read: openSMILE's eGeMAPS descriptors averaged per video frame over "
-               "the frames holding speech, as a feature record holds them. Both classes draw the same "
+               "the frames holding speech, as a feature record holds them (its loudness is perceived loudness, "
+               "not dB; its HNR, from the autocorrelation, counts jitter and shimmer as noise too, so it reads "
+               "lower than the planted mix and moves with it). Both classes draw the same "
                "clip-to-clip variation, so they differ by their classes alone; in the teaching set each clip "
                "also varies around its class.")
     voice_info_results(info, len(classes))
@@ -110,15 +113,21 @@ def voice_info_results(info: float, n_classes: int) -> None:
         st.info("No results yet: `python benchmarks/voice_info.py` writes them to "
                 "`artifacts/benchmarks/voice_info.json` (17 minutes on two cores).")
         return
-    results = json.loads(VOICE_INFO_RESULTS.read_text())
-    st.plotly_chart(charts.voice_info_chart(results["uar"], chance=1 / n_classes, at=info,
+    try:
+        results = json.loads(VOICE_INFO_RESULTS.read_text())
+        uar, chosen, features = results["uar"], results["chosen"], ", ".join(results["features"])
+        size = f"{results['clips_per_class']} clips a class of {results['seconds']:g} s, {results['actors']} actors"
+    except (ValueError, KeyError, TypeError) as e:
+        st.warning(f"`artifacts/benchmarks/voice_info.json` cannot be read ({type(e).__name__}: {e}); "
+                   "`python benchmarks/voice_info.py` writes it again.")
+        return
+    st.plotly_chart(charts.voice_info_chart(uar, chance=1 / n_classes, at=info,
                                             title="Voice-only UAR of a teaching set, per voice-info"), key="hear_uar")
     st.caption(f"From `artifacts/benchmarks/voice_info.json`, written by `benchmarks/voice_info.py`: the voices of "
-               f"a teaching set ({results['clips_per_class']} clips a class of {results['seconds']:g} s, "
-               f"{results['actors']} actors, audio only), each clip summarised by {', '.join(results['features'])} "
+               f"a teaching set ({size}, audio only), each clip summarised by {features} "
                f"(openSMILE), normalised per actor and classified by a logistic regression, leave one actor out. "
                f"UAR: the mean of the classes' recalls. A simple proxy for how much the voice says, not a trained "
-               f"run's permutation importance. The default voice-info, {results['chosen']:g}, was chosen from it "
+               f"run's permutation importance. The default voice-info, {chosen:g}, was chosen from it "
                f"(README, \"The teaching set\").")
 
 

