@@ -336,3 +336,40 @@ def model_scores_chart(summary: Mapping[str, Mapping], metric: str = "accuracy",
                            error_y=dict(type="data", array=[summary[m][metric]["std"] for m in names]),
                            marker_color=[COLOURS.get(m) for m in names]))
     return _layout(fig, title, yaxis=dict(range=[0, 1], title=metric))
+
+
+#: one colour per voice compared (the first, the second ...)
+COMPARED = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
+
+
+def voices_compared_chart(measured: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str, *, yaxis_title: str,
+                          planted: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None) -> go.Figure:
+    """Several voices' one measure over time, overlaid: ``measured`` {name: (times, values)}, one
+    line each (NaN where not measured: a gap, never drawn through); ``planted`` {name: (times,
+    values)}, what was planted, dotted in the same colour and named ``"<name>, planted"``."""
+    fig = go.Figure()
+    for i, (name, (t, v)) in enumerate(measured.items()):
+        colour = COMPARED[i % len(COMPARED)]
+        fig.add_scatter(x=np.asarray(t, float), y=np.asarray(v, float), mode="lines", name=name, connectgaps=False,
+                        line=dict(color=colour, width=2), legendgroup=name)
+        if planted and name in planted:
+            pt, pv = planted[name]
+            fig.add_scatter(x=np.asarray(pt, float), y=np.asarray(pv, float), mode="lines", name=f"{name}, planted",
+                            connectgaps=False, line=dict(color=colour, width=1, dash="dot"), legendgroup=name)
+    return _layout(fig, title, xaxis_title="s", yaxis_title=yaxis_title)
+
+
+def voice_info_chart(uar: Mapping[str, Mapping[str, float]], *, chance: float, at: float | None = None,
+                     title: str) -> go.Figure:
+    """Voice-only UAR against ``voice_info``: one line per teaching set (``uar`` {seed: {voice_info:
+    UAR}}, as ``benchmarks/voice_info.py`` writes it), chance dashed, ``at`` marked."""
+    fig = go.Figure()
+    for seed, curve in uar.items():
+        x = sorted(curve, key=float)
+        fig.add_scatter(x=[float(v) for v in x], y=[curve[v] for v in x], mode="lines+markers",
+                        name=f"teaching set of seed {seed}")
+    fig.add_hline(y=chance, line=dict(dash="dash", color="grey"), annotation_text=f"chance: {chance:.0%}")
+    if at is not None:
+        fig.add_vline(x=at, line=dict(dash="dot", color="black"), annotation_text=f"voice-info {at:g}")
+    return _layout(fig, title, xaxis=dict(title="voice-info", range=[-0.02, 1.02]),
+                   yaxis=dict(title="voice-only UAR", range=[0, 1], tickformat=".0%"))

@@ -1,15 +1,21 @@
-"""Teaching demos: the pulse in the colour of the skin, why fuse, and what permutation importance
-means — each step computed live, with its code shown (``st.echo``)."""
+"""Teaching demos: the pulse in the colour of the skin, the emotion in the voice, why fuse, and what
+permutation importance means — each step computed live, with its code shown (``st.echo``)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from dashboard import charts, resources, runs, state
 from emojax.errors import RunFileError
 from emojax.features import ExtractorConfig, heart, rppg
 from emojax.models import TITLES
+from emojax.video import wav_bytes
+
+#: where ``benchmarks/voice_info.py`` writes how much the teaching set's voice alone tells per voice-info
+VOICE_INFO_RESULTS = Path(__file__).resolve().parents[1] / "artifacts" / "benchmarks" / "voice_info.json"
 
 
 def pulse_demo() -> None:
@@ -47,6 +53,82 @@ def pulse_demo() -> None:
                "that the blood's colour signature passes and what differs between colours or patches (light, "
                "motion, compression) cancels; the heart rate is then the spectral peak whose harmonics agree, "
                "so a slow pulse is not read at twice its rate.")
+
+
+@st.cache_data(max_entries=32, show_spinner="Synthesising the voices and reading them…")
+def voices_of(labels: tuple, voice_info: float, actor: int):
+    from emojax.data.teaching import class_voices
+
+    return class_voices(labels, voice_info, actor=actor)
+
+
+def voice_demo() -> None:
+    from emojax.data.teaching import TEACHING_CLASSES, VOICE_INFO, TeachingConfig
+
+    st.markdown("Each class of the teaching set moves its actor's voice its own way: happy higher, angry louder, "
+                "sad lower and slower, calm softer and breathier. **voice-info** says how far: at 0 every class "
+                "speaks alike, at 1 each moves the whole of its planted shift. Listen to two classes spoken by the "
+                "same actor, then see what openSMILE reads from them (what the voice model reads).")
+    classes = list(TEACHING_CLASSES)
+    c1, c2, c3, c4 = st.columns([2, 2, 3, 1])
+    first = c1.selectbox("A class", classes, index=0, key="hear_first")
+    second = c2.selectbox("Another class", classes, index=len(classes) - 1, key="hear_second")
+    info = c3.slider("voice-info", 0.0, 1.0, VOICE_INFO, 0.05, key="hear_info",
+                     help="How far each class moves its actor's voice (`emojax make-teaching-set --voice-info`).")
+    actor = c4.selectbox("Actor", list(range(TeachingConfig().groups)), key="hear_actor")
+    if first == second:
+        st.info("Choose two different classes.")
+        return
+    voices = voices_of((first, second), info, actor)
+    for col, v in zip(st.columns(2), voices):
+        col.markdown(f"**{v.label}**")
+        col.audio(wav_bytes(v.track), format="audio/wav")
+    st.plotly_chart(charts.voices_compared_chart(
+        {v.label: (v.times, v.f0_hz) for v in voices}, "F0 as openSMILE reads it (dotted: as planted)",
+        yaxis_title="Hz", planted={v.label: (v.voice.f0_times, v.voice.f0) for v in voices}), key="hear_f0")
+    st.plotly_chart(charts.voices_compared_chart(
+        {v.label: (v.times, v.loudness) for v in voices}, "Loudness as openSMILE reads it",
+        yaxis_title="loudness"), key="hear_loudness")
+    rows = {}
+    for v in voices:
+        planted, read = v.voice.truth(), v.summary()
+        rows[v.label] = {"F0 planted (Hz)": planted["f0_hz"], "F0 read (Hz)": read["f0_mean_hz"],
+                         "level planted (dB)": planted["level_db"], "loudness read": read["loudness"],
+                         "HNR planted (dB)": planted["hnr_db"], "HNR read (dB)": read["hnr_db"]}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    st.dataframe(table, column_config={c: st.column_config.NumberColumn(format="%.2f") for c in table})
+    st.caption("Planted: what the synthesiser was told (mean F0 over the vowels; level in dB of the vowels' RMS; "
+               "harmonics-to-noise ratio). Read: openSMILE's eGeMAPS descriptors averaged per video frame over "
+               "the frames holding speech, as a feature record holds them (its loudness is perceived loudness, "
+               "not dB; its HNR, from the autocorrelation, counts jitter and shimmer as noise too, so it reads "
+               "lower than the planted mix and moves with it). Both classes draw the same "
+               "clip-to-clip variation, so they differ by their classes alone; in the teaching set each clip "
+               "also varies around its class.")
+    voice_info_results(info, len(classes))
+
+
+def voice_info_results(info: float, n_classes: int) -> None:
+    st.markdown("**How much the voice alone tells, as voice-info rises.**")
+    if not VOICE_INFO_RESULTS.is_file():
+        st.info("No results yet: `python benchmarks/voice_info.py` writes them to "
+                "`artifacts/benchmarks/voice_info.json` (17 minutes on two cores).")
+        return
+    try:
+        results = json.loads(VOICE_INFO_RESULTS.read_text())
+        uar, chosen, features = results["uar"], results["chosen"], ", ".join(results["features"])
+        size = f"{results['clips_per_class']} clips a class of {results['seconds']:g} s, {results['actors']} actors"
+    except (ValueError, KeyError, TypeError) as e:
+        st.warning(f"`artifacts/benchmarks/voice_info.json` cannot be read ({type(e).__name__}: {e}); "
+                   "`python benchmarks/voice_info.py` writes it again.")
+        return
+    st.plotly_chart(charts.voice_info_chart(uar, chance=1 / n_classes, at=info,
+                                            title="Voice-only UAR of a teaching set, per voice-info"), key="hear_uar")
+    st.caption(f"From `artifacts/benchmarks/voice_info.json`, written by `benchmarks/voice_info.py`: the voices of "
+               f"a teaching set ({size}, audio only), each clip summarised by {features} "
+               f"(openSMILE), normalised per actor and classified by a logistic regression, leave one actor out. "
+               f"UAR: the mean of the classes' recalls. A simple proxy for how much the voice says, not a trained "
+               f"run's permutation importance. The default voice-info, {chosen:g}, was chosen from it "
+               f"(README, \"The teaching set\").")
 
 
 def fusion_demo(run) -> None:
@@ -100,9 +182,12 @@ def pfi_demo(run) -> None:
 
 
 st.title("Teaching demos")
-tab1, tab2, tab3 = st.tabs(["Your pulse in the colour of your skin", "Why fuse", "What permutation importance means"])
+tab1, tab_voice, tab2, tab3 = st.tabs(["Your pulse in the colour of your skin", "Hear the emotion", "Why fuse",
+                                       "What permutation importance means"])
 with tab1:
     pulse_demo()
+with tab_voice:
+    voice_demo()
 run = runs.current_run()
 if run is not None:
     with tab2:

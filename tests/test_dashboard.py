@@ -687,3 +687,53 @@ def test_a_clip_without_audio_says_voice_absent_on_predict_and_signals_and_draws
     assert "mute.mkv: voice absent: no audio track." in [i.value for i in at.info]
     assert VOICE_TITLE not in figures(at) and not at.get("audio")
     assert "rPPG: mean R, G, B of the skin (centred)" in figures(at)          # the face and pulse unaffected
+
+
+def test_hear_the_emotion_plays_two_classes_and_draws_what_opensmile_reads(tmp_path, monkeypatch):
+    """The Teaching page's voice demo needs no run: for the two classes and the voice-info
+    chosen, two players, and F0 and loudness charts whose lines are the library's arrays
+    (``class_voices``: what openSMILE reads, and the planted F0); the voice-only UAR per
+    voice-info is the benchmark's file, the voice-info chosen marked on it."""
+    from streamlit.testing.v1 import AppTest
+
+    from emojax.data.teaching import TEACHING_CLASSES, class_voices
+
+    monkeypatch.setenv("EMOJAX_ARTIFACTS", str(tmp_path))        # an empty artifacts folder: no run, no clip
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.switch_page("../pages/teaching.py").run()
+    assert at.selectbox(key="hear_first").options == list(TEACHING_CLASSES)
+    at.selectbox(key="hear_first").set_value("angry")
+    at.selectbox(key="hear_second").set_value("calm")
+    at.slider(key="hear_info").set_value(0.75)
+    at.selectbox(key="hear_actor").set_value(2).run()
+    _join_warm_up()
+    assert not at.exception, [e.message for e in at.exception]
+    assert len(at.get("audio")) == 2
+    figs = figures(at)
+    f0 = {d.name: d for d in figs["F0 as openSMILE reads it (dotted: as planted)"].data}
+    loud = {d.name: d for d in figs["Loudness as openSMILE reads it"].data}
+    voices = class_voices(("angry", "calm"), 0.75, actor=2)
+    assert set(f0) == {"angry", "angry, planted", "calm", "calm, planted"} and set(loud) == {"angry", "calm"}
+    for v in voices:
+        assert np.allclose(_floats(f0[v.label].x), v.times) and np.allclose(_floats(loud[v.label].x), v.times)
+        assert np.allclose(_floats(f0[v.label].y), v.f0_hz, equal_nan=True)
+        assert np.allclose(_floats(loud[v.label].y), v.loudness, equal_nan=True)
+        assert np.allclose(_floats(f0[f"{v.label}, planted"].x), v.voice.f0_times)
+        assert np.allclose(_floats(f0[f"{v.label}, planted"].y), v.voice.f0, equal_nan=True)
+        assert np.isfinite(_floats(f0[v.label].y)).sum() > 20
+    table = at.dataframe[0].value
+    assert list(table.index) == ["angry", "calm"]
+    assert table.loc["angry", "F0 read (Hz)"] == pytest.approx(voices[0].summary()["f0_mean_hz"])
+    assert table.loc["calm", "level planted (dB)"] == pytest.approx(voices[1].voice.truth()["level_db"])
+    results = Path(APP).parents[1] / "artifacts" / "benchmarks" / "voice_info.json"
+    if not results.is_file():
+        assert any("benchmarks/voice_info.py" in i.value for i in at.info)
+        return
+    uar = json.loads(results.read_text())["uar"]
+    chart = figs["Voice-only UAR of a teaching set, per voice-info"]
+    drawn = {d.name: d for d in chart.data}
+    for seed, curve in uar.items():
+        line = drawn[f"teaching set of seed {seed}"]
+        assert list(_floats(line.x)) == sorted(float(k) for k in curve)
+        assert np.allclose(_floats(line.y), [curve[k] for k in sorted(curve, key=float)])
+    assert [s.x0 for s in chart.layout.shapes if s.type == "line" and s.x0 == s.x1] == [0.75]

@@ -112,3 +112,56 @@ def _toy_landmarks() -> np.ndarray:
     mouth_in = np.c_[32 + 6 * np.cos(np.linspace(np.pi, -np.pi, 8, endpoint=False)),
                      46 + 1.5 * np.sin(np.linspace(np.pi, -np.pi, 8, endpoint=False))]
     return np.vstack([jaw, brows, nose, eye(22), eye(42), mouth_out, mouth_in])
+
+
+@pytest.fixture(scope="module")
+def heard():
+    """Each class spoken by actor 0 at voice-info 0 and 1, read by openSMILE."""
+    from emojax.data.teaching import class_voices
+
+    return {vi: {v.label: v for v in class_voices(list(TEACHING_CLASSES), vi)} for vi in (0.0, 1.0)}
+
+
+def _f0_semitones(v) -> float:
+    """openSMILE's mean F0 (semitones above 27.5 Hz) over the frames holding speech with a voiced 10 ms."""
+    from emojax.features.voice import DESCRIPTORS
+
+    st = v.descriptors[v.speech, DESCRIPTORS.index("F0semitoneFrom27.5Hz_sma3nz")]
+    return float(np.nanmean(st))
+
+
+def test_the_voices_of_two_classes_differ_in_f0_by_what_was_planted(heard):
+    """At voice-info 1, happy's F0 lies above sad's by the planted difference (its profile's 6
+    semitones, and its wider accents), as openSMILE reads it within 0.75 semitone; at 0 the two
+    are the same samples and read the same."""
+    from emojax.features.voice import DESCRIPTORS
+
+    full, none = heard[1.0], heard[0.0]
+    planted = full["happy"].voice.truth()["f0_st"] - full["sad"].voice.truth()["f0_st"]
+    read = _f0_semitones(full["happy"]) - _f0_semitones(full["sad"])
+    assert planted > 5.0, planted
+    assert abs(read - planted) < 0.75, (read, planted)
+    assert np.array_equal(none["happy"].voice.audio, none["sad"].voice.audio)
+    assert none["happy"].voice.truth()["f0_st"] == none["sad"].voice.truth()["f0_st"]
+    assert abs(_f0_semitones(none["happy"]) - _f0_semitones(none["sad"])) < 0.25
+    for v in full.values():           # what a player plays and the charts draw is what was read
+        assert len(v.voice.audio) == round(4.0 * v.voice.fs) and len(v.times) == len(v.descriptors) == 120
+        assert v.speech.mean() > 0.3 and np.isfinite(v.f0_hz).sum() > 20
+        assert np.allclose(v.f0_hz[v.speech], 27.5 * 2 ** (v.descriptors[v.speech, DESCRIPTORS.index("F0semitoneFrom27.5Hz_sma3nz")] / 12), equal_nan=True)
+
+
+def test_the_loudest_planted_class_reads_loudest(heard):
+    """Angry is planted 10 dB above calm at voice-info 1: openSMILE's loudness over speech says so;
+    at 0 they read alike."""
+    mean = {vi: {c: float(np.nanmean(v.loudness[v.speech])) for c, v in by.items()} for vi, by in heard.items()}
+    assert mean[1.0]["angry"] > 1.25 * mean[1.0]["calm"], mean[1.0]
+    assert mean[0.0]["angry"] == pytest.approx(mean[0.0]["calm"], rel=1e-6)
+
+
+def test_class_voices_refuses_an_unknown_class_or_voice_info():
+    from emojax.data.teaching import class_voices
+
+    with pytest.raises(ValueError, match="'bored'.*happy"):
+        class_voices(["happy", "bored"], 0.5)
+    with pytest.raises(ValueError, match="voice_info=1.5"):
+        class_voices(["happy", "sad"], 1.5)

@@ -89,6 +89,11 @@ class Voice:
     def seconds(self) -> float:
         return len(self.audio) / self.fs
 
+    @property
+    def f0_times(self) -> np.ndarray:
+        """(frames,) the times (s) of :attr:`f0`: 0, 10, 20 ... ms."""
+        return np.arange(len(self.f0)) * _FRAME
+
     def truth(self) -> dict:
         """What was planted, as JSON: the knobs and what they gave (F0 in Hz and in semitones
         above 27.5 Hz as eGeMAPS reports it; range = 10th to 90th percentile over the vowels;

@@ -14,6 +14,9 @@ user gives) with head motion, blinks and speech-like mouth movement; ``face_info
 ``pulse_info`` and ``voice_info`` set how much each modality says about the class (0: nothing,
 1: all). Ground truth (class, planted heart rate, planted voice) is written beside each clip,
 and ``manifest.csv`` lists them all for :func:`emojax.data.load_manifest`.
+
+:func:`class_voices` speaks chosen classes side by side, as the set's voices are spoken, with
+what openSMILE reads from them (the Teaching page's "Hear the emotion").
 """
 
 from __future__ import annotations
@@ -339,6 +342,81 @@ def teaching_voice(cfg: TeachingConfig, index: int, label: str, actors: int) -> 
     actor = index % actors
     return speak_clip(actor_voice(np.random.default_rng([cfg.seed, actor, _ACTOR, 1])), label, cfg,
                       np.random.default_rng([cfg.seed, index, _VOICE]))
+
+
+#: the random stream of :func:`class_voices` ``[seed, actor, _HEAR]``: apart from every clip's and actor's
+_HEAR = 3
+
+
+def _track(label: str, voice: Voice):
+    from ..video import AudioTrack
+
+    return AudioTrack(f"{label} (synthesised)", voice.audio, rate=voice.fs)
+
+
+@dataclass
+class ClassVoice:
+    """One class's voice as the teaching set synthesises it, what was planted in it, and what
+    openSMILE reads from it at a record's frames (what a model reads)."""
+
+    label: str
+    voice: Voice              # the samples (``voice.audio`` at ``voice.fs``) and what was planted: the F0
+                              # contour ``voice.f0`` at ``voice.f0_times``, ``voice.prosody``, ``voice.truth()``
+    times: np.ndarray         # (T,) the frames' times (s), ``fps`` a second from 0
+    fps: float
+    descriptors: np.ndarray   # (T, 25) eGeMAPS descriptors averaged over each frame, as a feature record holds
+                              # them (``features.voice.align``; NaN outside speech)
+    speech: np.ndarray        # (T,) bool: the frame holds speech
+
+    @property
+    def track(self):
+        """The samples as an :class:`~emojax.video.AudioTrack` (for ``wav_bytes``)."""
+        return _track(self.label, self.voice)
+
+    @property
+    def loudness(self) -> np.ndarray:
+        """(T,) openSMILE's loudness per frame (NaN outside speech)."""
+        from ..features.voice import prosody
+
+        return prosody(self.descriptors)[0]
+
+    @property
+    def f0_hz(self) -> np.ndarray:
+        """(T,) openSMILE's F0 per frame, Hz (NaN outside speech and on frames with no voiced 10 ms)."""
+        from ..features.voice import prosody
+
+        return prosody(self.descriptors)[1]
+
+    def summary(self) -> dict:
+        """The numbers the Signals page shows of a record's voice (``features.voice.summary``)."""
+        from ..features.voice import summary
+
+        return summary(self.descriptors, self.speech, self.fps, {"voice": {"status": "present"}})
+
+
+def class_voices(labels: Sequence[str], voice_info: float, *, actor: int = 0, seconds: float = 4.0,
+                 seed: int = 0, fps: float = 30.0) -> list[ClassVoice]:
+    """One utterance of each class in ``labels``, by teaching actor ``actor`` (its own voice, as
+    in a teaching set of ``seed``), at ``voice_info``: synthesised as :func:`speak_clip` does, then
+    read by openSMILE (:mod:`emojax.features.voice`) at ``fps`` frames a second. Raises
+    ``ValueError`` for a class not in :data:`TEACHING_CLASSES` or ``voice_info`` outside 0..1.
+
+    Every class draws the same clip-to-clip variation (one random stream for all), so the
+    utterances differ by the classes' :data:`VOICE_PROFILES` alone: at ``voice_info`` 0 they are
+    the same samples. (In a teaching set each clip also varies around its class.)"""
+    from ..features.voice import align, descriptors
+
+    unknown = [c for c in labels if c not in VOICE_PROFILES]
+    if unknown:
+        raise ValueError(f"class_voices: unknown classes {unknown}; the teaching classes are {list(VOICE_PROFILES)}")
+    cfg = TeachingConfig(seconds=seconds, fps=fps, voice_info=voice_info, seed=seed)
+    own = actor_voice(np.random.default_rng([seed, actor, _ACTOR, 1]))
+    times = np.arange(int(round(seconds * fps))) / fps
+    out = []
+    for label in labels:
+        voice = speak_clip(own, label, cfg, np.random.default_rng([seed, actor, _HEAR]))
+        out.append(ClassVoice(label, voice, times, float(fps), *align(*descriptors(_track(label, voice)), times, fps)))
+    return out
 
 
 def _write_clip(out: Path, cfg: TeachingConfig, index: int, label: str, k: int) -> tuple[str, str, str]:
