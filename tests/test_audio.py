@@ -65,8 +65,7 @@ def two_modality_run(teaching_set, tmp_path_factory):
 def voice_model_directly(path, run) -> np.ndarray:
     """The run's voice model on the file's voice arrays built here from its descriptors
     (:func:`emojax.features.voice.file_voice`): the 25 descriptors and ``voiced``, resampled to
-    the run's length, masked outside speech; the pulse and the landmarks given no channel and
-    never observed."""
+    the run's length, masked outside speech; the pulse and the landmarks never observed."""
     from emojax.data.transforms import VOICE_NAMES
     from emojax.estimator import TrainedRun
     from emojax.features import voice as V
@@ -90,7 +89,9 @@ def voice_model_directly(path, run) -> np.ndarray:
     seen = (interp1d(np.arange(t), valid.astype(float))(at) > 0.5) & np.isfinite(x).all(axis=1)
     mask = np.zeros((1, n, 3), bool)
     mask[0, :, 2] = seen
-    arrays = {"voice": np.where(seen[:, None], x, 0.0)[None].astype(np.float32), "mask": mask}
+    # the pulse and the landmarks: never observed (mask False); their values are the zeros every masked frame has
+    arrays = {m: np.zeros((1, n, trained.spec.channels_of(m)), np.float32) for m in ("rppg", "face")}
+    arrays.update(voice=np.where(seen[:, None], x, 0.0)[None].astype(np.float32), mask=mask)
     return trained.classifier("voice").predict_proba(arrays)[0]
 
 
