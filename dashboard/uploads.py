@@ -17,10 +17,10 @@ from pathlib import Path
 import streamlit as st
 
 from emojax.errors import VideoError
-from emojax.video import VIDEO_EXTENSIONS, check_video_file
+from emojax.video import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, check_media_file, check_video_file
 
-#: uploads: these types (the video readers' allow-list)
-UPLOAD_TYPES = sorted(e.lstrip(".") for e in VIDEO_EXTENSIONS)
+#: uploads: these types (the video readers' allow-list, and the audio-only files whose voice is read)
+UPLOAD_TYPES = sorted(e.lstrip(".") for e in {**VIDEO_EXTENSIONS, **AUDIO_EXTENSIONS})
 
 
 def max_upload_mb() -> int:
@@ -144,15 +144,16 @@ def keep_made(path: Path, shown: str) -> Video:
 
 def save_upload(uploaded) -> Video:
     """Write an uploaded file to a private temp file named by us (never by the client's file
-    name), after checking its type and size; then check that it really is a video.
+    name), after checking its type and size; then check that it really is a video or an audio
+    file (its content matching its extension).
 
     Raises:
-        VideoError: with a message for the page (type, size, or not a video).
+        VideoError: with a message for the page (type, size, or not a video or audio file).
     """
     shown = Path(uploaded.name).name
     ext = Path(shown).suffix.lower()
-    if ext not in VIDEO_EXTENSIONS:
-        raise VideoError(f"{shown}: {ext or 'no extension'} is not a video type we read "
+    if ext not in VIDEO_EXTENSIONS and ext not in AUDIO_EXTENSIONS:
+        raise VideoError(f"{shown}: {ext or 'no extension'} is not a video or audio type we read "
                          f"(allowed: {', '.join(UPLOAD_TYPES)})")
     size = uploaded.size
     limit = max_upload_mb()
@@ -162,7 +163,7 @@ def save_upload(uploaded) -> Video:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(uploaded.getbuffer())
-        check_video_file(tmp)
+        (check_video_file if ext in VIDEO_EXTENSIONS else check_media_file)(tmp)
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)       # nothing half-written or refused stays behind
         if isinstance(e, VideoError):

@@ -12,8 +12,12 @@ from .estimator import TrainedRun
 from .data.transforms import InputConfig, presence, restrict, to_arrays
 from .features import Extractor, timing
 from .features.modalities import MIN_FRAMES, MIN_SECONDS, MODALITIES, PAPER_MODALITIES, TITLES, either
+from .features.voice import audio_features, said
 from .models import model_modalities
-from .video import check_video_file, rotation_note, stream_note
+from .video import audio_only, rotation_note, stream_note
+
+#: what the result of an audio-only file says: no face, no pulse, and so no fusion
+AUDIO_ONLY_NOTE = "audio only: the voice model alone answered"
 
 
 def predictable(features, name: str | os.PathLike | None = None, inputs: InputConfig | None = None,
@@ -25,6 +29,8 @@ def predictable(features, name: str | os.PathLike | None = None, inputs: InputCo
     result must carry (a modality absent; read partly; no colour). Only the run's ``modalities``
     count: a record with no face but a voice is predicted by a run that reads the voice."""
     name = shown(name or features.source.get("path") or "the video")
+    if features.source.get("audio_only"):
+        return _audio_warnings(features, name, inputs, modalities)
     n = int(features.face_found.sum())
     streams = stream_note(features.source)
     why = {m: w for m, w in presence(features, inputs).items() if m in modalities}
@@ -53,6 +59,30 @@ def predictable(features, name: str | os.PathLike | None = None, inputs: InputCo
                         "training classes' frequencies and the fused models read the landmarks alone; trust the "
                         "facial model")
     return warnings
+
+
+def _audio_warnings(features, name: str, inputs: InputConfig | None, modalities: Sequence[str]) -> list[str]:
+    """:func:`predictable` for an audio-only record: only its voice can be read, so the run must
+    read the voice and the voice must be there (the one minimum); a partial voice is a warning."""
+    if "voice" not in modalities:
+        raise EmojaxError(f"{name}: audio only (no video stream); only a voice model can predict it, and the run "
+                          f"does not read voice (it reads {' and '.join(TITLES[m] for m in modalities)})")
+    why = presence(features, inputs)["voice"] if len(features) >= MIN_FRAMES else \
+        (said(features.source.get("voice")) if features.voice_status == "absent" else
+         f"{len(features)} frame(s) of audio; at least {MIN_FRAMES} frames and {MIN_SECONDS:g} s are needed")
+    if why:
+        raise NoFaceError(f"{name}: audio only (no video stream), and its voice cannot be used ({why}); nothing to "
+                          "predict from")
+    return [said(features.source["voice"])] if features.voice_status == "partial" else []
+
+
+def _refuse_without_voice(name, run: TrainedRun) -> None:
+    """An audio-only file given to a run without a voice model: refused, naming the file and the run."""
+    if "voice" not in run.model_names:
+        raise EmojaxError(f"{shown(name)}: audio only (no video stream), so only a run's voice model can predict it; "
+                          f"run {run.path} does not read voice (it reads "
+                          f"{' and '.join(TITLES[m] for m in run.modalities)}): choose a run trained with the voice "
+                          "(--modalities including voice)")
 
 
 def absent_note(modality: str, modalities: Sequence[str] = PAPER_MODALITIES) -> str:
@@ -85,18 +115,28 @@ def predict_records(records: Sequence, run: TrainedRun, *, fold: int | str | Non
         raise EmojaxError(f"{run.path}: this run normalises every video on its own; --same-speaker would change "
                           "nothing (it is for runs trained with speaker-relative landmarks)")
     classes = [str(c) for c in run.classes]
+    alone = [bool(f.source.get("audio_only")) for f in records]
+    for f, a in zip(records, alone):
+        if a:
+            _refuse_without_voice(f.source.get("path", "the file"), run)
     arrays = model_inputs(records, run, ["speaker"] * len(records) if same_speaker else None)
-    proba = {m: run.classifier(m, fold).predict_proba(arrays) for m in run.model_names}
+    proba: dict = {}
+    for m in run.model_names:        # an audio-only record is given to the voice model alone
+        rows = [i for i, a in enumerate(alone) if m == "voice" or not a]
+        if rows:
+            picked = arrays if len(rows) == len(records) else {k: v[rows] for k, v in arrays.items()}
+            proba[m] = dict(zip(rows, run.classifier(m, fold).predict_proba(picked)))
     out = []
     for i, f in enumerate(records):
         have = models_used(arrays["mask"][i])
         models = {m: {"proba": dict(zip(classes, map(float, proba[m][i]))), "label": classes[int(proba[m][i].argmax())],
                       "modalities": [x for x in have if x in model_modalities(m, run.modalities)]}
-                  for m in run.model_names}
+                  for m in run.model_names if i in proba.get(m, {})}
         for m in models.values():
             m["prior_only"] = not m["modalities"]     # nothing it reads: its training classes' frequencies
-        main = "early_fusion" if "early_fusion" in models else run.model_names[0]
-        out.append({"classes": classes, "models": models, "label": models[main]["label"],
+        main = "voice" if alone[i] else "early_fusion" if "early_fusion" in models else run.model_names[0]
+        out.append({"classes": classes, "models": models, "label": models[main]["label"], "model": main,
+                    "audio_only": alone[i], **({"note": AUDIO_ONLY_NOTE} if alone[i] else {}),
                     "modalities": have, "absent": [m for m in run.modalities if m not in have],
                     "frames": len(f), "face_ratio": round(f.face_ratio, 4), "warnings": warnings[i],
                     "models_used": run.which(fold),
@@ -144,29 +184,43 @@ def predict_videos(paths: Sequence[str | os.PathLike], run: str | os.PathLike | 
     (None: the container's default; which stream the run's own videos came from is theirs, not
     a setting of the models). A video that is not whole is refused unless ``accept_partial``
     (then ``result["integrity"]`` says what is missing). Each result says which stream was read
-    and how its frames were turned (``stream``, ``rotation``)."""
+    and how its frames were turned (``stream``, ``rotation``).
+
+    An audio-only file (:func:`emojax.video.audio_only`: an audio type, or a container with no
+    video stream) is read for its voice alone (:func:`emojax.features.voice.audio_features`) and
+    predicted by the run's voice model alone: its result has that model only, ``model`` "voice",
+    ``audio_only`` True and the note :data:`AUDIO_ONLY_NOTE`; a run without a voice model refuses
+    it, naming the file. ``progress`` then counts its frames at once, when its voice is read."""
     paths = list(paths)
-    for p in paths:
-        check_video_file(p)                      # a bad file is refused before any model is loaded
+    alone = [audio_only(p) for p in paths]       # a bad file is refused before any model is loaded
     run = run if isinstance(run, TrainedRun) else TrainedRun(run)
+    for p, a in zip(paths, alone):
+        if a:
+            _refuse_without_voice(p, run)        # before anything is read
     run.which(fold)                              # an unknown fold is refused before extracting
-    extractor = run_extractor(run, extractor, stream=stream)
+    extractor = run_extractor(run, extractor, stream=stream) if not all(alone) else None
     records = []
-    for p in paths:
-        f = extractor(p, start=start, end=end, progress=progress, accept_partial=accept_partial)
-        predictable(f, p, run.inputs)            # refused before the next video is read
+    for p, a in zip(paths, alone):
+        if a:
+            f = audio_features(p, start=start, end=end)
+            if progress is not None:
+                progress(len(f))
+        else:
+            f = extractor(p, start=start, end=end, progress=progress, accept_partial=accept_partial)
+        predictable(f, p, run.inputs, run.modalities)   # refused before the next video is read
         records.append(f)
     results = predict_records(records, run, fold=fold, same_speaker=same_speaker)
-    return [{"video": os.fspath(p), "run": str(run.path), **r, "integrity": f.source["integrity"],
-             "stream": f.source.get("stream", 0), "rotation": f.source.get("rotation", 0),
-             "notes": [n for n in (rotation_note(f.source.get("rotation", 0)),) if n]}
-            for p, f, r in zip(paths, records, results)]
+    return [{"video": os.fspath(p), "run": str(run.path), **r, "integrity": f.source.get("integrity"),
+             "stream": None if a else f.source.get("stream", 0), "rotation": f.source.get("rotation", 0),
+             "notes": [n for n in (rotation_note(f.source.get("rotation", 0)), r.get("note")) if n]}
+            for p, a, f, r in zip(paths, alone, records, results)]
 
 
 def predict_video(path: str | os.PathLike, run: str | os.PathLike | TrainedRun, *, fold: int | str | None = None,
                   start: float | None = None, end: float | None = None, extractor: Extractor | None = None,
                   progress: Callable[[int], None] | None = None, accept_partial: bool = False,
                   stream: int | None = None) -> dict:
-    """One video's prediction (see ``predict_videos``)."""
+    """One video's prediction, or an audio-only file's by the voice model alone (see ``predict_videos``)."""
     return predict_videos([path], run, fold=fold, start=start, end=end, extractor=extractor, progress=progress,
                           accept_partial=accept_partial, stream=stream)[0]
+

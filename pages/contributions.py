@@ -72,7 +72,11 @@ def one_video(imp: dict, model: str, run) -> None:
     from emojax.explain.importance import modality_shares_of
 
     choices = {"The run's explained video": lambda: imp.get("video")}
-    if "features" in (st.session_state.get("prediction") or {}):
+    pred = st.session_state.get("prediction") or {}
+    if "features" in pred and pred["result"].get("audio_only"):
+        st.caption(f"Your file from the Predict page, {pred['result']['video']}, is audio only (the voice model alone "
+                   "answered): it is not explained here.")
+    elif "features" in pred:
         choices["Your video from the Predict page"] = lambda: your_video(run, model)
     which = st.radio("Video", list(choices), horizontal=True, key="contrib_video")
     video = choices[which]()

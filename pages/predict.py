@@ -1,4 +1,5 @@
-"""Predict: a video in, each model's class probabilities and this video's modality shares out."""
+"""Predict: a video in, each model's class probabilities and this video's modality shares out; an
+audio file in, the run's voice model's alone."""
 
 import json
 from pathlib import Path
@@ -11,7 +12,7 @@ from emojax.errors import EmojaxError
 from emojax.features import heart, vitals, voice
 from emojax.features.modalities import TITLES as MODALITY_TITLES
 from emojax.models import TITLES
-from emojax.video import probe, rotation_note
+from emojax.video import AUDIO_EXTENSIONS, audio_only, probe, rotation_note
 
 
 def choose_video() -> uploads.Video | None:
@@ -28,7 +29,8 @@ def choose_video() -> uploads.Video | None:
         clip = st.selectbox("Teaching clip", clips, index=index, format_func=lambda p: p.name, key="predict_clip")
         uploads.set_video(uploads.Video(clip, clip.name))
         return uploads.current_video()
-    up = st.file_uploader(f"A face video ({', '.join(uploads.UPLOAD_TYPES)}; at most {uploads.max_upload_mb()} MB)",
+    up = st.file_uploader(f"A face video, or an audio file for a run that reads the voice "
+                          f"({', '.join(uploads.UPLOAD_TYPES)}; at most {uploads.max_upload_mb()} MB)",
                           type=uploads.UPLOAD_TYPES, key="predict_upload")
     if up is None:
         kept = uploads.kept_upload()
@@ -58,6 +60,14 @@ def predict(video: uploads.Video, run: Path) -> dict:
 
     with st.spinner("Loading the run's models…"):
         trained = resources.trained_run(run)
+    if audio_only(video.path):               # no moving picture: the voice alone, by the voice model alone
+        from emojax.features.voice import audio_features
+
+        with st.spinner(f"Reading the voice in {video.name}…"):
+            features = audio_features(video.path)
+            result = predict_features(features, trained)
+        return {"key": (str(video.path), str(run)), "features": features,
+                "result": {"video": video.name, "run": run.name, **result}}
     total = max(probe(video.path).frame_count_claimed, 1)
     bar = st.progress(0.0, text=f"Reading the face in {video.name}…")
     done = [0]
@@ -85,8 +95,34 @@ def contributions(pred: dict, run: Path) -> dict | None:
     return shares_per_model(out)
 
 
+def show_audio(pred: dict, run: Path) -> None:
+    """An audio-only file's prediction: the voice model's answer, the voice's status, and that the
+    face and the pulse are absent (no chart is drawn of them)."""
+    r, f = pred["result"], pred["features"]
+    best = r["models"]["voice"]
+    st.info(f"{r['video']}: {r['note']}. The face and the pulse are absent (the file holds no video), so the "
+            "fused models do not answer and no face or pulse chart is drawn.")
+    for warning in r["warnings"]:
+        st.warning(f"{r['video']}: {warning}".replace(pred["key"][0], r["video"]))
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Prediction (voice model alone)", r["label"], f"p = {best['proba'][best['label']]:.2f}",
+              delta_color="off")
+    c2.metric("Frames", r["frames"], help=f"A regular grid of {f.fps:g} frames per second over the audio track, "
+              "each averaging its eGeMAPS descriptors.")
+    c3.metric("Voice", f.voice_status, help="The audio track's eGeMAPS descriptors (openSMILE) where speech is.")
+    st.caption(f"{r['video']}: {voice.said(f.source.get('voice'))}.".replace(pred["key"][0], r["video"]))
+    st.caption(f"Model: {TITLES['voice']} ({r['models_used']}) of run {run.name}.")
+    st.plotly_chart(charts.probabilities_chart(r["models"], r["classes"]), key="proba_chart")
+    table = pd.DataFrame({TITLES[m]: v["proba"] for m, v in r["models"].items()}).T
+    st.dataframe(table.style.format("{:.3f}"))
+    st.download_button("Download all of this as JSON", json.dumps(r, indent=2),
+                       file_name=f"{Path(r['video']).stem}-emojax.json", mime="application/json")
+
+
 def show(pred: dict, run: Path) -> None:
     r = pred["result"]
+    if r.get("audio_only"):
+        return show_audio(pred, run)
     best = r["models"]["early_fusion"]
     if "heart_rate" not in pred:
         f = pred["features"]
@@ -143,6 +179,8 @@ video = choose_video()
 if run is not None and video is not None:
     if video.path.suffix.lower() in (".mp4", ".webm", ".mov", ".m4v") and st.toggle("Show the video", key="show_video"):
         st.video(str(video.path))          # only when asked: it sends the whole file to the browser
+    elif video.path.suffix.lower() in AUDIO_EXTENSIONS and st.toggle("Play the audio", key="play_audio"):
+        st.audio(str(video.path))
     pred = st.session_state.get("prediction")
     if pred is None or pred["key"] != (str(video.path), str(run)):
         try:

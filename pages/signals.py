@@ -8,7 +8,7 @@ from dashboard import charts, resources, runs, state, uploads
 from emojax.errors import EmojaxError
 from emojax.features import heart, rppg, timing, vitals, voice
 from emojax.features.landmarks import skin_polygons
-from emojax.video import FrameReader, read_audio, rotation_note, stream_note, wav_bytes
+from emojax.video import FrameReader, audio_only, read_audio, rotation_note, stream_note, wav_bytes
 
 
 def frame_view(video: uploads.Video, f, roi: str) -> float | None:
@@ -111,6 +111,14 @@ def voice_view(video: uploads.Video, f, stream: int | None, t: float | None) -> 
                    f"the frame shown, to the whole second ({at} s in).")
 
 
+def heard_only(video: uploads.Video) -> bool:
+    """Whether the file is audio only (a file that cannot be opened is not: reading it says why)."""
+    try:
+        return audio_only(video.path)
+    except EmojaxError:
+        return False
+
+
 st.title("Signals: the face and the pulse")
 run = runs.current_run()
 clips = state.teaching_clips()
@@ -120,6 +128,15 @@ if video is None and clips:
     video = uploads.Video(clips[0], clips[0].name)
 if video is None:
     st.info("Choose or upload a video on the Predict page first.")
+elif run is not None and heard_only(video):
+    st.info(f"{video.name}: audio only: the file holds no video, so the face, its landmarks and the pulse are "
+            "absent; its voice is below.")
+    try:
+        feats = voice.audio_features(video.path)
+    except EmojaxError as e:
+        st.error(video.message(e))
+    else:
+        voice_view(video, feats, None, None)
 elif run is not None:
     config = resources.run_extractor(run)
     st.caption(f"{video.name}, read with the settings of run {run.name} (colour from the {config.roi} ROI).")

@@ -206,7 +206,7 @@ def test_an_upload_is_named_by_us_whatever_its_name_and_a_wrong_type_is_never_wr
         assert not list(tmp_path.parent.parent.glob("escaped*")) and not list(tmp_path.rglob("escaped*"))
     finally:
         saved.path.unlink()
-    with pytest.raises(VideoError, match=r"passwd.txt: .txt is not a video type we read"):
+    with pytest.raises(VideoError, match=r"passwd.txt: .txt is not a video or audio type we read"):
         save_upload(Upload("../../etc/passwd.txt", None))
 
 
@@ -737,3 +737,37 @@ def test_hear_the_emotion_plays_two_classes_and_draws_what_opensmile_reads(tmp_p
         assert list(_floats(line.x)) == sorted(float(k) for k in curve)
         assert np.allclose(_floats(line.y), [curve[k] for k in sorted(curve, key=float)])
     assert [s.x0 for s in chart.layout.shapes if s.type == "line" and s.x0 == s.x1] == [0.75]
+
+
+def test_an_uploaded_audio_file_is_predicted_by_the_voice_model_alone(app, dashboard_artifacts, tmp_path):
+    """A CREMA-D clip's audio track as WAV uploaded on Predict: the voice model's answer (the
+    library's for the same file and run), the voice's status, the note that it alone answered,
+    and no face, pulse or heart-rate view; Signals says the face and the pulse are absent."""
+    from emojax.features import voice as V
+    from emojax.inference import AUDIO_ONLY_NOTE, predict_video
+
+    from .test_voice import _wav
+
+    wav = _wav(shared("cremad") / "1001_DFA_ANG_XX.flv", tmp_path / "angry.wav")
+    at = app("predict")
+    assert ".wav" in at.file_uploader(key="predict_upload").allowed_type
+    at.file_uploader(key="predict_upload").set_value((wav.name, wav.read_bytes(), "audio/wav")).run()
+    assert not at.exception and not at.error, ([e.message for e in at.exception], [e.value for e in at.error])
+    ref = predict_video(wav, dashboard_artifacts / "runs" / "demo-improved")
+    pred = at.session_state["prediction"]["result"]
+    assert pred["audio_only"] and pred["model"] == "voice" and list(pred["models"]) == ["voice"]
+    assert pred["models"]["voice"]["proba"] == pytest.approx(ref["models"]["voice"]["proba"], abs=1e-6)
+    shown = {m.label: m.value for m in at.metric}
+    heard = V.file_voice(wav).source["voice"]
+    assert shown["Prediction (voice model alone)"] == ref["label"] and shown["Voice"] == heard["status"]
+    assert "Heart rate" not in shown and "Face found in" not in shown
+    info = " ".join(i.value for i in at.info)
+    assert f"angry.wav: {AUDIO_ONLY_NOTE}." in info and "face and the pulse are absent" in info
+    assert f"angry.wav: {V.said(heard)}." in [c.value for c in at.caption]
+    figs = figures(at)
+    assert set(figs) == {"Class probabilities, per model"}                   # no face, pulse or share chart
+    assert [b.name for b in figs["Class probabilities, per model"].data] == ["Voice"]
+    at.switch_page("../pages/signals.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any("audio only" in i.value and "absent" in i.value for i in at.info)
+    assert VOICE_TITLE in figures(at) and "rPPG: mean R, G, B of the skin (centred)" not in figures(at)

@@ -1,4 +1,5 @@
-"""``emojax predict``: each model's class probabilities for videos, with a run's models."""
+"""``emojax predict``: each model's class probabilities for videos, with a run's models; an
+audio-only file's by the run's voice model alone."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 from ..errors import EmojaxError
 from ..features.modalities import TITLES
 from ..fileio import shown
+from ..models import TITLES as MODEL_TITLES
 from .common import add_partial_option, add_stream_option, seconds
 
 
@@ -29,8 +31,13 @@ def run(args) -> int:
         print(json.dumps(results[0] if len(results) == 1 else results))
         return 0
     for result in results:
-        print(f"{shown(result['video'])}: {result['label']} (early fusion); {result['frames']} frames, "
-              f"face in {100 * result['face_ratio']:.0f} %; {result['models_used']}; {result['normalisation']}")
+        if result["audio_only"]:
+            print(f"{shown(result['video'])}: {result['label']} ({MODEL_TITLES[result['model']].lower()} model alone); "
+                  f"{result['frames']} frames of audio; {result['models_used']}; {result['normalisation']}")
+        else:
+            print(f"{shown(result['video'])}: {result['label']} ({MODEL_TITLES[result['model']].lower()}); "
+                  f"{result['frames']} frames, face in {100 * result['face_ratio']:.0f} %; {result['models_used']}; "
+                  f"{result['normalisation']}")
         for note in result["notes"]:
             print(f"  note: {note}")
         for warning in result["warnings"]:
@@ -49,8 +56,13 @@ def reads(model: dict) -> str:
 
 
 def add(sub) -> None:
-    p = sub.add_parser("predict", help="each model's class probabilities for one or more videos")
-    p.add_argument("videos", nargs="+", metavar="VIDEO", help="face videos (several: see --same-speaker)")
+    from ..video import AUDIO_EXTENSIONS
+
+    p = sub.add_parser("predict", help="each model's class probabilities for one or more videos",
+                       description="Each model's class probabilities for face videos. An audio-only file ("
+                       f"{', '.join(sorted(AUDIO_EXTENSIONS))}, or a video file with no video stream) is predicted by "
+                       "the run's voice model alone (a run that reads the voice), and says so.")
+    p.add_argument("videos", nargs="+", metavar="VIDEO", help="face videos or audio files (several: see --same-speaker)")
     p.add_argument("--run", required=True, help="a finished run folder")
     p.add_argument("--fold", default=None, metavar="K",
                    help="predict with fold K's models (1-based; a held-out video then gets the probabilities in "

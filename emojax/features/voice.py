@@ -15,9 +15,10 @@ from functools import cache
 import numpy as np
 
 from ..errors import VideoError
-from ..fileio import atomic_write_bytes
-from ..video import AUDIO_EXTENSIONS, AudioTrack, check_media_file, frame_times, read_audio
+from ..fileio import atomic_write_bytes, shown
+from ..video import AudioTrack, audio_only, check_media_file, frame_times, read_audio
 from .modalities import shortfall
+from .record import Features
 from .spans import spans
 
 #: the eGeMAPS v02 low-level descriptors, in openSMILE's order (``Smile.feature_names``)
@@ -267,19 +268,45 @@ class VoiceRecord:
         return {**summary(self.voice, self.speech, self.fps, self.source), "frames_from": self.source["frames"]}
 
 
-def file_voice(path: str | os.PathLike, *, stream: int | None = None) -> VoiceRecord:
+def file_voice(path: str | os.PathLike, *, stream: int | None = None, start: float | None = None,
+               end: float | None = None) -> VoiceRecord:
     """The voice of ``path`` at its video frames (their times from the container's packets: no
-    frame is decoded), or, for an audio-only file (:data:`~emojax.video.AUDIO_EXTENSIONS`), at
-    :data:`AUDIO_ONLY_FPS` frames per second over the track. Raises
-    :class:`~emojax.errors.VideoError` for a file that is no video or audio we read."""
+    frame is decoded), or, for an audio-only file (:data:`~emojax.video.AUDIO_EXTENSIONS`, or a
+    container with no moving picture: :func:`~emojax.video.audio_only`), at
+    :data:`AUDIO_ONLY_FPS` frames per second over the track; ``start``, ``end``: only those
+    seconds (None: from the top, to the end). Raises :class:`~emojax.errors.VideoError` for a
+    file that is no video or audio we read."""
     p = check_media_file(path)
-    if p.suffix.lower() in AUDIO_EXTENSIONS:
-        track = read_audio(p)
+    if audio_only(p):
+        track = read_audio(p, start=start, end=end)
         fps, kind = AUDIO_ONLY_FPS, "grid"
         times = track.start + np.arange(int(np.ceil(track.seconds * fps - 1e-9))) / fps
     else:
         t, fps = frame_times(p, stream=stream)
         times, kind = np.asarray(t, float), "video"
-        track = read_audio(p, video_stream=stream)
+        if start is not None or end is not None:
+            times = times[(times >= (start or 0.0)) & (times < (np.inf if end is None else end))]
+        track = read_audio(p, start=start, end=end, video_stream=stream)
     voice, speech, info = voice_of(track, times, fps)
     return VoiceRecord(times, float(fps), voice, speech, {"path": os.fspath(path), "frames": kind, "voice": info})
+
+
+def audio_features(path: str | os.PathLike, *, start: float | None = None, end: float | None = None) -> Features:
+    """An audio-only file (:func:`~emojax.video.audio_only`) as a feature record, for the models
+    that read the voice: its voice on :data:`AUDIO_ONLY_FPS` frames per second (:func:`file_voice`,
+    ``start``/``end`` as there). No face and no colour were seen: those arrays are NaN and every
+    frame's face state is missing, so the pulse and the landmarks are masked (absent), never
+    zeros read as data. ``source["audio_only"]`` is True.
+
+    Raises:
+        VideoError: the file is no video or audio we read, or it holds a moving picture (a video:
+            its faces are read by the extractor).
+    """
+    rec = file_voice(path, start=start, end=end)
+    if rec.source["frames"] != "grid":
+        raise VideoError(f"{shown(path)}: holds a video stream; it is read as a video (its faces and its voice), "
+                         "not as audio only")
+    t = len(rec.times)
+    return Features(rgb=np.full((t, 3), np.nan), landmarks=np.full((t, 68, 2), np.nan), box=np.full((t, 4), np.nan),
+                    state=np.zeros(t, np.uint8), confidence=np.zeros(t), times=rec.times, fps=rec.fps,
+                    voice=rec.voice, speech=rec.speech, source={**rec.source, "audio_only": True})

@@ -15,10 +15,10 @@ the user's terminal.
 from .audio import AUDIO_RATE, AudioTrack, read_audio, wav_bytes
 from .files import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, check_media_file, check_video_file
 from .integrity import COMPLETE_SHARE, Integrity
-from .probe import VideoInfo, frame_times, probe
+from .probe import VideoInfo, audio_only, frame_times, probe
 from .reader import CutsReader, Frame, FrameReader, read_frames
 from .streams import StreamInfo, rotation_note, stream_note
 
 __all__ = ["AUDIO_RATE", "AudioTrack", "read_audio", "wav_bytes", "AUDIO_EXTENSIONS", "VIDEO_EXTENSIONS", "check_media_file", "check_video_file", "COMPLETE_SHARE", "Integrity", "CutsReader", "Frame",
-           "FrameReader", "VideoInfo", "frame_times", "probe", "read_frames", "StreamInfo", "rotation_note",
+           "FrameReader", "VideoInfo", "audio_only", "frame_times", "probe", "read_frames", "StreamInfo", "rotation_note",
            "stream_note"]

@@ -13,7 +13,7 @@ import av
 
 from ..errors import VideoError
 from ..fileio import shown
-from .files import VIDEO_EXTENSIONS, check_video_file, riff_whole
+from .files import VIDEO_EXTENSIONS, check_media_file, check_video_file, riff_whole
 from .integrity import ffmpeg_message, route_ffmpeg_logs
 from .streams import StreamInfo, choose_stream, describe_streams, stream_rotation
 
@@ -50,6 +50,26 @@ def open_container(path: Path, what: str = "a video"):
     except (av.FFmpegError, OSError, ValueError) as e:
         raise VideoError(f"{shown(path)}: FFmpeg cannot open it: {ffmpeg_message(e)} "
                          f"(corrupt, truncated or not {what}?)") from None
+
+
+def audio_only(path: str | os.PathLike) -> bool:
+    """Whether a video or audio file (checked: :func:`~.files.check_media_file`) holds no moving
+    picture, so that its voice is all it gives: an audio type (:data:`~.files.AUDIO_EXTENSIONS`),
+    or a video container with no video stream, or none but a still picture (an attached cover).
+
+    Raises:
+        VideoError: the file is no video or audio we read, or FFmpeg cannot open it.
+    """
+    if Path(path).suffix.lower() not in VIDEO_EXTENSIONS:
+        check_media_file(path)              # an audio type, or refused naming both kinds
+        return True
+    p = check_video_file(path)              # a video type: refused in the words a video is
+    route_ffmpeg_logs()
+    container = open_container(p)
+    try:
+        return all(s.disposition & av.stream.Disposition.attached_pic for s in container.streams.video)
+    finally:
+        container.close()
 
 
 def open_video(path: Path, stream: int | None = None):
