@@ -47,7 +47,9 @@ def clips() -> list[Path]:
 def remux(src: Path, dst: Path, *, audio: bool = True, seconds: float | None = None) -> Path:
     """``src``'s first video stream (and its first audio stream, if ``audio``) copied packet for
     packet into a file of the same container format (name ``dst`` with ``src``'s suffix); with ``seconds``, copied again and again one after the other
-    (timestamps shifted by the clip's span each time) until that long."""
+    (timestamps shifted by the clip's span, rounded up to whole frames, each time) until that
+    long: the audio then has a gap shorter than a frame between copies (its track holds a little
+    less than the video's length)."""
     with av.open(str(src)) as i:
         streams = [i.streams.video[0]] + ([i.streams.audio[0]] if audio else [])
         rate = i.streams.video[0].average_rate or 25
@@ -139,6 +141,8 @@ def peak(code: str, *args) -> dict:
     return {"rss_mb": int(kb) / 1024, "cpu_s": float(cpu), **({"printed": printed} if printed else {})}
 
 
+#: openSMILE's cost of a call whatever the signal's length, estimated by a call on 0.1 s of it
+FIXED = "openSMILE's fixed cost per call (the 0.1 s call)"
 EXTRACT = "import sys; from emojax.features import extract; f = extract(sys.argv[1], accept_partial=True)"
 VOICE = "import sys; from emojax.features.voice import file_voice; r = file_voice(sys.argv[1])"
 
@@ -179,7 +183,7 @@ def measure(tmp: Path) -> dict:
             "decode": 1e3 * total["decode"][k] / media,
             "resample and place (read track minus decode)": 1e3 * (total["read track"][k] - total["decode"][k]) / media,
             "openSMILE": 1e3 * total["openSMILE"][k] / media,
-            "openSMILE's fixed cost per call (the 0.1 s call)": 1e3 * total["openSMILE, 0.1 s"][k] / media,
+            FIXED: 1e3 * total["openSMILE, 0.1 s"][k] / media,
             "align": 1e3 * total["align"][k] / media}
     # once per process (the CLI pays it once, each worker of a pool once): openSMILE's import and build
     res["smile_build_cpu_s"] = float(peak("import time; from emojax.features import voice; t = time.process_time(); "
@@ -203,12 +207,13 @@ def rows(r: dict) -> list[tuple[str, str, str]]:
          f"(CPU {r['voice_ms_per_media_s_cpu']:.0f})",
          f"**{100 * r['voice_share_of_whole']:.0f} %** of the whole extraction "
          f"(CPU {100 * r['voice_share_of_whole_cpu']:.0f} %)"),
-        ("  where it goes (CPU ms per second of media)",
+        ("where the voice's time goes, CPU ms per second of media",
          f"decode {st['decode']:.1f}, resample {st['resample and place (read track minus decode)']:.1f}, "
-         f"openSMILE {st['openSMILE']:.1f} (of which {st[next(k for k in st if 'fixed' in k)]:.1f} "
-         f"a fixed cost per call), align {st['align']:.2f}", ""),
+         f"openSMILE {st['openSMILE']:.1f} (of which {st[FIXED]:.1f} its fixed cost per call), "
+         f"align {st['align']:.2f}", ""),
         ("whole extraction, the same clips remuxed with their audio track vs without",
-         f"{r['whole_ms_per_media_s']:.0f} ms per second of media with audio",
+         "{:.0f} ms per second of media with audio (CPU {:.0f})".format(
+             *(1e3 * np.array(r["total_s"]["remuxed with audio"]) / r["media_s"])),
          f"**{r['audio_present_vs_stripped']:.2f}×** of without (CPU {r['audio_present_vs_stripped_cpu']:.2f}×)"),
         (f"peak memory, a process extracting `{m['clip']}` with its audio vs without",
          f"{m['extract_with_audio']['rss_mb']:.0f} MB vs {m['extract_without_audio']['rss_mb']:.0f} MB",
