@@ -1,9 +1,11 @@
 """Extraction speed and memory: decode floor, the paper's naive pipeline, and emojax on 1 and
 all cores, in one run on a generated 720x480 30 fps face video, and on real talking faces
-letterboxed to 720x480 (benchmarks/real_footage.py). Writes
-artifacts/benchmarks/extract.json and prints a Markdown table for the README.
+letterboxed to 720x480 (benchmarks/real_footage.py); and what the voice adds, on the real clips
+that carry an audio track (benchmarks/voice_cost.py). Writes artifacts/benchmarks/extract.json
+and prints a Markdown table for the README.
 
     .venv/bin/python benchmarks/extract.py [--quick]
+    .venv/bin/python benchmarks/extract.py --voice-only   # the voice's part alone, merged into the JSON
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from tests.conftest import lie_about_length  # noqa: E402  (the test's lying file, measured here)
-from benchmarks import real_footage  # noqa: E402
+from benchmarks import real_footage, voice_cost  # noqa: E402
 W, H, FPS = 720, 480, 30.0
 
 
@@ -161,8 +163,22 @@ def peak_rss_mb(path: Path) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="1-minute long video instead of 10 minutes")
+    ap.add_argument("--voice-only", action="store_true",
+                    help="measure only what the voice adds and merge it into the existing extract.json")
     args = ap.parse_args()
     cv2.setNumThreads(1)
+    out = ROOT / "artifacts" / "benchmarks" / "extract.json"
+    if args.voice_only:
+        from emojax.fileio import atomic_write_bytes
+
+        res = json.loads(out.read_text()) if out.exists() else {}
+        with tempfile.TemporaryDirectory() as tmp:
+            res["voice"] = voice_cost.measure(Path(tmp))
+        atomic_write_bytes(out, (json.dumps(res, indent=2) + "\n").encode())
+        print(json.dumps(res["voice"], indent=2))
+        print(table(res) if "decode_fps" in res else
+              "\n".join(f"| {a} | {b} | {c} |" for a, b, c in voice_cost.rows(res["voice"])))
+        return
     res: dict = {"machine": {"cores": os.cpu_count(), "python": platform.python_version(),
                              "opencv": cv2.__version__}, "video": f"{W}x{H} {FPS:g} fps mp4v"}
     with tempfile.TemporaryDirectory() as tmp:
@@ -188,6 +204,7 @@ def main() -> None:
             res["landmark_deviation_real_worst_px"] = float(max(real.values()))
         res["stages_ms_per_frame"] = real_footage.stages(short, int(10 * FPS))  # beside the real footage's
         res["real_footage"] = real_footage.measure(tmp, naive)
+        res["voice"] = voice_cost.measure(tmp)
 
         cores = os.cpu_count() or 1
         cores_fps(par, 4.0, 2, cores)  # starts the pool's fork server (done once per process)
@@ -206,7 +223,6 @@ def main() -> None:
     res["targets"] = {"speedup_1core": 40, "real_footage_speedup_cli": 40, "landmark_deviation_px": 1.0, "landmark_deviation_real_px": 1.0,
                       "scaling_allcores": 1.8, "memory_ratio": 1.2,
                       "liar_memory_ratio": 1.2}
-    out = ROOT / "artifacts" / "benchmarks" / "extract.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2) + "\n")
     print(json.dumps(res, indent=2))
@@ -234,6 +250,8 @@ def table(r: dict) -> str:
                      f"{r['landmark_deviation_real_worst_px']:.2f}", "target ≤ 1.0 px"))
     if r.get("real_footage"):
         rows += real_footage.rows(r["real_footage"])
+    if r.get("voice"):
+        rows += voice_cost.rows(r["voice"])
     rows += [
         ("emojax, 8 cuts, 1 process", f"{r['batch_1core_fps']:.0f} fps", ""),
         (f"emojax, 8 cuts, {r['machine']['cores']} processes", f"{r['batch_allcores_fps']:.0f} fps",
