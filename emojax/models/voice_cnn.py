@@ -1,5 +1,6 @@
 """``VoiceCNN``: the voice branch - the pulse branch's 1-D CNN over time, over the 25 eGeMAPS
-descriptors of each frame (``features.voice.DESCRIPTORS``), pooled over the frames with speech."""
+descriptors of each frame (``features.voice.DESCRIPTORS``) and whether it is voiced
+(``data.transforms.VOICE_NAMES``: 26 channels), pooled over the frames with speech."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from .rppg_cnn import RppgCNN
 
 
 class VoiceCNN(RppgCNN):
-    """``(inputs, mask) -> logits (N, K)`` from ``voice (N, T, 25)`` alone: two convolutions over
+    """``(inputs, mask) -> logits (N, K)`` from ``voice (N, T, 26)`` alone: two convolutions over
     time, pooled over the frames with voiced speech (``RppgCNN``'s layers on another modality).
 
     Args:
-        channels: voice channels (the 25 eGeMAPS low-level descriptors).
+        channels: voice channels (the 25 eGeMAPS low-level descriptors and ``voiced``).
         hidden, kernel, pool, dropout: as :class:`RppgCNN`.
     """
 
