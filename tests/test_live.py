@@ -262,16 +262,6 @@ def test_the_live_emotion_of_a_plain_and_of_a_speaker_relative_run(teaching_run,
         for m, p in entry["proba"].items():
             assert p == pytest.approx(want["models"][m]["proba"], abs=1e-6), m
         assert entry["label"] == want["label"] and entry["normalisation"] == want["normalisation"]
-        if not relative:       # the window's shares: three-way, the voice's among them
-            from emojax.explain.importance import RunData
-
-            shared_entry = session.emotion(trained, RunData(run))
-            shares = shared_entry["shares"]["early_fusion"]
-            assert set(shares) == {"rppg", "visual", "voice"}, shares
-            given = [v for v in shares.values() if v is not None]      # None: no modality helped this window
-            assert not given or sum(given) == pytest.approx(100.0, abs=0.5)
-
-
 def _file_voice(window, path):
     """The file path's voice at the window's own frames: its audio read from the file over the
     window's span (``read_voice``, what extraction does), on a copy."""
