@@ -279,6 +279,7 @@ def test_a_microphones_frames_give_the_files_voice(extractor):
     heard; a frame of audio lost in the middle is a gap, with no speech in it, not glued over."""
     from emojax.features.live import AUDIO_GAP_S
     from emojax.features.voice import DESCRIPTORS
+    from emojax.video import read_audio
 
     F0 = DESCRIPTORS.index("F0semitoneFrom27.5Hz_sma3nz")
 
@@ -300,6 +301,15 @@ def test_a_microphones_frames_give_the_files_voice(extractor):
             if seconds is None:       # the whole clip: voiced speech heard, its F0 read
                 assert w.voice_status == "present" and w.speech.mean() > 0.3
                 assert np.isfinite(w.voice[w.speech, F0]).mean() >= 0.3
+
+        # a short memory: about the last second kept, whatever the stream's length, its samples the file's
+        short = LiveFeatures(extractor, keep_s=0.5)
+        for f, t in audio:
+            short.push_audio(f, t)
+            assert short.audio_seconds <= 2 * 0.5 + 0.1
+        end = audio[-3][1] + 0.01          # inside a frame: the file reader decodes past it too
+        [kept] = short.audio(end - 0.5, end)
+        assert np.array_equal(kept.samples, read_audio(clip).cut(end - 0.5, end).samples)
 
         # one audio frame lost mid-way: two parts, and the frames wholly inside the gap are no speech
         k = len(audio) // 2
