@@ -135,7 +135,6 @@ class Snapshot:
     face_found: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     heart: dict | None = None
     latency_ms: float | None = None
-    voice: dict | None = None   # the last VOICE_S seconds' voice (features.voice.summary), "said": in words
 
 
 class LiveSession:
@@ -194,6 +193,8 @@ class LiveSession:
                 return [_silent(f) for f in frames]           # no video yet to place it against
             arrived, video_t = self._video_clock
             self._audio_shift = video_t + (time.monotonic() - arrived) - float(frames[0].time)
+            # openSMILE takes seconds to build: built beside the stream now, not when the page first reads the voice
+            threading.Thread(target=voice.smile, name="emojax-opensmile", daemon=True).start()
         with self._lock:
             rec = self._recorder
         for f in frames:
@@ -230,13 +231,13 @@ class LiveSession:
         snap.times, snap.face_found = w.times - w.times[0], window.face_seen
         snap.pulse = vitals.pulse_of(w, method)
         snap.heart = vitals.report(w, method, with_hrv=False)
-        snap.voice = self.voice()
         return snap
 
     def voice(self) -> dict | None:
         """The voice of the last :data:`VOICE_S` seconds (:func:`emojax.features.voice.summary`,
         with ``said``: its status in words), read again every :data:`VOICE_EVERY_S` seconds
-        (openSMILE over the window's audio, the code that reads a file's). None before a frame."""
+        (openSMILE over the window's audio, the code that reads a file's). None before a frame.
+        Apart from :meth:`snapshot`, so that the page shows the pulse before the voice is read."""
         if time.monotonic() - self._voice_at >= VOICE_EVERY_S:
             w = self.live.window(VOICE_S)
             if w is None:

@@ -79,7 +79,7 @@ def rolling(session: LiveSession, run) -> None:
         st.plotly_chart(charts.pulse_chart(snap.times, snap.pulse, snap.face_found, vitals.DEFAULT_METHOD),
                         key="live_pulse")
         st.caption(f"The last {PULSE_S:.0f} s of pulse from the skin patches' colour.")
-    voice_metrics(snap.voice)
+    voice_metrics(session.voice())
     if run is not None:
         emotion(session, run)
 
