@@ -1,12 +1,18 @@
 """One visitor's live stream: the frames streamlit-webrtc hands over, processed by the library's
 streaming extractor (:class:`emojax.features.live.LiveFeatures`) and drawn on
-(:mod:`emojax.features.drawing`); the rolling pulse,
-heart rate and emotion the Live page shows; and the recording the visitor may ask for.
+(:mod:`emojax.features.drawing`); the microphone's audio beside them; the rolling pulse,
+heart rate, voice and emotion the Live page shows; and the recording the visitor may ask for.
 
-No Streamlit here: :meth:`LiveSession.process` runs on streamlit-webrtc's processing thread (never
-the WebRTC thread: it takes the frames that queued up while the last was being processed, keeps
-the newest and counts the rest as dropped), and the page's timed fragment reads the rest from the
-script thread. Everything is per visitor and freed by :meth:`LiveSession.close`.
+No Streamlit here: :meth:`LiveSession.process` runs on streamlit-webrtc's video processing thread
+(never the WebRTC thread: it takes the frames that queued up while the last was being processed,
+keeps the newest and counts the rest as dropped), :meth:`LiveSession.process_audio` on its audio
+thread (every audio frame is kept: they are cheap), and the page's timed fragment reads the rest
+from the script thread. Everything is per visitor and freed by :meth:`LiveSession.close`.
+
+The browser's audio and video come on clocks of their own (each RTP stream starts its timestamps
+anywhere), so the audio is placed on the video's clock once, at its first frame, by the moment
+it arrived against the moment the newest video frame arrived: the two agree to within the
+network's jitter (tens of milliseconds), well inside a frame's interval of voice averaging.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from emojax.features import Extractor, vitals
+from emojax.features import Extractor, vitals, voice
 from emojax.features.drawing import caption, draw
 from emojax.features.live import LiveFeatures
 from emojax.video import Frame
@@ -30,28 +36,63 @@ from emojax.video import Frame
 PULSE_S = 10.0
 #: the longest recording, in seconds (then it stops by itself)
 MAX_RECORD_S = 120.0
+#: seconds of voice shown (loudness, F0, speech share), and how often they are read again
+VOICE_S = 10.0
+VOICE_EVERY_S = 2.0
+#: the recording's audio: AAC at this rate, mono
+RECORD_AUDIO_RATE = 48000
 
 
 class Recorder:
-    """Frames as they arrive, encoded at once (H.264 in MP4, their own times kept) into ``path``:
-    nothing but the file is held in memory, and nothing is written unless recording."""
+    """Frames as they arrive, encoded at once (H.264 in MP4, their own times kept) into ``path``,
+    and with ``audio`` the microphone's beside them (AAC, on the same clock, from the first video
+    frame on): nothing but the file is held in memory, and nothing is written unless recording.
+    The video and audio threads both write: one lock keeps the file whole."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, audio: bool = False):
         self.path = Path(path)
         self._out = av.open(str(self.path), "w", format="mp4")
-        self._stream = None
+        self._lock = threading.Lock()
+        self._audio = audio
+        self._stream = self._astream = self._resampler = None
         self._t0: float | None = None
         self._last = -1
+        self._next_audio: int | None = None      # the next audio sample's pts (1 / RECORD_AUDIO_RATE)
         self.frames = 0
+        self.audio_samples = 0
+        self._closed = False
 
     def write(self, frame: av.VideoFrame, t: float) -> bool:
         """Add one frame; False once the recording is full."""
+        with self._lock:
+            return self._closed or self._write(frame, t)
+
+    def write_audio(self, frame: av.AudioFrame, t: float) -> None:
+        """Add one audio frame whose first sample is at ``t`` seconds of the video's clock (before
+        the first video frame, or past the longest recording: not kept)."""
+        with self._lock:
+            if self._closed or self._astream is None or t < self._t0 or t - self._t0 > MAX_RECORD_S:
+                return
+            pts = int(round((t - self._t0) * RECORD_AUDIO_RATE))
+            if self._next_audio is None or abs(pts - self._next_audio) > 0.1 * RECORD_AUDIO_RATE:
+                self._next_audio = pts              # the first, or after a gap: where it lies
+            for o in self._resampler.resample(frame):
+                o.pts, o.time_base = self._next_audio, Fraction(1, RECORD_AUDIO_RATE)
+                self._next_audio += o.samples
+                self.audio_samples += o.samples
+                for p in self._astream.encode(o):
+                    self._out.mux(p)
+
+    def _write(self, frame: av.VideoFrame, t: float) -> bool:
         if self._t0 is None:
             self._t0 = t
             s = self._stream = self._out.add_stream("libx264", rate=30)
             s.width, s.height, s.pix_fmt = frame.width - frame.width % 2, frame.height - frame.height % 2, "yuv420p"
             s.codec_context.time_base = Fraction(1, 1000)
             s.options = {"preset": "veryfast", "tune": "zerolatency"}
+            if self._audio:       # added with the video, before anything is written
+                self._astream = self._out.add_stream("aac", rate=RECORD_AUDIO_RATE, layout="mono")
+                self._resampler = av.AudioResampler(format="fltp", layout="mono", rate=RECORD_AUDIO_RATE)
         pts = int(round((t - self._t0) * 1000))
         if pts <= self._last:
             return True
@@ -68,10 +109,17 @@ class Recorder:
         return True
 
     def close(self) -> None:
-        if self._stream is not None:
-            for p in self._stream.encode():
-                self._out.mux(p)
-        self._out.close()
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._stream is not None:
+                for p in self._stream.encode():
+                    self._out.mux(p)
+            if self._astream is not None:
+                for p in self._astream.encode():
+                    self._out.mux(p)
+            self._out.close()
 
 
 @dataclass
@@ -100,6 +148,10 @@ class LiveSession:
         self._busy_s: deque = deque(maxlen=60)   # seconds each processed frame took here
         self.history: list[dict] = []           # emotion windows: {"t", "proba": {model: {class: p}}, "shares"}
         self.closed = False
+        self._video_clock: tuple[float, float] | None = None   # (monotonic seconds, video time) of the newest frame
+        self._audio_shift: float | None = None  # audio clock -> video clock (set at the first audio frame)
+        self._voice: dict | None = None
+        self._voice_at = -float("inf")
 
     # --- streamlit-webrtc's processing thread -------------------------------------------------
     def process(self, frames: list[av.VideoFrame]) -> list[av.VideoFrame]:
@@ -109,6 +161,7 @@ class LiveSession:
             return frames[-1:]
         start = time.perf_counter()
         times = [_seconds(f) for f in frames]
+        self._video_clock = (time.monotonic(), times[-1])
         with self._lock:
             rec = self._recorder
         if rec is not None:
@@ -130,6 +183,35 @@ class LiveSession:
         """:meth:`process` in the form streamlit-webrtc's ``queued_video_frames_callback`` takes."""
         return self.process(frames)
 
+    def process_audio(self, frames: list[av.AudioFrame]) -> list[av.AudioFrame]:
+        """The audio frames queued since the last call, each kept (and recorded when recording);
+        silence goes back in their place, so the visitor does not hear themselves."""
+        if self.closed or not frames:
+            return [_silent(f) for f in frames]
+        if self._audio_shift is None:
+            if self._video_clock is None or frames[0].time is None:
+                return [_silent(f) for f in frames]           # no video yet to place it against
+            arrived, video_t = self._video_clock
+            self._audio_shift = video_t + (time.monotonic() - arrived) - float(frames[0].time)
+            # openSMILE takes seconds to build: built beside the stream now, not when the page first reads the voice
+            threading.Thread(target=voice.smile, name="emojax-opensmile", daemon=True).start()
+        with self._lock:
+            rec = self._recorder
+        for f in frames:
+            t = None if f.time is None else float(f.time) + self._audio_shift
+            if self.live.push_audio(f, t) and rec is not None and t is not None:
+                rec.write_audio(f, t)
+        return [_silent(f) for f in frames]
+
+    async def process_audio_queued(self, frames: list[av.AudioFrame]) -> list[av.AudioFrame]:
+        """:meth:`process_audio` in the form streamlit-webrtc's ``queued_audio_frames_callback`` takes."""
+        return self.process_audio(frames)
+
+    @property
+    def has_audio(self) -> bool:
+        """Audio has come with the frames (the microphone is on)."""
+        return self._audio_shift is not None
+
     def ended(self) -> None:
         """The stream ended (the visitor pressed stop, left, or the connection dropped)."""
         self.close()
@@ -150,6 +232,19 @@ class LiveSession:
         snap.pulse = vitals.pulse_of(w, method)
         snap.heart = vitals.report(w, method, with_hrv=False)
         return snap
+
+    def voice(self) -> dict | None:
+        """The voice of the last :data:`VOICE_S` seconds (:func:`emojax.features.voice.summary`,
+        with ``said``: its status in words), read again every :data:`VOICE_EVERY_S` seconds
+        (openSMILE over the window's audio, the code that reads a file's). None before a frame.
+        Apart from :meth:`snapshot`, so that the page shows the pulse before the voice is read."""
+        if time.monotonic() - self._voice_at >= VOICE_EVERY_S:
+            w = self.live.window(VOICE_S)
+            if w is None:
+                return None
+            self._voice = {**voice.summary(w.voice, w.speech, w.fps, w.source), "said": voice.said(w.source["voice"])}
+            self._voice_at = time.monotonic()
+        return self._voice
 
     def emotion(self, trained, data=None) -> dict | None:
         """The run's models on the last window of the run's input length (normalised as its
@@ -173,6 +268,8 @@ class LiveSession:
             return None
         entry = {"t": float(w.times[-1]), "frames": len(w), "label": pred["label"], "classes": pred["classes"],
                  "proba": {m: v["proba"] for m, v in pred["models"].items()}, "shares": None,
+                 "modalities": pred["models"].get("early_fusion", {}).get("modalities"),
+                 "voice": voice.said(w.source.get("voice")),
                  "speaker_relative": trained.speaker_relative, "normalisation": pred["normalisation"]}
         if data is not None:
             from emojax.explain.importance import FUSED, explain_video, shares_per_model
@@ -184,9 +281,11 @@ class LiveSession:
         return entry
 
     def start_recording(self, path: Path) -> None:
+        """Record from the next frame on: the video, and the microphone's audio with it when
+        audio has come."""
         with self._lock:
             if self._recorder is None:
-                self._recorder = Recorder(path)
+                self._recorder = Recorder(path, audio=self.has_audio)
 
     @property
     def recording(self) -> bool:
@@ -214,6 +313,14 @@ class LiveSession:
             rec.close()
             rec.path.unlink(missing_ok=True)
         self.live = LiveFeatures(self.live.extractor, keep_s=1.0)
+
+
+def _silent(frame: av.AudioFrame) -> av.AudioFrame:
+    """A frame of silence like ``frame`` (its format, layout, rate and length)."""
+    out = av.AudioFrame.from_ndarray(np.zeros_like(frame.to_ndarray()), format=frame.format.name,
+                                     layout=frame.layout.name)
+    out.sample_rate = frame.sample_rate
+    return out
 
 
 def _seconds(frame: av.VideoFrame) -> float:

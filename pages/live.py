@@ -1,5 +1,6 @@
-"""Live: the visitor's camera streamed to the server; the face box, landmarks and skin drawn back on
-it; the pulse, heart rate, and the chosen run's emotion and modality shares as they happen."""
+"""Live: the visitor's camera and microphone streamed to the server; the face box, landmarks and skin
+drawn back on the video; the pulse, heart rate, the voice (loudness, F0, speech share), and the
+chosen run's emotion and modality shares as they happen."""
 
 import json
 import os
@@ -9,7 +10,7 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from dashboard import charts, resources, runs, state, uploads
-from dashboard.live import PULSE_S, LiveSession
+from dashboard.live import PULSE_S, VOICE_EVERY_S, VOICE_S, LiveSession
 from emojax.errors import EmojaxError
 from emojax.features import Extractor, ExtractorConfig, heart, vitals
 
@@ -41,8 +42,9 @@ def session_for(config: ExtractorConfig) -> LiveSession:
 
 
 def record_control(session: LiveSession) -> None:
-    on = st.toggle("Record", key="live_record", help="Write what the camera sends to a video of yours (at most "
-                   "2 minutes), ready for the Predict and Signals pages. Nothing is written unless this is on.")
+    on = st.toggle("Record", key="live_record", help="Write what the camera and the microphone send to a video of "
+                   "yours (at most 2 minutes, the sound with the picture), ready for the Predict and Signals pages. "
+                   "Nothing is written unless this is on.")
     if on and not session.recording and not session.closed:
         session.start_recording(uploads.private_file(".mp4"))
     elif not on and session.recording:
@@ -50,7 +52,8 @@ def record_control(session: LiveSession) -> None:
         if done is not None:
             path, frames = done
             uploads.keep_made(path, f"live-recording-{time.strftime('%H%M%S')}.mp4")
-            st.success(f"Recorded {frames} frames: it is now your video on the Predict and Signals pages.")
+            st.success(f"Recorded {frames} frames" + (" with their sound" if session.has_audio else " (no sound: no "
+                       "microphone)") + ": it is now your video on the Predict and Signals pages.")
 
 
 @st.fragment(run_every=1.0)
@@ -76,8 +79,28 @@ def rolling(session: LiveSession, run) -> None:
         st.plotly_chart(charts.pulse_chart(snap.times, snap.pulse, snap.face_found, vitals.DEFAULT_METHOD),
                         key="live_pulse")
         st.caption(f"The last {PULSE_S:.0f} s of pulse from the skin patches' colour.")
+    voice_metrics(session.voice())
     if run is not None:
         emotion(session, run)
+
+
+def voice_metrics(v: dict | None) -> None:
+    """The last seconds of the microphone: speech share, loudness, F0 (what a file's voice shows)."""
+    if v is None:
+        return
+    if v["status"] == "absent":
+        st.caption(f"Voice: {v['said'][len('voice '):]}. Allow the microphone (and keep it on above) for the voice.")
+        return
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Speech", f"{100 * v['speech_share']:.0f} %", f"of the last {VOICE_S:.0f} s", delta_color="off",
+              help="Frames whose mean loudness reaches the speech floor (the voice's mask, as for files).")
+    c2.metric("Loudness", "-" if v["loudness"] is None else f"{v['loudness']:.2f}", "over speech", delta_color="off",
+              help="openSMILE's psychoacoustic loudness (eGeMAPS), averaged over the speech frames.")
+    c3.metric("F0", "no voiced speech" if v["f0_mean_hz"] is None else f"{v['f0_mean_hz']:.0f} Hz",
+              None if v["f0_range_hz"] is None else f"{v['f0_range_hz'][0]:.0f}-{v['f0_range_hz'][1]:.0f} Hz",
+              delta_color="off", help="The voice's fundamental frequency over voiced speech (5th-95th percentile).")
+    st.caption(f"{v['said'].capitalize()}. eGeMAPS descriptors of the last {VOICE_S:.0f} s of your microphone, "
+               f"read again every {VOICE_EVERY_S:.0f} s by the code that reads a file's voice.")
 
 
 def emotion(session: LiveSession, run) -> None:
@@ -100,6 +123,8 @@ def emotion(session: LiveSession, run) -> None:
         return
     e = session.history[-1]
     st.metric("Emotion (early fusion)", e["label"], f"window of {e['frames']} frames", delta_color="off")
+    if e.get("modalities") is not None:
+        st.caption("This window read: " + ", ".join(e["modalities"]) + f" ({e['voice']}).")
     st.plotly_chart(charts.probabilities_chart({m: {"proba": p} for m, p in e["proba"].items()}, e["classes"]),
                     key="live_proba")
     if e["shares"]:
@@ -116,15 +141,21 @@ def emotion(session: LiveSession, run) -> None:
 
 st.title("Live: your camera, as it happens")
 st.caption("Your camera's frames go to this server (never to anyone else) and come back with the face box, the 68 "
-           "landmarks and the skin patches drawn on them. Nothing is stored unless you press Record.")
+           "landmarks and the skin patches drawn on them; your microphone's sound, when on, gives the voice (you "
+           "hear nothing back). Nothing is stored unless you press Record.")
 run = runs.current_run()
 config = resources.run_extractor(run) if run is not None else ExtractorConfig()
 if run is None:
     st.caption("Without a run, the landmarks and the pulse still work; choose a run for the emotion.")
 session = session_for(config)
+microphone = st.toggle("Microphone", value=True, key="live_microphone",
+                       help="Ask for the microphone beside the camera, for the voice. A browser asked for both "
+                            "gives neither when the microphone is refused or missing: turn this off, then START, to "
+                            "stream the camera alone.")
 ctx = webrtc_streamer(key="live", mode=WebRtcMode.SENDRECV, rtc_configuration={"iceServers": ice_servers()},
-                      media_stream_constraints={"video": {"width": 640, "height": 480}, "audio": False},
+                      media_stream_constraints={"video": {"width": 640, "height": 480}, "audio": microphone},
                       queued_video_frames_callback=session.process_queued, on_video_ended=session.ended,
+                      queued_audio_frames_callback=session.process_audio_queued if microphone else None,
                       async_processing=True)
 if ctx.state.playing:
     record_control(session)

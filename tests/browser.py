@@ -83,6 +83,12 @@ def fake_camera_args(y4m: Path) -> list[str]:
             f"--use-file-for-fake-video-capture={y4m}", "--disable-features=WebRtcHideLocalIpsWithMdns"]
 
 
+def fake_microphone_args(wav: Path) -> list[str]:
+    """Chromium flags that make ``wav`` (16-bit PCM, looped) its microphone; with
+    :func:`fake_camera_args`, which makes the fake devices and allows them."""
+    return [f"--use-file-for-fake-audio-capture={wav}"]
+
+
 def write_y4m(path: Path, frames_bgr, fps: int = 25) -> Path:
     """Frames (BGR, all one even size) as an uncompressed YUV4MPEG2 file, Chromium's fake camera format."""
     import cv2

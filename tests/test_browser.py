@@ -104,24 +104,33 @@ _COUNT_MAGENTA = """(video) => {
 
 def test_live_page_streams_a_camera_and_shows_landmarks_pulse_and_emotion(dashboard_url, dashboard_artifacts,
                                                                             tmp_path):
-    """Chromium's fake camera plays real faces (GRID speakers, 640x480 at 25 fps); the Live page,
-    once START is pressed, returns the video with the landmarks drawn on it, and shows the pulse
-    and the run's class probabilities, all within 20 s."""
+    """Chromium's fake camera plays real faces (GRID speakers, 640x480 at 25 fps) and its fake
+    microphone their voices (the same clips' sound); the Live page, once START is pressed,
+    returns the video with the landmarks drawn on it, and shows the pulse and the run's class
+    probabilities, all within 20 s; then the voice (speech share, loudness, F0) and, the run
+    reading the voice, each window's three-way modality shares."""
+    import re
     import time
 
     import cv2
     import numpy as np
 
-    from emojax.video import FrameReader
+    from emojax.video import FrameReader, read_audio, wav_bytes
+    from emojax.video.audio import AudioTrack
 
     grid = shared("grid")
-    frames = [cv2.resize(f.bgr, (640, 480)) for n in ("bbaf2n", "brbk7n") for f in FrameReader(grid / f"{n}.mpg")]
+    names = ("bbaf2n", "brbk7n")
+    frames = [cv2.resize(f.bgr, (640, 480)) for n in names for f in FrameReader(grid / f"{n}.mpg")]
     magenta = sum(int(((f[..., 2] > 180) & (f[..., 1] < 110) & (f[..., 0] > 180)).sum()) for f in frames)
     assert magenta == 0            # the clip itself has no landmark-coloured pixel
     camera = browser.write_y4m(tmp_path / "camera.y4m", frames)
+    sound = np.concatenate([read_audio(grid / f"{n}.mpg").samples for n in names])
+    microphone = tmp_path / "microphone.wav"
+    microphone.write_bytes(wav_bytes(AudioTrack(str(microphone), sound)))
     SHOTS.mkdir(parents=True, exist_ok=True)
     url = dashboard_url
-    with browser.chromium(browser.fake_camera_args(camera), permissions=["camera"]) as page:
+    with browser.chromium(browser.fake_camera_args(camera) + browser.fake_microphone_args(microphone),
+                          permissions=["camera", "microphone"]) as page:
         page.set_viewport_size({"width": 1400, "height": 1800})
         page.goto(f"{url}/live")
         page.get_by_role("heading", name="Live: your camera, as it happens").wait_for(timeout=120_000)
@@ -146,6 +155,17 @@ def test_live_page_streams_a_camera_and_shows_landmarks_pulse_and_emotion(dashbo
         label = page.locator('[data-testid="stMetric"]', has_text="Emotion (early fusion)")
         assert label.locator('[data-testid="stMetricValue"]').inner_text().strip() in json_classes(dashboard_artifacts)
         assert page.locator('[data-testid="stMetric"]', has_text="Face").first.inner_text().count("found") == 1
+        # the microphone: its voice, and the run (which reads the voice) predicting from all three
+        speech = page.locator('[data-testid="stMetric"]', has_text="Speech").filter(visible=True).first
+        speech.wait_for(timeout=60_000)
+        assert re.fullmatch(r"\d+ %", speech.locator('[data-testid="stMetricValue"]').inner_text().strip())
+        f0 = page.locator('[data-testid="stMetric"]', has_text="F0").filter(visible=True).first
+        assert f0.locator('[data-testid="stMetricValue"]').inner_text().strip().endswith("Hz"), f0.inner_text()
+        page.get_by_text(re.compile(r"This window read: [a-z, ]*voice \(voice (present|partial)")).filter(
+            visible=True).first.wait_for(timeout=60_000)
+        shares = page.locator(".js-plotly-plot", has_text="This window: each modality's share").filter(visible=True)
+        shares.first.wait_for(timeout=60_000)
+        assert "voice" in shares.first.locator("text.legendtext").all_text_contents()
         page.wait_for_timeout(2500)           # a second emotion window, the history chart
         _no_exception(page, "Live")
         page.screenshot(path=str(SHOTS / "live.png"))

@@ -1,6 +1,7 @@
 """The streaming entry point (LiveFeatures): real frames pushed one at a time give what the file
 gives, keep only the last seconds, and a pulse planted in real skin is read from a rolling window,
-also when frames are dropped under load."""
+also when frames are dropped under load; a real clip's audio frames pushed beside its frames give
+the file's voice, and no audio gives no voice, said."""
 
 from __future__ import annotations
 
@@ -17,6 +18,17 @@ from .conftest import FLAT, shared, write_lossless
 
 def _frames(path):
     return [Frame(f.index, f.time, f.bgr) for f in FrameReader(path)]
+
+
+def _audio_frames(path):
+    """The file's audio frames as PyAV decodes them (their own rate, layout and format), each with
+    its time on the video's clock (the video stream's start is 0, as the frame reader counts)."""
+    import av
+
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        zero = float(v.start_time * v.time_base) if v.start_time is not None else 0.0
+        return [(f, float(f.time) - zero) for f in c.decode(audio=0)]
 
 
 def test_frames_pushed_one_by_one_give_the_files_record(extractor):
@@ -140,15 +152,34 @@ def test_a_live_session_processes_the_newest_frame_records_on_request_and_frees_
     drawn = out[0].to_ndarray(format="bgr24")
     assert (drawn != frames[2].to_ndarray(format="bgr24")).any()
     assert set(tmp_path.iterdir()) == before         # nothing written without a recording
+    with av.open(str(clip)) as c:
+        sounds = list(c.decode(audio=0))
+    heard = [f.to_ndarray().copy() for f in sounds]
+    back = a.process_audio(sounds[:2])               # the microphone: kept, and silence sent back
+    assert a.has_audio and a.live.audio_frames == 2
+    assert [x.to_ndarray().shape for x in back] == [h.shape for h in heard[:2]] and not any(
+        x.to_ndarray().any() for x in back)
+    assert set(tmp_path.iterdir()) == before
     a.start_recording(tmp_path / "rec.mp4")
+    k = 2
     for f in frames[3:]:
         a.process([f])
+        while k < len(sounds) and sounds[k].time <= f.time:     # the audio that came with this frame
+            a.process_audio([sounds[k]])
+            k += 1
+    a.process_audio(sounds[k:])
     assert [float(f.time) for f in frames] == times     # recording leaves the visitor's frames as they came
+    assert all(np.array_equal(f.to_ndarray(), h) for f, h in zip(sounds, heard))   # and their sound
     path, n = a.stop_recording()
     assert n == len(frames) - 3 and b.live.processed == 0 and b.live.window() is None
     rec = extractor(path)
     assert len(rec) == n and rec.face_ratio > 0.9 and not rec.partial
     assert rec.times[-1] == pytest.approx(float(frames[-1].time - frames[3].time), abs=0.002)
+    # the sound recorded with the picture: the microphone's, over the recording's span, speech heard
+    assert rec.source["voice"]["codec"] == "aac" and rec.voice_status in ("present", "partial")
+    assert rec.source["voice"]["covered_s"] > 0.8 * (rec.times[-1] - rec.times[0]) and rec.speech.mean() > 0.3
+    voice = a.voice()
+    assert voice["status"] in ("present", "partial") and voice["speech_share"] > 0.3 and voice["f0_mean_hz"] > 50
     snap = a.snapshot()
     assert snap.processed == len(frames) - 2 and len(snap.pulse) == len(snap.times) > 1 and snap.face
 
@@ -162,6 +193,14 @@ def test_a_live_session_processes_the_newest_frame_records_on_request_and_frees_
         k += 4
     snap = c.snapshot()
     assert np.isnan(snap.pulse).any() and snap.face_found.all()
+
+    # a visitor without a microphone: a recording without sound, and the voice said absent
+    d = LiveSession(Extractor(extractor.config, predictor=extractor.predictor))
+    d.start_recording(tmp_path / "silent.mp4")
+    for f in frames[:10]:
+        d.process([f])
+    path, _ = d.stop_recording()
+    assert extractor(path).source["voice"]["status"] == "absent" and d.voice()["status"] == "absent"
 
     b.start_recording(tmp_path / "unfinished.mp4")
     b.process(frames[:5])
@@ -183,6 +222,9 @@ def _live_session(run, teaching_set, predictor, seconds: float = 6.0):
     for f in _frames(clip):
         if f.time <= seconds:
             session.live.push(f)
+    for f, t in _audio_frames(clip):               # the clip speaks: its sound as the microphone's
+        if t <= seconds:
+            session.live.push_audio(f, t)
     return session
 
 
@@ -205,6 +247,9 @@ def test_the_live_emotion_of_a_plain_and_of_a_speaker_relative_run(teaching_run,
         assert entry is not None and session.history == [entry] and entry["speaker_relative"] is relative
         w = session.live.window(trained.spec.length / session.live.rate)
         assert entry["frames"] == len(w) == trained.spec.length
+        # the run reads the voice: the window's voice, heard, is one of the modalities predicted from
+        assert "voice" in trained.modalities and w.voice_status == "present" and w.speech.any()
+        assert entry["modalities"] == list(trained.modalities) and entry["voice"] == "voice present"
         if relative:
             with pytest.raises(EmojaxError, match="--same-speaker"):
                 predict_features(w, trained)                   # a lone video is refused by such a run
@@ -217,3 +262,93 @@ def test_the_live_emotion_of_a_plain_and_of_a_speaker_relative_run(teaching_run,
         for m, p in entry["proba"].items():
             assert p == pytest.approx(want["models"][m]["proba"], abs=1e-6), m
         assert entry["label"] == want["label"] and entry["normalisation"] == want["normalisation"]
+def _file_voice(window, path):
+    """The file path's voice at the window's own frames: its audio read from the file over the
+    window's span (``read_voice``, what extraction does), on a copy."""
+    import dataclasses
+
+    from emojax.features.voice import read_voice
+
+    return read_voice(dataclasses.replace(window, source={**window.source}), path)
+
+
+def test_a_microphones_frames_give_the_files_voice(extractor):
+    """A real clip's audio frames (CREMA-D: mono MP3 at 44.1 kHz; GRID: stereo MP2) pushed beside
+    its frames: every window - the whole stream, and its last second - carries the voice the
+    file's own audio gives at the same frames (openSMILE on the same samples), voiced speech
+    heard; a frame of audio lost in the middle is a gap, with no speech in it, not glued over."""
+    from emojax.features.live import AUDIO_GAP_S
+    from emojax.features.voice import DESCRIPTORS
+    from emojax.video import read_audio
+
+    F0 = DESCRIPTORS.index("F0semitoneFrom27.5Hz_sma3nz")
+
+    for clip in (shared("cremad") / "1001_DFA_HAP_XX.flv", shared("grid") / "bbaf2n.mpg"):
+        audio = _audio_frames(clip)
+        live = LiveFeatures(extractor, keep_s=60.0)
+        for f in _frames(clip):
+            live.push(f)
+        for f, t in audio:
+            assert live.push_audio(f, t)
+        assert live.audio_frames == len(audio) and len(live.audio(-1.0, 99.0)) == 1
+        for seconds in (None, 1.0):
+            w = live.window(seconds)
+            ref = _file_voice(w, clip)
+            assert w.voice.shape == (len(w), 25) and w.voice_status == ref.voice_status, (w.source, ref.source)
+            assert w.source["voice"].get("reason") == ref.source["voice"].get("reason")
+            assert np.array_equal(w.speech, ref.speech), (clip.name, seconds)
+            assert np.allclose(w.voice, ref.voice, equal_nan=True, rtol=1e-5, atol=1e-5), (clip.name, seconds)
+            if seconds is None:       # the whole clip: voiced speech heard, its F0 read
+                assert w.voice_status == "present" and w.speech.mean() > 0.3
+                assert np.isfinite(w.voice[w.speech, F0]).mean() >= 0.3
+
+        # a short memory: about the last second kept, whatever the stream's length, its samples the file's
+        short = LiveFeatures(extractor, keep_s=0.5)
+        for f, t in audio:
+            short.push_audio(f, t)
+            assert short.audio_seconds <= 2 * 0.5 + 0.1
+        end = audio[-3][1] + 0.01          # inside a frame: the file reader decodes past it too
+        [kept] = short.audio(end - 0.5, end)
+        assert np.array_equal(kept.samples, read_audio(clip).cut(end - 0.5, end).samples)
+
+        # one audio frame lost mid-way: two parts, and the frames wholly inside the gap are no speech
+        k = len(audio) // 2
+        gapped = LiveFeatures(extractor, keep_s=60.0)
+        for f in _frames(clip):
+            gapped.push(f)
+        for i, (f, t) in enumerate(audio):
+            if i != k:
+                gapped.push_audio(f, t)
+        lost_from, lost_to = audio[k][1], audio[k + 1][1]
+        assert lost_to - lost_from > AUDIO_GAP_S and len(gapped.audio(-1.0, 99.0)) == 2
+        w = gapped.window()
+        inside = (w.times >= lost_from) & (w.times + 1.0 / w.fps <= lost_to)
+        assert w.source["voice"]["parts"] == 2 and not w.speech[inside].any()
+        whole = live.window()
+        away = (w.times + 1.0 / w.fps < lost_from - 0.1) | (w.times > lost_to + 0.1)
+        assert (w.speech[away] == whole.speech[away]).mean() > 0.9     # the second part framed from its own start
+
+
+def test_without_audio_a_windows_voice_is_absent_and_said(extractor):
+    """No audio frame (no microphone, or it was refused): every window has no speech and says
+    why; audio that stopped before the window says that instead. The face and pulse stand."""
+    from emojax.features.live import NO_AUDIO
+    from emojax.features.voice import said
+
+    clip = shared("cremad") / "1001_DFA_HAP_XX.flv"
+    frames = _frames(clip)
+    live = LiveFeatures(extractor, keep_s=60.0)
+    for f in frames:
+        live.push(f)
+    w = live.window()
+    assert w.voice_status == "absent" and not w.speech.any() and np.isnan(w.voice).all()
+    assert said(w.source["voice"]) == f"voice absent: {NO_AUDIO}" and w.face_ratio > 0.9
+    early = LiveFeatures(extractor, keep_s=60.0)
+    for f in frames:
+        early.push(f)
+    for f, t in _audio_frames(clip):
+        if t < 0.5:
+            early.push_audio(f, t)
+    w = early.window(1.0)
+    assert w.voice_status == "absent" and "no audio in the window" in w.source["voice"]["reason"]
+    assert early.window().voice_status == "partial"          # the whole stream: heard at its start only
