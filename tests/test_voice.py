@@ -384,3 +384,20 @@ def test_unvoiced_speech_is_voice_present_with_voiced_zero_never_masked():
             assert voiced.mean() > 0.2 and (a["voice"][0, heard, F0][voiced == 1] > 0).all()
     paper = to_arrays([sad], InputConfig(preset="paper", length=len(sad)))   # no resampling: frame for frame
     assert (paper["mask"][0, :, v] == sad.speech).all() and (paper["voice"][0, sad.speech, -1] == 0).all()
+
+
+def test_a_cut_late_in_an_mpeg_ps_file_reads_the_same_samples_as_the_whole_track():
+    """A cut starting 2 s or more into a file seeks first; on GRID's MPEG-PS the seek lands
+    mid-frame (FFmpeg: "mp2: Header missing"). The cut is then read from the top: the samples of
+    the whole track over its span, its status complete, nothing of the failed seek counted as damage."""
+    from emojax.video import read_audio
+    from emojax.video.audio import AUDIO_RATE, SEEK_FROM
+
+    path = shared("grid") / "bbaf2n.mpg"
+    whole = read_audio(path)
+    start = SEEK_FROM + 0.1
+    cut = read_audio(path, start=start, end=start + 0.8)
+    assert cut.status == "complete" and not cut.damage, (cut.status, cut.damage)
+    assert cut.start == pytest.approx(start, abs=1 / AUDIO_RATE) and len(cut.samples) == int(0.8 * AUDIO_RATE)
+    i = int(round((cut.start - whole.start) * AUDIO_RATE))
+    np.testing.assert_array_equal(cut.samples, whole.samples[i:i + len(cut.samples)])

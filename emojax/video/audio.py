@@ -190,23 +190,34 @@ def read_audio(path: str | os.PathLike, *, start: float | None = None, end: floa
         raise VideoError(f"{shown(p)}: end {end} s is not after start {start} s")
     route_ffmpeg_logs()
     marks: list[tuple[int, float]] = []     # (FFmpeg's messages so far, timeline second) at each frame decoded
+    failed = 0
     with av.logging.Capture(local=True) as logs:
         container = open_container(p, "a media file")
         try:
             track = _read(p, container, start, end, offset, video_stream, lambda t: marks.append((len(logs), t)))
         finally:
             container.close()
+        if track.status == "undecodable" and start is not None and start >= SEEK_FROM:
+            # a seek some demuxers land mid-frame on (MPEG-PS with MP2: "Header missing"): from the top
+            marks.clear()
+            failed = len(logs)           # what the failed seek made FFmpeg say is not the track's damage
+            container = open_container(p, "a media file")
+            try:
+                track = _read(p, container, start, end, offset, video_stream,
+                              lambda t: marks.append((len(logs), t)), seek=False)
+            finally:
+                container.close()
     if track.found and len(track.samples):
         # each complaint lies where the audio was being decoded when it was made
         placed = [(next((t for n, t in marks if n > i), track.end), *complaints([entry], None))
-                  for i, entry in enumerate(list(logs))]
+                  for i, entry in enumerate(list(logs)) if i >= failed]
         damage = [(t, "damaged", words[0]) for t, words, bad in placed if bad]
         if damage or track.damage:
             track = replace(track, damage=tuple(sorted(track.damage + tuple(damage))))
     return track.cut(start, end)
 
 
-def _read(p, container, start, end, offset, video_stream, mark) -> AudioTrack:
+def _read(p, container, start, end, offset, video_stream, mark, seek: bool = True) -> AudioTrack:
     audio = _audio_stream(container)
     if audio is None:
         return AudioTrack(str(p), np.zeros(0, np.float32), status="absent")
@@ -221,7 +232,7 @@ def _read(p, container, start, end, offset, video_stream, mark) -> AudioTrack:
     ctx.thread_count = 1       # FFmpeg then logs from this thread only: captured as ours
     shift = (offset or 0.0) - (0.0 if offset is not None else _zero(p, container, audio, video_stream))
     tb = audio.time_base or Fraction(1, facts["source_rate"] or AUDIO_RATE)
-    if start is not None and start >= SEEK_FROM:
+    if seek and start is not None and start >= SEEK_FROM:
         container.seek(max(0, int((start - 1.0 - shift) / tb)), stream=audio, backward=True, any_frame=False)
     resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
     chunks, first, stopped = [], None, None
