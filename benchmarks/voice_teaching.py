@@ -69,7 +69,7 @@ def table1(metrics: dict) -> list[str]:
 
 
 def table2(imp: dict) -> list[str]:
-    rows = ["| model | accuracy (seed 1) | " + " | ".join(LABELS[m] for m in MODALITIES) + " |",
+    rows = ["| model | accuracy (first seed) | " + " | ".join(LABELS[m] for m in MODALITIES) + " |",
             "|---|---|" + "---|" * len(MODALITIES)]
     for m, e in imp["models"].items():
         g = e["groupings"]["modality"]
