@@ -37,6 +37,7 @@ bench: install
 	$(PY) benchmarks/hrv.py
 	$(PY) benchmarks/architecture.py
 	$(PY) benchmarks/voice_info.py
+	$(PY) benchmarks/voice_teaching.py
 
 clean:
 	rm -rf $(VENV) artifacts/features artifacts/teaching artifacts/runs artifacts/screenshots
