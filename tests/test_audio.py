@@ -85,7 +85,16 @@ def voice_model_directly(path, run) -> np.ndarray:
     assert valid.sum() >= MIN_FRAMES and x.shape[1] == len(VOICE_NAMES)
     n, t = trained.inputs.length, len(x)
     at = np.linspace(0, t - 1, n)
+    v = voiced.astype(float)
+    v[~rec.speech] = np.nan
     x = interp1d(np.arange(t), x, axis=0)(at)
+    # between a voiced and an unvoiced speech frame, the voiced-only descriptors and `voiced` are
+    # the nearer frame's (never a blend of a measured pitch with the 0 of an unvoiced frame)
+    lo = np.clip(np.floor(at).astype(int), 0, t - 2)
+    near = np.where(at - lo <= 0.5, lo, lo + 1)
+    mixed = np.isfinite(v[lo]) & np.isfinite(v[lo + 1]) & (v[lo] != v[lo + 1])
+    cols = np.r_[np.flatnonzero(nz), d.shape[1]]
+    x[np.ix_(mixed, cols)] = np.hstack([d, voiced[:, None].astype(float)])[np.ix_(near[mixed], cols)]
     seen = (interp1d(np.arange(t), valid.astype(float))(at) > 0.5) & np.isfinite(x).all(axis=1)
     mask = np.zeros((1, n, 3), bool)
     mask[0, :, 2] = seen
