@@ -248,8 +248,9 @@ class LiveSession:
 
     def emotion(self, trained, data=None) -> dict | None:
         """The run's models on the last window of the run's input length (normalised as its
-        test videos were), and, given the run's data, that window's modality shares; appended
-        to :attr:`history`. None while the window cannot be predicted (too little face).
+        test videos were), and, given the run's data, that window's modality shares (from the
+        second window on: the first is shown without waiting for the explanation to compile);
+        appended to :attr:`history`. None while the window cannot be predicted (too little face).
 
         A speaker-relative run takes the landmarks relative to the speaker's mean shape over
         their videos: the stream is one person's, and the window is taken as that speaker's one
@@ -271,7 +272,8 @@ class LiveSession:
                  "modalities": pred["models"].get("early_fusion", {}).get("modalities"),
                  "voice": voice.said(w.source.get("voice")),
                  "speaker_relative": trained.speaker_relative, "normalisation": pred["normalisation"]}
-        if data is not None:
+        # the first window is shown at once, without its shares: the first explanation compiles
+        if data is not None and self.history:
             from emojax.explain.importance import FUSED, explain_video, shares_per_model
 
             out = explain_video(data, w, FUSED, groupings=("modality",), gradients=False, n_repeats=1,
