@@ -47,7 +47,7 @@ def predictable(features, name: str | os.PathLike | None = None, inputs: InputCo
     warnings = [streams] if streams else []
     for m, w in why.items():
         if w and not (m == "rppg" and features.grayscale):
-            warnings.append(f"no {TITLES[m]} to use ({w}): {absent_note(m, modalities)}")
+            warnings.append(f"no {TITLES[m]} to use ({w}): {absent_note(m, [k for k in modalities if not why[k]])}")
     if features.partial:
         integrity = features.source.get("integrity", {})
         warnings.append(f"the video is {integrity.get('status', 'partial')} (read {integrity.get('frames_read', len(features))} "
@@ -85,9 +85,10 @@ def _refuse_without_voice(name, run: TrainedRun) -> None:
                           "(--modalities including voice)")
 
 
-def absent_note(modality: str, modalities: Sequence[str] = PAPER_MODALITIES) -> str:
-    """What the models of a run of ``modalities`` do for a video without ``modality``."""
-    other = [TITLES[m] for m in MODALITIES if m != modality and m in modalities]
+def absent_note(modality: str, present: Sequence[str] = PAPER_MODALITIES) -> str:
+    """What a run's models do for a video without ``modality`` whose ``present`` modalities (those
+    of the run it has) are read."""
+    other = [TITLES[m] for m in MODALITIES if m != modality and m in present]
     return (f"its model answers with its training classes' frequencies (no information), and the fused models "
             f"read the {' and '.join(other)} alone")
 

@@ -37,7 +37,15 @@ def test_a_three_modality_run_where_the_voice_tells_trains_predicts_and_is_expla
         list(MODALITIES)
     table = {m: metrics["pooled"][m]["accuracy"] for m in metrics["pooled"]}
     assert set(table) == {"rppg", "face", "voice", "late_fusion", "early_fusion"}, table
-    assert table["voice"] >= 0.75 and table["early_fusion"] >= 0.75, table      # 4 classes: chance 0.25
+    assert table["voice"] >= 0.75, table                                        # 4 classes: chance 0.25
+    # the fused model, beside two modalities that tell nothing (136 + 8 channels of noise, 36
+    # training videos), still reads the voice: above chance on the held-out videos at 1 %
+    from scipy.stats import binomtest
+
+    pred = np.load(run / "predictions.npz")
+    n, right = len(pred["y_true"]), int((pred["proba_early_fusion"].argmax(axis=1) == pred["y_true"]).sum())
+    assert right / n == pytest.approx(table["early_fusion"])
+    assert binomtest(right, n, 0.25, alternative="greater").pvalue < 0.01, (right, n, table)
     assert table["face"] <= 0.6 and table["rppg"] <= 0.6, table                  # their class was taken out
     trained = TrainedRun(run)
     assert trained.model_names == ("rppg", "face", "voice", "late_fusion", "early_fusion")

@@ -300,17 +300,31 @@ def test_sub_second_clips_are_read_from_their_landmarks_never_answered_by_a_cons
     out = {s: predict_video(clip, run, start=0.2, end=0.2 + s) for s in (0.6, 0.9, 1.5)}
     for s, r in out.items():
         assert r["models"]["face"]["modalities"] == ["face"] and not r["models"]["face"]["prior_only"]
-        # the clip speaks (its own MP3 track), so the voice is read at every length
-        assert r["models"]["early_fusion"]["modalities"] == (["face", "voice"] if s < 1 else ["rppg", "face", "voice"])
+        # the clip speaks (its own MP3 track): the voice is read where its speech lasts 0.5 s (not
+        # in 0.2-0.8 s: 13 frames of speech, 0.43 s), and each warning names what the fused models read
+        voice = r["models"]["voice"]["modalities"] == ["voice"]
+        assert voice == (s > 0.6) and r["models"]["voice"]["prior_only"] == (not voice)
+        assert r["models"]["early_fusion"]["modalities"] == ["rppg"] * (s > 1) + ["face"] + ["voice"] * voice
         assert r["models"]["rppg"]["prior_only"] == (s < 1)
-        assert any(w.startswith("no pulse to use") for w in r["warnings"]) == (s < 1)
+        said = [w for w in r["warnings"] if w.startswith("no pulse to use")]
+        assert len(said) == (s < 1)
+        assert all(w.endswith("the fused models read the landmarks" + " and voice" * voice + " alone") for w in said), said
     for m in ("face", "early_fusion", "late_fusion"):
         p = [np.array(list(out[s]["models"][m]["proba"].values())) for s in out]
         assert min(np.abs(a - b).max() for i, a in enumerate(p) for b in p[i + 1:]) > 1e-4, m
     prior = [out[s]["models"]["rppg"]["proba"] for s in (0.6, 0.9)]
     assert prior[0] == prior[1]                          # no pulse: the same prior, said as such
-    late = out[0.6]["models"]["late_fusion"]["proba"]
-    assert late == pytest.approx(out[0.6]["models"]["face"]["proba"], abs=1e-6)   # the face model alone
+    # no pulse: late fusion is the face's and the voice's models, their weights renormalised
+    from emojax.models.late_fusion import fuse
+
+    one = predict_video(clip, run, start=0.2, end=0.8, fold=1)["models"]
+    w = json.loads((run / "checkpoint" / "fold-1" / "late_fusion.json").read_text())["weights"]
+    classes = list(one["late_fusion"]["proba"])
+    expect = fuse([[list(one[m]["proba"].values())] for m in ("rppg", "face", "voice")],
+                  [w["rppg"], w["face"], w["voice"]], np.array([[False, True, True]]))[0]
+    assert list(one["late_fusion"]["proba"].values()) == pytest.approx(expect.tolist(), abs=1e-6), (w, classes)
+    assert w["rppg"] == 0 or not np.allclose(expect, fuse([[list(one[m]["proba"].values())] for m in
+                                                          ("rppg", "face", "voice")], [w["rppg"], w["face"], w["voice"]]))
     assert main(["predict", str(clip), "--run", str(run), "--start", "0.2", "--end", "0.8"]) == 0
     text = capsys.readouterr().out
     assert "[nothing to read: its training classes' frequencies]" in text and "[landmarks]" in text
