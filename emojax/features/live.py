@@ -32,11 +32,10 @@ import av
 import numpy as np
 
 from ..video import AUDIO_RATE, AudioTrack
-from .modalities import shortfall
 from .pipeline import Extractor
 from .record import Features
 from .timing import regular
-from .voice import SHORT_BY, align, attach, descriptors
+from .voice import align, attach, descriptors, short_of, verdict
 
 #: an audio frame further than this from where the last one ended (seconds of the stream) starts
 #: a new part (a packet lost, the microphone switched): a quarter of a WebRTC audio packet
@@ -282,15 +281,9 @@ def _voice_of_parts(tracks: list[AudioTrack], times: np.ndarray, fps: float) -> 
     info = {**tracks[-1].to_source(), "track_start": round(tracks[0].start, 4), "parts": len(tracks),
             "covered_s": round(covered, 3), "video_s": round(b - a, 3),
             "speech_s": round(float(speech.sum()) / fps, 3)}
-    reasons = []
-    if b - a - covered > max(SHORT_BY, 1.5 / fps):
-        reasons.append(f"the audio covers {covered:.2f} s of the {b - a:.2f} s of frames, "
-                       f"in {len(tracks)} parts with gaps between them")
-    if (short := shortfall(speech, fps)) is not None:
-        reasons.append(f"speech {short}")
-    info["status"] = "partial" if reasons else "present"
-    if reasons:
-        info["reason"] = "; ".join(reasons)
+    reasons = [f"the audio covers {covered:.2f} s of the {b - a:.2f} s of frames, in {len(tracks)} parts with "
+               "gaps between them"] if short_of(a, b, covered, fps) else []
+    info.update(verdict(reasons, speech, fps))
     return voice, speech, info
 
 

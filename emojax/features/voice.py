@@ -141,17 +141,27 @@ def voice_of(track: AudioTrack, frame_times: np.ndarray, fps: float) -> tuple[np
     covered = track.covered(a, b)
     info.update(covered_s=round(covered, 3), video_s=round(b - a, 3), speech_s=round(float(speech.sum()) / fps, 3))
     reasons = []
-    if b - a - covered > max(SHORT_BY, 1.5 / fps):
+    if short_of(a, b, covered, fps):
         reasons.append(f"the audio track covers {covered:.2f} s of the {b - a:.2f} s of frames "
                        f"(it lies from {track.start:.2f} s to {track.end:.2f} s)")
     if track.status != "complete":
         reasons.append(track.describe())
-    if (short := shortfall(speech, fps)) is not None:
-        reasons.append(f"speech {short}")
-    info["status"] = "partial" if reasons else "present"
-    if reasons:
-        info["reason"] = "; ".join(reasons)
+    info.update(verdict(reasons, speech, fps))
     return voice, speech, info
+
+
+def short_of(a: float, b: float, covered: float, fps: float) -> bool:
+    """Audio covering ``covered`` seconds of frames spanning ``a`` to ``b`` leaves more of them
+    unheard than :data:`SHORT_BY` (and a frame and a half)."""
+    return b - a - covered > max(SHORT_BY, 1.5 / fps)
+
+
+def verdict(reasons: list[str], speech: np.ndarray, fps: float) -> dict:
+    """A voice's ``status`` (and ``reason``): "partial" for ``reasons`` already found or too
+    little speech (:func:`~.modalities.shortfall`), else "present"."""
+    if (short := shortfall(speech, fps)) is not None:
+        reasons = [*reasons, f"speech {short}"]
+    return {"status": "partial", "reason": "; ".join(reasons)} if reasons else {"status": "present"}
 
 
 def attach(feats, track: AudioTrack):
