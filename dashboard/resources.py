@@ -15,7 +15,6 @@ import streamlit as st
 
 from emojax.data.teaching import face_shape
 from emojax.features import Extractor, ExtractorConfig, Features
-from emojax.features.modalities import MODALITIES
 from emojax.features.shared import shared_extractor, shared_predictor
 
 
@@ -30,11 +29,7 @@ def _trained_run(path: str, stamp: float):
 
     enable_compilation_cache()
     trained = TrainedRun(path)
-    n, s = 1, trained.spec                       # compile each model for one video now, not at the first upload
-    zeros = {m: np.zeros((n, s.length, getattr(s, f"{m}_channels")), np.float32) for m in MODALITIES}
-    zeros["mask"] = np.ones((n, s.length, len(MODALITIES)), bool) & np.isin(MODALITIES, s.modalities)
-    for m in trained.model_names:
-        trained.classifier(m).predict_proba(zeros)
+    trained.compile()                            # now, not at the first upload
     return trained
 
 

@@ -221,6 +221,15 @@ class TrainedRun:
         clf.models_ = [s[model] for s in splits]
         return clf
 
+    def compile(self) -> None:
+        """Run each model once on one video of the run's input length, so that a prediction
+        afterwards (of one video, as an upload or a live window) does not wait for its compile."""
+        s = self.spec
+        zeros = {m: np.zeros((1, s.length, getattr(s, f"{m}_channels")), np.float32) for m in MODALITIES}
+        zeros["mask"] = np.ones((1, s.length, len(MODALITIES)), bool) & np.isin(MODALITIES, s.modalities)
+        for m in self.model_names:
+            self.classifier(m).predict_proba(zeros)
+
     def describe(self) -> dict:
         return {"run": str(self.path), "classes": self.classes.tolist(), "spec": self.spec.to_dict(),
                 "inputs": asdict(self.inputs), "folds": self.fold_names, "final": self.has_final}

@@ -459,3 +459,29 @@ def test_the_interval_and_the_final_model_are_said_in_one_sentence_each():
     final = {"videos": 40, "epochs": {"rppg": 8, "early_fusion": 12}, "late_fusion_weight": 0.25}
     assert final_line(final) == ("final model: trained on all 40 videos (epochs rPPG 8, Early fusion 12; late-fusion "
                                  "weight 0.25); prediction (`emojax predict`, the Predict page) uses it")
+
+
+def test_a_loaded_run_compiles_each_model_once(informative_run):
+    """A run loaded from its checkpoints predicts one video without compiling again after its
+    first prediction (restored arrays are committed to the devices as training leaves them; jit
+    keys on that, and the dashboard's first upload and the Live page's first window would pay a
+    second compile of every model otherwise)."""
+    import logging
+
+    import jax
+
+    from emojax.estimator import TrainedRun
+
+    trained = TrainedRun(informative_run[0])
+    trained.compile()
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("jax").addHandler(handler)
+    try:
+        with jax.log_compiles(True):
+            trained.compile()
+    finally:
+        logging.getLogger("jax").removeHandler(handler)
+    compiled = [r.getMessage() for r in records if "Compiling" in r.getMessage()]
+    assert not compiled, compiled[:3]

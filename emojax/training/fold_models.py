@@ -24,6 +24,7 @@ from ..models import STREAMS, TRAINED, LateFusion, ModelSpec, build_model, choos
 from ..models.common import present
 from . import checkpoint
 from .config import TrainConfig
+from .devices import data_parallel
 from .loop import Split, fit, predict_logits, selection_score
 
 
@@ -167,8 +168,12 @@ def load_models(folder: str | os.PathLike, spec: ModelSpec, names: tuple[str, ..
             raise CheckpointError(f"{path}: missing; the run did not finish (run `emojax train` again to resume)")
         out[name] = _restore(path, name, spec)
         out[name].eval()
+        # committed to the devices as training leaves a model: restored arrays are uncommitted,
+        # and jit keys on that, so the first prediction would otherwise compile twice
+        data_parallel().replicate(out[name])
     if "late_fusion" in names:
         if not (folder / "late_fusion.json").is_file():
             raise CheckpointError(f"{folder / 'late_fusion.json'}: missing; the run did not finish")
         out["late_fusion"] = late_fusion({m: out[m] for m in spec.modalities}, None, TrainConfig(), folder)
+        data_parallel().replicate(out["late_fusion"])        # its weights too
     return {m: out[m] for m in names}
