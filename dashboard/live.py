@@ -6,8 +6,10 @@ heart rate, voice and emotion the Live page shows; and the recording the visitor
 No Streamlit here: :meth:`LiveSession.process` runs on streamlit-webrtc's video processing thread
 (never the WebRTC thread: it takes the frames that queued up while the last was being processed,
 keeps the newest and counts the rest as dropped), :meth:`LiveSession.process_audio` on its audio
-thread (every audio frame is kept: they are cheap), and the page's timed fragment reads the rest
-from the script thread. Everything is per visitor and freed by :meth:`LiveSession.close`.
+thread (every audio frame is kept: they are cheap), the voice and the emotion on the session's
+own thread (:meth:`LiveSession.follow`: loaded and compiled before START, never making the page
+wait), and the page's timed fragment shows what they hold from the script thread. Everything is
+per visitor and freed by :meth:`LiveSession.close`.
 
 The browser's audio and video come on clocks of their own (each RTP stream starts its timestamps
 anywhere), so the audio is placed on the video's clock once, at its first frame, by the moment
@@ -17,9 +19,12 @@ network's jitter (tens of milliseconds), well inside a frame's interval of voice
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+import weakref
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -41,6 +46,13 @@ VOICE_S = 10.0
 VOICE_EVERY_S = 2.0
 #: the recording's audio: AAC at this rate, mono
 RECORD_AUDIO_RATE = 48000
+#: seconds between two emotion windows, and the windows kept
+EMOTION_EVERY_S = 2.0
+HISTORY = 60
+#: how a window's modality shares are computed (emojax.explain.importance.explain_video's settings):
+#: the fused models, one permutation of each modality against 16 of the run's tested videos
+SHARES = dict(models=("early_fusion", "late_fusion"), groupings=("modality",), gradients=False, n_repeats=1,
+              background=16)
 
 
 class Recorder:
@@ -152,6 +164,12 @@ class LiveSession:
         self._audio_shift: float | None = None  # audio clock -> video clock (set at the first audio frame)
         self._voice: dict | None = None
         self._voice_at = -float("inf")
+        self._run: tuple = (None, None, None)   # (key, models, data) of the run followed: see follow()
+        self._emotion_at = -float("inf")
+        self.emotion_error: Exception | None = None   # why the run gives no emotion (shown on the page)
+        self.ready = threading.Event()          # the run followed is loaded and warm (or failed)
+        self._worker = threading.Thread(target=self._work, args=(weakref.ref(self),), name="emojax-live", daemon=True)
+        self._worker.start()
 
     # --- streamlit-webrtc's processing thread -------------------------------------------------
     def process(self, frames: list[av.VideoFrame]) -> list[av.VideoFrame]:
@@ -234,29 +252,84 @@ class LiveSession:
         return snap
 
     def voice(self) -> dict | None:
-        """The voice of the last :data:`VOICE_S` seconds (:func:`emojax.features.voice.summary`,
-        with ``said``: its status in words), read again every :data:`VOICE_EVERY_S` seconds
-        (openSMILE over the window's audio, the code that reads a file's). None before a frame.
-        Apart from :meth:`snapshot`, so that the page shows the pulse before the voice is read."""
-        if time.monotonic() - self._voice_at >= VOICE_EVERY_S:
-            w = self.live.window(VOICE_S)
-            if w is None:
-                return None
+        """The voice as last read (:meth:`read_voice`), every :data:`VOICE_EVERY_S` seconds on the
+        session's own thread. None before a frame."""
+        return self._voice
+
+    def read_voice(self) -> dict | None:
+        """The voice of the last :data:`VOICE_S` seconds, read now (openSMILE over the window's
+        audio, the code that reads a file's): :func:`emojax.features.voice.summary`, with
+        ``said``, its status in words. None before a frame."""
+        w = self.live.window(VOICE_S)
+        if w is not None:
             self._voice = {**voice.summary(w.voice, w.speech, w.fps, w.source), "said": voice.said(w.source["voice"])}
             self._voice_at = time.monotonic()
-        return self._voice
+        return self._voice if w is not None else None
+
+    # --- the session's own thread: the voice and the emotion, never on the page's thread --------
+    def follow(self, key: str | None, models: Callable | None = None, data: Callable | None = None) -> None:
+        """Give the emotion of a run beside the stream: ``models()`` returns the run's models,
+        ``data()`` the data its explanations are computed against (None: no modality shares).
+        Both are called on threads of the session's own at once, before any frame, and what a
+        window runs is compiled then: the models first (the first emotion needs nothing else),
+        then the data and the explanation (the shares follow once they are ready), either before
+        the first frame or, once frames come, after the first emotion is shown, so as never to
+        slow it. The visitor reads the page and presses START meanwhile, so the first window
+        waits for little but its own frames. Another ``key`` (another run) starts a new emotion history; None
+        follows no run."""
+        if key != self._run[0]:
+            self.ready.clear()
+            self._run, self.history, self.emotion_error = (key, models, data), [], None
+
+    @staticmethod
+    def _work(ref: weakref.ref) -> None:
+        """The session's thread: loads the run followed, then reads the voice and the emotion when
+        due. It holds the session only weakly between steps, and ends with it (closed, or dropped
+        with the visitor's page state)."""
+        loaded = trained = None
+        asked = False                                # the data asked for (see below)
+        explaining: dict = {}                        # run key -> its data once loaded and compiled (or None)
+        while (self := ref()) is not None and not self.closed:
+            key, models, data = self._run
+            if key != loaded:
+                loaded, trained, asked = key, None, False
+                if models is not None:
+                    try:
+                        trained = models()
+                        trained.compile()
+                    except Exception as e:            # shown on the page; the thread goes on with the voice
+                        self.emotion_error, trained = e, None
+                self.ready.set()
+            # the data and the explanation's compile, once the models are ready and either no frame
+            # has come yet or the first emotion is shown: on two cores, never slowing the first window
+            if trained is not None and data is not None and not asked and (self.history or not self.live.processed):
+                asked = True
+                threading.Thread(target=_explaining, args=(explaining, key, data), daemon=True,
+                                 name="emojax-live-data").start()
+            now = time.monotonic()
+            if self.live.processed and now - self._voice_at >= VOICE_EVERY_S:
+                self.read_voice()
+            if (trained is not None and self.emotion_error is None and self.live.processed
+                    and now - self._emotion_at >= EMOTION_EVERY_S):
+                self._emotion_at = now
+                try:
+                    self.emotion(trained, explaining.get(key))
+                except Exception as e:
+                    self.emotion_error = e
+            del self
+            time.sleep(0.05)
 
     def emotion(self, trained, data=None) -> dict | None:
         """The run's models on the last window of the run's input length (normalised as its
-        test videos were), and, given the run's data, that window's modality shares (from the
-        second window on: the first is shown without waiting for the explanation to compile);
-        appended to :attr:`history`. None while the window cannot be predicted (too little face).
+        test videos were), appended to :attr:`history` at once; then, given the run's data, that
+        window's modality shares, added to its entry. None while the window cannot be predicted
+        (too little face). Called on the session's own thread (:meth:`follow`).
 
         A speaker-relative run takes the landmarks relative to the speaker's mean shape over
         their videos: the stream is one person's, and the window is taken as that speaker's one
         video (its own mean shape), as ``emojax predict --same-speaker`` does with one video and
-        as the shares are computed; ``entry["speaker_relative"]`` says so. Any other library error
-        (:class:`emojax.errors.EmojaxError`) is raised, for the page to show."""
+        as the shares are computed; ``entry["speaker_relative"]`` says so. Any other error is
+        raised (the session's thread keeps it in :attr:`emotion_error`, for the page to show)."""
         from emojax.errors import NoFaceError
         from emojax.inference import predict_records
 
@@ -272,14 +345,12 @@ class LiveSession:
                  "modalities": pred["models"].get("early_fusion", {}).get("modalities"),
                  "voice": voice.said(w.source.get("voice")),
                  "speaker_relative": trained.speaker_relative, "normalisation": pred["normalisation"]}
-        # the first window is shown at once, without its shares: the first explanation compiles
-        if data is not None and self.history:
-            from emojax.explain.importance import FUSED, explain_video, shares_per_model
+        self.history = (self.history + [entry])[-HISTORY:]      # shown at once, before its shares
+        if data is not None:
+            from emojax.explain.importance import explain_video, shares_per_model
 
-            out = explain_video(data, w, FUSED, groupings=("modality",), gradients=False, n_repeats=1,
-                                background=16)
-            entry["shares"] = shares_per_model(out)
-        self.history = (self.history + [entry])[-60:]
+            entry = {**entry, "shares": shares_per_model(explain_video(data, w, **SHARES))}
+            self.history = [entry if h["t"] == entry["t"] else h for h in self.history]
         return entry
 
     def start_recording(self, path: Path) -> None:
@@ -315,6 +386,23 @@ class LiveSession:
             rec.close()
             rec.path.unlink(missing_ok=True)
         self.live = LiveFeatures(self.live.extractor, keep_s=1.0)
+
+
+def _explaining(done: dict, key: str, data: Callable) -> None:
+    """``done[key]``: the run's data (``data()``), once a window's modality shares are compiled
+    (on one of the run's tested videos: the window's shapes, so the same code); None when the
+    data cannot be had (the emotion is then shown without shares)."""
+    from emojax.explain.importance import explain_inputs
+
+    try:
+        d = data()
+        if d is not None:
+            row = np.concatenate(d.fold_rows)[:1]
+            explain_inputs(d, {k: v[row] for k, v in d.arrays.items()}, **SHARES)
+    except Exception:          # shares are an extra: the emotion goes on without them, the log says why
+        logging.getLogger(__name__).exception("no modality shares on the Live page for %s", key)
+        d = None
+    done[key] = d
 
 
 def _silent(frame: av.AudioFrame) -> av.AudioFrame:

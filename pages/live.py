@@ -14,10 +14,6 @@ from dashboard.live import PULSE_S, VOICE_EVERY_S, VOICE_S, LiveSession
 from emojax.errors import EmojaxError
 from emojax.features import Extractor, ExtractorConfig, heart, vitals
 
-#: seconds between two emotion windows
-EMOTION_EVERY_S = 2.0
-
-
 def ice_servers() -> list:
     """ICE servers for the browser and the server: none by default (the camera's stream goes
     straight to this machine, as on 127.0.0.1 or a LAN); ``EMOJAX_ICE_SERVERS`` (JSON, e.g.
@@ -104,19 +100,15 @@ def voice_metrics(v: dict | None) -> None:
 
 
 def emotion(session: LiveSession, run) -> None:
-    """The run's emotion every few seconds; a library error is shown here, once, and the run is
-    not asked again in this visit (never a traceback each second)."""
-    failed = st.session_state.setdefault("live_emotion_failed", {})
-    last = st.session_state.get("live_emotion_at", 0.0)
-    if str(run) not in failed and time.monotonic() - last >= EMOTION_EVERY_S:
-        st.session_state["live_emotion_at"] = time.monotonic()
-        try:
-            data, _ = resources.run_data(run)
-            session.emotion(resources.trained_run(run), data)
-        except EmojaxError as e:
-            failed[str(run)] = state.shown(e)
-    if str(run) in failed:
-        st.error(f"No emotion from {run.name}: {failed[str(run)]}")
+    """The run's emotion, read every few seconds on the session's own thread; a library error is
+    shown here (never a traceback each second)."""
+    if session.emotion_error is not None:
+        e = session.emotion_error
+        st.error(f"No emotion from {run.name}: " + (state.shown(e) if isinstance(e, EmojaxError)
+                                                    else f"{type(e).__name__}: {state.shown(e)}"))
+        return
+    if not session.ready.is_set():
+        st.caption(f"Emotion: loading {run.name} (its models and their explanation compile once).")
         return
     if not session.history:
         st.caption("Emotion: waiting for enough face in the window.")
@@ -148,6 +140,10 @@ config = resources.run_extractor(run) if run is not None else ExtractorConfig()
 if run is None:
     st.caption("Without a run, the landmarks and the pulse still work; choose a run for the emotion.")
 session = session_for(config)
+if run is not None:
+    session.follow(str(run), lambda: resources.trained_run(run), lambda: resources.run_data(run)[0])
+else:
+    session.follow(None)
 microphone = st.toggle("Microphone", value=True, key="live_microphone",
                        help="Ask for the microphone beside the camera, for the voice. A browser asked for both "
                             "gives neither when the microphone is refused or missing: turn this off, then START, to "

@@ -552,10 +552,12 @@ def test_signals_marks_what_a_variable_frame_rate_made_up(app, tmp_path):
 def test_the_live_page_shows_a_speaker_relative_runs_emotion_and_a_library_error_once(
         speaker_relative_run, teaching_set, predictor, tmp_path, monkeypatch):
     """The Live page (its WebRTC component stubbed: AppTest has no browser) with a session fed a
-    teaching clip: a speaker-relative run shows its emotion and says how the window was
-    normalised; a run whose checkpoint is cut short shows the CheckpointError in the page, once,
-    never as an exception, and is not asked again on the next tick."""
+    teaching clip: the session's own thread loads the run as the page opens and reads the
+    window's emotion, which the page's next tick shows; a speaker-relative run says how the
+    window was normalised; a run whose checkpoint is cut short shows the CheckpointError in the
+    page, once, never as an exception, and is not asked again on the next ticks."""
     import shutil
+    import time
     import types
 
     import streamlit_webrtc
@@ -574,9 +576,8 @@ def test_the_live_page_shows_a_speaker_relative_runs_emotion_and_a_library_error
     monkeypatch.setenv("EMOJAX_ARTIFACTS", str(art))
     playing = types.SimpleNamespace(state=types.SimpleNamespace(playing=True))
     monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda **kw: playing)
-    calls, asked = [], []                                  # emotion() called; a run's models asked for
-    emotion, trained_run = live.LiveSession.emotion, resources.trained_run
-    monkeypatch.setattr(live.LiveSession, "emotion", lambda self, *a: calls.append(1) or emotion(self, *a))
+    asked = []                                             # a run's models asked for
+    trained_run = resources.trained_run
     monkeypatch.setattr(resources, "trained_run", lambda run: asked.append(run) or trained_run(run))
 
     def page(run: str):
@@ -584,27 +585,36 @@ def test_the_live_page_shows_a_speaker_relative_runs_emotion_and_a_library_error
         at.session_state["run"] = run
         at.run()
         at.switch_page("../pages/live.py")
-        at.session_state["live_session"] = _live_session(art / "runs" / run, teaching_set, predictor)
+        session = at.session_state["live_session"] = _live_session(art / "runs" / run, teaching_set, predictor)
         at.run()
         assert not at.exception, [e.message for e in at.exception]
-        return at
+        assert session.ready.wait(300), "the run is never loaded"
+        start = time.monotonic()                           # the session's thread reads the window
+        while not session.history and session.emotion_error is None and time.monotonic() - start < 120:
+            time.sleep(0.1)
+        at.run()                                           # the fragment's next tick
+        assert not at.exception, [e.message for e in at.exception]
+        return at, session
 
     try:
-        at = page("spk")
-        assert not at.error and len(calls) == 1
+        at, session = page("spk")
+        assert not at.error and isinstance(session.history[0], dict)
         shown = {m.label: m.value for m in at.metric}
         assert shown["Emotion (early fusion)"] in ("angry", "calm", "happy", "sad")
         assert any("relative to the speaker's mean shape" in c.value for c in at.caption)
+        assert session.history[0]["label"] == shown["Emotion (early fusion)"]
+        session.close()
 
-        at = page("spk-cut")
+        at, session = page("spk-cut")
         assert len(at.error) == 1 and "rppg.msgpack" in at.error[0].value and "Traceback" not in at.error[0].value
         assert str(art) not in at.error[0].value and "Emotion (early fusion)" not in {m.label for m in at.metric}
         _join_warm_up()                                    # the sidebar's warm-up asks for the models too
         before = len(asked)
-        at.session_state["live_emotion_at"] = 0.0          # the next tick, as the fragment runs every second
+        time.sleep(2 * live.EMOTION_EVERY_S)               # ticks of the session's thread, and of the page
         at.run()
         _join_warm_up()
         assert not at.exception and len(at.error) == 1 and len(asked) == before
+        session.close()
     finally:
         _join_warm_up()
 

@@ -178,7 +178,7 @@ def test_a_live_session_processes_the_newest_frame_records_on_request_and_frees_
     # the sound recorded with the picture: the microphone's, over the recording's span, speech heard
     assert rec.source["voice"]["codec"] == "aac" and rec.voice_status in ("present", "partial")
     assert rec.source["voice"]["covered_s"] > 0.8 * (rec.times[-1] - rec.times[0]) and rec.speech.mean() > 0.3
-    voice = a.voice()
+    voice = a.read_voice()
     assert voice["status"] in ("present", "partial") and voice["speech_share"] > 0.3 and voice["f0_mean_hz"] > 50
     snap = a.snapshot()
     assert snap.processed == len(frames) - 2 and len(snap.pulse) == len(snap.times) > 1 and snap.face
@@ -200,7 +200,7 @@ def test_a_live_session_processes_the_newest_frame_records_on_request_and_frees_
     for f in frames[:10]:
         d.process([f])
     path, _ = d.stop_recording()
-    assert extractor(path).source["voice"]["status"] == "absent" and d.voice()["status"] == "absent"
+    assert extractor(path).source["voice"]["status"] == "absent" and d.read_voice()["status"] == "absent"
 
     b.start_recording(tmp_path / "unfinished.mp4")
     b.process(frames[:5])

@@ -187,11 +187,20 @@ def explain_video(data: RunData, features, models: Sequence[str], *, n_repeats: 
     """One video's features (extracted with the run's settings): each model's prediction, its
     block importances against ``background`` of the run's held-out videos and, with
     ``gradients``, its integrated gradients."""
-    bg = data.background(background, random_state)
-    out: dict = {"path": features.source.get("path"), "frames": len(features),
-                 "face_ratio": round(features.face_ratio, 4), "background": len(bg["mask"]), "models": {}}
     # normalised as the run's test videos were (a speaker-relative run: this video as its speaker's only one)
     x = model_inputs([features], data.trained, ["speaker"] if data.trained.speaker_relative else None)
+    out = explain_inputs(data, x, models, n_repeats=n_repeats, random_state=random_state, background=background,
+                         groupings=groupings, gradients=gradients)
+    return {"path": features.source.get("path"), "frames": len(features),
+            "face_ratio": round(features.face_ratio, 4), **out}
+
+
+def explain_inputs(data: RunData, x: dict, models: Sequence[str], *, n_repeats: int = 5, random_state: int = 0,
+                   background: int = 64, groupings: Sequence[str] = VIDEO_GROUPINGS, gradients: bool = True) -> dict:
+    """:func:`explain_video` of one video's model inputs ``x`` (each array of one row, as
+    ``model_inputs`` gives): ``{"background": n, "models": {model: entry}}``."""
+    bg = data.background(background, random_state)
+    out: dict = {"background": len(bg["mask"]), "models": {}}
     for m in models:
         clf = data.trained.classifier(m)
         groups = {}
