@@ -25,7 +25,7 @@ run: install
 		--server.headless true --browser.gatherUsageStats false --server.maxUploadSize 200
 
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 bench: install
 	$(PY) benchmarks/extract.py
