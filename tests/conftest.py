@@ -352,27 +352,27 @@ def plant_voice(store: Path, seed: int = 0) -> dict:
 
 @pytest.fixture(scope="session")
 def voice_run(teaching_set, tmp_path_factory):
-    """``voice_run(modalities) -> (run folder, metrics, store)``: the improved preset, holdout, 60
-    epochs, on ``teaching_set(1.0)``'s records given a voice that alone tells the class
-    (:func:`plant_voice`), once per session and modalities."""
+    """``voice_run(modalities, protocol="holdout") -> (run folder, metrics, store)``: the improved
+    preset, 60 epochs, on ``teaching_set(1.0)``'s records given a voice that alone tells the
+    class (:func:`plant_voice`), once per session, modalities and protocol."""
     import shutil
 
     from emojax.training.config import run_config
     from emojax.training.run import train_run
 
-    def make(modalities: tuple[str, ...]):
+    def make(modalities: tuple[str, ...], protocol: str = "holdout"):
         if "store" not in _VOICE_RUNS:
             store = tmp_path_factory.mktemp("voice-store") / "store"
             shutil.copytree(teaching_set(1.0) / "store", store)
             plant_voice(store)
             _VOICE_RUNS["store"] = store
-        if modalities not in _VOICE_RUNS:
+        if (modalities, protocol) not in _VOICE_RUNS:
             store = _VOICE_RUNS["store"]
-            out = tmp_path_factory.mktemp("runs") / ("voice-" + "-".join(modalities))
-            cfg = run_config("teaching", teaching_set(1.0), preset="improved", protocol="holdout", store=str(store),
+            out = tmp_path_factory.mktemp("runs") / ("voice-" + "-".join(modalities) + f"-{protocol}")
+            cfg = run_config("teaching", teaching_set(1.0), preset="improved", protocol=protocol, store=str(store),
                              epochs=60, modalities=modalities)
-            _VOICE_RUNS[modalities] = (out, train_run(cfg, out, workers=1), store)
-        return _VOICE_RUNS[modalities]
+            _VOICE_RUNS[modalities, protocol] = (out, train_run(cfg, out, workers=1), store)
+        return _VOICE_RUNS[modalities, protocol]
 
     return make
 

@@ -18,11 +18,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]   # the shared teachi
 
 
 def _planted(store):
-    """Every planted record of ``store`` and its label (the record's name up to its first "_")."""
+    """Every planted record of ``store``, its label (the record's name up to its first "_") and
+    its item id (the name before the store's "__" key)."""
     from emojax.features import Features
 
     stems = sorted(p.with_suffix("") for p in store.glob("*.json") if p.with_suffix(".npz").is_file())
-    return [Features.load(s) for s in stems], np.array([s.name.split("_")[0] for s in stems])
+    return ([Features.load(s) for s in stems], np.array([s.name.split("_")[0] for s in stems]),
+            [s.name.split("__")[0] for s in stems])
 
 
 def test_a_three_modality_run_where_the_voice_tells_trains_predicts_and_is_explained(voice_run):
@@ -31,7 +33,11 @@ def test_a_three_modality_run_where_the_voice_tells_trains_predicts_and_is_expla
 
     from emojax.data.transforms import InputConfig, to_arrays
 
-    run, metrics, store = voice_run(MODALITIES)
+    # leave one actor out, pooled over its 4 folds: 48 held-out videos. (On the 12 of one holdout,
+    # early fusion's count swung from 3 to 10 with the plant and training seeds, 30 pairs, under
+    # either rule of resampling the voice: 12 videos cannot tell it from chance at 1 %. Pooled
+    # over 48 it read 24 to 37 in 20 runs, p <= 1.7e-4 each.)
+    run, metrics, store = voice_run(MODALITIES, "speaker")
     model = json.loads((run / "model.json").read_text())
     assert model["spec"]["voice_channels"] == 26 and json.loads((run / "config.json").read_text())["modalities"] == \
         list(MODALITIES)
@@ -39,7 +45,7 @@ def test_a_three_modality_run_where_the_voice_tells_trains_predicts_and_is_expla
     assert set(table) == {"rppg", "face", "voice", "late_fusion", "early_fusion"}, table
     assert table["voice"] >= 0.75, table                                        # 4 classes: chance 0.25
     # the fused model, beside two modalities that tell nothing (136 + 8 channels of noise, 36
-    # training videos), still reads the voice: above chance on the held-out videos at 1 %
+    # training videos a fold), still reads the voice: above chance on the held-out videos at 1 %
     from scipy.stats import binomtest
 
     pred = np.load(run / "predictions.npz")
@@ -49,9 +55,14 @@ def test_a_three_modality_run_where_the_voice_tells_trains_predicts_and_is_expla
     assert table["face"] <= 0.6 and table["rppg"] <= 0.6, table                  # their class was taken out
     trained = TrainedRun(run)
     assert trained.model_names == ("rppg", "face", "voice", "late_fusion", "early_fusion")
-    records, labels = _planted(store)
+    # fold 1's models, loaded from their checkpoints, give each video fold 1 held out what the
+    # run recorded for it (and read the voice: as above, the other two tell nothing)
+    records, _, ids = _planted(store)
+    held = [ids.index(i) for i in pred["ids"][pred["fold"] == 1].tolist()]
+    assert len(held) == 12
+    np.testing.assert_allclose(trained.classifier("early_fusion", 1).predict_proba([records[i] for i in held]),
+                               pred["proba_early_fusion"][pred["fold"] == 1], atol=1e-5)
     arrays = to_arrays(records, InputConfig(length=model["spec"]["length"]))
-    assert (trained.classifier("early_fusion", 1).predict(arrays) == labels).mean() >= 0.75
     silent = dict(arrays, mask=arrays["mask"] & (np.arange(len(MODALITIES)) != MODALITIES.index("voice")))
     assert (trained.classifier("voice", 1).predict_proba(silent).std(axis=0) < 1e-6).all()   # no voice: priors
     repeats = 5
@@ -109,7 +120,7 @@ def test_a_run_folder_written_before_voice_loads_and_predicts_as_before(voice_ru
         late.write_text(json.dumps({"weight": w["weights"]["rppg"]}))
         rewritten += 1
     assert rewritten
-    records, _ = _planted(store)
+    records, _, _ = _planted(store)
     arrays = to_arrays(records[:12], InputConfig(length=150))
     new, before = TrainedRun(run), TrainedRun(old)
     assert before.modalities == ("rppg", "face") and before.model_names == new.model_names
