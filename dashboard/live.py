@@ -13,8 +13,10 @@ per visitor and freed by :meth:`LiveSession.close`.
 
 The browser's audio and video come on clocks of their own (each RTP stream starts its timestamps
 anywhere), so the audio is placed on the video's clock once, at its first frame, by the moment
-it arrived against the moment the newest video frame arrived: the two agree to within the
-network's jitter (tens of milliseconds), well inside a frame's interval of voice averaging.
+it arrived against the moment the newest video frame was taken for processing: the two agree
+to within the network's jitter plus that frame's wait in the queue (at most one frame's
+processing while the server keeps up: tens of milliseconds, about one frame's interval of
+voice averaging; not measured against a reference).
 """
 
 from __future__ import annotations
@@ -166,8 +168,8 @@ class LiveSession:
         self._voice_at = -float("inf")
         self._run: tuple = (None, None, None)   # (key, models, data) of the run followed: see follow()
         self._emotion_at = -float("inf")
-        self.emotion_error: Exception | None = None   # why the run gives no emotion (shown on the page)
-        self.ready = threading.Event()          # the run followed is loaded and warm (or failed)
+        self.emotion_error: Exception | None = None   # why the run loaded gives no emotion (shown on the page)
+        self.loaded: str | None = None          # the run whose models are loaded and compiled (or failed)
         self._worker = threading.Thread(target=self._work, args=(weakref.ref(self),), name="emojax-live", daemon=True)
         self._worker.start()
 
@@ -275,47 +277,52 @@ class LiveSession:
         then the data and the explanation (the shares follow once they are ready), either before
         the first frame or, once frames come, after the first emotion is shown, so as never to
         slow it. The visitor reads the page and presses START meanwhile, so the first window
-        waits for little but its own frames. Another ``key`` (another run) starts a new emotion history; None
-        follows no run."""
-        if key != self._run[0]:
-            self.ready.clear()
-            self._run, self.history, self.emotion_error = (key, models, data), [], None
+        waits for little but its own frames. Another ``key`` (another run) starts a new emotion
+        history, with :attr:`loaded` set to it once its models are ready (or failed: then
+        :attr:`emotion_error`); None follows no run. Only the session's thread changes the
+        history and the error, so a window of the run followed before never lands in the new
+        one's history."""
+        self._run = (key, models, data)
 
     @staticmethod
     def _work(ref: weakref.ref) -> None:
         """The session's thread: loads the run followed, then reads the voice and the emotion when
         due. It holds the session only weakly between steps, and ends with it (closed, or dropped
-        with the visitor's page state)."""
+        with the visitor's page state). An unexpected error is logged and kept for the page
+        (:attr:`emotion_error`), and the thread goes on: the pulse and the voice never stop with it."""
         loaded = trained = None
         asked = False                                # the data asked for (see below)
         explaining: dict = {}                        # run key -> its data once loaded and compiled (or None)
         while (self := ref()) is not None and not self.closed:
             key, models, data = self._run
-            if key != loaded:
-                loaded, trained, asked = key, None, False
-                if models is not None:
-                    try:
-                        trained = models()
-                        trained.compile()
-                    except Exception as e:            # shown on the page; the thread goes on with the voice
-                        self.emotion_error, trained = e, None
-                self.ready.set()
-            # the data and the explanation's compile, once the models are ready and either no frame
-            # has come yet or the first emotion is shown: on two cores, never slowing the first window
-            if trained is not None and data is not None and not asked and (self.history or not self.live.processed):
-                asked = True
-                threading.Thread(target=_explaining, args=(explaining, key, data), daemon=True,
-                                 name="emojax-live-data").start()
-            now = time.monotonic()
-            if self.live.processed and now - self._voice_at >= VOICE_EVERY_S:
-                self.read_voice()
-            if (trained is not None and self.emotion_error is None and self.live.processed
-                    and now - self._emotion_at >= EMOTION_EVERY_S):
-                self._emotion_at = now
-                try:
+            try:
+                if key != loaded:
+                    loaded, trained, asked = key, None, False
+                    self.history, self.emotion_error = [], None
+                    if models is not None:
+                        try:
+                            trained = models()
+                            trained.compile()
+                        except Exception as e:        # shown on the page; the thread goes on with the voice
+                            self.emotion_error, trained = e, None
+                    self.loaded = key
+                # the data and the explanation's compile, once the models are ready and either no frame
+                # has come yet or the first emotion is shown: on two cores, never slowing the first window
+                if trained is not None and data is not None and not asked and (
+                        self.history or not self.live.processed):
+                    asked = True
+                    threading.Thread(target=_explaining, args=(explaining, key, data), daemon=True,
+                                     name="emojax-live-data").start()
+                now = time.monotonic()
+                if self.live.processed and now - self._voice_at >= VOICE_EVERY_S:
+                    self.read_voice()
+                if (trained is not None and self.emotion_error is None and self.live.processed
+                        and now - self._emotion_at >= EMOTION_EVERY_S):
+                    self._emotion_at = now
                     self.emotion(trained, explaining.get(key))
-                except Exception as e:
-                    self.emotion_error = e
+            except Exception as e:                    # kept for the page, never a silent end of the thread
+                logging.getLogger(__name__).exception("the Live page's session thread")
+                self.emotion_error, self._voice_at, self._emotion_at = e, time.monotonic(), time.monotonic()
             del self
             time.sleep(0.05)
 
@@ -328,8 +335,9 @@ class LiveSession:
         A speaker-relative run takes the landmarks relative to the speaker's mean shape over
         their videos: the stream is one person's, and the window is taken as that speaker's one
         video (its own mean shape), as ``emojax predict --same-speaker`` does with one video and
-        as the shares are computed; ``entry["speaker_relative"]`` says so. Any other error is
-        raised (the session's thread keeps it in :attr:`emotion_error`, for the page to show)."""
+        as the shares are computed; ``entry["speaker_relative"]`` says so. Any other error of the
+        prediction is raised (the session's thread keeps it in :attr:`emotion_error`, for the
+        page to show); one of the shares is logged, and the window kept without them."""
         from emojax.errors import NoFaceError
         from emojax.inference import predict_records
 
@@ -349,7 +357,11 @@ class LiveSession:
         if data is not None:
             from emojax.explain.importance import explain_video, shares_per_model
 
-            entry = {**entry, "shares": shares_per_model(explain_video(data, w, **SHARES))}
+            try:
+                entry = {**entry, "shares": shares_per_model(explain_video(data, w, **SHARES))}
+            except Exception:      # shares are an extra: the emotion goes on without them, the log says why
+                logging.getLogger(__name__).exception("no modality shares for a Live window")
+                return entry
             self.history = [entry if h["t"] == entry["t"] else h for h in self.history]
         return entry
 

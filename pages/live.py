@@ -102,13 +102,13 @@ def voice_metrics(v: dict | None) -> None:
 def emotion(session: LiveSession, run) -> None:
     """The run's emotion, read every few seconds on the session's own thread; a library error is
     shown here (never a traceback each second)."""
+    if session.loaded != str(run):
+        st.caption(f"Emotion: loading {run.name} (its models compile once).")
+        return
     if session.emotion_error is not None:
         e = session.emotion_error
         st.error(f"No emotion from {run.name}: " + (state.shown(e) if isinstance(e, EmojaxError)
                                                     else f"{type(e).__name__}: {state.shown(e)}"))
-        return
-    if not session.ready.is_set():
-        st.caption(f"Emotion: loading {run.name} (its models and their explanation compile once).")
         return
     if not session.history:
         st.caption("Emotion: waiting for enough face in the window.")

@@ -588,8 +588,12 @@ def test_the_live_page_shows_a_speaker_relative_runs_emotion_and_a_library_error
         session = at.session_state["live_session"] = _live_session(art / "runs" / run, teaching_set, predictor)
         at.run()
         assert not at.exception, [e.message for e in at.exception]
-        assert session.ready.wait(300), "the run is never loaded"
-        start = time.monotonic()                           # the session's thread reads the window
+        start = time.monotonic()                           # the session's thread loads the run,
+        key = str((art / "runs").resolve() / run)         # as the page names it
+        while session.loaded != key and time.monotonic() - start < 300:
+            time.sleep(0.1)
+        assert session.loaded == key, ("the run is never loaded", session.loaded, key)
+        start = time.monotonic()                           # then reads the window
         while not session.history and session.emotion_error is None and time.monotonic() - start < 120:
             time.sleep(0.1)
         at.run()                                           # the fragment's next tick

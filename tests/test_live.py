@@ -352,3 +352,54 @@ def test_without_audio_a_windows_voice_is_absent_and_said(extractor):
     w = early.window(1.0)
     assert w.voice_status == "absent" and "no audio in the window" in w.source["voice"]["reason"]
     assert early.window().voice_status == "partial"          # the whole stream: heard at its start only
+
+
+def _until(condition, seconds: float = 300.0) -> bool:
+    import time
+
+    start = time.monotonic()
+    while not condition() and time.monotonic() - start < seconds:
+        time.sleep(0.05)
+    return condition()
+
+
+@pytest.mark.timeout(900)
+def test_the_session_thread_follows_one_run_at_a_time(teaching_run, speaker_relative_run, teaching_set, predictor):
+    """The Live session's own thread loads the run the page follows and reads its emotion: a run
+    whose models fail to load gives its error, and the next run starts clean (no error, no
+    window of the run before, even one being read as the switch came); each window it reads is
+    ``predict``'s on the same window."""
+    import threading
+
+    from emojax.errors import CheckpointError
+    from emojax.estimator import TrainedRun
+    from emojax.inference import predict_records
+
+    plain, relative = teaching_run(1.0)[0], speaker_relative_run[0]
+    session = _live_session(plain, teaching_set, predictor)
+    try:
+        def broken():
+            raise CheckpointError("fold-1/rppg.msgpack: cut short")
+
+        session.follow("broken", broken)
+        assert _until(lambda: session.loaded == "broken") and isinstance(session.emotion_error, CheckpointError)
+        assert session.history == []
+
+        a, b = TrainedRun(plain), TrainedRun(relative)
+        session.follow("a", lambda: a)
+        assert _until(lambda: session.loaded == "a" and len(session.history) >= 1)
+        assert session.emotion_error is None
+        release = threading.Event()
+        session.follow("b", lambda: release.wait(60) and b)      # followed as a's window may be being read
+        assert not _until(lambda: session.loaded == "b", 1.0)    # b loading: the page says so (not a's emotion)
+        release.set()
+        assert _until(lambda: session.loaded == "b" and len(session.history) >= 2)
+        w = session.live.window(max(b.spec.length / session.live.rate, 2.0))
+        want = predict_records([w], b, same_speaker=True)[0]
+        for entry in session.history:                 # every window b's, none of a's
+            assert entry["speaker_relative"] is True and entry["label"] == want["label"]
+            for m, p in entry["proba"].items():
+                assert p == pytest.approx(want["models"][m]["proba"], abs=1e-6), m
+        assert session.emotion_error is None
+    finally:
+        session.close()
