@@ -109,9 +109,11 @@ def predict_records(records: Sequence, run: TrainedRun, *, fold: int | str | Non
     records = list(records)
     warnings = [predictable(f, inputs=run.inputs, modalities=run.modalities) for f in records]
     if run.speaker_relative and not same_speaker:
-        raise EmojaxError(f"{run.path}: this run takes landmarks relative to each speaker's mean shape; give the "
-                          "videos of one speaker together with --same-speaker (same_speaker=True); one video "
-                          "alone is then its own speaker")
+        what = " and ".join(w for m, w in (("face", "the landmarks relative to each speaker's mean shape"),
+                                           ("voice", "the voice's pitch relative to each speaker's mean F0"))
+                            if m in run.modalities) or "its inputs relative to each speaker"
+        raise EmojaxError(f"{run.path}: this run takes {what}; give the files of one speaker together with "
+                          "--same-speaker (in Python: same_speaker=True); one file alone is then its own speaker")
     if same_speaker and not run.speaker_relative:
         raise EmojaxError(f"{run.path}: this run normalises every video on its own; --same-speaker would change "
                           "nothing (it is for runs trained with speaker-relative landmarks)")

@@ -37,9 +37,9 @@ def _text(video: str, r: dict) -> str:
 
     f0 = (f"F0 {num(r['f0_mean_hz'], '.0f')} Hz ({r['f0_range_hz'][0]:.0f}-{r['f0_range_hz'][1]:.0f})"
           if r["f0_range_hz"] else "no voiced frame (F0 unmeasured)")
-    frames = "video frames" if r["frames_from"] == "video" else f"a grid of {r['fps']:g} frames per second"
-    lines = [f"{shown(video)}: voice {r['status']}: speech on {100 * (r['speech_share'] or 0):.0f} % of "
-             f"{r['frames']} {frames} ({r['seconds_read']:.2f} s read, {r['codec']})",
+    frames = "video frames" if r["frames_from"] == "video" else f"frames of a {r['fps']:g}-per-second grid"
+    lines = [f"{shown(video)}: voice {r['status']}: speech on {num(r['speech_share'] and 100 * r['speech_share'], '.0f')}"
+             f" % of {r['frames']} {frames} ({num(r['seconds_read'], '.2f')} s read, {r['codec']})",
              f"  {f0}, loudness {num(r['loudness'], '.2f')}, jitter {num(r['jitter'], '.3f')}, "
              f"shimmer {num(r['shimmer_db'], '.2f')} dB, HNR {num(r['hnr_db'], '.1f')} dB, "
              f"{num(r['speaking_rate'], '.2f')} voiced onsets/s"]

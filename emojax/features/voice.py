@@ -226,7 +226,9 @@ def summary(voice: np.ndarray, speech: np.ndarray, fps: float, source: dict) -> 
     speech share, F0 mean and range (5th-95th percentile) in Hz over voiced speech frames, mean
     loudness, jitter, shimmer (dB) and HNR (dB) over speech frames, speaking rate (voiced onsets -
     starts of runs of frames holding voiced speech - per second of the frames' span), seconds
-    read, status. A number that nothing measured is None."""
+    read, status. A number that nothing measured is None: with no audio read (voice absent) the
+    speech share and the speaking rate too, and the speaking rate where openSMILE found no
+    voiced frame in the speech (its onsets are then unmeasured, not none)."""
     info = source.get("voice", {})
     t = len(speech)
     col = {d: voice[:, i] for i, d in enumerate(DESCRIPTORS)}
@@ -240,14 +242,15 @@ def summary(voice: np.ndarray, speech: np.ndarray, fps: float, source: dict) -> 
     f0 = f0[np.isfinite(f0)]
     voiced = speech & np.isfinite(col["F0semitoneFrom27.5Hz_sma3nz"])
     seconds = t / fps if fps > 0 else 0.0
+    heard = info.get("status") not in ("absent", "unread", None)
     return {"status": info.get("status", "unread"), "reason": info.get("reason"),
-            "speech_share": round(float(speech.mean()), 4) if t else None,
+            "speech_share": round(float(speech.mean()), 4) if t and heard else None,
             "speech_s": info.get("speech_s"), "seconds_read": info.get("covered_s"),
             "f0_mean_hz": round(float(f0.mean()), 2) if len(f0) else None,
             "f0_range_hz": [round(float(v), 2) for v in np.percentile(f0, [5, 95])] if len(f0) else None,
             "loudness": mean("Loudness_sma3"), "jitter": mean("jitterLocal_sma3nz"),
             "shimmer_db": mean("shimmerLocaldB_sma3nz"), "hnr_db": mean("HNRdBACF_sma3nz"),
-            "speaking_rate": round(len(spans(voiced)) / seconds, 3) if seconds else None,
+            "speaking_rate": round(len(spans(voiced)) / seconds, 3) if seconds and voiced.any() else None,
             "codec": info.get("codec"), "frames": t, "fps": fps}
 
 
