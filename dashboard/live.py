@@ -34,6 +34,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from emojax.explain.importance import FUSED
 from emojax.features import Extractor, vitals, voice
 from emojax.features.drawing import caption, draw
 from emojax.features.live import LiveFeatures
@@ -53,7 +54,7 @@ EMOTION_EVERY_S = 2.0
 HISTORY = 60
 #: how a window's modality shares are computed (emojax.explain.importance.explain_video's settings):
 #: the fused models, one permutation of each modality against 16 of the run's tested videos
-SHARES = dict(models=("early_fusion", "late_fusion"), groupings=("modality",), gradients=False, n_repeats=1,
+SHARES = dict(models=FUSED, groupings=("modality",), gradients=False, n_repeats=1,
               background=16)
 
 
