@@ -105,7 +105,10 @@ def extract(path: Path, config: ExtractorConfig, progress=None, *, keep: int = 1
 
 def warm_up(run: Path | None) -> None:
     """Load the run's models (compiled) and its extractor in a background thread, once per
-    process, so that the first upload does not wait for them."""
+    process, so that the first upload does not wait for them; then the run's data and the Live
+    page's modality shares (compiled), so that a Live visitor's first shares do not either
+    (prepared beside a stream they take tens of seconds: the stream's threads hold the
+    interpreter)."""
     if run is not None:
         _warm_up(str(run))
 
@@ -115,9 +118,14 @@ def _warm_up(run: str) -> threading.Thread:
     def work() -> None:
         from emojax.errors import EmojaxError
 
+        from dashboard.live import compile_shares
+
         try:
             trained = trained_run(Path(run))
             _extractor(json.dumps(trained.extractor.to_dict(), sort_keys=True))
+            data, _ = run_data(Path(run))
+            if data is not None:
+                compile_shares(data)
         except EmojaxError:
             pass        # a run that cannot be loaded says so on the page that needs it
 

@@ -101,6 +101,12 @@ _COUNT_MAGENTA = """(video) => {
   return n;
 }"""
 
+#: a pulse chart shown with a line drawn in it (the rolling part re-runs every second: a hidden
+#: copy of a chart may linger beside the shown one)
+_PULSE_DRAWN = """() => [...document.querySelectorAll('.js-plotly-plot')].some(p =>
+  p.getClientRects().length > 0 && p.textContent.includes('rPPG pulse signal (PBV, band-passed)') &&
+  [...p.querySelectorAll('path.js-line')].some(l => (l.getAttribute('d') || '').length > 20))"""
+
 
 def test_live_page_streams_a_camera_and_shows_landmarks_pulse_and_emotion(dashboard_url, dashboard_artifacts,
                                                                             tmp_path):
@@ -136,6 +142,7 @@ def test_live_page_streams_a_camera_and_shows_landmarks_pulse_and_emotion(dashbo
         page.get_by_role("heading", name="Live: your camera, as it happens").wait_for(timeout=120_000)
         start = page.frame_locator("iframe").first.get_by_role("button", name="START")
         start.wait_for(timeout=60_000)
+        assert not page.evaluate(_PULSE_DRAWN)          # no pulse before the camera
         t0 = time.perf_counter()
         start.click()
         video = page.frame_locator("iframe").first.locator("video").first
@@ -146,9 +153,10 @@ def test_live_page_streams_a_camera_and_shows_landmarks_pulse_and_emotion(dashbo
         landmarks_s = time.perf_counter() - t0
         assert drawn >= 20, f"no landmarks drawn on the returned video within 20 s ({drawn} landmark pixels)"
         left = max(20 - (time.perf_counter() - t0), 0.5) * 1000
-        # the rolling part re-runs every second: a hidden copy of a chart may linger beside the shown one
-        page.get_by_text("rPPG pulse signal (PBV, band-passed)", exact=True).filter(visible=True).first.wait_for(
-            timeout=left)
+        # the pulse chart is there, empty, before START: it must be shown with a line drawn in it
+        page.wait_for_function(_PULSE_DRAWN, timeout=left)
+        pulse_s = time.perf_counter() - t0
+        left = max(20 - (time.perf_counter() - t0), 0.5) * 1000
         left = max(20 - (time.perf_counter() - t0), 0.5) * 1000
         page.get_by_text("Class probabilities, per model", exact=True).filter(visible=True).first.wait_for(timeout=left)
         everything_s = time.perf_counter() - t0
@@ -169,7 +177,8 @@ def test_live_page_streams_a_camera_and_shows_landmarks_pulse_and_emotion(dashbo
         page.wait_for_timeout(2500)           # a second emotion window, the history chart
         _no_exception(page, "Live")
         page.screenshot(path=str(SHOTS / "live.png"))
-        print(f"landmarks drawn after {landmarks_s:.1f} s, pulse and emotion after {everything_s:.1f} s")
+        print(f"landmarks drawn after {landmarks_s:.1f} s, the pulse after {pulse_s:.1f} s, "
+              f"the emotion after {everything_s:.1f} s")
 
         # recorded, the stream becomes the visitor's video, as an upload would
         page.locator("label", has_text="Record").first.click()
