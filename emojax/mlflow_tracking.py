@@ -308,15 +308,15 @@ class MlflowRun:
             return []
 
     def _folds(self) -> list[tuple[int, int, Any]]:
-        """(seed, seed index, fold) of every fold the folder has curves or scores of, and the
-        final model's."""
+        """(seed, seed index, fold) of every fold the folder has curves of (folds numbered from 1),
+        and the final model's."""
         from .training.progress import read_curves
         from .training.runfiles import seed_folder
 
         out = []
         for si, seed in enumerate(self._seeds()):
             folds = {r["fold"] for r in read_curves(seed_folder(self.run_dir, si, seed))}
-            out += [(seed, si, f) for f in sorted(folds, key=str)]
+            out += [(seed, si, f) for f in sorted(f for f in folds if isinstance(f, int))]
         if (self.run_dir / "checkpoint" / "final" / "curves.jsonl").is_file():
             seeds = self._seeds()
             out.append((seeds[0] if seeds else 0, 0, "final"))
