@@ -127,6 +127,33 @@ def add_stream_option(p) -> None:
                         "others there are")
 
 
+def add_track_option(p) -> None:
+    p.add_argument("--track", nargs="?", const="", default=None, metavar="URI",
+                   help="log the run to MLflow (pip install 'emojax[mlflow]'): its settings, curves, Table 1 and 2 "
+                        "and files, into the same MLflow run each time; URI: a tracking server or store (default: "
+                        "MLFLOW_TRACKING_URI, else sqlite:///<artifacts>/mlflow.db, which `mlflow ui "
+                        "--backend-store-uri` shows)")
+
+
+def tracked(args, run_dir):
+    """The MLflow run of ``run_dir`` when the command was given ``--track``, else None."""
+    if getattr(args, "track", None) is None:
+        return None
+    from ..mlflow_tracking import MlflowRun
+
+    return MlflowRun.open(run_dir, args.track)
+
+
+def report_writer():
+    """The function that writes a run's report (``emojax.report.write_report(run_dir, out)``),
+    logged with a tracked run, or None while there is none."""
+    try:
+        from ..report import write_report
+    except ImportError:
+        return None
+    return write_report
+
+
 def add_engine_options(p) -> None:
     from ..data.batch import ENGINES
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from .common import (TrainBars, add_engine_options, add_partial_option, add_stream_option, class_sets,
-                     dataset_kinds, engine_of, modality_list, positive_int, print_metrics, seconds)
+from .common import (TrainBars, add_engine_options, add_partial_option, add_stream_option, add_track_option,
+                     class_sets, dataset_kinds, engine_of, modality_list, positive_int, print_metrics, report_writer,
+                     seconds, tracked)
 
 
 def run_config_of(args):
@@ -24,12 +25,27 @@ def run_config_of(args):
 def run(args) -> int:
     from ..training.run import train_run
 
+    cfg = run_config_of(args)
+    mlflow_run = tracked(args, args.out)         # a wrong tracking URI is said before anything is trained
     bars = TrainBars(args.quiet)
+
+    def progress(event):
+        bars(event)
+        if mlflow_run is not None:
+            mlflow_run.progress(event)
+
     try:
-        metrics = train_run(run_config_of(args), args.out, workers=args.workers, engine=engine_of(args),
-                            checkpoint_every=args.checkpoint_every, on_progress=bars)
+        metrics = train_run(cfg, args.out, workers=args.workers, engine=engine_of(args),
+                            checkpoint_every=args.checkpoint_every, on_progress=progress)
+    except BaseException as e:
+        if mlflow_run is not None:
+            mlflow_run.close("KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
+        raise
     finally:
         bars.close()
+    if mlflow_run is not None:
+        mlflow_run.sync(report=report_writer())
+        mlflow_run.close()
     print_metrics(metrics, args.out)
     return 0
 
@@ -80,5 +96,6 @@ def add(sub) -> None:
     add_partial_option(p)
     p.add_argument("--checkpoint-every", type=seconds, default=30.0, metavar="SECONDS",
                    help="save a training model's state this often, to resume after an interruption (default 30; 0: every epoch)")
+    add_track_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)

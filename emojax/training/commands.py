@@ -31,15 +31,16 @@ def train_command(out: str | os.PathLike, *, dataset: str, root: str | os.PathLi
                   classes: str | None = None, store: str | os.PathLike | None = None,
                   workers: int | None = None, engine: str | None = None, address: str | None = None,
                   speaker_pattern: str | None = None, allow_speaker_overlap: bool = False,
-                  modalities: Sequence[str] | None = None) -> list[str]:
+                  modalities: Sequence[str] | None = None, track: str | None = None) -> list[str]:
     """The ``emojax train`` command line for these settings, quiet (``engine``, ``address``:
     where videos are extracted, as ``--engine`` / ``--address``; ``speaker_pattern``,
     ``allow_speaker_overlap``: as ``--speaker-pattern`` / ``--allow-speaker-overlap``;
-    ``modalities``: as ``--modalities a,b``, None or empty: the preset's)."""
+    ``modalities``: as ``--modalities a,b``, None or empty: the preset's; ``track``: as ``--track
+    URI``, "" the default store, None not tracked)."""
     return emojax_command("train", quiet=True, dataset=dataset, root=root, preset=preset, protocol=protocol, out=out,
                           epochs=epochs, folds=folds, classes=classes, store=store, workers=workers, engine=engine,
                           address=address, speaker_pattern=speaker_pattern, allow_speaker_overlap=allow_speaker_overlap,
-                          modalities=",".join(modalities) if modalities else None)
+                          modalities=",".join(modalities) if modalities else None, track=track)
 
 
 def explain_command(run: str | os.PathLike, *, groupings: str = "modality,region,channel,time",
