@@ -49,6 +49,19 @@ def _no_exception(page, where: str) -> None:
     assert shown.count() == 0, f"{where}: {shown.first.inner_text()}"
 
 
+#: the metric tiles whose value the browser cuts short (wider than its box: shown ending in "…")
+_CUT_VALUES = """() => [...document.querySelectorAll('[data-testid="stMetricValue"]')]
+  .filter(e => [e, ...e.querySelectorAll('*')].some(x => x.scrollWidth > x.clientWidth + 1))
+  .map(e => e.innerText)"""
+
+
+def _looks_local(page, title: str) -> None:
+    """A local tool's look: the page's own title in the tab, no Deploy button, no value cut short."""
+    page.wait_for_function("t => document.title === t", arg=f"{title} · emojax", timeout=30_000)
+    assert page.get_by_role("button", name="Deploy").count() == 0, title
+    assert page.evaluate(_CUT_VALUES) == [], title
+
+
 def test_upload_predict_and_visit_every_page(dashboard_url, dashboard_artifacts):
     from emojax.inference import predict_video
 
@@ -64,6 +77,9 @@ def test_upload_predict_and_visit_every_page(dashboard_url, dashboard_artifacts)
         page.get_by_text("This video: each modality's share (%)", exact=True).wait_for(timeout=120_000)
         _no_exception(page, "Predict")
         assert page.locator(".js-plotly-plot").count() >= 2
+        _looks_local(page, "Predict")
+        shown = page.get_by_text("Shown: run demo-improved").first.inner_text()   # the sidebar: which run, where
+        assert str(dashboard_artifacts / "runs" / "demo-improved") in shown
         page.screenshot(path=str(SHOTS / "predict.png"))
 
         for link, heading in PAGES.items():
@@ -82,6 +98,7 @@ def test_upload_predict_and_visit_every_page(dashboard_url, dashboard_artifacts)
                 page.get_by_text("Mean green of the skin", exact=True).wait_for(timeout=120_000)
             page.wait_for_timeout(500)           # let the last figures draw
             _no_exception(page, link)
+            _looks_local(page, link)
             name = link.lower().replace(" ", "-")
             page.screenshot(path=str(SHOTS / f"{name}.png"))
     for name in ["predict", *(link.lower().replace(" ", "-") for link in PAGES)]:
