@@ -284,12 +284,14 @@ def _curves(page: _Page, run: Path, metrics: Mapping) -> None:
 
 def _table2(page: _Page, run: Path) -> None:
     page.section("table2")
+    if not (run / "importance.json").is_file():
+        page.add(_missing(f"The run has not been explained yet (`emojax explain {run.name} --per-class` does it)."))
+        page.end()
+        return
     try:
         imp = read_importance(run)
     except RunFileError as err:
-        absent = not (run / "importance.json").is_file()
-        page.add(_missing(f"The run has not been explained yet (`emojax explain {run.name} --per-class` does it)."
-                          if absent else f"The run's explanation cannot be read: {err}"))
+        page.add(_missing(f"The run's explanation cannot be read: {err}"))
         page.end()
         return
     page.figure(modality_shares_chart(imp["table2"], imp.get("paper_table2")))
