@@ -110,8 +110,9 @@ def _engine() -> dict:
     c1, c2, c3 = st.columns(3)
     engine = c1.selectbox("Extract the videos on", list(ENGINES), key="train_engine",
                           format_func={"local": "this machine", "ray": "a Ray cluster"}.get, help=said("engine"))
-    address = c2.text_input("Ray cluster address (with a Ray cluster)", value="auto", key="train_address",
-                            help=said("address") + "; empty: Ray started on this machine for the run")
+    address = c2.text_input("Ray cluster address (with a Ray cluster)", value="", key="train_address",
+                            help=said("address") + "; empty, as the command's default: Ray started on this "
+                            "machine for the run")
     workers = c3.number_input("Processes (empty: every core)", min_value=1, value=None, step=1, key="train_workers",
                               help=said("workers"))
     return {"engine": engine, "address": (address.strip() or None) if engine == "ray" else None, "workers": workers}
@@ -175,6 +176,10 @@ def check(name: str, settings: dict) -> tuple[list[str], int]:
         raise ConfigError(f"Run name {name!r}: use letters, digits, - and _ only (at most 64).")
     argv = commands.train_arguments(state.runs_dir() / name, **settings)
     args = options.parse_train(argv)
+    if args.track is not None:
+        from emojax.mlflow_tracking import check_tracking
+
+        check_tracking(args.track)
     options.engine_of(args)
     return argv, len(labelled(options.run_config_of(args))[1])
 

@@ -85,6 +85,18 @@ def tracking_uri(uri: str | None) -> str:
     return uri
 
 
+def check_tracking(uri: str | None) -> str:
+    """What ``--track URI`` would refuse before anything is trained, refused now without starting
+    anything (the Train page checks its settings with it): a URI that is not one, MLflow not
+    installed. The URI meant (:func:`tracking_uri`)."""
+    import importlib.util
+
+    uri = tracking_uri(uri)
+    if importlib.util.find_spec("mlflow") is None:
+        raise EmojaxError(INSTALL_HINT)
+    return uri
+
+
 def load_mlflow():
     """The ``mlflow`` module, or EmojaxError saying how to install it."""
     try:
@@ -443,7 +455,7 @@ class MlflowRun:
         """The run's report, written by ``report(run_dir, out)`` into a temporary place and logged
         under ``report/`` (a file, or a folder of files)."""
         with tempfile.TemporaryDirectory(prefix="emojax-report-") as tmp:
-            out = Path(tmp) / "report"
+            out = Path(tmp) / "report.html"
             try:
                 made = report(self.run_dir, out)
             except EmojaxError as e:         # the run is logged all the same; its report is said missing

@@ -179,7 +179,6 @@ def test_live_page_streams_a_camera_and_shows_landmarks_pulse_and_emotion(dashbo
         page.wait_for_function(_PULSE_DRAWN, timeout=left)
         pulse_s = time.perf_counter() - t0
         left = max(20 - (time.perf_counter() - t0), 0.5) * 1000
-        left = max(20 - (time.perf_counter() - t0), 0.5) * 1000
         page.get_by_text("Class probabilities, per model", exact=True).filter(visible=True).first.wait_for(timeout=left)
         everything_s = time.perf_counter() - t0
         label = page.locator('[data-testid="stMetric"]', has_text="Emotion (early fusion)")

@@ -118,13 +118,13 @@ def test_the_background_command_lines_are_what_the_command_line_reads():
     from emojax.cli import build_parser
 
     train = commands.train_command("runs/r", dataset="folder", root="videos", preset="paper", protocol="holdout",
-                                   epochs=3, store="store", engine="ray", address="auto", speaker_pattern="^(x)_",
-                                   allow_speaker_overlap=True)
+                                   epochs=3, store="store", engine="ray", address="auto", speaker_pattern="-(x)_",
+                                   allow_speaker_overlap=True)    # a value that starts with "-" is still a value
     assert train[:3] == [sys.executable, "-m", "emojax.cli"]
     a = build_parser().parse_args(train[3:])
     assert (a.command, a.quiet, a.dataset, a.root, a.preset, a.protocol, a.out, a.epochs, a.store, a.engine,
             a.address, a.speaker_pattern, a.allow_speaker_overlap, a.folds, a.workers) == \
-        ("train", True, "folder", "videos", "paper", "holdout", "runs/r", 3, "store", "ray", "auto", "^(x)_", True, 5,
+        ("train", True, "folder", "videos", "paper", "holdout", "runs/r", 3, "store", "ray", "auto", "-(x)_", True, 5,
          None)
     explain = commands.explain_command("runs/r", groupings="modality,time:4", video="clip.mp4")
     a = build_parser().parse_args(explain[3:])

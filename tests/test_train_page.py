@@ -153,7 +153,9 @@ def test_what_the_command_refuses_the_page_refuses_in_its_words_and_launches_not
             ({"train_preset": "improved", "train_speaker_norm": False, "train_protocol": "kfold"},
              "class 'angry' has 4 videos; use --folds 4"),
             ({"train_folds": 4}, "names no speaker"),
-            ({"train_protocol": "holdout", "train_name": "no way"}, "Run name 'no way'")):
+            ({"train_protocol": "holdout", "train_name": "no way"}, "Run name 'no way'"),
+            # what --track would refuse once launched (a run folder taken as the URI) is refused before
+            ({"train_name": "refused", "train_track": True, "train_track_uri": "runs/here"}, "not a tracking URI")):
         choose(page, settings)
         page.button[0].click().run()
         assert not page.success and len(page.error) == 1 and words in page.error[0].value, page.error

@@ -22,7 +22,7 @@ def run(args) -> int:
     mlflow_run = tracked(args, args.run)
     metrics = evaluate_run(args.run)
     if mlflow_run is not None:
-        mlflow_run.sync(metrics=metrics, report=report_writer())
+        mlflow_run.sync(report=report_writer())     # what the run folder holds: metrics.json, as logged beside it
         mlflow_run.close()
     if args.json:
         print(json.dumps(metrics))

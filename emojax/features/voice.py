@@ -9,6 +9,7 @@ has no audio track, or past the end of a track shorter than the video.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from functools import cache
 
@@ -69,9 +70,18 @@ _LOUD = DESCRIPTORS.index("Loudness_sma3")
 _NZ = np.array([d in VOICED_ONLY for d in DESCRIPTORS])
 
 
-@cache
+_SMILE_BUILT = threading.Lock()
+
+
 def smile():
-    """This process's openSMILE extractor of the eGeMAPS v02 low-level descriptors (built once)."""
+    """This process's openSMILE extractor of the eGeMAPS v02 low-level descriptors (built once,
+    even when threads ask for it at once: the dashboard builds it as a page opens)."""
+    with _SMILE_BUILT:
+        return _smile()
+
+
+@cache
+def _smile():
     import opensmile
 
     s = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,

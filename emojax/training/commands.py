@@ -1,6 +1,6 @@
 """Command lines of ``emojax`` for a background process, built one way for every command: a
 keyword becomes its ``--option`` (``per_class`` -> ``--per-class``), True a bare flag, None and
-False nothing, anything else its text."""
+False nothing, anything else ``--option=<its text>``."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ def emojax_arguments(*arguments: str | os.PathLike, **options) -> list[str]:
         if value is True:
             cmd.append(flag)
         elif value is not None and value is not False:
-            cmd += [flag, os.fspath(value) if isinstance(value, os.PathLike) else str(value)]
+            # --option=value: a value that starts with "-" (a speaker pattern, a folder) is not an option
+            cmd.append(f"{flag}={os.fspath(value) if isinstance(value, os.PathLike) else value}")
     return cmd
 
 
