@@ -180,5 +180,5 @@ def test_the_train_page_refuses_a_folder_without_speakers_unless_allowed(teachin
     assert not (tmp_path / "art" / "runs" / "no-speakers").exists()
     cmd = commands.train_command(tmp_path / "r", dataset="folder", root=folder, allow_speaker_overlap=True,
                                  speaker_pattern="^(x)")
-    assert "--allow-speaker-overlap" in cmd and cmd[cmd.index("--speaker-pattern") + 1] == "^(x)"
+    assert "--allow-speaker-overlap" in cmd and "--speaker-pattern=^(x)" in cmd
     assert "--allow-speaker-overlap" not in commands.train_command(tmp_path / "r", dataset="folder", root=folder)

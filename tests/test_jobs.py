@@ -26,7 +26,7 @@ def _wait(run, states, timeout=120.0):
 def test_a_run_that_cannot_start_is_reported_failed_with_its_log(tmp_path):
     run = tmp_path / "runs" / "bad"
     cmd = commands.train_command(run, dataset="folder", root=tmp_path / "no-such-folder", epochs=1)
-    assert cmd[1:4] == ["-m", "emojax.cli", "train"] and cmd[cmd.index("--epochs") + 1] == "1"
+    assert cmd[1:4] == ["-m", "emojax.cli", "train"] and "--epochs=1" in cmd
     jobs.launch(cmd, run)
     s = _wait(run, ("failed", "done", "interrupted", "stopped"))
     assert s["state"] == "failed"
