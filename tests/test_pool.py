@@ -8,8 +8,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import sys
 import threading
 import time
+import types
 
 import numpy as np
 import pytest
@@ -128,3 +130,21 @@ def test_a_worker_killed_mid_video_fails_it_clearly_and_the_pool_goes_on(pool, c
     assert str(clips[0]) in str(e.value)
     assert pool.restarts == restarts + 1
     same(pool.submit(clips[2]).wait(), expected[clips[2]])   # a new pool serves the next video
+
+
+def test_workers_never_run_the_callers_main_script(tmp_path, clips, expected):
+    """While a Streamlit page runs, ``__main__`` is the page's script; a worker that ran it (as
+    spawn and fork servers run ``__main__``) would start pools of its own, without end."""
+    marker = tmp_path / "ran"
+    page = tmp_path / "page.py"
+    page.write_text(f"open({str(marker)!r}, 'a').write('ran in ' + __name__ + '\\n')\n")
+    main, fake = sys.modules["__main__"], types.ModuleType("__main__")
+    fake.__file__ = str(page)
+    sys.modules["__main__"] = fake
+    try:
+        with ExtractionPool(workers=1) as own:             # its worker starts while the page is __main__
+            assert sys.modules["__main__"] is fake          # put back
+            same(own.extract(clips[1]), expected[clips[1]])
+    finally:
+        sys.modules["__main__"] = main
+    assert not marker.exists(), marker.read_text()
