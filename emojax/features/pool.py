@@ -112,13 +112,14 @@ class Task:
     """One video handed to a pool: where it stands (:attr:`place` in line, :attr:`frames` read,
     :attr:`pid` of its worker) and, when done, its record (:meth:`result`, :meth:`wait`)."""
 
-    def __init__(self, number: int, path: str | os.PathLike, config: ExtractorConfig, accept_partial: bool):
+    def __init__(self, number: int, path: str | os.PathLike, config: ExtractorConfig, accept_partial: bool,
+                 leave: Callable[["Task"], None] | None = None):
         self.number, self.path, self.config, self.accept_partial = number, os.fspath(path), config, accept_partial
         self.place = None       # 1, 2, ...: its place among those waiting; 0: in a worker's hands; None: not yet known
         self.frames = 0         # frames read so far
         self.pid = None         # the worker reading it, once it has started
         self.future: Future = Future()
-        self._pool: ExtractionPool | None = None
+        self._leave = leave
 
     def done(self) -> bool:
         return self.future.done()
@@ -149,8 +150,8 @@ class Task:
 
     def withdraw(self) -> None:
         """Take this video out of line if it is still waiting (one being read is read to its end)."""
-        if self._pool is not None and not self.done():
-            self._pool._events.put(("withdraw", self, None, None))
+        if self._leave is not None and not self.done():
+            self._leave(self)
 
 
 class ExtractionPool:
@@ -180,8 +181,8 @@ class ExtractionPool:
         """Put a video in line; its :class:`Task` at once."""
         if self._closed:
             raise EmojaxError("the extraction pool is closed: no video can be read by it any more")
-        task = Task(next(self._numbers), path, config or ExtractorConfig(), accept_partial)
-        task._pool = self
+        task = Task(next(self._numbers), path, config or ExtractorConfig(), accept_partial,
+                    leave=lambda t: self._events.put(("withdraw", t, None, None)))
         self._events.put(("submit", task, None, None))
         return task
 
