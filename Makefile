@@ -1,8 +1,9 @@
-# `make run` and `make test` each set everything up from nothing into .venv.
+# `make run` and `make test` each set everything up from nothing into .venv (`make test` adds MLflow).
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+MLFLOW := $(VENV)/.installed-mlflow
 TEACH  := artifacts/teaching
 PORT   ?= 8501
 
@@ -16,6 +17,11 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
+# MLflow (`--track`, the extra emojax[mlflow]): the tests need it, the dashboard does not.
+$(MLFLOW): $(STAMP) requirements-mlflow.txt
+	$(PY) -m pip install --quiet --only-binary=:all: -r requirements-mlflow.txt
+	touch $(MLFLOW)
+
 # Build the embedded default if it is not there (the teaching set; both presets' four models trained and
 # explained on it), print its metrics, then serve the dashboard on 127.0.0.1 (PORT=8501 by default).
 run: install
@@ -24,7 +30,7 @@ run: install
 	$(PY) -m streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port $(PORT) \
 		--server.headless true --browser.gatherUsageStats false --server.maxUploadSize 200
 
-test: install
+test: install $(MLFLOW)
 	$(PY) -m pytest -q --durations=25
 
 bench: install

@@ -2,9 +2,7 @@
 
 import streamlit as st
 
-from dashboard import resources, runs, state
-
-st.set_page_config(page_title="emojax", page_icon=":material/favorite:", layout="wide")
+from dashboard import resources, runs
 
 PAGES = [
     st.Page("../pages/predict.py", title="Predict", icon=":material/video_file:", default=True),
@@ -17,8 +15,11 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
+# each page its own title and icon in the browser's tab
+st.set_page_config(page_title=f"{page.title} · emojax", page_icon=page.icon, layout="wide")
 with st.sidebar:
-    resources.warm_up(runs.pick_run("Run", key="run"))
+    run = runs.pick_run("Run", key="run")
+    resources.warm_up(run)
+    runs.say_shown(run)
     runs.show_broken_runs()
-    st.caption(f"Runs in `{state.runs_dir()}`")
 page.run()

@@ -1,5 +1,8 @@
 """Plotly figures for the dashboard: pure functions from arrays and dicts (as the library writes
-them) to figures. No Streamlit here, so each figure can be built and checked on its own.
+them) to figures. No Streamlit here, so each figure can be built and checked on its own. The
+figures of a run's results (Table 1, per class, confusion, curves, Table 2 and finer) are the
+library's (:mod:`emojax.plots`, which the shareable report draws too), served here beside the
+dashboard's own.
 
 Names: every function that returns a figure is called for what it shows followed by ``_chart``
 (``spectrum_chart`` draws what :func:`emojax.features.heart.spectrum` computes), so a chart is
@@ -13,22 +16,17 @@ from typing import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from emojax.explain.groups import MODALITY_GROUP, REGIONS
+from emojax.explain.groups import REGIONS
 from emojax.features.spans import spans
 from emojax.models import TITLES
+# a run's results, drawn as the report draws them: the library's figures, served to the pages from here
+from emojax.plots import (COLOURS, class_heatmap_chart, confusion_chart, curves_chart, importance_chart,  # noqa: F401
+                          layout, modality_shares_chart, model_scores_chart, per_class_chart)
 
-#: colours kept across pages: one per modality and per model
-COLOURS = {"rppg": "#d62728", "visual": "#1f77b4", "face": "#1f77b4", "voice": "#e377c2", "early_fusion": "#2ca02c",
-           "late_fusion": "#9467bd"}
 RGB = {"R": "#d62728", "G": "#2ca02c", "B": "#1f77b4"}
 #: the 68 points drawn as lines: jaw, brows, nose bridge and base, eyes, lips
 OUTLINE = [range(0, 17), range(17, 22), range(22, 27), range(27, 31), range(31, 36),
            [*range(36, 42), 36], [*range(42, 48), 42], [*range(48, 60), 48], [*range(60, 68), 60]]
-
-
-def _layout(fig: go.Figure, title: str, **kw) -> go.Figure:
-    fig.update_layout(title=title, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.2), **kw)
-    return fig
 
 
 def _face_off(fig: go.Figure, times: np.ndarray, face_found: np.ndarray) -> go.Figure:
@@ -50,7 +48,7 @@ def probabilities_chart(models: Mapping[str, Mapping], classes: Sequence[str]) -
     """Each model's class probabilities as grouped bars (``models``: {model: {"proba": {class: p}}})."""
     fig = go.Figure([go.Bar(name=TITLES.get(m, m), x=list(classes), y=[r["proba"][c] for c in classes],
                             marker_color=COLOURS.get(m)) for m, r in models.items()])
-    return _layout(fig, "Class probabilities, per model", barmode="group", yaxis=dict(range=[0, 1], title="p"))
+    return layout(fig, "Class probabilities, per model", barmode="group", yaxis=dict(range=[0, 1], title="p"))
 
 
 def emotion_history_chart(history: Sequence[Mapping], classes: Sequence[str], model: str = "early_fusion") -> go.Figure:
@@ -58,26 +56,8 @@ def emotion_history_chart(history: Sequence[Mapping], classes: Sequence[str], mo
     t = [h["t"] for h in history]
     fig = go.Figure([go.Scatter(x=t, y=[h["proba"][model][c] for h in history], mode="lines+markers", name=c)
                      for c in classes])
-    return _layout(fig, f"{TITLES.get(model, model)}: class probabilities, window by window",
+    return layout(fig, f"{TITLES.get(model, model)}: class probabilities, window by window",
                    xaxis_title="s (stream time)", yaxis=dict(range=[0, 1], title="p"))
-
-
-def modality_shares_chart(table: Mapping[str, Mapping[str, float | None]], paper: Mapping[str, float] | None = None,
-                    title: str = "Modality contributions (share of the permutation importance, %)") -> go.Figure:
-    """Stacked shares of each modality (rPPG / visual / voice: those the models have) per model
-    (Table 2), the paper's early fusion beside them."""
-    rows = {TITLES.get(m, m): t for m, t in table.items()}
-    cols = [g for g in MODALITY_GROUP.values() if any(g in t for t in rows.values())]
-    if paper:
-        rows["Paper (IEMOCAP, early fusion)"] = {"rppg": paper["rppg"], "visual": paper.get("face", paper.get("visual"))}
-    names = list(rows)
-    fig = go.Figure()
-    labels = {"rppg": "rPPG", "visual": "visual (landmarks)", "voice": "voice"}
-    for k, label in ((k, labels.get(k, k)) for k in cols):
-        vals = [rows[n].get(k) for n in names]
-        fig.add_bar(name=label, y=names, x=[v if v is not None else 0 for v in vals], orientation="h",
-                    marker_color=COLOURS[k], text=["-" if v is None else f"{v:.1f} %" for v in vals])
-    return _layout(fig, title, barmode="stack", xaxis=dict(range=[0, 100], title="%"), height=120 + 45 * len(names))
 
 
 # --- Signals ---------------------------------------------------------------------------------
@@ -104,7 +84,7 @@ def frame_chart(image_rgb: np.ndarray, *, box: np.ndarray | None = None, landmar
                         marker=dict(size=4, color="cyan"))
     fig.update_xaxes(visible=False, range=xr)
     fig.update_yaxes(visible=False, range=yr, scaleanchor="x")
-    return _layout(fig, title, height=min(560, 80 + int(460 * abs(yr[0] - yr[1]) / max(xr[1] - xr[0], 1))))
+    return layout(fig, title, height=min(560, 80 + int(460 * abs(yr[0] - yr[1]) / max(xr[1] - xr[0], 1))))
 
 
 def rgb_chart(times: np.ndarray, rgb: np.ndarray, face_found: np.ndarray) -> go.Figure:
@@ -114,7 +94,7 @@ def rgb_chart(times: np.ndarray, rgb: np.ndarray, face_found: np.ndarray) -> go.
         v = rgb[:, i]
         fig.add_scatter(x=times, y=v - np.nanmean(v), mode="lines", name=c, line=dict(color=RGB[c], width=1))
     _face_off(fig, times, face_found)
-    return _layout(fig, "rPPG: mean R, G, B of the skin (centred)", xaxis_title="s", yaxis_title="intensity")
+    return layout(fig, "rPPG: mean R, G, B of the skin (centred)", xaxis_title="s", yaxis_title="intensity")
 
 
 def pulse_chart(times: np.ndarray, pulse: np.ndarray, face_found: np.ndarray, method: str,
@@ -137,7 +117,7 @@ def pulse_chart(times: np.ndarray, pulse: np.ndarray, face_found: np.ndarray, me
         if rows.any():
             fig.add_trace(go.Scatter(x=times[rows], y=pulse[rows], mode="markers", name=f"{name} ({rows.sum()})",
                                      marker=dict(symbol=symbol, size=6, color="orange")))
-    return _layout(fig, f"rPPG pulse signal ({method.upper()}, band-passed)", xaxis_title="s")
+    return layout(fig, f"rPPG pulse signal ({method.upper()}, band-passed)", xaxis_title="s")
 
 
 def spectrum_chart(freqs_hz: np.ndarray, power: np.ndarray, bpm: float | None, *, max_bpm: float = 240) -> go.Figure:
@@ -148,7 +128,7 @@ def spectrum_chart(freqs_hz: np.ndarray, power: np.ndarray, bpm: float | None, *
     if bpm is not None and np.isfinite(bpm):
         fig.add_vline(x=bpm, line=dict(color=COLOURS["rppg"], dash="dash"),
                       annotation_text=f"heart rate {bpm:.0f} bpm")
-    return _layout(fig, "Spectrum of the pulse", xaxis_title="beats per minute", yaxis_title="power")
+    return layout(fig, "Spectrum of the pulse", xaxis_title="beats per minute", yaxis_title="power")
 
 
 def heart_rate_chart(series: np.ndarray, margin: np.ndarray, reliable: np.ndarray) -> go.Figure:
@@ -163,7 +143,7 @@ def heart_rate_chart(series: np.ndarray, margin: np.ndarray, reliable: np.ndarra
     if (~good).any():
         fig.add_scatter(x=series[~good, 0], y=series[~good, 1], mode="markers", name="no reliable pulse",
                         marker=dict(color="grey", symbol="x-thin", size=8, line=dict(width=1.5, color="grey")))
-    return _layout(fig, "Heart rate over time (colour: how much it stands out)", xaxis_title="s", yaxis_title="bpm")
+    return layout(fig, "Heart rate over time (colour: how much it stands out)", xaxis_title="s", yaxis_title="bpm")
 
 
 #: the voice's colour on the Signals page (its loudness and the speech shading; F0 apart)
@@ -212,72 +192,10 @@ def voice_chart(times: np.ndarray, loudness: np.ndarray, f0_hz: np.ndarray, spee
     if len(times):                    # the frames' span, as the pulse's: a track starting early is cut at the first frame
         fig.update_xaxes(range=[times[0], times[-1] + dt])
     fig.update_xaxes(title_text="s", row=len(rows), col=1)
-    return _layout(fig, "Voice: waveform, loudness and F0 (shaded: speech)", height=160 + 150 * len(rows))
-
-
-# --- Train -----------------------------------------------------------------------------------
-
-def curves_chart(records: Sequence[Mapping], metric: str, title: str) -> go.Figure:
-    """One line per (fold, model) of ``metric`` over epochs, from ``curves.jsonl`` records."""
-    fig = go.Figure()
-    lines: dict = {}
-    for r in records:
-        if metric in r:
-            lines.setdefault((r["fold"], r["model"]), []).append((r["epoch"], r[metric]))
-    for (fold, model), pts in lines.items():
-        x, y = zip(*pts)
-        fig.add_scatter(x=x, y=y, mode="lines", name=f"{TITLES.get(model, model)}, fold {fold}",
-                        line=dict(color=COLOURS.get(model), width=1.5), legendgroup=model)
-    return _layout(fig, title, xaxis_title="epoch")
-
-
-# --- Metrics ---------------------------------------------------------------------------------
-
-def per_class_chart(report: Mapping[str, Mapping], classes: Sequence[str], title: str) -> go.Figure:
-    """Precision, recall and F1 per class (scikit-learn's classification report)."""
-    fig = go.Figure([go.Bar(name=k, x=list(classes), y=[report[c][k] for c in classes])
-                     for k in ("precision", "recall", "f1-score")])
-    return _layout(fig, title, barmode="group", yaxis=dict(range=[0, 1]))
-
-
-def confusion_chart(matrix: Sequence[Sequence[float]], classes: Sequence[str], *, normalise: bool = False,
-              title: str = "Confusion matrix") -> go.Figure:
-    """Confusion matrix as square markers (rows: true, columns: predicted), so that a click on
-    a cell selects it; ``normalise`` divides each row by its total."""
-    m = np.asarray(matrix, float)
-    shown = m / np.maximum(m.sum(axis=1, keepdims=True), 1) if normalise else m
-    k = len(classes)
-    tt, pp = np.meshgrid(range(k), range(k), indexing="ij")
-    text = [f"{v:.2f}" if normalise else f"{int(v)}" for v in shown.ravel()]
-    fig = go.Figure(go.Scatter(
-        x=[classes[j] for j in pp.ravel()], y=[classes[i] for i in tt.ravel()], mode="markers+text", text=text,
-        marker=dict(symbol="square", size=max(24, 320 // k), color=shown.ravel(), colorscale="Blues",
-                    showscale=True, line=dict(width=0)),
-        customdata=np.stack([tt.ravel(), pp.ravel()], axis=1),
-        hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>"))
-    fig.update_yaxes(autorange="reversed", title="true", type="category", categoryarray=list(classes))
-    fig.update_xaxes(title="predicted", type="category", categoryarray=list(classes))
-    return _layout(fig, title, height=160 + 50 * k)
+    return layout(fig, "Voice: waveform, loudness and F0 (shaded: speech)", height=160 + 150 * len(rows))
 
 
 # --- Contributions ---------------------------------------------------------------------------
-
-def importance_chart(names: Sequence[str], mean: Sequence[float], std: Sequence[float] | None = None, *,
-                    title: str, unit: str = "drop in accuracy") -> go.Figure:
-    fig = go.Figure(go.Bar(x=list(mean), y=list(names), orientation="h",
-                           error_x=None if std is None else dict(type="data", array=list(std))))
-    fig.update_yaxes(autorange="reversed")
-    return _layout(fig, title, xaxis_title=unit, height=120 + 22 * len(names))
-
-
-def class_heatmap_chart(names: Sequence[str], classes: Sequence[str], mean: Sequence[Sequence[float | None]],
-                  title: str) -> go.Figure:
-    """Drop in each class's recall (columns) when each group (rows) is permuted."""
-    z = np.array([[np.nan if v is None else v for v in row] for row in mean], float)
-    fig = go.Figure(go.Heatmap(z=z, x=list(classes), y=list(names), colorscale="RdBu_r", zmid=0,
-                               colorbar=dict(title="recall drop")))
-    return _layout(fig, title, height=140 + 30 * len(names))
-
 
 def face_values_chart(shape: np.ndarray, values: np.ndarray, *, title: str, label: str = "importance") -> go.Figure:
     """Values per landmark (68) drawn on a face shape: the outline, and each point coloured and
@@ -295,7 +213,7 @@ def face_values_chart(shape: np.ndarray, values: np.ndarray, *, title: str, labe
                                 colorbar=dict(title=label), line=dict(width=0.5, color="black")))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
-    return _layout(fig, title, height=460)
+    return layout(fig, title, height=460)
 
 
 def region_values(region_values: Mapping[str, float]) -> np.ndarray:
@@ -311,7 +229,7 @@ def attribution_over_time_chart(values: np.ndarray, title: str) -> go.Figure:
     values = np.asarray(values, float)
     z = np.array([values[:, list(pts)].sum(axis=1) for pts in REGIONS.values()])
     fig = go.Figure(go.Heatmap(z=z, y=list(REGIONS), colorscale="RdBu_r", zmid=0, colorbar=dict(title="IG")))
-    return _layout(fig, title, xaxis_title="frame (model input)", height=300)
+    return layout(fig, title, xaxis_title="frame (model input)", height=300)
 
 
 # --- Teaching --------------------------------------------------------------------------------
@@ -319,23 +237,14 @@ def attribution_over_time_chart(values: np.ndarray, title: str) -> go.Figure:
 def signal_chart(times: np.ndarray, values: np.ndarray, title: str, *, name: str = "", colour: str | None = None) -> go.Figure:
     """One signal over time."""
     fig = go.Figure(go.Scatter(x=times, y=values, mode="lines", name=name or "signal", line=dict(color=colour)))
-    return _layout(fig, title, xaxis_title="s")
+    return layout(fig, title, xaxis_title="s")
 
 
 def score_drop_chart(names: Sequence[str], scores: Sequence[float], baseline: float, title: str) -> go.Figure:
     """Accuracy with each block permuted, against the unpermuted baseline."""
     fig = go.Figure(go.Bar(x=list(names), y=list(scores), name="permuted", marker_color="#ff7f0e"))
     fig.add_hline(y=baseline, line=dict(dash="dash"), annotation_text=f"not permuted: {baseline:.2f}")
-    return _layout(fig, title, yaxis=dict(range=[0, 1], title="accuracy"))
-
-
-def model_scores_chart(summary: Mapping[str, Mapping], metric: str = "accuracy", *, title: str) -> go.Figure:
-    """One bar per model of ``metric`` (mean +- std over folds, from a run's metrics summary)."""
-    names = list(summary)
-    fig = go.Figure(go.Bar(x=[TITLES.get(m, m) for m in names], y=[summary[m][metric]["mean"] for m in names],
-                           error_y=dict(type="data", array=[summary[m][metric]["std"] for m in names]),
-                           marker_color=[COLOURS.get(m) for m in names]))
-    return _layout(fig, title, yaxis=dict(range=[0, 1], title=metric))
+    return layout(fig, title, yaxis=dict(range=[0, 1], title="accuracy"))
 
 
 #: one colour per voice compared (the first, the second ...)
@@ -356,7 +265,7 @@ def voices_compared_chart(measured: Mapping[str, tuple[np.ndarray, np.ndarray]],
             pt, pv = planted[name]
             fig.add_scatter(x=np.asarray(pt, float), y=np.asarray(pv, float), mode="lines", name=f"{name}, planted",
                             connectgaps=False, line=dict(color=colour, width=1, dash="dot"), legendgroup=name)
-    return _layout(fig, title, xaxis_title="s", yaxis_title=yaxis_title)
+    return layout(fig, title, xaxis_title="s", yaxis_title=yaxis_title)
 
 
 def voice_info_chart(uar: Mapping[str, Mapping[str, float]], *, chance: float, at: float | None = None,
@@ -371,5 +280,5 @@ def voice_info_chart(uar: Mapping[str, Mapping[str, float]], *, chance: float, a
     fig.add_hline(y=chance, line=dict(dash="dash", color="grey"), annotation_text=f"chance: {chance:.0%}")
     if at is not None:
         fig.add_vline(x=at, line=dict(dash="dot", color="black"), annotation_text=f"voice-info {at:g}")
-    return _layout(fig, title, xaxis=dict(title="voice-info", range=[-0.02, 1.02]),
+    return layout(fig, title, xaxis=dict(title="voice-info", range=[-0.02, 1.02]),
                    yaxis=dict(title="voice-only UAR", range=[0, 1], tickformat=".0%"))

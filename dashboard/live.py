@@ -173,6 +173,9 @@ class LiveSession:
         self.loaded: str | None = None          # the run whose models are loaded and compiled (or failed)
         self._worker = threading.Thread(target=self._work, args=(weakref.ref(self),), name="emojax-live", daemon=True)
         self._worker.start()
+        # openSMILE takes seconds to import and build: built as the page opens, while the visitor reads
+        # it, not beside the stream's first frames (on two cores those seconds would be theirs)
+        threading.Thread(target=voice.smile, name="emojax-opensmile", daemon=True).start()
 
     # --- streamlit-webrtc's processing thread -------------------------------------------------
     def process(self, frames: list[av.VideoFrame]) -> list[av.VideoFrame]:
@@ -214,8 +217,6 @@ class LiveSession:
                 return [_silent(f) for f in frames]           # no video yet to place it against
             arrived, video_t = self._video_clock
             self._audio_shift = video_t + (time.monotonic() - arrived) - float(frames[0].time)
-            # openSMILE takes seconds to build: built beside the stream now, not when the page first reads the voice
-            threading.Thread(target=voice.smile, name="emojax-opensmile", daemon=True).start()
         with self._lock:
             rec = self._recorder
         for f in frames:
@@ -273,12 +274,11 @@ class LiveSession:
     def follow(self, key: str | None, models: Callable | None = None, data: Callable | None = None) -> None:
         """Give the emotion of a run beside the stream: ``models()`` returns the run's models,
         ``data()`` the data its explanations are computed against (None: no modality shares).
-        Both are called on threads of the session's own at once, before any frame, and what a
-        window runs is compiled then: the models first (the first emotion needs nothing else),
-        then the data and the explanation (the shares follow once they are ready), either before
-        the first frame or, once frames come, after the first emotion is shown, so as never to
-        slow it. The visitor reads the page and presses START meanwhile, so the first window
-        waits for little but its own frames. Another ``key`` (another run) starts a new emotion
+        ``models()`` is called on the session's own thread at once, before any frame, and what a
+        window runs is compiled then (the first emotion needs nothing else): the visitor reads the
+        page and presses START meanwhile, so the first window waits for little but its own frames.
+        ``data()`` and the explanation's compile follow on another thread once the first emotion is
+        shown (the shares follow once they are ready), so as never to slow the first frames. Another ``key`` (another run) starts a new emotion
         history, with :attr:`loaded` set to it once its models are ready (or failed: then
         :attr:`emotion_error`); None follows no run. Only the session's thread changes the
         history and the error, so a window of the run followed before never lands in the new
@@ -307,10 +307,10 @@ class LiveSession:
                         except Exception as e:        # shown on the page; the thread goes on with the voice
                             self.emotion_error, trained = e, None
                     self.loaded = key
-                # the data and the explanation's compile, once the models are ready and either no frame
-                # has come yet or the first emotion is shown: on two cores, never slowing the first window
-                if trained is not None and data is not None and not asked and (
-                        self.history or not self.live.processed):
+                # the data and the explanation's compile, once the first emotion is shown: preparing the
+                # run's data is seconds of Python holding the interpreter, which, beside the stream's first
+                # frames, would starve the thread that reads them (measured: 16 s for the first frame)
+                if trained is not None and data is not None and not asked and self.history:
                     asked = True
                     threading.Thread(target=_explaining, args=(explaining, key, data), daemon=True,
                                      name="emojax-live-data").start()
@@ -401,17 +401,25 @@ class LiveSession:
         self.live = LiveFeatures(self.live.extractor, keep_s=1.0)
 
 
-def _explaining(done: dict, key: str, data: Callable) -> None:
-    """``done[key]``: the run's data (``data()``), once a window's modality shares are compiled
-    (on one of the run's tested videos: the window's shapes, so the same code); None when the
-    data cannot be had (the emotion is then shown without shares)."""
+def compile_shares(data) -> None:
+    """Compile what a window's modality shares run (:data:`SHARES`), on one of the run's tested
+    videos (``data``, the run's :class:`~emojax.explain.importance.RunData`): the window's shapes,
+    so the same code. The dashboard's warm-up calls it as the server starts, so that a Live
+    visitor's first shares wait for no compile."""
     from emojax.explain.importance import explain_inputs
 
+    row = np.concatenate(data.fold_rows)[:1]
+    explain_inputs(data, {k: v[row] for k, v in data.arrays.items()}, **SHARES)
+
+
+def _explaining(done: dict, key: str, data: Callable) -> None:
+    """``done[key]``: the run's data (``data()``), once a window's modality shares are compiled
+    (:func:`compile_shares`); None when the data cannot be had (the emotion is then shown
+    without shares)."""
     try:
         d = data()
         if d is not None:
-            row = np.concatenate(d.fold_rows)[:1]
-            explain_inputs(d, {k: v[row] for k, v in d.arrays.items()}, **SHARES)
+            compile_shares(d)
     except Exception:          # shares are an extra: the emotion goes on without them, the log says why
         logging.getLogger(__name__).exception("no modality shares on the Live page for %s", key)
         d = None

@@ -106,7 +106,10 @@ def extract(path: Path, config: ExtractorConfig, progress=None, waiting=None, *,
 def warm_up(run: Path | None) -> None:
     """Load the run's models (compiled) and start the extraction workers with the run's
     extractor in a background thread, once per process, so that the first upload does not wait
-    for them."""
+    for them; then dlib's model for the Live page (which reads in this process), the run's data
+    and the Live page's modality shares (compiled), so that a Live visitor's first shares do not
+    wait either (prepared beside a stream they take tens of seconds: the stream's threads hold
+    the interpreter)."""
     if run is not None:
         _warm_up(str(run))
 
@@ -116,11 +119,17 @@ def _warm_up(run: str) -> threading.Thread:
     def work() -> None:
         from emojax.errors import EmojaxError
 
+        from dashboard.live import compile_shares
+
         try:
             workers = threading.Thread(target=extraction_pool().warm, args=(run_extractor(Path(run)),),
                                        name="emojax-warm-workers", daemon=True)
             workers.start()                      # the workers start (and load dlib) while the models load
             trained_run(Path(run))
+            landmark_predictor()
+            data, _ = run_data(Path(run))
+            if data is not None:
+                compile_shares(data)
             workers.join()
         except EmojaxError:
             pass        # a run that cannot be loaded says so on the page that needs it

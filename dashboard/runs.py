@@ -74,6 +74,13 @@ def pick_run(label: str = "Run", *, key: str = "run", runs: list[Path] | None = 
     return runs_dir() / name
 
 
+def say_shown(run: Path | None) -> None:
+    """Which run the pages show and where its folder is (with none, :func:`pick_run` said where
+    runs are looked for)."""
+    if run is not None:
+        st.caption(f"Shown: run **{run.name}**, in `{run}`")
+
+
 def current_run() -> Path | None:
     """The run chosen in the sidebar (None, with a note already shown, when there is none)."""
     name = st.session_state.get("run")

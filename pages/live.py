@@ -6,6 +6,7 @@ import json
 import os
 import time
 
+import numpy as np
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
@@ -57,6 +58,10 @@ def rolling(session: LiveSession, run) -> None:
     snap = session.snapshot()
     if not snap.processed:
         st.caption("Press START and allow the camera: the pulse, heart rate and emotion appear here.")
+        # the chart, empty, is drawn before the first frame: the browser loads its plotting code while
+        # the visitor reads the page, not in the first seconds of the stream, when the video takes it all
+        st.plotly_chart(charts.pulse_chart(np.zeros(0), np.zeros(0), np.zeros(0, bool), vitals.DEFAULT_METHOD),
+                        key="live_pulse")
         return
     c1, c2, c3 = st.columns(3)
     c1.metric("Face", "found" if snap.face else "lost")

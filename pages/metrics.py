@@ -1,6 +1,8 @@
 """Metrics explorer: a run's four models as in the paper's Table 1, per class, the confusion
-matrix (click a cell to list its videos), and two runs side by side."""
+matrix (click a cell to list its videos), two runs side by side, and the run's report to
+download (one HTML file that opens offline)."""
 
+from functools import partial
 from pathlib import Path
 
 import streamlit as st
@@ -9,6 +11,7 @@ from dashboard import charts, resources, runs, state, tables
 from emojax.errors import RunFileError
 from emojax.models import MODEL_NAMES, TITLES
 from emojax.crosscorpus import cross_results
+from emojax.report import report_html
 from emojax.training.summary import context_line, final_line, independence_line, interval_line, paper_note
 from emojax.training.runfiles import read_predictions
 
@@ -102,6 +105,11 @@ st.title("Metrics explorer")
 run = runs.current_run()
 if run is not None:
     metrics = table(run)
+    if metrics is not None:          # written when clicked (on its own thread), so a visit costs nothing
+        st.download_button("Download the run's report (one HTML file, opens offline)", data=partial(report_html, run),
+                           file_name=f"{run.name}-report.html", mime="text/html", key="report_download",
+                           icon=":material/download:", help=f"What `emojax report {run.name}` writes: configuration, "
+                           "Table 1, per class, confusion matrices, curves, Table 2, other corpora")
     cross(run)
     if metrics is not None:
         model = st.radio("Model", MODEL_NAMES, index=MODEL_NAMES.index("early_fusion"), format_func=TITLES.get,

@@ -136,13 +136,17 @@ def show(pred: dict, run: Path) -> None:
     if turned := rotation_note(pred["features"].source.get("rotation", 0)):
         st.caption(f"{r['video']}: {turned}.")
     c1, c2, c3, c4, c5 = st.columns(5)
-    c1.metric("Prediction (early fusion)", r["label"], f"p = {best['proba'][best['label']]:.2f}", delta_color="off")
+    c1.metric("Prediction (early fusion)", r["label"], f"p = {best['proba'][best['label']]:.2f}", delta_color="off",
+              delta_arrow="off")
     c2.metric("Frames", r["frames"])
-    c3.metric("Face found in", f"{100 * r['face_ratio']:.0f} % of frames")
-    c4.metric("Heart rate", "no reliable pulse" if hr["bpm"] is None else f"{hr['bpm']:.0f} bpm",
-              None if hr["margin"] is None else f"stands out by {hr['margin']:.1f} dB", delta_color="off",
+    # short values (a tile cuts a long one short); what they mean in the delta and the help
+    c3.metric("Face found in", f"{100 * r['face_ratio']:.0f} %", "of the frames", delta_color="off",
+              delta_arrow="off")
+    c4.metric("Heart rate", "—" if hr["bpm"] is None else f"{hr['bpm']:.0f} bpm",
+              "no reliable pulse" if hr["bpm"] is None else None if hr["margin"] is None
+              else f"stands out by {hr['margin']:.1f} dB", delta_color="off", delta_arrow="off",
               help="From the colour of the skin (PBV over six skin patches; the delta is how much the rate out-powers "
-                   "any other rate the spectrum shows). Under "
+                   "any other rate the spectrum shows, or that there is no reliable pulse). Under "
                    f"{heart.RELIABLE_MARGIN_DB[vitals.DEFAULT_METHOD]:.2f} dB, or with under {vitals.MIN_RELIABLE_S:.0f} s "
                    "of face, no rate is given: " + (hr.get("error") or "this one is reliable."))
     f = pred["features"]

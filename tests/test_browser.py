@@ -49,6 +49,19 @@ def _no_exception(page, where: str) -> None:
     assert shown.count() == 0, f"{where}: {shown.first.inner_text()}"
 
 
+#: the metric tiles whose value the browser cuts short (wider than its box: shown ending in "…")
+_CUT_VALUES = """() => [...document.querySelectorAll('[data-testid="stMetricValue"]')]
+  .filter(e => [e, ...e.querySelectorAll('*')].some(x => x.scrollWidth > x.clientWidth + 1))
+  .map(e => e.innerText)"""
+
+
+def _looks_local(page, title: str) -> None:
+    """A local tool's look: the page's own title in the tab, no Deploy button, no value cut short."""
+    page.wait_for_function("t => document.title === t", arg=f"{title} · emojax", timeout=30_000)
+    assert page.get_by_role("button", name="Deploy").count() == 0, title
+    assert page.evaluate(_CUT_VALUES) == [], title
+
+
 def test_upload_predict_and_visit_every_page(dashboard_url, dashboard_artifacts):
     from emojax.inference import predict_video
 
@@ -64,6 +77,9 @@ def test_upload_predict_and_visit_every_page(dashboard_url, dashboard_artifacts)
         page.get_by_text("This video: each modality's share (%)", exact=True).wait_for(timeout=120_000)
         _no_exception(page, "Predict")
         assert page.locator(".js-plotly-plot").count() >= 2
+        _looks_local(page, "Predict")
+        shown = page.get_by_text("Shown: run demo-improved").first.inner_text()   # the sidebar: which run, where
+        assert str(dashboard_artifacts / "runs" / "demo-improved") in shown
         page.screenshot(path=str(SHOTS / "predict.png"))
 
         for link, heading in PAGES.items():
@@ -76,12 +92,18 @@ def test_upload_predict_and_visit_every_page(dashboard_url, dashboard_artifacts)
                 assert page.get_by_text("1001_DFA_ANG_XX.flv").count() >= 1
             elif link == "Metrics explorer":
                 page.get_by_text("Confusion matrix, Early fusion (rows: true)", exact=True).wait_for(timeout=60_000)
+                with page.expect_download(timeout=120_000) as got:       # the run's report, written on the click
+                    page.get_by_role("button", name="Download the run's report").click()
+                report = Path(got.value.path()).read_text(encoding="utf-8")
+                assert got.value.suggested_filename == "demo-improved-report.html"
+                assert report.startswith("<!DOCTYPE html>") and "<title>emojax report: demo-improved</title>" in report
             elif link == "Modality contributions":
                 page.get_by_text("Face regions (drop in accuracy)", exact=True).wait_for(timeout=60_000)
             elif link == "Teaching demos":
                 page.get_by_text("Mean green of the skin", exact=True).wait_for(timeout=120_000)
             page.wait_for_timeout(500)           # let the last figures draw
             _no_exception(page, link)
+            _looks_local(page, link)
             name = link.lower().replace(" ", "-")
             page.screenshot(path=str(SHOTS / f"{name}.png"))
     for name in ["predict", *(link.lower().replace(" ", "-") for link in PAGES)]:
@@ -100,6 +122,12 @@ _COUNT_MAGENTA = """(video) => {
   for (let i = 0; i < d.length; i += 4) if (d[i] > 180 && d[i + 1] < 110 && d[i + 2] > 180) n++;
   return n;
 }"""
+
+#: a pulse chart shown with a line drawn in it (the rolling part re-runs every second: a hidden
+#: copy of a chart may linger beside the shown one)
+_PULSE_DRAWN = """() => [...document.querySelectorAll('.js-plotly-plot')].some(p =>
+  p.getClientRects().length > 0 && p.textContent.includes('rPPG pulse signal (PBV, band-passed)') &&
+  [...p.querySelectorAll('path.js-line')].some(l => (l.getAttribute('d') || '').length > 20))"""
 
 
 def test_live_page_streams_a_camera_and_shows_landmarks_pulse_and_emotion(dashboard_url, dashboard_artifacts,
@@ -136,6 +164,7 @@ def test_live_page_streams_a_camera_and_shows_landmarks_pulse_and_emotion(dashbo
         page.get_by_role("heading", name="Live: your camera, as it happens").wait_for(timeout=120_000)
         start = page.frame_locator("iframe").first.get_by_role("button", name="START")
         start.wait_for(timeout=60_000)
+        assert not page.evaluate(_PULSE_DRAWN)          # no pulse before the camera
         t0 = time.perf_counter()
         start.click()
         video = page.frame_locator("iframe").first.locator("video").first
@@ -146,9 +175,10 @@ def test_live_page_streams_a_camera_and_shows_landmarks_pulse_and_emotion(dashbo
         landmarks_s = time.perf_counter() - t0
         assert drawn >= 20, f"no landmarks drawn on the returned video within 20 s ({drawn} landmark pixels)"
         left = max(20 - (time.perf_counter() - t0), 0.5) * 1000
-        # the rolling part re-runs every second: a hidden copy of a chart may linger beside the shown one
-        page.get_by_text("rPPG pulse signal (PBV, band-passed)", exact=True).filter(visible=True).first.wait_for(
-            timeout=left)
+        # the pulse chart is there, empty, before START: it must be shown with a line drawn in it
+        page.wait_for_function(_PULSE_DRAWN, timeout=left)
+        pulse_s = time.perf_counter() - t0
+        left = max(20 - (time.perf_counter() - t0), 0.5) * 1000
         left = max(20 - (time.perf_counter() - t0), 0.5) * 1000
         page.get_by_text("Class probabilities, per model", exact=True).filter(visible=True).first.wait_for(timeout=left)
         everything_s = time.perf_counter() - t0
@@ -169,7 +199,8 @@ def test_live_page_streams_a_camera_and_shows_landmarks_pulse_and_emotion(dashbo
         page.wait_for_timeout(2500)           # a second emotion window, the history chart
         _no_exception(page, "Live")
         page.screenshot(path=str(SHOTS / "live.png"))
-        print(f"landmarks drawn after {landmarks_s:.1f} s, pulse and emotion after {everything_s:.1f} s")
+        print(f"landmarks drawn after {landmarks_s:.1f} s, the pulse after {pulse_s:.1f} s, "
+              f"the emotion after {everything_s:.1f} s")
 
         # recorded, the stream becomes the visitor's video, as an upload would
         page.locator("label", has_text="Record").first.click()

@@ -28,7 +28,7 @@ LAYERS = {
     "emojax.models": 4,
     "emojax.training": 5,
     "emojax.estimator": 6, "emojax.inference": 6, "emojax.crosscorpus": 6,
-    "emojax.explain": 7,
+    "emojax.explain": 7, "emojax.mlflow_tracking": 7, "emojax.plots": 7, "emojax.report": 7,
     "emojax.cli": 8, "dashboard": 8, "pages": 8,
 }
 

@@ -368,7 +368,8 @@ def test_the_session_thread_follows_one_run_at_a_time(teaching_run, speaker_rela
     """The Live session's own thread loads the run the page follows and reads its emotion: a run
     whose models fail to load gives its error, and the next run starts clean (no error, no
     window of the run before, even one being read as the switch came); each window it reads is
-    ``predict``'s on the same window."""
+    ``predict``'s on the same window; the run's data, for the shares, is asked for only once the
+    first emotion is shown."""
     import threading
 
     from emojax.errors import CheckpointError
@@ -386,9 +387,12 @@ def test_the_session_thread_follows_one_run_at_a_time(teaching_run, speaker_rela
         assert session.history == []
 
         a, b = TrainedRun(plain), TrainedRun(relative)
-        session.follow("a", lambda: a)
+        asked: list[int] = []               # windows shown when the run's data was asked for
+        session.follow("a", lambda: a, lambda: asked.append(len(session.history)))
         assert _until(lambda: session.loaded == "a" and len(session.history) >= 1)
         assert session.emotion_error is None
+        # the data (seconds of Python beside the stream) only once the first emotion is shown
+        assert _until(lambda: asked) and asked[0] >= 1
         release = threading.Event()
         session.follow("b", lambda: release.wait(60) and b)      # followed as a's window may be being read
         assert not _until(lambda: session.loaded == "b", 1.0)    # b loading: the page says so (not a's emotion)

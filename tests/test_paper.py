@@ -48,6 +48,10 @@ def test_a_paper_run_records_the_table_and_the_cli_lists_what_it_assumed(paper_r
     info = json.loads((run / "model.json").read_text())
     assert info["paper"] == json.loads(json.dumps(as_json()))
     assert info["paper"]["not_stated"] == [c.topic for c in PAPER_CHOICES if not c.stated]
+    # the teaching clips speak, yet the paper preset reads the paper's two modalities (voice only when asked)
+    assert json.loads((run / "config.json").read_text())["modalities"] == info["modalities"] == ["rppg", "face"]
+    assert set(metrics["folds"][0]["models"]) == {"rppg", "face", "early_fusion", "late_fusion"}
+    assert "| Voice |" not in metrics["table1"] and "| Facial |" in metrics["table1"]
     # all of the teaching clips are as long: the early fusion reads every frame of the padding
     assert [f["early_fusion_frames"] for f in metrics["folds"]] == [info["spec"]["length"]]
     out = emojax("evaluate", run).stdout

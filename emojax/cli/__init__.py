@@ -8,9 +8,9 @@ import os
 import sys
 
 from ..errors import EmojaxError
-from . import demo, evaluate, explain, extract, heart_rate, predict, teaching, train, voice
+from . import demo, evaluate, explain, extract, heart_rate, predict, report, teaching, train, voice
 
-COMMANDS = (extract, heart_rate, voice, teaching, train, evaluate, predict, explain, demo)
+COMMANDS = (extract, heart_rate, voice, teaching, train, evaluate, predict, explain, report, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,65 +8,23 @@ import math
 
 from ..errors import EmojaxError
 from ..fileio import one_line
-
-
-def _whole(text: str, least: int, below: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < least:
-        raise argparse.ArgumentTypeError(f"{value} {below}")
-    return value
-
-
-def modality_list(text: str) -> tuple[str, ...]:
-    """An argument naming modalities, comma-separated, each once (``features.modalities.MODALITIES``)."""
-    from ..features.modalities import check
-
-    try:
-        return check(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def positive_int(text: str) -> int:
-    """An argument that must be a whole number of at least 1."""
-    return _whole(text, 1, "is not at least 1")
-
-
-def stream_number(text: str) -> int:
-    """A video stream's number among a file's video streams: a whole number from 0."""
-    return _whole(text, 0, "is negative (video streams are counted from 0)")
-
-
-def _finite(text: str, what: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return value
-
-
-def seconds(text: str) -> float:
-    """An argument that must be a finite, non-negative number of seconds."""
-    if (value := _finite(text, "a number of seconds")) < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite, non-negative number of seconds")
-    return value
+# the options `train` shares with the other commands live beside `train`'s own, in the library (the
+# dashboard's Train page checks its settings with them)
+from ..training.options import (add_engine_options, add_partial_option, add_stream_option,  # noqa: F401
+                                add_track_option, class_sets, dataset_kinds, engine_of, finite_number,
+                                positive_int, seconds)
 
 
 def share(text: str) -> float:
     """An argument that must be a number from 0 to 1."""
-    if not 0.0 <= (value := _finite(text, "a number")) <= 1.0:
+    if not 0.0 <= (value := finite_number(text, "a number")) <= 1.0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number from 0 to 1")
     return value
 
 
 def positive(text: str) -> float:
     """An argument that must be a finite number above 0."""
-    if (value := _finite(text, "a number")) <= 0:
+    if (value := finite_number(text, "a number")) <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number above 0")
     return value
 
@@ -80,19 +38,6 @@ def box(text: str) -> tuple[float, float, float, float]:
     if len(values) != 4 or not all(math.isfinite(v) for v in values) or values[2] <= values[0] or values[3] <= values[1]:
         raise argparse.ArgumentTypeError(f"{text!r} is not a box X0,Y0,X1,Y1 (pixels, X1 > X0, Y1 > Y0)")
     return values
-
-
-def dataset_kinds() -> list[str]:
-    from ..data import LOADERS
-
-    return sorted(LOADERS)
-
-
-def class_sets() -> list[str]:
-    """IEMOCAP's class sets (``--classes``)."""
-    from ..data.iemocap import CLASS_SETS
-
-    return list(CLASS_SETS)
 
 
 def add_extractor_options(p) -> None:
@@ -120,34 +65,23 @@ def add_extractor_options(p) -> None:
     add_partial_option(p)
 
 
-def add_stream_option(p) -> None:
-    p.add_argument("--stream", type=stream_number, default=None, metavar="N",
-                   help="read the file's video stream N, counted from 0 among its video streams (default: the one "
-                        "its container marks default, else the first); the record says which it read and which "
-                        "others there are")
+def tracked(args, run_dir):
+    """The MLflow run of ``run_dir`` when the command was given ``--track``, else None."""
+    if getattr(args, "track", None) is None:
+        return None
+    from ..mlflow_tracking import MlflowRun
+
+    return MlflowRun.open(run_dir, args.track)
 
 
-def add_engine_options(p) -> None:
-    from ..data.batch import ENGINES
-
-    p.add_argument("--engine", choices=list(ENGINES), default="local",
-                   help="where videos are read: processes on this machine (default), or the actors of a Ray "
-                        "cluster (pip install 'emojax[ray]'; every node must see the videos at the same path)")
-    p.add_argument("--address", default=None, metavar="auto|HOST:PORT|ray://HOST:PORT",
-                   help="with --engine ray: the cluster to join (auto: the one this machine belongs to, started "
-                        "with `ray start`); by default Ray is started on this machine for the run and stopped after")
-
-
-def engine_of(args):
-    from ..data.batch import ExtractionEngine
-
-    return ExtractionEngine(args.engine, args.address)
-
-
-def add_partial_option(p) -> None:
-    p.add_argument("--accept-partial", action="store_true",
-                   help="keep a video that is not whole (fewer frames than its container claims, or damaged "
-                        "data), marked partial; by default it fails, naming the file and what is missing")
+def report_writer():
+    """The function that writes a run's report (``emojax.report.write_report(run_dir, out)``),
+    logged with a tracked run, or None while there is none."""
+    try:
+        from ..report import write_report
+    except ImportError:
+        return None
+    return write_report
 
 
 def extractor_config(args):

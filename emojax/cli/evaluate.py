@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from ..errors import EmojaxError
-from .common import (add_engine_options, add_partial_option, add_stream_option, class_sets, dataset_kinds, engine_of,
-                     positive_int, print_metrics, print_videos)
+from .common import (add_engine_options, add_partial_option, add_stream_option, add_track_option, class_sets,
+                     dataset_kinds, engine_of, positive_int, print_metrics, print_videos, report_writer, tracked)
 
 
 def run(args) -> int:
@@ -19,7 +19,11 @@ def run(args) -> int:
         raise EmojaxError("--map needs --dataset and --root (it maps another corpus's classes to the run's)")
     if args.stream is not None:
         raise EmojaxError("--stream chooses the video stream of another corpus's files: it goes with --dataset and --root")
+    mlflow_run = tracked(args, args.run)
     metrics = evaluate_run(args.run)
+    if mlflow_run is not None:
+        mlflow_run.sync(metrics=metrics, report=report_writer())
+        mlflow_run.close()
     if args.json:
         print(json.dumps(metrics))
         return 0
@@ -40,6 +44,7 @@ def _cross(args) -> int:
 
     if not (args.dataset and args.root):
         raise EmojaxError("testing on another corpus needs both --dataset KIND and --root PATH")
+    mlflow_run = tracked(args, args.run)
     with tqdm(unit="video", desc="extract", leave=False, disable=args.json) as bar:
         def tick(e):
             bar.total = e["total"]
@@ -50,6 +55,9 @@ def _cross(args) -> int:
         metrics = cross_evaluate(args.run, args.dataset, args.root, mapping=parse_map(args.map), classes=args.classes,
                                  store=args.store, name=args.name, workers=args.workers, engine=engine_of(args),
                                  accept_partial=args.accept_partial, on_progress=tick, stream=args.stream)
+    if mlflow_run is not None:
+        mlflow_run.sync(report=report_writer())
+        mlflow_run.close()
     if args.json:
         print(json.dumps(metrics))
         return 0
@@ -84,5 +92,6 @@ def add(sub) -> None:
     add_engine_options(p)
     add_stream_option(p)
     add_partial_option(p)
+    add_track_option(p)
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=run)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ..errors import EmojaxError
-from .common import positive_int, print_importance
+from .common import add_track_option, positive_int, print_importance, report_writer, tracked
 
 
 def explain(run, groupings, per_class: bool, video, repeats: int, seed: int, quiet: bool = False) -> dict:
@@ -26,10 +26,14 @@ def explain(run, groupings, per_class: bool, video, repeats: int, seed: int, qui
 
 def run(args) -> int:
     groupings = [g.strip() for g in args.groups.split(",") if g.strip()]
+    mlflow_run = tracked(args, args.run)
     try:
         out = explain(args.run, groupings, args.per_class, args.video, args.repeats, args.seed, args.json)
     except ValueError as e:
         raise EmojaxError(str(e)) from None
+    if mlflow_run is not None:
+        mlflow_run.sync(report=report_writer())
+        mlflow_run.close()
     if args.json:
         print(json.dumps(out))
         return 0
@@ -47,5 +51,6 @@ def add(sub) -> None:
     p.add_argument("--video", help="also explain this video (its own importances and integrated gradients)")
     p.add_argument("--repeats", type=positive_int, default=5, help="permutations per group (default 5)")
     p.add_argument("--seed", type=int, default=0, help="seed of the permutations (default 0)")
+    add_track_option(p)
     p.add_argument("--json", action="store_true", help="print the explanation as JSON")
     p.set_defaults(func=run)

@@ -8,15 +8,13 @@ import os
 import sys
 from typing import Sequence
 
-from ..presets import DEFAULT_PRESET
-
 #: how this Python runs the command line
 PROGRAM = (sys.executable, "-m", "emojax.cli")
 
 
-def emojax_command(command: str, *arguments: str | os.PathLike, **options) -> list[str]:
-    """``python -m emojax.cli <command> <arguments> --<option> <value> ...`` (see the module doc)."""
-    cmd = [*PROGRAM, command, *map(os.fspath, arguments)]
+def emojax_arguments(*arguments: str | os.PathLike, **options) -> list[str]:
+    """``<arguments> --<option> <value> ...`` (see the module doc), the part after the command's name."""
+    cmd = list(map(os.fspath, arguments))
     for name, value in options.items():
         flag = "--" + name.replace("_", "-")
         if value is True:
@@ -26,20 +24,25 @@ def emojax_command(command: str, *arguments: str | os.PathLike, **options) -> li
     return cmd
 
 
-def train_command(out: str | os.PathLike, *, dataset: str, root: str | os.PathLike, preset: str = DEFAULT_PRESET,
-                  protocol: str = "kfold", epochs: int | None = None, folds: int | None = None,
-                  classes: str | None = None, store: str | os.PathLike | None = None,
-                  workers: int | None = None, engine: str | None = None, address: str | None = None,
-                  speaker_pattern: str | None = None, allow_speaker_overlap: bool = False,
-                  modalities: Sequence[str] | None = None) -> list[str]:
-    """The ``emojax train`` command line for these settings, quiet (``engine``, ``address``:
-    where videos are extracted, as ``--engine`` / ``--address``; ``speaker_pattern``,
-    ``allow_speaker_overlap``: as ``--speaker-pattern`` / ``--allow-speaker-overlap``;
-    ``modalities``: as ``--modalities a,b``, None or empty: the preset's)."""
-    return emojax_command("train", quiet=True, dataset=dataset, root=root, preset=preset, protocol=protocol, out=out,
-                          epochs=epochs, folds=folds, classes=classes, store=store, workers=workers, engine=engine,
-                          address=address, speaker_pattern=speaker_pattern, allow_speaker_overlap=allow_speaker_overlap,
-                          modalities=",".join(modalities) if modalities else None)
+def emojax_command(command: str, *arguments: str | os.PathLike, **options) -> list[str]:
+    """``python -m emojax.cli <command> <arguments> --<option> <value> ...`` (see the module doc)."""
+    return [*PROGRAM, command, *emojax_arguments(*arguments, **options)]
+
+
+def train_arguments(out: str | os.PathLike, *, dataset: str, root: str | os.PathLike,
+                    modalities: Sequence[str] | None = None, **options) -> list[str]:
+    """The arguments of ``emojax train`` (after ``train``) for these settings, quiet: each keyword
+    one of the command's options by its name in :func:`emojax.training.options.train_options`
+    (``speaker_norm`` for ``--speaker-norm``, ``engine="ray"`` for ``--engine ray``), an option
+    left out taking the command's default; ``modalities`` a sequence, as ``--modalities a,b``
+    (None or empty: the preset's)."""
+    return emojax_arguments(quiet=True, dataset=dataset, root=root, out=out,
+                            modalities=",".join(modalities) if modalities else None, **options)
+
+
+def train_command(out: str | os.PathLike, **settings) -> list[str]:
+    """The ``emojax train`` command line for these settings (:func:`train_arguments`)."""
+    return [*PROGRAM, "train", *train_arguments(out, **settings)]
 
 
 def explain_command(run: str | os.PathLike, *, groupings: str = "modality,region,channel,time",
