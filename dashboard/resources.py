@@ -1,7 +1,8 @@
-"""What the dashboard loads once per process and shares between visitors: face detectors and
-landmark predictor (one extractor per setting), each run's trained models, the data its
-explanations are computed against. Keys carry the file's modification time, so a run trained
-again is loaded again."""
+"""What the dashboard loads once per process and shares between visitors: the pool of extraction
+processes that reads every upload (one worker per core; :mod:`emojax.features.pool`), the
+landmark predictor of the Live page, each run's trained models, the data its explanations are
+computed against. Keys carry the file's modification time, so a run trained again is loaded
+again."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ import numpy as np
 import streamlit as st
 
 from emojax.data.teaching import face_shape
-from emojax.features import Extractor, ExtractorConfig, Features
-from emojax.features.shared import shared_extractor, shared_predictor
+from emojax.features import ExtractorConfig, Features
+from emojax.features.pool import ExtractionPool
+from emojax.features.shared import shared_predictor
 
 
 def _stamp(path: Path) -> float:
@@ -64,13 +66,11 @@ def run_extractor(run: Path) -> ExtractorConfig:
 
 
 @st.cache_resource(show_spinner=False)
-def _busy(config_json: str) -> threading.Lock:
-    return threading.Lock()
-
-
-def _extractor(config_json: str) -> tuple[Extractor, threading.Lock]:
-    """The process's extractor for a setting, and the lock its visitors take turns on."""
-    return shared_extractor(ExtractorConfig.from_dict(json.loads(config_json))), _busy(config_json)
+def extraction_pool() -> ExtractionPool:
+    """The server's extraction workers, shared by every visitor (``$EMOJAX_EXTRACTION_WORKERS``
+    of them, else one per core): each upload is read whole in one of them, the others waiting in
+    line. They end with the server."""
+    return ExtractionPool()
 
 
 def landmark_predictor():
@@ -83,19 +83,19 @@ def _feature_cache() -> tuple[OrderedDict, threading.Lock]:
     return OrderedDict(), threading.Lock()
 
 
-def extract(path: Path, config: ExtractorConfig, progress=None, *, keep: int = 16) -> Features:
-    """Features of a video with a shared extractor, read once per file version and setting
-    (the last ``keep`` are kept in memory and shared: never modify one). ``progress`` may draw
-    on the page, so the reading is not inside a Streamlit-cached function."""
+def extract(path: Path, config: ExtractorConfig, progress=None, waiting=None, *, keep: int = 16) -> Features:
+    """Features of a video read by the extraction pool, once per file version and setting (the
+    last ``keep`` are kept in memory and shared: never modify one). ``progress(n)`` (``n`` more
+    frames read) and ``waiting(place)`` (in line for a free worker) are called on this thread,
+    so they may draw on the visitor's page; so the reading is not inside a Streamlit-cached
+    function."""
     key = (str(path), _stamp(path), json.dumps(config.to_dict(), sort_keys=True))
     cache, lock = _feature_cache()
     with lock:
         if key in cache:
             cache.move_to_end(key)
             return cache[key]
-    extractor, busy = _extractor(key[2])
-    with busy:                                   # one video at a time per extractor
-        feats = extractor(path, progress=progress)
+    feats = extraction_pool().submit(path, config).wait(progress, waiting)
     with lock:
         cache[key] = feats
         while len(cache) > keep:
@@ -104,11 +104,12 @@ def extract(path: Path, config: ExtractorConfig, progress=None, *, keep: int = 1
 
 
 def warm_up(run: Path | None) -> None:
-    """Load the run's models (compiled) and its extractor in a background thread, once per
-    process, so that the first upload does not wait for them; then the run's data and the Live
-    page's modality shares (compiled), so that a Live visitor's first shares do not either
-    (prepared beside a stream they take tens of seconds: the stream's threads hold the
-    interpreter)."""
+    """Load the run's models (compiled) and start the extraction workers with the run's
+    extractor in a background thread, once per process, so that the first upload does not wait
+    for them; then dlib's model for the Live page (which reads in this process), the run's data
+    and the Live page's modality shares (compiled), so that a Live visitor's first shares do not
+    wait either (prepared beside a stream they take tens of seconds: the stream's threads hold
+    the interpreter)."""
     if run is not None:
         _warm_up(str(run))
 
@@ -121,11 +122,15 @@ def _warm_up(run: str) -> threading.Thread:
         from dashboard.live import compile_shares
 
         try:
-            trained = trained_run(Path(run))
-            _extractor(json.dumps(trained.extractor.to_dict(), sort_keys=True))
+            workers = threading.Thread(target=extraction_pool().warm, args=(run_extractor(Path(run)),),
+                                       name="emojax-warm-workers", daemon=True)
+            workers.start()                      # the workers start (and load dlib) while the models load
+            trained_run(Path(run))
+            landmark_predictor()
             data, _ = run_data(Path(run))
             if data is not None:
                 compile_shares(data)
+            workers.join()
         except EmojaxError:
             pass        # a run that cannot be loaded says so on the page that needs it
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import threading
 import time
+import types
 from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Sequence
 
@@ -87,9 +89,37 @@ def pool_context(preload: Sequence[str] = ()):
     return ctx
 
 
+_MAIN_SWAP = threading.Lock()
+
+
+class _NoMainPool(ProcessPoolExecutor):
+    """A process pool whose workers never run this process's ``__main__``.
+
+    A worker started by a fork server or by spawn first runs the file ``sys.modules["__main__"]``
+    names (as ``__mp_main__``). While a Streamlit page runs, ``__main__`` is that page's script
+    (Streamlit installs it so): a worker would run the page, whose warm-up starts a pool of its
+    own, whose workers run the page again, and so on (seen: a tree of fork servers). Workers are
+    started on demand by :meth:`submit` (never by the executor's own thread, with a fork server
+    or spawn and no ``max_tasks_per_child``), so while it starts one, ``__main__`` is a module naming no file; it is put back
+    unless something else (a page's next run) has replaced it meanwhile."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        with _MAIN_SWAP:
+            main = sys.modules.get("__main__")
+            blank = types.ModuleType("__main__")
+            sys.modules["__main__"] = blank
+            try:
+                return super().submit(fn, *args, **kwargs)
+            finally:
+                if sys.modules.get("__main__") is blank:
+                    sys.modules["__main__"] = main
+
+
 def process_pool(workers: int, *, preload: Sequence[str] = (), initializer: Callable | None = None,
                  initargs: tuple = ()) -> ProcessPoolExecutor:
     """A pool of ``workers`` processes (see :func:`pool_context`) that each exit within
-    :data:`WATCH_EVERY` seconds of this process ending, then run ``initializer(*initargs)``."""
-    return ProcessPoolExecutor(max_workers=workers, mp_context=pool_context(preload), initializer=_start_worker,
-                               initargs=(identity(), initializer, tuple(initargs)))
+    :data:`WATCH_EVERY` seconds of this process ending, then run ``initializer(*initargs)``;
+    none runs this process's ``__main__`` (see :class:`_NoMainPool`), so what a worker is given
+    is named by module (no function defined in ``__main__``)."""
+    return _NoMainPool(max_workers=workers, mp_context=pool_context(preload), initializer=_start_worker,
+                       initargs=(identity(), initializer, tuple(initargs)))

@@ -72,12 +72,15 @@ def predict(video: uploads.Video, run: Path) -> dict:
     bar = st.progress(0.0, text=f"Reading the face in {video.name}…")
     done = [0]
 
-    def tick(n: int) -> None:
+    def tick(n: int) -> None:                   # a few times a second, on this page's thread
         done[0] += n
-        if done[0] % 30 == 0:
-            bar.progress(min(done[0] / total, 1.0), text=f"Reading the face: frame {done[0]} of ~{total}")
+        bar.progress(min(done[0] / total, 1.0), text=f"Reading the face: frame {done[0]} of ~{total}")
 
-    features = resources.extract(video.path, trained.extractor, tick)
+    def waiting(place: int) -> None:
+        ahead = "yours is next" if place == 1 else f"{place - 1} upload{'s' * (place > 2)} ahead of yours"
+        bar.progress(0.0, text=f"Waiting for a free worker ({ahead}) to read {video.name}…")
+
+    features = resources.extract(video.path, trained.extractor, tick, waiting)
     bar.empty()
     return {"key": (str(video.path), str(run)), "features": features,
             "result": {"video": video.name, "run": run.name, **predict_features(features, trained)}}
