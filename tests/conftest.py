@@ -431,3 +431,37 @@ def speaking_run(speaking_set, tmp_path_factory):
         return _SPEAKING[modalities]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def chromium_ready():
+    """Debian's Chromium and playwright are there; else the test is skipped, or fails when
+    EMOJAX_REQUIRE_BROWSER=1 (as in CI)."""
+    import os
+
+    from . import browser
+
+    why = browser.missing()
+    if why:
+        if os.environ.get("EMOJAX_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"the browser test must run here (EMOJAX_REQUIRE_BROWSER=1) but {why}")
+        pytest.skip(why)
+
+
+def kill_when(proc, curves: Path, seen, *, timeout: float) -> None:
+    """Kill the training ``proc`` as soon as a line of its ``curves.jsonl`` satisfies ``seen``
+    (a resume test's interruption); fails if it ended first or ``timeout`` seconds passed."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            lines = curves.read_text().splitlines() if curves.is_file() else []
+            if any(seen(ln) for ln in lines):
+                return
+            assert proc.poll() is None, "training ended before it could be interrupted"
+            time.sleep(0.02)
+        raise AssertionError(f"{curves} never showed the moment to interrupt within {timeout:.0f} s")
+    finally:
+        proc.kill()
+        proc.wait()

@@ -7,7 +7,6 @@ where their absence fails the test."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -21,15 +20,6 @@ SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 PAGES = {"Signals": "Signals: the face and the pulse", "Train": "Train the four models",
          "Metrics explorer": "Metrics explorer", "Modality contributions": "Modality contributions",
          "Teaching demos": "Teaching demos"}
-
-
-@pytest.fixture(scope="module")
-def chromium_ready():
-    why = browser.missing()
-    if why:
-        if os.environ.get("EMOJAX_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"the browser test must run here (EMOJAX_REQUIRE_BROWSER=1) but {why}")
-        pytest.skip(why)
 
 
 @pytest.fixture(scope="module")

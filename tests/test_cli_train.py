@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
-from .conftest import shared
+from .conftest import kill_when, shared
 from .test_cli import emojax
 
 pytestmark = pytest.mark.timeout(600)
@@ -44,17 +43,8 @@ def test_a_killed_run_resumes_to_the_same_result(holdout_run, tmp_path):
     cut = tmp_path / "cut"
     proc = subprocess.Popen([sys.executable, "-m", "emojax.cli", *map(str, train_args(root, cut))],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    try:
-        while time.monotonic() < deadline:  # kill it in the middle of the second model
-            lines = (cut / "curves.jsonl").read_text().splitlines() if (cut / "curves.jsonl").is_file() else []
-            if any('"model": "face"' in ln and '"epoch": 5,' in ln for ln in lines):
-                break
-            assert proc.poll() is None, "training ended before it could be interrupted"
-            time.sleep(0.02)
-    finally:
-        proc.kill()
-        proc.wait()
+    # kill it in the middle of the second model
+    kill_when(proc, cut / "curves.jsonl", lambda ln: '"model": "face"' in ln and '"epoch": 5,' in ln, timeout=300)
     assert not (cut / "metrics.json").exists()
     assert (cut / "checkpoint" / "fold-1" / "rppg.msgpack").is_file()
     assert (cut / "checkpoint" / "fold-1" / "face.resume.msgpack").is_file()

@@ -8,10 +8,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
+
+from .conftest import kill_when
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -57,17 +58,8 @@ def tracked_run(teaching_set, tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     proc = subprocess.Popen([sys.executable, "-m", "emojax.cli", *map(str, train_args(root, out, uri))],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    deadline = time.monotonic() + 600
-    try:
-        while time.monotonic() < deadline:  # the first fold done (and logged), the second begun
-            lines = (out / "curves.jsonl").read_text().splitlines() if (out / "curves.jsonl").is_file() else []
-            if any('"fold": 2' in ln and '"model": "face"' in ln for ln in lines):
-                break
-            assert proc.poll() is None, "training ended before it could be interrupted"
-            time.sleep(0.02)
-    finally:
-        proc.kill()
-        proc.wait()
+    # the first fold done (and logged), the second begun
+    kill_when(proc, out / "curves.jsonl", lambda ln: '"fold": 2' in ln and '"model": "face"' in ln, timeout=600)
     assert not (out / "metrics.json").exists()
     killed = json.loads((out / "mlflow.json").read_text())[uri]["run_id"]
     cli(*train_args(root, out, uri))

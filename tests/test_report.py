@@ -6,12 +6,10 @@ Plotly with no request leaving the page and no script error."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 
@@ -183,15 +181,6 @@ def test_emojax_report_writes_the_file_and_names_a_bad_run(explained_run, tmp_pa
         assert proc.returncode == 2 and str(bad) in proc.stderr and said in proc.stderr, proc.stderr
         assert "Traceback" not in proc.stderr
     assert not (tmp_path / "report.html").exists()
-
-
-@pytest.fixture(scope="module")
-def chromium_ready():
-    why = browser.missing()
-    if why:
-        if os.environ.get("EMOJAX_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"the browser test must run here (EMOJAX_REQUIRE_BROWSER=1) but {why}")
-        pytest.skip(why)
 
 
 def test_the_report_opens_offline_in_chromium_with_every_chart_drawn(chromium_ready, explained_run, tmp_path):
