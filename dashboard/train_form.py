@@ -120,10 +120,9 @@ def _engine() -> dict:
 
 def _tracking() -> dict:
     c1, c2 = st.columns([1, 2])
-    track = c1.checkbox("Track to MLflow", key="train_track",
-                        help=said("track") + ". Needs the mlflow extra: pip install 'emojax[mlflow]'")
-    uri = c2.text_input("MLflow tracking URI (empty: MLflow's default)", value="", key="train_track_uri",
-                        help=said("track"))
+    track = c1.checkbox("Track to MLflow", key="train_track", help=said("track"))
+    uri = c2.text_input("MLflow tracking URI, when tracked (empty: MLFLOW_TRACKING_URI, else the artifacts' "
+                        "mlflow.db)", value="", key="train_track_uri", help=said("track"))
     return {"track": (uri.strip() or True) if track else None}
 
 
@@ -139,6 +138,7 @@ def form() -> tuple[str, str, dict] | None:
         preset = c1.selectbox("Preset", sorted(PRESET_NAMES, key=lambda p: p != DEFAULT_PRESET), key="train_preset",
                               help=said("preset"))
         protocol = c2.selectbox("Protocol", ordered(PROTOCOL_NAMES, PROTOCOLS), key="train_protocol",
+                                index=ordered(PROTOCOL_NAMES, PROTOCOLS).index(default("protocol")),
                                 format_func=lambda p: f"{p}: {PROTOCOLS.get(p, '')}", help=said("protocol"))
         epochs = c3.number_input("Epochs (empty: the preset's)", min_value=1, value=None, step=1, key="train_epochs",
                                  help=said("epochs"))

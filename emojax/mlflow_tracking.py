@@ -81,7 +81,7 @@ def tracking_uri(uri: str | None) -> str:
         return os.environ.get("MLFLOW_TRACKING_URI") or default_uri()
     if uri != "databricks" and not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", uri):
         raise EmojaxError(f"--track {uri}: not a tracking URI (such as sqlite:///path/mlflow.db or "
-                          "http://host:5000); without one, put --track after the run folder")
+                          "http://host:5000); a run folder taken for it? put --track after the folder")
     return uri
 
 
@@ -155,6 +155,10 @@ class MlflowRun:
         from mlflow.exceptions import MlflowException
 
         name = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
+        # a server that does not answer is said in seconds, not after MLflow's ~4 minutes of retries
+        for var, value in (("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"), ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
+                           ("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")):
+            os.environ.setdefault(var, value)
         try:
             if uri.startswith("sqlite:///"):
                 Path(uri[len("sqlite:///"):]).expanduser().parent.mkdir(parents=True, exist_ok=True)
@@ -162,19 +166,24 @@ class MlflowRun:
             experiment_id = cls._experiment(client, uri, name)
         except MlflowException as e:
             raise EmojaxError(f"MLflow at {uri}: {e.message}") from None
+        except Exception as e:          # a URI MLflow's store cannot read (sqlite:/x.db, ...)
+            raise EmojaxError(f"MLflow at {uri}: {type(e).__name__}: {e}") from None
         return cls(Path(run_dir).expanduser().resolve(), uri, client, experiment_id)
 
     @property
     def run_id(self) -> str:
         """The MLflow run: the one the folder's ``mlflow.json`` names on this URI when it still
-        exists (marked running again), else a new one, then recorded in ``mlflow.json``."""
+        exists (marked running again) and was made for this folder (a copied or moved folder gets
+        a run of its own), else a new one, then recorded in ``mlflow.json``."""
         if self._run_id is not None:
             return self._run_id
         from mlflow.exceptions import MlflowException
 
         record = _read(self.run_dir / RUN_FILE) or {}
         known = record.get(self.uri) if isinstance(record.get(self.uri), dict) else {}
-        run_id = known.get("run_id") if known.get("experiment_id") == self.experiment_id else None
+        # a copy of a run folder carries its mlflow.json: it is another run, never logged into the original's
+        run_id = known.get("run_id") if (known.get("experiment_id") == self.experiment_id
+                                         and known.get("run_dir") == str(self.run_dir)) else None
         if run_id is not None:
             try:
                 found = self.client.get_run(run_id)
@@ -190,7 +199,8 @@ class MlflowRun:
                                                   "emojax.version": __version__}).info.run_id
             self.run_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_json(self.run_dir / RUN_FILE,
-                              {**record, self.uri: {"experiment_id": self.experiment_id, "run_id": run_id}})
+                              {**record, self.uri: {"experiment_id": self.experiment_id, "run_id": run_id,
+                                                    "run_dir": str(self.run_dir)}})
         self._run_id = run_id
         return run_id
 

@@ -438,7 +438,7 @@ def test_train_page_can_extract_on_a_ray_cluster_and_says_when_it_cannot_reach_i
         assert time.monotonic() < deadline, jobs.status(run)
         time.sleep(0.5)
     log = (run / jobs.LOG).read_text()
-    assert "--engine ray --address 127.0.0.1:9" in log
+    assert "--engine=ray --address=127.0.0.1:9" in log
     assert jobs.status(run)["state"] == "failed"
     assert "could not reach the Ray cluster at '127.0.0.1:9'" in log.strip().splitlines()[-1]
     assert "Traceback" not in log
@@ -697,7 +697,7 @@ def test_a_clip_without_audio_says_voice_absent_on_predict_and_signals_and_draws
     at.file_uploader(key="predict_upload").set_value((clip.name, clip.read_bytes(), "video/x-matroska")).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     shown = {m.label: m.value for m in at.metric}
-    assert shown["Voice"] == "absent" and shown["Face found in"].endswith("% of frames")
+    assert shown["Voice"] == "absent" and shown["Face found in"].endswith(" %")      # "of the frames" below it
     assert "mute.mkv: voice absent: no audio track." in [c.value for c in at.caption]
     at.switch_page("../pages/signals.py").run()
     assert not at.exception, [e.message for e in at.exception]

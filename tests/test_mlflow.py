@@ -208,3 +208,24 @@ def test_track_is_an_ordinary_option_of_train_and_of_its_command_line(monkeypatc
     assert tracking_uri("") == f"sqlite:///{tmp_path / 'artifacts' / 'mlflow.db'}"     # beside the artifacts
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.lab:5000")
     assert tracking_uri("") == "http://mlflow.lab:5000" and tracking_uri("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_a_copied_run_folder_is_another_mlflow_run_and_a_bad_store_is_said_in_one_line(tmp_path):
+    """A copy of a run folder carries its mlflow.json: logging the copy must never write into the
+    original's MLflow run; a store MLflow cannot read is an EmojaxError naming it, not a traceback."""
+    import shutil
+
+    from emojax.errors import EmojaxError
+    from emojax.mlflow_tracking import MlflowRun
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    original = tmp_path / "runs" / "a"
+    first = MlflowRun.open(original, uri).run_id
+    assert MlflowRun.open(original, uri).run_id == first              # the same folder: the same run
+    copy = shutil.copytree(original, tmp_path / "runs" / "a-copy")
+    assert (copy / "mlflow.json").is_file()
+    other = MlflowRun.open(copy, uri).run_id
+    assert other != first and MlflowRun.open(original, uri).run_id == first
+    assert mlflow.MlflowClient(uri).get_run(other).data.tags["emojax.run_dir"] == str(copy.resolve())
+    with pytest.raises(EmojaxError, match="MLflow at sqlite:/nowhere"):
+        MlflowRun.open(original, "sqlite:/nowhere/x.db")

@@ -69,9 +69,13 @@ def tracked(args, run_dir):
     """The MLflow run of ``run_dir`` when the command was given ``--track``, else None."""
     if getattr(args, "track", None) is None:
         return None
+    import sys
+
     from ..mlflow_tracking import MlflowRun
 
-    return MlflowRun.open(run_dir, args.track)
+    run = MlflowRun.open(run_dir, args.track)
+    print(f"emojax: logging to MLflow at {run.uri}", file=sys.stderr)
+    return run
 
 
 def report_writer():
