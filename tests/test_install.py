@@ -31,7 +31,7 @@ def test_an_installed_copy_carries_the_dashboard_its_pages_and_its_dependencies(
         meta = z.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
     assert {"emojax/cli/__init__.py", "dashboard/app.py", "dashboard/__main__.py", "pages/predict.py",
             "dashboard/.streamlit/config.toml"} <= names    # its settings beside its script: a local tool's toolbar
-    assert "Provides-Extra: dashboard" in meta and 'Requires-Dist: streamlit>=1.40; extra == "dashboard"' in meta
+    assert "Provides-Extra: dashboard" in meta and 'Requires-Dist: streamlit>=1.67; extra == "dashboard"' in meta
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
                    check=True, capture_output=True)
