@@ -390,10 +390,16 @@ def test_train_page_launches_watches_and_cancels_a_run(app, dashboard_artifacts,
     at.text_input(key="train_root").input(str(teaching_set(1.0)))
     at.number_input(key="train_epochs").set_value(400)
     at.text_input(key="train_name").input("from-the-page")
+    at.button[0].click().run()                       # 5 folds (the CLI's default) on 4 speakers
+    assert not at.exception
+    assert [e.value for e in at.error] == [f"{teaching_set(1.0)}: kfold with k=5 needs at least 5 speakers; "
+                                           "the dataset has 4 (use --folds 4 or --protocol speaker)"]
+    run = dashboard_artifacts / "runs" / "from-the-page"
+    assert not run.exists()                          # refused before anything was launched
+    at.number_input(key="train_folds").set_value(4)
     at.button[0].click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert "in the background" in at.success[0].value
-    run = dashboard_artifacts / "runs" / "from-the-page"
     deadline = time.monotonic() + 240
     while jobs.status(run)["progress"].get("stage") != "train":
         assert time.monotonic() < deadline, jobs.status(run)
