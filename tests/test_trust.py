@@ -325,3 +325,39 @@ def test_a_run_is_tested_on_another_corpus_over_the_classes_both_share(teaching_
     bad = emojax("evaluate", run, "--dataset", "folder", "--root", junk, "--store", tmp_path / "store", check=False)
     assert bad.returncode == 2 and "share 0 class(es)" in bad.stderr and "--map" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_visitors_predicting_at_once_with_one_loaded_run_get_what_each_gets_alone(teaching_run, teaching_set):
+    """The dashboard loads a run once and every visitor's page predicts with its models, from
+    its own thread: eight predictions at once give, each, what that record gets alone (a model
+    written back by one thread while another read it broke both: an attribute missing, a shape
+    refused)."""
+    import threading
+
+    from emojax.features.record import Features
+    from emojax.inference import predict_features
+
+    trained = TrainedRun(teaching_run(1.0)[0])
+    stems = sorted(p.with_suffix("") for p in (teaching_set(1.0) / "store").glob("*.json"))[:8]
+    records = [Features.load(s) for s in stems]
+    alone = [predict_features(r, trained)["models"] for r in records]
+    for _ in range(4):
+        got: list = [None] * len(records)
+        go = threading.Barrier(len(records))
+
+        def predict(i: int) -> None:
+            go.wait()
+            try:
+                got[i] = predict_features(records[i], trained)["models"]
+            except Exception as e:          # noqa: BLE001 -- what a visitor's page would show
+                got[i] = e
+
+        threads = [threading.Thread(target=predict, args=(i,)) for i in range(len(records))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        for i, (g, want) in enumerate(zip(got, alone)):
+            assert not isinstance(g, Exception), f"{stems[i].name}: {g!r}"
+            for m in want:
+                assert g[m]["proba"] == pytest.approx(want[m]["proba"], abs=1e-6), (stems[i].name, m)

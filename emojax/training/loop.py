@@ -101,6 +101,15 @@ def eval_step(model, *arrays):
     return model(tuple(inputs), mask)
 
 
+@partial(jax.jit, static_argnums=0)
+def _pure_eval_step(graphdef, state, *arrays):
+    """``eval_step`` on a model given as its (graph, state) split: the caller's module is only
+    read, never written back (``nnx.jit`` updates its argument in place after each call, so two
+    threads predicting with one shared model, as the dashboard's visitors do, broke each other)."""
+    *inputs, mask = arrays
+    return nnx.merge(graphdef, state)(tuple(inputs), mask)
+
+
 def _batches(n: int, size: int) -> list[np.ndarray]:
     """Index batches of exactly ``size`` (the last padded with -1) so every step has one shape."""
     out = []
@@ -114,10 +123,11 @@ def predict_logits(model: nnx.Module, split: Split, batch: int = EVAL_BATCH, *,
                    step: Callable | None = None) -> np.ndarray:
     """Logits ``(N, K)`` of every video in ``split`` (the model in eval mode). Batches are
     padded to a power of two (at most ``batch``), so few shapes are ever compiled. ``step``:
-    ``eval_step`` with the model bound by ``nnx.cached_partial`` (a training loop's)."""
+    ``eval_step`` with the model bound by ``nnx.cached_partial`` (a training loop's). Without
+    it the model is only read, so that threads may share it."""
     if step is None:
-        model.eval()
-        step = partial(eval_step, model)
+        model.eval()                 # idempotent: a model already in eval mode is left as it is
+        step = partial(_pure_eval_step, *nnx.split(model))
     dp = data_parallel()
     batches = [dp.pad(b) for b in _batches(len(split), min(batch, 1 << max(len(split) - 1, 0).bit_length()))]
     out = [step(*dp.put(*split.batch(b))) for b in batches]  # all dispatched before the first is read
