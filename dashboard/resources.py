@@ -65,6 +65,11 @@ def run_extractor(run: Path) -> ExtractorConfig:
     return ExtractorConfig.from_dict(read_model_info(run)["extractor"])
 
 
+#: at most this long a visitor's per-video contributions (permutations of the run's models, on
+#: the server's cores) wait for the other visitors' uploads to be read and predicted first
+CONTRIBUTIONS_WAIT_S = 30.0
+
+
 @st.cache_resource(show_spinner=False)
 def extraction_pool() -> ExtractionPool:
     """The server's extraction workers, shared by every visitor (``$EMOJAX_EXTRACTION_WORKERS``

@@ -93,6 +93,11 @@ def contributions(pred: dict, run: Path) -> dict | None:
     if data is None:
         st.info(f"This video's modality contributions need the run's data: {why}")
         return None
+    pool = resources.extraction_pool()
+    if pool.busy():         # other visitors' videos first: their predictions wait on the same cores
+        with st.spinner("Other visitors' videos are being read; this video's contributions come after their "
+                        "predictions…"):
+            pool.idle(resources.CONTRIBUTIONS_WAIT_S)
     with st.spinner("How much did each modality count for this video?"):
         out = explain_video(data, pred["features"], FUSED, groupings=("modality",), gradients=False)
     return shares_per_model(out)
