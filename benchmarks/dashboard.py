@@ -76,6 +76,23 @@ def cli_baseline(clip: Path) -> float:
     return time.perf_counter() - t0
 
 
+def renice_browser() -> int:
+    """Put every Chromium process of this machine at the lowest priority (nice 19), so that it
+    only takes what the server leaves: the five visitors' browsers stand in for five visitors'
+    own machines, where drawing their pages costs the server nothing. How many were reniced."""
+    import psutil
+
+    n = 0
+    for p in psutil.process_iter(["name", "cmdline"]):
+        try:
+            if "chrom" in (p.info["name"] or "") or any("chrom" in a for a in (p.info["cmdline"] or [])[:1]):
+                p.nice(19)
+                n += 1
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return n
+
+
 def browser(clip: Path, repeats: int, visitors: list[Path]) -> dict:
     from tests.browser import chromium, serve, upload_and_wait, visitors_at_once
 
@@ -86,9 +103,18 @@ def browser(clip: Path, repeats: int, visitors: list[Path]) -> dict:
             copy = Path(tmp) / f"clip-{i}.mp4"       # a new file each time: nothing is reused
             copy.write_bytes(clip.read_bytes())
             warm.append(upload_and_wait(page, url, copy))   # a new page load: a new session
+        # five visitors, their five pages drawn on this machine's 2 cores beside the server ...
         together = visitors_at_once(page.context, url, visitors)
+        # ... and again (new sessions, new files) with the browser at the lowest priority
+        again = []
+        for v in visitors:
+            copy = Path(tmp) / f"again-{v.name}"
+            copy.write_bytes(v.read_bytes())
+            again.append(copy)
+        reniced = visitors_at_once(page.context, url, again, before=renice_browser)
     return {"first_s": first, "warm_s": warm, "warm_median_s": statistics.median(warm),
-            "visitors": [{"seconds": t, "label": label} for t, label in together]}
+            "visitors": [{"seconds": t, "label": label, "server_s": r} for t, label, r in together],
+            "visitors_browser_niced": [{"seconds": t, "label": label, "server_s": r} for t, label, r in reniced]}
 
 
 def expected_labels(clips: list[Path]) -> list[str]:
@@ -117,8 +143,9 @@ def main() -> int:
         cli = cli_baseline(clip)
         expected = expected_labels(visitors)
         web = browser(clip, args.repeats, visitors)
-    for v, want in zip(web["visitors"], expected):
-        v["expected"], v["correct"] = want, v["label"] == want
+    for key in ("visitors", "visitors_browser_niced"):
+        for v, want in zip(web[key], expected):
+            v["expected"], v["correct"] = want, v["label"] == want
     import jax
 
     from emojax.features.pool import default_workers
@@ -132,6 +159,12 @@ def main() -> int:
         "ratio_warm_to_target": web["warm_median_s"] / TARGET_S, "ratio_first_to_target": web["first_s"] / TARGET_S,
         "visitors_slowest_s": max(v["seconds"] for v in web["visitors"]),
         "visitors_correct": sum(v["correct"] for v in web["visitors"]),
+        "visitors_browser_niced_slowest_s": max(v["seconds"] for v in web["visitors_browser_niced"]),
+        # the server's answer reaching the browser (what a visitor's own machine would then draw)
+        "visitors_server_slowest_s": max((v["server_s"] or float("inf")) for v in web["visitors"]),
+        "visitors_browser_niced_server_slowest_s": max((v["server_s"] or float("inf"))
+                                                       for v in web["visitors_browser_niced"]),
+        "visitors_browser_niced_correct": sum(v["correct"] for v in web["visitors_browser_niced"]),
         "dashboard_overhead_s": web["warm_median_s"] - lib["median_s"],
     }
     out = ROOT / "artifacts" / "benchmarks" / "dashboard.json"
@@ -144,14 +177,24 @@ def main() -> int:
                       (f"dashboard, {len(VISITORS)} visitors uploading different clips at once: the slowest "
                        f"({result['visitors_correct']} of {len(VISITORS)} shown their own clip's prediction)",
                        result["visitors_slowest_s"]),
+                      (f"the same, the browser at the lowest priority (standing for the visitors' own machines; "
+                       f"{result['visitors_browser_niced_correct']} of {len(VISITORS)} shown their own)",
+                       result["visitors_browser_niced_slowest_s"]),
+                      ("the same, the server's answer reaching the browser (before the page draws it): the slowest",
+                       result["visitors_server_slowest_s"]),
                       ("library: extract + predict, all loaded", lib["median_s"]),
                       ("`emojax predict` in a new process", cli)):
         print(f"| {name} | {sec:.2f} | {sec / TARGET_S:.2f}× |")
     print(f"(reading the face alone: {lib['extract_s']:.2f} s; the dashboard adds {result['dashboard_overhead_s']:.2f} s)")
-    times = ", ".join(f"{v['seconds']:.2f}" for v in sorted(web["visitors"], key=lambda v: v["seconds"]))
-    print(f"({len(VISITORS)} visitors at once, {result['extraction_workers']} extraction workers: {times} s; the slowest "
-          f"{result['visitors_slowest_s'] / VISITORS_TARGET_S:.2f}× of the {VISITORS_TARGET_S:g}-s target; "
-          f"load {load_before:.2f} before, {os.getloadavg()[0]:.2f} after)")
+    for key, how in (("visitors", "browser beside the server"), ("visitors_browser_niced", "browser at nice 19")):
+        times = ", ".join(f"{v['seconds']:.2f}" for v in sorted(web[key], key=lambda v: v["seconds"]))
+        answered = ", ".join("—" if v["server_s"] is None else f"{v['server_s']:.2f}"
+                             for v in sorted(web[key], key=lambda v: v["server_s"] or float("inf")))
+        slowest = max(v["seconds"] for v in web[key])
+        print(f"({len(VISITORS)} visitors at once, {how}, {result['extraction_workers']} extraction workers: shown at "
+              f"{times} s, the slowest {slowest / VISITORS_TARGET_S:.2f}× of the {VISITORS_TARGET_S:g}-s target; the "
+              f"server's answer reached the browser at {answered} s)")
+    print(f"(load {load_before:.2f} before, {os.getloadavg()[0]:.2f} after)")
     return 0
 
 

@@ -6,6 +6,7 @@ again."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections import OrderedDict
@@ -68,6 +69,40 @@ def run_extractor(run: Path) -> ExtractorConfig:
 #: at most this long a visitor's per-video contributions (permutations of the run's models, on
 #: the server's cores) wait for the other visitors' uploads to be read and predicted first
 CONTRIBUTIONS_WAIT_S = 30.0
+
+
+@st.cache_resource(show_spinner=False)
+def _predicting() -> tuple[threading.Condition, list[int]]:
+    return threading.Condition(), [0]
+
+
+@contextlib.contextmanager
+def predicting():
+    """Around a visitor's upload being read and predicted: while any is, :func:`after_predictions`
+    waits."""
+    cond, count = _predicting()
+    with cond:
+        count[0] += 1
+    try:
+        yield
+    finally:
+        with cond:
+            count[0] -= 1
+            cond.notify_all()
+
+
+def predictions_pending() -> int:
+    """How many visitors' uploads are being read or predicted now."""
+    return _predicting()[1][0]
+
+
+def after_predictions(timeout: float = CONTRIBUTIONS_WAIT_S) -> bool:
+    """Wait until no visitor's upload is being read or predicted, at most ``timeout`` seconds
+    (work that can wait, such as a video's contributions, goes after the predictions waited
+    for on the same cores); whether none is."""
+    cond, count = _predicting()
+    with cond:
+        return cond.wait_for(lambda: count[0] == 0, timeout)
 
 
 @st.cache_resource(show_spinner=False)

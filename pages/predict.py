@@ -93,11 +93,10 @@ def contributions(pred: dict, run: Path) -> dict | None:
     if data is None:
         st.info(f"This video's modality contributions need the run's data: {why}")
         return None
-    pool = resources.extraction_pool()
-    if pool.busy():         # other visitors' videos first: their predictions wait on the same cores
+    if resources.predictions_pending():  # other visitors' predictions first: they wait on the same cores
         with st.spinner("Other visitors' videos are being read; this video's contributions come after their "
                         "predictions…"):
-            pool.idle(resources.CONTRIBUTIONS_WAIT_S)
+            resources.after_predictions()
     with st.spinner("How much did each modality count for this video?"):
         out = explain_video(data, pred["features"], FUSED, groupings=("modality",), gradients=False)
     return shares_per_model(out)
@@ -196,7 +195,8 @@ if run is not None and video is not None:
     pred = st.session_state.get("prediction")
     if pred is None or pred["key"] != (str(video.path), str(run)):
         try:
-            pred = predict(video, run)
+            with resources.predicting():
+                pred = predict(video, run)
         except EmojaxError as e:       # named by the visitor's file name, not our temp file's
             pred = {"key": (str(video.path), str(run)), "error": video.message(e)}
         st.session_state["prediction"] = pred

@@ -794,3 +794,30 @@ def test_an_uploaded_audio_file_is_predicted_by_the_voice_model_alone(app, dashb
     assert not at.exception, [e.message for e in at.exception]
     assert any("audio only" in i.value and "absent" in i.value for i in at.info)
     assert VOICE_TITLE in figures(at) and "rPPG: mean R, G, B of the skin (centred)" not in figures(at)
+
+
+def test_contributions_wait_for_the_predictions_being_made():
+    """A video's contributions (permutations on the server's cores) start only once no other
+    visitor's upload is being read or predicted, or after the bounded wait."""
+    import threading
+
+    from dashboard import resources
+
+    entered, release = threading.Event(), threading.Event()
+
+    def visitor() -> None:
+        with resources.predicting():
+            entered.set()
+            release.wait(10)
+
+    t = threading.Thread(target=visitor)
+    t.start()
+    assert entered.wait(10)
+    assert resources.predictions_pending() == 1
+    assert resources.after_predictions(0.2) is False        # still predicting: waited, then gave up
+    threading.Timer(0.3, release.set).start()
+    t0 = time.monotonic()
+    assert resources.after_predictions(10) is True
+    assert 0.2 < time.monotonic() - t0 < 5                  # waited for the prediction to end
+    t.join(10)
+    assert resources.predictions_pending() == 0

@@ -192,21 +192,6 @@ class ExtractionPool:
         called on this thread)."""
         return self.submit(path, config, accept_partial=accept_partial).wait(progress)
 
-    def busy(self) -> bool:
-        """Whether a video is being read or waits in line (one just submitted counts once the
-        pool's keeper has taken it in, within moments)."""
-        return bool(self._line) or bool(self._running)
-
-    def idle(self, timeout: float) -> bool:
-        """Wait until no video is being read or waits in line, at most ``timeout`` seconds;
-        whether it is so."""
-        deadline = time.monotonic() + timeout
-        while self.busy():
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.1)
-        return True
-
     def warm(self, config: ExtractorConfig | None = None, *, hold: float = 0.3) -> set[int]:
         """Start every worker and build its extractor for ``config`` now, so that the first video
         does not wait for them; the pids of the workers warmed."""
