@@ -25,9 +25,9 @@ of them):
   other corpus's), under the same paths, and the run's report when a report writer is given.
 
 Where: without a URI, ``MLFLOW_TRACKING_URI`` when it is set, else a SQLite store beside the
-artifacts (:func:`default_uri`, ``sqlite:///<artifacts>/mlflow.db``, its files in
-``<artifacts>/mlartifacts``), which ``mlflow ui --backend-store-uri`` shows with nothing else
-started; the experiment is ``MLFLOW_EXPERIMENT_NAME``, else ``emojax``. The MLflow run of a run
+artifacts that hold the run (:func:`default_uri`: ``sqlite:///<ART>/mlflow.db`` for a run folder
+``<ART>/runs/<name>``, an absolute path whatever the current folder; its files in
+``<ART>/mlartifacts``), which ``mlflow ui --backend-store-uri`` shows with nothing else started; the experiment is ``MLFLOW_EXPERIMENT_NAME``, else ``emojax``. The MLflow run of a run
 folder is kept in its ``mlflow.json`` (per tracking URI, written atomically). MLflow is an
 optional extra (``emojax[mlflow]``), imported only here and only when asked for.
 """
@@ -65,33 +65,44 @@ SCORES = ("accuracy", "uar", "precision_macro", "recall_macro", "f1_macro", "f1_
 _BATCH = 1000
 
 
-def default_uri(artifacts: str | os.PathLike | None = None) -> str:
-    """The local store: ``sqlite:///<artifacts>/mlflow.db``, ``artifacts`` being ``EMOJAX_ARTIFACTS``
-    (default ``./artifacts``), as an absolute path."""
-    folder = Path(artifacts if artifacts is not None else os.environ.get("EMOJAX_ARTIFACTS", "artifacts"))
+def artifacts_of(run_dir: str | os.PathLike) -> Path:
+    """The artifacts folder that holds a run folder, as an absolute path (symbolic links kept as
+    named): ``ART`` for ``ART/runs/NAME``, else the run folder's own parent."""
+    run = Path(os.path.abspath(Path(run_dir).expanduser()))
+    return run.parent.parent if run.parent.name == "runs" else run.parent
+
+
+def default_uri(artifacts: str | os.PathLike | None = None, *, run_dir: str | os.PathLike | None = None) -> str:
+    """The local store, ``sqlite:///<artifacts>/mlflow.db`` as an absolute path: beside the
+    artifacts that hold ``run_dir`` (:func:`artifacts_of`) when a run folder is given, whatever the
+    current folder; else in ``artifacts``, else ``EMOJAX_ARTIFACTS`` (default ``./artifacts``)."""
+    if run_dir is not None:
+        folder = artifacts_of(run_dir)
+    else:
+        folder = Path(artifacts if artifacts is not None else os.environ.get("EMOJAX_ARTIFACTS", "artifacts"))
     return "sqlite:///" + str(folder.expanduser().resolve() / DEFAULT_DB)
 
 
-def tracking_uri(uri: str | None) -> str:
-    """The tracking URI ``--track [URI]`` means: ``uri``, or without one ``MLFLOW_TRACKING_URI``,
-    else :func:`default_uri`. A URI must name its scheme (``sqlite:///runs.db``,
-    ``http://host:5000``, ``databricks``): a bare path is refused, since it is most likely a run
-    folder taken as ``--track``'s value."""
+def tracking_uri(uri: str | None, run_dir: str | os.PathLike | None = None) -> str:
+    """The tracking URI ``--track [URI]`` means for the run folder ``run_dir``: ``uri``, or without
+    one ``MLFLOW_TRACKING_URI``, else :func:`default_uri` (beside the artifacts holding the run).
+    A URI must name its scheme (``sqlite:///runs.db``, ``http://host:5000``, ``databricks``): a bare
+    path is refused, since it is most likely a run folder taken as ``--track``'s value."""
     if not uri:
-        return os.environ.get("MLFLOW_TRACKING_URI") or default_uri()
+        return os.environ.get("MLFLOW_TRACKING_URI") or default_uri(run_dir=run_dir)
     if uri != "databricks" and not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", uri):
         raise EmojaxError(f"--track {uri}: not a tracking URI (such as sqlite:///path/mlflow.db or "
                           "http://host:5000); a run folder taken for it? put --track after the folder")
     return uri
 
 
-def check_tracking(uri: str | None) -> str:
+def check_tracking(uri: str | None, run_dir: str | os.PathLike | None = None) -> str:
     """What ``--track URI`` would refuse before anything is trained, refused now without starting
     anything (the Train page checks its settings with it): a URI that is not one, MLflow not
     installed. The URI meant (:func:`tracking_uri`)."""
     import importlib.util
 
-    uri = tracking_uri(uri)
+    uri = tracking_uri(uri, run_dir)
     if importlib.util.find_spec("mlflow") is None:
         raise EmojaxError(INSTALL_HINT)
     return uri
@@ -150,7 +161,7 @@ class MlflowRun:
         """The MLflow run of ``run_dir`` on ``uri`` (:func:`tracking_uri`), its store reached and
         its experiment found or made now (a wrong URI is said before anything is trained); the run
         itself is found or started when something is first logged (:attr:`run_id`)."""
-        uri = tracking_uri(uri)
+        uri = tracking_uri(uri, run_dir)
         mlflow = load_mlflow()
         from mlflow.exceptions import MlflowException
 

@@ -6,9 +6,12 @@ open and the run assumed.
 
 The file opens offline: Plotly's JavaScript is inlined once in its head, every figure is drawn
 from it (no CDN, no MathJax, no web font), and nothing on the page asks for anything beyond the
-file itself. Every value read from the run is escaped before it reaches the page. A part the run
-does not have (not explained yet, no other corpus, no curves) is said as missing, never drawn
-from anything else. The figures are the library's (:mod:`emojax.plots`), the ones the
+file itself. Every value read from the run is escaped before it reaches the page; the library's
+sentences, written in Markdown, have their code spans (`emojax explain`) as ``<code>``. A part
+the run does not have (not explained yet, a grouping not explained, no other corpus, no curves)
+is said as missing with the command that fills it, the run named by its full path, never drawn
+from anything else; a file the run has but that cannot be read (cut short, edited) is an error
+naming it (:class:`~emojax.errors.RunFileError`), and nothing is written. The figures are the library's (:mod:`emojax.plots`), the ones the
 dashboard's pages draw; the sentences beside them are :mod:`emojax.training.summary`'s.
 
     emojax report artifacts/runs/demo-improved --out demo.html
@@ -20,15 +23,16 @@ import html
 import json
 import os
 import platform
+import re
+import shlex
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Mapping, Sequence
 
 from . import __version__
-from .crosscorpus import cross_results
 from .errors import RunFileError
-from .explain.groups import GROUP_TITLES, VOICE_GROUPS
+from .explain.groups import GROUP_TITLES, GROUPINGS, VOICE_GROUPS
 from .explain.importance import read_importance
 from .fileio import atomic_write_bytes
 from .models import MODEL_NAMES, TITLES
@@ -50,6 +54,11 @@ SECTIONS = (("configuration", "Configuration and protocol"), ("environment", "En
             ("assumptions", "The paper's assumptions"))
 #: the most channels a channel grouping's chart shows (the most important first), as the dashboard does
 TOP_CHANNELS = 20
+#: what each grouping of ``emojax explain`` gives, said when a run's explanation lacks it
+GROUPING_TITLES = {"modality": "the modality shares (Table 2)", "region": "face regions and voice groups",
+                   "channel": "channels (each input channel: the finest importances)", "time": "moments of the video"}
+#: a Markdown code span in a sentence of the library
+_CODE = re.compile(r"`([^`\n]+)`")
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0 auto; max-width: 1100px;
@@ -73,20 +82,34 @@ def e(value) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _table(head: Sequence[str], rows: Sequence[Sequence], *, numeric_from: int = 1, cls: str = "") -> str:
-    """An HTML table; every cell escaped; cells from column ``numeric_from`` on right-aligned."""
+def prose(text) -> str:
+    """A sentence of the library (Markdown) as HTML: escaped, each code span (`...`) as ``<code>``."""
+    return _CODE.sub(lambda m: f"<code>{m.group(1)}</code>", e(text))
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence], *, numeric_from: int = 1, cls: str = "",
+           markdown: bool = False) -> str:
+    """An HTML table; every cell escaped (with ``markdown``, the cells before ``numeric_from`` are
+    the library's sentences: :func:`prose`); cells from column ``numeric_from`` on right-aligned."""
+    text = prose if markdown else e
     out = [f'<table class="{e(cls)}">' if cls else "<table>", "<thead><tr>"]
     out += [f"<th>{e(h)}</th>" for h in head]
     out.append("</tr></thead><tbody>")
     for row in rows:
-        out.append("<tr>" + "".join(f'<td class="num">{e(c)}</td>' if i >= numeric_from else f"<td>{e(c)}</td>"
+        out.append("<tr>" + "".join(f'<td class="num">{e(c)}</td>' if i >= numeric_from else f"<td>{text(c)}</td>"
                                     for i, c in enumerate(row)) + "</tr>")
     out.append("</tbody></table>")
     return "".join(out)
 
 
 def _p(text: str, cls: str = "") -> str:
-    return f'<p class="{cls}">{e(text)}</p>' if cls else f"<p>{e(text)}</p>"
+    """A paragraph of the library's prose (:func:`prose`: escaped, its code spans as code)."""
+    return f'<p class="{cls}">{prose(text)}</p>' if cls else f"<p>{prose(text)}</p>"
+
+
+def _where(run: Path) -> str:
+    """The run folder as a command line names it from anywhere: its full path, quoted for a shell."""
+    return shlex.quote(os.path.abspath(run))
 
 
 def _sentence(text: str) -> str:
@@ -193,7 +216,7 @@ def _environment(page: _Page, metrics: Mapping, written: str) -> None:
     page.add(_table(["dataset", ""], rows, numeric_from=2))
     if videos.get("left_out"):
         page.add("<details><summary>The videos left out, and why</summary><ul>"
-                 + "".join(f"<li>{e(v.get('what'))}: {e(v.get('why'))}</li>" for v in videos["left_out"])
+                 + "".join(f"<li>{e(v.get('what'))}: {prose(v.get('why'))}</li>" for v in videos["left_out"])
                  + "</ul></details>")
     page.end()
 
@@ -220,7 +243,8 @@ def _table1_section(page: _Page, metrics: Mapping) -> None:
              for seed, scores in zip(seeds, per_seed)], cls="seeds"))
     if metrics.get("ci"):
         page.add(f"<h3>Bootstrap intervals{f' (first seed, {seeds[0]})' if len(seeds) > 1 else ''}</h3><ul>"
-                 + "".join(f"<li>{e(TITLES.get(m, m))}: {e(interval_line(metrics, m))}</li>" for m in _models(metrics['ci']))
+                 + "".join(f"<li>{e(TITLES.get(m, m))}: {prose(interval_line(metrics, m))}</li>"
+                           for m in _models(metrics['ci']))
                  + "</ul>")
         warning = metrics.get("bootstrap", {}).get("warning")
         if warning:
@@ -284,14 +308,19 @@ def _curves(page: _Page, run: Path, metrics: Mapping) -> None:
 
 def _table2(page: _Page, run: Path) -> None:
     page.section("table2")
+    explain = f"`emojax explain {_where(run)} --per-class`"
     if not (run / "importance.json").is_file():
-        page.add(_missing(f"The run has not been explained yet (`emojax explain {run.name} --per-class` does it)."))
+        page.add(_missing(f"The run has not been explained yet ({explain} does it, every grouping and each class)."))
         page.end()
         return
-    try:
-        imp = read_importance(run)
-    except RunFileError as err:
-        page.add(_missing(f"The run's explanation cannot be read: {err}"))
+    imp = read_importance(run)          # a file that cannot be read is an error naming it, not a note
+    explained = {g.partition(":")[0] for entry in imp["models"].values() for g in entry["groupings"]}
+    absent = [g for g in GROUPINGS if g not in explained]
+    if absent:
+        page.add(_missing("Not explained: " + "; ".join(GROUPING_TITLES[g] for g in absent)
+                          + f" ({explain} explains every grouping)."))
+    if not imp["table2"]:
+        _table2_fine(page, imp, explain)
         page.end()
         return
     page.figure(modality_shares_chart(imp["table2"], imp.get("paper_table2")))
@@ -304,6 +333,12 @@ def _table2(page: _Page, run: Path) -> None:
     if negative:
         page.add(_p("Negative here: " + "; ".join(f"{TITLES.get(m, m)}: " + ", ".join(
             f"{k} {100 * v:+.2f} points" for k, v in n.items()) for m, n in negative.items()) + ".", "note"))
+    _table2_fine(page, imp, explain)
+    page.end()
+
+
+def _table2_fine(page: _Page, imp: Mapping, explain: str) -> None:
+    """Each explained model's finer importances: every grouping but the modality, each class's recall."""
     settings = imp.get("settings", {})
     for m, entry in imp["models"].items():
         page.add(f"<h3>{e(TITLES.get(m, m))}</h3>", _p(
@@ -328,26 +363,18 @@ def _table2(page: _Page, run: Path) -> None:
             page.figure(class_heatmap_chart(g["names"], imp["classes"], g["mean"],
                                             title=f"{TITLES.get(m, m)}: drop in each class's recall, by {name}"))
         if "per_class" not in entry:
-            page.add(_missing(f"{TITLES.get(m, m)}: no per-class importances (`emojax explain --per-class`)."))
-    page.end()
+            page.add(_missing(f"{TITLES.get(m, m)}: no per-class importances ({explain} gives them)."))
 
 
 def _cross(page: _Page, run: Path) -> None:
     page.section("cross-corpus")
-    results = cross_results(run)
-    if not results:
-        page.add(_missing("The run's models have not been tested on another corpus (`emojax evaluate RUN --dataset "
-                          "KIND --root PATH`)."))
-    for name, m in results.items():
+    names = [p.parent.name for p in sorted((run / "cross").glob("*/metrics.json"))]
+    if not names:
+        page.add(_missing(f"The run's models have not been tested on another corpus (`emojax evaluate {_where(run)} "
+                          "--dataset KIND --root PATH`)."))
+    for name in names:
+        m = read_metrics(run, f"cross/{name}/metrics.json")    # one that cannot be read is an error naming it
         page.add(f"<h3>{e(name)}</h3>")
-        if not isinstance(m, str):
-            try:
-                read_metrics(run, f"cross/{name}/metrics.json")
-            except RunFileError as err:
-                m = str(err)
-        if isinstance(m, str):
-            page.add(_p(m, "warning"))
-            continue
         left = m.get("left_out", {}).get("classes", {})
         page.add(_p(f"{m.get('dataset', 'a corpus')}: {m.get('n_videos', '?')} videos, {len(m['classes'])} shared "
                     f"classes; {m.get('models_used', 'models used: not recorded')}; "
@@ -374,7 +401,7 @@ def _assumptions(page: _Page, cfg, info: Mapping) -> None:
                     f"{len(paper['choices'])} choices are not stated in the paper and assumed here.", "note"))
         page.add(_table(["choice", "the paper", "this run (emojax paper)"],
                         [[c["topic"], c["paper"], c["emojax"]] for c in paper["choices"]], numeric_from=3,
-                        cls="assumptions"))
+                        cls="assumptions", markdown=True))
     page.end()
 
 

@@ -1,11 +1,14 @@
 """`--track`: a run logged to a real MLflow store (SQLite) and read back through
-``mlflow.search_runs``, compared with the run folder's own files; a `train` killed mid-way and
-resumed continues the same MLflow run; without MLflow, `--track` says how to install it."""
+``mlflow.search_runs``, compared with the run folder's own files (its seeds, its final model, its
+other corpus); a `train` killed mid-way and resumed continues the same MLflow run; the local store
+is beside the artifacts holding the run whatever the current folder; without MLflow, `--track`
+says how to install it."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -22,8 +25,8 @@ MODALITIES = ("rppg", "face")
 SCORES = ("accuracy", "uar", "precision_macro", "recall_macro", "f1_macro", "f1_weighted")
 
 
-def cli(*args, check=True, **kw):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+def cli(*args, check=True, env=None, **kw):
+    env = {k: v for k, v in (os.environ if env is None else env).items() if not k.startswith("MLFLOW_")}
     proc = subprocess.run([sys.executable, "-m", "emojax.cli", *map(str, args)], capture_output=True, text=True,
                           env=env, **kw)
     if check and proc.returncode != 0:
@@ -33,7 +36,7 @@ def cli(*args, check=True, **kw):
 
 def train_args(root, out, uri):
     return ["train", "--dataset", "teaching", "--root", root, "--store", root / "store", "--preset", "improved",
-            "--protocol", "kfold", "--folds", "2", "--seeds", "2", "--epochs", "3",
+            "--protocol", "kfold", "--folds", "2", "--seeds", "2", "--refit", "--epochs", "3",
             "--modalities", ",".join(MODALITIES), "--checkpoint-every", "0", "--quiet", "--out", out, "--track", uri]
 
 
@@ -50,8 +53,10 @@ def config_params(config: dict, prefix: str = "") -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def tracked_run(teaching_set, tmp_path_factory):
-    """A `train --track` killed in the middle of its first seed's second fold, then run again to the end;
-    then explained and evaluated with --track. Returns (run folder, URI, run id seen after the kill)."""
+    """A `train --track` of two seeds and a final model, killed in the middle of its first seed's second
+    fold, then run again to the end; then explained, evaluated, and tested on another corpus (the
+    teaching clips again, their features stored) with --track. Returns (run folder, URI, run id seen
+    after the kill)."""
     root = teaching_set(1.0)
     base = tmp_path_factory.mktemp("mlflow")
     out, uri = base / "run", f"sqlite:///{base / 'store' / 'mlflow.db'}"
@@ -65,6 +70,8 @@ def tracked_run(teaching_set, tmp_path_factory):
     cli(*train_args(root, out, uri))
     cli("explain", out, "--groups", "modality", "--repeats", "1", "--track", uri)
     cli("evaluate", out, "--json", "--track", uri)
+    cli("evaluate", out, "--dataset", "teaching", "--root", root, "--store", root / "store", "--name", "again",
+        "--json", "--track", uri)
     return out, uri, killed
 
 
@@ -110,7 +117,7 @@ def test_nested_runs_hold_each_fold_s_curves_and_scores(tracked_run, store):
     parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
     children = {(r.data.tags["emojax.seed"], r.data.tags["emojax.fold"]): r for r in runs
                 if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
-    assert set(children) == {("0", "1"), ("0", "2"), ("1", "1"), ("1", "2")}
+    assert set(children) == {("0", "1"), ("0", "2"), ("1", "1"), ("1", "2"), ("0", "final")}
     assert all(r.info.status == "FINISHED" for r in children.values())
     metrics = json.loads((out / "metrics.json").read_text())
     for si, (seed, folder) in enumerate((("0", out), ("1", out / "seeds" / "1"))):
@@ -173,6 +180,64 @@ def test_table1_and_table2_are_metrics_and_tables(tracked_run, store):
     assert np.isfinite(list(got.values())).all()
 
 
+def test_the_final_model_and_another_corpus_are_logged_as_the_run_folder_has_them(tracked_run, store):
+    """--refit: the nested run ``final`` holds the final model's curves (checkpoint/final/curves.jsonl);
+    evaluate --dataset: the other corpus's Table 1 means are metrics ``cross/<name>/<model>/<score>``,
+    and its metrics.json an artifact under its path."""
+    from emojax.training.progress import read_curves
+
+    out, _, _ = tracked_run
+    runs, client = store
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    final = next(r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id
+                 and r.data.tags["emojax.fold"] == "final")
+    assert final.info.status == "FINISHED" and final.data.tags["emojax.seed"] == "0"
+    metrics = json.loads((out / "metrics.json").read_text())
+    curves = read_curves(out / "checkpoint" / "final")
+    assert {c["model"] for c in curves} == set(metrics["final"]["epochs"]) == {"rppg", "face", "early_fusion"}
+    for model, stop in metrics["final"]["epochs"].items():
+        mine = [c for c in curves if c["model"] == model]
+        assert [c["epoch"] for c in mine] == list(range(1, stop + 1))
+        for key in ("train_loss", "train_acc", "lr"):
+            history = client.get_metric_history(final.info.run_id, f"{model}/{key}")
+            assert sorted((m.step, m.value) for m in history) == [(c["epoch"], c[key]) for c in mine], (model, key)
+    cross = json.loads((out / "cross" / "again" / "metrics.json").read_text())
+    got = parent.data.metrics
+    assert set(cross["summary"]) == {"rppg", "face", "late_fusion", "early_fusion"}
+    for model, st in cross["summary"].items():
+        for s in SCORES:
+            assert got[f"cross/again/{model}/{s}"] == pytest.approx(st[s]["mean"], abs=1e-12), (model, s)
+    logged = {a.path for a in client.list_artifacts(parent.info.run_id, "cross/again")}
+    assert "cross/again/metrics.json" in logged
+
+
+def test_the_local_store_is_beside_the_artifacts_holding_the_run_whatever_the_current_folder(tracked_run, tmp_path):
+    """A run folder ART/runs/NAME tracked without a URI, from inside ART/runs by a relative path, then
+    from elsewhere by its full path: both log to sqlite:///ART/mlflow.db (its files in ART/mlartifacts),
+    the same MLflow run, and nothing is written in the current folders."""
+    src, _, _ = tracked_run
+    art = tmp_path / "art"
+    run = shutil.copytree(src, art / "runs" / "copy")
+    (run / "mlflow.json").unlink()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    uri = f"sqlite:///{art / 'mlflow.db'}"
+    env = {"EMOJAX_ARTIFACTS": str(elsewhere / "artifacts")}         # names another folder: the run's place decides
+    first = cli("evaluate", "copy", "--track", cwd=art / "runs", env={**os.environ, **env})
+    assert f"logging to MLflow at {uri}" in first.stderr, first.stderr
+    ids = json.loads((run / "mlflow.json").read_text())
+    assert list(ids) == [uri] and (art / "mlflow.db").is_file() and (art / "mlartifacts").is_dir()
+    second = cli("evaluate", run, "--track", cwd=elsewhere)
+    assert f"logging to MLflow at {uri}" in second.stderr, second.stderr
+    assert json.loads((run / "mlflow.json").read_text()) == ids
+    assert sorted(p.name for p in art.iterdir()) == ["mlartifacts", "mlflow.db", "runs"]
+    assert list(elsewhere.iterdir()) == [] and sorted(p.name for p in (art / "runs").iterdir()) == ["copy"]
+    logged = mlflow.MlflowClient(uri).get_run(ids[uri]["run_id"]).data.metrics
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert logged["table1/early_fusion/accuracy"] == pytest.approx(metrics["seeds"]["summary"]["early_fusion"]
+                                                                   ["accuracy"]["mean"], abs=1e-12)
+
+
 def test_track_without_mlflow_says_how_to_install_it(tmp_path):
     """MLflow hidden from the process (as if not installed): --track is refused before anything is
     read or trained, saying how to install it; a bare path as the URI is refused too."""
@@ -206,6 +271,10 @@ def test_track_is_an_ordinary_option_of_train_and_of_its_command_line(monkeypatc
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("EMOJAX_ARTIFACTS", str(tmp_path / "artifacts"))
     assert tracking_uri("") == f"sqlite:///{tmp_path / 'artifacts' / 'mlflow.db'}"     # beside the artifacts
+    monkeypatch.chdir(tmp_path)
+    # a run folder given: beside the artifacts that hold it (ART for ART/runs/NAME, else its parent)
+    assert tracking_uri("", "lab/runs/mine") == f"sqlite:///{tmp_path / 'lab' / 'mlflow.db'}"
+    assert tracking_uri("", tmp_path / "x" / "mine") == f"sqlite:///{tmp_path / 'x' / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.lab:5000")
     assert tracking_uri("") == "http://mlflow.lab:5000" and tracking_uri("sqlite:///x.db") == "sqlite:///x.db"
 

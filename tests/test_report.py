@@ -6,6 +6,7 @@ Plotly with no request leaving the page and no script error."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -125,8 +126,16 @@ def test_the_report_of_an_explained_run_holds_every_section_with_the_runs_number
     finer = sum(len(e["groupings"]) - ("modality" in e["groupings"]) + len(e.get("per_class", {}))
                 for e in imp["models"].values())
     assert "Face regions" in text and "Moments: windows of the video" in text
-    # what the run lacks is said, not drawn: no other corpus, not a paper run
+    # what the run lacks is said, not drawn: channels not explained (the command that explains them names
+    # the run by its full path), no other corpus, not a paper run
+    assert "channel" not in imp["models"]["early_fusion"]["groupings"]
+    assert (f"Not explained: channels (each input channel: the finest importances) (emojax explain {run} "
+            "--per-class explains every grouping)") in page.sections["table2"]
     assert "have not been tested on another corpus" in page.sections["cross-corpus"]
+    assert f"emojax evaluate {run} --dataset KIND" in page.sections["cross-corpus"]
+    # the library's Markdown sentences are rendered: their code spans are code, no backtick is left
+    assert f"<code>emojax explain {run} --per-class</code>" in text
+    assert not [a for a, t in page.sections.items() if "`" in t], "a backtick shown literally"
     assert "belongs to paper-preset runs" in page.sections["assumptions"]
     assert "Speaker-independent" in page.sections["configuration"]
     assert "JAX" in page.sections["environment"] and "videos used" in page.sections["environment"]
@@ -138,11 +147,13 @@ def test_the_report_of_an_explained_run_holds_every_section_with_the_runs_number
     assert text.count("plotly.js v") == 1 and not page.refs
 
 
-def test_the_report_of_a_paper_run_holds_the_assumptions_and_its_other_corpus(paper_run, tmp_path):
+def test_the_report_of_a_paper_run_holds_the_assumptions_and_its_other_corpus(paper_run, tmp_path, monkeypatch):
     """A copy of the paper run, tested as another corpus on its own clips (all their features are
     in the store: nothing is extracted), with a hand-edited config.json naming a root that is
-    markup: the report has the paper's table as model.json has it, the cross-corpus Table 1 as
-    its metrics.json, says the run is not explained, and escapes the root."""
+    markup: the report has the paper's table as model.json has it (its code spans as code), the
+    cross-corpus Table 1 as its metrics.json, says the run is not explained with the command that
+    explains it, the run named by its full path though the report was asked for by a relative one,
+    and escapes the root."""
     from emojax.crosscorpus import cross_evaluate
     from emojax.models import TITLES
     from emojax.report import report_html
@@ -155,13 +166,17 @@ def test_the_report_of_a_paper_run_holds_the_assumptions_and_its_other_corpus(pa
     info = json.loads((run / "model.json").read_text())
     hostile = '<script>alert("root")</script>'
     (run / "config.json").write_text(json.dumps({**config, "root": config["root"] + hostile}))
-    text = report_html(run)
+    monkeypatch.chdir(run.parent)
+    text = report_html("paper")
     page = Tables(text)
     check_run_numbers(page, metrics)
     rows = page.table("assumptions")
-    assert rows[1:] == [[c["topic"], c["paper"], c["emojax"]] for c in info["paper"]["choices"]]
+    assert rows[1:] == [[c[k].replace("`", "") for k in ("topic", "paper", "emojax")] for c in info["paper"]["choices"]]
+    assert any("`--protocol`" in c["emojax"] for c in info["paper"]["choices"]) and "<code>--protocol</code>" in text
     assert f"{len(info['paper']['not_stated'])} of its {len(info['paper']['choices'])} choices" in text
     assert "has not been explained yet" in page.sections["table2"] and "table2" not in page.tables
+    assert f"(emojax explain {run} --per-class does it" in page.sections["table2"]
+    assert not [a for a, t in page.sections.items() if "`" in t], "a backtick shown literally"
     assert "own-clips" in page.sections["cross-corpus"]
     other = {row[0]: row[1:] for row in page.tables["table1"][1]}          # the second Table 1: the other corpus
     for m, s in cross["summary"].items():
@@ -215,3 +230,88 @@ def test_the_report_opens_offline_in_chromium_with_every_chart_drawn(chromium_re
         assert set(requests) <= {url}, requests
         said = page.evaluate("fetch('https://example.invalid/x').then(() => 'sent', () => 'refused')")
     assert said == "refused" and any("example.invalid" in r for r in requests)
+
+
+def test_a_damaged_file_of_the_run_is_an_error_naming_it_and_nothing_is_written(explained_run, tmp_path):
+    """Each JSON file the report reads (importance.json, metrics.json, config.json, model.json, an
+    other corpus's metrics.json), cut to half its length as a full disk leaves it: `emojax report`
+    exits 2 naming the file and the problem, and the report it would replace is left as it was."""
+    from emojax.errors import RunFileError
+    from emojax.report import write_report
+
+    src, _ = explained_run
+    run = shutil.copytree(src, tmp_path / "run")
+    (run / "cross" / "own").mkdir(parents=True)
+    shutil.copy(run / "metrics.json", run / "cross" / "own" / "metrics.json")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    out = shared / "run.html"
+    out.write_text("the report shared last week")
+    for name in ("importance.json", "metrics.json", "config.json", "model.json", "cross/own/metrics.json"):
+        path = run / name
+        whole = path.read_bytes()
+        path.write_bytes(whole[:len(whole) // 2])
+        if name == "importance.json":           # the command: exit 2, one line naming the file
+            proc = subprocess.run([sys.executable, "-m", "emojax.cli", "report", str(run), "--out", str(out)],
+                                  capture_output=True, text=True)
+            assert proc.returncode == 2 and proc.stdout == "", (proc.returncode, proc.stdout, proc.stderr)
+            assert f"{path}: not valid JSON" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        else:
+            with pytest.raises(RunFileError, match="not valid JSON") as caught:
+                write_report(run, out)
+            assert str(path) in str(caught.value)
+        assert out.read_text() == "the report shared last week" and [p.name for p in shared.iterdir()] == ["run.html"]
+        path.write_bytes(whole)
+    # whole again, every file: the report is written, with the other corpus
+    text = write_report(run, out).read_text(encoding="utf-8")
+    assert "own" in Tables(text).sections["cross-corpus"]
+
+
+@pytest.fixture(scope="module")
+def seeds_run(teaching_set, tmp_path_factory):
+    """``(run folder, metrics)``: two seeds and a final model, one epoch, holdout, the pulse and the
+    landmarks, on ``teaching_set(1.0)`` (whose features are stored: nothing is extracted)."""
+    from emojax.training.config import run_config
+    from emojax.training.run import train_run
+
+    root = teaching_set(1.0)
+    out = tmp_path_factory.mktemp("runs") / "seeds"
+    cfg = run_config("teaching", root, preset="improved", protocol="holdout", store=str(root / "store"), epochs=1,
+                     modalities="rppg,face", seeds=2, refit=True)
+    return out, train_run(cfg, out, checkpoint_every=0)
+
+
+def test_the_report_of_a_run_of_several_seeds_gives_table1_over_seeds_and_each_seed(seeds_run):
+    """Table 1 is the mean ± std over seeds with the std over every fold of every seed, as
+    metrics.json's ``seeds`` has them; each seed's row is its own scores; the final model is said."""
+    from emojax.models import TITLES
+    from emojax.report import report_html
+
+    run, _ = seeds_run
+    metrics = json.loads((run / "metrics.json").read_text())
+    seeds = metrics["seeds"]
+    assert seeds["values"] == [0, 1] and "final" in metrics
+    text = report_html(run)
+    page = Tables(text)
+    head, *rows = page.table("table1")
+    table1 = {row[0]: dict(zip(head[1:], row[1:])) for row in rows}
+    assert set(table1) == {TITLES[m] for m in seeds["summary"]} | {"Majority class (baseline)"}
+    for m, st in seeds["summary"].items():
+        cells = table1[TITLES[m]]
+        assert (cells["Accuracy"], cells["UAR"], cells["F1"]) == (pct(st["accuracy"]), pct(st["uar"]),
+                                                                  pct(st["f1_macro"]))
+        assert cells["Accuracy ± folds"] == f"{100 * st['accuracy']['std_folds']:.2f}"
+        assert cells["UAR ± folds"] == f"{100 * st['uar']['std_folds']:.2f}"
+    assert "mean ± std over 2 seeds (seeds 0, 1" in page.sections["table1"]
+    head, *rows = page.table("seeds")
+    models = [m for m in seeds["per_seed"][0]]
+    assert len(rows) == 2
+    for row, seed, scores in zip(rows, seeds["values"], seeds["per_seed"]):
+        got = dict(zip(head, row))
+        assert got["seed"] == str(seed)
+        for m in models:
+            assert got[f"{TITLES[m]} accuracy"] == f"{100 * scores[m]['accuracy']:.2f}"
+            assert got[f"{TITLES[m]} UAR"] == f"{100 * scores[m]['uar']:.2f}"
+    # the final model's sentence, its code span rendered
+    assert f"Final model: trained on all {metrics['final']['videos']} videos" in page.sections["table1"]
+    assert "<code>emojax predict</code>" in text and "`" not in page.sections["table1"]
