@@ -168,7 +168,7 @@ def test_cancel_presses_ctrl_c_again_when_python_dropped_it(tmp_path):
     run = tmp_path / "runs" / "dropped"
     jobs.launch([sys.executable, "-c", _DROPS_CTRL_C, "emojax", "train"], run)
     deadline = time.monotonic() + 30
-    while "ready" not in (run / jobs.LOG).read_text():
+    while "\nready\n" not in (run / jobs.LOG).read_text():      # its own line, not the command logged
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert jobs.cancel(run, wait=15)
