@@ -23,7 +23,9 @@ def launch_form() -> None:
             return
         pid = jobs.launch([*commands.PROGRAM, "train", *argv], state.runs_dir() / name)
     except (EmojaxError, OSError, ValueError) as e:
-        st.error(str(e))
+        st.error(str(e))                     # the command's own words, as on a terminal
+        if found := train_form.where(str(e)):
+            st.caption("On this page: " + "; ".join(found) + ".")
         return
     st.session_state["train_watch"] = name
     st.success(f"Training {name} on {n} videos in the background (process {pid}); you can leave this page.")

@@ -100,6 +100,116 @@ def test_upload_predict_and_visit_every_page(dashboard_url, dashboard_artifacts)
         assert (SHOTS / f"{name}.png").stat().st_size > 10_000, name
 
 
+def _section(page, title: str):
+    """The Train form's folded section ``title``, opened."""
+    section = page.locator("[data-testid='stExpander']", has_text=title)
+    if section.locator("details").get_attribute("open") is None:
+        section.locator("summary").click()
+    return section
+
+
+def _choose(page, label: str, option: str) -> None:
+    """Pick ``option`` in the select box (or multiselect) labelled ``label``."""
+    from playwright.sync_api import TimeoutError as Timeout
+
+    box, choice = page.get_by_role("combobox", name=label, exact=True), page.get_by_role("option", name=option,
+                                                                                         exact=True)
+    box.click()
+    try:
+        choice.wait_for(timeout=3_000)
+    except Timeout:                            # the click left its list closed: open it from the keyboard
+        box.press("ArrowDown")
+    choice.click()
+    page.keyboard.press("Escape")              # a multiselect's list stays open after a pick
+
+
+def _field(page, label: str, value: str) -> None:
+    """Type ``value`` into the field labelled ``label`` and leave it (committing it)."""
+    box = page.get_by_label(label, exact=True)
+    box.fill(value)
+    box.press("Tab")
+
+
+def test_train_page_refuses_in_the_commands_words_then_launches_the_new_options_and_cancels(dashboard_url,
+                                                                                          dashboard_artifacts,
+                                                                                          tmp_path):
+    """The Train page in a browser: the name follows the dataset chosen; the new options (seeds,
+    a final model, folds, modalities, processes, MLflow) set in their sections; a tracking URI
+    that is none, then the CLI's 5 folds on the teaching set's 4 speakers, refused on the page in
+    the command's words with where to change them; then one run launched, whose command line
+    (shown, and as launched) carries them, cancelled at once and removed."""
+    import json
+    import shutil
+    import time
+
+    from playwright.sync_api import expect
+
+    from dashboard.train_form import DATASETS, LABELS
+    from emojax.features.modalities import TITLES
+    from emojax.training import jobs
+
+    name = "browser-train"
+    run = dashboard_artifacts / "runs" / name
+    db = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    t0 = time.perf_counter()
+    with browser.chromium() as page:
+        try:
+            page.set_viewport_size({"width": 1400, "height": 2400})
+            page.goto(f"{dashboard_url}/train", timeout=120_000)
+            page.get_by_role("heading", name="Train the four models").wait_for(timeout=120_000)
+            out, root = (page.get_by_label(LABELS[d], exact=True) for d in ("out", "root"))
+            expect(out).to_have_value("teaching-improved", timeout=30_000)
+            _choose(page, LABELS["dataset"], DATASETS["folder"])        # the name and root follow the dataset
+            expect(out).to_have_value("folder-improved", timeout=30_000)
+            expect(root).to_have_value("")
+            _choose(page, LABELS["dataset"], DATASETS["teaching"])
+            expect(out).to_have_value("teaching-improved", timeout=30_000)
+            expect(root).to_have_value(str(dashboard_artifacts.resolve() / "teaching"))
+            _field(page, LABELS["out"], name)
+            _choose(page, LABELS["modalities"], TITLES["rppg"])
+            _choose(page, LABELS["modalities"], TITLES["face"])
+            _section(page, "Training: frames, seeds")
+            _field(page, LABELS["seeds"], "2")
+            page.get_by_text(LABELS["refit"], exact=True).click()
+            _section(page, "Where the videos are read")
+            _choose(page, LABELS["engine"], "this machine")
+            _field(page, LABELS["workers"], "1")
+            tracking = _section(page, "Tracking: MLflow")
+            page.get_by_text(LABELS["track"], exact=True).click()
+            tracking.get_by_role("textbox").fill("runs/here")
+            start = page.get_by_role("button", name="Start training")
+            start.click()                            # a folder taken for the URI: refused before anything runs
+            page.get_by_text("--track runs/here: not a tracking URI").wait_for(timeout=60_000)
+            page.get_by_text(f"On this page: --track: {LABELS['track']}, under Tracking: MLflow").wait_for()
+            tracking.get_by_role("textbox").fill(db)
+            start.click()                            # the CLI's 5 folds on 4 speakers: refused in its words
+            page.get_by_text("kfold with k=5 needs at least 5 speakers; the dataset has 4 (use --folds 4 or "
+                             "--protocol speaker)").wait_for(timeout=60_000)
+            page.get_by_text(f"--folds: {LABELS['folds']}, under Protocol").wait_for()
+            _no_exception(page, "Train, refused")
+            assert not run.exists()
+            _section(page, "Protocol: folds and speakers")
+            _field(page, LABELS["folds"], "4")
+            start.click()
+            page.get_by_text(f"Training {name} on 48 videos in the background").wait_for(timeout=60_000)
+            shown = page.locator("[data-testid='stCode']").first.inner_text()
+            launched = json.loads((run / "train.launch.json").read_text())["argv"]      # as jobs.launch ran it
+            for flag in ("--seeds=2", "--refit", "--folds=4", "--modalities=rppg,face", "--engine=local",
+                         "--workers=1", f"--track={db}", f"--out={run.resolve()}"):
+                assert flag in shown and flag in launched, (flag, shown, launched)
+            page.get_by_role("button", name="Cancel").click()     # at once: it may still be starting
+            page.get_by_text(f"{name} was interrupted").wait_for(timeout=30_000)
+            # (read from here, not the server that launched it: a run stopped before it wrote its progress reads
+            # as stopped)
+            assert jobs.status(run)["state"] in ("interrupted", "stopped"), jobs.status(run)
+            _no_exception(page, "Train, cancelled")
+        finally:
+            if run.exists():
+                jobs.cancel(run)
+                shutil.rmtree(run)       # the shared artifacts hold no half run for the tests after
+    print(f"the Train page's launch and cancel in the browser: {time.perf_counter() - t0:.1f} s")
+
+
 #: pixels of the colour the landmarks are drawn in (emojax.features.drawing.draw: magenta)
 _COUNT_MAGENTA = """(video) => {
   const c = document.createElement('canvas');

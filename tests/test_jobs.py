@@ -146,3 +146,32 @@ def test_a_runs_progress_is_said_in_one_wording():
     assert progress_text({"stage": "evaluate"}) == "scoring the folds"
     assert progress_text({}) == "" and progress_text({"stage": "note", "message": "x"}) == ""
     assert progress_text({"stage": "train", "seeds": "two", "fold": None}) == "fold None/None, None, epoch None"
+
+
+#: a process whose first seconds are spent in a garbage-collector callback (as a run starting spends
+#: them in JAX's): a Ctrl-C landing there is dropped by Python ("Exception ignored in"), then it waits
+_DROPS_CTRL_C = """
+import gc, time
+def slow(phase, info):
+    if phase == "start" and time.monotonic() < until:
+        time.sleep(0.05)
+until = time.monotonic() + 2
+gc.callbacks.append(slow)
+print("ready", flush=True)
+while time.monotonic() < until:
+    gc.collect()
+time.sleep(60)
+"""
+
+
+def test_cancel_presses_ctrl_c_again_when_python_dropped_it(tmp_path):
+    run = tmp_path / "runs" / "dropped"
+    jobs.launch([sys.executable, "-c", _DROPS_CTRL_C, "emojax", "train"], run)
+    deadline = time.monotonic() + 30
+    while "\nready\n" not in (run / jobs.LOG).read_text():      # its own line, not the command logged
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert jobs.cancel(run, wait=15)
+    log = (run / jobs.LOG).read_text()
+    assert "Exception ignored in" in log and "KeyboardInterrupt" in log      # the first was dropped
+    assert jobs.status(run)["state"] == "interrupted", log                   # and the run stopped all the same

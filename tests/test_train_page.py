@@ -160,3 +160,58 @@ def test_what_the_command_refuses_the_page_refuses_in_its_words_and_launches_not
         page.button[0].click().run()
         assert not page.success and len(page.error) == 1 and words in page.error[0].value, page.error
     assert not runs.exists()
+
+
+def test_the_run_name_and_the_root_follow_the_dataset_and_preset_until_the_visitor_types_their_own(page, tmp_path):
+    teaching = str(tmp_path / "artifacts" / "teaching")
+    name, root = (lambda: page.text_input(key="train_name").value), (lambda: page.text_input(key="train_root").value)
+    assert (name(), root()) == ("teaching-improved", teaching)
+    page.selectbox(key="train_dataset").set_value("folder").run()
+    assert (name(), root()) == ("folder-improved", "")          # a folder has no place of its own here
+    assert page.text_input(key="train_root").placeholder        # an example shown instead
+    page.selectbox(key="train_preset").set_value("paper").run()
+    assert name() == "folder-paper"
+    page.text_input(key="train_name").input("mine").run()       # typed: never overwritten again
+    page.selectbox(key="train_dataset").set_value("teaching").run()
+    assert (name(), root()) == ("mine", teaching)               # the root, never typed, still follows
+    page.text_input(key="train_root").input("/data/clips").run()
+    page.selectbox(key="train_dataset").set_value("cremad").run()
+    page.selectbox(key="train_preset").set_value("improved").run()
+    assert (name(), root()) == ("mine", "/data/clips")
+    # a name typed and another dataset chosen in the same rerun: what was typed is kept
+    page.text_input(key="train_name").input("both")
+    page.selectbox(key="train_dataset").set_value("folder").run()
+    assert (name(), root()) == ("both", "/data/clips")
+    assert not page.exception and not page.error
+
+
+def test_a_refusal_says_where_on_the_page_the_options_it_names_are(page, folder):
+    """The CLI's k-fold default (5) on a dataset of 4 speakers is refused in the command's words;
+    beneath them, where on the page each option they name is set; following it is accepted."""
+    from dashboard.train_form import LABELS, SECTIONS, offered
+
+    for s in range(1, 5):                    # a second take by each speaker: 8 videos a class, 4 speakers
+        for label in ("calm", "angry"):
+            (folder / label / f"s{s}_again.mp4").touch()
+    choose(page, {"train_dataset": "folder", "train_root": str(folder), "train_speaker_pattern": "^([^_]+)_"})
+    assert page.selectbox(key="train_protocol").value == "kfold"
+    assert page.number_input(key="train_folds").value == 5
+    page.button[1].click().run()
+    assert [e.value for e in page.error] == [f"{folder}: kfold with k=5 needs at least 5 speakers; the dataset has "
+                                             "4 (use --folds 4 or --protocol speaker)"]
+    hint = [c.value for c in page.caption if c.value.startswith("On this page")]
+    assert hint == ["On this page: `--folds`: **Folds (k of k-fold)**, under *Protocol: folds and speakers*; "
+                    "`--protocol`: **Protocol**."]
+    assert page.number_input(key="train_folds").label == LABELS["folds"]          # the label the hint names
+    assert page.selectbox(key="train_protocol").label == LABELS["protocol"]
+    # every option the page offers has its label, and each folded section's options are offered
+    assert set(offered()) <= set(LABELS) and {d for _, ds in SECTIONS.values() for d in ds} <= set(LABELS)
+    page.number_input(key="train_folds").set_value(4)
+    page.button[1].click().run()
+    assert not page.error and "the run would read 16 videos" in page.info[0].value
+    assert not [c for c in page.caption if c.value.startswith("On this page")]
+
+    page.text_input(key="train_root").input("").run()
+    page.button[1].click().run()
+    assert [c.value for c in page.caption if c.value.startswith("On this page")] == [
+        f"On this page: `--root`: **{LABELS['root']}**."]

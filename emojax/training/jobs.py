@@ -122,7 +122,8 @@ def status(run: str | os.PathLike) -> dict:
     if launched is not None and not mine:
         state = "starting"                 # launched; the process has not written its progress yet
     elif child is not None and code not in (None, 0) and state in ("none", "running"):
-        state = "interrupted" if code == 130 else "failed"   # ended before or without recording why
+        # ended before or without recording why; by Ctrl-C before the CLI caught it, the signal itself
+        state = "interrupted" if code in (130, -signal.SIGINT) else "failed"
     elif child is None and _lost(out, progress):
         state = "stopped"                  # launched by an earlier server; ended before writing progress
     elif state == "running" and _runner(progress) is None:
@@ -191,13 +192,36 @@ def cancel(run: str | os.PathLike, *, wait: float = 10.0) -> bool:
         target = _runner(s["progress"])
     if target is None:                     # nothing that is provably this run's: signal no one
         return False
-    try:
-        os.killpg(target.pid, signal.SIGINT) if os.getpgid(target.pid) == target.pid else target.send_signal(signal.SIGINT)
-    except (ProcessLookupError, procs.psutil.NoSuchProcess):
+    dropped = _dropped(out)
+    if not _interrupt(target):
         return False
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         if (child.poll() is not None) if child is not None else procs.ended(target):
             break
+        if _dropped(out) > dropped:        # Python dropped it: pressed again, as one would Ctrl-C
+            dropped = _dropped(out)
+            _interrupt(target)
         time.sleep(0.1)
     return True
+
+
+def _interrupt(target: "procs.psutil.Process") -> bool:
+    try:
+        os.killpg(target.pid, signal.SIGINT) if os.getpgid(target.pid) == target.pid else target.send_signal(signal.SIGINT)
+    except (ProcessLookupError, procs.psutil.NoSuchProcess):
+        return False
+    return True
+
+
+def _dropped(out: Path) -> int:
+    """How many interrupts the run's log says Python dropped: a Ctrl-C that lands in a callback
+    Python cannot raise from (JAX's garbage-collector callback, often run while the run starts)
+    is printed as "Exception ignored in: ..." ending in KeyboardInterrupt, and the run goes on."""
+    path = out / LOG
+    if not path.is_file():
+        return 0
+    with open(path, "rb") as fh:
+        fh.seek(max(path.stat().st_size - 65536, 0))
+        text = fh.read().decode(errors="replace")
+    return sum("\nKeyboardInterrupt" in block for block in text.split("Exception ignored in")[1:])
