@@ -156,6 +156,11 @@ def warm_up(run: Path | None) -> None:
 
 @st.cache_resource(show_spinner=False)
 def _warm_up(run: str) -> threading.Thread:
+    # imported here, on the page's thread, before the warm-up's: a module imported by both threads
+    # at once can fail in one of them as "partially initialized" (seen with pandas, which the pages
+    # import at their top and the voice's reading imports inside a function)
+    import pandas  # noqa: F401
+
     def work() -> None:
         from emojax.errors import EmojaxError
 

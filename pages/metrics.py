@@ -2,13 +2,12 @@
 matrix (click a cell to list its videos), two runs side by side, and the run's report to
 download (one HTML file that opens offline)."""
 
-from functools import partial
 from pathlib import Path
 
 import streamlit as st
 
 from dashboard import charts, resources, runs, state, tables
-from emojax.errors import RunFileError
+from emojax.errors import EmojaxError, RunFileError
 from emojax.models import MODEL_NAMES, TITLES
 from emojax.crosscorpus import cross_results
 from emojax.report import report_html
@@ -101,15 +100,32 @@ def cell_videos(run: Path, metrics: dict, model: str) -> None:
     st.dataframe(videos, hide_index=True)
 
 
+def _version(run: Path) -> tuple:
+    """When the run's files were last written (a report is built again when one changes)."""
+    return tuple(sorted((str(p), p.stat().st_mtime_ns) for p in (*run.glob("*.json*"), *run.glob("cross/*/*.json"))))
+
+
+@st.cache_data(show_spinner="Writing the run's report…", max_entries=2)
+def report(path: str, version: tuple) -> str:
+    """The run's report (about half a second to write, 5 MB with Plotly inlined), once per
+    version of its files; a damaged file raises, naming it."""
+    return report_html(path)
+
+
 st.title("Metrics explorer")
 run = runs.current_run()
 if run is not None:
     metrics = table(run)
-    if metrics is not None:          # written when clicked (on its own thread), so a visit costs nothing
-        st.download_button("Download the run's report (one HTML file, opens offline)", data=partial(report_html, run),
-                           file_name=f"{run.name}-report.html", mime="text/html", key="report_download",
-                           icon=":material/download:", help=f"What `emojax report {run.name}` writes: configuration, "
-                           "Table 1, per class, confusion matrices, curves, Table 2, other corpora")
+    if metrics is not None:
+        try:
+            html = report(str(run), _version(run))
+        except EmojaxError as e:             # a damaged file of the run, named
+            st.error(f"No report: {e}")
+        else:
+            st.download_button("Download the run's report (one HTML file, opens offline)", data=html,
+                               file_name=f"{run.name}-report.html", mime="text/html", key="report_download",
+                               icon=":material/download:", help=f"What `emojax report {run.name}` writes: "
+                               "configuration, Table 1, per class, confusion matrices, curves, Table 2, other corpora")
     cross(run)
     if metrics is not None:
         model = st.radio("Model", MODEL_NAMES, index=MODEL_NAMES.index("early_fusion"), format_func=TITLES.get,

@@ -488,6 +488,11 @@ def test_a_damaged_run_is_shown_as_such_and_the_others_keep_working(app, dashboa
             assert str(runs) not in listed and "Traceback" not in listed
         at = app("metrics")
         assert at.dataframe and not at.error
+        at.selectbox(key="run").set_value("bad-importance").run()   # its report cannot be written: said
+        assert not at.exception
+        assert len(at.error) == 1 and at.error[0].value.startswith("No report: "), [e.value for e in at.error]
+        assert "bad-importance/importance.json: not valid JSON" in at.error[0].value
+        assert not at.get("download_button")                           # no report offered
         at = app("contributions")
         at.selectbox(key="run").set_value("bad-importance").run()
         assert not at.exception
