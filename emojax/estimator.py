@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Sequence
@@ -170,6 +171,14 @@ class TrainedRun:
         self.model_names = tuple(models) if models is not None else model_names(self.modalities)
         self.has_final = (self.path / "final.json").is_file()
         self._loaded: dict = {}
+        self._loading = threading.Lock()     # threads sharing a run (the dashboard's) load each fold once
+
+    def __getstate__(self) -> dict:         # a lock is not sent to another process
+        return {k: v for k, v in self.__dict__.items() if k != "_loading"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._loading = threading.Lock()
 
     @property
     def speaker_relative(self) -> bool:
@@ -179,7 +188,9 @@ class TrainedRun:
         """The models of fold ``fold`` (0-based) or of ``"final"``."""
         name = "final" if fold == "final" else f"fold-{int(fold) + 1}"
         if name not in self._loaded:
-            self._loaded[name] = load_models(self.path / "checkpoint" / name, self.spec, self.model_names)
+            with self._loading:
+                if name not in self._loaded:
+                    self._loaded[name] = load_models(self.path / "checkpoint" / name, self.spec, self.model_names)
         return self._loaded[name]
 
     @property

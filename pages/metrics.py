@@ -106,10 +106,14 @@ def _version(run: Path) -> tuple:
 
 
 @st.cache_data(show_spinner="Writing the run's report…", max_entries=2)
-def report(path: str, version: tuple) -> str:
-    """The run's report (about half a second to write, 5 MB with Plotly inlined), once per
-    version of its files; a damaged file raises, naming it."""
-    return report_html(path)
+def report(path: str, version: tuple) -> tuple[str | None, str | None]:
+    """``(html, None)``: the run's report (about half a second to write, 5 MB with Plotly
+    inlined), or ``(None, why)`` when a file of the run is damaged; either once per version of
+    the run's files (so that the page says why at once, not after a click)."""
+    try:
+        return report_html(path), None
+    except EmojaxError as e:
+        return None, str(e)
 
 
 st.title("Metrics explorer")
@@ -117,10 +121,9 @@ run = runs.current_run()
 if run is not None:
     metrics = table(run)
     if metrics is not None:
-        try:
-            html = report(str(run), _version(run))
-        except EmojaxError as e:             # a damaged file of the run, named
-            st.error(f"No report: {e}")
+        html, why = report(str(run), _version(run))
+        if why:                              # a damaged file of the run, named
+            st.error(f"No report: {why}")
         else:
             st.download_button("Download the run's report (one HTML file, opens offline)", data=html,
                                file_name=f"{run.name}-report.html", mime="text/html", key="report_download",

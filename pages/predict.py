@@ -2,6 +2,7 @@
 audio file in, the run's voice model's alone."""
 
 import json
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -94,9 +95,15 @@ def contributions(pred: dict, run: Path) -> dict | None:
         st.info(f"This video's modality contributions need the run's data: {why}")
         return None
     if resources.predictions_pending():  # other visitors' predictions first: they wait on the same cores
-        with st.spinner("Other visitors' videos are being read; this video's contributions come after their "
-                        "predictions…"):
-            resources.after_predictions()
+        note = st.empty()
+        deadline = time.monotonic() + resources.CONTRIBUTIONS_WAIT_S
+        # in short waits, each followed by a call to Streamlit, so a visitor who leaves or reruns
+        # the page stops this at once
+        while not resources.after_predictions(0.25) and time.monotonic() < deadline:
+            n = resources.predictions_pending()
+            note.caption(f"{n} other visitor{'s' * (n != 1)}' upload{'s' * (n != 1)} being read: this video's "
+                         "contributions come after their predictions…")
+        note.empty()
     with st.spinner("How much did each modality count for this video?"):
         out = explain_video(data, pred["features"], FUSED, groupings=("modality",), gradients=False)
     return shares_per_model(out)

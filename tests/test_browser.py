@@ -82,7 +82,7 @@ def test_upload_predict_and_visit_every_page(dashboard_url, dashboard_artifacts)
                 assert page.get_by_text("1001_DFA_ANG_XX.flv").count() >= 1
             elif link == "Metrics explorer":
                 page.get_by_text("Confusion matrix, Early fusion (rows: true)", exact=True).wait_for(timeout=60_000)
-                with page.expect_download(timeout=120_000) as got:       # the run's report, written on the click
+                with page.expect_download(timeout=120_000) as got:       # the run's report, written as the page opened
                     page.get_by_role("button", name="Download the run's report").click()
                 report = Path(got.value.path()).read_text(encoding="utf-8")
                 assert got.value.suggested_filename == "demo-improved-report.html"

@@ -826,3 +826,7 @@ def test_contributions_wait_for_the_predictions_being_made():
     assert 0.2 < time.monotonic() - t0 < 5                  # waited for the prediction to end
     t.join(10)
     assert resources.predictions_pending() == 0
+    with pytest.raises(RuntimeError):               # a prediction that fails (or a page run stopped) leaves
+        with resources.predicting():                # no count behind it
+            raise RuntimeError("unreadable upload")
+    assert resources.predictions_pending() == 0 and resources.after_predictions(0)

@@ -337,10 +337,13 @@ def test_visitors_predicting_at_once_with_one_loaded_run_get_what_each_gets_alon
     from emojax.features.record import Features
     from emojax.inference import predict_features
 
-    trained = TrainedRun(teaching_run(1.0)[0])
+    import pickle
+
+    run = teaching_run(1.0)[0]
     stems = sorted(p.with_suffix("") for p in (teaching_set(1.0) / "store").glob("*.json"))[:8]
     records = [Features.load(s) for s in stems]
-    alone = [predict_features(r, trained)["models"] for r in records]
+    alone = [predict_features(r, TrainedRun(run))["models"] for r in records]
+    trained = pickle.loads(pickle.dumps(TrainedRun(run)))    # a run as another process would get it
     for _ in range(4):
         got: list = [None] * len(records)
         go = threading.Barrier(len(records))
