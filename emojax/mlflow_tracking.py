@@ -91,8 +91,9 @@ def tracking_uri(uri: str | None, run_dir: str | os.PathLike | None = None) -> s
     if not uri:
         return os.environ.get("MLFLOW_TRACKING_URI") or default_uri(run_dir=run_dir)
     if uri != "databricks" and not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", uri):
+        hint = "; a run folder taken for it? put --track after the folder" if Path(uri).expanduser().is_dir() else ""
         raise EmojaxError(f"--track {uri}: not a tracking URI (such as sqlite:///path/mlflow.db or "
-                          "http://host:5000); a run folder taken for it? put --track after the folder")
+                          f"http://host:5000){hint}")
     return uri
 
 
@@ -114,6 +115,11 @@ def load_mlflow():
         import mlflow
     except ImportError:
         raise EmojaxError(INSTALL_HINT) from None
+    import logging
+
+    # a new local store's table creation is MLflow's own business: emojax says where it logs
+    for name in ("mlflow.store.db.utils", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     return mlflow
 
 
@@ -176,7 +182,11 @@ class MlflowRun:
             client = mlflow.MlflowClient(tracking_uri=uri)
             experiment_id = cls._experiment(client, uri, name)
         except MlflowException as e:
-            raise EmojaxError(f"MLflow at {uri}: {e.message}") from None
+            text = e.message
+            if "Connection refused" in text or "Max retries exceeded" in text or "timed out" in text.lower():
+                text = (f"no tracking server answered ({'connection refused' if 'Connection refused' in text else 'no answer'}); "
+                        f"check the URI, start the server, or leave out --track (MLflow said: {text})")
+            raise EmojaxError(f"MLflow at {uri}: {text}") from None
         except Exception as e:          # a URI MLflow's store cannot read (sqlite:/x.db, ...)
             raise EmojaxError(f"MLflow at {uri}: {type(e).__name__}: {e}") from None
         return cls(Path(run_dir).expanduser().resolve(), uri, client, experiment_id)

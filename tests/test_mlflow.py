@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -298,3 +299,27 @@ def test_a_copied_run_folder_is_another_mlflow_run_and_a_bad_store_is_said_in_on
     assert mlflow.MlflowClient(uri).get_run(other).data.tags["emojax.run_dir"] == str(copy.resolve())
     with pytest.raises(EmojaxError, match="MLflow at sqlite:/nowhere"):
         MlflowRun.open(original, "sqlite:/nowhere/x.db")
+
+
+def test_a_tracking_uri_refused_or_unanswered_is_said_plainly(tmp_path):
+    """A bare path is refused (the run-folder hint only when it is a folder), and a server that
+    refuses the connection is said as such, in seconds, naming the URI."""
+    import socket
+
+    from emojax.errors import EmojaxError
+    from emojax.mlflow_tracking import MlflowRun, tracking_uri
+
+    with pytest.raises(EmojaxError, match="not a tracking URI") as e:
+        tracking_uri("not-a-uri")
+    assert "run folder" not in str(e.value)
+    with pytest.raises(EmojaxError, match="a run folder taken for it"):
+        tracking_uri(str(tmp_path))
+    with socket.socket() as s:                      # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.monotonic()
+    with pytest.raises(EmojaxError) as e:
+        MlflowRun.open(tmp_path / "run", f"http://127.0.0.1:{port}")
+    assert str(e.value).startswith(f"MLflow at http://127.0.0.1:{port}: no tracking server answered "
+                                   "(connection refused)"), e.value
+    assert time.monotonic() - t0 < 60
