@@ -180,3 +180,24 @@ def test_cancel_presses_ctrl_c_again_when_python_dropped_it(tmp_path):
     log = (run / jobs.LOG).read_text()
     assert "Exception ignored in" in log and "KeyboardInterrupt" in log      # the first was dropped
     assert jobs.status(run)["state"] == "interrupted", log                   # and the run stopped all the same
+
+
+def test_a_server_that_ignores_ctrl_c_still_cancels_what_it_launched(tmp_path):
+    """A server started in the background by a shell has Ctrl-C ignored, and its children would
+    inherit that: the run it launches still has Ctrl-C, so Cancel stops it."""
+    run = tmp_path / "runs" / "ignored"
+    server = ("import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); from emojax.training import jobs; "
+              "print(jobs.launch([sys.executable, '-c', 'import time; time.sleep(120)', 'emojax', 'train'], sys.argv[1]))")
+    pid = int(subprocess.run([sys.executable, "-c", server, str(run)], capture_output=True, text=True,
+                             check=True).stdout)
+    child = procs.psutil.Process(pid)
+    deadline = time.monotonic() + 10
+    while child.cmdline()[1:3] != ["-c", "import time; time.sleep(120)"]:   # the command itself, same pid
+        assert time.monotonic() < deadline, child.cmdline()
+        time.sleep(0.05)
+    try:
+        assert jobs.cancel(run, wait=10)
+        assert procs.ended(child)
+    finally:
+        if not procs.ended(child):
+            child.kill()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Sequence
@@ -35,12 +36,19 @@ LOG = "train.log"
 EXPLAIN_LOG = "explain.log"
 
 
+#: run before the command, in its own process (then replaced by it, same pid): Ctrl-C set back to
+#: its default, since a server started in the background (``make run &``, a script's ``&``) has it
+#: ignored and every child would inherit that, so Cancel would do nothing
+_CTRL_C_ON = (sys.executable, "-c", "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+              "os.execvp(sys.argv[1], sys.argv[1:])")
+
+
 def _spawn(cmd: Sequence[str], out: Path, log_name: str) -> int:
     out.mkdir(parents=True, exist_ok=True)
     with open(out / log_name, "ab") as log:
         log.write(f"\n$ {' '.join(cmd)}\n".encode())
         log.flush()
-        proc = subprocess.Popen(list(cmd), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen([*_CTRL_C_ON, *cmd], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
     _CHILDREN[out, log_name] = proc
     try:
