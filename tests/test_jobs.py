@@ -94,15 +94,20 @@ def test_cancel_never_signals_a_process_that_is_not_this_runs(tmp_path, stranger
     assert jobs.status(run)["state"] == "none" and not jobs.cancel(run, wait=0.5)
 
 
+def _launched_by_a_server(run, before: str = "") -> int:
+    """The pid of a two-minute sleep launched as a train run into ``run`` by another process (a
+    server, running ``before`` first), which has exited since."""
+    server = (f"{before}import sys; from emojax.training import jobs; "
+              "print(jobs.launch([sys.executable, '-c', 'import time; time.sleep(120)', 'emojax', 'train'], sys.argv[1]))")
+    return int(subprocess.run([sys.executable, "-c", server, str(run)], capture_output=True, text=True,
+                              check=True).stdout)
+
+
 def test_a_restarted_server_still_knows_and_cancels_the_run_it_launched(tmp_path):
     """A server launches a run and exits (its registry of children gone with it); another
     process still identifies the run from its launch record, and Cancel stops it."""
     run = tmp_path / "runs" / "restart"
-    server = ("import sys; from emojax.training import commands, jobs; "
-              "print(jobs.launch([sys.executable, '-c', 'import time; time.sleep(120)', 'emojax', 'train'], sys.argv[1]))")
-    pid = int(subprocess.run([sys.executable, "-c", server, str(run)], capture_output=True, text=True,
-                             check=True).stdout)
-    orphan = procs.psutil.Process(pid)
+    orphan = procs.psutil.Process(_launched_by_a_server(run))
     try:
         assert jobs.status(run)["state"] == "starting"
         assert jobs.cancel(run, wait=10)
@@ -186,11 +191,7 @@ def test_a_server_that_ignores_ctrl_c_still_cancels_what_it_launched(tmp_path):
     """A server started in the background by a shell has Ctrl-C ignored, and its children would
     inherit that: the run it launches still has Ctrl-C, so Cancel stops it."""
     run = tmp_path / "runs" / "ignored"
-    server = ("import signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); from emojax.training import jobs; "
-              "print(jobs.launch([sys.executable, '-c', 'import time; time.sleep(120)', 'emojax', 'train'], sys.argv[1]))")
-    pid = int(subprocess.run([sys.executable, "-c", server, str(run)], capture_output=True, text=True,
-                             check=True).stdout)
-    child = procs.psutil.Process(pid)
+    child = procs.psutil.Process(_launched_by_a_server(run, "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "))
     deadline = time.monotonic() + 10
     while child.cmdline()[1:3] != ["-c", "import time; time.sleep(120)"]:   # the command itself, same pid
         assert time.monotonic() < deadline, child.cmdline()
