@@ -31,7 +31,10 @@ def read_json(path: str | os.PathLike) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise RunFileError(f"{path}: missing; {path.parent} is not a finished emojax run") from None
+        started = path.name != "config.json" and (path.parent / "config.json").is_file()
+        raise RunFileError(f"{path}: missing; {path.parent} is not a finished emojax run"
+                           + ("; it was started: run the same `emojax train` again to finish it" if started else "")
+                           ) from None
     except (OSError, UnicodeDecodeError) as e:
         raise RunFileError(f"{path}: cannot be read ({e})") from None
     except ValueError as e:
