@@ -4,5 +4,5 @@ Importable so that pages can share helpers; it never trains or extracts in-proce
 from dashboard import parsing
 
 # before any of the dashboard's threads parse (see parsing.py): Streamlit imports this package
-# from the first line of app.py, the tests before they start an app
+# on app.py's first import of it, before any of its threads start; the tests before they start an app
 parsing.serialise()

@@ -50,7 +50,8 @@ def test_a_killed_run_resumes_to_the_same_result(holdout_run, tmp_path):
     assert (cut / "checkpoint" / "fold-1" / "face.resume.msgpack").is_file()
     proc = emojax("report", cut, check=False)                 # a started run is said so, with the way on
     assert proc.returncode == 2 and "metrics.json: missing" in proc.stderr, proc.stderr
-    assert "it was started: run the same `emojax train` again to finish it" in proc.stderr, proc.stderr
+    assert "it was started and has not finished: unless an `emojax train` is writing it now, run the same command " \
+           "again to finish it" in proc.stderr, proc.stderr
     assert not (cut / "report.html").exists()
     emojax(*train_args(root, cut))
     a, b = np.load(whole / "predictions.npz"), np.load(cut / "predictions.npz")

@@ -31,10 +31,7 @@ def read_json(path: str | os.PathLike) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        started = path.name != "config.json" and (path.parent / "config.json").is_file()
-        raise RunFileError(f"{path}: missing; {path.parent} is not a finished emojax run"
-                           + ("; it was started: run the same `emojax train` again to finish it" if started else "")
-                           ) from None
+        raise RunFileError(missing(path)) from None
     except (OSError, UnicodeDecodeError) as e:
         raise RunFileError(f"{path}: cannot be read ({e})") from None
     except ValueError as e:
@@ -42,6 +39,24 @@ def read_json(path: str | os.PathLike) -> dict:
     if not isinstance(data, dict):
         raise RunFileError(f"{path}: holds a JSON {type(data).__name__}, not the object a run writes")
     return data
+
+
+#: what a run whose configuration is written but whose results are not is told to do
+UNFINISHED = ("it was started and has not finished: unless an `emojax train` is writing it now, "
+              "run the same command again to finish it")
+
+
+def missing(path: Path) -> str:
+    """What to say of a run's file ``path`` that is not there: the way on when the folder holds a
+    run's readable configuration (a run started, not a stranger)."""
+    said = f"{path}: missing; {path.parent} is not a finished emojax run"
+    if path.name == "config.json":
+        return said
+    try:
+        read_config(path.parent)
+    except RunFileError:
+        return said
+    return f"{said}; {UNFINISHED}"
 
 
 def require(ok: bool, path: Path, what: str) -> None:
@@ -149,7 +164,7 @@ def read_predictions(run: str | os.PathLike) -> dict[str, np.ndarray]:
     probabilities for every tested video, checked to agree in length and range."""
     path = Path(run) / "predictions.npz"
     if not path.is_file():
-        raise RunFileError(f"{path}: missing; the run has not finished (run `emojax train` again to resume)")
+        raise RunFileError(missing(path))
     try:
         with np.load(path, allow_pickle=False) as z:
             pred = {k: z[k] for k in z.files}
