@@ -41,11 +41,6 @@ def read_json(path: str | os.PathLike) -> dict:
     return data
 
 
-#: what a run whose configuration is written but whose results are not is told to do
-UNFINISHED = ("it was started and has not finished: unless an `emojax train` is writing it now, "
-              "run the same command again to finish it")
-
-
 def missing(path: Path) -> str:
     """What to say of a run's file ``path`` that is not there: the way on when the folder holds a
     run's readable configuration (a run started, not a stranger)."""
@@ -56,7 +51,8 @@ def missing(path: Path) -> str:
         read_config(path.parent)
     except RunFileError:
         return said
-    return f"{said}; {UNFINISHED}"
+    return (f"{said}; it was started and has not finished: unless an `emojax train` is writing it now, "
+            "run the same command again to finish it")
 
 
 def require(ok: bool, path: Path, what: str) -> None:
