@@ -123,11 +123,39 @@ def _choose(page, label: str, option: str) -> None:
     page.keyboard.press("Escape")              # a multiselect's list stays open after a pick
 
 
+def _tick(page, label: str) -> None:
+    """Tick the checkbox labelled ``label``, and wait until the page shows it ticked: a click that
+    lands while the page is re-running after the last field's change can be lost, and a test that
+    went on would launch without the option."""
+    from playwright.sync_api import expect
+
+    box = page.get_by_role("checkbox", name=label, exact=True)
+    for _ in range(3):
+        if not box.is_checked():
+            page.get_by_text(label, exact=True).click()
+        try:
+            expect(box).to_be_checked(timeout=10_000)
+            _settled(page)                     # and still ticked once the page has run with it
+            expect(box).to_be_checked(timeout=1_000)
+            return
+        except AssertionError:
+            continue
+    expect(box).to_be_checked(timeout=1)
+
+
+def _settled(page) -> None:
+    """Wait until the page is not running its script (Streamlit's running indicator is gone)."""
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+
+
 def _field(page, label: str, value: str) -> None:
     """Type ``value`` into the field labelled ``label`` and leave it (committing it)."""
+    from playwright.sync_api import expect
+
     box = page.get_by_label(label, exact=True)
     box.fill(value)
     box.press("Tab")
+    expect(box).to_have_value(value, timeout=10_000)
 
 
 def test_train_page_refuses_in_the_commands_words_then_launches_the_new_options_and_cancels(dashboard_url,
@@ -170,12 +198,12 @@ def test_train_page_refuses_in_the_commands_words_then_launches_the_new_options_
             _choose(page, LABELS["modalities"], TITLES["face"])
             _section(page, "Training: frames, seeds")
             _field(page, LABELS["seeds"], "2")
-            page.get_by_text(LABELS["refit"], exact=True).click()
+            _tick(page, LABELS["refit"])
             _section(page, "Where the videos are read")
             _choose(page, LABELS["engine"], "this machine")
             _field(page, LABELS["workers"], "1")
             tracking = _section(page, "Tracking: MLflow")
-            page.get_by_text(LABELS["track"], exact=True).click()
+            _tick(page, LABELS["track"])
             tracking.get_by_role("textbox").fill("runs/here")
             start = page.get_by_role("button", name="Start training")
             start.click()                            # a folder taken for the URI: refused before anything runs
