@@ -284,3 +284,17 @@ def test_fusion_over_three_modalities_predicts_a_clip_without_voice():
         assert np.isfinite(logits).all()
         if name == "voice":                                 # no voice: the training prior, whatever the values
             assert np.allclose(logits[0], logits[2])
+
+
+def test_a_split_missing_a_model_says_the_run_is_unfinished_and_how_to_finish_it(tmp_path):
+    """A split folder with one of its models saved and the other not (a run killed between
+    them): loading it names the missing file and says the way on, as a run's missing files do."""
+    from emojax.training.fold_models import load_models
+    from emojax.training.runfiles import UNFINISHED
+
+    checkpoint.save(tmp_path / "rppg.msgpack", {"model": build_model("rppg", SPEC)})
+    with pytest.raises(CheckpointError) as e:
+        load_models(tmp_path, SPEC, ("rppg", "face"))
+    assert str(e.value) == f"{tmp_path / 'face.msgpack'}: missing; the run {UNFINISHED}"
+    assert "run the same command again" in str(e.value)
+    assert set(load_models(tmp_path, SPEC, ("rppg",))) == {"rppg"}

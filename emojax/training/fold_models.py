@@ -26,6 +26,7 @@ from . import checkpoint
 from .config import TrainConfig
 from .devices import data_parallel
 from .loop import Split, fit, predict_logits, selection_score
+from .runfiles import UNFINISHED
 
 
 def model_seed(seed: int, split: int, model: str) -> int:
@@ -165,7 +166,7 @@ def load_models(folder: str | os.PathLike, spec: ModelSpec, names: tuple[str, ..
     for name in need:
         path = folder / f"{name}.msgpack"
         if not path.is_file():
-            raise CheckpointError(f"{path}: missing; the run did not finish (run `emojax train` again to resume)")
+            raise CheckpointError(f"{path}: missing; the run {UNFINISHED}")
         out[name] = _restore(path, name, spec)
         out[name].eval()
         # committed to the devices as training leaves a model: restored arrays are uncommitted,
@@ -173,7 +174,7 @@ def load_models(folder: str | os.PathLike, spec: ModelSpec, names: tuple[str, ..
         data_parallel().replicate(out[name])
     if "late_fusion" in names:
         if not (folder / "late_fusion.json").is_file():
-            raise CheckpointError(f"{folder / 'late_fusion.json'}: missing; the run did not finish")
+            raise CheckpointError(f"{folder / 'late_fusion.json'}: missing; the run {UNFINISHED}")
         out["late_fusion"] = late_fusion({m: out[m] for m in spec.modalities}, None, TrainConfig(), folder)
         data_parallel().replicate(out["late_fusion"])        # its weights too
     return {m: out[m] for m in names}

@@ -41,6 +41,11 @@ def read_json(path: str | os.PathLike) -> dict:
     return data
 
 
+#: what is said of a run started and not finished (a run's file or a split's model missing)
+UNFINISHED = ("was started and has not finished: unless an `emojax train` is writing it now, run the same command "
+              "again to finish it")
+
+
 def missing(path: Path) -> str:
     """What to say of a run's file ``path`` that is not there: the way on when the folder holds a
     run's readable configuration (a run started, not a stranger)."""
@@ -51,8 +56,7 @@ def missing(path: Path) -> str:
         read_config(path.parent)
     except RunFileError:
         return said
-    return (f"{said}; it was started and has not finished: unless an `emojax train` is writing it now, "
-            "run the same command again to finish it")
+    return f"{said}; it {UNFINISHED}"
 
 
 def require(ok: bool, path: Path, what: str) -> None:
