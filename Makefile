@@ -44,6 +44,7 @@ bench: install
 	$(PY) benchmarks/architecture.py
 	$(PY) benchmarks/voice_info.py
 	$(PY) benchmarks/voice_teaching.py
+	$(PY) benchmarks/fusion_gain.py
 
 clean:
 	rm -rf $(VENV) artifacts/features artifacts/teaching artifacts/runs artifacts/screenshots

@@ -138,6 +138,10 @@ def test_the_report_of_an_explained_run_holds_every_section_with_the_runs_number
     assert not [a for a, t in page.sections.items() if "`" in t], "a backtick shown literally"
     assert "belongs to paper-preset runs" in page.sections["assumptions"]
     assert "Speaker-independent" in page.sections["configuration"]
+    # a leave-one-actor-out run records the CLI's 5 folds and the holdout's share unread: said so
+    assert json.loads((run / "config.json").read_text())["protocol"] == "speaker"
+    assert ("config.json, whole; not read by this speaker run: folds (read by kfold alone), test_fraction "
+            "(read by holdout alone)") in page.sections["configuration"]
     assert "JAX" in page.sections["environment"] and "videos used" in page.sections["environment"]
     # every figure: Table 1's, per class and confusion per model, two curves, Table 2 and the finer ones
     models = len(metrics["pooled"])

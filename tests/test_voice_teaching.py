@@ -21,7 +21,8 @@ TWO = (("rppg", "face"), ("rppg", "voice"),
            "measured: face+voice early fusion 93.8 % against 88.8 % for all three (gain -5.0 +- 4.3 points): on 60 "
            "training clips the half-informative pulse costs the fused model more than it adds beside a voice "
            "that tells most of the arousal; at voice_info 0.3 all three (76 %) fell below rPPG+face (80 %) "
-           "and face+voice (79 %)"))))
+           "and face+voice (79 %); benchmarks/fusion_gain.py, on another seed at both strengths with three early-fusion "
+           "architectures, never saw all three beat face+voice"))))
 #: the least gain (accuracy points) of three-way early fusion over each two-way one
 MARGIN = 0.05
 

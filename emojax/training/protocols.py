@@ -26,6 +26,8 @@ import numpy as np
 from ..errors import ConfigError, DatasetError
 
 PROTOCOLS = ("holdout", "kfold", "loso", "speaker")
+#: a run setting only one protocol reads -> that protocol (a run of another records it, unread)
+PROTOCOL_SETTINGS = {"folds": "kfold", "test_fraction": "holdout"}
 #: fewer clusters than this make a cluster bootstrap interval rough (said beside it)
 MIN_CLUSTERS = 8
 
