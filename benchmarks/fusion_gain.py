@@ -12,25 +12,29 @@ artifacts/benchmarks/fusion_gain.json and prints the README's table.
     .venv/bin/python benchmarks/fusion_gain.py [--work DIR] [--workers N]
 
 Nothing here is chosen: the architectures are not changed by it, and the test keeps its claim (an
-expected failure where it does not hold). A finished run in ``--work`` of the same name is read
-again, not retrained (each run's name holds its voice strength and architecture).
+expected failure where it does not hold). A run in ``--work`` that finished with the same settings
+and the same early-fusion architecture (``early_fusion.json`` beside it) is read again, not
+retrained; any other is removed and trained afresh. ``SPEAKING`` is the test's set but for its seed
+and voice strength (``tests/test_voice_teaching.py`` checks that they agree).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
 import platform
 import shutil
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT))
 #: the test's set (conftest SPEAKING) but for its seed (11) and voice strength (0.6, and 0.3 here)
 SPEAKING = dict(clips_per_class=20, seconds=5.0, size=192, face_info=1.0, pulse_info=0.5)
 SEED, VOICE_INFOS, EPOCHS = 12, (0.6, 0.3), 40
@@ -47,34 +51,49 @@ def speaking_set(work: Path, voice_info: float, workers: int | None) -> Path:
     from emojax.data.teaching import TeachingConfig, make_teaching_set
 
     root = work / f"set{SEED}-v{voice_info}"
-    if not (root / "manifest.csv").is_file():
-        make_teaching_set(root, TeachingConfig(**SPEAKING, voice_info=voice_info, seed=SEED), workers=workers)
+    cfg = TeachingConfig(**SPEAKING, voice_info=voice_info, seed=SEED)
+    if (root / "manifest.csv").is_file():
+        have = json.loads((root / "config.json").read_text())
+        if have != asdict(cfg):
+            raise SystemExit(f"{root}: a teaching set made with {have}, not {asdict(cfg)}; give another --work")
+    else:
+        make_teaching_set(root, cfg, workers=workers)
     summary = extract_items(load_teaching(root).items, root / "store", workers=workers)
     if summary.failed:
         raise SystemExit(summary.text())
     return root
 
 
-def run(root: Path, out: Path, arch: dict, modalities: tuple[str, ...], workers: int | None) -> dict:
-    """Each model's accuracy and, by clip id, whether early fusion got the held-out clip right."""
-    from architecture import using
+def run(root: Path, out: Path, arch: dict, modalities: tuple[str, ...], workers: int | None) -> tuple[dict, bool]:
+    """Each model's accuracy and, by clip id, whether early fusion got the held-out clip right;
+    and whether the run was trained now (else read again)."""
+    from benchmarks.architecture import using
+    from emojax.fileio import atomic_write_json
     from emojax.training.config import run_config
     from emojax.training.run import finished, train_run
 
     cfg = run_config("teaching", root, preset="improved", protocol="speaker", store=str(root / "store"),
                      epochs=EPOCHS, speaker_relative=True, modalities=modalities)
-    if finished(out, cfg) is None:
-        shutil.rmtree(out, ignore_errors=True)      # the architecture is not in config.json: never resumed
+    said = out / "early_fusion.json"
+    same = said.is_file() and json.loads(said.read_text()) == arch["early_fusion"]
+    trained = not same or finished(out, cfg) is None
+    if trained:
+        if out.exists():
+            shutil.rmtree(out)                   # the architecture is not in config.json: never resumed
         with using(arch):
             train_run(cfg, out, workers=workers)
-    p = np.load(out / "predictions.npz")
-    right = {k[6:]: p[k].argmax(axis=1) == p["y_true"] for k in p.files if k.startswith("proba_")}
+        atomic_write_json(said, arch["early_fusion"])
+    with np.load(out / "predictions.npz") as p:
+        right = {k[6:]: p[k].argmax(axis=1) == p["y_true"] for k in p.files if k.startswith("proba_")}
+        ids = p["ids"].tolist()
     return {"accuracy": {m: float(r.mean()) for m, r in right.items()},
-            "early_right": dict(zip(p["ids"].tolist(), right["early_fusion"].tolist()))}
+            "early_right": dict(zip(ids, right["early_fusion"].tolist()))}, trained
 
 
 def gain(three: dict, other: dict) -> dict:
     """The three-way run's gain over ``other``, clip by clip (as tests/test_voice_teaching.py)."""
+    if set(three) != set(other):
+        raise SystemExit("the two runs did not hold out the same clips")
     ids = sorted(three)
     x, y = np.array([three[i] for i in ids]), np.array([other[i] for i in ids])
     n, b, c = len(ids), int((x & ~y).sum()), int((~x & y).sum())
@@ -93,7 +112,10 @@ def main() -> None:
     work = Path(args.work)
     start = time.perf_counter()
     res: dict = {"machine": {"cores": os.cpu_count(), "python": platform.python_version()},
-                 "set": {**SPEAKING, "seed": SEED}, "epochs": EPOCHS, "variants": {t: {"title": n, "early_fusion": u} for t, (n, u) in VARIANTS.items()}, "results": {}}
+                 "set": {**SPEAKING, "seed": SEED}, "epochs": EPOCHS, "results": {},
+                 "variants": {t: {"title": n, "changed": u, "early_fusion": {**ARCHITECTURES["improved"]["early_fusion"], **u}}
+                              for t, (n, u) in VARIANTS.items()}}
+    trained = reused = 0
     lines = ["| voice strength | early fusion | all three | rPPG+face | rPPG+voice | face+voice |",
              "|---|---|---|---|---|---|"]
     for v in VOICE_INFOS:
@@ -101,8 +123,11 @@ def main() -> None:
         for tag, (name, upd) in VARIANTS.items():
             arch = copy.deepcopy(ARCHITECTURES["improved"])
             arch["early_fusion"].update(upd)
-            runs = {mods: run(root, work / "runs" / f"{SEED}-{v}-{tag}-{'-'.join(mods)}", arch, mods, args.workers)
-                    for mods in (THREE, *TWO)}
+            runs = {}
+            for mods in (THREE, *TWO):
+                runs[mods], now = run(root, work / "runs" / f"{SEED}-{v}-{tag}-{'-'.join(mods)}", arch, mods,
+                                      args.workers)
+                trained, reused = trained + now, reused + (not now)
             three = runs[THREE]
             entry = {"accuracy": {"+".join(m): r["accuracy"] for m, r in runs.items()},
                      "gain": {"+".join(m): gain(three["early_right"], runs[m]["early_right"]) for m in TWO}}
@@ -115,11 +140,12 @@ def main() -> None:
             lines.append(f"| {v} | {name} | " + " | ".join(cells) + " |")
             print(lines[-1], flush=True)
     res["seconds"] = time.perf_counter() - start
+    res["runs_trained"], res["runs_read_again"] = trained, reused
     res["table"] = lines
     atomic_write_json(ROOT / "artifacts" / "benchmarks" / "fusion_gain.json", res)
     print("\nearly-fusion accuracy, % of the 80 clips held out (the three-way gain over each, points ± SE):")
     print("\n".join(lines))
-    print(f"\n{res['seconds'] / 60:.1f} min")
+    print(f"\n{res['seconds'] / 60:.1f} min ({trained} runs trained, {reused} finished ones read again)")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ from .plots import (class_heatmap_chart, confusion_chart, curves_chart, importan
                     model_scores_chart, per_class_chart)
 from .training.prepare import run_modalities
 from .training.progress import read_curves
-from .training.protocols import PROTOCOL_SETTINGS
+from .training.protocols import unread_settings
 from .training.runfiles import read_config, read_json, read_metrics, read_model_info
 from .training.summary import (BASELINE_ROW, context_line, final_line, independence_line, interval_line,
                                paper_note, table1_rows)
@@ -183,7 +183,7 @@ def _configuration(page: _Page, config: Mapping, cfg, metrics: Mapping, info: Ma
                             if t.patience else "no early stopping")),
             ("final model", "refit on every video" if cfg.refit else "none (the fold models predict)")]
     page.add(_table(["setting", "value"], rows, numeric_from=2))
-    unread = [f"{k} (read by {p} alone)" for k, p in PROTOCOL_SETTINGS.items() if p != cfg.protocol and k in config]
+    unread = [f"{k} (read by {p} alone)" for k, p in unread_settings(cfg.protocol).items() if k in config]
     said = f"; not read by this {cfg.protocol} run: {', '.join(unread)}" if unread else ""
     page.add(f"<details><summary>config.json, whole{e(said)}</summary><pre>" + e(json.dumps(config, indent=2))
              + "</pre></details>")

@@ -182,3 +182,28 @@ def test_the_train_page_refuses_a_folder_without_speakers_unless_allowed(teachin
                                  speaker_pattern="^(x)")
     assert "--allow-speaker-overlap" in cmd and "--speaker-pattern=^(x)" in cmd
     assert "--allow-speaker-overlap" not in commands.train_command(tmp_path / "r", dataset="folder", root=folder)
+
+
+@pytest.mark.parametrize("protocol", ["holdout", "kfold", "loso", "speaker"])
+def test_the_settings_a_protocol_is_said_not_to_read_do_not_change_its_folds(protocol):
+    """``unread_settings`` (what the report says a run records but does not read) agrees with what
+    ``make_folds`` does: changing a setting said unread leaves every fold as it was; changing
+    one said read changes them."""
+    from emojax.training.protocols import PROTOCOL_SETTINGS, unread_settings
+
+    rng = np.random.default_rng(0)
+    n = 120
+    y = np.arange(n) % 3
+    speakers = [f"s{i % 10}" for i in rng.permutation(n)]
+    sessions = [f"Session{int(s[1:]) // 2 + 1}" for s in speakers]
+
+    def folds(**kw):
+        out = make_folds(y, speakers, sessions, protocol=protocol, **kw)
+        return [(f.train.tolist(), f.val.tolist(), f.test.tolist()) for f in out]
+
+    base = folds(k=5, test_fraction=0.2)
+    other = {"folds": folds(k=4, test_fraction=0.2), "test_fraction": folds(k=5, test_fraction=0.3)}
+    unread = unread_settings(protocol)
+    assert set(other) == set(PROTOCOL_SETTINGS)          # every setting of one protocol is tried
+    for setting, changed in other.items():
+        assert (changed == base) == (setting in unread), (setting, protocol)

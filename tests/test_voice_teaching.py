@@ -110,3 +110,16 @@ def test_the_voice_gets_its_planted_share_and_its_prosody_ranks_first(speaking_r
             gap = voice[g] - voice["prosody"]
             assert gap.mean() <= 2 * se(gap), (g, said)
     assert mean_of["prosody"] > max(mean_of["voice quality"], mean_of["formants"]), said
+
+
+def test_the_fusion_gain_benchmark_asks_on_the_tests_set_but_for_its_seed():
+    """``benchmarks/fusion_gain.py`` re-asks the claim above on a set that differs from this
+    file's (conftest ``SPEAKING``) by its seed alone (and the voice strength it varies): should
+    one drift, the README's table would no longer speak of this test's design."""
+    from benchmarks import fusion_gain
+
+    from .conftest import SPEAKING, SPEAKING_EPOCHS
+
+    assert {**fusion_gain.SPEAKING, "voice_info": SPEAKING["voice_info"], "seed": SPEAKING["seed"]} == SPEAKING
+    assert SPEAKING["voice_info"] in fusion_gain.VOICE_INFOS and fusion_gain.SEED != SPEAKING["seed"]
+    assert fusion_gain.EPOCHS == SPEAKING_EPOCHS
