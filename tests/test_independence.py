@@ -207,3 +207,22 @@ def test_the_settings_a_protocol_is_said_not_to_read_do_not_change_its_folds(pro
     assert set(other) == set(PROTOCOL_SETTINGS)          # every setting of one protocol is tried
     for setting, changed in other.items():
         assert (changed == base) == (setting in unread), (setting, protocol)
+
+
+def test_a_run_is_the_same_run_whatever_the_settings_its_protocol_does_not_read(tmp_path):
+    """A speaker run trained again with another ``--folds`` (which only kfold reads) is the
+    same run, so it is resumed or grown rather than refused; under kfold the folds tell runs
+    apart, and so does the holdout's share under holdout."""
+    from dataclasses import replace
+
+    from emojax.training.config import run_config, settings
+
+    def of(protocol, **kw):
+        cfg = replace(run_config("teaching", tmp_path, protocol=protocol), **kw)
+        return settings(json.loads(json.dumps(cfg.to_dict())))
+
+    for protocol in ("speaker", "loso"):
+        assert of(protocol, folds=4) == of(protocol, folds=5) and of(protocol, test_fraction=0.3) == of(protocol)
+    assert of("kfold", folds=4) != of("kfold", folds=5) and of("kfold", test_fraction=0.3) == of("kfold")
+    assert of("holdout", test_fraction=0.3) != of("holdout") and of("holdout", folds=4) == of("holdout")
+    assert of("speaker") != of("kfold")

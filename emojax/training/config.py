@@ -19,7 +19,7 @@ from ..features.modalities import PAPER_MODALITIES
 from ..features.modalities import check as check_modalities
 from ..features.record import PAPER_EXTRACTOR, ExtractorConfig
 from ..presets import DEFAULT_PRESET, check_preset
-from .protocols import PROTOCOLS
+from .protocols import PROTOCOLS, unread_settings
 
 SCHEDULES = ("constant", "cosine")
 SELECT_BY = ("uar", "accuracy")
@@ -101,9 +101,11 @@ PERMISSIONS = ("allow_speaker_overlap",)
 
 def settings(config: dict) -> dict:
     """What decides a run's result, from a ``config.json``: everything but what may grow
-    (:data:`EXTENSIBLE`), where the cache is (:data:`LOCATIONS`) and what it was allowed
-    (:data:`PERMISSIONS`), the root as an absolute path."""
-    out = {k: v for k, v in config.items() if k not in EXTENSIBLE + LOCATIONS + PERMISSIONS}
+    (:data:`EXTENSIBLE`), where the cache is (:data:`LOCATIONS`), what it was allowed
+    (:data:`PERMISSIONS`) and what its protocol does not read (``protocols.unread_settings``:
+    a speaker run's ``folds``), the root as an absolute path."""
+    unread = tuple(unread_settings(config.get("protocol")))
+    out = {k: v for k, v in config.items() if k not in EXTENSIBLE + LOCATIONS + PERMISSIONS + unread}
     if isinstance(out.get("root"), str):
         out["root"] = str(Path(out["root"]).expanduser().resolve())
     return out
