@@ -391,6 +391,8 @@ def voice_run(teaching_set, tmp_path_factory):
 SPEAKING = dict(clips_per_class=20, seconds=5.0, size=192, face_info=1.0, pulse_info=0.5, voice_info=0.6, seed=11)
 #: the epochs of its runs (patience 30 of the improved preset's still applies)
 SPEAKING_EPOCHS = 40
+#: how its runs are trained (benchmarks/fusion_gain.py trains its own set's runs so: checked in test_voice_teaching)
+SPEAKING_RUN = dict(preset="improved", protocol="speaker", epochs=SPEAKING_EPOCHS, speaker_relative=True)
 
 _SPEAKING: dict = {}
 
@@ -424,9 +426,8 @@ def speaking_run(speaking_set, tmp_path_factory):
     def make(modalities: tuple[str, ...]):
         if modalities not in _SPEAKING:
             out = tmp_path_factory.mktemp("runs") / ("speaking-" + "-".join(modalities))
-            cfg = run_config("teaching", speaking_set, preset="improved", protocol="speaker",
-                             store=str(speaking_set / "store"), epochs=SPEAKING_EPOCHS, speaker_relative=True,
-                             modalities=modalities)
+            cfg = run_config("teaching", speaking_set, store=str(speaking_set / "store"), modalities=modalities,
+                             **SPEAKING_RUN)
             _SPEAKING[modalities] = (out, train_run(cfg, out, workers=1))
         return _SPEAKING[modalities]
 

@@ -141,12 +141,28 @@ def _tick(page, label: str) -> None:
     expect(box).to_be_checked(timeout=1)
 
 
+#: the app root's script state (Streamlit sets ``data-test-script-state`` on it)
+_STATE = "document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state')"
+
+
+def _watch_reruns(page) -> None:
+    """From now on, note when the page starts running its script (before a change that reruns
+    it: the server may take longer than any fixed wait to say it runs)."""
+    page.evaluate("""() => {
+      window.__ran = false;
+      window.__since = performance.now();
+      const app = document.querySelector('[data-testid="stApp"]');
+      new MutationObserver(() => { if (app.getAttribute('data-test-script-state') !== 'notRunning')
+                                     window.__ran = true; })
+        .observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+    }""")
+
+
 def _settled(page) -> None:
-    """Wait until the page has finished the rerun a change outside the form started (the app's
-    root says ``notRunning``; a moment first, as a rerun asked for is not yet running)."""
-    page.wait_for_timeout(300)
-    page.wait_for_function("() => document.querySelector('[data-testid=\"stApp\"]')"
-                           "?.getAttribute('data-test-script-state') === 'notRunning'", timeout=60_000)
+    """Wait until the rerun noted since :func:`_watch_reruns` has run and finished (or, should
+    the page never be seen running, 10 s have passed with it not running)."""
+    page.wait_for_function(f"() => (window.__ran || performance.now() - window.__since > 10000) && {_STATE} "
+                           "=== 'notRunning'", timeout=60_000)
 
 
 def _field(page, label: str, value: str) -> None:
@@ -191,6 +207,7 @@ def test_train_page_refuses_in_the_commands_words_then_launches_the_new_options_
             _choose(page, LABELS["dataset"], DATASETS["teaching"])
             expect(out).to_have_value("teaching-improved", timeout=30_000)
             expect(root).to_have_value(str(dashboard_artifacts.resolve() / "teaching"))
+            _watch_reruns(page)
             _field(page, LABELS["out"], name)
             _settled(page)                               # the name is outside the form: it reruns the page
             _choose(page, LABELS["modalities"], TITLES["rppg"])

@@ -28,13 +28,13 @@ from ..errors import ConfigError, DatasetError
 PROTOCOLS = ("holdout", "kfold", "loso", "speaker")
 #: a run setting only one protocol reads -> that protocol (a run of another records it, unread)
 PROTOCOL_SETTINGS = {"folds": "kfold", "test_fraction": "holdout"}
+#: fewer clusters than this make a cluster bootstrap interval rough (said beside it)
+MIN_CLUSTERS = 8
 
 
 def unread_settings(protocol: str) -> dict[str, str]:
     """The run settings a ``protocol`` run records but does not read, each with the protocol that does."""
     return {k: p for k, p in PROTOCOL_SETTINGS.items() if p != protocol}
-#: fewer clusters than this make a cluster bootstrap interval rough (said beside it)
-MIN_CLUSTERS = 8
 
 
 class SpeakerOverlapError(DatasetError):
