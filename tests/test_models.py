@@ -298,3 +298,33 @@ def test_a_split_missing_a_model_says_the_run_is_unfinished_and_how_to_finish_it
     assert str(e.value) == f"{tmp_path / 'face.msgpack'}: missing; the run {UNFINISHED}"
     assert "run the same command again" in str(e.value)
     assert set(load_models(tmp_path, SPEC, ("rppg",))) == {"rppg"}
+
+
+def test_a_second_model_trained_alike_reuses_the_compiled_step():
+    """Training a second model like the first compiles nothing new (the same step serves both,
+    so a process training many models neither recompiles each time nor keeps a compiled copy per
+    model: one per model once exhausted the system's memory maps); another learning rate
+    compiles its own step."""
+    import jax.monitoring
+
+    a, y = toy_arrays()
+    compiled = []
+
+    def seen(event, duration, **kw):
+        if event == "/jax/core/compile/jaxpr_trace_duration":    # a program traced to be compiled (a
+            compiled.append(event)                              # copy on disk may then spare the compiler)
+
+    def train(seed, **kw):
+        model = build_model("early_fusion", SPEC, seed=seed)
+        model.fit_inputs(Split.of(a).inputs, a["mask"])
+        fit(model, Split.of(a, y=y), None, preset("improved", epochs=2, batch_size=16, **kw), n_classes=4)
+
+    train(0)
+    jax.monitoring.register_event_duration_secs_listener(seen)
+    try:
+        train(1)
+        assert compiled == [], f"{len(compiled)} programs traced again for a model trained alike"
+        train(2, learning_rate=1e-3)
+        assert compiled, "another learning rate compiled nothing: the listener hears no compilation"
+    finally:
+        jax.monitoring.unregister_event_duration_listener(seen)
