@@ -305,14 +305,18 @@ def test_a_second_model_trained_alike_reuses_the_compiled_step():
     so a process training many models neither recompiles each time nor keeps a compiled copy per
     model: one per model once exhausted the system's memory maps); another learning rate
     compiles its own step."""
+    import threading
+
     import jax.monitoring
 
     a, y = toy_arrays()
-    compiled = []
+    compiled, here = [], threading.get_ident()
 
     def seen(event, duration, **kw):
-        if event == "/jax/core/compile/jaxpr_trace_duration":    # a program traced to be compiled (a
-            compiled.append(event)                              # copy on disk may then spare the compiler)
+        # a program traced to be compiled (a copy on disk may then spare the compiler), by this
+        # test's thread (not by a thread another test left running)
+        if event == "/jax/core/compile/jaxpr_trace_duration" and threading.get_ident() == here:
+            compiled.append(kw.get("fun_name", "?"))
 
     def train(seed, **kw):
         model = build_model("early_fusion", SPEC, seed=seed)
@@ -323,7 +327,7 @@ def test_a_second_model_trained_alike_reuses_the_compiled_step():
     jax.monitoring.register_event_duration_secs_listener(seen)
     try:
         train(1)
-        assert compiled == [], f"{len(compiled)} programs traced again for a model trained alike"
+        assert compiled == [], f"traced again for a model trained alike: {compiled}"
         train(2, learning_rate=1e-3)
         assert compiled, "another learning rate compiled nothing: the listener hears no compilation"
     finally:

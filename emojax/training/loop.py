@@ -1,8 +1,11 @@
 """Training one model: jit-compiled steps (buffers donated), fixed-shape batches, validation
 each epoch, early stopping, and a resume checkpoint every so often.
 
-Every step sees a batch of the same shape (the last one padded, with weight 0), so a step is
-compiled once per architecture and batch size, whatever the size of the dataset or the fold.
+Every step sees a batch of the same shape (the last one padded, with weight 0), and models
+trained alike share one optimiser update rule (:func:`make_optimizer`), so a step is compiled
+once per architecture, batch size and update rule: the learning rate and weight decay, and with
+the cosine schedule the epochs, warm-up and batches an epoch (a fold with another number of
+batches compiles its own).
 Steps run data-parallel over every visible device (``devices.py``): the rows of a batch split
 over them, the parameters and optimizer state replicated.
 
@@ -162,13 +165,16 @@ def _cosine(peak: float, epochs: int, warmup_epochs: int, steps_per_epoch: int) 
 
 
 def make_optimizer(model: nnx.Module, cfg: TrainConfig, steps_per_epoch: int) -> nnx.Optimizer:
-    return nnx.Optimizer(model, _transform(cfg.learning_rate, cfg.schedule, cfg.epochs, cfg.warmup_epochs,
-                                           cfg.weight_decay, steps_per_epoch), wrt=nnx.Param)
+    """``model``'s own optimiser (its own state), with the update rule of ``cfg`` shared by every
+    model trained alike."""
+    timing = (cfg.epochs, cfg.warmup_epochs, steps_per_epoch) if cfg.schedule == "cosine" else (0, 0, 0)
+    return nnx.Optimizer(model, _transform(cfg.learning_rate, cfg.schedule, *timing, cfg.weight_decay),
+                         wrt=nnx.Param)
 
 
-@lru_cache(maxsize=64)
-def _transform(peak: float, schedule: str, epochs: int, warmup_epochs: int, weight_decay: float,
-               steps_per_epoch: int) -> optax.GradientTransformation:
+@lru_cache(maxsize=None)   # never evicted: JAX's caches keep a dropped rule alive, and a new one compiles again
+def _transform(peak: float, schedule: str, epochs: int, warmup_epochs: int, steps_per_epoch: int,
+               weight_decay: float) -> optax.GradientTransformation:
     """The optimiser's update rule, one object per setting. It is part of the compiled training
     step's static key, compared by identity: a new one for every model trained compiled the step
     again each time, and the process kept every compiled copy (about 300 memory maps a model; a
