@@ -13,10 +13,10 @@ artifacts/benchmarks/fusion_gain.json and prints the README's table.
 
 Nothing here is chosen: the architectures are not changed by it, and the test keeps its claim (an
 expected failure where it does not hold). A run in ``--work`` that finished with the same settings
-and the same early-fusion architecture (``early_fusion.json`` beside it) is read again, not
-retrained; any other is removed and trained afresh. ``benchmark.json`` beside each run records
-that architecture and the seconds its training took, so the JSON gives the cost of the benchmark
-from scratch (``train_seconds``) even when every run was read again. ``SPEAKING`` and ``RUN`` are
+and the same early-fusion architecture is read again, not retrained; any other is removed and
+trained afresh. ``benchmark.json`` beside each run records that architecture and the seconds its
+training took, so the JSON gives the cost of the benchmark from scratch (``train_seconds``) even
+when every run was read again. ``SPEAKING`` and ``RUN`` are
 the test's set and runs but for the set's seed and voice strength (``tests/test_voice_teaching.py``
 checks that they agree).
 """
@@ -31,7 +31,6 @@ import platform
 import shutil
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -51,26 +50,11 @@ TWO = (("rppg", "face"), ("rppg", "voice"), ("face", "voice"))
 
 
 def speaking_set(work: Path, voice_info: float, workers: int | None) -> Path:
-    from emojax.data import load_teaching
-    from emojax.data.batch import extract_items
-    from emojax.data.teaching import TeachingConfig, make_teaching_set
+    from benchmarks.voice_teaching import teaching_set
+    from emojax.data.teaching import TeachingConfig
 
-    root = work / f"set{SEED}-v{voice_info}"
     cfg = TeachingConfig(**SPEAKING, voice_info=voice_info, seed=SEED)
-    if (root / "manifest.csv").is_file():
-        if not (root / "config.json").is_file():
-            raise SystemExit(f"{root}: a teaching set without its config.json; give another --work")
-        have = json.loads((root / "config.json").read_text())
-        if have != asdict(cfg):
-            raise SystemExit(f"{root}: a teaching set made with {have}, not {asdict(cfg)}; give another --work")
-    else:
-        t = time.perf_counter()
-        make_teaching_set(root, cfg, workers=workers)
-        print(f"{root.name} written in {time.perf_counter() - t:.0f} s", flush=True)
-    summary = extract_items(load_teaching(root).items, root / "store", workers=workers)
-    if summary.failed:
-        raise SystemExit(summary.text())
-    return root
+    return teaching_set(work / f"set{SEED}-v{voice_info}", cfg, workers, flag="--work")
 
 
 def run(root: Path, out: Path, arch: dict, modalities: tuple[str, ...], workers: int | None) -> tuple[dict, bool]:

@@ -31,20 +31,23 @@ LABELS = {"rppg": "rPPG", "face": "Facial", "voice": "Voice", "late_fusion": "La
           "early_fusion": "Early fusion"}
 
 
-def teaching_set(root: Path, cfg, workers: int | None) -> Path:
-    """``root`` holding the teaching set of ``cfg`` with its features in ``root/store``."""
+def teaching_set(root: Path, cfg, workers: int | None, *, flag: str = "--root") -> Path:
+    """``root`` holding the teaching set of ``cfg`` with its features in ``root/store`` (a set
+    already there made otherwise is refused, naming the benchmark's option ``flag``)."""
     from emojax.data import load_teaching
     from emojax.data.batch import extract_items
     from emojax.data.teaching import make_teaching_set
 
     if (root / "manifest.csv").is_file():
+        if not (root / "config.json").is_file():
+            raise SystemExit(f"{root}: a teaching set without its config.json; give another {flag}")
         have = json.loads((root / "config.json").read_text())
         if have != asdict(cfg):
-            raise SystemExit(f"{root}: a teaching set made with {have}, not {asdict(cfg)}; give another --root")
+            raise SystemExit(f"{root}: a teaching set made with {have}, not {asdict(cfg)}; give another {flag}")
     else:
         t = time.perf_counter()
         make_teaching_set(root, cfg, workers=workers)
-        print(f"teaching set written in {time.perf_counter() - t:.0f} s", flush=True)
+        print(f"{root.name} written in {time.perf_counter() - t:.0f} s", flush=True)
     t = time.perf_counter()
     summary = extract_items(load_teaching(root).items, root / "store", workers=workers)
     if summary.failed:
