@@ -389,10 +389,9 @@ def voice_run(teaching_set, tmp_path_factory):
 #: could tell a fused model when to trust another modality over it. (``voice_info=0.3`` was
 #: tried first: the voice then added nothing the fused model used; see test_voice_teaching.)
 SPEAKING = dict(clips_per_class=20, seconds=5.0, size=192, face_info=1.0, pulse_info=0.5, voice_info=0.6, seed=11)
-#: the epochs of its runs (patience 30 of the improved preset's still applies)
-SPEAKING_EPOCHS = 40
-#: how its runs are trained (benchmarks/fusion_gain.py trains its own set's runs so: checked in test_voice_teaching)
-SPEAKING_RUN = dict(preset="improved", protocol="speaker", epochs=SPEAKING_EPOCHS, speaker_relative=True)
+#: how its runs are trained: 40 epochs (the improved preset's patience of 30 still applies);
+#: benchmarks/fusion_gain.py trains its own set's runs so (checked in test_voice_teaching)
+SPEAKING_RUN = dict(preset="improved", protocol="speaker", epochs=40, speaker_relative=True)
 
 _SPEAKING: dict = {}
 
